@@ -1,0 +1,130 @@
+//! The seams every backend implements: [`Broker`], [`Consumer`] and [`ResultBackend`].
+//!
+//! Brokers are batch-first (`publish` takes a slice) so network backends can pipeline.
+//! A [`Delivery`] that is dropped without a decision goes back to its queue: nothing
+//! unacknowledged is ever lost.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::BrokerError;
+use crate::message::Message;
+use crate::result::TaskResult;
+
+/// Short alias used by all broker operations.
+pub type BrokerResult<T> = Result<T, BrokerError>;
+
+/// A message queue: publish, consume, inspect.
+#[async_trait]
+pub trait Broker: Send + Sync + fmt::Debug {
+    /// Publishes messages to `queue`; delayed ones (with an `eta`) are held by the broker until due.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: dropping the future may publish a prefix of `messages`.
+    async fn publish(&self, queue: &str, messages: &[Message]) -> BrokerResult<()>;
+
+    /// Starts consuming `queues`, earlier queues first when several have ready messages.
+    async fn consume(&self, queues: &[String], prefetch: usize) -> BrokerResult<Box<dyn Consumer>>;
+
+    /// Messages ready to run in `queue` (not counting delayed or in-flight ones).
+    async fn len(&self, queue: &str) -> BrokerResult<u64>;
+
+    /// Deletes every ready message of `queue`; returns how many.
+    async fn purge(&self, queue: &str) -> BrokerResult<u64>;
+}
+
+/// A stream of deliveries from one `consume` call.
+#[async_trait]
+pub trait Consumer: Send + fmt::Debug {
+    /// Waits for the next message.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a dropped call takes no message off the queue.
+    async fn next(&mut self) -> BrokerResult<Delivery>;
+}
+
+/// What happens to a delivered message; implemented by each broker.
+#[async_trait]
+pub trait Acknowledge: Send + Sync + fmt::Debug {
+    /// Done with it: remove it for good.
+    async fn ack(&self) -> BrokerResult<()>;
+    /// Put it back to be delivered again.
+    async fn requeue(&self) -> BrokerResult<()>;
+    /// Move it to the dead-letter place with `reason`.
+    async fn reject(&self, reason: &str) -> BrokerResult<()>;
+    /// Called when the delivery is dropped undecided: must put the message back.
+    fn release(&self);
+}
+
+/// A message handed to a consumer, with the means to settle it exactly once.
+#[derive(Debug)]
+pub struct Delivery {
+    message: Message,
+    acker: Option<Box<dyn Acknowledge>>,
+}
+
+impl Delivery {
+    /// Wraps a message with its broker's acknowledger.
+    pub fn new(message: Message, acker: Box<dyn Acknowledge>) -> Self {
+        Self {
+            message,
+            acker: Some(acker),
+        }
+    }
+
+    /// The delivered message.
+    pub fn message(&self) -> &Message {
+        &self.message
+    }
+
+    /// Acknowledges the message.
+    pub async fn ack(mut self) -> BrokerResult<()> {
+        match self.acker.take() {
+            Some(acker) => acker.ack().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Returns the message to its queue.
+    pub async fn requeue(mut self) -> BrokerResult<()> {
+        match self.acker.take() {
+            Some(acker) => acker.requeue().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Dead-letters the message with a reason.
+    pub async fn reject(mut self, reason: &str) -> BrokerResult<()> {
+        match self.acker.take() {
+            Some(acker) => acker.reject(reason).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        if let Some(acker) = self.acker.take() {
+            acker.release();
+        }
+    }
+}
+
+/// Where task results are stored and waited for.
+#[async_trait]
+pub trait ResultBackend: Send + Sync + fmt::Debug {
+    /// Stores `result` unless the stored state may not move to it (see
+    /// [`crate::State::can_transition_to`]); returns whether it was written.
+    async fn store(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<bool>;
+
+    /// The stored result, if any (none reads as PENDING).
+    async fn get(&self, task_id: &str) -> BrokerResult<Option<TaskResult>>;
+
+    /// Waits until the task is ready or `timeout` passes (then a `Timeout` error).
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult>;
+}

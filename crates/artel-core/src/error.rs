@@ -1,0 +1,234 @@
+//! Errors with a kind: the runtime decides what to do from the kind, never from the driver.
+
+use std::fmt;
+
+/// Boxed error source, as carried inside [`BrokerError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What went wrong with a broker or result backend, independent of which driver raised it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BrokerErrorKind {
+    /// The server could not be reached or the connection broke; retrying later may work.
+    Connection,
+    /// An operation did not finish in time.
+    Timeout,
+    /// A guarded write lost its race (the lease or state changed underneath).
+    Conflict,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// The backend cannot do this at all.
+    Unsupported,
+    /// Stored data could not be decoded.
+    Corrupt,
+    /// The broker was closed by its owner.
+    Closed,
+    /// Anything else.
+    Other,
+}
+
+/// An error from a broker or result backend: a kind, what was being done, and the cause.
+#[derive(Debug)]
+pub struct BrokerError {
+    kind: BrokerErrorKind,
+    context: String,
+    source: Option<BoxError>,
+}
+
+impl BrokerError {
+    /// A new error of `kind` while doing `context` (e.g. "publishing to queue `celery`").
+    pub fn new(kind: BrokerErrorKind, context: impl Into<String>) -> Self {
+        Self {
+            kind,
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The kind, for deciding whether to retry.
+    pub fn kind(&self) -> BrokerErrorKind {
+        self.kind
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            BrokerErrorKind::Connection | BrokerErrorKind::Timeout
+        )
+    }
+}
+
+impl fmt::Display for BrokerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.context)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for BrokerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Why a task did not return a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskErrorKind {
+    /// The task body returned an error.
+    Failed,
+    /// The message's arguments do not fit the task's parameters.
+    InvalidArguments,
+    /// No task of that name is registered with this worker.
+    NotRegistered,
+    /// The message could not be decoded.
+    InvalidMessage,
+    /// The task panicked.
+    Panicked,
+    /// The task ran past its time limit.
+    TimedOut,
+    /// The task was revoked or expired before it ran.
+    Revoked,
+}
+
+/// The error a task returns; converts from any `std::error::Error` so `?` works in task bodies.
+///
+/// It maps onto Celery's exception encoding (`exc_type`, `exc_message`, `exc_module`) so
+/// Python clients re-raise it. Like `anyhow::Error` it deliberately does not implement
+/// `std::error::Error`, which is what makes the blanket `From` possible.
+#[derive(Clone, PartialEq)]
+pub struct TaskError {
+    kind: TaskErrorKind,
+    exc_type: String,
+    message: String,
+    traceback: Option<String>,
+}
+
+impl TaskError {
+    /// A plain task failure with a message, reported to Python as `RuntimeError`.
+    pub fn msg(message: impl fmt::Display) -> Self {
+        Self::new(TaskErrorKind::Failed, "RuntimeError", message)
+    }
+
+    /// An error of a given kind and Celery exception type name.
+    pub fn new(
+        kind: TaskErrorKind,
+        exc_type: impl Into<String>,
+        message: impl fmt::Display,
+    ) -> Self {
+        Self {
+            kind,
+            exc_type: exc_type.into(),
+            message: message.to_string(),
+            traceback: None,
+        }
+    }
+
+    /// Arguments that do not fit: reported as Python's `TypeError`.
+    pub fn invalid_arguments(task: &str, detail: impl fmt::Display) -> Self {
+        Self::new(
+            TaskErrorKind::InvalidArguments,
+            "TypeError",
+            format!("{task}(): {detail}"),
+        )
+    }
+
+    /// Unknown task name: reported as Celery's `NotRegistered`.
+    pub fn not_registered(task: &str) -> Self {
+        Self::new(TaskErrorKind::NotRegistered, "NotRegistered", task)
+    }
+
+    /// Attaches readable detail (error chain, backtrace) stored as the result's traceback.
+    pub fn with_traceback(mut self, traceback: impl Into<String>) -> Self {
+        self.traceback = Some(traceback.into());
+        self
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> TaskErrorKind {
+        self.kind
+    }
+
+    /// The exception class name Python will see.
+    pub fn exc_type(&self) -> &str {
+        &self.exc_type
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Extra detail, if any.
+    pub fn traceback(&self) -> Option<&str> {
+        self.traceback.as_deref()
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.exc_type, self.message)
+    }
+}
+
+impl fmt::Debug for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TaskError({:?}, {self})", self.kind)
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for TaskError {
+    fn from(err: E) -> Self {
+        let mut chain = Vec::new();
+        let mut cause = err.source();
+        while let Some(c) = cause {
+            chain.push(format!("caused by: {c}"));
+            cause = c.source();
+        }
+        let error = TaskError::msg(&err);
+        if chain.is_empty() {
+            error
+        } else {
+            error.with_traceback(chain.join("\n"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn task_error_keeps_the_cause_chain() {
+        let err: TaskError = Outer(std::io::Error::other("disk full")).into();
+        assert_eq!(err.to_string(), "RuntimeError: outer");
+        assert_eq!(err.traceback(), Some("caused by: disk full"));
+    }
+
+    #[test]
+    fn broker_error_names_context_and_cause() {
+        let err = BrokerError::new(BrokerErrorKind::Connection, "publishing to queue `celery`")
+            .with_source(std::io::Error::other("connection refused"));
+        assert_eq!(
+            err.to_string(),
+            "publishing to queue `celery`: connection refused"
+        );
+        assert!(err.is_transient());
+    }
+}

@@ -1,0 +1,26 @@
+//! artel's data model and seams.
+//!
+//! This crate holds what every other artel crate agrees on and nothing that does I/O:
+//! Celery protocol 2 [`Message`]s, [`Signature`]s and their [`TaskOptions`], task
+//! [`State`]s and stored [`TaskResult`]s, errors with a kind, the [`Broker`] /
+//! [`Consumer`] / [`ResultBackend`] traits that backend crates implement, the [`Task`]
+//! trait and [`Registry`], an injected [`Clock`], and the `memory://` reference broker.
+
+pub mod broker;
+pub mod error;
+pub mod memory;
+pub mod message;
+pub mod result;
+pub mod signature;
+pub mod state;
+pub mod task;
+pub mod time;
+
+pub use broker::{Acknowledge, Broker, BrokerResult, Consumer, Delivery, ResultBackend};
+pub use error::{BoxError, BrokerError, BrokerErrorKind, TaskError, TaskErrorKind};
+pub use message::{DecodeError, DeliveryInfo, Embed, Headers, Message, Properties, TaskBody};
+pub use result::TaskResult;
+pub use signature::{DEFAULT_QUEUE, Expires, Signature, TaskOptions};
+pub use state::State;
+pub use task::{Arguments, BoxFuture, Handler, Registry, Task};
+pub use time::{Clock, ManualClock, SystemClock, Timestamp};

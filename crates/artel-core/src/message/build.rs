@@ -1,0 +1,112 @@
+//! Turning a [`Signature`] into a protocol 2 [`Message`], as Celery's `send_task` does.
+
+use serde_json::{Map, Value};
+
+use super::{DeliveryInfo, Headers, JSON, Message, Properties, TaskBody};
+use crate::signature::{DEFAULT_QUEUE, Expires, Signature};
+use crate::time::Timestamp;
+
+/// Longest `argsrepr`/`kwargsrepr`, as Celery truncates them.
+const REPR_LIMIT: usize = 1024;
+
+impl Signature {
+    /// Builds the message to publish at time `now`; `origin` names the producer node.
+    ///
+    /// `countdown` becomes an absolute `eta` and `expires` an absolute time plus the
+    /// millisecond `expiration` property, exactly as Python clients send them.
+    pub fn to_message(&self, now: Timestamp, origin: &str) -> Message {
+        let opts = &self.options;
+        let id = opts
+            .task_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let eta = opts
+            .eta
+            .or_else(|| opts.countdown.map(|d| now + to_chrono(d)));
+        let (expires, expiration) = match opts.expires {
+            Some(Expires::In(ttl)) => (
+                Some(now + to_chrono(ttl)),
+                Some(ttl.as_millis().to_string()),
+            ),
+            Some(Expires::At(at)) => {
+                let left = (at - now).num_milliseconds().max(0);
+                (Some(at), Some(left.to_string()))
+            }
+            None => (None, None),
+        };
+        let queue = opts
+            .queue
+            .clone()
+            .unwrap_or_else(|| DEFAULT_QUEUE.to_owned());
+        let body = TaskBody {
+            args: self.args.clone(),
+            kwargs: self.kwargs.clone(),
+            embed: Default::default(),
+        };
+        let headers = Headers {
+            lang: "rs".to_owned(),
+            task: self.task.clone(),
+            id: id.clone(),
+            shadow: None,
+            eta,
+            expires,
+            group: opts.group_id.clone(),
+            group_index: opts.group_index,
+            retries: 0,
+            timelimit: (
+                opts.time_limit.map(|d| d.as_secs_f64()),
+                opts.soft_time_limit.map(|d| d.as_secs_f64()),
+            ),
+            root_id: Some(id.clone()),
+            parent_id: None,
+            argsrepr: Some(repr(&Value::Array(self.args.clone()))),
+            kwargsrepr: Some(repr(&Value::Object(self.kwargs.clone()))),
+            origin: Some(origin.to_owned()),
+            ignore_result: opts.ignore_result.unwrap_or(false),
+            compression: None,
+            extra: Map::from_iter([
+                ("replaced_task_nesting".to_owned(), Value::from(0)),
+                ("stamped_headers".to_owned(), Value::Null),
+                ("stamps".to_owned(), Value::Object(Map::new())),
+            ]),
+        };
+        let properties = Properties {
+            correlation_id: id,
+            reply_to: opts.reply_to.clone().unwrap_or_default(),
+            delivery_mode: 2,
+            delivery_info: DeliveryInfo {
+                exchange: String::new(),
+                routing_key: queue,
+                extra: Map::new(),
+            },
+            priority: opts.priority.unwrap_or(0),
+            expiration,
+            delivery_tag: Some(uuid::Uuid::new_v4().to_string()),
+            extra: Map::new(),
+        };
+        Message {
+            headers,
+            properties,
+            // Serializing JSON values cannot fail.
+            body: serde_json::to_vec(&body).unwrap_or_default(),
+            content_type: JSON.to_owned(),
+            content_encoding: "utf-8".to_owned(),
+        }
+    }
+}
+
+fn to_chrono(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+fn repr(value: &Value) -> String {
+    let mut text = value.to_string();
+    if text.len() > REPR_LIMIT {
+        let mut cut = REPR_LIMIT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}

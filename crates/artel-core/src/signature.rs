@@ -1,0 +1,231 @@
+//! Signatures: a task name, its (partial) arguments and the options to send it with.
+//!
+//! Serialized exactly like Celery's signature dict, so signatures nest inside messages
+//! (`link`, `chain`, `chord`) and cross between Python and Rust unchanged.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::time::{Timestamp, iso_opt, parse_iso, seconds_opt, to_iso};
+
+/// The queue tasks go to when nothing says otherwise (Celery's default, for interop).
+pub const DEFAULT_QUEUE: &str = "celery";
+
+/// A task call that has not been sent yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signature {
+    /// Registered task name.
+    pub task: String,
+    /// Positional arguments.
+    #[serde(default)]
+    pub args: Vec<Value>,
+    /// Keyword arguments.
+    #[serde(default)]
+    pub kwargs: Map<String, Value>,
+    /// How to send it.
+    #[serde(default)]
+    pub options: TaskOptions,
+    /// `group`, `chain`, `chord` for composites; none for a plain task.
+    #[serde(default)]
+    pub subtask_type: Option<String>,
+    /// When true a parent's result is not prepended to `args` (Celery `.si()`).
+    #[serde(default)]
+    pub immutable: bool,
+    /// Fields from other Celery versions (e.g. `chord_size`), kept verbatim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// When a task stops being worth running.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Expires {
+    /// This long after it is sent.
+    In(Duration),
+    /// At this time.
+    At(Timestamp),
+}
+
+/// `apply_async` options. Unset fields fall back to the task's declared defaults, then the app's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskOptions {
+    /// Pre-assigned task id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// Queue to publish to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    /// 0-9; higher runs first on artel's native brokers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
+    /// Run no earlier than this long after sending.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "seconds_opt")]
+    pub countdown: Option<Duration>,
+    /// Run no earlier than this time.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "iso_opt")]
+    pub eta: Option<Timestamp>,
+    /// Discard (as REVOKED) when not started by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Expires>,
+    /// How many times a failing task may be retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    /// Hard time limit: the task is aborted after this.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "seconds_opt")]
+    pub time_limit: Option<Duration>,
+    /// Soft time limit: the task is told to stop after this.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "seconds_opt")]
+    pub soft_time_limit: Option<Duration>,
+    /// Store no result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_result: Option<bool>,
+    /// Acknowledge after the task finished instead of when it starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acks_late: Option<bool>,
+    /// Group this call belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// Position inside the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_index: Option<u32>,
+    /// Client id for `rpc://` replies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// Other Celery options (`link`, `routing_key`, ...), kept verbatim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Signature {
+    /// A call of `task` with no arguments and default options.
+    pub fn new(task: impl Into<String>) -> Self {
+        Self {
+            task: task.into(),
+            args: Vec::new(),
+            kwargs: Map::new(),
+            options: TaskOptions::default(),
+            subtask_type: None,
+            immutable: false,
+            extra: Map::new(),
+        }
+    }
+
+    /// Sets the positional arguments.
+    pub fn with_args(mut self, args: Vec<Value>) -> Self {
+        self.args = args;
+        self
+    }
+
+    /// Adds one keyword argument.
+    pub fn kwarg(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.kwargs.insert(name.into(), value.into());
+        self
+    }
+
+    /// Pre-assigns the task id.
+    pub fn task_id(mut self, id: impl Into<String>) -> Self {
+        self.options.task_id = Some(id.into());
+        self
+    }
+
+    /// Routes to `queue`.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.options.queue = Some(queue.into());
+        self
+    }
+
+    /// Sets the priority (0-9, higher first; larger values are clamped to 9).
+    pub fn priority(mut self, priority: u8) -> Self {
+        self.options.priority = Some(priority.min(9));
+        self
+    }
+
+    /// Delays execution by `delay` after sending.
+    pub fn countdown(mut self, delay: Duration) -> Self {
+        self.options.countdown = Some(delay);
+        self
+    }
+
+    /// Delays execution until `at`.
+    pub fn eta(mut self, at: Timestamp) -> Self {
+        self.options.eta = Some(at);
+        self
+    }
+
+    /// Discards the task when not started within `ttl` of sending.
+    pub fn expires_in(mut self, ttl: Duration) -> Self {
+        self.options.expires = Some(Expires::In(ttl));
+        self
+    }
+
+    /// Discards the task when not started by `at`.
+    pub fn expires_at(mut self, at: Timestamp) -> Self {
+        self.options.expires = Some(Expires::At(at));
+        self
+    }
+
+    /// Sets how many retries a failing call may get.
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.options.max_retries = Some(retries);
+        self
+    }
+
+    /// Sets the hard time limit.
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.options.time_limit = Some(limit);
+        self
+    }
+
+    /// Sets the soft time limit.
+    pub fn soft_time_limit(mut self, limit: Duration) -> Self {
+        self.options.soft_time_limit = Some(limit);
+        self
+    }
+
+    /// Stores no result when `ignore` is true.
+    pub fn ignore_result(mut self, ignore: bool) -> Self {
+        self.options.ignore_result = Some(ignore);
+        self
+    }
+
+    /// Acknowledges only after completion when `late` is true.
+    pub fn acks_late(mut self, late: bool) -> Self {
+        self.options.acks_late = Some(late);
+        self
+    }
+
+    /// Marks the signature immutable: a parent's result is not prepended (Celery `.si()`).
+    pub fn immutable(mut self) -> Self {
+        self.immutable = true;
+        self
+    }
+}
+
+impl Serialize for Expires {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Expires::In(d) => seconds_opt::serialize(&Some(*d), s),
+            Expires::At(ts) => s.serialize_str(&to_iso(ts)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Expires {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(d)? {
+            Value::String(text) => parse_iso(&text)
+                .map(Expires::At)
+                .map_err(|e| D::Error::custom(format!("bad expires time {text:?}: {e}"))),
+            Value::Number(n) => n
+                .as_f64()
+                .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+                .map(Expires::In)
+                .ok_or_else(|| D::Error::custom(format!("bad expires seconds {n}"))),
+            other => Err(D::Error::custom(format!(
+                "expires must be seconds or ISO time, not {other}"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Named tasks with typed arguments, and the registry a worker dispatches from.
+//!
+//! `#[artel::task]` implements [`Task`] for a function; [`Registry`] erases tasks into
+//! [`Handler`]s keyed by name, so the worker deals in JSON while task code stays typed.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::error::TaskError;
+use crate::signature::TaskOptions;
+
+/// A boxed, sendable future, the currency of erased task calls.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A task callable by name with JSON arguments.
+pub trait Task: Send + Sync + 'static {
+    /// The registered name (Celery's `app.task(name=...)`).
+    const NAME: &'static str;
+    /// What the task returns on success.
+    type Output: Serialize + DeserializeOwned + Send + 'static;
+
+    /// Options the task declares (queue, retries, limits); calls may override them.
+    fn options(&self) -> TaskOptions {
+        TaskOptions::default()
+    }
+
+    /// Decodes `args` into typed parameters and runs the task.
+    fn run(&self, args: Arguments) -> BoxFuture<'static, Result<Self::Output, TaskError>>;
+}
+
+/// The arguments of one call, read parameter by parameter like Python binds them:
+/// by position first, else by keyword; a missing `Option` parameter reads as `None`.
+#[derive(Debug, Default)]
+pub struct Arguments {
+    args: Vec<Value>,
+    kwargs: Map<String, Value>,
+    used: usize,
+}
+
+impl Arguments {
+    /// Arguments from a message body.
+    pub fn new(args: Vec<Value>, kwargs: Map<String, Value>) -> Self {
+        Self {
+            args,
+            kwargs,
+            used: 0,
+        }
+    }
+
+    /// Takes parameter `name` at `index`, decoding it as `T`.
+    pub fn take<T: DeserializeOwned>(&mut self, index: usize, name: &str) -> Result<T, String> {
+        let positional = self.args.get_mut(index).map(Value::take);
+        let keyword = self.kwargs.remove(name);
+        self.used = self.used.max(index + 1);
+        let value = match (positional, keyword) {
+            (Some(_), Some(_)) => return Err(format!("got multiple values for argument `{name}`")),
+            (Some(v), None) | (None, Some(v)) => v,
+            (None, None) => {
+                return serde_json::from_value(Value::Null)
+                    .map_err(|_| format!("missing required argument `{name}`"));
+            }
+        };
+        serde_json::from_value(value).map_err(|e| format!("argument `{name}`: {e}"))
+    }
+
+    /// Checks nothing was left over after all parameters were taken.
+    pub fn finish(self) -> Result<(), String> {
+        if self.args.len() > self.used {
+            return Err(format!(
+                "takes {} positional arguments but {} were given",
+                self.used,
+                self.args.len()
+            ));
+        }
+        match self.kwargs.keys().next() {
+            Some(name) => Err(format!("got an unexpected keyword argument `{name}`")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A task erased to JSON in, JSON out.
+pub trait Handler: Send + Sync {
+    /// Runs the task with `args`, returning its JSON result.
+    fn call(&self, args: Arguments) -> BoxFuture<'static, Result<Value, TaskError>>;
+    /// The task's declared options.
+    fn options(&self) -> TaskOptions;
+}
+
+struct Erased<T>(T);
+
+impl<T: Task> Handler for Erased<T> {
+    fn call(&self, args: Arguments) -> BoxFuture<'static, Result<Value, TaskError>> {
+        let run = self.0.run(args);
+        Box::pin(async move {
+            let output = run.await?;
+            serde_json::to_value(output).map_err(|e| {
+                TaskError::msg(format!(
+                    "task {} returned a value JSON cannot hold: {e}",
+                    T::NAME
+                ))
+            })
+        })
+    }
+
+    fn options(&self) -> TaskOptions {
+        self.0.options()
+    }
+}
+
+/// Tasks by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    tasks: HashMap<String, Arc<dyn Handler>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `task` under its name, replacing any task registered under the same name.
+    pub fn register<T: Task>(&mut self, task: T) -> &mut Self {
+        self.tasks
+            .insert(T::NAME.to_owned(), Arc::new(Erased(task)));
+        self
+    }
+
+    /// Builder form of [`Registry::register`].
+    pub fn with<T: Task>(mut self, task: T) -> Self {
+        self.register(task);
+        self
+    }
+
+    /// The task registered as `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Handler>> {
+        self.tasks.get(name)
+    }
+
+    /// Registered names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.tasks.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("tasks", &self.names())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn args(args: Value, kwargs: Value) -> Arguments {
+        let (Value::Array(a), Value::Object(k)) = (args, kwargs) else {
+            panic!("test input shape")
+        };
+        Arguments::new(a, k)
+    }
+
+    #[test]
+    fn binds_positionally_then_by_keyword() {
+        let mut a = args(json!([2]), json!({"y": 3}));
+        assert_eq!(a.take::<i64>(0, "x"), Ok(2));
+        assert_eq!(a.take::<i64>(1, "y"), Ok(3));
+        assert_eq!(a.finish(), Ok(()));
+    }
+
+    #[test]
+    fn missing_optional_is_none_missing_required_is_an_error() {
+        let mut a = args(json!([]), json!({}));
+        assert_eq!(a.take::<Option<i64>>(0, "x"), Ok(None));
+        assert_eq!(
+            a.take::<i64>(1, "y"),
+            Err("missing required argument `y`".to_owned())
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_the_argument() {
+        let mut a = args(json!(["two"]), json!({}));
+        let err = a.take::<i64>(0, "x").expect_err("string is not i64");
+        assert!(
+            err.starts_with("argument `x`: invalid type: string \"two\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn leftovers_are_refused() {
+        let mut a = args(json!([1, 2, 3]), json!({}));
+        a.take::<i64>(0, "x").expect("x");
+        a.take::<i64>(1, "y").expect("y");
+        assert_eq!(
+            a.finish(),
+            Err("takes 2 positional arguments but 3 were given".to_owned())
+        );
+        let mut b = args(json!([1]), json!({"z": 1}));
+        b.take::<i64>(0, "x").expect("x");
+        assert_eq!(
+            b.finish(),
+            Err("got an unexpected keyword argument `z`".to_owned())
+        );
+    }
+
+    #[test]
+    fn duplicate_binding_is_refused() {
+        let mut a = args(json!([1]), json!({"x": 1}));
+        assert_eq!(
+            a.take::<i64>(0, "x"),
+            Err("got multiple values for argument `x`".to_owned())
+        );
+    }
+}
