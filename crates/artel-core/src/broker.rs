@@ -68,10 +68,7 @@ pub struct Delivery {
 impl Delivery {
     /// Wraps a message with its broker's acknowledger.
     pub fn new(message: Message, acker: Box<dyn Acknowledge>) -> Self {
-        Self {
-            message,
-            acker: Some(acker),
-        }
+        Self { message, acker: Some(acker) }
     }
 
     /// The delivered message.

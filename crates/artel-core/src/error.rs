@@ -38,11 +38,7 @@ pub struct BrokerError {
 impl BrokerError {
     /// A new error of `kind` while doing `context` (e.g. "publishing to queue `celery`").
     pub fn new(kind: BrokerErrorKind, context: impl Into<String>) -> Self {
-        Self {
-            kind,
-            context: context.into(),
-            source: None,
-        }
+        Self { kind, context: context.into(), source: None }
     }
 
     /// Attaches the underlying cause.
@@ -58,10 +54,7 @@ impl BrokerError {
 
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self.kind,
-            BrokerErrorKind::Connection | BrokerErrorKind::Timeout
-        )
+        matches!(self.kind, BrokerErrorKind::Connection | BrokerErrorKind::Timeout)
     }
 }
 
@@ -77,9 +70,7 @@ impl fmt::Display for BrokerError {
 
 impl std::error::Error for BrokerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -103,6 +94,50 @@ pub enum TaskErrorKind {
     Revoked,
 }
 
+/// (kind, Celery exception name, Python module) for the kinds with a fixed exception.
+const KIND_EXCEPTIONS: [(TaskErrorKind, &str, &str); 6] = [
+    (TaskErrorKind::InvalidArguments, "TypeError", "builtins"),
+    (TaskErrorKind::NotRegistered, "NotRegistered", "celery.exceptions"),
+    (TaskErrorKind::InvalidMessage, "DecodeError", "kombu.exceptions"),
+    (TaskErrorKind::Panicked, "Panic", "artel.errors"),
+    (TaskErrorKind::TimedOut, "TimeLimitExceeded", "celery.exceptions"),
+    (TaskErrorKind::Revoked, "TaskRevokedError", "celery.exceptions"),
+];
+
+/// Python builtin exceptions a task may name, so Python re-raises the real class.
+const BUILTINS: [&str; 10] = [
+    "Exception",
+    "RuntimeError",
+    "ValueError",
+    "TypeError",
+    "KeyError",
+    "IndexError",
+    "LookupError",
+    "OSError",
+    "TimeoutError",
+    "NotImplementedError",
+];
+
+impl TaskErrorKind {
+    /// The Celery exception name that stands for this kind, if it has a fixed one.
+    pub fn exc_type(self) -> Option<&'static str> {
+        KIND_EXCEPTIONS.iter().find(|(k, ..)| *k == self).map(|(_, name, _)| *name)
+    }
+
+    /// The kind an exception name read back from a result stands for.
+    pub fn from_exc_type(exc_type: &str) -> Self {
+        KIND_EXCEPTIONS.iter().find(|(_, name, _)| *name == exc_type).map_or(TaskErrorKind::Failed, |(k, ..)| *k)
+    }
+}
+
+/// The Python module of an exception name (`builtins`, `celery.exceptions`, ...).
+pub fn exc_module(exc_type: &str) -> &'static str {
+    if let Some((_, _, module)) = KIND_EXCEPTIONS.iter().find(|(_, name, _)| *name == exc_type) {
+        return module;
+    }
+    if BUILTINS.contains(&exc_type) { "builtins" } else { "artel.errors" }
+}
+
 /// The error a task returns; converts from any `std::error::Error` so `?` works in task bodies.
 ///
 /// It maps onto Celery's exception encoding (`exc_type`, `exc_message`, `exc_module`) so
@@ -122,32 +157,24 @@ impl TaskError {
         Self::new(TaskErrorKind::Failed, "RuntimeError", message)
     }
 
-    /// An error of a given kind and Celery exception type name.
-    pub fn new(
-        kind: TaskErrorKind,
-        exc_type: impl Into<String>,
-        message: impl fmt::Display,
-    ) -> Self {
-        Self {
-            kind,
-            exc_type: exc_type.into(),
-            message: message.to_string(),
-            traceback: None,
-        }
+    /// An error with an explicit Celery exception name (e.g. `ValueError`).
+    pub fn new(kind: TaskErrorKind, exc_type: impl Into<String>, message: impl fmt::Display) -> Self {
+        Self { kind, exc_type: exc_type.into(), message: message.to_string(), traceback: None }
+    }
+
+    /// An error of `kind`, named with the kind's own Celery exception.
+    pub fn of_kind(kind: TaskErrorKind, message: impl fmt::Display) -> Self {
+        Self::new(kind, kind.exc_type().unwrap_or("RuntimeError"), message)
     }
 
     /// Arguments that do not fit: reported as Python's `TypeError`.
     pub fn invalid_arguments(task: &str, detail: impl fmt::Display) -> Self {
-        Self::new(
-            TaskErrorKind::InvalidArguments,
-            "TypeError",
-            format!("{task}(): {detail}"),
-        )
+        Self::of_kind(TaskErrorKind::InvalidArguments, format!("{task}(): {detail}"))
     }
 
     /// Unknown task name: reported as Celery's `NotRegistered`.
     pub fn not_registered(task: &str) -> Self {
-        Self::new(TaskErrorKind::NotRegistered, "NotRegistered", task)
+        Self::of_kind(TaskErrorKind::NotRegistered, task)
     }
 
     /// Attaches readable detail (error chain, backtrace) stored as the result's traceback.
@@ -198,11 +225,7 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for TaskError {
             cause = c.source();
         }
         let error = TaskError::msg(&err);
-        if chain.is_empty() {
-            error
-        } else {
-            error.with_traceback(chain.join("\n"))
-        }
+        if chain.is_empty() { error } else { error.with_traceback(chain.join("\n")) }
     }
 }
 
@@ -222,13 +245,20 @@ mod tests {
     }
 
     #[test]
+    fn kinds_map_to_celery_exceptions_and_back() {
+        for (kind, name, _) in KIND_EXCEPTIONS {
+            assert_eq!(TaskErrorKind::from_exc_type(name), kind);
+            assert_eq!(TaskError::of_kind(kind, "x").exc_type(), name);
+        }
+        assert_eq!(TaskErrorKind::from_exc_type("ValueError"), TaskErrorKind::Failed);
+        assert_eq!((exc_module("ValueError"), exc_module("MyError")), ("builtins", "artel.errors"));
+    }
+
+    #[test]
     fn broker_error_names_context_and_cause() {
         let err = BrokerError::new(BrokerErrorKind::Connection, "publishing to queue `celery`")
             .with_source(std::io::Error::other("connection refused"));
-        assert_eq!(
-            err.to_string(),
-            "publishing to queue `celery`: connection refused"
-        );
+        assert_eq!(err.to_string(), "publishing to queue `celery`: connection refused");
         assert!(err.is_transient());
     }
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::error::{TaskError, TaskErrorKind};
+use crate::error::{TaskError, TaskErrorKind, exc_module};
 use crate::state::State;
 use crate::time::{Timestamp, iso_opt};
 
@@ -39,19 +39,9 @@ impl TaskResult {
 
     /// A failure (or revocation, by the error's kind) holding the encoded exception.
     pub fn failure(task_id: &str, error: &TaskError, now: Timestamp) -> Self {
-        let state = if error.kind() == TaskErrorKind::Revoked {
-            State::Revoked
-        } else {
-            State::Failure
-        };
+        let state = if error.kind() == TaskErrorKind::Revoked { State::Revoked } else { State::Failure };
         let traceback = error.traceback().map(str::to_owned);
-        Self::new(
-            task_id,
-            state,
-            encode_exception(error),
-            traceback,
-            Some(now),
-        )
+        Self::new(task_id, state, encode_exception(error), traceback, Some(now))
     }
 
     /// A non-final state such as STARTED with its meta value.
@@ -59,13 +49,7 @@ impl TaskResult {
         Self::new(task_id, state, meta, None, None)
     }
 
-    fn new(
-        task_id: &str,
-        status: State,
-        result: Value,
-        traceback: Option<String>,
-        done: Option<Timestamp>,
-    ) -> Self {
+    fn new(task_id: &str, status: State, result: Value, traceback: Option<String>, done: Option<Timestamp>) -> Self {
         Self {
             status,
             result,
@@ -82,26 +66,15 @@ impl TaskResult {
         if !self.status.is_exception() {
             return None;
         }
-        let exc_type = self
-            .result
-            .get("exc_type")
-            .and_then(Value::as_str)
-            .unwrap_or("Exception");
+        let exc_type = self.result.get("exc_type").and_then(Value::as_str).unwrap_or("Exception");
         let message = match self.result.get("exc_message") {
-            Some(Value::Array(parts)) => parts
-                .iter()
-                .map(display_value)
-                .collect::<Vec<_>>()
-                .join(", "),
+            Some(Value::Array(parts)) => parts.iter().map(display_value).collect::<Vec<_>>().join(", "),
             Some(other) => display_value(other),
             None => String::new(),
         };
-        let kind = match (self.status, exc_type) {
-            (State::Revoked, _) => TaskErrorKind::Revoked,
-            (_, "NotRegistered") => TaskErrorKind::NotRegistered,
-            (_, "TypeError") => TaskErrorKind::InvalidArguments,
-            (_, "TimeLimitExceeded") => TaskErrorKind::TimedOut,
-            _ => TaskErrorKind::Failed,
+        let kind = match self.status {
+            State::Revoked => TaskErrorKind::Revoked,
+            _ => TaskErrorKind::from_exc_type(exc_type),
         };
         let error = TaskError::new(kind, exc_type, message);
         Some(match &self.traceback {
@@ -120,10 +93,6 @@ fn display_value(v: &Value) -> String {
 
 /// Celery's JSON exception encoding, which Python re-raises as the named class.
 pub fn encode_exception(error: &TaskError) -> Value {
-    let module = match error.exc_type() {
-        "RuntimeError" | "TypeError" | "ValueError" | "Exception" => "builtins",
-        "NotRegistered" | "TaskRevokedError" | "TimeLimitExceeded" => "celery.exceptions",
-        _ => "artel.errors",
-    };
+    let module = exc_module(error.exc_type());
     json!({"exc_type": error.exc_type(), "exc_message": [error.message()], "exc_module": module})
 }

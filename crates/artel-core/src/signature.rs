@@ -223,9 +223,7 @@ impl<'de> Deserialize<'de> for Expires {
                 .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
                 .map(Expires::In)
                 .ok_or_else(|| D::Error::custom(format!("bad expires seconds {n}"))),
-            other => Err(D::Error::custom(format!(
-                "expires must be seconds or ISO time, not {other}"
-            ))),
+            other => Err(D::Error::custom(format!("expires must be seconds or ISO time, not {other}"))),
         }
     }
 }

@@ -36,10 +36,7 @@ pub enum State {
 impl State {
     /// Whether the task has finished for good (`get()` returns).
     pub fn is_ready(self) -> bool {
-        matches!(
-            self,
-            State::Success | State::Failure | State::Revoked | State::Rejected | State::Ignored
-        )
+        matches!(self, State::Success | State::Failure | State::Revoked | State::Rejected | State::Ignored)
     }
 
     /// Whether `get()` on this state raises rather than returns a value.
@@ -57,8 +54,7 @@ impl State {
             Success | Failure | Revoked | Rejected | Ignored => false,
             Pending | Received | Started | Retry | Progress => match next {
                 Pending => false,
-                Received | Started | Progress | Retry | Success | Failure | Revoked | Rejected
-                | Ignored => true,
+                Received | Started | Progress | Retry | Success | Failure | Revoked | Rejected | Ignored => true,
             },
         }
     }
@@ -68,16 +64,13 @@ impl State {
 mod tests {
     use super::State::{self, *};
 
-    const ALL: [State; 10] = [
-        Pending, Received, Started, Success, Failure, Retry, Revoked, Rejected, Ignored, Progress,
-    ];
+    const ALL: [State; 10] =
+        [Pending, Received, Started, Success, Failure, Retry, Revoked, Rejected, Ignored, Progress];
 
     #[test]
     fn transition_table() {
         // (from, allowed targets); everything else must be refused.
-        let live = vec![
-            Received, Started, Success, Failure, Retry, Revoked, Rejected, Ignored, Progress,
-        ];
+        let live = vec![Received, Started, Success, Failure, Retry, Revoked, Rejected, Ignored, Progress];
         let table: Vec<(State, Vec<State>)> = vec![
             (Pending, live.clone()),
             (Received, live.clone()),
@@ -92,24 +85,14 @@ mod tests {
         ];
         for (from, allowed) in table {
             for to in ALL {
-                assert_eq!(
-                    from.can_transition_to(to),
-                    allowed.contains(&to),
-                    "{from:?} -> {to:?}"
-                );
+                assert_eq!(from.can_transition_to(to), allowed.contains(&to), "{from:?} -> {to:?}");
             }
         }
     }
 
     #[test]
     fn wire_names_are_celery_names() {
-        assert_eq!(
-            serde_json::to_string(&Success).expect("serializes"),
-            "\"SUCCESS\""
-        );
-        assert_eq!(
-            serde_json::from_str::<State>("\"REVOKED\"").expect("parses"),
-            Revoked
-        );
+        assert_eq!(serde_json::to_string(&Success).expect("serializes"), "\"SUCCESS\"");
+        assert_eq!(serde_json::from_str::<State>("\"REVOKED\"").expect("parses"), Revoked);
     }
 }

@@ -47,11 +47,7 @@ pub struct Arguments {
 impl Arguments {
     /// Arguments from a message body.
     pub fn new(args: Vec<Value>, kwargs: Map<String, Value>) -> Self {
-        Self {
-            args,
-            kwargs,
-            used: 0,
-        }
+        Self { args, kwargs, used: 0 }
     }
 
     /// Takes parameter `name` at `index`, decoding it as `T`.
@@ -63,8 +59,7 @@ impl Arguments {
             (Some(_), Some(_)) => return Err(format!("got multiple values for argument `{name}`")),
             (Some(v), None) | (None, Some(v)) => v,
             (None, None) => {
-                return serde_json::from_value(Value::Null)
-                    .map_err(|_| format!("missing required argument `{name}`"));
+                return serde_json::from_value(Value::Null).map_err(|_| format!("missing required argument `{name}`"));
             }
         };
         serde_json::from_value(value).map_err(|e| format!("argument `{name}`: {e}"))
@@ -73,11 +68,7 @@ impl Arguments {
     /// Checks nothing was left over after all parameters were taken.
     pub fn finish(self) -> Result<(), String> {
         if self.args.len() > self.used {
-            return Err(format!(
-                "takes {} positional arguments but {} were given",
-                self.used,
-                self.args.len()
-            ));
+            return Err(format!("takes {} positional arguments but {} were given", self.used, self.args.len()));
         }
         match self.kwargs.keys().next() {
             Some(name) => Err(format!("got an unexpected keyword argument `{name}`")),
@@ -101,12 +92,8 @@ impl<T: Task> Handler for Erased<T> {
         let run = self.0.run(args);
         Box::pin(async move {
             let output = run.await?;
-            serde_json::to_value(output).map_err(|e| {
-                TaskError::msg(format!(
-                    "task {} returned a value JSON cannot hold: {e}",
-                    T::NAME
-                ))
-            })
+            serde_json::to_value(output)
+                .map_err(|e| TaskError::msg(format!("task {} returned a value JSON cannot hold: {e}", T::NAME)))
         })
     }
 
@@ -129,8 +116,7 @@ impl Registry {
 
     /// Adds `task` under its name, replacing any task registered under the same name.
     pub fn register<T: Task>(&mut self, task: T) -> &mut Self {
-        self.tasks
-            .insert(T::NAME.to_owned(), Arc::new(Erased(task)));
+        self.tasks.insert(T::NAME.to_owned(), Arc::new(Erased(task)));
         self
     }
 
@@ -155,9 +141,7 @@ impl Registry {
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registry")
-            .field("tasks", &self.names())
-            .finish()
+        f.debug_struct("Registry").field("tasks", &self.names()).finish()
     }
 }
 
@@ -167,9 +151,7 @@ mod tests {
     use serde_json::json;
 
     fn args(args: Value, kwargs: Value) -> Arguments {
-        let (Value::Array(a), Value::Object(k)) = (args, kwargs) else {
-            panic!("test input shape")
-        };
+        let (Value::Array(a), Value::Object(k)) = (args, kwargs) else { panic!("test input shape") };
         Arguments::new(a, k)
     }
 
@@ -185,20 +167,14 @@ mod tests {
     fn missing_optional_is_none_missing_required_is_an_error() {
         let mut a = args(json!([]), json!({}));
         assert_eq!(a.take::<Option<i64>>(0, "x"), Ok(None));
-        assert_eq!(
-            a.take::<i64>(1, "y"),
-            Err("missing required argument `y`".to_owned())
-        );
+        assert_eq!(a.take::<i64>(1, "y"), Err("missing required argument `y`".to_owned()));
     }
 
     #[test]
     fn wrong_type_names_the_argument() {
         let mut a = args(json!(["two"]), json!({}));
         let err = a.take::<i64>(0, "x").expect_err("string is not i64");
-        assert!(
-            err.starts_with("argument `x`: invalid type: string \"two\""),
-            "{err}"
-        );
+        assert!(err.starts_with("argument `x`: invalid type: string \"two\""), "{err}");
     }
 
     #[test]
@@ -206,24 +182,15 @@ mod tests {
         let mut a = args(json!([1, 2, 3]), json!({}));
         a.take::<i64>(0, "x").expect("x");
         a.take::<i64>(1, "y").expect("y");
-        assert_eq!(
-            a.finish(),
-            Err("takes 2 positional arguments but 3 were given".to_owned())
-        );
+        assert_eq!(a.finish(), Err("takes 2 positional arguments but 3 were given".to_owned()));
         let mut b = args(json!([1]), json!({"z": 1}));
         b.take::<i64>(0, "x").expect("x");
-        assert_eq!(
-            b.finish(),
-            Err("got an unexpected keyword argument `z`".to_owned())
-        );
+        assert_eq!(b.finish(), Err("got an unexpected keyword argument `z`".to_owned()));
     }
 
     #[test]
     fn duplicate_binding_is_refused() {
         let mut a = args(json!([1]), json!({"x": 1}));
-        assert_eq!(
-            a.take::<i64>(0, "x"),
-            Err("got multiple values for argument `x`".to_owned())
-        );
+        assert_eq!(a.take::<i64>(0, "x"), Err("got multiple values for argument `x`".to_owned()));
     }
 }

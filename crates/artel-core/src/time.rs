@@ -86,9 +86,9 @@ pub mod iso_opt {
     /// Reads ISO 8601 text (any offset, fractions optional) or `null`.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
         match Option::<String>::deserialize(d)? {
-            Some(text) => parse_iso(&text)
-                .map(Some)
-                .map_err(|e| D::Error::custom(format!("bad ISO 8601 time {text:?}: {e}"))),
+            Some(text) => {
+                parse_iso(&text).map(Some).map_err(|e| D::Error::custom(format!("bad ISO 8601 time {text:?}: {e}")))
+            }
             None => Ok(None),
         }
     }

@@ -39,21 +39,14 @@ fn protocol2_envelopes() -> Vec<String> {
 #[test]
 fn envelopes_round_trip_to_identical_json() {
     let names = protocol2_envelopes();
-    assert!(
-        names.len() >= 20,
-        "expected the task samples, found {names:?}"
-    );
+    assert!(names.len() >= 20, "expected the task samples, found {names:?}");
     for name in names {
         let raw = read(&name);
         let message = Message::from_envelope(&raw).unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut original = json(&raw);
         // `_list_key` is the capture script's note of where the envelope was found, not wire data.
         original.as_object_mut().map(|o| o.remove("_list_key"));
-        assert_eq!(
-            json(&message.to_envelope()),
-            original,
-            "{name} changed on re-encoding"
-        );
+        assert_eq!(json(&message.to_envelope()), original, "{name} changed on re-encoding");
     }
 }
 
@@ -61,15 +54,9 @@ fn envelopes_round_trip_to_identical_json() {
 fn bodies_decode_to_args_kwargs_embed_and_back() {
     for name in protocol2_envelopes() {
         let message = Message::from_envelope(&read(&name)).expect("decodes");
-        let body = message
-            .decode_body()
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let body = message.decode_body().unwrap_or_else(|e| panic!("{name}: {e}"));
         let again = serde_json::to_value(&body).expect("serializes");
-        assert_eq!(
-            again,
-            json(&message.body),
-            "{name} body changed on re-encoding"
-        );
+        assert_eq!(again, json(&message.body), "{name} body changed on re-encoding");
     }
 }
 
@@ -81,29 +68,19 @@ fn chain_embed_holds_remaining_steps_next_last() {
     let chain = body.embed.chain.expect("chain steps");
     let names: Vec<&str> = chain.iter().map(|s| s.task.as_str()).collect();
     assert_eq!(names, ["app.add", "app.mul"], "next step is last");
-    assert!(
-        chain.iter().all(|s| s.options.task_id.is_some()),
-        "steps carry pre-assigned ids"
-    );
+    assert!(chain.iter().all(|s| s.options.task_id.is_some()), "steps carry pre-assigned ids");
 }
 
 #[test]
 fn headers_carry_celery_options() {
     let m = Message::from_envelope(&read("task-options.envelope.json")).expect("decodes");
-    assert_eq!(
-        m.headers.timelimit,
-        (Some(10.0), Some(5.0)),
-        "hard first, soft second"
-    );
+    assert_eq!(m.headers.timelimit, (Some(10.0), Some(5.0)), "hard first, soft second");
     assert!(m.headers.ignore_result);
     assert_eq!(m.headers.shadow.as_deref(), Some("add-shadowed"));
     assert_eq!(m.headers.extra.get("x_custom"), Some(&Value::from("v")));
 
     let m = Message::from_envelope(&read("task-eta-tz.envelope.json")).expect("decodes");
-    assert_eq!(
-        m.headers.eta.expect("eta").offset().local_minus_utc(),
-        2 * 3600
-    );
+    assert_eq!(m.headers.eta.expect("eta").offset().local_minus_utc(), 2 * 3600);
 
     let m = Message::from_envelope(&read("task-priority9.envelope.json")).expect("decodes");
     assert_eq!(m.properties.priority, 9);
@@ -111,19 +88,12 @@ fn headers_carry_celery_options() {
 
 #[test]
 fn protocol1_and_compressed_messages_are_refused_clearly() {
-    let err =
-        Message::from_envelope(&read("task-protocol1.envelope.json")).expect_err("protocol 1");
-    assert!(
-        err.to_string().contains("protocol 1 is not supported"),
-        "{err}"
-    );
+    let err = Message::from_envelope(&read("task-protocol1.envelope.json")).expect_err("protocol 1");
+    assert!(err.to_string().contains("protocol 1 is not supported"), "{err}");
 
     let gz = Message::from_envelope(&read("task-gzip.envelope.json")).expect("envelope is fine");
     let err = gz.decode_body().expect_err("gzip body");
-    assert!(
-        matches!(err, DecodeError::Compressed(ref c) if c == "application/x-gzip"),
-        "{err}"
-    );
+    assert!(matches!(err, DecodeError::Compressed(ref c) if c == "application/x-gzip"), "{err}");
 }
 
 #[test]
@@ -142,22 +112,12 @@ fn results_round_trip_and_expose_errors() {
     assert!(names.len() >= 10, "{names:?}");
     for name in names {
         let raw = json(&read(&name));
-        let result: TaskResult =
-            serde_json::from_value(raw.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(
-            serde_json::to_value(&result).expect("serializes"),
-            raw,
-            "{name}"
-        );
+        let result: TaskResult = serde_json::from_value(raw.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(serde_json::to_value(&result).expect("serializes"), raw, "{name}");
     }
-    let failure: TaskResult =
-        serde_json::from_slice(&read("result-failure.json")).expect("decodes");
+    let failure: TaskResult = serde_json::from_slice(&read("result-failure.json")).expect("decodes");
     assert_eq!(failure.status, State::Failure);
     let error = failure.error().expect("a failure holds an error");
     assert_eq!(error.to_string(), "ValueError: boom");
-    assert!(
-        error
-            .traceback()
-            .is_some_and(|tb| tb.contains("raise ValueError"))
-    );
+    assert!(error.traceback().is_some_and(|tb| tb.contains("raise ValueError")));
 }

@@ -25,11 +25,7 @@ pub fn as_completed<T>(handles: impl IntoIterator<Item = Handle<T>>) -> AsComple
         }
     }
     let remaining = handles.len();
-    AsCompleted {
-        handles,
-        signal,
-        remaining,
-    }
+    AsCompleted { handles, signal, remaining }
 }
 
 impl<T> AsCompleted<T> {
@@ -76,9 +72,7 @@ impl<T> Iterator for BlockingAsCompleted<T> {
 
 impl<T> fmt::Debug for AsCompleted<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsCompleted")
-            .field("remaining", &self.remaining)
-            .finish()
+        f.debug_struct("AsCompleted").field("remaining", &self.remaining).finish()
     }
 }
 

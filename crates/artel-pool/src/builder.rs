@@ -53,23 +53,14 @@ impl PoolBuilder {
     /// Builds the pool, starting its runtime unless one was given.
     pub fn build(self) -> io::Result<Pool> {
         let cpus = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
-        for (name, value) in [
-            ("concurrency", self.concurrency),
-            ("threads", self.threads),
-            ("worker_threads", self.worker_threads),
-        ] {
+        for (name, value) in
+            [("concurrency", self.concurrency), ("threads", self.threads), ("worker_threads", self.worker_threads)]
+        {
             if value == Some(0) {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("pool {name} must be at least 1"),
-                ));
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("pool {name} must be at least 1")));
             }
         }
-        let shared = Shared::new(
-            self.concurrency,
-            self.threads.unwrap_or(cpus),
-            self.max_backlog,
-        );
+        let shared = Shared::new(self.concurrency, self.threads.unwrap_or(cpus), self.max_backlog);
         match self.runtime {
             Some(handle) => Ok(Pool::from_parts(shared, handle, None)),
             None => {

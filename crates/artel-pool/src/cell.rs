@@ -137,15 +137,8 @@ impl<T> Cell<T> {
             state.taken = true;
             return Poll::Ready(outcome);
         }
-        assert!(
-            !state.taken,
-            "artel_pool::Handle polled after it returned its result"
-        );
-        if !state
-            .waker
-            .as_ref()
-            .is_some_and(|w| w.will_wake(cx.waker()))
-        {
+        assert!(!state.taken, "artel_pool::Handle polled after it returned its result");
+        if !state.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             state.waker = Some(cx.waker().clone());
         }
         Poll::Pending
@@ -211,10 +204,7 @@ impl Signal {
                 None => self.cond.wait(ready).unwrap_or_else(|e| e.into_inner()),
                 Some(deadline) => {
                     let left = deadline.checked_duration_since(Instant::now())?;
-                    self.cond
-                        .wait_timeout(ready, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
+                    self.cond.wait_timeout(ready, left).unwrap_or_else(|e| e.into_inner()).0
                 }
             };
         }
@@ -230,9 +220,7 @@ impl Signal {
             // check above and this await is not lost.
             match deadline {
                 None => self.notify.notified().await,
-                Some(deadline) => tokio::time::timeout_at(deadline, self.notify.notified())
-                    .await
-                    .ok()?,
+                Some(deadline) => tokio::time::timeout_at(deadline, self.notify.notified()).await.ok()?,
             }
         }
     }

@@ -33,9 +33,7 @@ impl JobError {
 #[non_exhaustive]
 pub enum Rejected {
     /// `max_backlog` jobs are already waiting for a slot.
-    #[error(
-        "rejected: {limit} jobs are already waiting (max_backlog); retry later or raise the limit"
-    )]
+    #[error("rejected: {limit} jobs are already waiting (max_backlog); retry later or raise the limit")]
     Backlog {
         /// The configured backlog limit.
         limit: usize,

@@ -24,26 +24,14 @@ pub struct Handle<T> {
 }
 
 impl<T> Handle<T> {
-    pub(crate) fn new(
-        cell: Arc<Cell<T>>,
-        task: AbortHandle,
-        abortable_while_running: bool,
-    ) -> Self {
+    pub(crate) fn new(cell: Arc<Cell<T>>, task: AbortHandle, abortable_while_running: bool) -> Self {
         let abort_running = abortable_while_running.then(|| task.clone());
-        Self {
-            cell,
-            abort_running,
-            abort_pending: Some(task),
-        }
+        Self { cell, abort_running, abort_pending: Some(task) }
     }
 
     /// A handle that is already finished with `error` (a rejected `map` item).
     pub(crate) fn failed(error: JobError) -> Self {
-        Self {
-            cell: Cell::finished(Err(error)),
-            abort_running: None,
-            abort_pending: None,
-        }
+        Self { cell: Cell::finished(Err(error)), abort_running: None, abort_pending: None }
     }
 
     /// Where the job is now.
@@ -65,11 +53,7 @@ impl<T> Handle<T> {
         let was_pending = self.cell.status() == Status::Pending;
         let cancelled = self.cell.cancel(running_too);
         if cancelled {
-            let abort = if was_pending {
-                &self.abort_pending
-            } else {
-                &self.abort_running
-            };
+            let abort = if was_pending { &self.abort_pending } else { &self.abort_running };
             if let Some(task) = abort {
                 task.abort();
             }
@@ -122,8 +106,6 @@ impl<T> Future for Handle<T> {
 
 impl<T> fmt::Debug for Handle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Handle")
-            .field("status", &self.status())
-            .finish()
+        f.debug_struct("Handle").field("status", &self.status()).finish()
     }
 }

@@ -39,6 +39,7 @@ use std::future::Future;
 
 pub use as_completed::{AsCompleted, BlockingAsCompleted, as_completed};
 pub use builder::PoolBuilder;
+pub use catch_unwind::{CatchUnwind, catch_unwind};
 pub use cell::Status;
 pub use error::{JobError, Rejected};
 pub use handle::Handle;
@@ -58,11 +59,7 @@ impl Pool {
         items: I,
         window: usize,
         mut f: F,
-    ) -> Map<
-        Fut::Output,
-        I::IntoIter,
-        impl FnMut(I::Item) -> Result<Handle<Fut::Output>, Rejected> + '_,
-    >
+    ) -> Map<Fut::Output, I::IntoIter, impl FnMut(I::Item) -> Result<Handle<Fut::Output>, Rejected> + '_>
     where
         I: IntoIterator,
         F: FnMut(I::Item) -> Fut + 'static,

@@ -34,10 +34,7 @@ impl Live {
     pub(crate) fn wait_idle_blocking(&self) {
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         while self.count() > 0 {
-            guard = self
-                .idle_cond
-                .wait(guard)
-                .unwrap_or_else(|e| e.into_inner());
+            guard = self.idle_cond.wait(guard).unwrap_or_else(|e| e.into_inner());
         }
     }
 

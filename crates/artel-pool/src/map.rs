@@ -25,19 +25,13 @@ where
 {
     pub(crate) fn new(items: I, window: usize, submit: S) -> Self {
         let window = window.max(1);
-        Self {
-            items,
-            submit,
-            window,
-            in_flight: VecDeque::with_capacity(window),
-        }
+        Self { items, submit, window, in_flight: VecDeque::with_capacity(window) }
     }
 
     fn fill(&mut self) {
         while self.in_flight.len() < self.window {
             let Some(item) = self.items.next() else { break };
-            let handle =
-                (self.submit)(item).unwrap_or_else(|rejected| Handle::failed(rejected.into()));
+            let handle = (self.submit)(item).unwrap_or_else(|rejected| Handle::failed(rejected.into()));
             self.in_flight.push_back(handle);
         }
     }
@@ -79,10 +73,7 @@ where
 
 impl<T, I, S> fmt::Debug for Map<T, I, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Map")
-            .field("window", &self.window)
-            .field("in_flight", &self.in_flight.len())
-            .finish()
+        f.debug_struct("Map").field("window", &self.window).field("in_flight", &self.in_flight.len()).finish()
     }
 }
 

@@ -41,11 +41,7 @@ pub struct PeriodicBuilder {
 impl Periodic {
     /// A call every `interval`; set jitter and the first run, then `start`.
     pub fn every(interval: Duration) -> PeriodicBuilder {
-        PeriodicBuilder {
-            interval,
-            jitter: Duration::ZERO,
-            run_immediately: false,
-        }
+        PeriodicBuilder { interval, jitter: Duration::ZERO, run_immediately: false }
     }
 
     /// Completed runs so far.
@@ -93,12 +89,7 @@ impl PeriodicBuilder {
 
     fn spacing(&self) -> Duration {
         let jitter = u64::try_from(self.jitter.as_nanos()).unwrap_or(u64::MAX);
-        self.interval
-            + Duration::from_nanos(if jitter == 0 {
-                0
-            } else {
-                fastrand::u64(0..=jitter)
-            })
+        self.interval + Duration::from_nanos(if jitter == 0 { 0 } else { fastrand::u64(0..=jitter) })
     }
 
     /// Starts calling `f` on `runtime` (e.g. [`crate::Pool::runtime`]).
@@ -111,12 +102,7 @@ impl PeriodicBuilder {
         let counts = Arc::new(Counts::default());
         let (token, tally) = (stop.clone(), counts.clone());
         let task = runtime.spawn(async move {
-            let mut next = Instant::now()
-                + if self.run_immediately {
-                    Duration::ZERO
-                } else {
-                    self.spacing()
-                };
+            let mut next = Instant::now() + if self.run_immediately { Duration::ZERO } else { self.spacing() };
             loop {
                 tokio::select! {
                     biased;
@@ -131,10 +117,6 @@ impl PeriodicBuilder {
                 next = started + self.spacing();
             }
         });
-        Periodic {
-            stop,
-            counts,
-            task: Some(task),
-        }
+        Periodic { stop, counts, task: Some(task) }
     }
 }

@@ -37,10 +37,7 @@ pub struct Shutdown {
 
 impl Default for Shutdown {
     fn default() -> Self {
-        Self {
-            wait: true,
-            cancel_pending: false,
-        }
+        Self { wait: true, cancel_pending: false }
     }
 }
 
@@ -79,11 +76,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(
-        async_slots: Option<usize>,
-        blocking_slots: usize,
-        max_backlog: Option<usize>,
-    ) -> Self {
+    pub(crate) fn new(async_slots: Option<usize>, blocking_slots: usize, max_backlog: Option<usize>) -> Self {
         Self {
             async_slots: async_slots.map(|n| Arc::new(Semaphore::new(n))),
             blocking_slots: Arc::new(Semaphore::new(blocking_slots)),
@@ -183,16 +176,8 @@ impl Pool {
         crate::PoolBuilder::default()
     }
 
-    pub(crate) fn from_parts(
-        shared: Shared,
-        handle: RuntimeHandle,
-        runtime: Option<Runtime>,
-    ) -> Self {
-        Self {
-            shared: Arc::new(shared),
-            handle,
-            runtime,
-        }
+    pub(crate) fn from_parts(shared: Shared, handle: RuntimeHandle, runtime: Option<Runtime>) -> Self {
+        Self { shared: Arc::new(shared), handle, runtime }
     }
 
     /// The tokio runtime the pool's jobs run on.
@@ -206,9 +191,7 @@ impl Pool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn(self.shared.async_slots.clone(), true, async move {
-            Ok(job.await)
-        })
+        self.spawn(self.shared.async_slots.clone(), true, async move { Ok(job.await) })
     }
 
     /// Runs an async job returning `Result`; an `Err` arrives as [`JobError::Failed`].
@@ -218,9 +201,11 @@ impl Pool {
         T: Send + 'static,
         E: Into<BoxError>,
     {
-        self.spawn(self.shared.async_slots.clone(), true, async move {
-            job.await.map_err(|e| JobError::Failed(e.into()))
-        })
+        self.spawn(
+            self.shared.async_slots.clone(),
+            true,
+            async move { job.await.map_err(|e| JobError::Failed(e.into())) },
+        )
     }
 
     /// Runs a blocking or CPU-bound closure on a thread, at most `threads` at once.
@@ -230,9 +215,8 @@ impl Pool {
         T: Send + 'static,
     {
         let run = async move {
-            let joined = tokio::task::spawn_blocking(move || {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))
-            });
+            let joined =
+                tokio::task::spawn_blocking(move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)));
             match joined.await {
                 Ok(Ok(value)) => Ok(value),
                 Ok(Err(payload)) => Err(JobError::Panicked(panic_message(payload))),
@@ -243,24 +227,15 @@ impl Pool {
         self.spawn(Some(self.shared.blocking_slots.clone()), false, run)
     }
 
-    fn spawn<T, F>(
-        &self,
-        slots: Option<Arc<Semaphore>>,
-        abortable: bool,
-        run: F,
-    ) -> Result<Handle<T>, Rejected>
+    fn spawn<T, F>(&self, slots: Option<Arc<Semaphore>>, abortable: bool, run: F) -> Result<Handle<T>, Rejected>
     where
         F: Future<Output = Outcome<T>> + Send + 'static,
         T: Send + 'static,
     {
         self.shared.admit()?;
         let cell = Cell::new();
-        let mut admission = Admission {
-            shared: self.shared.clone(),
-            cell: cell.clone(),
-            started: false,
-            finished: false,
-        };
+        let mut admission =
+            Admission { shared: self.shared.clone(), cell: cell.clone(), started: false, finished: false };
         let task = self.handle.spawn(async move {
             let cancel = &admission.shared.cancel_pending;
             let _permit = match slots {
@@ -274,9 +249,7 @@ impl Pool {
             if cancel.is_cancelled() || !admission.start() {
                 return;
             }
-            let outcome = CatchUnwind::new(run)
-                .await
-                .unwrap_or_else(|panic| Err(JobError::Panicked(panic)));
+            let outcome = CatchUnwind::new(run).await.unwrap_or_else(|panic| Err(JobError::Panicked(panic)));
             admission.finish(outcome);
         });
         Ok(Handle::new(cell, task.abort_handle(), abortable))
@@ -341,8 +314,6 @@ impl Drop for Pool {
 
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pool")
-            .field("stats", &self.stats())
-            .finish()
+        f.debug_struct("Pool").field("stats", &self.stats()).finish()
     }
 }

@@ -39,21 +39,14 @@ impl Condition {
         for (index, handle) in handles.iter().enumerate() {
             handle.cell.watch(&signal, index);
         }
-        Self {
-            signal,
-            when,
-            remaining: handles.len(),
-            met: handles.is_empty(),
-        }
+        Self { signal, when, remaining: handles.len(), met: handles.is_empty() }
     }
 
     fn record<T>(&mut self, finished: &Handle<T>) {
         self.remaining -= 1;
         self.met = match self.when {
             ReturnWhen::FirstCompleted => true,
-            ReturnWhen::FirstException => {
-                finished.status() == Status::Failed || self.remaining == 0
-            }
+            ReturnWhen::FirstException => finished.status() == Status::Failed || self.remaining == 0,
             ReturnWhen::AllCompleted => self.remaining == 0,
         };
     }
@@ -66,11 +59,7 @@ fn split<T>(handles: Vec<Handle<T>>) -> Waited<T> {
 
 /// Waits until `when` is met or `timeout` passes, then splits the handles into done and
 /// not done. A timeout is not an error: check `not_done`.
-pub async fn wait<T>(
-    handles: Vec<Handle<T>>,
-    when: ReturnWhen,
-    timeout: Option<Duration>,
-) -> Waited<T> {
+pub async fn wait<T>(handles: Vec<Handle<T>>, when: ReturnWhen, timeout: Option<Duration>) -> Waited<T> {
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
     let mut condition = Condition::new(&handles, when);
     while !condition.met {
@@ -83,11 +72,7 @@ pub async fn wait<T>(
 }
 
 /// [`wait`] for sync code: blocks the calling thread.
-pub fn wait_blocking<T>(
-    handles: Vec<Handle<T>>,
-    when: ReturnWhen,
-    timeout: Option<Duration>,
-) -> Waited<T> {
+pub fn wait_blocking<T>(handles: Vec<Handle<T>>, when: ReturnWhen, timeout: Option<Duration>) -> Waited<T> {
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
     let mut condition = Condition::new(&handles, when);
     while !condition.met {
@@ -101,9 +86,6 @@ pub fn wait_blocking<T>(
 
 impl<T> fmt::Debug for Waited<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Waited")
-            .field("done", &self.done.len())
-            .field("not_done", &self.not_done.len())
-            .finish()
+        f.debug_struct("Waited").field("done", &self.done.len()).field("not_done", &self.not_done.len()).finish()
     }
 }

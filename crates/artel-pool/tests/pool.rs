@@ -4,17 +4,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
-use artel_pool::{
-    JobError, Pool, Rejected, ReturnWhen, Shutdown, Status, as_completed, wait, wait_blocking,
-};
+use artel_pool::{JobError, Pool, Rejected, ReturnWhen, Shutdown, Status, as_completed, wait, wait_blocking};
 use tokio::time::sleep;
 
 /// A pool on the test's own (paused-clock) runtime, so sleeps are deterministic.
 fn pool_here() -> Pool {
-    Pool::builder()
-        .on_runtime(tokio::runtime::Handle::current())
-        .build()
-        .expect("pool")
+    Pool::builder().on_runtime(tokio::runtime::Handle::current()).build().expect("pool")
 }
 
 fn ms(n: u64) -> Duration {
@@ -77,10 +72,7 @@ async fn map_never_has_more_than_window_in_flight_and_reads_input_lazily() {
     });
     let first = results.next().await.expect("one").expect("value");
     assert_eq!(first, 0);
-    assert!(
-        pulled.load(Ordering::SeqCst) <= 16,
-        "input is read at most one window ahead"
-    );
+    assert!(pulled.load(Ordering::SeqCst) <= 16, "input is read at most one window ahead");
     let mut count = 1;
     while let Some(r) = results.next().await {
         r.expect("value");
@@ -88,11 +80,7 @@ async fn map_never_has_more_than_window_in_flight_and_reads_input_lazily() {
         assert!(results.in_flight() <= 16);
     }
     assert_eq!(count, 1_000);
-    assert_eq!(
-        peak.load(Ordering::SeqCst),
-        16,
-        "the window is used fully and never exceeded"
-    );
+    assert_eq!(peak.load(Ordering::SeqCst), 16, "the window is used fully and never exceeded");
 }
 
 #[test]
@@ -134,9 +122,7 @@ async fn as_completed_yields_in_finish_order_with_input_positions() {
 #[test]
 fn as_completed_blocking_iterator_yields_every_job_once() {
     let pool = Pool::builder().threads(3).build().expect("pool");
-    let handles: Vec<_> = (0..30u64)
-        .map(|i| pool.submit_blocking(move || i).expect("accepted"))
-        .collect();
+    let handles: Vec<_> = (0..30u64).map(|i| pool.submit_blocking(move || i).expect("accepted")).collect();
     let mut seen: Vec<u64> = as_completed(handles)
         .blocking()
         .map(|(i, r)| {
@@ -151,9 +137,7 @@ fn as_completed_blocking_iterator_yields_every_job_once() {
 #[tokio::test(start_paused = true)]
 async fn wait_all_completed_returns_when_everything_finished() {
     let pool = pool_here();
-    let handles: Vec<_> = [10, 20, 30]
-        .map(|d| pool.submit(sleep(ms(d))).expect("accepted"))
-        .into();
+    let handles: Vec<_> = [10, 20, 30].map(|d| pool.submit(sleep(ms(d))).expect("accepted")).into();
     let waited = wait(handles, ReturnWhen::AllCompleted, None).await;
     assert_eq!((waited.done.len(), waited.not_done.len()), (3, 0));
 }
@@ -161,9 +145,7 @@ async fn wait_all_completed_returns_when_everything_finished() {
 #[tokio::test(start_paused = true)]
 async fn wait_first_completed_returns_after_the_first() {
     let pool = pool_here();
-    let handles: Vec<_> = [50, 10, 80]
-        .map(|d| pool.submit(sleep(ms(d))).expect("accepted"))
-        .into();
+    let handles: Vec<_> = [50, 10, 80].map(|d| pool.submit(sleep(ms(d))).expect("accepted")).into();
     let waited = wait(handles, ReturnWhen::FirstCompleted, None).await;
     assert_eq!((waited.done.len(), waited.not_done.len()), (1, 2));
 }
@@ -184,27 +166,16 @@ async fn wait_first_exception_returns_at_the_first_failure() {
             Err::<u64, _>(std::io::Error::other("boom"))
         })
         .expect("accepted");
-    let waited = wait(
-        vec![ok(10), failing, ok(500)],
-        ReturnWhen::FirstException,
-        None,
-    )
-    .await;
+    let waited = wait(vec![ok(10), failing, ok(500)], ReturnWhen::FirstException, None).await;
     assert_eq!((waited.done.len(), waited.not_done.len()), (2, 1));
-    let failure = waited
-        .done
-        .into_iter()
-        .find(|h| h.status() == Status::Failed)
-        .expect("the failed one");
+    let failure = waited.done.into_iter().find(|h| h.status() == Status::Failed).expect("the failed one");
     assert!(matches!(failure.await, Err(JobError::Failed(e)) if e.to_string() == "boom"));
 }
 
 #[tokio::test(start_paused = true)]
 async fn wait_first_exception_without_failures_waits_for_all() {
     let pool = pool_here();
-    let handles: Vec<_> = [10, 20]
-        .map(|d| pool.submit(sleep(ms(d))).expect("accepted"))
-        .into();
+    let handles: Vec<_> = [10, 20].map(|d| pool.submit(sleep(ms(d))).expect("accepted")).into();
     let waited = wait(handles, ReturnWhen::FirstException, None).await;
     assert_eq!((waited.done.len(), waited.not_done.len()), (2, 0));
 }
@@ -212,9 +183,7 @@ async fn wait_first_exception_without_failures_waits_for_all() {
 #[tokio::test(start_paused = true)]
 async fn wait_times_out_and_reports_what_is_not_done() {
     let pool = pool_here();
-    let handles: Vec<_> = [10, 1_000]
-        .map(|d| pool.submit(sleep(ms(d))).expect("accepted"))
-        .into();
+    let handles: Vec<_> = [10, 1_000].map(|d| pool.submit(sleep(ms(d))).expect("accepted")).into();
     let waited = wait(handles, ReturnWhen::AllCompleted, Some(ms(100))).await;
     assert_eq!((waited.done.len(), waited.not_done.len()), (1, 1));
 }
@@ -232,11 +201,7 @@ fn wait_blocking_honours_timeout_and_first_completed() {
     let fast = pool.submit_blocking(|| ()).expect("accepted");
     let waited = wait_blocking(vec![slow, fast], ReturnWhen::FirstCompleted, None);
     assert_eq!(waited.done.len(), 1);
-    let waited = wait_blocking(
-        waited.not_done,
-        ReturnWhen::AllCompleted,
-        Some(Duration::from_millis(50)),
-    );
+    let waited = wait_blocking(waited.not_done, ReturnWhen::AllCompleted, Some(Duration::from_millis(50)));
     assert_eq!(waited.not_done.len(), 1, "still blocked at the barrier");
     gate.wait();
     let waited = wait_blocking(waited.not_done, ReturnWhen::AllCompleted, None);
@@ -247,18 +212,10 @@ fn wait_blocking_honours_timeout_and_first_completed() {
 fn wait_timeout_on_a_handle_leaves_it_usable() {
     let pool = Pool::builder().threads(1).build().expect("pool");
     let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let mut handle = pool
-        .submit_blocking(move || rx.recv().map(|_| 7))
-        .expect("accepted");
-    assert!(
-        handle.wait_timeout(Duration::from_millis(30)).is_none(),
-        "not finished yet"
-    );
+    let mut handle = pool.submit_blocking(move || rx.recv().map(|_| 7)).expect("accepted");
+    assert!(handle.wait_timeout(Duration::from_millis(30)).is_none(), "not finished yet");
     tx.send(()).expect("send");
-    let value = handle
-        .wait_timeout(Duration::from_secs(10))
-        .expect("finished")
-        .expect("value");
+    let value = handle.wait_timeout(Duration::from_secs(10)).expect("finished").expect("value");
     assert_eq!(value, Ok(7));
 }
 
@@ -272,9 +229,7 @@ async fn a_full_backlog_rejects_with_a_clear_error() {
         .expect("pool");
     let running = pool.submit(sleep(ms(100))).expect("runs");
     tokio::task::yield_now().await; // let it take the only slot
-    let queued: Vec<_> = (0..2)
-        .map(|_| pool.submit(sleep(ms(1))).expect("waits"))
-        .collect();
+    let queued: Vec<_> = (0..2).map(|_| pool.submit(sleep(ms(1))).expect("waits")).collect();
     let err = pool.submit(async {}).expect_err("backlog is full");
     assert_eq!(err, Rejected::Backlog { limit: 2 });
     assert!(err.to_string().contains("max_backlog"), "{err}");
@@ -282,27 +237,18 @@ async fn a_full_backlog_rejects_with_a_clear_error() {
     for h in queued {
         h.await.expect("value");
     }
-    pool.submit(async {})
-        .expect("room again")
-        .await
-        .expect("value");
+    pool.submit(async {}).expect("room again").await.expect("value");
     assert_eq!(pool.stats().rejected, 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn cancelling_a_pending_job_means_it_never_runs() {
-    let pool = Pool::builder()
-        .on_runtime(tokio::runtime::Handle::current())
-        .concurrency(1)
-        .build()
-        .expect("pool");
+    let pool = Pool::builder().on_runtime(tokio::runtime::Handle::current()).concurrency(1).build().expect("pool");
     let ran = Arc::new(AtomicBool::new(false));
     let blocker = pool.submit(sleep(ms(50))).expect("runs");
     tokio::task::yield_now().await;
     let r = ran.clone();
-    let pending = pool
-        .submit(async move { r.store(true, Ordering::SeqCst) })
-        .expect("queued");
+    let pending = pool.submit(async move { r.store(true, Ordering::SeqCst) }).expect("queued");
     assert_eq!(pending.status(), Status::Pending);
     assert!(pending.cancel());
     assert!(matches!(pending.await, Err(JobError::Cancelled)));
@@ -353,39 +299,18 @@ async fn a_panic_becomes_an_error_and_the_pool_keeps_working() {
     let pool = pool_here();
     let boom = pool.submit(async { panic!("boom") }).expect("accepted");
     let err = boom.await.map(|_: ()| ()).expect_err("panicked");
-    assert!(
-        matches!(&err, JobError::Panicked(m) if m == "boom"),
-        "{err}"
-    );
-    assert_eq!(
-        pool.submit(async { 1 })
-            .expect("accepted")
-            .await
-            .expect("value"),
-        1
-    );
+    assert!(matches!(&err, JobError::Panicked(m) if m == "boom"), "{err}");
+    assert_eq!(pool.submit(async { 1 }).expect("accepted").await.expect("value"), 1);
     assert_eq!(pool.stats().failed, 1);
 }
 
 #[test]
 fn a_panicking_thread_job_becomes_an_error_too() {
     let pool = Pool::builder().threads(1).build().expect("pool");
-    let err = pool
-        .submit_blocking(|| -> u8 { panic!("thread boom {}", 7) })
-        .expect("accepted")
-        .wait()
-        .expect_err("panicked");
-    assert!(
-        matches!(&err, JobError::Panicked(m) if m == "thread boom 7"),
-        "{err}"
-    );
-    assert_eq!(
-        pool.submit_blocking(|| 2)
-            .expect("accepted")
-            .wait()
-            .expect("value"),
-        2
-    );
+    let err =
+        pool.submit_blocking(|| -> u8 { panic!("thread boom {}", 7) }).expect("accepted").wait().expect_err("panicked");
+    assert!(matches!(&err, JobError::Panicked(m) if m == "thread boom 7"), "{err}");
+    assert_eq!(pool.submit_blocking(|| 2).expect("accepted").wait().expect("value"), 2);
 }
 
 #[test]
@@ -402,23 +327,15 @@ fn shutdown_with_wait_finishes_every_accepted_job() {
     }
     pool.shutdown(Shutdown::default());
     assert_eq!(done.load(Ordering::SeqCst), 10);
-    assert_eq!(
-        pool.submit(async {}).expect_err("closed"),
-        Rejected::ShutDown
-    );
+    assert_eq!(pool.submit(async {}).expect_err("closed"), Rejected::ShutDown);
 }
 
 #[test]
 fn shutdown_without_wait_returns_while_jobs_run() {
     let pool = Pool::builder().threads(1).build().expect("pool");
     let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let handle = pool
-        .submit_blocking(move || rx.recv().is_ok())
-        .expect("accepted");
-    pool.shutdown(Shutdown {
-        wait: false,
-        cancel_pending: false,
-    });
+    let handle = pool.submit_blocking(move || rx.recv().is_ok()).expect("accepted");
+    pool.shutdown(Shutdown { wait: false, cancel_pending: false });
     assert!(!handle.is_done(), "returned before the job finished");
     tx.send(()).expect("send");
     assert!(handle.wait().expect("value"));
@@ -428,12 +345,8 @@ fn shutdown_without_wait_returns_while_jobs_run() {
 fn shutdown_can_cancel_pending_jobs() {
     let pool = Pool::builder().threads(1).build().expect("pool");
     let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let running = pool
-        .submit_blocking(move || rx.recv().is_ok())
-        .expect("accepted");
-    let pending: Vec<_> = (0..5)
-        .map(|_| pool.submit_blocking(|| ()).expect("queued"))
-        .collect();
+    let running = pool.submit_blocking(move || rx.recv().is_ok()).expect("accepted");
+    let pending: Vec<_> = (0..5).map(|_| pool.submit_blocking(|| ()).expect("queued")).collect();
     while running.status() != Status::Running {
         std::thread::yield_now();
     }
@@ -441,10 +354,7 @@ fn shutdown_can_cancel_pending_jobs() {
         std::thread::sleep(Duration::from_millis(20));
         let _ = tx.send(());
     });
-    pool.shutdown(Shutdown {
-        wait: true,
-        cancel_pending: true,
-    });
+    pool.shutdown(Shutdown { wait: true, cancel_pending: true });
     assert!(running.wait().expect("the running job finished"));
     for h in pending {
         assert!(matches!(h.wait(), Err(JobError::Cancelled)));
@@ -479,22 +389,11 @@ async fn done_callbacks_see_the_outcome_even_when_added_late() {
         })
         .expect("accepted");
     let s = seen.clone();
-    handle.on_done(move |r| {
-        s.lock()
-            .expect("lock")
-            .push(format!("early {:?}", r.as_ref().ok()))
-    });
+    handle.on_done(move |r| s.lock().expect("lock").push(format!("early {:?}", r.as_ref().ok())));
     sleep(ms(20)).await;
     let s = seen.clone();
-    handle.on_done(move |r| {
-        s.lock()
-            .expect("lock")
-            .push(format!("late {:?}", r.as_ref().ok()))
-    });
-    assert_eq!(
-        *seen.lock().expect("lock"),
-        ["early Some(5)", "late Some(5)"]
-    );
+    handle.on_done(move |r| s.lock().expect("lock").push(format!("late {:?}", r.as_ref().ok())));
+    assert_eq!(*seen.lock().expect("lock"), ["early Some(5)", "late Some(5)"]);
     assert_eq!(handle.await.expect("value"), 5);
 }
 
@@ -502,13 +401,7 @@ async fn done_callbacks_see_the_outcome_even_when_added_late() {
 async fn stats_count_every_outcome() {
     let pool = pool_here();
     pool.submit(async { 1 }).expect("ok").await.expect("value");
-    let _ = pool
-        .submit_fallible(async { Err::<(), _>("nope") })
-        .expect("ok")
-        .await;
+    let _ = pool.submit_fallible(async { Err::<(), _>("nope") }).expect("ok").await;
     let stats = pool.stats();
-    assert_eq!(
-        (stats.submitted, stats.succeeded, stats.failed, stats.live),
-        (2, 1, 1, 0)
-    );
+    assert_eq!((stats.submitted, stats.succeeded, stats.failed, stats.live), (2, 1, 1, 0));
 }

@@ -51,11 +51,7 @@ impl MemoryBackend {
 
 impl State {
     fn live(&mut self, task_id: &str) -> Option<&TaskResult> {
-        let expired = self
-            .results
-            .get(task_id)?
-            .expires_at
-            .is_some_and(|at| at <= Instant::now());
+        let expired = self.results.get(task_id)?.expires_at.is_some_and(|at| at <= Instant::now());
         if expired {
             self.results.remove(task_id);
             return None;
@@ -65,8 +61,7 @@ impl State {
 
     fn sweep(&mut self) {
         let now = Instant::now();
-        self.results
-            .retain(|_, s| s.expires_at.is_none_or(|at| at > now));
+        self.results.retain(|_, s| s.expires_at.is_none_or(|at| at > now));
         self.stores_since_sweep = 0;
     }
 }
@@ -81,13 +76,7 @@ impl ResultBackend for MemoryBackend {
             }
         }
         let expires_at = ttl.map(|ttl| Instant::now() + ttl);
-        state.results.insert(
-            result.task_id.clone(),
-            Stored {
-                result: result.clone(),
-                expires_at,
-            },
-        );
+        state.results.insert(result.task_id.clone(), Stored { result: result.clone(), expires_at });
         state.stores_since_sweep += 1;
         if state.stores_since_sweep >= SWEEP_EVERY {
             state.sweep();

@@ -55,30 +55,17 @@ impl MemoryBroker {
 
     /// An empty broker reading time from `clock`.
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                queues: Mutex::default(),
-                published: Notify::new(),
-                clock,
-            }),
-        }
+        Self { shared: Arc::new(Shared { queues: Mutex::default(), published: Notify::new(), clock }) }
     }
 
     /// Delayed messages of `queue` not yet due.
     pub fn scheduled_len(&self, queue: &str) -> u64 {
-        self.shared
-            .lock()
-            .get(queue)
-            .map_or(0, |q| q.scheduled.len() as u64)
+        self.shared.lock().get(queue).map_or(0, |q| q.scheduled.len() as u64)
     }
 
     /// Dead-lettered messages of `queue` with their reasons.
     pub fn dead(&self, queue: &str) -> Vec<(Message, String)> {
-        self.shared
-            .lock()
-            .get(queue)
-            .map(|q| q.dead.clone())
-            .unwrap_or_default()
+        self.shared.lock().get(queue).map(|q| q.dead.clone()).unwrap_or_default()
     }
 }
 
@@ -95,10 +82,7 @@ impl Shared {
     }
 
     fn push_ready(&self, queue: &str, message: Message) {
-        self.lock()
-            .entry(queue.to_owned())
-            .or_default()
-            .push_ready(message);
+        self.lock().entry(queue.to_owned()).or_default().push_ready(message);
         self.published.notify_waiters();
     }
 }
@@ -107,11 +91,7 @@ impl Queue {
     fn push_ready(&mut self, message: Message) {
         self.seq += 1;
         let priority = message.properties.priority.min(9);
-        self.ready.push(Ready {
-            priority,
-            seq: Reverse(self.seq),
-            message,
-        });
+        self.ready.push(Ready { priority, seq: Reverse(self.seq), message });
     }
 
     fn promote_due(&mut self, now: Timestamp) {
@@ -134,11 +114,7 @@ impl Broker for MemoryBroker {
                 match message.headers.eta {
                     Some(eta) if eta > now => {
                         q.seq += 1;
-                        q.scheduled.push(Reverse(Scheduled {
-                            eta,
-                            seq: q.seq,
-                            message: message.clone(),
-                        }));
+                        q.scheduled.push(Reverse(Scheduled { eta, seq: q.seq, message: message.clone() }));
                     }
                     _ => q.push_ready(message.clone()),
                 }
@@ -148,36 +124,20 @@ impl Broker for MemoryBroker {
         Ok(())
     }
 
-    async fn consume(
-        &self,
-        queues: &[String],
-        _prefetch: usize,
-    ) -> BrokerResult<Box<dyn Consumer>> {
+    async fn consume(&self, queues: &[String], _prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
         if queues.is_empty() {
-            return Err(BrokerError::new(
-                BrokerErrorKind::Other,
-                "consume needs at least one queue name",
-            ));
+            return Err(BrokerError::new(BrokerErrorKind::Other, "consume needs at least one queue name"));
         }
-        Ok(Box::new(MemoryConsumer {
-            shared: self.shared.clone(),
-            queues: queues.to_vec(),
-        }))
+        Ok(Box::new(MemoryConsumer { shared: self.shared.clone(), queues: queues.to_vec() }))
     }
 
     async fn len(&self, queue: &str) -> BrokerResult<u64> {
-        Ok(self
-            .shared
-            .lock()
-            .get(queue)
-            .map_or(0, |q| q.ready.len() as u64))
+        Ok(self.shared.lock().get(queue).map_or(0, |q| q.ready.len() as u64))
     }
 
     async fn purge(&self, queue: &str) -> BrokerResult<u64> {
         let mut queues = self.shared.lock();
-        Ok(queues
-            .get_mut(queue)
-            .map_or(0, |q| std::mem::take(&mut q.ready).len() as u64))
+        Ok(queues.get_mut(queue).map_or(0, |q| std::mem::take(&mut q.ready).len() as u64))
     }
 }
 
@@ -218,11 +178,8 @@ impl Consumer for MemoryConsumer {
             published.as_mut().enable();
             match self.try_take() {
                 Ok((queue, message)) => {
-                    let acker = MemoryAcker {
-                        shared: self.shared.clone(),
-                        queue,
-                        message: Mutex::new(Some(message.clone())),
-                    };
+                    let acker =
+                        MemoryAcker { shared: self.shared.clone(), queue, message: Mutex::new(Some(message.clone())) };
                     return Ok(Delivery::new(message, Box::new(acker)));
                 }
                 Err(Some(due_in)) => {
@@ -243,10 +200,7 @@ struct MemoryAcker {
 
 impl MemoryAcker {
     fn take(&self) -> Option<Message> {
-        self.message
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
+        self.message.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
@@ -264,12 +218,7 @@ impl Acknowledge for MemoryAcker {
 
     async fn reject(&self, reason: &str) -> BrokerResult<()> {
         if let Some(message) = self.take() {
-            self.shared
-                .lock()
-                .entry(self.queue.clone())
-                .or_default()
-                .dead
-                .push((message, reason.to_owned()));
+            self.shared.lock().entry(self.queue.clone()).or_default().dead.push((message, reason.to_owned()));
         }
         Ok(())
     }

@@ -7,10 +7,7 @@ use crate::signature::Signature;
 
 /// Positional and keyword arguments plus the workflow steps that follow the task.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(
-    from = "(Vec<Value>, Map<String, Value>, Embed)",
-    into = "(Vec<Value>, Map<String, Value>, Embed)"
-)]
+#[serde(from = "(Vec<Value>, Map<String, Value>, Embed)", into = "(Vec<Value>, Map<String, Value>, Embed)")]
 pub struct TaskBody {
     /// Positional arguments.
     pub args: Vec<Value>,
@@ -22,11 +19,7 @@ pub struct TaskBody {
 
 impl From<(Vec<Value>, Map<String, Value>, Embed)> for TaskBody {
     fn from((args, kwargs, embed): (Vec<Value>, Map<String, Value>, Embed)) -> Self {
-        Self {
-            args,
-            kwargs,
-            embed,
-        }
+        Self { args, kwargs, embed }
     }
 }
 

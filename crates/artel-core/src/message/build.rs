@@ -16,33 +16,18 @@ impl Signature {
     /// millisecond `expiration` property, exactly as Python clients send them.
     pub fn to_message(&self, now: Timestamp, origin: &str) -> Message {
         let opts = &self.options;
-        let id = opts
-            .task_id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let eta = opts
-            .eta
-            .or_else(|| opts.countdown.map(|d| now + to_chrono(d)));
+        let id = opts.task_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let eta = opts.eta.or_else(|| opts.countdown.map(|d| now + to_chrono(d)));
         let (expires, expiration) = match opts.expires {
-            Some(Expires::In(ttl)) => (
-                Some(now + to_chrono(ttl)),
-                Some(ttl.as_millis().to_string()),
-            ),
+            Some(Expires::In(ttl)) => (Some(now + to_chrono(ttl)), Some(ttl.as_millis().to_string())),
             Some(Expires::At(at)) => {
                 let left = (at - now).num_milliseconds().max(0);
                 (Some(at), Some(left.to_string()))
             }
             None => (None, None),
         };
-        let queue = opts
-            .queue
-            .clone()
-            .unwrap_or_else(|| DEFAULT_QUEUE.to_owned());
-        let body = TaskBody {
-            args: self.args.clone(),
-            kwargs: self.kwargs.clone(),
-            embed: Default::default(),
-        };
+        let queue = opts.queue.clone().unwrap_or_else(|| DEFAULT_QUEUE.to_owned());
+        let body = TaskBody { args: self.args.clone(), kwargs: self.kwargs.clone(), embed: Default::default() };
         let headers = Headers {
             lang: "rs".to_owned(),
             task: self.task.clone(),
@@ -53,10 +38,7 @@ impl Signature {
             group: opts.group_id.clone(),
             group_index: opts.group_index,
             retries: 0,
-            timelimit: (
-                opts.time_limit.map(|d| d.as_secs_f64()),
-                opts.soft_time_limit.map(|d| d.as_secs_f64()),
-            ),
+            timelimit: (opts.time_limit.map(|d| d.as_secs_f64()), opts.soft_time_limit.map(|d| d.as_secs_f64())),
             root_id: Some(id.clone()),
             parent_id: None,
             argsrepr: Some(repr(&Value::Array(self.args.clone()))),
@@ -74,11 +56,7 @@ impl Signature {
             correlation_id: id,
             reply_to: opts.reply_to.clone().unwrap_or_default(),
             delivery_mode: 2,
-            delivery_info: DeliveryInfo {
-                exchange: String::new(),
-                routing_key: queue,
-                extra: Map::new(),
-            },
+            delivery_info: DeliveryInfo { exchange: String::new(), routing_key: queue, extra: Map::new() },
             priority: opts.priority.unwrap_or(0),
             expiration,
             delivery_tag: Some(uuid::Uuid::new_v4().to_string()),

@@ -76,9 +76,7 @@ impl Message {
     /// Writes kombu's JSON envelope with a base64 body.
     pub fn to_envelope(&self) -> Vec<u8> {
         let mut properties = self.properties.clone();
-        properties
-            .extra
-            .insert(BODY_ENCODING.to_owned(), Value::from("base64"));
+        properties.extra.insert(BODY_ENCODING.to_owned(), Value::from("base64"));
         let env = Envelope {
             body: BASE64.encode(&self.body),
             content_encoding: self.content_encoding.clone(),

@@ -1,0 +1,158 @@
+//! `#[artel::task]`: turns an `async fn` into a named task.
+//!
+//! ```ignore
+//! #[artel::task]                       // registered as "add"
+//! async fn add(x: i64, y: i64) -> Result<i64, TaskError> { Ok(x + y) }
+//!
+//! #[artel::task(name = "app.add")]     // a Celery-compatible name
+//! async fn add2(x: i64, y: i64) -> i64 { x + y }
+//! ```
+//!
+//! The function becomes a unit struct of the same name implementing `artel::Task`, with
+//! `add::call(x, y)` (run the body here), `add::s(x, y)` (a typed signature) and
+//! `add::delay(&app, x, y)` (send it). Parameters are read from a message by position or
+//! by name, so Python's `add.delay(2, y=3)` works too.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{format_ident, quote};
+use syn::parse::{Parse, ParseStream};
+use syn::{FnArg, GenericArgument, ItemFn, LitStr, Pat, PathArguments, ReturnType, Token, Type, parse_macro_input};
+
+/// Turns an `async fn` into a registrable task; see the crate docs.
+#[proc_macro_attribute]
+pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let options = parse_macro_input!(attr as Options);
+    let function = parse_macro_input!(item as ItemFn);
+    expand(options, function).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+#[derive(Default)]
+struct Options {
+    name: Option<LitStr>,
+}
+
+impl Parse for Options {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut options = Options::default();
+        while !input.is_empty() {
+            let key: syn::Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            match key.to_string().as_str() {
+                "name" => options.name = Some(input.parse()?),
+                other => {
+                    return Err(syn::Error::new(key.span(), format!("unknown task option `{other}`; expected `name`")));
+                }
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// The success type of a `Result<T, E>` return, or the whole type otherwise.
+fn output_type(ret: &ReturnType) -> (Type, bool) {
+    let ty = match ret {
+        ReturnType::Default => return (syn::parse_quote!(()), false),
+        ReturnType::Type(_, ty) => (**ty).clone(),
+    };
+    if let Type::Path(path) = &ty {
+        if let Some(last) = path.path.segments.last() {
+            if last.ident == "Result" {
+                if let PathArguments::AngleBracketed(args) = &last.arguments {
+                    if let Some(GenericArgument::Type(ok)) = args.args.first() {
+                        return (ok.clone(), true);
+                    }
+                }
+            }
+        }
+    }
+    (ty, false)
+}
+
+fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
+    let sig = &function.sig;
+    if sig.asyncness.is_none() {
+        return Err(syn::Error::new_spanned(sig.fn_token, "#[artel::task] needs an `async fn`"));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(&sig.generics, "tasks cannot be generic: arguments arrive as JSON"));
+    }
+    let mut names = Vec::new();
+    let mut types = Vec::new();
+    for input in &sig.inputs {
+        let FnArg::Typed(arg) = input else {
+            return Err(syn::Error::new_spanned(input, "tasks are free functions; `self` is not allowed"));
+        };
+        let Pat::Ident(ident) = &*arg.pat else {
+            return Err(syn::Error::new_spanned(&arg.pat, "task parameters must be plain names"));
+        };
+        names.push(ident.ident.clone());
+        types.push((*arg.ty).clone());
+    }
+    let vis = &function.vis;
+    let attrs = &function.attrs;
+    let ident = &sig.ident;
+    let body = &function.block;
+    let ret = &sig.output;
+    let task_name = options.name.unwrap_or_else(|| LitStr::new(&ident.to_string(), Span::call_site()));
+    let (output, fallible) = output_type(ret);
+    let indices = 0..names.len();
+    let name_strings = names.iter().map(|n| n.to_string());
+    let call_result = if fallible {
+        quote!(Self::call(#(#names),*).await.map_err(::core::convert::Into::into))
+    } else {
+        quote!(::core::result::Result::Ok(Self::call(#(#names),*).await))
+    };
+    let decoded = format_ident!("__artel_decoded");
+    Ok(quote! {
+        #(#attrs)*
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy, Default)]
+        #vis struct #ident;
+
+        impl #ident {
+            /// Runs the task body directly in this process.
+            #vis async fn call(#(#names: #types),*) #ret #body
+
+            /// A typed signature of this task with these arguments, ready to send.
+            #vis fn s(#(#names: #types),*) -> ::artel::TypedSignature<#output> {
+                ::artel::TypedSignature::encode(
+                    #task_name,
+                    (|| ::core::result::Result::Ok(::std::vec![#(::artel::__private::to_value(&#names)?),*]))(),
+                )
+            }
+
+            /// Sends the task through `app` and returns a handle to its result.
+            #vis async fn delay(
+                app: &::artel::App,
+                #(#names: #types),*
+            ) -> ::core::result::Result<::artel::AsyncResult<#output>, ::artel::SendError> {
+                Self::s(#(#names),*).delay(app).await
+            }
+        }
+
+        impl ::artel::Task for #ident {
+            const NAME: &'static str = #task_name;
+            type Output = #output;
+
+            fn run(
+                &self,
+                mut args: ::artel::Arguments,
+            ) -> ::artel::BoxFuture<'static, ::core::result::Result<#output, ::artel::TaskError>> {
+                let #decoded = (|| -> ::core::result::Result<_, ::std::string::String> {
+                    #(let #names: #types = args.take(#indices, #name_strings)?;)*
+                    args.finish()?;
+                    ::core::result::Result::Ok((#(#names,)*))
+                })();
+                ::std::boxed::Box::pin(async move {
+                    let (#(#names,)*) = #decoded
+                        .map_err(|e| ::artel::TaskError::invalid_arguments(<Self as ::artel::Task>::NAME, e))?;
+                    #call_result
+                })
+            }
+        }
+    })
+}

@@ -1,0 +1,114 @@
+//! Running one delivery: decode, look up, run under its limits, store, settle.
+//!
+//! Bad input never stops the worker: an undecodable message, an unknown task or
+//! arguments of the wrong shape are dead-lettered with the reason, which is also stored
+//! as a FAILURE result so the caller's `get()` sees it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use artel_core::{Arguments, Clock, Delivery, Registry, ResultBackend, TaskError, TaskErrorKind, TaskResult};
+use serde_json::Value;
+
+/// Counters of a worker since it started.
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    /// Messages taken off the queue.
+    pub received: AtomicU64,
+    /// Tasks that returned a value.
+    pub succeeded: AtomicU64,
+    /// Tasks that failed (including time limits and panics).
+    pub failed: AtomicU64,
+    /// Messages dead-lettered as bad input.
+    pub rejected: AtomicU64,
+    /// Expired messages discarded without running.
+    pub expired: AtomicU64,
+}
+
+/// What executing a delivery needs; shared by all in-flight tasks of a worker.
+#[derive(Debug)]
+pub(crate) struct Executor {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) backend: Arc<dyn ResultBackend>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) result_ttl: Option<Duration>,
+    pub(crate) stats: Arc<WorkerStats>,
+}
+
+impl Executor {
+    pub(crate) async fn execute(&self, delivery: Delivery) {
+        self.stats.received.fetch_add(1, Ordering::Relaxed);
+        let headers = &delivery.message().headers;
+        let (id, task) = (headers.id.clone(), headers.task.clone());
+        let body = match delivery.message().decode_body() {
+            Ok(body) => body,
+            Err(e) => {
+                let error = TaskError::of_kind(TaskErrorKind::InvalidMessage, e);
+                return self.reject(delivery, &id, error).await;
+            }
+        };
+        let Some(handler) = self.registry.get(&task).cloned() else {
+            return self.reject(delivery, &id, TaskError::not_registered(&task)).await;
+        };
+        let now = self.clock.now();
+        if headers.expires.is_some_and(|at| at <= now) {
+            self.stats.expired.fetch_add(1, Ordering::Relaxed);
+            let error = TaskError::of_kind(TaskErrorKind::Revoked, "expired");
+            self.store(TaskResult::failure(&id, &error, now), headers.ignore_result).await;
+            return settle(delivery.ack().await, &id);
+        }
+        let hard_limit = headers.timelimit.0.and_then(|s| Duration::try_from_secs_f64(s).ok());
+        let ignore_result = headers.ignore_result;
+        let run = artel_pool::catch_unwind(handler.call(Arguments::new(body.args, body.kwargs)));
+        let outcome = match hard_limit {
+            Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
+                Ok(Err(TaskError::of_kind(TaskErrorKind::TimedOut, format!("hard time limit ({limit:?}) exceeded"))))
+            }),
+            None => run.await,
+        };
+        let outcome = outcome.unwrap_or_else(|panic| Err(TaskError::of_kind(TaskErrorKind::Panicked, panic)));
+        match outcome {
+            Ok(value) => self.succeed(delivery, &id, value, ignore_result).await,
+            Err(error) if error.kind() == TaskErrorKind::InvalidArguments => self.reject(delivery, &id, error).await,
+            Err(error) => {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(task = %task, id = %id, %error, "task failed");
+                self.store(TaskResult::failure(&id, &error, self.clock.now()), ignore_result).await;
+                settle(delivery.ack().await, &id);
+            }
+        }
+    }
+
+    async fn succeed(&self, delivery: Delivery, id: &str, value: Value, ignore_result: bool) {
+        self.stats.succeeded.fetch_add(1, Ordering::Relaxed);
+        self.store(TaskResult::success(id, value, self.clock.now()), ignore_result).await;
+        settle(delivery.ack().await, id);
+    }
+
+    /// Dead-letters bad input with its reason and records the reason as the result.
+    async fn reject(&self, delivery: Delivery, id: &str, error: TaskError) {
+        self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(id = %id, task = %delivery.message().headers.task, %error, "message rejected to dead letter");
+        if !id.is_empty() {
+            self.store(TaskResult::failure(id, &error, self.clock.now()), false).await;
+        }
+        settle(delivery.reject(&error.to_string()).await, id);
+    }
+
+    async fn store(&self, result: TaskResult, ignore_result: bool) {
+        if ignore_result {
+            return;
+        }
+        if let Err(e) = self.backend.store(&result, self.result_ttl).await {
+            tracing::error!(id = %result.task_id, error = %e, "could not store the task result");
+        }
+    }
+}
+
+fn settle(outcome: artel_core::BrokerResult<()>, id: &str) {
+    if let Err(e) = outcome {
+        // The broker redelivers an unsettled message once its lease lapses.
+        tracing::error!(id = %id, error = %e, "could not acknowledge the message; it will be delivered again");
+    }
+}

@@ -1,0 +1,120 @@
+//! [`Worker`]: fetch from a broker, run on a [`Pool`], until told to stop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use artel_core::{Broker, BrokerError, Clock, DEFAULT_QUEUE, Registry, ResultBackend, SystemClock};
+use artel_pool::Pool;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::execute::{Executor, WorkerStats};
+
+/// Worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Queues to consume, most important first.
+    pub queues: Vec<String>,
+    /// Tasks running at once.
+    pub concurrency: usize,
+    /// Messages the broker may hand out ahead of a free slot.
+    pub prefetch: usize,
+    /// How long results are kept (Celery's `result_expires`, one day by default).
+    pub result_ttl: Option<Duration>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            queues: vec![DEFAULT_QUEUE.to_owned()],
+            concurrency: 100,
+            prefetch: 100,
+            result_ttl: Some(Duration::from_secs(86_400)),
+        }
+    }
+}
+
+/// Consumes tasks and runs them; see [`Worker::run`].
+#[derive(Debug)]
+pub struct Worker {
+    broker: Arc<dyn Broker>,
+    executor: Arc<Executor>,
+    config: WorkerConfig,
+}
+
+/// Pause after a transient broker error before fetching again.
+const FETCH_BACKOFF: Duration = Duration::from_millis(200);
+
+impl Worker {
+    /// A worker for `registry`'s tasks on `broker`, storing results in `backend`.
+    pub fn new(
+        broker: Arc<dyn Broker>,
+        backend: Arc<dyn ResultBackend>,
+        registry: Arc<Registry>,
+        config: WorkerConfig,
+    ) -> Self {
+        Self::with_clock(broker, backend, registry, config, Arc::new(SystemClock))
+    }
+
+    /// [`Worker::new`] reading time from `clock`.
+    pub fn with_clock(
+        broker: Arc<dyn Broker>,
+        backend: Arc<dyn ResultBackend>,
+        registry: Arc<Registry>,
+        config: WorkerConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let executor = Executor { registry, backend, clock, result_ttl: config.result_ttl, stats: Arc::default() };
+        Self { broker, executor: Arc::new(executor), config }
+    }
+
+    /// Live counters.
+    pub fn stats(&self) -> Arc<WorkerStats> {
+        self.executor.stats.clone()
+    }
+
+    /// Runs until `shutdown` fires, then stops fetching and waits for the tasks in flight.
+    ///
+    /// Returns an error only when the broker fails in a way retrying cannot fix.
+    pub async fn run(self, pool: &Pool, shutdown: CancellationToken) -> Result<(), BrokerError> {
+        let mut consumer = self.broker.consume(&self.config.queues, self.config.prefetch).await?;
+        let concurrency = self.config.concurrency.max(1);
+        let slots = Arc::new(Semaphore::new(concurrency));
+        loop {
+            let permit = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                permit = slots.clone().acquire_owned() => permit,
+            };
+            let Ok(permit) = permit else { break };
+            let delivery = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                delivery = consumer.next() => delivery,
+            };
+            match delivery {
+                Ok(delivery) => {
+                    let executor = self.executor.clone();
+                    // A refused job drops the delivery, which returns it to the queue.
+                    if pool
+                        .submit(async move {
+                            executor.execute(delivery).await;
+                            drop(permit)
+                        })
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, "broker unavailable; retrying");
+                    tokio::time::sleep(FETCH_BACKOFF).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // Every slot back means every task in flight has finished.
+        let _ = slots.acquire_many(u32::try_from(concurrency).unwrap_or(u32::MAX)).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,170 @@
+//! Sending tasks and reading their results: [`TypedSignature`] and [`AsyncResult`].
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use artel_core::{BrokerError, BrokerErrorKind, ResultBackend, Signature, State, TaskError};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::App;
+
+/// Why a task could not be sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// An argument could not be turned into JSON.
+    #[error("task {task}: an argument cannot be sent as JSON: {source}")]
+    Encode {
+        /// The task name.
+        task: String,
+        /// The serializer's complaint.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The broker refused or could not be reached.
+    #[error("could not publish task {task}: {source}")]
+    Broker {
+        /// The task name.
+        task: String,
+        /// The broker's error.
+        #[source]
+        source: BrokerError,
+    },
+}
+
+/// Why `get` returned no value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResultError {
+    /// The task did not finish within the timeout; it may still run.
+    #[error("task {id} did not finish within {timeout:?}; it may still be queued or running")]
+    Timeout {
+        /// The task id.
+        id: String,
+        /// How long `get` waited.
+        timeout: Duration,
+    },
+    /// The task failed, was revoked, or was rejected as bad input.
+    #[error("task {id} failed: {error}")]
+    Task {
+        /// The task id.
+        id: String,
+        /// What the worker reported.
+        error: TaskError,
+    },
+    /// The result backend failed.
+    #[error("reading the result of task {id}: {source}")]
+    Backend {
+        /// The task id.
+        id: String,
+        /// The backend's error.
+        #[source]
+        source: BrokerError,
+    },
+    /// The stored value does not fit the expected type.
+    #[error("task {id} returned a value of another type: {source}")]
+    Decode {
+        /// The task id.
+        id: String,
+        /// The deserializer's complaint.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// A signature whose result type is known, as made by `#[artel::task]`'s `s(...)`.
+pub struct TypedSignature<T> {
+    signature: Result<Signature, SendError>,
+    _output: PhantomData<fn() -> T>,
+}
+
+impl<T> TypedSignature<T> {
+    /// Wraps a signature of `task` whose arguments were (maybe) encoded.
+    pub fn encode(task: &str, args: Result<Vec<Value>, serde_json::Error>) -> Self {
+        let signature = args
+            .map(|args| Signature::new(task).with_args(args))
+            .map_err(|source| SendError::Encode { task: task.to_owned(), source });
+        Self { signature, _output: PhantomData }
+    }
+
+    /// Changes the options (`|s| s.countdown(..).queue(..)`).
+    pub fn with(mut self, configure: impl FnOnce(Signature) -> Signature) -> Self {
+        self.signature = self.signature.map(configure);
+        self
+    }
+
+    /// The untyped signature (for canvas or sending to another app).
+    pub fn into_signature(self) -> Result<Signature, SendError> {
+        self.signature
+    }
+
+    /// Sends the task through `app`.
+    pub async fn delay(self, app: &App) -> Result<AsyncResult<T>, SendError> {
+        let id = app.send(self.signature?).await?;
+        Ok(AsyncResult::new(id, app.backend()))
+    }
+}
+
+impl<T> fmt::Debug for TypedSignature<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TypedSignature").field(&self.signature).finish()
+    }
+}
+
+/// A handle to a sent task's result (Celery's `AsyncResult`).
+pub struct AsyncResult<T = Value> {
+    id: String,
+    backend: Arc<dyn ResultBackend>,
+    _output: PhantomData<fn() -> T>,
+}
+
+impl<T> AsyncResult<T> {
+    /// A handle to task `id`'s result in `backend`.
+    pub fn new(id: String, backend: Arc<dyn ResultBackend>) -> Self {
+        Self { id, backend, _output: PhantomData }
+    }
+
+    /// The task id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The task's state now (PENDING when nothing is stored yet).
+    pub async fn state(&self) -> Result<State, ResultError> {
+        let stored = self.backend.get(&self.id).await.map_err(|source| self.backend_error(source))?;
+        Ok(stored.map_or(State::Pending, |r| r.status))
+    }
+
+    /// Whether the task has finished.
+    pub async fn ready(&self) -> Result<bool, ResultError> {
+        Ok(self.state().await?.is_ready())
+    }
+
+    fn backend_error(&self, source: BrokerError) -> ResultError {
+        ResultError::Backend { id: self.id.clone(), source }
+    }
+}
+
+impl<T: DeserializeOwned> AsyncResult<T> {
+    /// Waits up to `timeout` for the value; a failed task's error is returned as `Err`.
+    pub async fn get(&self, timeout: Duration) -> Result<T, ResultError> {
+        let id = self.id.clone();
+        let result = self.backend.wait(&self.id, timeout).await.map_err(|source| match source.kind() {
+            BrokerErrorKind::Timeout => ResultError::Timeout { id: id.clone(), timeout },
+            _ => ResultError::Backend { id: id.clone(), source },
+        })?;
+        if let Some(error) = result.error() {
+            return Err(ResultError::Task { id, error });
+        }
+        serde_json::from_value(result.result).map_err(|source| ResultError::Decode { id, source })
+    }
+}
+
+impl<T> fmt::Debug for AsyncResult<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncResult").field("id", &self.id).finish()
+    }
+}

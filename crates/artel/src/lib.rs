@@ -1,0 +1,49 @@
+//! artel scales work from one function call to a cluster.
+//!
+//! * Local pools with a `concurrent.futures`-style API: [`pool::Pool`].
+//! * Named tasks: `#[artel::task]` on an `async fn`, a [`Registry`], and an [`App`] that
+//!   sends them (`add::delay(&app, 2, 3)`) and reads results ([`AsyncResult::get`]).
+//!   [`App::local`] runs everything in-process with no server.
+//!
+//! ```
+//! use std::time::Duration;
+//! use artel::{App, Registry, TaskError};
+//!
+//! #[artel::task]
+//! async fn add(x: i64, y: i64) -> Result<i64, TaskError> {
+//!     Ok(x + y)
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let app = App::local(Registry::new().with(add))?;
+//! let result = add::delay(&app, 2, 3).await?;
+//! assert_eq!(result.get(Duration::from_secs(5)).await?, 5);
+//! app.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+extern crate self as artel;
+
+mod app;
+mod client;
+
+pub use app::App;
+pub use artel_core::{
+    Arguments, BoxFuture, Registry, Signature, State, Task, TaskError, TaskErrorKind, TaskOptions, TaskResult,
+};
+pub use artel_macros::task;
+pub use artel_runtime::{WorkerConfig, WorkerStats};
+pub use client::{AsyncResult, ResultError, SendError, TypedSignature};
+
+/// The data model and broker seams.
+pub use artel_core as core;
+/// Local executors.
+pub use artel_pool as pool;
+
+/// Items `#[artel::task]` expands to; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde_json::to_value;
+}
