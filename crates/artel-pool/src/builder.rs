@@ -5,7 +5,7 @@ use std::num::NonZeroUsize;
 
 use tokio::runtime::{Builder, Handle as RuntimeHandle};
 
-use crate::pool::{Pool, Shared};
+use crate::pool::{Limits, Pool};
 
 /// Settings for a [`Pool`]; every limit is optional.
 #[derive(Debug, Default)]
@@ -60,17 +60,23 @@ impl PoolBuilder {
                 return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("pool {name} must be at least 1")));
             }
         }
-        let shared = Shared::new(self.concurrency, self.threads.unwrap_or(cpus), self.max_backlog);
+        let workers = self.worker_threads.unwrap_or(cpus);
+        let limits = Limits {
+            concurrency: self.concurrency.unwrap_or(usize::MAX),
+            threads: self.threads.unwrap_or(cpus),
+            max_backlog: self.max_backlog,
+            runners: if self.runtime.is_some() { cpus } else { workers },
+        };
         match self.runtime {
-            Some(handle) => Ok(Pool::from_parts(shared, handle, None)),
+            Some(handle) => Ok(Pool::from_parts(limits, handle, None)),
             None => {
                 let runtime = Builder::new_multi_thread()
-                    .worker_threads(self.worker_threads.unwrap_or(cpus))
+                    .worker_threads(workers)
                     .thread_name("artel-pool")
                     .enable_all()
                     .build()?;
                 let handle = runtime.handle().clone();
-                Ok(Pool::from_parts(shared, handle, Some(runtime)))
+                Ok(Pool::from_parts(limits, handle, Some(runtime)))
             }
         }
     }

@@ -12,6 +12,7 @@ use std::time::Instant;
 use tokio::sync::Notify;
 
 use crate::error::JobError;
+use crate::executor::Control;
 
 /// A job's outcome.
 pub(crate) type Outcome<T> = Result<T, JobError>;
@@ -223,5 +224,19 @@ impl Signal {
                 Some(deadline) => tokio::time::timeout_at(deadline, self.notify.notified()).await.ok()?,
             }
         }
+    }
+}
+
+impl<T: Send> Control for Cell<T> {
+    fn status(&self) -> Status {
+        Cell::status(self)
+    }
+
+    fn start(&self) -> bool {
+        Cell::start(self)
+    }
+
+    fn fail(&self, error: JobError) -> bool {
+        self.finish(Err(error))
     }
 }

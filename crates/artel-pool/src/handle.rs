@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::task::AbortHandle;
+use std::sync::Weak;
 
 use crate::cell::{Cell, Outcome, Signal, Status};
 use crate::error::JobError;
+use crate::executor::Job;
 
 /// The result of a submitted job: `.await` it, or `wait()` for it from sync code.
 ///
@@ -18,20 +19,21 @@ use crate::error::JobError;
 /// call [`Handle::cancel`] for that.
 pub struct Handle<T> {
     pub(crate) cell: Arc<Cell<T>>,
-    /// Aborts the job's task; `None` for jobs that cannot be stopped once running.
-    abort_running: Option<AbortHandle>,
-    abort_pending: Option<AbortHandle>,
+    /// The job, to have its body dropped promptly on cancel; weak so a kept handle does
+    /// not keep a finished job alive.
+    job: Weak<Job>,
+    /// Whether a running job can be stopped (async jobs can, thread jobs cannot).
+    abortable: bool,
 }
 
 impl<T> Handle<T> {
-    pub(crate) fn new(cell: Arc<Cell<T>>, task: AbortHandle, abortable_while_running: bool) -> Self {
-        let abort_running = abortable_while_running.then(|| task.clone());
-        Self { cell, abort_running, abort_pending: Some(task) }
+    pub(crate) fn new(cell: Arc<Cell<T>>, job: &Arc<Job>, abortable: bool) -> Self {
+        Self { cell, job: Arc::downgrade(job), abortable }
     }
 
     /// A handle that is already finished with `error` (a rejected `map` item).
     pub(crate) fn failed(error: JobError) -> Self {
-        Self { cell: Cell::finished(Err(error)), abort_running: None, abort_pending: None }
+        Self { cell: Cell::finished(Err(error)), job: Weak::new(), abortable: false }
     }
 
     /// Where the job is now.
@@ -49,13 +51,10 @@ impl<T> Handle<T> {
     /// A pending job never runs. A running async job is stopped at its next `.await`;
     /// a running blocking job cannot be stopped, so this returns false for it.
     pub fn cancel(&self) -> bool {
-        let running_too = self.abort_running.is_some();
-        let was_pending = self.cell.status() == Status::Pending;
-        let cancelled = self.cell.cancel(running_too);
+        let cancelled = self.cell.cancel(self.abortable);
         if cancelled {
-            let abort = if was_pending { &self.abort_pending } else { &self.abort_running };
-            if let Some(task) = abort {
-                task.abort();
+            if let Some(job) = self.job.upgrade() {
+                job.reap();
             }
         }
         cancelled

@@ -28,6 +28,7 @@ mod builder;
 mod catch_unwind;
 mod cell;
 mod error;
+mod executor;
 mod handle;
 mod live;
 mod map;
@@ -53,38 +54,40 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl Pool {
     /// Runs async `f` over `items`, yielding results in input order with at most
-    /// `window` jobs in flight; the input is read lazily.
-    pub fn map<I, F, Fut>(
-        &self,
-        items: I,
-        window: usize,
-        mut f: F,
-    ) -> Map<Fut::Output, I::IntoIter, impl FnMut(I::Item) -> Result<Handle<Fut::Output>, Rejected> + '_>
+    /// `window` jobs in flight; the input is read lazily. `f` is called inside the pool's
+    /// runtime context, so it may build tokio futures (timers, sockets) directly.
+    pub fn map<I, F, Fut>(&self, items: I, window: usize, mut f: F) -> Map<'_, Fut::Output, I::IntoIter>
     where
         I: IntoIterator,
         F: FnMut(I::Item) -> Fut + 'static,
         Fut: Future + Send + 'static,
         Fut::Output: Send + 'static,
     {
-        Map::new(items.into_iter(), window, move |item| self.submit(f(item)))
+        Map::new(
+            items.into_iter(),
+            window,
+            Box::new(move |item| {
+                let _context = self.runtime().enter();
+                self.submit(f(item))
+            }),
+        )
     }
 
     /// [`Pool::map`] for blocking closures, run on the pool's threads.
-    pub fn map_blocking<I, F, T>(
-        &self,
-        items: I,
-        window: usize,
-        f: F,
-    ) -> Map<T, I::IntoIter, impl FnMut(I::Item) -> Result<Handle<T>, Rejected> + '_>
+    pub fn map_blocking<I, F, T>(&self, items: I, window: usize, f: F) -> Map<'_, T, I::IntoIter>
     where
         I: IntoIterator,
         I::Item: Send + 'static,
         F: Fn(I::Item) -> T + Send + Sync + Clone + 'static,
         T: Send + 'static,
     {
-        Map::new(items.into_iter(), window, move |item| {
-            let f = f.clone();
-            self.submit_blocking(move || f(item))
-        })
+        Map::new(
+            items.into_iter(),
+            window,
+            Box::new(move |item| {
+                let f = f.clone();
+                self.submit_blocking(move || f(item))
+            }),
+        )
     }
 }

@@ -10,20 +10,19 @@ use std::fmt;
 use crate::error::{JobError, Rejected};
 use crate::handle::Handle;
 
+/// Submits one item's job.
+type Submit<'p, Item, T> = Box<dyn FnMut(Item) -> Result<Handle<T>, Rejected> + 'p>;
+
 /// Ordered, windowed results of a function over an iterator; see [`crate::Pool::map`].
-pub struct Map<T, I, S> {
+pub struct Map<'p, T, I: Iterator> {
     items: I,
-    submit: S,
+    submit: Submit<'p, I::Item, T>,
     window: usize,
     in_flight: VecDeque<Handle<T>>,
 }
 
-impl<T, I, S> Map<T, I, S>
-where
-    I: Iterator,
-    S: FnMut(I::Item) -> Result<Handle<T>, Rejected>,
-{
-    pub(crate) fn new(items: I, window: usize, submit: S) -> Self {
+impl<'p, T, I: Iterator> Map<'p, T, I> {
+    pub(crate) fn new(items: I, window: usize, submit: Submit<'p, I::Item, T>) -> Self {
         let window = window.max(1);
         Self { items, submit, window, in_flight: VecDeque::with_capacity(window) }
     }
@@ -50,19 +49,15 @@ where
     }
 
     /// An `Iterator` that blocks the calling thread for each result.
-    pub fn blocking(self) -> BlockingMap<T, I, S> {
+    pub fn blocking(self) -> BlockingMap<'p, T, I> {
         BlockingMap(self)
     }
 }
 
 /// [`Map`] as a blocking `Iterator`.
-pub struct BlockingMap<T, I, S>(Map<T, I, S>);
+pub struct BlockingMap<'p, T, I: Iterator>(Map<'p, T, I>);
 
-impl<T, I, S> Iterator for BlockingMap<T, I, S>
-where
-    I: Iterator,
-    S: FnMut(I::Item) -> Result<Handle<T>, Rejected>,
-{
+impl<T, I: Iterator> Iterator for BlockingMap<'_, T, I> {
     type Item = Result<T, JobError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -71,13 +66,13 @@ where
     }
 }
 
-impl<T, I, S> fmt::Debug for Map<T, I, S> {
+impl<T, I: Iterator> fmt::Debug for Map<'_, T, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Map").field("window", &self.window).field("in_flight", &self.in_flight.len()).finish()
     }
 }
 
-impl<T, I, S> fmt::Debug for BlockingMap<T, I, S> {
+impl<T, I: Iterator> fmt::Debug for BlockingMap<'_, T, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }

@@ -3,25 +3,27 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::runtime::{Handle as RuntimeHandle, Runtime, RuntimeFlavor};
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 
 use crate::BoxError;
-use crate::catch_unwind::{CatchUnwind, panic_message};
+use crate::catch_unwind::panic_message;
 use crate::cell::{Cell, Outcome};
 use crate::error::{JobError, Rejected};
+use crate::executor::{Executor, LaneId, Padded};
 use crate::handle::Handle;
-use crate::live::Live;
 
-/// A local executor: async jobs on tokio tasks, blocking jobs on threads, one futures API.
+/// A local executor: async jobs and blocking jobs (on threads) behind one futures API.
 ///
 /// Dropping the pool shuts it down and waits for accepted jobs, like leaving a
 /// `with ThreadPoolExecutor()` block; in async code call [`Pool::shutdown_async`] instead.
 pub struct Pool {
-    shared: Arc<Shared>,
+    executor: Arc<Executor>,
+    closed: AtomicBool,
+    max_backlog: Option<usize>,
+    submitted: Padded<AtomicU64>,
+    rejected: AtomicU64,
     handle: RuntimeHandle,
     runtime: Option<Runtime>,
 }
@@ -49,124 +51,27 @@ pub struct PoolStats {
     /// Jobs refused (backlog full or shut down).
     pub rejected: u64,
     /// Jobs that returned a value.
-    pub succeeded: u64,
+    pub succeeded: usize,
     /// Jobs that failed or panicked.
-    pub failed: u64,
+    pub failed: usize,
     /// Jobs cancelled before finishing.
-    pub cancelled: u64,
+    pub cancelled: usize,
     /// Jobs accepted and waiting for a slot now.
     pub pending: usize,
     /// Jobs accepted and not finished now.
     pub live: usize,
 }
 
-pub(crate) struct Shared {
-    async_slots: Option<Arc<Semaphore>>,
-    blocking_slots: Arc<Semaphore>,
-    max_backlog: Option<usize>,
-    pending: AtomicUsize,
-    closed: AtomicBool,
-    cancel_pending: CancellationToken,
-    live: Live,
-    submitted: AtomicU64,
-    rejected: AtomicU64,
-    succeeded: AtomicU64,
-    failed: AtomicU64,
-    cancelled: AtomicU64,
-}
-
-impl Shared {
-    pub(crate) fn new(async_slots: Option<usize>, blocking_slots: usize, max_backlog: Option<usize>) -> Self {
-        Self {
-            async_slots: async_slots.map(|n| Arc::new(Semaphore::new(n))),
-            blocking_slots: Arc::new(Semaphore::new(blocking_slots)),
-            max_backlog,
-            pending: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
-            cancel_pending: CancellationToken::new(),
-            live: Live::default(),
-            submitted: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
-            succeeded: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            cancelled: AtomicU64::new(0),
-        }
-    }
-
-    /// Accepts one more job or says why not.
-    fn admit(self: &Arc<Self>) -> Result<(), Rejected> {
-        let refuse = |why| {
-            self.rejected.fetch_add(1, Ordering::Relaxed);
-            Err(why)
-        };
-        if self.closed.load(Ordering::Acquire) {
-            return refuse(Rejected::ShutDown);
-        }
-        let pending = self.pending.fetch_add(1, Ordering::AcqRel);
-        if let Some(limit) = self.max_backlog {
-            if pending >= limit {
-                self.pending.fetch_sub(1, Ordering::AcqRel);
-                return refuse(Rejected::Backlog { limit });
-            }
-        }
-        self.live.enter();
-        self.submitted.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn record<T>(&self, outcome: &Outcome<T>) {
-        let counter = match outcome {
-            Ok(_) => &self.succeeded,
-            Err(JobError::Cancelled | JobError::Rejected(_)) => &self.cancelled,
-            Err(_) => &self.failed,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// One accepted job's bookkeeping: leaves the backlog when started, leaves the live set
-/// when dropped, and cancels the job's cell if the job is dropped unfinished (aborted or
-/// the runtime went away) so no waiter hangs.
-struct Admission<T> {
-    shared: Arc<Shared>,
-    cell: Arc<Cell<T>>,
-    started: bool,
-    finished: bool,
-}
-
-impl<T> Admission<T> {
-    fn start(&mut self) -> bool {
-        self.pending_done();
-        self.cell.start()
-    }
-
-    fn pending_done(&mut self) {
-        if !self.started {
-            self.started = true;
-            self.shared.pending.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-
-    fn finish(&mut self, outcome: Outcome<T>) {
-        self.finished = true;
-        self.shared.record(&outcome);
-        self.cell.finish(outcome);
-    }
-}
-
-impl<T> Drop for Admission<T> {
-    fn drop(&mut self) {
-        self.pending_done();
-        if !self.finished {
-            self.shared.cancelled.fetch_add(1, Ordering::Relaxed);
-            self.cell.finish(Err(JobError::Cancelled));
-        }
-        self.shared.live.exit();
-    }
+/// Settings the builder resolved.
+pub(crate) struct Limits {
+    pub(crate) concurrency: usize,
+    pub(crate) threads: usize,
+    pub(crate) max_backlog: Option<usize>,
+    pub(crate) runners: usize,
 }
 
 impl Pool {
-    /// A pool with default settings (see [`PoolBuilder`]).
+    /// A pool with default settings (see [`crate::PoolBuilder`]).
     pub fn new() -> std::io::Result<Self> {
         Self::builder().build()
     }
@@ -176,8 +81,18 @@ impl Pool {
         crate::PoolBuilder::default()
     }
 
-    pub(crate) fn from_parts(shared: Shared, handle: RuntimeHandle, runtime: Option<Runtime>) -> Self {
-        Self { shared: Arc::new(shared), handle, runtime }
+    pub(crate) fn from_parts(limits: Limits, handle: RuntimeHandle, runtime: Option<Runtime>) -> Self {
+        let track_pending = limits.max_backlog.is_some();
+        let executor = Executor::start(&handle, limits.runners, [limits.concurrency, limits.threads], track_pending);
+        Self {
+            executor,
+            closed: AtomicBool::new(false),
+            max_backlog: limits.max_backlog,
+            submitted: Padded(AtomicU64::new(0)),
+            rejected: AtomicU64::new(0),
+            handle,
+            runtime,
+        }
     }
 
     /// The tokio runtime the pool's jobs run on.
@@ -186,12 +101,14 @@ impl Pool {
     }
 
     /// Runs an async job; its value (or a caught panic) arrives on the handle.
+    ///
+    /// A running async job can be cancelled: it is dropped at its next `.await`.
     pub fn submit<F>(&self, job: F) -> Result<Handle<F::Output>, Rejected>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn(self.shared.async_slots.clone(), true, async move { Ok(job.await) })
+        self.spawn(LaneId::Async, async move { Ok(job.await) })
     }
 
     /// Runs an async job returning `Result`; an `Err` arrives as [`JobError::Failed`].
@@ -201,78 +118,84 @@ impl Pool {
         T: Send + 'static,
         E: Into<BoxError>,
     {
-        self.spawn(
-            self.shared.async_slots.clone(),
-            true,
-            async move { job.await.map_err(|e| JobError::Failed(e.into())) },
-        )
+        self.spawn(LaneId::Async, async move { job.await.map_err(|e| JobError::Failed(e.into())) })
     }
 
     /// Runs a blocking or CPU-bound closure on a thread, at most `threads` at once.
+    /// Once running it cannot be cancelled (threads cannot be interrupted).
     pub fn submit_blocking<F, T>(&self, job: F) -> Result<Handle<T>, Rejected>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let run = async move {
-            let joined =
-                tokio::task::spawn_blocking(move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)));
-            match joined.await {
+        self.spawn(LaneId::Blocking, async move {
+            let run = move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            match tokio::task::spawn_blocking(run).await {
                 Ok(Ok(value)) => Ok(value),
                 Ok(Err(payload)) => Err(JobError::Panicked(panic_message(payload))),
                 // The runtime is shutting down and dropped the job before it ran.
                 Err(_) => Err(JobError::Cancelled),
             }
-        };
-        self.spawn(Some(self.shared.blocking_slots.clone()), false, run)
+        })
     }
 
-    fn spawn<T, F>(&self, slots: Option<Arc<Semaphore>>, abortable: bool, run: F) -> Result<Handle<T>, Rejected>
+    fn spawn<T, F>(&self, lane: LaneId, run: F) -> Result<Handle<T>, Rejected>
     where
         F: Future<Output = Outcome<T>> + Send + 'static,
         T: Send + 'static,
     {
-        self.shared.admit()?;
+        self.admit()?;
         let cell = Cell::new();
-        let mut admission =
-            Admission { shared: self.shared.clone(), cell: cell.clone(), started: false, finished: false };
-        let task = self.handle.spawn(async move {
-            let cancel = &admission.shared.cancel_pending;
-            let _permit = match slots {
-                Some(slots) => tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => return,
-                    permit = slots.acquire_owned() => permit.ok(),
-                },
-                None => None,
-            };
-            if cancel.is_cancelled() || !admission.start() {
-                return;
+        let finish = cell.clone();
+        let job = self.executor.submit(
+            lane,
+            cell.clone(),
+            Box::pin(async move {
+                finish.finish(run.await);
+            }),
+        );
+        Ok(Handle::new(cell, &job, lane == LaneId::Async))
+    }
+
+    /// Accepts one more job or says why not.
+    fn admit(&self) -> Result<(), Rejected> {
+        let refuse = |why| {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+            Err(why)
+        };
+        if self.closed.load(Ordering::Acquire) {
+            return refuse(Rejected::ShutDown);
+        }
+        let counters = &self.executor.counters;
+        if let Some(limit) = self.max_backlog {
+            if counters.pending.fetch_add(1, Ordering::AcqRel) >= limit {
+                counters.pending.fetch_sub(1, Ordering::AcqRel);
+                return refuse(Rejected::Backlog { limit });
             }
-            let outcome = CatchUnwind::new(run).await.unwrap_or_else(|panic| Err(JobError::Panicked(panic)));
-            admission.finish(outcome);
-        });
-        Ok(Handle::new(cell, task.abort_handle(), abortable))
+        }
+        counters.live.enter();
+        self.submitted.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Counters and current load.
     pub fn stats(&self) -> PoolStats {
-        let s = &self.shared;
+        let c = &self.executor.counters;
         PoolStats {
-            submitted: s.submitted.load(Ordering::Relaxed),
-            rejected: s.rejected.load(Ordering::Relaxed),
-            succeeded: s.succeeded.load(Ordering::Relaxed),
-            failed: s.failed.load(Ordering::Relaxed),
-            cancelled: s.cancelled.load(Ordering::Relaxed),
-            pending: s.pending.load(Ordering::Relaxed),
-            live: s.live.count(),
+            submitted: self.submitted.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            succeeded: c.succeeded.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            cancelled: c.cancelled.load(Ordering::Relaxed),
+            pending: self.executor.pending(),
+            live: c.live.count(),
         }
     }
 
     fn close(&self, how: Shutdown) {
-        self.shared.closed.store(true, Ordering::Release);
+        self.closed.store(true, Ordering::Release);
         if how.cancel_pending {
-            self.shared.cancel_pending.cancel();
+            self.executor.cancel_waiting();
         }
     }
 
@@ -281,7 +204,7 @@ impl Pool {
     pub fn shutdown(&self, how: Shutdown) {
         self.close(how);
         if how.wait {
-            self.shared.live.wait_idle_blocking();
+            self.executor.counters.live.wait_idle_blocking();
         }
     }
 
@@ -289,7 +212,7 @@ impl Pool {
     pub async fn shutdown_async(&self, how: Shutdown) {
         self.close(how);
         if how.wait {
-            self.shared.live.wait_idle().await;
+            self.executor.counters.live.wait_idle().await;
         }
     }
 }
@@ -300,12 +223,12 @@ impl Drop for Pool {
         match RuntimeHandle::try_current().map(|h| h.runtime_flavor()) {
             // Not inside a runtime: blocking is fine.
             Err(_) => self.shutdown(how),
-            Ok(RuntimeFlavor::CurrentThread) => {
-                // Blocking here would stop the very thread that must run the jobs.
-                self.close(how);
-            }
+            // Blocking here would stop the very thread that must run the jobs; they
+            // finish in the background and the runners exit after them.
+            Ok(RuntimeFlavor::CurrentThread) => self.close(how),
             Ok(_) => tokio::task::block_in_place(|| self.shutdown(how)),
         }
+        self.executor.stop();
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }

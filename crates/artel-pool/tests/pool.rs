@@ -84,6 +84,14 @@ async fn map_never_has_more_than_window_in_flight_and_reads_input_lazily() {
 }
 
 #[test]
+fn map_from_sync_code_may_build_tokio_futures_directly() {
+    let pool = Pool::builder().concurrency(10).build().expect("pool");
+    let done: Vec<()> =
+        pool.map(0..20, 10, |_| tokio::time::sleep(ms(1))).blocking().collect::<Result<_, _>>().expect("all succeed");
+    assert_eq!(done.len(), 20);
+}
+
+#[test]
 fn blocking_map_is_an_ordered_iterator() {
     let pool = Pool::builder().threads(4).build().expect("pool");
     let out: Vec<u32> = pool
