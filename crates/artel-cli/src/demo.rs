@@ -50,6 +50,6 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         vec!["speed-up".to_owned(), format!("{:.0}x", sequential.as_secs_f64() / wall.as_secs_f64())],
         vec!["failed".to_owned(), failed.to_string()],
     ];
-    println!("{}", crate::table::render(&["", "result"], &rows));
+    println!("{}", crate::table::render(&["measure", "value"], &rows));
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
