@@ -8,7 +8,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, Timelike, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, SubsecRound, Timelike, Utc};
 
 /// A point in time with the UTC offset it was written with.
 pub type Timestamp = DateTime<FixedOffset>;
@@ -19,13 +19,14 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> Timestamp;
 }
 
-/// The real wall clock.
+/// The real wall clock, to the microsecond (the precision Celery's ISO times carry, so a
+/// time written and read back is equal).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        Utc::now().fixed_offset()
+        Utc::now().trunc_subsecs(6).fixed_offset()
     }
 }
 

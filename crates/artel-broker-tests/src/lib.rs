@@ -1,0 +1,234 @@
+//! The broker conformance suite.
+//!
+//! `conformance!(setup)` expands into one `#[tokio::test]` per behaviour below, run
+//! against whatever `setup()` opens. Every broker crate invokes it; a change to any
+//! broker's behaviour extends this suite, not only that broker's tests.
+//!
+//! `setup` returns a [`Fixture`]: the broker, the result backend, and a unique prefix so
+//! tests never share queues, even against a shared server.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use artel_core::{Broker, BrokerErrorKind, Clock, Message, ResultBackend, Signature, State, SystemClock, TaskResult};
+use serde_json::json;
+
+/// What a broker crate hands the suite.
+pub struct Fixture {
+    /// The broker under test.
+    pub broker: Arc<dyn Broker>,
+    /// The result backend under test.
+    pub backend: Arc<dyn ResultBackend>,
+    /// Unique per test; prefix queue names with it.
+    pub prefix: String,
+    /// Dropped at the end of the test (removes files, keys...).
+    pub cleanup: Box<dyn Send>,
+}
+
+impl std::fmt::Debug for Fixture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fixture").field("broker", &self.broker).field("prefix", &self.prefix).finish()
+    }
+}
+
+impl Fixture {
+    /// A queue name unique to this test.
+    pub fn queue(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
+/// Expands into the whole suite for the broker `setup()` opens.
+#[macro_export]
+macro_rules! conformance {
+    ($setup:expr) => {
+        $crate::conformance!(@tests $setup;
+            publish_consume_ack_empties_the_queue,
+            higher_priority_is_served_first,
+            earlier_queues_are_served_first,
+            an_undecided_delivery_is_delivered_again,
+            a_requeued_message_is_delivered_again,
+            a_rejected_message_is_not_delivered_again,
+            delayed_messages_wait_for_their_eta,
+            purge_removes_waiting_messages_and_counts_them,
+            a_batch_is_delivered_whole_and_in_order,
+            results_round_trip_and_wake_waiters,
+            waiting_for_a_missing_result_times_out,
+            a_final_result_is_never_overwritten,
+            results_expire_after_their_ttl,
+        );
+    };
+    (@tests $setup:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let fixture = $setup;
+                $crate::$name(&fixture).await;
+            }
+        )*
+    };
+}
+
+fn message(task: &str) -> Message {
+    Signature::new(task).to_message(SystemClock.now(), "conformance@test")
+}
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+async fn next_task(consumer: &mut Box<dyn artel_core::Consumer>) -> artel_core::Delivery {
+    tokio::time::timeout(PATIENCE, consumer.next()).await.expect("a delivery within 10 s").expect("consume")
+}
+
+/// Publish, consume, ack: the queue is empty afterwards.
+pub async fn publish_consume_ack_empties_the_queue(f: &Fixture) {
+    let q = f.queue("basic");
+    f.broker.publish(&q, &[message("a")]).await.expect("publish");
+    assert_eq!(f.broker.len(&q).await.expect("len"), 1);
+    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 4).await.expect("consume");
+    let delivery = next_task(&mut consumer).await;
+    assert_eq!(delivery.message().headers.task, "a");
+    delivery.ack().await.expect("ack");
+    assert_eq!(f.broker.len(&q).await.expect("len"), 0);
+    assert!(tokio::time::timeout(Duration::from_millis(200), consumer.next()).await.is_err(), "nothing left");
+}
+
+/// Priority 9 before 5 before 0; equal priorities in publish order.
+pub async fn higher_priority_is_served_first(f: &Fixture) {
+    let q = f.queue("prio");
+    let batch: Vec<Message> = [("a", 0), ("b", 9), ("c", 5), ("d", 9)]
+        .iter()
+        .map(|(name, p)| Signature::new(*name).priority(*p).to_message(SystemClock.now(), "t"))
+        .collect();
+    f.broker.publish(&q, &batch).await.expect("publish");
+    let mut consumer = f.broker.consume(&[q], 1).await.expect("consume");
+    let mut order = Vec::new();
+    for _ in 0..4 {
+        let d = next_task(&mut consumer).await;
+        order.push(d.message().headers.task.clone());
+        d.ack().await.expect("ack");
+    }
+    assert_eq!(order, ["b", "d", "c", "a"]);
+}
+
+/// With several queues ready, the first named is served first.
+pub async fn earlier_queues_are_served_first(f: &Fixture) {
+    let (high, low) = (f.queue("high"), f.queue("low"));
+    f.broker.publish(&low, &[message("from-low")]).await.expect("publish");
+    f.broker.publish(&high, &[message("from-high")]).await.expect("publish");
+    let mut consumer = f.broker.consume(&[high, low], 1).await.expect("consume");
+    let first = next_task(&mut consumer).await;
+    assert_eq!(first.message().headers.task, "from-high");
+    first.ack().await.expect("ack");
+    assert_eq!(next_task(&mut consumer).await.message().headers.task, "from-low");
+}
+
+/// A delivery dropped without ack/requeue/reject goes back (nothing unacked is lost).
+pub async fn an_undecided_delivery_is_delivered_again(f: &Fixture) {
+    let q = f.queue("undecided");
+    f.broker.publish(&q, &[message("t")]).await.expect("publish");
+    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let first = next_task(&mut consumer).await;
+    let id = first.message().headers.id.clone();
+    drop(first);
+    let again = next_task(&mut consumer).await;
+    assert_eq!(again.message().headers.id, id);
+    again.ack().await.expect("ack");
+}
+
+/// `requeue` puts the message back for anyone.
+pub async fn a_requeued_message_is_delivered_again(f: &Fixture) {
+    let q = f.queue("requeue");
+    f.broker.publish(&q, &[message("t")]).await.expect("publish");
+    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    next_task(&mut consumer).await.requeue().await.expect("requeue");
+    let mut other = f.broker.consume(&[q], 1).await.expect("consume");
+    next_task(&mut other).await.ack().await.expect("ack");
+}
+
+/// `reject` dead-letters: the message is not delivered again.
+pub async fn a_rejected_message_is_not_delivered_again(f: &Fixture) {
+    let q = f.queue("reject");
+    f.broker.publish(&q, &[message("bad")]).await.expect("publish");
+    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    next_task(&mut consumer).await.reject("unknown task `bad`").await.expect("reject");
+    assert_eq!(f.broker.len(&q).await.expect("len"), 0);
+    assert!(tokio::time::timeout(Duration::from_millis(300), consumer.next()).await.is_err());
+}
+
+/// A countdown message is not delivered before its ETA and is delivered after it.
+pub async fn delayed_messages_wait_for_their_eta(f: &Fixture) {
+    let q = f.queue("delayed");
+    let delayed = Signature::new("later").countdown(Duration::from_millis(400)).to_message(SystemClock.now(), "t");
+    let sent = Instant::now();
+    f.broker.publish(&q, &[delayed]).await.expect("publish");
+    assert_eq!(f.broker.len(&q).await.expect("len"), 0, "not ready yet");
+    let mut consumer = f.broker.consume(&[q], 1).await.expect("consume");
+    let d = next_task(&mut consumer).await;
+    assert!(sent.elapsed() >= Duration::from_millis(390), "delivered after {:?}", sent.elapsed());
+    assert_eq!(d.message().headers.task, "later");
+    d.ack().await.expect("ack");
+}
+
+/// Purge deletes waiting messages and returns the count.
+pub async fn purge_removes_waiting_messages_and_counts_them(f: &Fixture) {
+    let q = f.queue("purge");
+    f.broker.publish(&q, &[message("a"), message("b"), message("c")]).await.expect("publish");
+    assert_eq!(f.broker.purge(&q).await.expect("purge"), 3);
+    assert_eq!(f.broker.len(&q).await.expect("len"), 0);
+}
+
+/// A published batch is delivered whole, in publish order (equal priority).
+pub async fn a_batch_is_delivered_whole_and_in_order(f: &Fixture) {
+    let q = f.queue("batch");
+    let batch: Vec<Message> = (0..200).map(|i| message(&format!("t{i}"))).collect();
+    f.broker.publish(&q, &batch).await.expect("publish");
+    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 50).await.expect("consume");
+    for i in 0..200 {
+        let d = next_task(&mut consumer).await;
+        assert_eq!(d.message().headers.task, format!("t{i}"));
+        d.ack().await.expect("ack");
+    }
+    assert_eq!(f.broker.len(&q).await.expect("len"), 0);
+}
+
+/// A stored result is read back as stored, and a waiter is woken by the store.
+pub async fn results_round_trip_and_wake_waiters(f: &Fixture) {
+    let id = format!("{}result", f.prefix);
+    let waiter = {
+        let (backend, id) = (f.backend.clone(), id.clone());
+        tokio::spawn(async move { backend.wait(&id, PATIENCE).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    f.backend.store(&TaskResult::progress(&id, State::Started, json!({"pid": 1})), None).await.expect("store");
+    let done = TaskResult::success(&id, json!({"sum": 5}), SystemClock.now());
+    f.backend.store(&done, None).await.expect("store");
+    let got = waiter.await.expect("join").expect("ready");
+    assert_eq!(got, done);
+    assert_eq!(f.backend.get(&id).await.expect("get"), Some(done));
+}
+
+/// Waiting for a result nobody stores ends with a Timeout error.
+pub async fn waiting_for_a_missing_result_times_out(f: &Fixture) {
+    let err = f.backend.wait(&format!("{}missing", f.prefix), Duration::from_millis(100)).await.expect_err("times out");
+    assert_eq!(err.kind(), BrokerErrorKind::Timeout);
+    assert_eq!(f.backend.get(&format!("{}missing", f.prefix)).await.expect("get"), None);
+}
+
+/// A stale write (a late STARTED after SUCCESS) does not replace the final result.
+pub async fn a_final_result_is_never_overwritten(f: &Fixture) {
+    let id = format!("{}final", f.prefix);
+    assert!(f.backend.store(&TaskResult::success(&id, json!(1), SystemClock.now()), None).await.expect("store"));
+    let late = TaskResult::progress(&id, State::Started, json!({}));
+    assert!(!f.backend.store(&late, None).await.expect("store"), "refused");
+    assert_eq!(f.backend.get(&id).await.expect("get").expect("stored").status, State::Success);
+}
+
+/// A result stored with a TTL is gone after it.
+pub async fn results_expire_after_their_ttl(f: &Fixture) {
+    let id = format!("{}ttl", f.prefix);
+    let r = TaskResult::success(&id, json!(1), SystemClock.now());
+    f.backend.store(&r, Some(Duration::from_millis(100))).await.expect("store");
+    assert!(f.backend.get(&id).await.expect("get").is_some());
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(f.backend.get(&id).await.expect("get").is_none());
+}

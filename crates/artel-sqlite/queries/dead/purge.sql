@@ -1,0 +1,1 @@
+DELETE FROM dead WHERE :queue IS NULL OR queue = :queue

@@ -1,0 +1,81 @@
+//! Results in the same file: guarded writes, TTLs, expiry sweeping, waiting.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, ResultBackend, TaskResult};
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use crate::broker::SqliteBroker;
+use crate::queries::{self, NewResult};
+
+/// How often expired results are deleted (by whichever process stores a result).
+const SWEEP_EVERY_MS: i64 = 30_000;
+/// Rows one sweep deletes at most, so a sweep never holds the write lock long.
+const SWEEP_LIMIT: usize = 5_000;
+/// How often a waiter looks for a result stored by another process.
+const WAIT_POLL: Duration = Duration::from_millis(20);
+
+static LAST_SWEEP_MS: AtomicI64 = AtomicI64::new(0);
+
+#[async_trait]
+impl ResultBackend for SqliteBroker {
+    async fn store(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<bool> {
+        let now = self.shared.now_ms();
+        let json = serde_json::to_vec(result)
+            .map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a result").with_source(e))?;
+        let state =
+            serde_json::to_value(result.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let task_id = result.task_id.clone();
+        let expires_at = ttl.map(|ttl| now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)));
+        let last = LAST_SWEEP_MS.load(Ordering::Relaxed);
+        let sweep = now - last >= SWEEP_EVERY_MS
+            && LAST_SWEEP_MS.compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed).is_ok();
+        let written = self
+            .shared
+            .db
+            .call("storing a result", move |tx| {
+                if sweep {
+                    queries::result_sweep(tx, now, SWEEP_LIMIT)?;
+                }
+                let row = NewResult { task_id: &task_id, state: &state, result: &json, expires_at, now };
+                queries::result_store(tx, &row)
+            })
+            .await?;
+        self.shared.stored.notify_waiters();
+        Ok(written)
+    }
+
+    async fn get(&self, task_id: &str) -> BrokerResult<Option<TaskResult>> {
+        let (id, now) = (task_id.to_owned(), self.shared.now_ms());
+        let Some(json) = self.shared.db.call("reading a result", move |tx| queries::result_get(tx, &id, now)).await?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&json).map(Some).map_err(|e| {
+            BrokerError::new(BrokerErrorKind::Corrupt, format!("stored result of task {task_id} is not valid JSON"))
+                .with_source(e)
+        })
+    }
+
+    async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let stored = self.shared.stored.notified();
+            tokio::pin!(stored);
+            stored.as_mut().enable();
+            if let Some(result) = self.get(task_id).await?.filter(|r| r.status.is_ready()) {
+                return Ok(result);
+            }
+            if Instant::now() >= deadline {
+                return Err(BrokerError::new(
+                    BrokerErrorKind::Timeout,
+                    format!("task {task_id} was not ready within {timeout:?}"),
+                ));
+            }
+            // Local stores wake us at once; other processes' stores are seen by polling.
+            let _ = tokio::time::timeout_at(deadline.min(Instant::now() + WAIT_POLL), stored).await;
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! `sqlite://`: artel's embedded broker and result backend.
+//!
+//! Producers and workers in separate processes share one SQLite file (WAL mode); no
+//! server runs. Guarantees:
+//!
+//! * **At least once.** A claim leases a message (`visible_at` pushed to now + lease);
+//!   the consumer's heartbeat keeps extending its leases; ack deletes the row. When a
+//!   worker dies its heartbeat stops, the lease lapses and the message is claimed again.
+//!   Acks, releases and dead-lettering are guarded by the holder's lease token, so a
+//!   worker that lost its lease cannot settle a message someone else now holds.
+//! * **Durable delays.** A message with an ETA is stored with `visible_at` = ETA; no
+//!   worker holds it in memory.
+//! * **Priorities** 0-9, higher first within a queue; queues are served in the order given.
+//! * **Results** are written with a guard: a final state is never replaced.
+//!
+//! Limitations: SQLite has one writer at a time, so throughput comes from batching (each
+//! process group-commits its writes, consumers claim in batches); waiting for messages
+//! or results stored by *another* process polls (`poll_interval`, 20 ms for results).
+
+mod backend;
+mod broker;
+mod consumer;
+mod db;
+mod queries;
+
+pub use broker::{DeadMessage, QueueCounts, SqliteBroker, SqliteConfig};

@@ -1,0 +1,169 @@
+//! One thin function per SQL file in `queries/`; nothing else in the crate writes SQL.
+
+use rusqlite::{OptionalExtension, Transaction, named_params};
+
+macro_rules! sql {
+    ($path:literal) => {
+        include_str!(concat!("../queries/", $path))
+    };
+}
+
+/// A message taken off a queue: row id, envelope, times delivered.
+pub(crate) type Claimed = (i64, Vec<u8>, u32);
+
+pub(crate) struct NewMessage<'a> {
+    pub(crate) queue: &'a str,
+    pub(crate) priority: u8,
+    pub(crate) visible_at: i64,
+    pub(crate) task_id: &'a str,
+    pub(crate) envelope: &'a [u8],
+}
+
+pub(crate) fn insert_message(tx: &Transaction<'_>, m: &NewMessage<'_>) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql!("message/insert.sql"))?.execute(named_params! {
+        ":queue": m.queue, ":priority": m.priority, ":visible_at": m.visible_at,
+        ":task_id": m.task_id, ":envelope": m.envelope,
+    })?;
+    Ok(())
+}
+
+pub(crate) fn claim(
+    tx: &Transaction<'_>,
+    queue: &str,
+    now: i64,
+    lease_until: i64,
+    token: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<Claimed>> {
+    let mut stmt = tx.prepare_cached(sql!("message/claim.sql"))?;
+    let rows = stmt.query_map(
+        named_params! { ":queue": queue, ":now": now, ":lease_until": lease_until, ":token": token, ":limit": limit as i64 },
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?;
+    let mut claimed: Vec<Claimed> = rows.collect::<Result<_, _>>()?;
+    // RETURNING gives rows in no promised order; deliver in the order the claim chose.
+    claimed.sort_by_key(|(id, ..)| *id);
+    Ok(claimed)
+}
+
+pub(crate) fn next_visible(tx: &Transaction<'_>, queue: &str) -> rusqlite::Result<Option<i64>> {
+    tx.prepare_cached(sql!("message/next_visible.sql"))?.query_row(named_params! { ":queue": queue }, |row| row.get(0))
+}
+
+pub(crate) fn ack(tx: &Transaction<'_>, id: i64, token: &str) -> rusqlite::Result<bool> {
+    Ok(tx.prepare_cached(sql!("message/ack.sql"))?.execute(named_params! { ":id": id, ":token": token })? == 1)
+}
+
+pub(crate) fn release(tx: &Transaction<'_>, id: i64, token: &str, now: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql!("message/release.sql"))?
+        .execute(named_params! { ":id": id, ":token": token, ":now": now })?;
+    Ok(())
+}
+
+pub(crate) fn release_all(tx: &Transaction<'_>, token: &str, now: i64) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql!("message/release_all.sql"))?.execute(named_params! { ":token": token, ":now": now })
+}
+
+pub(crate) fn extend(tx: &Transaction<'_>, token: &str, lease_until: i64) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql!("message/extend.sql"))?
+        .execute(named_params! { ":token": token, ":lease_until": lease_until })
+}
+
+/// SQLite counts are signed; they are never negative.
+fn count(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<u64> {
+    Ok(u64::try_from(row.get::<_, Option<i64>>(index)?.unwrap_or(0)).unwrap_or(0))
+}
+
+pub(crate) fn count_ready(tx: &Transaction<'_>, queue: &str, now: i64) -> rusqlite::Result<u64> {
+    tx.prepare_cached(sql!("message/count_ready.sql"))?
+        .query_row(named_params! { ":queue": queue, ":now": now }, |row| count(row, 0))
+}
+
+/// Per queue: (queue, ready, delayed, leased).
+pub(crate) fn count_by_queue(tx: &Transaction<'_>, now: i64) -> rusqlite::Result<Vec<(String, u64, u64, u64)>> {
+    let mut stmt = tx.prepare_cached(sql!("message/count_by_queue.sql"))?;
+    let rows =
+        stmt.query_map(named_params! { ":now": now }, |r| Ok((r.get(0)?, count(r, 1)?, count(r, 2)?, count(r, 3)?)))?;
+    rows.collect()
+}
+
+pub(crate) fn purge(tx: &Transaction<'_>, queue: &str, now: i64) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql!("message/purge.sql"))?.execute(named_params! { ":queue": queue, ":now": now })
+}
+
+pub(crate) fn bury(tx: &Transaction<'_>, id: i64, token: &str, reason: &str, now: i64) -> rusqlite::Result<bool> {
+    let moved = tx
+        .prepare_cached(sql!("dead/insert_from_message.sql"))?
+        .execute(named_params! { ":id": id, ":token": token, ":reason": reason, ":now": now })?;
+    ack(tx, id, token)?;
+    Ok(moved == 1)
+}
+
+/// A dead message's row: id, queue, task id, reason, died at (ms), deliveries.
+pub(crate) type DeadRow = (i64, String, String, String, i64, u32);
+
+pub(crate) fn dead_list(tx: &Transaction<'_>, queue: Option<&str>, limit: usize) -> rusqlite::Result<Vec<DeadRow>> {
+    let mut stmt = tx.prepare_cached(sql!("dead/list.sql"))?;
+    let rows = stmt.query_map(named_params! { ":queue": queue, ":limit": limit as i64 }, |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+    })?;
+    rows.collect()
+}
+
+pub(crate) fn dead_retry(tx: &Transaction<'_>, queue: Option<&str>, now: i64) -> rusqlite::Result<usize> {
+    let moved = tx.prepare_cached(sql!("dead/retry.sql"))?.execute(named_params! { ":queue": queue, ":now": now })?;
+    dead_purge(tx, queue)?;
+    Ok(moved)
+}
+
+pub(crate) fn dead_purge(tx: &Transaction<'_>, queue: Option<&str>) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql!("dead/purge.sql"))?.execute(named_params! { ":queue": queue })
+}
+
+pub(crate) fn dead_by_queue(tx: &Transaction<'_>) -> rusqlite::Result<Vec<(String, u64)>> {
+    let mut stmt = tx.prepare_cached(sql!("dead/count_by_queue.sql"))?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, count(r, 1)?)))?;
+    rows.collect()
+}
+
+pub(crate) fn result_get(tx: &Transaction<'_>, task_id: &str, now: i64) -> rusqlite::Result<Option<Vec<u8>>> {
+    tx.prepare_cached(sql!("result/get.sql"))?
+        .query_row(named_params! { ":task_id": task_id, ":now": now }, |row| row.get(0))
+        .optional()
+}
+
+pub(crate) struct NewResult<'a> {
+    pub(crate) task_id: &'a str,
+    pub(crate) state: &'a str,
+    pub(crate) result: &'a [u8],
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) now: i64,
+}
+
+pub(crate) fn result_store(tx: &Transaction<'_>, r: &NewResult<'_>) -> rusqlite::Result<bool> {
+    let written = tx.prepare_cached(sql!("result/store.sql"))?.execute(named_params! {
+        ":task_id": r.task_id, ":state": r.state, ":result": r.result, ":expires_at": r.expires_at, ":now": r.now,
+    })?;
+    Ok(written == 1)
+}
+
+pub(crate) fn result_sweep(tx: &Transaction<'_>, now: i64, limit: usize) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql!("result/sweep.sql"))?.execute(named_params! { ":now": now, ":limit": limit as i64 })
+}
+
+pub(crate) fn worker_upsert(tx: &Transaction<'_>, name: &str, now: i64, stats: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql!("worker/upsert.sql"))?
+        .execute(named_params! { ":name": name, ":now": now, ":stats": stats })?;
+    Ok(())
+}
+
+pub(crate) fn worker_list(tx: &Transaction<'_>) -> rusqlite::Result<Vec<(String, i64, String)>> {
+    let mut stmt = tx.prepare_cached(sql!("worker/list.sql"))?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}
+
+pub(crate) fn worker_delete(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql!("worker/delete.sql"))?.execute(named_params! { ":name": name })?;
+    Ok(())
+}
