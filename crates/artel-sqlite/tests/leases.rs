@@ -1,4 +1,6 @@
 //! Leases: a crashed holder's messages come back; a stale holder cannot settle them.
+// Forgetting deliveries and consumers is how these tests stand in for a killed process.
+#![allow(clippy::mem_forget)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
