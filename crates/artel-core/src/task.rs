@@ -126,6 +126,12 @@ impl Registry {
         self
     }
 
+    /// Adds every task of `other`, replacing tasks of the same name.
+    pub fn extend(&mut self, other: Registry) -> &mut Self {
+        self.tasks.extend(other.tasks);
+        self
+    }
+
     /// The task registered as `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Handler>> {
         self.tasks.get(name)

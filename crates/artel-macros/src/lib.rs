@@ -140,11 +140,11 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
 
             fn run(
                 &self,
-                mut args: ::artel::Arguments,
+                mut __artel_args: ::artel::Arguments,
             ) -> ::artel::BoxFuture<'static, ::core::result::Result<#output, ::artel::TaskError>> {
                 let #decoded = (|| -> ::core::result::Result<_, ::std::string::String> {
-                    #(let #names: #types = args.take(#indices, #name_strings)?;)*
-                    args.finish()?;
+                    #(let #names: #types = __artel_args.take(#indices, #name_strings)?;)*
+                    __artel_args.finish()?;
                     ::core::result::Result::Ok((#(#names,)*))
                 })();
                 ::std::boxed::Box::pin(async move {

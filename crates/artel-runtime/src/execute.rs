@@ -5,26 +5,14 @@
 //! as a FAILURE result so the caller's `get()` sees it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+use std::time::Instant;
 
 use artel_core::{Arguments, Clock, Delivery, Registry, ResultBackend, TaskError, TaskErrorKind, TaskResult};
 use serde_json::Value;
 
-/// Counters of a worker since it started.
-#[derive(Debug, Default)]
-pub struct WorkerStats {
-    /// Messages taken off the queue.
-    pub received: AtomicU64,
-    /// Tasks that returned a value.
-    pub succeeded: AtomicU64,
-    /// Tasks that failed (including time limits and panics).
-    pub failed: AtomicU64,
-    /// Messages dead-lettered as bad input.
-    pub rejected: AtomicU64,
-    /// Expired messages discarded without running.
-    pub expired: AtomicU64,
-}
+use crate::stats::WorkerStats;
 
 /// What executing a delivery needs; shared by all in-flight tasks of a worker.
 #[derive(Debug)]
@@ -61,12 +49,16 @@ impl Executor {
         let hard_limit = headers.timelimit.0.and_then(|s| Duration::try_from_secs_f64(s).ok());
         let ignore_result = headers.ignore_result;
         let run = artel_pool::catch_unwind(handler.call(Arguments::new(body.args, body.kwargs)));
+        self.stats.active.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
         let outcome = match hard_limit {
             Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
                 Ok(Err(TaskError::of_kind(TaskErrorKind::TimedOut, format!("hard time limit ({limit:?}) exceeded"))))
             }),
             None => run.await,
         };
+        self.stats.record(&task, started.elapsed());
+        self.stats.active.fetch_sub(1, Ordering::Relaxed);
         let outcome = outcome.unwrap_or_else(|panic| Err(TaskError::of_kind(TaskErrorKind::Panicked, panic)));
         match outcome {
             Ok(value) => self.succeed(delivery, &id, value, ignore_result).await,

@@ -6,7 +6,8 @@
 //! acknowledges (acks late: a task whose worker dies is delivered again).
 
 mod execute;
+mod stats;
 mod worker;
 
-pub use execute::WorkerStats;
-pub use worker::{Worker, WorkerConfig};
+pub use stats::{TaskTiming, WorkerStats};
+pub use worker::{Stop, Worker, WorkerConfig};

@@ -8,7 +8,8 @@ use artel_pool::Pool;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::execute::{Executor, WorkerStats};
+use crate::execute::Executor;
+use crate::stats::WorkerStats;
 
 /// Worker settings.
 #[derive(Debug, Clone)]
@@ -21,6 +22,27 @@ pub struct WorkerConfig {
     pub prefetch: usize,
     /// How long results are kept (Celery's `result_expires`, one day by default).
     pub result_ttl: Option<Duration>,
+    /// On a warm stop, how long running tasks may take to finish before the worker
+    /// gives up on them (their messages go back to the queue).
+    pub grace: Duration,
+}
+
+/// How a worker is told to stop.
+#[derive(Debug, Clone, Default)]
+pub struct Stop {
+    /// Warm: stop fetching, let running tasks finish (up to the grace period), hand back
+    /// prefetched messages.
+    pub warm: CancellationToken,
+    /// Cold: stop now; messages of unfinished tasks go back to the queue.
+    pub cold: CancellationToken,
+}
+
+impl Stop {
+    /// Fires both: used when a warm stop is not wanted.
+    pub fn now(&self) {
+        self.warm.cancel();
+        self.cold.cancel();
+    }
 }
 
 impl Default for WorkerConfig {
@@ -30,6 +52,7 @@ impl Default for WorkerConfig {
             concurrency: 100,
             prefetch: 100,
             result_ttl: Some(Duration::from_secs(86_400)),
+            grace: Duration::from_secs(30),
         }
     }
 }
@@ -73,10 +96,12 @@ impl Worker {
         self.executor.stats.clone()
     }
 
-    /// Runs until `shutdown` fires, then stops fetching and waits for the tasks in flight.
+    /// Runs until `stop.warm` fires, then stops fetching and waits for the tasks in flight
+    /// (at most the grace period, or until `stop.cold` fires).
     ///
     /// Returns an error only when the broker fails in a way retrying cannot fix.
-    pub async fn run(self, pool: &Pool, shutdown: CancellationToken) -> Result<(), BrokerError> {
+    pub async fn run(self, pool: &Pool, stop: Stop) -> Result<(), BrokerError> {
+        let shutdown = stop.warm.clone();
         let mut consumer = self.broker.consume(&self.config.queues, self.config.prefetch).await?;
         let concurrency = self.config.concurrency.max(1);
         let slots = Arc::new(Semaphore::new(concurrency));
@@ -114,7 +139,16 @@ impl Worker {
             }
         }
         // Every slot back means every task in flight has finished.
-        let _ = slots.acquire_many(u32::try_from(concurrency).unwrap_or(u32::MAX)).await;
+        let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
+        tokio::select! {
+            _ = slots.acquire_many(all) => {}
+            _ = tokio::time::sleep(self.config.grace) => {
+                tracing::warn!(grace = ?self.config.grace, "tasks still running after the grace period; their messages go back to the queue");
+            }
+            _ = stop.cold.cancelled() => {
+                tracing::warn!("cold stop: unfinished tasks go back to the queue");
+            }
+        }
         Ok(())
     }
 }

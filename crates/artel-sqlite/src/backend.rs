@@ -14,8 +14,9 @@ use crate::queries::{self, NewResult};
 const SWEEP_EVERY_MS: i64 = 30_000;
 /// Rows one sweep deletes at most, so a sweep never holds the write lock long.
 const SWEEP_LIMIT: usize = 5_000;
-/// How often a waiter looks for a result stored by another process.
-const WAIT_POLL: Duration = Duration::from_millis(20);
+/// A waiter looks for results stored by another process at the broker's poll interval,
+/// but at least this often.
+const WAIT_POLL_MAX: Duration = Duration::from_millis(20);
 
 static LAST_SWEEP_MS: AtomicI64 = AtomicI64::new(0);
 
@@ -75,7 +76,8 @@ impl ResultBackend for SqliteBroker {
                 ));
             }
             // Local stores wake us at once; other processes' stores are seen by polling.
-            let _ = tokio::time::timeout_at(deadline.min(Instant::now() + WAIT_POLL), stored).await;
+            let poll = self.shared.config.poll_interval.min(WAIT_POLL_MAX);
+            let _ = tokio::time::timeout_at(deadline.min(Instant::now() + poll), stored).await;
         }
     }
 }

@@ -15,7 +15,7 @@
 //!
 //! Limitations: SQLite has one writer at a time, so throughput comes from batching (each
 //! process group-commits its writes, consumers claim in batches); waiting for messages
-//! or results stored by *another* process polls (`poll_interval`, 20 ms for results).
+//! or results stored by *another* process polls (`poll_interval`; at most 20 ms for results).
 
 mod backend;
 mod broker;

@@ -5,9 +5,8 @@ use std::sync::Arc;
 use artel_core::memory::{MemoryBackend, MemoryBroker};
 use artel_core::{Broker, Clock, DEFAULT_QUEUE, Registry, ResultBackend, Signature, SystemClock};
 use artel_pool::Pool;
-use artel_runtime::{Worker, WorkerConfig, WorkerStats};
+use artel_runtime::{Stop, Worker, WorkerConfig, WorkerStats};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::client::{AsyncResult, SendError};
 
@@ -23,7 +22,7 @@ pub struct App {
 
 #[derive(Debug)]
 struct LocalWorker {
-    stop: CancellationToken,
+    stop: Stop,
     task: JoinHandle<()>,
     stats: Arc<WorkerStats>,
 }
@@ -56,7 +55,7 @@ impl App {
         let worker = Worker::new(broker, backend, Arc::new(registry), config);
         let stats = worker.stats();
         let pool = Pool::builder().on_runtime(runtime.clone()).build()?;
-        let stop = CancellationToken::new();
+        let stop = Stop::default();
         let token = stop.clone();
         let task = runtime.spawn(async move {
             if let Err(error) = worker.run(&pool, token).await {
@@ -103,13 +102,14 @@ impl App {
     /// Stops the in-process worker after the tasks it is running finish.
     pub async fn shutdown(self) {
         if let Some(local) = self.local {
-            local.stop.cancel();
+            local.stop.warm.cancel();
             let _ = local.task.await;
         }
     }
 }
 
-fn hostname() -> String {
+/// This machine's name, for worker and producer names.
+pub(crate) fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))

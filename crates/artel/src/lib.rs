@@ -27,15 +27,20 @@
 extern crate self as artel;
 
 mod app;
+pub mod builtins;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod client;
+pub mod connect;
 
 pub use app::App;
 pub use artel_core::{
     Arguments, BoxFuture, Registry, Signature, State, Task, TaskError, TaskErrorKind, TaskOptions, TaskResult,
 };
 pub use artel_macros::task;
-pub use artel_runtime::{WorkerConfig, WorkerStats};
+pub use artel_runtime::{Stop, TaskTiming, Worker, WorkerConfig, WorkerStats};
 pub use client::{AsyncResult, ResultError, SendError, TypedSignature};
+pub use connect::{ConnectError, Connection, DEFAULT_BROKER, connect};
 
 /// The data model and broker seams.
 pub use artel_core as core;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use artel::pool::Pool;
+use artel_pool::Pool;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
@@ -15,6 +15,9 @@ use serde_json::{Value, json};
 pub(crate) enum BenchCommand {
     /// Submit+get overhead of the local pools vs Python's concurrent.futures executors.
     Pool(PoolArgs),
+    /// Throughput and latency of the embedded SQLite broker, producer and worker in
+    /// separate processes.
+    Sqlite(super::bench_sqlite::SqliteArgs),
 }
 
 /// Options of `artel bench pool`.
@@ -47,6 +50,7 @@ pub(crate) struct PoolArgs {
 pub(crate) fn run(command: &BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Pool(args) => pool(args),
+        BenchCommand::Sqlite(args) => super::bench_sqlite::run(args),
     }
 }
 
@@ -187,7 +191,7 @@ fn pool(args: &PoolArgs) -> anyhow::Result<ExitCode> {
             })
             .collect();
         let header = ["executor", "submit+get", "ns/task", "tasks/s", "vs ThreadPoolExecutor(2)"];
-        println!("{}", crate::table::render(&header, &rows));
+        println!("{}", super::table::render(&header, &rows));
     }
     if !args.check {
         return Ok(ExitCode::SUCCESS);

@@ -1,0 +1,136 @@
+//! `artel queues`, `purge`, `dead`, `stats`: reading and tidying the database.
+
+use std::process::ExitCode;
+
+use artel_sqlite::SqliteBroker;
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+use super::table::render;
+use crate::connect::Connection;
+
+/// Options of `artel purge`.
+#[derive(Debug, Args)]
+pub(crate) struct PurgeArgs {
+    /// The queue to empty (messages held by workers are kept).
+    queue: String,
+}
+
+/// `artel dead ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeadCommand {
+    /// List dead-lettered messages with the reason they were rejected.
+    List {
+        /// Only this queue.
+        #[arg(short = 'Q', long)]
+        queue: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Put dead messages back on their queues.
+    Retry {
+        /// Only this queue.
+        #[arg(short = 'Q', long)]
+        queue: Option<String>,
+    },
+    /// Delete dead messages.
+    Purge {
+        /// Only this queue.
+        #[arg(short = 'Q', long)]
+        queue: Option<String>,
+    },
+}
+
+pub(crate) async fn queues(broker: &SqliteBroker) -> anyhow::Result<ExitCode> {
+    let rows: Vec<Vec<String>> = broker
+        .queue_counts()
+        .await?
+        .into_iter()
+        .map(|c| vec![c.queue, c.ready.to_string(), c.delayed.to_string(), c.leased.to_string(), c.dead.to_string()])
+        .collect();
+    if rows.is_empty() {
+        println!("no queues yet in {}", broker.path().display());
+    } else {
+        println!("{}", render(&["queue", "ready", "delayed", "running/held", "dead"], &rows));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn purge(connection: Connection, args: PurgeArgs) -> anyhow::Result<ExitCode> {
+    let removed = connection.broker.purge(&args.queue).await?;
+    println!("purged {removed} messages from {}", args.queue);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn dead(broker: &SqliteBroker, command: DeadCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DeadCommand::List { queue, limit } => {
+            let rows: Vec<Vec<String>> = broker
+                .dead_list(queue.as_deref(), limit)
+                .await?
+                .into_iter()
+                .map(|d| vec![d.id.to_string(), d.queue, d.task_id, d.deliveries.to_string(), d.reason])
+                .collect();
+            if rows.is_empty() {
+                println!("no dead messages");
+            } else {
+                println!("{}", render(&["id", "queue", "task id", "deliveries", "reason"], &rows));
+            }
+        }
+        DeadCommand::Retry { queue } => {
+            println!("requeued {} dead messages", broker.dead_retry(queue.as_deref()).await?)
+        }
+        DeadCommand::Purge { queue } => {
+            println!("deleted {} dead messages", broker.dead_purge(queue.as_deref()).await?)
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A worker is shown as alive while its heartbeat is this fresh.
+const ALIVE_MS: i64 = 10_000;
+
+pub(crate) async fn stats(broker: &SqliteBroker) -> anyhow::Result<ExitCode> {
+    let workers = broker.workers().await?;
+    if workers.is_empty() {
+        println!("no workers have reported to {}", broker.path().display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let field = |stats: &Value, key: &str| stats.get(key).and_then(Value::as_u64).unwrap_or(0).to_string();
+    let mut rows = Vec::new();
+    let mut timings = Vec::new();
+    for (name, heartbeat_at, stats) in &workers {
+        let age = now - heartbeat_at;
+        let state = if age <= ALIVE_MS { "alive".to_owned() } else { format!("silent {}s", age / 1000) };
+        rows.push(vec![
+            name.clone(),
+            state,
+            field(stats, "active"),
+            field(stats, "received"),
+            field(stats, "succeeded"),
+            field(stats, "failed"),
+            field(stats, "rejected"),
+        ]);
+        for (task, t) in stats.get("tasks").and_then(Value::as_object).into_iter().flatten() {
+            let ms = |key: &str| t.get(key).and_then(Value::as_f64).map_or("-".to_owned(), |v| format!("{v:.3}"));
+            let count = t.get("count").and_then(Value::as_u64).unwrap_or(0).to_string();
+            timings.push(vec![
+                name.clone(),
+                task.clone(),
+                count,
+                ms("mean_ms"),
+                ms("p50_ms"),
+                ms("p99_ms"),
+                ms("max_ms"),
+            ]);
+        }
+    }
+    println!("{}", render(&["worker", "state", "active", "received", "succeeded", "failed", "rejected"], &rows));
+    if !timings.is_empty() {
+        println!();
+        println!("{}", render(&["worker", "task", "count", "mean ms", "p50 ms", "p99 ms", "max ms"], &timings));
+    }
+    Ok(ExitCode::SUCCESS)
+}

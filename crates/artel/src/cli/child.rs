@@ -1,0 +1,79 @@
+//! Worker processes and scratch databases for `demo` and `bench`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// A database file in the temp directory, removed (with its WAL files) on drop.
+#[derive(Debug)]
+pub(crate) struct TempDb(PathBuf);
+
+impl TempDb {
+    pub(crate) fn new(purpose: &str) -> Self {
+        Self(std::env::temp_dir().join(format!("artel-{purpose}-{}-{}.db", std::process::id(), uuid::Uuid::new_v4())))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+/// An `artel worker` child process of this same binary; killed if dropped unfinished.
+#[derive(Debug)]
+pub(crate) struct Worker(Option<Child>);
+
+impl Worker {
+    pub(crate) fn spawn(url: &str, args: &[&str]) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("finding this executable to start a worker")?;
+        let child = Command::new(exe)
+            .args(["--broker", url, "worker"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting a worker process")?;
+        Ok(Self(Some(child)))
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
+    /// Waits for a `--burst` worker to exit by itself.
+    pub(crate) fn finish(mut self, patience: Duration) -> anyhow::Result<()> {
+        let Some(mut child) = self.0.take() else { return Ok(()) };
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                if !status.success() {
+                    bail!("the worker process exited with {status}");
+                }
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("the worker process did not exit within {patience:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The `artel` command line, for the built-in tasks and for yours:
+//! `fn main() -> ExitCode { artel::cli::main(my_registry()) }`.
+
+mod admin;
+mod bench;
+mod bench_sqlite;
+mod child;
+mod demo;
+mod send;
+mod table;
+mod worker;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::Registry;
+use crate::connect::{Connection, DEFAULT_BROKER, connect};
+
+/// artel: a task queue and local pools; the embedded SQLite broker needs no server.
+#[derive(Debug, Parser)]
+#[command(
+    name = "artel",
+    version,
+    about,
+    after_help = "Exit status: 0 success; 1 a task or check failed; 2 bad usage or broker error; 3 timed out waiting."
+)]
+struct Cli {
+    /// Broker URL: sqlite://PATH (embedded, default) or memory://.
+    #[arg(long, global = true, env = "ARTEL_BROKER", default_value = DEFAULT_BROKER)]
+    broker: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Broker(BrokerCommand),
+    /// Fan out 10,000 simulated 100 ms calls through a worker process and report the speed-up.
+    Demo(demo::DemoArgs),
+    /// Measure artel against its Python peers, side by side in one run.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// Commands that talk to the broker.
+#[derive(Debug, Subcommand)]
+enum BrokerCommand {
+    /// Run a worker: consume queues and run tasks until SIGTERM/SIGINT (twice: stop now).
+    Worker(worker::WorkerArgs),
+    /// Send a task; with --wait, print its result.
+    Call(send::CallArgs),
+    /// Show (or wait for) a task's result.
+    Result(send::ResultArgs),
+    /// Queue lengths: ready, delayed, held by workers, dead.
+    Queues,
+    /// Delete the waiting messages of a queue.
+    Purge(admin::PurgeArgs),
+    /// Inspect, retry or purge dead-lettered messages.
+    #[command(subcommand)]
+    Dead(admin::DeadCommand),
+    /// Workers' heartbeats, counters and per-task run times.
+    Stats,
+}
+
+/// Outcomes with their own exit status.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Exit {
+    /// A task failed (status 1).
+    #[error("{0}")]
+    TaskFailed(String),
+    /// Waiting timed out (status 3).
+    #[error("{0}")]
+    TimedOut(String),
+}
+
+/// Parses the command line, runs the command with `registry`'s tasks plus the built-in
+/// ones (`noop`, `echo`, `sleep`, `exec`; yours win on a name clash), and returns the
+/// exit status.
+pub fn main(registry: Registry) -> ExitCode {
+    let cli = Cli::parse();
+    let command = match cli.command {
+        Command::Broker(command) => command,
+        // These manage their own runtimes and processes.
+        Command::Demo(args) => return demo::run(&args).unwrap_or_else(|error| report(&error)),
+        Command::Bench(command) => return bench::run(&command).unwrap_or_else(|error| report(&error)),
+    };
+    let mut tasks = crate::builtins::registry();
+    tasks.extend(registry);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("artel: error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(&cli.broker, command, tasks)) {
+        Ok(code) => code,
+        Err(error) => report(&error),
+    }
+}
+
+fn report(error: &anyhow::Error) -> ExitCode {
+    if error
+        .chain()
+        .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("artel: error: {error:#}");
+    match error.downcast_ref::<Exit>() {
+        Some(Exit::TaskFailed(_)) => ExitCode::from(1),
+        Some(Exit::TimedOut(_)) => ExitCode::from(3),
+        None => ExitCode::from(2),
+    }
+}
+
+async fn run(url: &str, command: BrokerCommand, tasks: Registry) -> anyhow::Result<ExitCode> {
+    let connection = connect(url)?;
+    match command {
+        BrokerCommand::Worker(args) => worker::run(connection, url, tasks, args).await,
+        BrokerCommand::Call(args) => send::call(connection, args).await,
+        BrokerCommand::Result(args) => send::result(connection, args).await,
+        BrokerCommand::Queues => admin::queues(&sqlite(connection, "queues")?).await,
+        BrokerCommand::Purge(args) => admin::purge(connection, args).await,
+        BrokerCommand::Dead(command) => admin::dead(&sqlite(connection, "dead")?, command).await,
+        BrokerCommand::Stats => admin::stats(&sqlite(connection, "stats")?).await,
+    }
+}
+
+fn sqlite(connection: Connection, command: &str) -> anyhow::Result<artel_sqlite::SqliteBroker> {
+    connection
+        .sqlite
+        .ok_or_else(|| anyhow::anyhow!("`artel {command}` needs a sqlite:// broker (it reads the database)"))
+}

@@ -1,0 +1,134 @@
+//! `artel worker`: run tasks from the broker until told to stop.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use artel_pool::Pool;
+use artel_runtime::{Stop, Worker, WorkerConfig, WorkerStats};
+use clap::Args;
+
+use crate::Registry;
+use crate::connect::Connection;
+
+/// Options of `artel worker`.
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// Queues to consume, most important first (comma-separated).
+    #[arg(short = 'Q', long, value_delimiter = ',', default_value = artel_core::DEFAULT_QUEUE)]
+    queues: Vec<String>,
+    /// Tasks running at once.
+    #[arg(short = 'c', long, default_value_t = 100)]
+    concurrency: usize,
+    /// Messages fetched ahead of a free slot (default: the concurrency).
+    #[arg(long)]
+    prefetch: Option<usize>,
+    /// Worker name shown by `artel stats` (default: artel.<pid>@<host>).
+    #[arg(short = 'n', long)]
+    name: Option<String>,
+    /// Seconds running tasks get to finish after SIGTERM/SIGINT.
+    #[arg(long, default_value_t = 30)]
+    grace: u64,
+    /// Exit once the queues are empty and nothing is running (like RQ's burst mode).
+    #[arg(long)]
+    burst: bool,
+}
+
+/// How often the worker records its heartbeat and stats.
+const HEARTBEAT: Duration = Duration::from_secs(2);
+
+pub(crate) async fn run(
+    connection: Connection,
+    url: &str,
+    tasks: Registry,
+    args: WorkerArgs,
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
+    let name = args.name.clone().unwrap_or_else(|| format!("artel.{}@{}", std::process::id(), crate::app::hostname()));
+    let config = WorkerConfig {
+        queues: args.queues.clone(),
+        concurrency: args.concurrency,
+        prefetch: args.prefetch.unwrap_or(args.concurrency),
+        grace: Duration::from_secs(args.grace),
+        ..WorkerConfig::default()
+    };
+    let names = tasks.names().join(", ");
+    let worker = Worker::new(connection.broker.clone(), connection.backend.clone(), Arc::new(tasks), config);
+    let stats = worker.stats();
+    let pool = Pool::builder().on_runtime(tokio::runtime::Handle::current()).build().context("starting the pool")?;
+    let stop = Stop::default();
+    eprintln!(
+        "artel worker {name}: queues [{}], concurrency {}, broker {url}\n  tasks: {names}",
+        args.queues.join(", "),
+        args.concurrency
+    );
+    tokio::spawn(signals(stop.clone()));
+    if let Some(sqlite) = connection.sqlite.clone() {
+        tokio::spawn(heartbeat(sqlite.clone(), name.clone(), stats.clone(), stop.clone()));
+        if args.burst {
+            tokio::spawn(burst(sqlite, args.queues.clone(), stats.clone(), stop.clone()));
+        }
+    }
+    worker.run(&pool, stop).await.context("the broker failed")?;
+    if let Some(sqlite) = &connection.sqlite {
+        let _ = sqlite.worker_gone(&name).await;
+    }
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    eprintln!(
+        "artel worker {name} stopped: {} received, {} succeeded, {} failed, {} rejected",
+        load(&stats.received),
+        load(&stats.succeeded),
+        load(&stats.failed),
+        load(&stats.rejected)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// First SIGTERM/SIGINT: warm stop. Second: cold stop.
+async fn signals(stop: Stop) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot listen for SIGTERM/SIGINT; stop the worker with SIGKILL");
+        return;
+    };
+    let next = async {
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    };
+    next.await;
+    eprintln!("artel worker: stopping: finishing running tasks (signal again to stop now)");
+    stop.warm.cancel();
+    let next = async {
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    };
+    next.await;
+    eprintln!("artel worker: stopping now; unfinished tasks go back to the queue");
+    stop.cold.cancel();
+}
+
+async fn heartbeat(broker: artel_sqlite::SqliteBroker, name: String, stats: Arc<WorkerStats>, stop: Stop) {
+    loop {
+        if let Err(error) = broker.worker_heartbeat(&name, &stats.to_json()).await {
+            tracing::warn!(%error, "could not record the worker heartbeat");
+        }
+        tokio::select! {
+            _ = stop.warm.cancelled() => return,
+            _ = tokio::time::sleep(HEARTBEAT) => {}
+        }
+    }
+}
+
+/// Stops the worker once its queues hold nothing ready or delayed and nothing runs.
+async fn burst(broker: artel_sqlite::SqliteBroker, queues: Vec<String>, stats: Arc<WorkerStats>, stop: Stop) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let Ok(counts) = broker.queue_counts().await else { continue };
+        let waiting: u64 =
+            counts.iter().filter(|c| queues.contains(&c.queue)).map(|c| c.ready + c.delayed + c.leased).sum();
+        if waiting == 0 && stats.active.load(Ordering::Relaxed) == 0 {
+            stop.warm.cancel();
+            return;
+        }
+    }
+}
