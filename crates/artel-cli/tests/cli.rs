@@ -7,8 +7,18 @@ fn artel(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn demo_fans_out_and_reports_the_speed_up() {
+fn demo_runs_the_calls_through_a_worker_process() {
     let out = artel(&["demo", "--calls", "400", "--concurrency", "100", "--latency-ms", "20"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("400 calls of 20 ms simulated I/O through a worker process (concurrency 100)"), "{stdout}");
+    let failed = stdout.lines().find(|l| l.starts_with("failed")).expect("a failed row");
+    assert!(failed.trim_end().ends_with(" 0"), "{failed}");
+}
+
+#[test]
+fn demo_local_fans_out_on_the_pool_and_reports_the_speed_up() {
+    let out = artel(&["demo", "--local", "--calls", "400", "--concurrency", "100", "--latency-ms", "20"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("400 calls of 20 ms simulated I/O, 100 at a time"), "{stdout}");
@@ -34,7 +44,7 @@ fn help_lists_every_command() {
     let out = artel(&["--help"]);
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    for command in ["demo", "bench"] {
+    for command in ["worker", "call", "result", "queues", "purge", "dead", "stats", "demo", "bench"] {
         assert!(help.contains(command), "{help}");
     }
 }

@@ -1,0 +1,199 @@
+//! Producers and workers in separate processes on one SQLite file.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use artel::core::{Clock, Signature, State, SystemClock};
+use artel::{Connection, connect};
+use serde_json::{Value, json};
+
+/// A scratch database (and its WAL files), removed at the end.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Self {
+        Self(std::env::temp_dir().join(format!("artel-processes-{}.db", uuid::Uuid::new_v4())))
+    }
+
+    fn url(&self, params: &str) -> String {
+        format!("sqlite://{}{params}", self.0.display())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", ".runs"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+/// A worker process, killed if the test ends without stopping it.
+struct WorkerProcess(Child);
+
+impl WorkerProcess {
+    fn start(url: &str, args: &[&str]) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_artel"))
+            .args(["--broker", url, "worker"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start a worker");
+        Self(child)
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([signal, &self.pid().to_string()]).status().expect("kill");
+        assert!(status.success());
+    }
+
+    fn wait(&mut self, patience: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "worker did not exit within {patience:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A task that records each start in `runs`, sleeps, and returns its worker's pid.
+fn shell_task(runs: &str, seconds: f64) -> Signature {
+    let script = format!("echo run >> {runs}; sleep {seconds}; echo $PPID");
+    Signature::new("exec").with_args(vec![json!("sh"), json!(["-c", script])])
+}
+
+async fn publish(connection: &Connection, signature: Signature) -> String {
+    let message = signature.to_message(SystemClock.now(), "test");
+    connection.broker.publish(message.queue(), std::slice::from_ref(&message)).await.expect("publish");
+    message.headers.id
+}
+
+async fn worker_pid_of(connection: &Connection, id: &str) -> u32 {
+    let result = connection.backend.wait(id, Duration::from_secs(30)).await.expect("finished");
+    assert_eq!(result.status, State::Success, "{result:?}");
+    let stdout = result.result.get("stdout").and_then(Value::as_str).expect("exec output");
+    stdout.trim().parse().expect("a pid")
+}
+
+/// Waits (up to 10 s) for the acks that follow stored results, then counts.
+async fn settled(connection: &Connection) -> (u64, u64, u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let counts = held_and_waiting(connection).await;
+        if counts.1 == 0 || Instant::now() > deadline {
+            return counts;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn held_and_waiting(connection: &Connection) -> (u64, u64, u64) {
+    let counts = connection.sqlite.as_ref().expect("sqlite").queue_counts().await.expect("counts");
+    counts.iter().fold((0, 0, 0), |(r, l, d), c| (r + c.ready + c.delayed, l + c.leased, d + c.dead))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_and_a_producer_share_one_file_and_every_task_runs_once() {
+    let db = Scratch::new();
+    let url = db.url("?poll_ms=10");
+    let connection = connect(&url).expect("open");
+    let runs = format!("{}.runs", db.0.display());
+    let first = WorkerProcess::start(&url, &["-c", "4", "--prefetch", "1"]);
+    let second = WorkerProcess::start(&url, &["-c", "4", "--prefetch", "1"]);
+    let mut ids = Vec::new();
+    for _ in 0..24 {
+        ids.push(publish(&connection, shell_task(&runs, 0.1)).await);
+    }
+    let mut pids = BTreeSet::new();
+    for id in &ids {
+        pids.insert(worker_pid_of(&connection, id).await);
+    }
+    assert_eq!(pids, BTreeSet::from([first.pid(), second.pid()]), "both workers took tasks");
+    let started = std::fs::read_to_string(&runs).expect("runs file").lines().count();
+    assert_eq!(started, 24, "no task ran twice while both workers lived");
+    assert_eq!(settled(&connection).await, (0, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_on_a_killed_worker_completes_on_another_after_its_lease() {
+    let db = Scratch::new();
+    let url = db.url("?poll_ms=10&lease_ms=1000");
+    let connection = connect(&url).expect("open");
+    let runs = format!("{}.runs", db.0.display());
+    let mut doomed = WorkerProcess::start(&url, &["-c", "1"]);
+    let id = publish(&connection, shell_task(&runs, 1.0)).await;
+    while held_and_waiting(&connection).await.1 == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    doomed.signal("-KILL");
+    doomed.wait(Duration::from_secs(5));
+    let killed_at = Instant::now();
+    let rescuer = WorkerProcess::start(&url, &["-c", "1"]);
+    assert_eq!(worker_pid_of(&connection, &id).await, rescuer.pid(), "the surviving worker finished it");
+    assert!(killed_at.elapsed() >= Duration::from_millis(900), "not before the lease lapsed");
+    let started = std::fs::read_to_string(&runs).expect("runs file").lines().count();
+    assert_eq!(started, 2, "at least once: started on the killed worker, then once more");
+    assert_eq!(settled(&connection).await, (0, 0, 0), "nothing lost, nothing left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn countdown_tasks_run_no_earlier_than_due() {
+    let db = Scratch::new();
+    let url = db.url("?poll_ms=10");
+    let connection = connect(&url).expect("open");
+    let _worker = WorkerProcess::start(&url, &["-c", "2"]);
+    let sent = SystemClock.now();
+    let id = publish(&connection, Signature::new("noop").countdown(Duration::from_millis(1500))).await;
+    let result = connection.backend.wait(&id, Duration::from_secs(30)).await.expect("finished");
+    let ran_after = result.date_done.expect("done") - sent;
+    assert!(ran_after >= chrono_ms(1500), "finished {ran_after} after sending");
+}
+
+fn chrono_ms(ms: i64) -> chrono::Duration {
+    chrono::Duration::milliseconds(ms)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_running_tasks_and_hands_prefetched_ones_back() {
+    let db = Scratch::new();
+    let url = db.url("?poll_ms=10");
+    let connection = connect(&url).expect("open");
+    let runs = format!("{}.runs", db.0.display());
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(publish(&connection, shell_task(&runs, 0.8)).await);
+    }
+    let mut worker = WorkerProcess::start(&url, &["-c", "1", "--prefetch", "3"]);
+    while !std::path::Path::new(&runs).exists() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    worker.signal("-TERM");
+    let status = worker.wait(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    let finished: Vec<bool> = {
+        let mut v = Vec::new();
+        for id in &ids {
+            v.push(connection.backend.get(id).await.expect("get").is_some_and(|r| r.status == State::Success));
+        }
+        v
+    };
+    assert_eq!(finished.iter().filter(|f| **f).count(), 1, "the running task finished: {finished:?}");
+    assert_eq!(held_and_waiting(&connection).await, (2, 0, 0), "the two prefetched ones are ready again");
+}
