@@ -123,6 +123,13 @@ impl SqliteBroker {
         Ok(counts)
     }
 
+    /// Messages of `queue` not yet acknowledged (ready, delayed or held by a worker),
+    /// counting at most `limit`: `pending(q, 1) == 0` is a cheap emptiness check.
+    pub async fn pending(&self, queue: &str, limit: u64) -> BrokerResult<u64> {
+        let queue = queue.to_owned();
+        self.shared.db.call("counting unfinished messages", move |tx| queries::pending(tx, &queue, limit)).await
+    }
+
     /// Dead-lettered messages, oldest first (of one queue, or all).
     pub async fn dead_list(&self, queue: Option<&str>, limit: usize) -> BrokerResult<Vec<DeadMessage>> {
         let queue = queue.map(str::to_owned);

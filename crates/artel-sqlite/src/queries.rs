@@ -79,6 +79,12 @@ pub(crate) fn count_ready(tx: &Transaction<'_>, queue: &str, now: i64) -> rusqli
         .query_row(named_params! { ":queue": queue, ":now": now }, |row| count(row, 0))
 }
 
+pub(crate) fn pending(tx: &Transaction<'_>, queue: &str, limit: u64) -> rusqlite::Result<u64> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    tx.prepare_cached(sql!("message/pending.sql"))?
+        .query_row(named_params! { ":queue": queue, ":limit": limit }, |row| count(row, 0))
+}
+
 /// Per queue: (queue, ready, delayed, leased).
 pub(crate) fn count_by_queue(tx: &Transaction<'_>, now: i64) -> rusqlite::Result<Vec<(String, u64, u64, u64)>> {
     let mut stmt = tx.prepare_cached(sql!("message/count_by_queue.sql"))?;

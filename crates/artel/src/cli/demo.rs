@@ -106,13 +106,7 @@ fn embedded(args: &DemoArgs, bar: &ProgressBar) -> anyhow::Result<(Duration, u64
             }
         }
         loop {
-            let remaining: u64 = sqlite
-                .queue_counts()
-                .await?
-                .iter()
-                .filter(|c| c.queue == QUEUE)
-                .map(|c| c.ready + c.delayed + c.leased)
-                .sum();
+            let remaining = sqlite.pending(QUEUE, args.calls).await?;
             bar.set_position(args.calls - remaining);
             if remaining == 0 {
                 break;

@@ -123,9 +123,10 @@ async fn heartbeat(broker: artel_sqlite::SqliteBroker, name: String, stats: Arc<
 async fn burst(broker: artel_sqlite::SqliteBroker, queues: Vec<String>, stats: Arc<WorkerStats>, stop: Stop) {
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let Ok(counts) = broker.queue_counts().await else { continue };
-        let waiting: u64 =
-            counts.iter().filter(|c| queues.contains(&c.queue)).map(|c| c.ready + c.delayed + c.leased).sum();
+        let mut waiting = 0;
+        for queue in &queues {
+            waiting += broker.pending(queue, 1).await.unwrap_or(1);
+        }
         if waiting == 0 && stats.active.load(Ordering::Relaxed) == 0 {
             stop.warm.cancel();
             return;

@@ -1,0 +1,36 @@
+//! Your own tasks with the whole artel CLI.
+//!
+//! ```sh
+//! cargo run -p custom-cli -- worker -c 50 &            # serves app.add and app.word_count
+//! cargo run -p custom-cli -- call app.add --args '[2, 3]' --wait
+//! cargo run -p custom-cli -- call app.word_count --kwargs '{"text": "to be or not"}' --wait
+//! ```
+
+use std::process::ExitCode;
+
+use artel::{Registry, TaskError};
+
+/// Adds two integers; named like a Celery task so Python producers can call it too.
+#[artel::task(name = "app.add")]
+async fn add(x: i64, y: i64) -> Result<i64, TaskError> {
+    x.checked_add(y).ok_or_else(|| TaskError::msg(format!("{x} + {y} overflows")))
+}
+
+/// Counts words and reports the longest one.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Words {
+    count: usize,
+    longest: Option<String>,
+}
+
+/// Counts the words of `text`.
+#[artel::task(name = "app.word_count")]
+async fn word_count(text: String) -> Words {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let longest = words.iter().max_by_key(|w| w.len()).map(|w| (*w).to_owned());
+    Words { count: words.len(), longest }
+}
+
+fn main() -> ExitCode {
+    artel::cli::main(Registry::new().with(add).with(word_count))
+}
