@@ -6,6 +6,9 @@
 //!
 //! #[artel::task(name = "app.add")]     // a Celery-compatible name
 //! async fn add2(x: i64, y: i64) -> i64 { x + y }
+//!
+//! #[artel::task(blocking)]             // a plain fn, run on a blocking thread
+//! fn checksum(path: String) -> Result<u32, TaskError> { ... }
 //! ```
 //!
 //! The function becomes a unit struct of the same name implementing `artel::Task`, with
@@ -30,6 +33,7 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[derive(Default)]
 struct Options {
     name: Option<LitStr>,
+    blocking: bool,
 }
 
 impl Parse for Options {
@@ -37,11 +41,15 @@ impl Parse for Options {
         let mut options = Options::default();
         while !input.is_empty() {
             let key: syn::Ident = input.parse()?;
-            input.parse::<Token![=]>()?;
             match key.to_string().as_str() {
-                "name" => options.name = Some(input.parse()?),
+                "name" => {
+                    input.parse::<Token![=]>()?;
+                    options.name = Some(input.parse()?);
+                }
+                "blocking" => options.blocking = true,
                 other => {
-                    return Err(syn::Error::new(key.span(), format!("unknown task option `{other}`; expected `name`")));
+                    let message = format!("unknown task option `{other}`; expected `name = \"...\"` or `blocking`");
+                    return Err(syn::Error::new(key.span(), message));
                 }
             }
             if !input.is_empty() {
@@ -74,8 +82,18 @@ fn output_type(ret: &ReturnType) -> (Type, bool) {
 
 fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
     let sig = &function.sig;
-    if sig.asyncness.is_none() {
-        return Err(syn::Error::new_spanned(sig.fn_token, "#[artel::task] needs an `async fn`"));
+    match (sig.asyncness.is_some(), options.blocking) {
+        (false, false) => {
+            let message =
+                "#[artel::task] needs an `async fn`; for blocking work write `#[artel::task(blocking)] fn ...`";
+            return Err(syn::Error::new_spanned(sig.fn_token, message));
+        }
+        (true, true) => {
+            let message =
+                "`blocking` tasks are plain `fn`s (they run on a blocking thread); drop `async` or `blocking`";
+            return Err(syn::Error::new_spanned(sig.asyncness, message));
+        }
+        _ => {}
     }
     if !sig.generics.params.is_empty() {
         return Err(syn::Error::new_spanned(&sig.generics, "tasks cannot be generic: arguments arrive as JSON"));
@@ -101,10 +119,15 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
     let (output, fallible) = output_type(ret);
     let indices = 0..names.len();
     let name_strings = names.iter().map(|n| n.to_string());
-    let call_result = if fallible {
-        quote!(Self::call(#(#names),*).await.map_err(::core::convert::Into::into))
+    let (asyncness, invoke) = if options.blocking {
+        (quote!(), quote!(::artel::__private::run_blocking(move || Self::call(#(#names),*)).await?))
     } else {
-        quote!(::core::result::Result::Ok(Self::call(#(#names),*).await))
+        (quote!(async), quote!(Self::call(#(#names),*).await))
+    };
+    let call_result = if fallible {
+        quote!(#invoke.map_err(::core::convert::Into::into))
+    } else {
+        quote!(::core::result::Result::Ok(#invoke))
     };
     let decoded = format_ident!("__artel_decoded");
     Ok(quote! {
@@ -115,7 +138,7 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
 
         impl #ident {
             /// Runs the task body directly in this process.
-            #vis async fn call(#(#names: #types),*) #ret #body
+            #vis #asyncness fn call(#(#names: #types),*) #ret #body
 
             /// A typed signature of this task with these arguments, ready to send.
             #vis fn s(#(#names: #types),*) -> ::artel::TypedSignature<#output> {

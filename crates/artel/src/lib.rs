@@ -51,4 +51,16 @@ pub use artel_pool as pool;
 #[doc(hidden)]
 pub mod __private {
     pub use serde_json::to_value;
+
+    /// Runs a `blocking` task body on a blocking thread; a panic becomes a task error.
+    pub async fn run_blocking<T: Send + 'static>(
+        body: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, crate::TaskError> {
+        let run = move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+        match tokio::task::spawn_blocking(run).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(_)) => Err(crate::TaskError::of_kind(crate::TaskErrorKind::Panicked, "blocking task panicked")),
+            Err(e) => Err(crate::TaskError::of_kind(crate::TaskErrorKind::Panicked, e)),
+        }
+    }
 }

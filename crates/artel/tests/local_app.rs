@@ -38,8 +38,15 @@ async fn nap(millis: u64) -> u64 {
     millis
 }
 
+/// Blocks its thread; must not run on the async runtime's thread.
+#[artel::task(blocking)]
+fn grind(millis: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(millis));
+    millis
+}
+
 fn registry() -> Registry {
-    Registry::new().with(add).with(greet).with(fail).with(io_error).with(explode).with(nap)
+    Registry::new().with(add).with(greet).with(fail).with(io_error).with(explode).with(nap).with(grind)
 }
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -58,6 +65,20 @@ async fn delay_runs_the_task_and_get_returns_its_value() {
     assert_eq!(result.get(WAIT).await.expect("value"), 5);
     assert_eq!(result.state().await.expect("state"), State::Success);
     assert!(result.ready().await.expect("ready"));
+    app.shutdown().await;
+}
+
+/// `#[tokio::test]` runs on one thread: had `grind` blocked it, nothing else could finish first.
+#[tokio::test]
+async fn blocking_tasks_run_off_the_async_threads() {
+    let app = App::local(registry()).expect("app");
+    let slow = grind::delay(&app, 400).await.expect("sent");
+    tokio::time::sleep(Duration::from_millis(50)).await; // let the worker start it
+    let quick = add::delay(&app, 1, 2).await.expect("sent");
+    assert_eq!(quick.get(WAIT).await.expect("value"), 3);
+    assert_eq!(slow.state().await.expect("state"), State::Pending, "still grinding on its own thread");
+    assert_eq!(slow.get(WAIT).await.expect("value"), 400);
+    assert_eq!(grind::call(1), 1, "a blocking task's body is a plain fn");
     app.shutdown().await;
 }
 
