@@ -119,15 +119,13 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
     let (output, fallible) = output_type(ret);
     let indices = 0..names.len();
     let name_strings = names.iter().map(|n| n.to_string());
-    let (asyncness, invoke) = if options.blocking {
-        (quote!(), quote!(::artel::__private::run_blocking(move || Self::call(#(#names),*)).await?))
-    } else {
-        (quote!(async), quote!(Self::call(#(#names),*).await))
-    };
-    let call_result = if fallible {
-        quote!(#invoke.map_err(::core::convert::Into::into))
-    } else {
-        quote!(::core::result::Result::Ok(#invoke))
+    let blocking = quote!(::artel::__private::run_blocking(move || Self::call(#(#names),*)).await);
+    let asyncness = if options.blocking { quote!() } else { quote!(async) };
+    let call_result = match (options.blocking, fallible) {
+        (false, true) => quote!(Self::call(#(#names),*).await.map_err(::core::convert::Into::into)),
+        (false, false) => quote!(::core::result::Result::Ok(Self::call(#(#names),*).await)),
+        (true, true) => quote!(#blocking?.map_err(::core::convert::Into::into)),
+        (true, false) => blocking,
     };
     let decoded = format_ident!("__artel_decoded");
     Ok(quote! {
