@@ -7,6 +7,7 @@
 //! `setup` returns a [`Fixture`]: the broker, the result backend, and a unique prefix so
 //! tests never share queues, even against a shared server.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,35 @@ impl Fixture {
     /// A queue name unique to this test.
     pub fn queue(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
+    }
+}
+
+/// A database path in the temp directory, unique per call; the file and its SQLite
+/// companions (`-wal`, `-shm`) are removed on drop.
+#[derive(Debug)]
+pub struct ScratchDb(PathBuf);
+
+impl ScratchDb {
+    /// A fresh path whose name says what it is for.
+    pub fn new(purpose: &str) -> Self {
+        let unique = format!("{}-{}", std::process::id(), SystemClock.now().timestamp_nanos_opt().unwrap_or_default());
+        let n = SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(std::env::temp_dir().join(format!("artel-{purpose}-{unique}-{n}.db")))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+static SCRATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
     }
 }
 

@@ -65,8 +65,8 @@ pub struct Worker {
     config: WorkerConfig,
 }
 
-/// Pause after a transient broker error before fetching again.
-const FETCH_BACKOFF: Duration = Duration::from_millis(200);
+/// Pauses after transient broker errors: doubling from the first to the last.
+const FETCH_BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 
 impl Worker {
     /// A worker for `registry`'s tasks on `broker`, storing results in `backend`.
@@ -105,6 +105,7 @@ impl Worker {
         let mut consumer = self.broker.consume(&self.config.queues, self.config.prefetch).await?;
         let concurrency = self.config.concurrency.max(1);
         let slots = Arc::new(Semaphore::new(concurrency));
+        let mut backoff = FETCH_BACKOFF.0;
         loop {
             let permit = tokio::select! {
                 biased;
@@ -119,6 +120,7 @@ impl Worker {
             };
             match delivery {
                 Ok(delivery) => {
+                    backoff = FETCH_BACKOFF.0;
                     let executor = self.executor.clone();
                     // A refused job drops the delivery, which returns it to the queue.
                     if pool
@@ -132,8 +134,12 @@ impl Worker {
                     }
                 }
                 Err(e) if e.is_transient() => {
-                    tracing::warn!(error = %e, "broker unavailable; retrying");
-                    tokio::time::sleep(FETCH_BACKOFF).await;
+                    tracing::warn!(error = %e, retry_in = ?backoff, "broker unavailable; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(FETCH_BACKOFF.1);
                 }
                 Err(e) => return Err(e),
             }

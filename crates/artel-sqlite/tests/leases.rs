@@ -2,37 +2,27 @@
 // Forgetting deliveries and consumers is how these tests stand in for a killed process.
 #![allow(clippy::mem_forget)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use artel_broker_tests::ScratchDb;
 use artel_core::{Broker, Clock, Signature, SystemClock};
 use artel_sqlite::{SqliteBroker, SqliteConfig};
 
-struct TempDb(PathBuf);
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
-        }
-    }
-}
-
-fn temp_db() -> TempDb {
-    TempDb(std::env::temp_dir().join(format!("artel-leases-{}.db", uuid::Uuid::new_v4())))
+fn temp_db() -> ScratchDb {
+    ScratchDb::new("leases")
 }
 
 const LEASE: Duration = Duration::from_millis(600);
 
-fn open(db: &TempDb) -> SqliteBroker {
+fn open(db: &ScratchDb) -> SqliteBroker {
     let config = SqliteConfig { lease: LEASE, poll_interval: Duration::from_millis(20) };
-    SqliteBroker::open_with(&db.0, config, Arc::new(SystemClock)).expect("open")
+    SqliteBroker::open_with(db.path(), config, Arc::new(SystemClock)).expect("open")
 }
 
 /// Claims one message in a runtime that is then torn down without releasing anything,
 /// as when a worker process is killed: no ack, no release, no more heartbeats.
-fn claim_and_crash(db: &TempDb, queue: &str) -> String {
+fn claim_and_crash(db: &ScratchDb, queue: &str) -> String {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let id = runtime.block_on(async {
         let broker = open(db);

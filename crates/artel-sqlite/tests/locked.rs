@@ -1,28 +1,18 @@
 //! Another process holding the write lock delays writes; it does not lose or fail them.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use artel_broker_tests::ScratchDb;
 use artel_core::{Broker, Clock, Signature, SystemClock};
 use artel_sqlite::SqliteBroker;
 
-struct TempDb(PathBuf);
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_wait_out_a_lock_longer_than_the_busy_timeout() {
-    let db = TempDb(std::env::temp_dir().join(format!("artel-locked-{}.db", uuid::Uuid::new_v4())));
-    let broker = SqliteBroker::open(&db.0).expect("open");
+    let db = ScratchDb::new("locked");
+    let broker = SqliteBroker::open(db.path()).expect("open");
     let held = Duration::from_secs(6); // longer than the 5 s busy timeout: the retry path runs
     let (locked_tx, locked_rx) = std::sync::mpsc::channel();
-    let path = db.0.clone();
+    let path = db.path().to_owned();
     let locker = std::thread::spawn(move || {
         let conn = rusqlite::Connection::open(path).expect("second connection");
         conn.execute_batch("BEGIN EXCLUSIVE").expect("lock");
