@@ -1,0 +1,41 @@
+-- Leases up to ARGV[3] messages: first moves due scheduled messages and lapsed leases
+-- back to pending (so a dead worker's messages come back without a separate recoverer),
+-- then pops the best pending ones (higher priority, then older).
+-- KEYS[1] pending zset   KEYS[2] scheduled zset   KEYS[3] leases zset
+-- KEYS[4] messages hash  KEYS[5] priorities hash  KEYS[6] holders hash  KEYS[7] sequence
+-- ARGV[1] now (ms)  ARGV[2] lease until (ms)  ARGV[3] limit  ARGV[4] holder token
+-- Returns a flat list: id1, envelope1, id2, envelope2, ...; or {next_visible_ms} as a
+-- one-element list when nothing is pending (-1 when nothing is waiting at all).
+local now, until_ms, limit, token = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local function make_pending(id)
+    local priority = tonumber(redis.call('HGET', KEYS[5], id) or '0')
+    local seq = redis.call('INCR', KEYS[7])
+    redis.call('ZADD', KEYS[1], (9 - priority) * 1e13 + seq, id)
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)) do
+    redis.call('ZREM', KEYS[2], id)
+    make_pending(id)
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)) do
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('HDEL', KEYS[6], id)
+    make_pending(id)
+end
+local popped = redis.call('ZPOPMIN', KEYS[1], limit)
+if #popped == 0 then
+    local next = -1
+    local s = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    if #s > 0 then next = tonumber(s[2]) end
+    local l = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+    if #l > 0 and (next < 0 or tonumber(l[2]) < next) then next = tonumber(l[2]) end
+    return {next}
+end
+local out = {}
+for i = 1, #popped, 2 do
+    local id = popped[i]
+    redis.call('ZADD', KEYS[3], until_ms, id)
+    redis.call('HSET', KEYS[6], id, token)
+    out[#out + 1] = id
+    out[#out + 1] = redis.call('HGET', KEYS[4], id) or ''
+end
+return out

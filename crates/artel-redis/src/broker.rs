@@ -1,0 +1,146 @@
+//! [`RedisBroker`]: publishing and inspecting queues; consuming is in `consumer.rs`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use artel_core::{Broker, BrokerError, BrokerErrorKind, BrokerResult, Clock, Consumer, Message, SystemClock};
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+
+use crate::consumer::RedisConsumer;
+use crate::keys::QueueKeys;
+use crate::scripts::Scripts;
+
+/// Settings of a [`RedisBroker`].
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// Prefix of every key, so several apps (or tests) share one server.
+    pub prefix: String,
+    /// How long a claimed message stays hidden without a heartbeat.
+    pub lease: Duration,
+    /// Longest an idle consumer blocks before looking again (delayed messages and
+    /// lapsed leases are picked up at least this often).
+    pub idle_wait: Duration,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self { prefix: "artel".to_owned(), lease: Duration::from_secs(30), idle_wait: Duration::from_millis(500) }
+    }
+}
+
+/// Broker and result backend on a Redis server; clones share connections.
+#[derive(Debug, Clone)]
+pub struct RedisBroker {
+    pub(crate) shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) client: redis::Client,
+    /// Multiplexed, reconnecting; never used for blocking commands.
+    pub(crate) conn: ConnectionManager,
+    pub(crate) scripts: Scripts,
+    pub(crate) config: RedisConfig,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Shared {
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    pub(crate) fn keys(&self, queue: &str) -> QueueKeys {
+        QueueKeys::new(&self.config.prefix, queue)
+    }
+}
+
+/// Maps redis-rs errors to kinds the runtime can act on.
+pub(crate) fn redis_error(what: &str, e: redis::RedisError) -> BrokerError {
+    let kind = if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+        BrokerErrorKind::Connection
+    } else if e.is_timeout() {
+        BrokerErrorKind::Timeout
+    } else {
+        BrokerErrorKind::Other
+    };
+    BrokerError::new(kind, what.to_owned()).with_source(e)
+}
+
+impl RedisBroker {
+    /// Connects to `url` (`redis://host:port/db`) with default settings.
+    pub async fn connect(url: &str) -> BrokerResult<Self> {
+        Self::connect_with(url, RedisConfig::default(), Arc::new(SystemClock)).await
+    }
+
+    /// Connects with explicit settings and clock.
+    pub async fn connect_with(url: &str, config: RedisConfig, clock: Arc<dyn Clock>) -> BrokerResult<Self> {
+        let what = format!("connecting to Redis at {url} (is redis-server running?)");
+        let client = redis::Client::open(url).map_err(|e| redis_error(&what, e))?;
+        let conn = ConnectionManager::new(client.clone()).await.map_err(|e| redis_error(&what, e))?;
+        let shared = Shared { client, conn, scripts: Scripts::load(), config, clock };
+        Ok(Self { shared: Arc::new(shared) })
+    }
+}
+
+#[async_trait]
+impl Broker for RedisBroker {
+    async fn publish(&self, queue: &str, messages: &[Message]) -> BrokerResult<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let keys = self.shared.keys(queue);
+        let now = self.shared.now_ms();
+        let mut invocation = self.shared.scripts.enqueue.prepare_invoke();
+        invocation
+            .key(&keys.pending)
+            .key(&keys.scheduled)
+            .key(&keys.messages)
+            .key(&keys.priorities)
+            .key(&keys.sequence)
+            .key(&keys.signal)
+            .arg(now);
+        for m in messages {
+            let visible_at = m.headers.eta.map_or(now, |eta| eta.timestamp_millis());
+            invocation.arg(&m.headers.id).arg(m.properties.priority.min(9)).arg(visible_at).arg(m.to_envelope());
+        }
+        let mut conn = self.shared.conn.clone();
+        let _: i64 = invocation.invoke_async(&mut conn).await.map_err(|e| redis_error("publishing messages", e))?;
+        Ok(())
+    }
+
+    async fn consume(&self, queues: &[String], prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
+        if queues.is_empty() {
+            return Err(BrokerError::new(BrokerErrorKind::Other, "consume needs at least one queue name"));
+        }
+        Ok(Box::new(RedisConsumer::new(self.shared.clone(), queues.to_vec(), prefetch.max(1)).await?))
+    }
+
+    async fn len(&self, queue: &str) -> BrokerResult<u64> {
+        let keys = self.shared.keys(queue);
+        let now = self.shared.now_ms();
+        let mut conn = self.shared.conn.clone();
+        let (pending, due): (u64, u64) = redis::pipe()
+            .zcard(&keys.pending)
+            .zcount(&keys.scheduled, "-inf", now)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("counting a queue", e))?;
+        Ok(pending + due)
+    }
+
+    async fn purge(&self, queue: &str) -> BrokerResult<u64> {
+        let keys = self.shared.keys(queue);
+        let mut conn = self.shared.conn.clone();
+        self.shared
+            .scripts
+            .purge
+            .key(&keys.pending)
+            .key(&keys.scheduled)
+            .key(&keys.messages)
+            .key(&keys.priorities)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("purging a queue", e))
+    }
+}

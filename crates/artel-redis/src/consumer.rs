@@ -1,0 +1,306 @@
+//! Claiming in batches, blocking on an empty queue, keeping leases alive, settling.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use artel_core::{Acknowledge, BrokerResult, Consumer, Delivery, Message};
+use async_trait::async_trait;
+use redis::aio::MultiplexedConnection;
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+use crate::broker::{Shared, redis_error};
+
+/// Held message ids, by queue, for the heartbeat.
+type Held = Arc<Mutex<HashMap<String, Vec<String>>>>;
+
+pub(crate) struct RedisConsumer {
+    shared: Arc<Shared>,
+    queues: Vec<String>,
+    prefetch: usize,
+    token: Arc<str>,
+    buffer: VecDeque<(String, String, Message)>,
+    held: Held,
+    /// Only for BLPOP: blocking never stalls the shared multiplexed connection.
+    blocking: MultiplexedConnection,
+    heartbeat: JoinHandle<()>,
+}
+
+fn lock(held: &Held) -> std::sync::MutexGuard<'_, HashMap<String, Vec<String>>> {
+    held.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl RedisConsumer {
+    pub(crate) async fn new(shared: Arc<Shared>, queues: Vec<String>, prefetch: usize) -> BrokerResult<Self> {
+        let blocking = shared
+            .client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| redis_error("opening the consumer's blocking connection", e))?;
+        let token: Arc<str> = uuid::Uuid::new_v4().to_string().into();
+        let held: Held = Arc::default();
+        let heartbeat = tokio::spawn(heartbeat(shared.clone(), token.clone(), held.clone()));
+        Ok(Self { shared, queues, prefetch, token, buffer: VecDeque::new(), held, blocking, heartbeat })
+    }
+
+    /// Claims from the queues in order; returns how long until something may be due.
+    async fn claim(&mut self) -> BrokerResult<Option<i64>> {
+        let now = self.shared.now_ms();
+        let until = now + millis(self.shared.config.lease);
+        let mut next_due: Option<i64> = None;
+        for queue in self.queues.clone() {
+            let left = self.prefetch.saturating_sub(self.buffer.len());
+            if left == 0 {
+                break;
+            }
+            let keys = self.shared.keys(&queue);
+            let mut conn = self.shared.conn.clone();
+            let reply: Vec<redis::Value> = self
+                .shared
+                .scripts
+                .claim
+                .key(&keys.pending)
+                .key(&keys.scheduled)
+                .key(&keys.leases)
+                .key(&keys.messages)
+                .key(&keys.priorities)
+                .key(&keys.holders)
+                .key(&keys.sequence)
+                .arg(now)
+                .arg(until)
+                .arg(left)
+                .arg(&*self.token)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| redis_error("claiming messages", e))?;
+            if let [due] = reply.as_slice() {
+                if let Ok(due) = redis::from_redis_value::<i64>(due.clone()) {
+                    if due >= 0 {
+                        next_due = Some(next_due.map_or(due, |d| d.min(due)));
+                    }
+                }
+                continue;
+            }
+            for pair in reply.chunks(2) {
+                let (Ok(id), Ok(envelope)) = (
+                    redis::from_redis_value::<String>(pair[0].clone()),
+                    redis::from_redis_value::<Vec<u8>>(pair.get(1).cloned().unwrap_or(redis::Value::Nil)),
+                ) else {
+                    continue;
+                };
+                lock(&self.held).entry(queue.clone()).or_default().push(id.clone());
+                match Message::from_envelope(&envelope) {
+                    Ok(message) => self.buffer.push_back((queue.clone(), id, message)),
+                    Err(error) => {
+                        let acker = self.acker(&queue, &id);
+                        acker.reject(&format!("undecodable message: {error}")).await?;
+                    }
+                }
+            }
+        }
+        Ok(next_due)
+    }
+
+    fn acker(&self, queue: &str, id: &str) -> RedisAcker {
+        RedisAcker {
+            shared: self.shared.clone(),
+            queue: queue.to_owned(),
+            id: id.to_owned(),
+            token: self.token.clone(),
+            held: self.held.clone(),
+        }
+    }
+}
+
+/// Extends every lease this consumer holds, a few times per lease period.
+async fn heartbeat(shared: Arc<Shared>, token: Arc<str>, held: Held) {
+    let lease = shared.config.lease;
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        let until = shared.now_ms() + millis(lease);
+        let snapshot: Vec<(String, Vec<String>)> =
+            lock(&held).iter().filter(|(_, ids)| !ids.is_empty()).map(|(q, ids)| (q.clone(), ids.clone())).collect();
+        for (queue, ids) in snapshot {
+            let keys = shared.keys(&queue);
+            let mut conn = shared.conn.clone();
+            let extended: Result<i64, _> = shared
+                .scripts
+                .extend
+                .key(&keys.leases)
+                .key(&keys.holders)
+                .arg(until)
+                .arg(&*token)
+                .arg(&ids)
+                .invoke_async(&mut conn)
+                .await;
+            if let Err(error) = extended {
+                tracing::warn!(%error, "could not extend leases; held messages may be delivered again");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Consumer for RedisConsumer {
+    async fn next(&mut self) -> BrokerResult<Delivery> {
+        loop {
+            if let Some((queue, id, message)) = self.buffer.pop_front() {
+                let acker = self.acker(&queue, &id);
+                return Ok(Delivery::new(message, Box::new(acker)));
+            }
+            let next_due = self.claim().await?;
+            if !self.buffer.is_empty() {
+                continue;
+            }
+            let idle = self.shared.config.idle_wait;
+            let wait = next_due
+                .map(|due| Duration::from_millis(u64::try_from(due - self.shared.now_ms()).unwrap_or(0)).min(idle))
+                .unwrap_or(idle);
+            if wait.is_zero() {
+                continue;
+            }
+            let signals: Vec<String> = self.queues.iter().map(|q| self.shared.keys(q).signal).collect();
+            let _: Option<(String, String)> = redis::cmd("BLPOP")
+                .arg(&signals)
+                .arg(wait.as_secs_f64())
+                .query_async(&mut self.blocking)
+                .await
+                .map_err(|e| redis_error("waiting for messages", e))?;
+        }
+    }
+}
+
+impl Drop for RedisConsumer {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+        // Prefetched messages never started: hand them back now rather than after the lease.
+        for (queue, id, _) in self.buffer.drain(..) {
+            let acker = RedisAcker {
+                shared: self.shared.clone(),
+                queue,
+                id,
+                token: self.token.clone(),
+                held: self.held.clone(),
+            };
+            acker.release();
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConsumer").field("queues", &self.queues).field("buffered", &self.buffer.len()).finish()
+    }
+}
+
+/// Settles one claimed message; every script checks the holder token first.
+#[derive(Debug)]
+struct RedisAcker {
+    shared: Arc<Shared>,
+    queue: String,
+    id: String,
+    token: Arc<str>,
+    held: Held,
+}
+
+impl RedisAcker {
+    fn forget(&self) {
+        if let Some(ids) = lock(&self.held).get_mut(&self.queue) {
+            ids.retain(|id| id != &self.id);
+        }
+    }
+
+    async fn run_release(shared: Arc<Shared>, queue: String, id: String, token: Arc<str>) -> BrokerResult<()> {
+        let keys = shared.keys(&queue);
+        let mut conn = shared.conn.clone();
+        let _: i64 = shared
+            .scripts
+            .release
+            .key(&keys.pending)
+            .key(&keys.leases)
+            .key(&keys.priorities)
+            .key(&keys.holders)
+            .key(&keys.sequence)
+            .key(&keys.signal)
+            .arg(&id)
+            .arg(&*token)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("releasing a message", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Acknowledge for RedisAcker {
+    async fn ack(&self) -> BrokerResult<()> {
+        self.forget();
+        let keys = self.shared.keys(&self.queue);
+        let mut conn = self.shared.conn.clone();
+        let held: i64 = self
+            .shared
+            .scripts
+            .ack
+            .key(&keys.leases)
+            .key(&keys.messages)
+            .key(&keys.priorities)
+            .key(&keys.holders)
+            .arg(&self.id)
+            .arg(&*self.token)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("acknowledging a message", e))?;
+        if held == 0 {
+            tracing::warn!(id = %self.id, "acked a message whose lease had lapsed; another worker may run it again");
+        }
+        Ok(())
+    }
+
+    async fn requeue(&self) -> BrokerResult<()> {
+        self.forget();
+        Self::run_release(self.shared.clone(), self.queue.clone(), self.id.clone(), self.token.clone()).await
+    }
+
+    async fn reject(&self, reason: &str) -> BrokerResult<()> {
+        self.forget();
+        let keys = self.shared.keys(&self.queue);
+        let entry = json!({"id": self.id, "reason": reason, "died_at_ms": self.shared.now_ms()}).to_string();
+        let mut conn = self.shared.conn.clone();
+        let _: i64 = self
+            .shared
+            .scripts
+            .bury
+            .key(&keys.leases)
+            .key(&keys.messages)
+            .key(&keys.priorities)
+            .key(&keys.holders)
+            .key(&keys.dead)
+            .arg(&self.id)
+            .arg(&*self.token)
+            .arg(entry)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("dead-lettering a message", e))?;
+        Ok(())
+    }
+
+    fn release(&self) {
+        self.forget();
+        let task = Self::run_release(self.shared.clone(), self.queue.clone(), self.id.clone(), self.token.clone());
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(error) = task.await {
+                        tracing::warn!(%error, "could not release a message; its lease will lapse instead");
+                    }
+                });
+            }
+            Err(_) => tracing::warn!(id = %self.id, "released outside a runtime; the lease will lapse instead"),
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Every Redis key artel uses, built in one place.
+//!
+//! All keys of one queue share the hash tag `{queue}`, so each Lua script touches a
+//! single Redis Cluster slot.
+
+/// The keys of one queue.
+#[derive(Debug, Clone)]
+pub(crate) struct QueueKeys {
+    /// ZSET id -> (9 - priority) * 1e13 + sequence: ready messages, best first.
+    pub(crate) pending: String,
+    /// ZSET id -> visible-at ms: delayed messages.
+    pub(crate) scheduled: String,
+    /// ZSET id -> lease deadline ms: messages held by consumers.
+    pub(crate) leases: String,
+    /// HASH id -> envelope.
+    pub(crate) messages: String,
+    /// HASH id -> priority.
+    pub(crate) priorities: String,
+    /// HASH id -> holder token.
+    pub(crate) holders: String,
+    /// STRING counter for FIFO order within a priority.
+    pub(crate) sequence: String,
+    /// LIST with at most one token: wakes a consumer blocked on an empty queue.
+    pub(crate) signal: String,
+    /// LIST of dead entries (JSON).
+    pub(crate) dead: String,
+}
+
+impl QueueKeys {
+    pub(crate) fn new(prefix: &str, queue: &str) -> Self {
+        let key = |part: &str| format!("{prefix}:{{{queue}}}:{part}");
+        Self {
+            pending: key("pending"),
+            scheduled: key("scheduled"),
+            leases: key("leases"),
+            messages: key("messages"),
+            priorities: key("priorities"),
+            holders: key("holders"),
+            sequence: key("seq"),
+            signal: key("signal"),
+            dead: key("dead"),
+        }
+    }
+}
+
+/// The key (and pub/sub channel) of a task's result.
+pub(crate) fn result(prefix: &str, task_id: &str) -> String {
+    format!("{prefix}:result:{task_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_queues_keys_share_one_hash_tag() {
+        let k = super::QueueKeys::new("artel", "emails");
+        for key in [
+            &k.pending,
+            &k.scheduled,
+            &k.leases,
+            &k.messages,
+            &k.priorities,
+            &k.holders,
+            &k.sequence,
+            &k.signal,
+            &k.dead,
+        ] {
+            assert!(key.starts_with("artel:{emails}:"), "{key}");
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! `redis://`: artel's native Redis broker and result backend.
+//!
+//! Stronger than Celery's Redis transport: a claimed message is *leased*, not popped.
+//!
+//! * **At least once.** Claiming moves ids from the pending set into a lease set with a
+//!   deadline and records the holder's token; the consumer's heartbeat extends its
+//!   leases; ack deletes. When a worker dies its leases lapse and the next claim moves
+//!   those messages back to pending (no separate recoverer). Ack, release and
+//!   dead-lettering check the holder token, so a worker that lost its lease cannot
+//!   settle a message another worker now holds.
+//! * **Durable delays**: a message with a future ETA waits in a scheduled set on the
+//!   server, not in worker memory.
+//! * **Priorities** 0-9, higher first, FIFO within a priority (one sorted set).
+//! * **Atomic transitions**: each is one Lua script in `lua/` (KEYS/ARGV/Returns header),
+//!   run by SHA. All keys of a queue share the hash tag `{queue}` (Redis Cluster slots).
+//! * **Waiting is pushed**: an idle consumer blocks (BLPOP on the queue's signal list, on
+//!   a dedicated connection); a result waiter subscribes to the result's channel.
+//!
+//! Limitation: waiting on several queues at once uses one BLPOP over their signal keys,
+//! which Redis Cluster only allows when they share a slot.
+
+mod backend;
+mod broker;
+mod consumer;
+mod keys;
+mod scripts;
+
+pub use broker::{RedisBroker, RedisConfig};

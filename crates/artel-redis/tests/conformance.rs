@@ -1,0 +1,58 @@
+//! The conformance suite against a real Redis, each test under its own key prefix.
+//!
+//! `ARTEL_REDIS_URL` picks the server (default `redis://127.0.0.1:6379/0`). Without a
+//! server the tests are skipped with a message, unless `ARTEL_REQUIRE_SERVICES=1`
+//! (set by `scripts/test`), which makes a missing server a failure.
+
+use std::sync::Arc;
+
+use artel_broker_tests::{Fixture, conformance};
+use artel_core::SystemClock;
+use artel_redis::{RedisBroker, RedisConfig};
+
+fn url() -> String {
+    std::env::var("ARTEL_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
+}
+
+/// Deletes every key of the test's prefix when the test ends.
+struct DropPrefix {
+    url: String,
+    prefix: String,
+}
+
+impl Drop for DropPrefix {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(self.url.as_str()) else { return };
+        let Ok(mut conn) = client.get_connection() else { return };
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{}:*", self.prefix)).query(&mut conn).unwrap_or_default();
+        if !keys.is_empty() {
+            let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut conn);
+        }
+    }
+}
+
+async fn redis_fixture() -> Option<Fixture> {
+    let prefix = format!("artel-test-{}", uuid::Uuid::new_v4());
+    let config = RedisConfig { prefix: prefix.clone(), ..RedisConfig::default() };
+    match RedisBroker::connect_with(&url(), config, Arc::new(SystemClock)).await {
+        Ok(broker) => Some(Fixture {
+            broker: Arc::new(broker.clone()),
+            backend: Arc::new(broker),
+            prefix: "q-".to_owned(),
+            cleanup: Box::new(DropPrefix { url: url(), prefix }),
+        }),
+        Err(error) if std::env::var("ARTEL_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("Redis is required (ARTEL_REQUIRE_SERVICES=1) but unreachable: {error}")
+        }
+        Err(error) => {
+            eprintln!("skipped: no Redis at {} ({error}); set ARTEL_REDIS_URL or start redis-server", url());
+            None
+        }
+    }
+}
+
+conformance!(match redis_fixture().await {
+    Some(fixture) => fixture,
+    None => return,
+});
