@@ -55,14 +55,20 @@ impl Shared {
     }
 }
 
-/// Maps redis-rs errors to kinds the runtime can act on.
+/// Maps redis-rs errors to kinds the runtime can act on. Whatever redis-rs says is worth
+/// retrying (a dropped connection, a server still LOADING its data after a restart,
+/// TRYAGAIN, MASTERDOWN...) is transient, so workers back off instead of stopping.
 pub(crate) fn redis_error(what: &str, e: redis::RedisError) -> BrokerError {
-    let kind = if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
-        BrokerErrorKind::Connection
-    } else if e.is_timeout() {
+    use redis::RetryMethod;
+    let kind = if e.is_timeout() {
         BrokerErrorKind::Timeout
+    } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+        BrokerErrorKind::Connection
     } else {
-        BrokerErrorKind::Other
+        match e.retry_method() {
+            RetryMethod::NoRetry => BrokerErrorKind::Other,
+            _ => BrokerErrorKind::Connection,
+        }
     };
     BrokerError::new(kind, what.to_owned()).with_source(e)
 }

@@ -22,8 +22,9 @@ pub(crate) struct RedisConsumer {
     token: Arc<str>,
     buffer: VecDeque<(String, String, Message)>,
     held: Held,
-    /// Only for BLPOP: blocking never stalls the shared multiplexed connection.
-    blocking: MultiplexedConnection,
+    /// Only for BLPOP: blocking never stalls the shared multiplexed connection. `None`
+    /// after it failed; reopened on the next wait.
+    blocking: Option<MultiplexedConnection>,
     heartbeat: JoinHandle<()>,
 }
 
@@ -37,11 +38,7 @@ fn millis(d: Duration) -> i64 {
 
 impl RedisConsumer {
     pub(crate) async fn new(shared: Arc<Shared>, queues: Vec<String>, prefetch: usize) -> BrokerResult<Self> {
-        let blocking = shared
-            .client
-            .get_multiplexed_async_connection()
-            .await
-            .map_err(|e| redis_error("opening the consumer's blocking connection", e))?;
+        let blocking = Some(open_blocking(&shared).await?);
         let token: Arc<str> = uuid::Uuid::new_v4().to_string().into();
         let held: Held = Arc::default();
         let heartbeat = tokio::spawn(heartbeat(shared.clone(), token.clone(), held.clone()));
@@ -117,6 +114,14 @@ impl RedisConsumer {
     }
 }
 
+async fn open_blocking(shared: &Shared) -> BrokerResult<MultiplexedConnection> {
+    shared
+        .client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| redis_error("opening the consumer's blocking connection", e))
+}
+
 /// Extends every lease this consumer holds, a few times per lease period.
 async fn heartbeat(shared: Arc<Shared>, token: Arc<str>, held: Held) {
     let lease = shared.config.lease;
@@ -165,12 +170,18 @@ impl Consumer for RedisConsumer {
                 continue;
             }
             let signals: Vec<String> = self.queues.iter().map(|q| self.shared.keys(q).signal).collect();
-            let _: Option<(String, String)> = redis::cmd("BLPOP")
-                .arg(&signals)
-                .arg(wait.as_secs_f64())
-                .query_async(&mut self.blocking)
-                .await
-                .map_err(|e| redis_error("waiting for messages", e))?;
+            let mut blocking = match self.blocking.take() {
+                Some(conn) => conn,
+                None => open_blocking(&self.shared).await?,
+            };
+            let woken: Result<Option<(String, String)>, _> =
+                redis::cmd("BLPOP").arg(&signals).arg(wait.as_secs_f64()).query_async(&mut blocking).await;
+            match woken {
+                // Keep the connection only while it works: after a server restart the
+                // next wait opens a fresh one (the error tells the worker to back off).
+                Ok(_) => self.blocking = Some(blocking),
+                Err(e) => return Err(redis_error("waiting for messages", e)),
+            }
         }
     }
 }

@@ -43,8 +43,8 @@ impl Executor {
         if headers.expires.is_some_and(|at| at <= now) {
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
             let error = TaskError::of_kind(TaskErrorKind::Revoked, "expired");
-            self.store(TaskResult::failure(&id, &error, now), headers.ignore_result).await;
-            return settle(delivery.ack().await, &id);
+            let stored = self.store(TaskResult::failure(&id, &error, now), headers.ignore_result).await;
+            return self.finish(delivery, &id, stored).await;
         }
         let hard_limit = headers.timelimit.0.and_then(|s| Duration::try_from_secs_f64(s).ok());
         let ignore_result = headers.ignore_result;
@@ -66,16 +66,27 @@ impl Executor {
             Err(error) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(task = %task, id = %id, %error, "task failed");
-                self.store(TaskResult::failure(&id, &error, self.clock.now()), ignore_result).await;
-                settle(delivery.ack().await, &id);
+                let stored = self.store(TaskResult::failure(&id, &error, self.clock.now()), ignore_result).await;
+                self.finish(delivery, &id, stored).await;
             }
         }
     }
 
     async fn succeed(&self, delivery: Delivery, id: &str, value: Value, ignore_result: bool) {
         self.stats.succeeded.fetch_add(1, Ordering::Relaxed);
-        self.store(TaskResult::success(id, value, self.clock.now()), ignore_result).await;
-        settle(delivery.ack().await, id);
+        let stored = self.store(TaskResult::success(id, value, self.clock.now()), ignore_result).await;
+        self.finish(delivery, id, stored).await;
+    }
+
+    /// Acks once the result is safely stored; otherwise hands the message back so the
+    /// task runs again (at least once) rather than losing its result.
+    async fn finish(&self, delivery: Delivery, id: &str, stored: bool) {
+        if stored {
+            settle(delivery.ack().await, id);
+        } else {
+            tracing::warn!(id = %id, "the result could not be stored; the message goes back to the queue to run again");
+            settle(delivery.requeue().await, id);
+        }
     }
 
     /// Dead-letters bad input with its reason and records the reason as the result.
@@ -88,12 +99,17 @@ impl Executor {
         settle(delivery.reject(&error.to_string()).await, id);
     }
 
-    async fn store(&self, result: TaskResult, ignore_result: bool) {
+    /// Stores a result (unless ignored); false when the backend failed.
+    async fn store(&self, result: TaskResult, ignore_result: bool) -> bool {
         if ignore_result {
-            return;
+            return true;
         }
-        if let Err(e) = self.backend.store(&result, self.result_ttl).await {
-            tracing::error!(id = %result.task_id, error = %e, "could not store the task result");
+        match self.backend.store(&result, self.result_ttl).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(id = %result.task_id, error = %e, "could not store the task result");
+                false
+            }
         }
     }
 }
