@@ -113,7 +113,7 @@ async fn held_and_waiting(connection: &Connection) -> (u64, u64, u64) {
 async fn two_workers_and_a_producer_share_one_file_and_every_task_runs_once() {
     let db = Scratch::new();
     let url = db.url("?poll_ms=10");
-    let connection = connect(&url).expect("open");
+    let connection = connect(&url).await.expect("open");
     let runs = format!("{}.runs", db.0.display());
     let first = WorkerProcess::start(&url, &["-c", "4", "--prefetch", "1"]);
     let second = WorkerProcess::start(&url, &["-c", "4", "--prefetch", "1"]);
@@ -135,7 +135,7 @@ async fn two_workers_and_a_producer_share_one_file_and_every_task_runs_once() {
 async fn a_task_on_a_killed_worker_completes_on_another_after_its_lease() {
     let db = Scratch::new();
     let url = db.url("?poll_ms=10&lease_ms=1000");
-    let connection = connect(&url).expect("open");
+    let connection = connect(&url).await.expect("open");
     let runs = format!("{}.runs", db.0.display());
     let mut doomed = WorkerProcess::start(&url, &["-c", "1"]);
     let id = publish(&connection, shell_task(&runs, 1.0)).await;
@@ -157,7 +157,7 @@ async fn a_task_on_a_killed_worker_completes_on_another_after_its_lease() {
 async fn countdown_tasks_run_no_earlier_than_due() {
     let db = Scratch::new();
     let url = db.url("?poll_ms=10");
-    let connection = connect(&url).expect("open");
+    let connection = connect(&url).await.expect("open");
     let _worker = WorkerProcess::start(&url, &["-c", "2"]);
     let sent = SystemClock.now();
     let id = publish(&connection, Signature::new("noop").countdown(Duration::from_millis(1500))).await;
@@ -174,7 +174,7 @@ fn chrono_ms(ms: i64) -> chrono::Duration {
 async fn sigterm_finishes_running_tasks_and_hands_prefetched_ones_back() {
     let db = Scratch::new();
     let url = db.url("?poll_ms=10");
-    let connection = connect(&url).expect("open");
+    let connection = connect(&url).await.expect("open");
     let runs = format!("{}.runs", db.0.display());
     let mut ids = Vec::new();
     for _ in 0..3 {

@@ -83,7 +83,14 @@ impl RedisBroker {
     pub async fn connect_with(url: &str, config: RedisConfig, clock: Arc<dyn Clock>) -> BrokerResult<Self> {
         let what = format!("connecting to Redis at {url} (is redis-server running?)");
         let client = redis::Client::open(url).map_err(|e| redis_error(&what, e))?;
-        let conn = ConnectionManager::new(client.clone()).await.map_err(|e| redis_error(&what, e))?;
+        // Few quick retries: a wrong address should be reported in about a second, not
+        // after the default backoff; later drops are reconnected on the next command.
+        let manager = redis::aio::ConnectionManagerConfig::new()
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500))
+            .set_connection_timeout(Some(Duration::from_secs(2)));
+        let conn =
+            ConnectionManager::new_with_config(client.clone(), manager).await.map_err(|e| redis_error(&what, e))?;
         let shared = Shared { client, conn, scripts: Scripts::load(), config, clock };
         Ok(Self { shared: Arc::new(shared) })
     }

@@ -1,10 +1,11 @@
-//! Broker URLs: `sqlite://artel.db` (default), `memory://`.
+//! Broker URLs: `sqlite://artel.db` (default), `redis://host:port/db`, `memory://`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use artel_core::memory::{MemoryBackend, MemoryBroker};
 use artel_core::{Broker, BrokerError, ResultBackend, SystemClock};
+use artel_redis::{RedisBroker, RedisConfig};
 use artel_sqlite::{SqliteBroker, SqliteConfig};
 
 /// The broker URL used when none is given.
@@ -52,9 +53,55 @@ pub struct Connection {
     pub sqlite: Option<SqliteBroker>,
 }
 
-/// Opens the broker a URL names. `sqlite://PATH?lease_ms=N&poll_ms=N` tunes the lease
-/// (how soon a dead worker's tasks come back) and the idle poll interval.
-pub fn connect(url: &str) -> Result<Connection, ConnectError> {
+/// URL query settings: `lease_ms`, `poll_ms` (both brokers) and `prefix` (Redis keys).
+#[derive(Default)]
+struct Params {
+    lease: Option<Duration>,
+    poll: Option<Duration>,
+    prefix: Option<String>,
+}
+
+fn params(url: &str, query: &str, allow_prefix: bool) -> Result<Params, ConnectError> {
+    let mut out = Params::default();
+    let known = if allow_prefix { "lease_ms, poll_ms, prefix" } else { "lease_ms, poll_ms" };
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let bad = |problem: String| ConnectError::BadParameter { url: url.to_owned(), problem };
+        let (key, value) = pair.split_once('=').ok_or_else(|| bad(format!("`{pair}` is not key=value")))?;
+        if key == "prefix" && allow_prefix && !value.is_empty() {
+            out.prefix = Some(value.to_owned());
+            continue;
+        }
+        let ms = || value.parse::<u64>().ok().filter(|ms| *ms > 0).map(Duration::from_millis);
+        match key {
+            "lease_ms" => {
+                out.lease = Some(ms().ok_or_else(|| bad(format!("{key}={value}: expected milliseconds above 0")))?)
+            }
+            "poll_ms" => {
+                out.poll = Some(ms().ok_or_else(|| bad(format!("{key}={value}: expected milliseconds above 0")))?)
+            }
+            other => return Err(bad(format!("unknown parameter `{other}` (known: {known})"))),
+        }
+    }
+    Ok(out)
+}
+
+/// Opens the broker a URL names. `?lease_ms=N` sets how soon a dead worker's tasks come
+/// back, `?poll_ms=N` how long an idle consumer waits before looking again.
+pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
+    if let Some(rest) = url.strip_prefix("redis://") {
+        let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let p = params(url, query, true)?;
+        let defaults = RedisConfig::default();
+        let config = RedisConfig {
+            prefix: p.prefix.unwrap_or(defaults.prefix),
+            lease: p.lease.unwrap_or(defaults.lease),
+            idle_wait: p.poll.unwrap_or(defaults.idle_wait),
+        };
+        let broker = RedisBroker::connect_with(&format!("redis://{address}"), config, Arc::new(SystemClock))
+            .await
+            .map_err(|source| ConnectError::Open { url: url.to_owned(), source })?;
+        return Ok(Connection { broker: Arc::new(broker.clone()), backend: Arc::new(broker), sqlite: None });
+    }
     if url == "memory://" {
         return Ok(Connection {
             broker: Arc::new(MemoryBroker::new()),
@@ -69,18 +116,12 @@ pub fn connect(url: &str) -> Result<Connection, ConnectError> {
     if path.is_empty() {
         return Err(ConnectError::BadParameter { url: url.to_owned(), problem: "no database path".to_owned() });
     }
-    let mut config = SqliteConfig::default();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let bad = |problem: String| ConnectError::BadParameter { url: url.to_owned(), problem };
-        let (key, value) = pair.split_once('=').ok_or_else(|| bad(format!("`{pair}` is not key=value")))?;
-        let ms: u64 = value.parse().map_err(|_| bad(format!("{key}={value}: expected milliseconds")))?;
-        match key {
-            "lease_ms" if ms > 0 => config.lease = Duration::from_millis(ms),
-            "poll_ms" if ms > 0 => config.poll_interval = Duration::from_millis(ms),
-            "lease_ms" | "poll_ms" => return Err(bad(format!("{key} must be above 0"))),
-            other => return Err(bad(format!("unknown parameter `{other}` (known: lease_ms, poll_ms)"))),
-        }
-    }
+    let p = params(url, query, false)?;
+    let defaults = SqliteConfig::default();
+    let config = SqliteConfig {
+        lease: p.lease.unwrap_or(defaults.lease),
+        poll_interval: p.poll.unwrap_or(defaults.poll_interval),
+    };
     let broker = SqliteBroker::open_with(path, config, Arc::new(SystemClock))
         .map_err(|source| ConnectError::Open { url: url.to_owned(), source })?;
     Ok(Connection { broker: Arc::new(broker.clone()), backend: Arc::new(broker.clone()), sqlite: Some(broker) })
@@ -90,19 +131,22 @@ pub fn connect(url: &str) -> Result<Connection, ConnectError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn unknown_schemes_and_parameters_are_explained() {
-        let err = connect("redis://localhost").expect_err("unsupported");
+    #[tokio::test]
+    async fn unknown_schemes_and_parameters_are_explained() {
+        let err = connect("amqp://localhost").await.expect_err("unsupported");
         assert!(err.to_string().contains("use sqlite://PATH"), "{err}");
-        let err = connect("sqlite:///tmp/x.db?lease=5").expect_err("bad parameter");
+        let err = connect("sqlite:///tmp/x.db?lease=5").await.expect_err("bad parameter");
         assert!(err.to_string().contains("unknown parameter `lease`"), "{err}");
-        let err = connect("sqlite:///tmp/x.db?lease_ms=soon").expect_err("bad value");
-        assert!(err.to_string().contains("expected milliseconds"), "{err}");
+        let err = connect("sqlite:///tmp/x.db?lease_ms=soon").await.expect_err("bad value");
+        assert!(err.to_string().contains("expected milliseconds above 0"), "{err}");
     }
 
-    #[test]
-    fn an_unwritable_path_is_an_open_error() {
-        let err = connect("sqlite:///proc/definitely/not/here.db").expect_err("cannot open");
+    #[tokio::test]
+    async fn an_unreachable_server_or_unwritable_path_is_an_open_error() {
+        let err = connect("sqlite:///proc/definitely/not/here.db").await.expect_err("cannot open");
         assert!(matches!(err, ConnectError::Open { .. }), "{err}");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        let err = connect(&format!("redis://127.0.0.1:{port}/0")).await.expect_err("nobody listens");
+        assert!(err.to_string().contains("is redis-server running?"), "{err}");
     }
 }

@@ -54,7 +54,7 @@ async fn bench(args: &SqliteArgs) -> anyhow::Result<ExitCode> {
     // 1 and 2: fill the queue, then drain it with a worker process.
     let db = TempDb::new("bench");
     let url = format!("sqlite://{}", db.path().display());
-    let connection = connect(&url)?;
+    let connection = connect(&url).await?;
     let sqlite = connection.sqlite.clone().context("sqlite broker")?;
     eprintln!("enqueueing {} no-op tasks...", args.tasks);
     let started = Instant::now();
@@ -77,7 +77,7 @@ async fn bench(args: &SqliteArgs) -> anyhow::Result<ExitCode> {
     // 3: producer and worker at the same time.
     let db = TempDb::new("bench");
     let url = format!("sqlite://{}", db.path().display());
-    let connection = connect(&url)?;
+    let connection = connect(&url).await?;
     let sqlite = connection.sqlite.clone().context("sqlite broker")?;
     eprintln!("enqueue + drain at once...");
     let started = Instant::now();
@@ -97,7 +97,7 @@ async fn bench(args: &SqliteArgs) -> anyhow::Result<ExitCode> {
     // 4: latency of one call at a time.
     eprintln!("round trips...");
     let latency_url = format!("{url}?poll_ms=1");
-    let connection = connect(&latency_url)?;
+    let connection = connect(&latency_url).await?;
     let worker = Worker::spawn(&latency_url, &["-Q", QUEUE, "-c", c.as_str()])?;
     let mut samples = Vec::with_capacity(args.round_trips);
     let warmup = 5;

@@ -76,7 +76,7 @@ fn embedded(args: &DemoArgs, bar: &ProgressBar) -> anyhow::Result<(Duration, u64
     runtime.block_on(async {
         let db = TempDb::new("demo");
         let url = format!("sqlite://{}?poll_ms=10", db.path().display());
-        let connection = connect(&url)?;
+        let connection = connect(&url).await?;
         let sqlite = connection.sqlite.clone().context("the demo needs the SQLite broker")?;
         println!(
             "artel demo: {} calls of {} ms simulated I/O through a worker process (concurrency {}) on {}",

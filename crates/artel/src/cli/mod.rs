@@ -26,7 +26,7 @@ use crate::connect::{Connection, DEFAULT_BROKER, connect};
     after_help = "Exit status: 0 success; 1 a task or check failed; 2 bad usage or broker error; 3 timed out waiting."
 )]
 struct Cli {
-    /// Broker URL: sqlite://PATH (embedded, default) or memory://.
+    /// Broker URL: sqlite://PATH (embedded, default), redis://HOST:PORT/DB, or memory://.
     #[arg(long, global = true, env = "ARTEL_BROKER", default_value = DEFAULT_BROKER)]
     broker: String,
     #[command(subcommand)]
@@ -117,7 +117,7 @@ fn report(error: &anyhow::Error) -> ExitCode {
 }
 
 async fn run(url: &str, command: BrokerCommand, tasks: Registry) -> anyhow::Result<ExitCode> {
-    let connection = connect(url)?;
+    let connection = connect(url).await?;
     match command {
         BrokerCommand::Worker(args) => worker::run(connection, url, tasks, args).await,
         BrokerCommand::Call(args) => send::call(connection, args).await,

@@ -46,6 +46,10 @@ pub(crate) async fn run(
     args: WorkerArgs,
 ) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
+    anyhow::ensure!(
+        !args.burst || connection.sqlite.is_some(),
+        "--burst needs a sqlite:// broker for now (it checks for held and delayed messages too)"
+    );
     let name = args.name.clone().unwrap_or_else(|| format!("artel.{}@{}", std::process::id(), crate::app::hostname()));
     let config = WorkerConfig {
         queues: args.queues.clone(),
