@@ -109,6 +109,14 @@ impl Drop for Delivery {
     }
 }
 
+/// Optional capability: seeing what a queue still owes, for draining and burst workers.
+#[async_trait]
+pub trait Inspect: Send + Sync + fmt::Debug {
+    /// Messages of `queue` not yet acknowledged — ready, delayed or held by a consumer —
+    /// counting at most `up_to` (so `unfinished(q, 1) == 0` is a cheap emptiness check).
+    async fn unfinished(&self, queue: &str, up_to: u64) -> BrokerResult<u64>;
+}
+
 /// Where task results are stored and waited for.
 #[async_trait]
 pub trait ResultBackend: Send + Sync + fmt::Debug {

@@ -16,7 +16,7 @@ pub mod state;
 pub mod task;
 pub mod time;
 
-pub use broker::{Acknowledge, Broker, BrokerResult, Consumer, Delivery, ResultBackend};
+pub use broker::{Acknowledge, Broker, BrokerResult, Consumer, Delivery, Inspect, ResultBackend};
 pub use error::{BoxError, BrokerError, BrokerErrorKind, TaskError, TaskErrorKind};
 pub use message::{DecodeError, DeliveryInfo, Embed, Headers, Message, Properties, TaskBody};
 pub use result::TaskResult;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_core::{Broker, BrokerError, BrokerErrorKind, BrokerResult, Clock, Consumer, Message, SystemClock};
+use artel_core::{Broker, BrokerError, BrokerErrorKind, BrokerResult, Clock, Consumer, Inspect, Message, SystemClock};
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 
@@ -96,6 +96,40 @@ impl RedisBroker {
     }
 }
 
+impl RedisBroker {
+    /// Deletes every key under this broker's prefix (queues, results, dead letters);
+    /// for scratch namespaces such as benchmarks. Returns how many keys went.
+    pub async fn delete_namespace(&self) -> BrokerResult<u64> {
+        let mut conn = self.shared.conn.clone();
+        let pattern = format!("{}:*", self.shared.config.prefix);
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| redis_error("listing keys to delete", e))?;
+            if !keys.is_empty() {
+                let n: u64 = redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| redis_error("deleting keys", e))?;
+                deleted += n;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+}
+
 #[async_trait]
 impl Broker for RedisBroker {
     async fn publish(&self, queue: &str, messages: &[Message]) -> BrokerResult<()> {
@@ -155,5 +189,21 @@ impl Broker for RedisBroker {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| redis_error("purging a queue", e))
+    }
+}
+
+#[async_trait]
+impl Inspect for RedisBroker {
+    async fn unfinished(&self, queue: &str, up_to: u64) -> BrokerResult<u64> {
+        let keys = self.shared.keys(queue);
+        let mut conn = self.shared.conn.clone();
+        let (pending, scheduled, leased): (u64, u64, u64) = redis::pipe()
+            .zcard(&keys.pending)
+            .zcard(&keys.scheduled)
+            .zcard(&keys.leases)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("counting unfinished messages", e))?;
+        Ok((pending + scheduled + leased).min(up_to))
     }
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_core::{Broker, BrokerError, BrokerErrorKind, BrokerResult, Clock, Consumer, Message, SystemClock};
+use artel_core::{Broker, BrokerError, BrokerErrorKind, BrokerResult, Clock, Consumer, Inspect, Message, SystemClock};
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
@@ -123,13 +123,6 @@ impl SqliteBroker {
         Ok(counts)
     }
 
-    /// Messages of `queue` not yet acknowledged (ready, delayed or held by a worker),
-    /// counting at most `limit`: `pending(q, 1) == 0` is a cheap emptiness check.
-    pub async fn pending(&self, queue: &str, limit: u64) -> BrokerResult<u64> {
-        let queue = queue.to_owned();
-        self.shared.db.call("counting unfinished messages", move |tx| queries::pending(tx, &queue, limit)).await
-    }
-
     /// Dead-lettered messages, oldest first (of one queue, or all).
     pub async fn dead_list(&self, queue: Option<&str>, limit: usize) -> BrokerResult<Vec<DeadMessage>> {
         let queue = queue.map(str::to_owned);
@@ -238,5 +231,13 @@ impl Broker for SqliteBroker {
     async fn purge(&self, queue: &str) -> BrokerResult<u64> {
         let (queue, now) = (queue.to_owned(), self.shared.now_ms());
         Ok(self.shared.db.call("purging a queue", move |tx| queries::purge(tx, &queue, now)).await? as u64)
+    }
+}
+
+#[async_trait]
+impl Inspect for SqliteBroker {
+    async fn unfinished(&self, queue: &str, up_to: u64) -> BrokerResult<u64> {
+        let queue = queue.to_owned();
+        self.shared.db.call("counting unfinished messages", move |tx| queries::pending(tx, &queue, up_to)).await
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use artel_core::memory::{MemoryBackend, MemoryBroker};
-use artel_core::{Broker, BrokerError, ResultBackend, SystemClock};
+use artel_core::{Broker, BrokerError, Inspect, ResultBackend, SystemClock};
 use artel_redis::{RedisBroker, RedisConfig};
 use artel_sqlite::{SqliteBroker, SqliteConfig};
 
@@ -49,8 +49,12 @@ pub struct Connection {
     pub broker: Arc<dyn Broker>,
     /// Where results are stored.
     pub backend: Arc<dyn ResultBackend>,
+    /// Unfinished-message counts, where the broker offers them (SQLite, Redis).
+    pub inspect: Option<Arc<dyn Inspect>>,
     /// The SQLite broker, for its inspection commands (queues, dead letters, workers).
     pub sqlite: Option<SqliteBroker>,
+    /// The Redis broker, for its admin commands.
+    pub redis: Option<RedisBroker>,
 }
 
 /// URL query settings: `lease_ms`, `poll_ms` (both brokers) and `prefix` (Redis keys).
@@ -100,13 +104,21 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
         let broker = RedisBroker::connect_with(&format!("redis://{address}"), config, Arc::new(SystemClock))
             .await
             .map_err(|source| ConnectError::Open { url: url.to_owned(), source })?;
-        return Ok(Connection { broker: Arc::new(broker.clone()), backend: Arc::new(broker), sqlite: None });
+        return Ok(Connection {
+            broker: Arc::new(broker.clone()),
+            backend: Arc::new(broker.clone()),
+            inspect: Some(Arc::new(broker.clone())),
+            sqlite: None,
+            redis: Some(broker),
+        });
     }
     if url == "memory://" {
         return Ok(Connection {
             broker: Arc::new(MemoryBroker::new()),
             backend: Arc::new(MemoryBackend::new()),
+            inspect: None,
             sqlite: None,
+            redis: None,
         });
     }
     let Some(rest) = url.strip_prefix("sqlite://") else {
@@ -124,7 +136,13 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
     };
     let broker = SqliteBroker::open_with(path, config, Arc::new(SystemClock))
         .map_err(|source| ConnectError::Open { url: url.to_owned(), source })?;
-    Ok(Connection { broker: Arc::new(broker.clone()), backend: Arc::new(broker.clone()), sqlite: Some(broker) })
+    Ok(Connection {
+        broker: Arc::new(broker.clone()),
+        backend: Arc::new(broker.clone()),
+        inspect: Some(Arc::new(broker.clone())),
+        sqlite: Some(broker),
+        redis: None,
+    })
 }
 
 #[cfg(test)]

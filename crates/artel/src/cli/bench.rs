@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 pub(crate) enum BenchCommand {
     /// Submit+get overhead of the local pools vs Python's concurrent.futures executors.
     Pool(PoolArgs),
-    /// Throughput and latency of the embedded SQLite broker, producer and worker in
-    /// separate processes.
-    Sqlite(super::bench_sqlite::SqliteArgs),
+    /// Throughput and latency of a broker (SQLite by default, or --url redis://...),
+    /// producer and worker in separate processes.
+    Broker(super::bench_broker::BrokerArgs),
 }
 
 /// Options of `artel bench pool`.
@@ -50,7 +50,7 @@ pub(crate) struct PoolArgs {
 pub(crate) fn run(command: &BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Pool(args) => pool(args),
-        BenchCommand::Sqlite(args) => super::bench_sqlite::run(args),
+        BenchCommand::Broker(args) => super::bench_broker::run(args),
     }
 }
 

@@ -77,7 +77,7 @@ fn embedded(args: &DemoArgs, bar: &ProgressBar) -> anyhow::Result<(Duration, u64
         let db = TempDb::new("demo");
         let url = format!("sqlite://{}?poll_ms=10", db.path().display());
         let connection = connect(&url).await?;
-        let sqlite = connection.sqlite.clone().context("the demo needs the SQLite broker")?;
+        let inspect = connection.inspect.clone().context("the demo needs a broker that counts unfinished messages")?;
         println!(
             "artel demo: {} calls of {} ms simulated I/O through a worker process (concurrency {}) on {}",
             args.calls,
@@ -106,7 +106,7 @@ fn embedded(args: &DemoArgs, bar: &ProgressBar) -> anyhow::Result<(Duration, u64
             }
         }
         loop {
-            let remaining = sqlite.pending(QUEUE, args.calls).await?;
+            let remaining = inspect.unfinished(QUEUE, args.calls).await?;
             bar.set_position(args.calls - remaining);
             if remaining == 0 {
                 break;

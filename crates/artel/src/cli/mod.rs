@@ -3,7 +3,7 @@
 
 mod admin;
 mod bench;
-mod bench_sqlite;
+mod bench_broker;
 mod child;
 mod demo;
 mod send;

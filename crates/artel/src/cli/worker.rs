@@ -47,8 +47,8 @@ pub(crate) async fn run(
 ) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
     anyhow::ensure!(
-        !args.burst || connection.sqlite.is_some(),
-        "--burst needs a sqlite:// broker for now (it checks for held and delayed messages too)"
+        !args.burst || connection.inspect.is_some(),
+        "--burst needs a broker that can count unfinished messages (sqlite:// or redis://)"
     );
     let name = args.name.clone().unwrap_or_else(|| format!("artel.{}@{}", std::process::id(), crate::app::hostname()));
     let config = WorkerConfig {
@@ -70,10 +70,10 @@ pub(crate) async fn run(
     );
     tokio::spawn(signals(stop.clone()));
     if let Some(sqlite) = connection.sqlite.clone() {
-        tokio::spawn(heartbeat(sqlite.clone(), name.clone(), stats.clone(), stop.clone()));
-        if args.burst {
-            tokio::spawn(burst(sqlite, args.queues.clone(), stats.clone(), stop.clone()));
-        }
+        tokio::spawn(heartbeat(sqlite, name.clone(), stats.clone(), stop.clone()));
+    }
+    if let (true, Some(inspect)) = (args.burst, connection.inspect.clone()) {
+        tokio::spawn(burst(inspect, args.queues.clone(), stats.clone(), stop.clone()));
     }
     worker.run(&pool, stop).await.context("the broker failed")?;
     if let Some(sqlite) = &connection.sqlite {
@@ -124,12 +124,12 @@ async fn heartbeat(broker: artel_sqlite::SqliteBroker, name: String, stats: Arc<
 }
 
 /// Stops the worker once its queues hold nothing ready or delayed and nothing runs.
-async fn burst(broker: artel_sqlite::SqliteBroker, queues: Vec<String>, stats: Arc<WorkerStats>, stop: Stop) {
+async fn burst(broker: Arc<dyn artel_core::Inspect>, queues: Vec<String>, stats: Arc<WorkerStats>, stop: Stop) {
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let mut waiting = 0;
         for queue in &queues {
-            waiting += broker.pending(queue, 1).await.unwrap_or(1);
+            waiting += broker.unfinished(queue, 1).await.unwrap_or(1);
         }
         if waiting == 0 && stats.active.load(Ordering::Relaxed) == 0 {
             stop.warm.cancel();

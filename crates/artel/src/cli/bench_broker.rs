@@ -1,11 +1,12 @@
-//! `artel bench sqlite`: the embedded broker with producer and worker in separate processes.
+//! `artel bench broker`: a broker's throughput and latency, with producer and worker in
+//! separate processes (scratch SQLite file by default, or `--url redis://...`).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use artel_core::Inspect;
 use artel_core::{Clock, Signature, SystemClock};
-use artel_sqlite::SqliteBroker;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -13,9 +14,63 @@ use super::child::{TempDb, Worker};
 use super::table::render;
 use crate::connect::{Connection, connect};
 
-/// Options of `artel bench sqlite`.
+/// A throwaway namespace on the broker under test, removed when dropped (SQLite: a
+/// scratch file; Redis: a unique key prefix).
+enum Namespace {
+    Sqlite(TempDb),
+    Redis { url: String, connection: Option<Connection> },
+}
+
+impl Namespace {
+    fn new(base: Option<&str>) -> anyhow::Result<Self> {
+        match base {
+            None => Ok(Self::Sqlite(TempDb::new("bench"))),
+            Some(url) if url.starts_with("redis://") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                let url = format!("{url}{sep}prefix=artel-bench-{}", uuid::Uuid::new_v4());
+                Ok(Self::Redis { url, connection: None })
+            }
+            Some(url) => anyhow::bail!("bench broker --url takes a redis:// URL (SQLite uses a scratch file): {url}"),
+        }
+    }
+
+    /// The URL with `extra` query parameters (e.g. `poll_ms=1`).
+    fn url(&self, extra: &str) -> String {
+        let base = match self {
+            Self::Sqlite(db) => format!("sqlite://{}", db.path().display()),
+            Self::Redis { url, .. } => url.clone(),
+        };
+        match (extra.is_empty(), base.contains('?')) {
+            (true, _) => base,
+            (false, true) => format!("{base}&{extra}"),
+            (false, false) => format!("{base}?{extra}"),
+        }
+    }
+
+    async fn open(&mut self) -> anyhow::Result<Connection> {
+        let connection = connect(&self.url("")).await?;
+        if let Self::Redis { connection: keep, .. } = self {
+            *keep = Some(connection.clone());
+        }
+        Ok(connection)
+    }
+
+    async fn remove(self) {
+        if let Self::Redis { connection: Some(c), .. } = self {
+            if let Some(redis) = c.redis {
+                let _ = redis.delete_namespace().await;
+            }
+        }
+    }
+}
+
+/// Options of `artel bench broker`.
 #[derive(Debug, Args)]
-pub(crate) struct SqliteArgs {
+pub(crate) struct BrokerArgs {
+    /// Broker to measure: a redis:// URL (a unique key prefix is added and removed
+    /// afterwards); default: a scratch SQLite file.
+    #[arg(long)]
+    url: Option<String>,
     /// No-op tasks per throughput phase.
     #[arg(long, default_value_t = 50_000)]
     tasks: u64,
@@ -33,7 +88,7 @@ pub(crate) struct SqliteArgs {
 const QUEUE: &str = "bench";
 const BATCH: u64 = 1_000;
 
-pub(crate) fn run(args: &SqliteArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &BrokerArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.concurrency > 0 && args.tasks > 0, "--tasks and --concurrency must be at least 1");
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(bench(args))
@@ -46,16 +101,16 @@ struct Phase {
     note: String,
 }
 
-async fn bench(args: &SqliteArgs) -> anyhow::Result<ExitCode> {
+async fn bench(args: &BrokerArgs) -> anyhow::Result<ExitCode> {
     let c = args.concurrency.to_string();
     let worker_args = ["-Q", QUEUE, "-c", c.as_str(), "--burst"];
     let mut phases = Vec::new();
 
     // 1 and 2: fill the queue, then drain it with a worker process.
-    let db = TempDb::new("bench");
-    let url = format!("sqlite://{}", db.path().display());
-    let connection = connect(&url).await?;
-    let sqlite = connection.sqlite.clone().context("sqlite broker")?;
+    let mut space = Namespace::new(args.url.as_deref())?;
+    let url = space.url("");
+    let connection = space.open().await?;
+    let inspect = connection.inspect.clone().context("this broker cannot count unfinished messages")?;
     eprintln!("enqueueing {} no-op tasks...", args.tasks);
     let started = Instant::now();
     enqueue(&connection, args.tasks, None).await?;
@@ -68,23 +123,23 @@ async fn bench(args: &SqliteArgs) -> anyhow::Result<ExitCode> {
     eprintln!("draining with a worker process...");
     let started = Instant::now();
     let worker = Worker::spawn(&url, &worker_args)?;
-    let rss = drain(&sqlite, args.tasks, worker.pid()).await?;
+    let rss = drain(inspect.as_ref(), args.tasks, worker.pid()).await?;
     phases.push(Phase { name: "drain", tasks: args.tasks, took: started.elapsed(), note: rss });
     worker.finish(Duration::from_secs(30))?;
     drop(connection);
-    drop(db);
+    space.remove().await;
 
     // 3: producer and worker at the same time.
-    let db = TempDb::new("bench");
-    let url = format!("sqlite://{}", db.path().display());
-    let connection = connect(&url).await?;
-    let sqlite = connection.sqlite.clone().context("sqlite broker")?;
+    let mut space = Namespace::new(args.url.as_deref())?;
+    let url = space.url("");
+    let connection = space.open().await?;
+    let inspect = connection.inspect.clone().context("this broker cannot count unfinished messages")?;
     eprintln!("enqueue + drain at once...");
     let started = Instant::now();
     enqueue(&connection, BATCH, None).await?;
     let worker = Worker::spawn(&url, &worker_args)?;
     enqueue(&connection, args.tasks - BATCH.min(args.tasks), None).await?;
-    drain(&sqlite, args.tasks, worker.pid()).await?;
+    drain(inspect.as_ref(), args.tasks, worker.pid()).await?;
     let end_to_end = started.elapsed();
     phases.push(Phase {
         name: "enqueue + drain",
@@ -96,7 +151,7 @@ async fn bench(args: &SqliteArgs) -> anyhow::Result<ExitCode> {
 
     // 4: latency of one call at a time.
     eprintln!("round trips...");
-    let latency_url = format!("{url}?poll_ms=1");
+    let latency_url = space.url("poll_ms=1");
     let connection = connect(&latency_url).await?;
     let worker = Worker::spawn(&latency_url, &["-Q", QUEUE, "-c", c.as_str()])?;
     let mut samples = Vec::with_capacity(args.round_trips);
@@ -111,6 +166,7 @@ async fn bench(args: &SqliteArgs) -> anyhow::Result<ExitCode> {
         }
     }
     drop(worker);
+    space.remove().await;
     samples.sort_unstable();
     let pick = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
 
@@ -129,7 +185,7 @@ async fn bench(args: &SqliteArgs) -> anyhow::Result<ExitCode> {
         .collect();
     println!("{}", render(&["phase", "tasks", "time", "tasks/s", "notes"], &rows));
     println!(
-        "round trip (publish, run, store, read; poll 1 ms): p50 {:.2} ms, p99 {:.2} ms over {} calls",
+        "round trip (publish, run, store, read): p50 {:.2} ms, p99 {:.2} ms over {} calls",
         pick(0.5).as_secs_f64() * 1e3,
         pick(0.99).as_secs_f64() * 1e3,
         samples.len()
@@ -166,7 +222,7 @@ async fn enqueue(connection: &Connection, tasks: u64, bar: Option<&ProgressBar>)
 /// Waits until the queue is empty, showing progress; returns the worker's memory range:
 /// anonymous memory (heap, what a leak or an unbounded buffer would grow) and total RSS
 /// (which also counts the database's memory-mapped file pages, bounded by mmap_size).
-async fn drain(broker: &SqliteBroker, tasks: u64, pid: u32) -> anyhow::Result<String> {
+async fn drain(broker: &dyn Inspect, tasks: u64, pid: u32) -> anyhow::Result<String> {
     let bar = ProgressBar::new(tasks).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} tasks  {per_sec}").context("progress bar template")?,
     );
@@ -176,9 +232,9 @@ async fn drain(broker: &SqliteBroker, tasks: u64, pid: u32) -> anyhow::Result<St
     // An exact count reads the whole queue's index: do it for the progress bar twice a
     // second, and the O(1) "anything left?" check often, so measuring does not slow
     // down what it measures.
-    while broker.pending(QUEUE, 1).await? > 0 {
+    while broker.unfinished(QUEUE, 1).await? > 0 {
         if last_count.elapsed() >= Duration::from_millis(500) {
-            bar.set_position(tasks.saturating_sub(broker.pending(QUEUE, tasks).await?));
+            bar.set_position(tasks.saturating_sub(broker.unfinished(QUEUE, tasks).await?));
             last_count = Instant::now();
         }
         let sample = (memory_kib(pid, "RssAnon:"), memory_kib(pid, "VmRSS:"));
