@@ -83,6 +83,9 @@ pub(crate) struct BrokerArgs {
     /// Exit with status 1 unless enqueue+drain reaches this many tasks/s.
     #[arg(long)]
     check: Option<f64>,
+    /// Run `sleep` tasks of this many milliseconds instead of no-ops.
+    #[arg(long)]
+    sleep_ms: Option<u64>,
 }
 
 const QUEUE: &str = "bench";
@@ -136,9 +139,9 @@ async fn bench(args: &BrokerArgs) -> anyhow::Result<ExitCode> {
     let inspect = connection.inspect.clone().context("this broker cannot count unfinished messages")?;
     eprintln!("enqueue + drain at once...");
     let started = Instant::now();
-    enqueue(&connection, BATCH, None).await?;
+    enqueue(&connection, BATCH.min(args.tasks), args.sleep_ms).await?;
     let worker = Worker::spawn(&url, &worker_args)?;
-    enqueue(&connection, args.tasks - BATCH.min(args.tasks), None).await?;
+    enqueue(&connection, args.tasks - BATCH.min(args.tasks), args.sleep_ms).await?;
     drain(inspect.as_ref(), args.tasks, worker.pid()).await?;
     let end_to_end = started.elapsed();
     phases.push(Phase {
@@ -204,17 +207,18 @@ async fn bench(args: &BrokerArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn enqueue(connection: &Connection, tasks: u64, bar: Option<&ProgressBar>) -> anyhow::Result<()> {
+/// Publishes `tasks` no-ops (or `sleep` tasks of `sleep_ms`) in batches.
+async fn enqueue(connection: &Connection, tasks: u64, sleep_ms: Option<u64>) -> anyhow::Result<()> {
+    let task = || match sleep_ms {
+        Some(ms) => Signature::new("sleep").with_args(vec![serde_json::json!(ms as f64 / 1000.0)]),
+        None => Signature::new("noop"),
+    };
     let mut sent = 0;
     while sent < tasks {
         let n = BATCH.min(tasks - sent);
-        let batch: Vec<_> =
-            (0..n).map(|_| Signature::new("noop").queue(QUEUE).to_message(SystemClock.now(), "bench")).collect();
+        let batch: Vec<_> = (0..n).map(|_| task().queue(QUEUE).to_message(SystemClock.now(), "bench")).collect();
         connection.broker.publish(QUEUE, &batch).await?;
         sent += n;
-        if let Some(bar) = bar {
-            bar.set_position(sent);
-        }
     }
     Ok(())
 }

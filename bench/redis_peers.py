@@ -1,0 +1,152 @@
+"""artel vs Celery (prefork, threads), RQ and Dramatiq on the same Redis, same run.
+
+Usage (from the repository root; `scripts/bench-redis-peers` makes the venv):
+    .venv-bench/bin/python bench/redis_peers.py [--tasks 5000] [--sleep-tasks 1000]
+
+For each system and workload (no-op, 100 ms sleep) it starts the system's own worker
+as a separate process on a fresh queue, enqueues the tasks from this process, and
+times enqueue and enqueue-to-last-done. artel is measured with its own
+`artel bench broker --url ...` in the same run. Prints a table and JSON.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+
+import redis
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def peer_env(counter, queue, sleep, url):
+    env = dict(os.environ)
+    env.update(PEER_COUNTER=counter, PEER_QUEUE=queue, PEER_SLEEP=str(sleep), PEER_REDIS_URL=url, PYTHONPATH=HERE)
+    return env
+
+
+def worker_command(system, queue, venv_bin):
+    if system == "celery-prefork":
+        return [f"{venv_bin}/celery", "-A", "peers_tasks:celery_app", "worker", "-Q", queue, "-P", "prefork", "-c", "2",
+                "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"]
+    if system == "celery-threads":
+        return [f"{venv_bin}/celery", "-A", "peers_tasks:celery_app", "worker", "-Q", queue, "-P", "threads", "-c", "100",
+                "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"]
+    if system == "rq":
+        return [f"{venv_bin}/rq", "worker", "--url", os.environ["PEER_REDIS_URL"], "-q", queue]
+    if system == "dramatiq":
+        return [f"{venv_bin}/dramatiq", "peers_tasks", "--processes", "2", "--threads", "8", "--queues", queue]
+    raise ValueError(system)
+
+
+CONCURRENCY = {"celery-prefork": "2 processes", "celery-threads": "100 threads", "rq": "1 (fork per job)",
+               "dramatiq": "2 processes x 8 threads"}
+
+
+def enqueue(system, queue, n):
+    import peers_tasks  # noqa: E402  (needs the env set first)
+    if system.startswith("celery"):
+        for _ in range(n):
+            peers_tasks.celery_work.apply_async(queue=queue)
+    elif system == "rq":
+        from rq import Queue
+        q = Queue(queue, connection=peers_tasks._redis)
+        for _ in range(n):
+            q.enqueue(peers_tasks.rq_work)
+    elif system == "dramatiq":
+        for _ in range(n):
+            peers_tasks.dramatiq_work.send()
+
+
+def run_peer(system, n, sleep, url, venv_bin, timeout):
+    run = uuid.uuid4().hex[:8]
+    queue, counter = f"peerbench-{run}", f"peerbench:{run}:done"
+    env = peer_env(counter, queue, sleep, url)
+    os.environ.update(env)
+    sys.modules.pop("peers_tasks", None)
+    sys.path.insert(0, HERE)
+    r = redis.Redis.from_url(url)
+    worker = subprocess.Popen(worker_command(system, queue, venv_bin), env=env, cwd=HERE,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(3)  # let the worker start and connect before the clock starts
+        started = time.perf_counter()
+        enqueue(system, queue, n)
+        enqueued = time.perf_counter() - started
+        deadline = time.time() + timeout
+        while int(r.get(counter) or 0) < n:
+            if time.time() > deadline:
+                return {"system": system, "tasks": n, "error": f"only {int(r.get(counter) or 0)} done in {timeout}s"}
+            time.sleep(0.01)
+        total = time.perf_counter() - started
+        return {"system": system, "concurrency": CONCURRENCY[system], "tasks": n,
+                "enqueue_per_s": n / enqueued, "tasks_per_s": n / total, "seconds": total}
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        for key in r.scan_iter(match=f"*{run}*"):
+            r.delete(key)
+        for key in r.scan_iter(match="celery-task-meta-*", count=1000):
+            r.delete(key)
+
+
+def run_artel(n, sleep_ms, url, artel):
+    command = [artel, "bench", "broker", "--url", url, "--tasks", str(n), "--round-trips", "20"]
+    if sleep_ms:
+        command += ["--sleep-ms", str(sleep_ms)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    row = next(line for line in out.splitlines() if line.startswith("enqueue + drain"))
+    enqueue_row = next(line for line in out.splitlines() if line.startswith("enqueue ") and "batches" in line)
+    rate = float(re.split(r"\s{2,}", row)[3])
+    enqueue_rate = float(re.split(r"\s{2,}", enqueue_row)[3])
+    latency = re.search(r"p50 ([\d.]+) ms, p99 ([\d.]+) ms", out)
+    return {"system": "artel", "concurrency": "200 async", "tasks": n, "enqueue_per_s": enqueue_rate, "tasks_per_s": rate,
+            "p50_ms": float(latency.group(1)), "p99_ms": float(latency.group(2))}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=5000, help="no-op tasks per system")
+    parser.add_argument("--sleep-tasks", type=int, default=1000, help="100 ms tasks per system")
+    parser.add_argument("--url", default=os.environ.get("ARTEL_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--artel", default=os.path.join(ROOT, "target", "release", "artel"))
+    parser.add_argument("--systems", default="artel,celery-prefork,celery-threads,rq,dramatiq")
+    args = parser.parse_args()
+    os.environ["PEER_REDIS_URL"] = args.url
+    venv_bin = os.path.dirname(sys.executable)
+    results = []
+    for workload, n, sleep in [("noop", args.tasks, 0.0), ("sleep 100 ms", args.sleep_tasks, 0.1)]:
+        for system in args.systems.split(","):
+            print(f"{workload}: {system}...", file=sys.stderr, flush=True)
+            if system == "artel":
+                row = run_artel(n, int(sleep * 1000), args.url, args.artel)
+            else:
+                # RQ forks a process per job: give it a tenth of the batch so the run ends.
+                count = max(n // 10, 100) if system == "rq" else n
+                row = run_peer(system, count, sleep, args.url, venv_bin, timeout=600)
+            row["workload"] = workload
+            results.append(row)
+    artel_rate = {r["workload"]: r["tasks_per_s"] for r in results if r["system"] == "artel"}
+    header = f"{'workload':<13} {'system':<15} {'concurrency':<24} {'tasks':>6} {'enqueue/s':>10} {'tasks/s':>9} {'artel is':>9}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        if "error" in r:
+            print(f"{r['workload']:<13} {r['system']:<15} {r['error']}")
+            continue
+        ratio = artel_rate.get(r["workload"], 0) / r["tasks_per_s"] if r["tasks_per_s"] else 0
+        print(f"{r['workload']:<13} {r['system']:<15} {r['concurrency']:<24} {r['tasks']:>6} "
+              f"{r['enqueue_per_s']:>10.0f} {r['tasks_per_s']:>9.0f} {ratio:>8.1f}x")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
