@@ -86,6 +86,7 @@ macro_rules! conformance {
             waiting_for_a_missing_result_times_out,
             a_final_result_is_never_overwritten,
             results_expire_after_their_ttl,
+            ack_with_result_stores_and_acks_or_hands_the_delivery_back,
         );
     };
     (@tests $setup:expr; $($name:ident),* $(,)?) => {
@@ -261,4 +262,25 @@ pub async fn results_expire_after_their_ttl(f: &Fixture) {
     assert!(f.backend.get(&id).await.expect("get").is_some());
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert!(f.backend.get(&id).await.expect("get").is_none());
+}
+
+/// `ack_with_result` either stores the result and acks in one step, or hands the
+/// delivery back untouched so the caller can store and ack separately.
+pub async fn ack_with_result_stores_and_acks_or_hands_the_delivery_back(f: &Fixture) {
+    let q = f.queue("complete");
+    let m = message("t");
+    let id = m.headers.id.clone();
+    f.broker.publish(&q, &[m]).await.expect("publish");
+    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let delivery = next_task(&mut consumer).await;
+    let result = TaskResult::success(&id, json!("done"), SystemClock.now());
+    match delivery.ack_with_result(&result, None).await.expect("complete") {
+        None => assert_eq!(f.backend.get(&id).await.expect("get"), Some(result), "stored in the same step"),
+        Some(back) => back.ack().await.expect("the handed-back delivery still acks"),
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), consumer.next()).await.is_err(),
+        "acked: not delivered again"
+    );
+    assert_eq!(f.broker.len(&q).await.expect("len"), 0);
 }

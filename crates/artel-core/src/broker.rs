@@ -56,6 +56,13 @@ pub trait Acknowledge: Send + Sync + fmt::Debug {
     async fn reject(&self, reason: &str) -> BrokerResult<()>;
     /// Called when the delivery is dropped undecided: must put the message back.
     fn release(&self);
+
+    /// Stores `result` and acknowledges in one step, for brokers that are also the
+    /// result backend; `Ok(None)` when this broker cannot (store, then ack, instead).
+    /// `Some(written)` says whether the result was written (false: a final one was kept).
+    async fn ack_with_result(&self, _result: &TaskResult, _ttl: Option<Duration>) -> BrokerResult<Option<bool>> {
+        Ok(None)
+    }
 }
 
 /// A message handed to a consumer, with the means to settle it exactly once.
@@ -89,6 +96,24 @@ impl Delivery {
         match self.acker.take() {
             Some(acker) => acker.requeue().await,
             None => Ok(()),
+        }
+    }
+
+    /// Stores the result and acknowledges in one step where the broker can; gives the
+    /// delivery back (`Ok(Some)`) when it cannot, so the caller stores and acks itself.
+    pub async fn ack_with_result(mut self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<Option<Self>> {
+        let Some(acker) = self.acker.take() else { return Ok(None) };
+        match acker.ack_with_result(result, ttl).await {
+            Ok(Some(_)) => Ok(None),
+            Ok(None) => {
+                self.acker = Some(acker);
+                Ok(Some(self))
+            }
+            Err(e) => {
+                // Unsettled: put the message back rather than lose it.
+                acker.release();
+                Err(e)
+            }
         }
     }
 

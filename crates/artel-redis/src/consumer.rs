@@ -4,7 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use artel_core::{Acknowledge, BrokerResult, Consumer, Delivery, Message};
+use artel_core::{Acknowledge, BrokerResult, Consumer, Delivery, Message, TaskResult};
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use serde_json::json;
@@ -298,6 +298,36 @@ impl Acknowledge for RedisAcker {
             .await
             .map_err(|e| redis_error("dead-lettering a message", e))?;
         Ok(())
+    }
+
+    async fn ack_with_result(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<Option<bool>> {
+        self.forget();
+        let json = serde_json::to_vec(result).map_err(|e| {
+            artel_core::BrokerError::new(artel_core::BrokerErrorKind::Other, "encoding a result").with_source(e)
+        })?;
+        let ttl_ms = ttl.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1));
+        let keys = self.shared.keys(&self.queue);
+        let mut conn = self.shared.conn.clone();
+        let (written, acked): (i64, i64) = self
+            .shared
+            .scripts
+            .complete
+            .key(&keys.leases)
+            .key(&keys.messages)
+            .key(&keys.priorities)
+            .key(&keys.holders)
+            .key(crate::keys::result(&self.shared.config.prefix, &result.task_id))
+            .arg(&self.id)
+            .arg(&*self.token)
+            .arg(json)
+            .arg(ttl_ms)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("storing a result and acknowledging", e))?;
+        if acked == 0 {
+            tracing::warn!(id = %self.id, "acked a message whose lease had lapsed; another worker may run it again");
+        }
+        Ok(Some(written == 1))
     }
 
     fn release(&self) {

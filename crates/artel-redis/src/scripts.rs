@@ -13,6 +13,7 @@ pub(crate) struct Scripts {
     pub(crate) extend: Script,
     pub(crate) purge: Script,
     pub(crate) store_result: Script,
+    pub(crate) complete: Script,
 }
 
 impl Scripts {
@@ -26,6 +27,7 @@ impl Scripts {
             extend: Script::new(include_str!("../lua/extend.lua")),
             purge: Script::new(include_str!("../lua/purge.lua")),
             store_result: Script::new(include_str!("../lua/store_result.lua")),
+            complete: Script::new(include_str!("../lua/complete.lua")),
         }
     }
 }

@@ -21,6 +21,7 @@ pub(crate) struct Executor {
     pub(crate) backend: Arc<dyn ResultBackend>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) result_ttl: Option<Duration>,
+    pub(crate) results_in_broker: bool,
     pub(crate) stats: Arc<WorkerStats>,
 }
 
@@ -43,8 +44,8 @@ impl Executor {
         if headers.expires.is_some_and(|at| at <= now) {
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
             let error = TaskError::of_kind(TaskErrorKind::Revoked, "expired");
-            let stored = self.store(TaskResult::failure(&id, &error, now), headers.ignore_result).await;
-            return self.finish(delivery, &id, stored).await;
+            let ignore = headers.ignore_result;
+            return self.complete(delivery, &id, TaskResult::failure(&id, &error, now), ignore).await;
         }
         let hard_limit = headers.timelimit.0.and_then(|s| Duration::try_from_secs_f64(s).ok());
         let ignore_result = headers.ignore_result;
@@ -66,15 +67,35 @@ impl Executor {
             Err(error) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(task = %task, id = %id, %error, "task failed");
-                let stored = self.store(TaskResult::failure(&id, &error, self.clock.now()), ignore_result).await;
-                self.finish(delivery, &id, stored).await;
+                self.complete(delivery, &id, TaskResult::failure(&id, &error, self.clock.now()), ignore_result).await;
             }
         }
     }
 
     async fn succeed(&self, delivery: Delivery, id: &str, value: Value, ignore_result: bool) {
         self.stats.succeeded.fetch_add(1, Ordering::Relaxed);
-        let stored = self.store(TaskResult::success(id, value, self.clock.now()), ignore_result).await;
+        self.complete(delivery, id, TaskResult::success(id, value, self.clock.now()), ignore_result).await;
+    }
+
+    /// Records the outcome and settles the message: in one step when the broker holds the
+    /// results too, else store, then ack.
+    async fn complete(&self, delivery: Delivery, id: &str, result: TaskResult, ignore_result: bool) {
+        if ignore_result {
+            return settle(delivery.ack().await, id);
+        }
+        let delivery = if self.results_in_broker {
+            match delivery.ack_with_result(&result, self.result_ttl).await {
+                Ok(None) => return,
+                Ok(Some(unsupported)) => unsupported,
+                Err(e) => {
+                    tracing::error!(id = %id, error = %e, "could not store the result; the message goes back to the queue");
+                    return;
+                }
+            }
+        } else {
+            delivery
+        };
+        let stored = self.store(result, false).await;
         self.finish(delivery, id, stored).await;
     }
 

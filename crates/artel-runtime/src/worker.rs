@@ -25,6 +25,10 @@ pub struct WorkerConfig {
     /// On a warm stop, how long running tasks may take to finish before the worker
     /// gives up on them (their messages go back to the queue).
     pub grace: Duration,
+    /// The broker is also the result backend (same server or file): store the result and
+    /// acknowledge in one step where the broker supports it. Leave false when results go
+    /// elsewhere, or they would be written to the broker instead.
+    pub results_in_broker: bool,
 }
 
 /// How a worker is told to stop.
@@ -53,6 +57,7 @@ impl Default for WorkerConfig {
             prefetch: 100,
             result_ttl: Some(Duration::from_secs(86_400)),
             grace: Duration::from_secs(30),
+            results_in_broker: false,
         }
     }
 }
@@ -87,7 +92,14 @@ impl Worker {
         config: WorkerConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let executor = Executor { registry, backend, clock, result_ttl: config.result_ttl, stats: Arc::default() };
+        let executor = Executor {
+            registry,
+            backend,
+            clock,
+            result_ttl: config.result_ttl,
+            results_in_broker: config.results_in_broker,
+            stats: Arc::default(),
+        };
         Self { broker, executor: Arc::new(executor), config }
     }
 

@@ -57,6 +57,14 @@ pub struct Connection {
     pub redis: Option<RedisBroker>,
 }
 
+impl Connection {
+    /// Whether the broker also holds the results (true for sqlite:// and redis://), so a
+    /// worker may store and acknowledge in one step (`WorkerConfig::results_in_broker`).
+    pub fn results_in_broker(&self) -> bool {
+        self.sqlite.is_some() || self.redis.is_some()
+    }
+}
+
 /// URL query settings: `lease_ms`, `poll_ms` (both brokers) and `prefix` (Redis keys).
 #[derive(Default)]
 struct Params {

@@ -56,6 +56,7 @@ pub(crate) async fn run(
         concurrency: args.concurrency,
         prefetch: args.prefetch.unwrap_or(args.concurrency),
         grace: Duration::from_secs(args.grace),
+        results_in_broker: connection.results_in_broker(),
         ..WorkerConfig::default()
     };
     let names = tasks.names().join(", ");
