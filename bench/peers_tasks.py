@@ -28,7 +28,13 @@ def work():
 
 # Celery: Redis broker and Redis result backend, JSON, as a typical deployment.
 celery_app = Celery("peers", broker=REDIS_URL, backend=REDIS_URL)
-celery_app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"])
+celery_app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    # Results under the run's own prefix, so the driver removes exactly this run's keys.
+    result_backend_transport_options={"global_keyprefix": os.environ.get("PEER_KEYPREFIX", "")},
+)
 
 
 @celery_app.task(name="peers.work")

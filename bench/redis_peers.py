@@ -26,7 +26,8 @@ ROOT = os.path.dirname(HERE)
 
 def peer_env(counter, queue, sleep, url):
     env = dict(os.environ)
-    env.update(PEER_COUNTER=counter, PEER_QUEUE=queue, PEER_SLEEP=str(sleep), PEER_REDIS_URL=url, PYTHONPATH=HERE)
+    env.update(PEER_COUNTER=counter, PEER_QUEUE=queue, PEER_SLEEP=str(sleep), PEER_REDIS_URL=url, PYTHONPATH=HERE,
+               PEER_KEYPREFIX=f"{queue}:")
     return env
 
 
@@ -92,9 +93,7 @@ def run_peer(system, n, sleep, url, venv_bin, timeout):
             worker.wait(timeout=10)
         except subprocess.TimeoutExpired:
             worker.kill()
-        for key in r.scan_iter(match=f"*{run}*"):
-            r.delete(key)
-        for key in r.scan_iter(match="celery-task-meta-*", count=1000):
+        for key in r.scan_iter(match=f"*{run}*", count=1000):
             r.delete(key)
 
 
