@@ -34,6 +34,20 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, for exhaustive checks.
+    pub const ALL: [State; 10] = [
+        State::Pending,
+        State::Received,
+        State::Started,
+        State::Success,
+        State::Failure,
+        State::Retry,
+        State::Revoked,
+        State::Rejected,
+        State::Ignored,
+        State::Progress,
+    ];
+
     /// Whether the task has finished for good (`get()` returns).
     pub fn is_ready(self) -> bool {
         matches!(self, State::Success | State::Failure | State::Revoked | State::Rejected | State::Ignored)
@@ -64,8 +78,6 @@ impl State {
 mod tests {
     use super::State::{self, *};
 
-    const ALL: [State; 10] =
-        [Pending, Received, Started, Success, Failure, Retry, Revoked, Rejected, Ignored, Progress];
 
     #[test]
     fn transition_table() {
@@ -84,7 +96,7 @@ mod tests {
             (Ignored, vec![]),
         ];
         for (from, allowed) in table {
-            for to in ALL {
+            for to in State::ALL {
                 assert_eq!(from.can_transition_to(to), allowed.contains(&to), "{from:?} -> {to:?}");
             }
         }

@@ -3,6 +3,13 @@
 
 use redis::Script;
 
+/// A script with the shared helpers of `lua/lib/common.lua` in front of it.
+macro_rules! with_common {
+    ($file:literal) => {
+        Script::new(concat!(include_str!("../lua/lib/common.lua"), include_str!(concat!("../lua/", $file))))
+    };
+}
+
 /// Every state transition of the broker, one script each (see `lua/*.lua` headers).
 pub(crate) struct Scripts {
     pub(crate) enqueue: Script,
@@ -21,13 +28,13 @@ impl Scripts {
         Self {
             enqueue: Script::new(include_str!("../lua/enqueue.lua")),
             claim: Script::new(include_str!("../lua/claim.lua")),
-            ack: Script::new(include_str!("../lua/ack.lua")),
+            ack: with_common!("ack.lua"),
             release: Script::new(include_str!("../lua/release.lua")),
-            bury: Script::new(include_str!("../lua/bury.lua")),
+            bury: with_common!("bury.lua"),
             extend: Script::new(include_str!("../lua/extend.lua")),
             purge: Script::new(include_str!("../lua/purge.lua")),
-            store_result: Script::new(include_str!("../lua/store_result.lua")),
-            complete: Script::new(include_str!("../lua/complete.lua")),
+            store_result: with_common!("store_result.lua"),
+            complete: with_common!("complete.lua"),
         }
     }
 }
@@ -35,5 +42,22 @@ impl Scripts {
 impl std::fmt::Debug for Scripts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Scripts")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use artel_core::State;
+
+    /// The final states the Lua guard keeps must be exactly the ready states.
+    #[test]
+    fn the_lua_result_guard_lists_exactly_the_ready_states() {
+        let lua = include_str!("../lua/lib/common.lua");
+        let guard = lua.lines().find(|l| l.contains("if state ==")).expect("the guard line");
+        for state in State::ALL {
+            let name = serde_json::to_value(state).expect("name");
+            let quoted = format!("'{}'", name.as_str().expect("string"));
+            assert_eq!(guard.contains(&quoted), state.is_ready(), "{state:?} in {guard}");
+        }
     }
 }
