@@ -87,6 +87,7 @@ macro_rules! conformance {
             a_final_result_is_never_overwritten,
             results_expire_after_their_ttl,
             ack_with_result_stores_and_acks_or_hands_the_delivery_back,
+            a_task_id_published_again_is_a_separate_message,
         );
     };
     (@tests $setup:expr; $($name:ident),* $(,)?) => {
@@ -282,5 +283,26 @@ pub async fn ack_with_result_stores_and_acks_or_hands_the_delivery_back(f: &Fixt
         tokio::time::timeout(Duration::from_millis(300), consumer.next()).await.is_err(),
         "acked: not delivered again"
     );
+    assert_eq!(f.broker.len(&q).await.expect("len"), 0);
+}
+
+/// Publishing a message whose task id is already queued or held (a retry does this)
+/// gives a second, independent message: settling one never touches the other.
+pub async fn a_task_id_published_again_is_a_separate_message(f: &Fixture) {
+    let q = f.queue("same-id");
+    let first = message("t");
+    f.broker.publish(&q, std::slice::from_ref(&first)).await.expect("publish");
+    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let held = next_task(&mut consumer).await;
+    let mut again = first.clone();
+    again.headers.retries = 1;
+    f.broker.publish(&q, &[again]).await.expect("publish again");
+    held.ack().await.expect("ack the first copy");
+    let second = next_task(&mut consumer).await;
+    assert_eq!(
+        (second.message().headers.id.as_str(), second.message().headers.retries),
+        (first.headers.id.as_str(), 1)
+    );
+    second.ack().await.expect("ack the second copy");
     assert_eq!(f.broker.len(&q).await.expect("len"), 0);
 }

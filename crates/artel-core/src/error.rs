@@ -92,16 +92,19 @@ pub enum TaskErrorKind {
     TimedOut,
     /// The task was revoked or expired before it ran.
     Revoked,
+    /// The task asked to be run again ([`TaskError::retry`]).
+    Retry,
 }
 
 /// (kind, Celery exception name, Python module) for the kinds with a fixed exception.
-const KIND_EXCEPTIONS: [(TaskErrorKind, &str, &str); 6] = [
+const KIND_EXCEPTIONS: [(TaskErrorKind, &str, &str); 7] = [
     (TaskErrorKind::InvalidArguments, "TypeError", "builtins"),
     (TaskErrorKind::NotRegistered, "NotRegistered", "celery.exceptions"),
     (TaskErrorKind::InvalidMessage, "DecodeError", "kombu.exceptions"),
     (TaskErrorKind::Panicked, "Panic", "artel.errors"),
     (TaskErrorKind::TimedOut, "TimeLimitExceeded", "celery.exceptions"),
     (TaskErrorKind::Revoked, "TaskRevokedError", "celery.exceptions"),
+    (TaskErrorKind::Retry, "Retry", "celery.exceptions"),
 ];
 
 /// Python builtin exceptions a task may name, so Python re-raises the real class.
@@ -149,6 +152,7 @@ pub struct TaskError {
     exc_type: String,
     message: String,
     traceback: Option<String>,
+    retry_after: Option<std::time::Duration>,
 }
 
 impl TaskError {
@@ -159,7 +163,24 @@ impl TaskError {
 
     /// An error with an explicit Celery exception name (e.g. `ValueError`).
     pub fn new(kind: TaskErrorKind, exc_type: impl Into<String>, message: impl fmt::Display) -> Self {
-        Self { kind, exc_type: exc_type.into(), message: message.to_string(), traceback: None }
+        Self { kind, exc_type: exc_type.into(), message: message.to_string(), traceback: None, retry_after: None }
+    }
+
+    /// Asks the worker to run the task again (Celery's `self.retry()`), within the task's
+    /// `max_retries`, after its backoff or the countdown set with [`TaskError::after`].
+    pub fn retry(reason: impl fmt::Display) -> Self {
+        Self::of_kind(TaskErrorKind::Retry, reason)
+    }
+
+    /// Sets the countdown of a [`TaskError::retry`].
+    pub fn after(mut self, countdown: std::time::Duration) -> Self {
+        self.retry_after = Some(countdown);
+        self
+    }
+
+    /// The countdown a retry asked for, if any.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
     }
 
     /// An error of `kind`, named with the kind's own Celery exception.

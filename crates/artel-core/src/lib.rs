@@ -11,6 +11,7 @@ pub mod error;
 pub mod memory;
 pub mod message;
 pub mod result;
+pub mod retry;
 pub mod signature;
 pub mod state;
 pub mod task;
@@ -20,6 +21,7 @@ pub use broker::{Acknowledge, Broker, BrokerResult, Consumer, Delivery, Inspect,
 pub use error::{BoxError, BrokerError, BrokerErrorKind, TaskError, TaskErrorKind};
 pub use message::{DecodeError, DeliveryInfo, Embed, Headers, Message, Properties, TaskBody};
 pub use result::TaskResult;
+pub use retry::{Backoff, RetryPolicy, retry};
 pub use signature::{DEFAULT_QUEUE, Expires, Signature, TaskOptions};
 pub use state::State;
 pub use task::{Arguments, BoxFuture, Handler, Registry, Task};

@@ -71,6 +71,12 @@ pub struct TaskOptions {
     /// How many times a failing task may be retried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
+    /// Retry any failure automatically (within `max_retries`), not only explicit retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoretry: Option<bool>,
+    /// Wait before the first automatic retry; doubles each time, full jitter, 10 min cap.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "seconds_opt")]
+    pub retry_backoff: Option<Duration>,
     /// Hard time limit: the task is aborted after this.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "seconds_opt")]
     pub time_limit: Option<Duration>,

@@ -78,7 +78,6 @@ impl State {
 mod tests {
     use super::State::{self, *};
 
-
     #[test]
     fn transition_table() {
         // (from, allowed targets); everything else must be refused.

@@ -34,6 +34,9 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
 struct Options {
     name: Option<LitStr>,
     blocking: bool,
+    max_retries: Option<syn::LitInt>,
+    autoretry: bool,
+    retry_backoff_ms: Option<syn::LitInt>,
 }
 
 impl Parse for Options {
@@ -47,8 +50,20 @@ impl Parse for Options {
                     options.name = Some(input.parse()?);
                 }
                 "blocking" => options.blocking = true,
+                "autoretry" => options.autoretry = true,
+                "max_retries" => {
+                    input.parse::<Token![=]>()?;
+                    options.max_retries = Some(input.parse()?);
+                }
+                "retry_backoff_ms" => {
+                    input.parse::<Token![=]>()?;
+                    options.retry_backoff_ms = Some(input.parse()?);
+                }
                 other => {
-                    let message = format!("unknown task option `{other}`; expected `name = \"...\"` or `blocking`");
+                    let message = format!(
+                        "unknown task option `{other}`; expected `name = \"...\"`, `blocking`, `max_retries = N`, \
+                         `autoretry` or `retry_backoff_ms = N`"
+                    );
                     return Err(syn::Error::new(key.span(), message));
                 }
             }
@@ -128,6 +143,12 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
         (true, false) => blocking,
     };
     let decoded = format_ident!("__artel_decoded");
+    let max_retries =
+        options.max_retries.as_ref().map(|n| quote!(options.max_retries = ::core::option::Option::Some(#n);));
+    let autoretry = options.autoretry.then(|| quote!(options.autoretry = ::core::option::Option::Some(true);));
+    let backoff = options.retry_backoff_ms.as_ref().map(
+        |ms| quote!(options.retry_backoff = ::core::option::Option::Some(::std::time::Duration::from_millis(#ms));),
+    );
     Ok(quote! {
         #(#attrs)*
         #[allow(non_camel_case_types)]
@@ -158,6 +179,15 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
         impl ::artel::Task for #ident {
             const NAME: &'static str = #task_name;
             type Output = #output;
+
+            fn options(&self) -> ::artel::TaskOptions {
+                #[allow(unused_mut)]
+                let mut options = ::artel::TaskOptions::default();
+                #max_retries
+                #autoretry
+                #backoff
+                options
+            }
 
             fn run(
                 &self,

@@ -1,7 +1,8 @@
 -- Stores messages and makes them pending (or scheduled, when their ETA is ahead).
 -- KEYS[1] pending zset   KEYS[2] scheduled zset   KEYS[3] messages hash
 -- KEYS[4] priorities hash  KEYS[5] sequence counter  KEYS[6] signal list
--- ARGV[1] now (ms), then per message: id, priority (0-9), visible_at (ms), envelope
+-- ARGV[1] now (ms), then per message: message id (unique per publish), priority (0-9),
+-- visible_at (ms), envelope
 -- Returns the number of messages stored.
 local now = tonumber(ARGV[1])
 local n = 0

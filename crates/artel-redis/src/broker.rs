@@ -149,7 +149,10 @@ impl Broker for RedisBroker {
             .arg(now);
         for m in messages {
             let visible_at = m.headers.eta.map_or(now, |eta| eta.timestamp_millis());
-            invocation.arg(&m.headers.id).arg(m.properties.priority.min(9)).arg(visible_at).arg(m.to_envelope());
+            // Each publish gets its own id: the same task id is published again by retries,
+            // and settling the old copy must never touch the new one.
+            let message_id = uuid::Uuid::new_v4().to_string();
+            invocation.arg(message_id).arg(m.properties.priority.min(9)).arg(visible_at).arg(m.to_envelope());
         }
         let mut conn = self.shared.conn.clone();
         let _: i64 = invocation.invoke_async(&mut conn).await.map_err(|e| redis_error("publishing messages", e))?;

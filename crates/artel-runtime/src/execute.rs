@@ -9,15 +9,17 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use std::time::Instant;
 
-use artel_core::{Arguments, Clock, Delivery, Registry, ResultBackend, TaskError, TaskErrorKind, TaskResult};
+use artel_core::{Arguments, Broker, Clock, Delivery, Registry, ResultBackend, TaskError, TaskErrorKind, TaskResult};
 use serde_json::Value;
 
+use crate::retry::{self, Retried};
 use crate::stats::WorkerStats;
 
 /// What executing a delivery needs; shared by all in-flight tasks of a worker.
 #[derive(Debug)]
 pub(crate) struct Executor {
     pub(crate) registry: Arc<Registry>,
+    pub(crate) broker: Arc<dyn Broker>,
     pub(crate) backend: Arc<dyn ResultBackend>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) result_ttl: Option<Duration>,
@@ -64,12 +66,20 @@ impl Executor {
         match outcome {
             Ok(value) => self.succeed(delivery, &id, value, ignore_result).await,
             Err(error) if error.kind() == TaskErrorKind::InvalidArguments => self.reject(delivery, &id, error).await,
-            Err(error) => {
-                self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(task = %task, id = %id, %error, "task failed");
-                self.complete(delivery, &id, TaskResult::failure(&id, &error, self.clock.now()), ignore_result).await;
+            Err(error) if retry::wanted(&error, &handler.options()) => {
+                if let Retried::Exhausted(delivery, error) = self.retry(delivery, &id, error, &handler.options()).await
+                {
+                    self.fail(delivery, &task, &id, error, ignore_result).await;
+                }
             }
+            Err(error) => self.fail(delivery, &task, &id, error, ignore_result).await,
         }
+    }
+
+    async fn fail(&self, delivery: Delivery, task: &str, id: &str, error: TaskError, ignore_result: bool) {
+        self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(task = %task, id = %id, %error, "task failed");
+        self.complete(delivery, id, TaskResult::failure(id, &error, self.clock.now()), ignore_result).await;
     }
 
     async fn succeed(&self, delivery: Delivery, id: &str, value: Value, ignore_result: bool) {
@@ -135,7 +145,7 @@ impl Executor {
     }
 }
 
-fn settle(outcome: artel_core::BrokerResult<()>, id: &str) {
+pub(crate) fn settle(outcome: artel_core::BrokerResult<()>, id: &str) {
     if let Err(e) = outcome {
         // The broker redelivers an unsettled message once its lease lapses.
         tracing::error!(id = %id, error = %e, "could not acknowledge the message; it will be delivered again");

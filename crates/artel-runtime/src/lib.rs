@@ -6,6 +6,7 @@
 //! acknowledges (acks late: a task whose worker dies is delivered again).
 
 mod execute;
+mod retry;
 mod stats;
 mod worker;
 

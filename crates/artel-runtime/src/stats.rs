@@ -21,6 +21,8 @@ pub struct WorkerStats {
     pub succeeded: AtomicU64,
     /// Tasks that failed (including time limits and panics).
     pub failed: AtomicU64,
+    /// Retries scheduled.
+    pub retried: AtomicU64,
     /// Messages dead-lettered as bad input.
     pub rejected: AtomicU64,
     /// Expired messages discarded without running.
@@ -102,6 +104,7 @@ impl WorkerStats {
             "active": load(&self.active),
             "succeeded": load(&self.succeeded),
             "failed": load(&self.failed),
+            "retried": load(&self.retried),
             "rejected": load(&self.rejected),
             "expired": load(&self.expired),
             "tasks": tasks,

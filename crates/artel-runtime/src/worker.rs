@@ -94,6 +94,7 @@ impl Worker {
     ) -> Self {
         let executor = Executor {
             registry,
+            broker: broker.clone(),
             backend,
             clock,
             result_ttl: config.result_ttl,

@@ -44,13 +44,22 @@ impl App {
 
     /// [`App::local`] with worker settings (concurrency, queues, result TTL).
     pub fn local_with(registry: Registry, config: WorkerConfig) -> std::io::Result<Self> {
+        Self::with_worker(Arc::new(MemoryBroker::new()), Arc::new(MemoryBackend::new()), registry, config)
+    }
+
+    /// A client of `broker` and `backend` that also runs `registry`'s tasks in this
+    /// process (on the current tokio runtime); stop it with [`App::shutdown`].
+    pub fn with_worker(
+        broker: Arc<dyn Broker>,
+        backend: Arc<dyn ResultBackend>,
+        registry: Registry,
+        config: WorkerConfig,
+    ) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             std::io::Error::other(
-                "App::local needs a tokio runtime: call it inside #[tokio::main] or Runtime::block_on",
+                "an in-process worker needs a tokio runtime: call it inside #[tokio::main] or Runtime::block_on",
             )
         })?;
-        let broker = Arc::new(MemoryBroker::new());
-        let backend = Arc::new(MemoryBackend::new());
         let mut app = Self::new(broker.clone(), backend.clone());
         let worker = Worker::new(broker, backend, Arc::new(registry), config);
         let stats = worker.stats();

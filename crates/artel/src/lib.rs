@@ -46,6 +46,10 @@ pub use connect::{ConnectError, Connection, DEFAULT_BROKER, connect};
 pub use artel_core as core;
 /// Local executors.
 pub use artel_pool as pool;
+/// The native Redis broker (`redis://`).
+pub use artel_redis as redis;
+/// The embedded SQLite broker (`sqlite://`).
+pub use artel_sqlite as sqlite;
 
 /// Items `#[artel::task]` expands to; not part of the public API.
 #[doc(hidden)]
