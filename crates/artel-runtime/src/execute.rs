@@ -12,7 +12,7 @@ use std::time::Instant;
 use artel_core::{Arguments, Broker, Clock, Delivery, Registry, ResultBackend, TaskError, TaskErrorKind, TaskResult};
 use serde_json::Value;
 
-use crate::retry::{self, Retried};
+use crate::retry;
 use crate::stats::WorkerStats;
 
 /// What executing a delivery needs; shared by all in-flight tasks of a worker.

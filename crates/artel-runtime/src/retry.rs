@@ -25,21 +25,21 @@ pub(crate) fn wanted(error: &TaskError, options: &TaskOptions) -> bool {
     }
 }
 
-/// What became of a retry request.
-pub(crate) enum Retried {
-    /// Re-published; the message is settled.
-    Scheduled,
-    /// No retries left: the caller records the failure and settles the message.
-    Exhausted(Delivery, TaskError),
-}
-
 impl Executor {
-    pub(crate) async fn retry(&self, delivery: Delivery, id: &str, error: TaskError, options: &TaskOptions) -> Retried {
+    /// Schedules another attempt and settles the message (`None`), or hands back the
+    /// delivery and error when no retries are left, for the caller to record the failure.
+    pub(crate) async fn retry(
+        &self,
+        delivery: Delivery,
+        id: &str,
+        error: TaskError,
+        options: &TaskOptions,
+    ) -> Option<(Delivery, TaskError)> {
         let max = options.max_retries.unwrap_or(DEFAULT_MAX_RETRIES);
         let next = delivery.message().headers.retries + 1;
         if next > max {
             let error = error.with_traceback(format!("gave up after {max} retries"));
-            return Retried::Exhausted(delivery, error);
+            return Some((delivery, error));
         }
         let backoff =
             Backoff { multiplier: options.retry_backoff.unwrap_or(Duration::from_secs(1)), ..Backoff::default() };
@@ -58,7 +58,7 @@ impl Executor {
             // Cannot schedule the retry: run it again now rather than lose it.
             tracing::error!(id = %id, error = %e, "could not publish the retry; the message goes back to the queue");
             settle(delivery.requeue().await, id);
-            return Retried::Scheduled;
+            return None;
         }
         let state = TaskResult::progress(id, State::Retry, encode_exception(&error));
         if let Err(e) = self.backend.store(&state, self.result_ttl).await {
@@ -67,6 +67,6 @@ impl Executor {
         self.stats.retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(id = %id, retry = next, of = max, ?countdown, %error, "task will be retried");
         settle(delivery.ack().await, id);
-        Retried::Scheduled
+        None
     }
 }
