@@ -67,8 +67,7 @@ impl Executor {
             Ok(value) => self.succeed(delivery, &id, value, ignore_result).await,
             Err(error) if error.kind() == TaskErrorKind::InvalidArguments => self.reject(delivery, &id, error).await,
             Err(error) if retry::wanted(&error, &handler.options()) => {
-                if let Retried::Exhausted(delivery, error) = self.retry(delivery, &id, error, &handler.options()).await
-                {
+                if let Some((delivery, error)) = self.retry(delivery, &id, error, &handler.options()).await {
                     self.fail(delivery, &task, &id, error, ignore_result).await;
                 }
             }
