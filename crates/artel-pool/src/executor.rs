@@ -45,8 +45,33 @@ pub(crate) enum LaneId {
 
 struct Lane {
     waiting: Mutex<VecDeque<Arc<Job>>>,
+    /// Slots taken: running jobs plus reservations of runners about to admit jobs.
     active: Padded<AtomicUsize>,
     limit: usize,
+}
+
+impl Lane {
+    /// Takes up to `want` free slots at once (compare-and-swap, so two runners can never
+    /// both take the last slot); returns how many it got.
+    fn reserve(&self, want: usize) -> usize {
+        let mut taken = self.active.load(Ordering::Acquire);
+        loop {
+            let free = self.limit.saturating_sub(taken).min(want);
+            if free == 0 {
+                return 0;
+            }
+            match self.active.compare_exchange_weak(taken, taken + free, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return free,
+                Err(now) => taken = now,
+            }
+        }
+    }
+
+    fn release(&self, slots: usize) {
+        if slots > 0 {
+            self.active.fetch_sub(slots, Ordering::AcqRel);
+        }
+    }
 }
 
 struct Runner {
@@ -217,15 +242,17 @@ impl Executor {
             return;
         }
         for lane in &self.lanes {
-            let free = lane.limit.saturating_sub(lane.active.load(Ordering::Acquire)).min(BATCH);
-            if free == 0 {
+            let reserved = lane.reserve(BATCH);
+            if reserved == 0 {
                 continue;
             }
             let batch: Vec<Arc<Job>> = {
                 let mut waiting = lock(&lane.waiting);
-                let take = waiting.len().min(free);
+                let take = waiting.len().min(reserved);
                 waiting.drain(..take).collect()
             };
+            lane.release(reserved - batch.len());
+            // Each admit uses one reservation, or gives it back when the job was cancelled.
             local.extend(batch.into_iter().filter(|job| job.admit()));
         }
     }
@@ -237,12 +264,14 @@ impl Executor {
 }
 
 impl Job {
-    /// Takes a waiting job into its lane; false when it was cancelled while waiting.
+    /// Takes a waiting job into its lane on a slot the caller reserved; false when it was
+    /// cancelled while waiting (the slot is then given back).
     fn admit(self: &Arc<Self>) -> bool {
         if self.phase.compare_exchange(WAITING, ADMITTED, Ordering::AcqRel, Ordering::Acquire).is_err() {
-            return false; // already ended (cancelled and reaped)
+            // Already ended (cancelled and reaped): return the reservation.
+            self.executor.lanes[self.lane as usize].release(1);
+            return false;
         }
-        self.executor.lanes[self.lane as usize].active.fetch_add(1, Ordering::AcqRel);
         self.executor.counters.leave_pending();
         if self.control.start() {
             return true;

@@ -413,3 +413,29 @@ async fn stats_count_every_outcome() {
     let stats = pool.stats();
     assert_eq!((stats.submitted, stats.succeeded, stats.failed, stats.live), (2, 1, 1, 0));
 }
+
+/// Regression: two runners could both see the last free slot and each admit a job.
+#[test]
+fn the_thread_limit_holds_under_many_concurrent_submits() {
+    for _ in 0..20 {
+        let pool = Pool::builder().threads(1).worker_threads(2).build().expect("pool");
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..50)
+            .map(|_| {
+                let (running, peak) = (running.clone(), peak.clone());
+                pool.submit_blocking(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_micros(200));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                })
+                .expect("accepted")
+            })
+            .collect();
+        for h in handles {
+            h.wait().expect("ran");
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), 1, "threads(1) ran more than one job at once");
+    }
+}
