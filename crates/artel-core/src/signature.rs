@@ -77,6 +77,9 @@ pub struct TaskOptions {
     /// Wait before the first automatic retry; doubles each time, full jitter, 10 min cap.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "seconds_opt")]
     pub retry_backoff: Option<Duration>,
+    /// Most runs of this task per worker: `"100/s"`, `"10/m"`, `"5/h"` (Celery's format).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<String>,
     /// Hard time limit: the task is aborted after this.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "seconds_opt")]
     pub time_limit: Option<Duration>,

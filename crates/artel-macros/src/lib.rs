@@ -37,6 +37,7 @@ struct Options {
     max_retries: Option<syn::LitInt>,
     autoretry: bool,
     retry_backoff_ms: Option<syn::LitInt>,
+    rate_limit: Option<LitStr>,
 }
 
 impl Parse for Options {
@@ -59,10 +60,16 @@ impl Parse for Options {
                     input.parse::<Token![=]>()?;
                     options.retry_backoff_ms = Some(input.parse()?);
                 }
+                "rate_limit" => {
+                    input.parse::<Token![=]>()?;
+                    let rate: LitStr = input.parse()?;
+                    check_rate(&rate)?;
+                    options.rate_limit = Some(rate);
+                }
                 other => {
                     let message = format!(
                         "unknown task option `{other}`; expected `name = \"...\"`, `blocking`, `max_retries = N`, \
-                         `autoretry` or `retry_backoff_ms = N`"
+                         `autoretry`, `retry_backoff_ms = N` or `rate_limit = \"N/s\"`"
                     );
                     return Err(syn::Error::new(key.span(), message));
                 }
@@ -72,6 +79,19 @@ impl Parse for Options {
             }
         }
         Ok(options)
+    }
+}
+
+/// Rejects a rate limit the worker could not read (`N/s`, `N/m`, `N/h`, N > 0) at compile time.
+fn check_rate(rate: &LitStr) -> syn::Result<()> {
+    let text = rate.value();
+    let ok = text.split_once('/').is_some_and(|(count, unit)| {
+        count.trim().parse::<u32>().is_ok_and(|n| n > 0) && matches!(unit.trim(), "s" | "m" | "h")
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(syn::Error::new(rate.span(), format!("rate limit {text:?} is not N/s, N/m or N/h (N > 0)")))
     }
 }
 
@@ -146,6 +166,10 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
     let max_retries =
         options.max_retries.as_ref().map(|n| quote!(options.max_retries = ::core::option::Option::Some(#n);));
     let autoretry = options.autoretry.then(|| quote!(options.autoretry = ::core::option::Option::Some(true);));
+    let rate_limit = options
+        .rate_limit
+        .as_ref()
+        .map(|rate| quote!(options.rate_limit = ::core::option::Option::Some(::std::string::String::from(#rate));));
     let backoff = options.retry_backoff_ms.as_ref().map(
         |ms| quote!(options.retry_backoff = ::core::option::Option::Some(::std::time::Duration::from_millis(#ms));),
     );
@@ -186,6 +210,7 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
                 #max_retries
                 #autoretry
                 #backoff
+                #rate_limit
                 options
             }
 

@@ -12,6 +12,7 @@ use std::time::Instant;
 use artel_core::{Arguments, Broker, Clock, Delivery, Registry, ResultBackend, TaskError, TaskErrorKind, TaskResult};
 use serde_json::Value;
 
+use crate::rate::RateLimits;
 use crate::retry;
 use crate::stats::WorkerStats;
 
@@ -25,6 +26,7 @@ pub(crate) struct Executor {
     pub(crate) result_ttl: Option<Duration>,
     pub(crate) results_in_broker: bool,
     pub(crate) stats: Arc<WorkerStats>,
+    pub(crate) rate_limits: RateLimits,
 }
 
 impl Executor {
@@ -49,6 +51,8 @@ impl Executor {
             let ignore = headers.ignore_result;
             return self.complete(delivery, &id, TaskResult::failure(&id, &error, now), ignore).await;
         }
+        let options = handler.options();
+        self.rate_limits.wait(&task, options.rate_limit.as_deref()).await;
         let hard_limit = headers.timelimit.0.and_then(|s| Duration::try_from_secs_f64(s).ok());
         let ignore_result = headers.ignore_result;
         let run = artel_pool::catch_unwind(handler.call(Arguments::new(body.args, body.kwargs)));
@@ -66,8 +70,8 @@ impl Executor {
         match outcome {
             Ok(value) => self.succeed(delivery, &id, value, ignore_result).await,
             Err(error) if error.kind() == TaskErrorKind::InvalidArguments => self.reject(delivery, &id, error).await,
-            Err(error) if retry::wanted(&error, &handler.options()) => {
-                if let Some((delivery, error)) = self.retry(delivery, &id, error, &handler.options()).await {
+            Err(error) if retry::wanted(&error, &options) => {
+                if let Some((delivery, error)) = self.retry(delivery, &id, error, &options).await {
                     self.fail(delivery, &task, &id, error, ignore_result).await;
                 }
             }

@@ -6,9 +6,11 @@
 //! acknowledges (acks late: a task whose worker dies is delivered again).
 
 mod execute;
+mod rate;
 mod retry;
 mod stats;
 mod worker;
 
+pub use rate::parse_rate;
 pub use stats::{TaskTiming, WorkerStats};
 pub use worker::{Stop, Worker, WorkerConfig};

@@ -100,6 +100,7 @@ impl Worker {
             result_ttl: config.result_ttl,
             results_in_broker: config.results_in_broker,
             stats: Arc::default(),
+            rate_limits: Default::default(),
         };
         Self { broker, executor: Arc::new(executor), config }
     }

@@ -224,3 +224,28 @@ async fn tasks_run_concurrently_up_to_the_configured_limit() {
     assert_eq!(PEAK.load(Ordering::SeqCst), 25, "the worker fills its concurrency and never exceeds it");
     app.shutdown().await;
 }
+
+/// At most 20 runs a second per worker.
+#[artel::task(rate_limit = "20/s")]
+async fn limited() -> u8 {
+    1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_spaces_out_a_tasks_runs() {
+    let app = App::local(Registry::new().with(limited).with(add)).expect("app");
+    let started = Instant::now();
+    let mut results = Vec::new();
+    for _ in 0..30 {
+        results.push(limited::delay(&app).await.expect("sent"));
+    }
+    // An unlimited task is not held up behind the limited ones.
+    assert_eq!(add::delay(&app, 1, 1).await.expect("sent").get(WAIT).await.expect("value"), 2);
+    assert!(started.elapsed() < Duration::from_millis(400), "unlimited task waited {:?}", started.elapsed());
+    for r in results {
+        r.get(WAIT).await.expect("value");
+    }
+    // A burst of 20, then one every 50 ms: the last of 30 cannot start before ~500 ms.
+    assert!(started.elapsed() >= Duration::from_millis(400), "30 runs at 20/s took only {:?}", started.elapsed());
+    app.shutdown().await;
+}
