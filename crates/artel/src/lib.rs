@@ -35,7 +35,8 @@ pub mod connect;
 
 pub use app::App;
 pub use artel_core::{
-    Arguments, BoxFuture, Registry, Signature, State, Task, TaskError, TaskErrorKind, TaskOptions, TaskResult,
+    Arguments, Backoff, BoxFuture, Registry, RetryPolicy, Signature, State, Task, TaskError, TaskErrorKind,
+    TaskOptions, TaskResult, retry,
 };
 pub use artel_macros::task;
 pub use artel_runtime::{Stop, TaskTiming, Worker, WorkerConfig, WorkerStats};
