@@ -25,6 +25,7 @@ pub(crate) struct Executor {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) result_ttl: Option<Duration>,
     pub(crate) results_in_broker: bool,
+    pub(crate) track_started: bool,
     pub(crate) stats: Arc<WorkerStats>,
     pub(crate) rate_limits: RateLimits,
 }
@@ -55,6 +56,10 @@ impl Executor {
         self.rate_limits.wait(&task, options.rate_limit.as_deref()).await;
         let hard_limit = headers.timelimit.0.and_then(|s| Duration::try_from_secs_f64(s).ok());
         let ignore_result = headers.ignore_result;
+        if self.track_started && !ignore_result {
+            let meta = serde_json::json!({"pid": std::process::id(), "hostname": crate::hostname()});
+            self.store(TaskResult::progress(&id, artel_core::State::Started, meta), false).await;
+        }
         let run = artel_pool::catch_unwind(handler.call(Arguments::new(body.args, body.kwargs)));
         self.stats.active.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();

@@ -14,3 +14,12 @@ mod worker;
 pub use rate::parse_rate;
 pub use stats::{TaskTiming, WorkerStats};
 pub use worker::{Stop, Worker, WorkerConfig};
+
+/// This machine's name, for worker and producer names (`artel.<pid>@<host>`).
+pub fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}

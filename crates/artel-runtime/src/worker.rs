@@ -29,6 +29,9 @@ pub struct WorkerConfig {
     /// acknowledge in one step where the broker supports it. Leave false when results go
     /// elsewhere, or they would be written to the broker instead.
     pub results_in_broker: bool,
+    /// Store STARTED (with the worker's pid and hostname) when a task starts, as Celery's
+    /// `task_track_started`; off by default because it costs one more write per task.
+    pub track_started: bool,
 }
 
 /// How a worker is told to stop.
@@ -58,6 +61,7 @@ impl Default for WorkerConfig {
             result_ttl: Some(Duration::from_secs(86_400)),
             grace: Duration::from_secs(30),
             results_in_broker: false,
+            track_started: false,
         }
     }
 }
@@ -99,6 +103,7 @@ impl Worker {
             clock,
             result_ttl: config.result_ttl,
             results_in_broker: config.results_in_broker,
+            track_started: config.track_started,
             stats: Arc::default(),
             rate_limits: Default::default(),
         };

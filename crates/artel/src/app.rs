@@ -30,7 +30,7 @@ struct LocalWorker {
 impl App {
     /// A client of `broker` and `backend` (no worker of its own).
     pub fn new(broker: Arc<dyn Broker>, backend: Arc<dyn ResultBackend>) -> Self {
-        let origin = format!("gen{}@{}", std::process::id(), hostname());
+        let origin = format!("gen{}@{}", std::process::id(), artel_runtime::hostname());
         Self { broker, backend, clock: Arc::new(SystemClock), origin, local: None }
     }
 
@@ -115,13 +115,4 @@ impl App {
             let _ = local.task.await;
         }
     }
-}
-
-/// This machine's name, for worker and producer names.
-pub(crate) fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
 }

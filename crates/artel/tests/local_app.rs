@@ -249,3 +249,20 @@ async fn a_rate_limit_spaces_out_a_tasks_runs() {
     assert!(started.elapsed() >= Duration::from_millis(400), "30 runs at 20/s took only {:?}", started.elapsed());
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn track_started_stores_started_with_the_workers_pid() {
+    let config = artel::WorkerConfig { track_started: true, ..Default::default() };
+    let app = App::local_with(registry(), config).expect("app");
+    let slow = nap::delay(&app, 300).await.expect("sent");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while slow.state().await.expect("state") != State::Started {
+        assert!(Instant::now() < deadline, "never saw STARTED");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let started = app.backend().get(slow.id()).await.expect("backend").expect("stored");
+    assert_eq!(started.result["pid"], json!(std::process::id()));
+    assert_eq!(slow.get(WAIT).await.expect("value"), 300);
+    assert_eq!(slow.state().await.expect("state"), State::Success);
+    app.shutdown().await;
+}

@@ -34,6 +34,9 @@ pub(crate) struct WorkerArgs {
     /// Exit once the queues are empty and nothing is running (like RQ's burst mode).
     #[arg(long)]
     burst: bool,
+    /// Store STARTED when a task starts (Celery's task_track_started; one more write per task).
+    #[arg(long)]
+    track_started: bool,
 }
 
 /// How often the worker records its heartbeat and stats.
@@ -50,13 +53,15 @@ pub(crate) async fn run(
         !args.burst || connection.inspect.is_some(),
         "--burst needs a broker that can count unfinished messages (sqlite:// or redis://)"
     );
-    let name = args.name.clone().unwrap_or_else(|| format!("artel.{}@{}", std::process::id(), crate::app::hostname()));
+    let name =
+        args.name.clone().unwrap_or_else(|| format!("artel.{}@{}", std::process::id(), artel_runtime::hostname()));
     let config = WorkerConfig {
         queues: args.queues.clone(),
         concurrency: args.concurrency,
         prefetch: args.prefetch.unwrap_or(args.concurrency),
         grace: Duration::from_secs(args.grace),
         results_in_broker: connection.results_in_broker(),
+        track_started: args.track_started,
         ..WorkerConfig::default()
     };
     let names = tasks.names().join(", ");
