@@ -68,6 +68,15 @@ impl Drop for ScratchDb {
     }
 }
 
+/// Asserts that a broker's result guard (one line of SQL or Lua that lists the final
+/// states a write must not replace) names exactly the ready states, quoted.
+pub fn assert_guard_names_exactly_the_ready_states(guard: &str) {
+    for state in State::ALL {
+        let quoted = format!("'{}'", state.as_str());
+        assert_eq!(guard.contains(&quoted), state.is_ready(), "{state:?} in {guard}");
+    }
+}
+
 /// Expands into the whole suite for the broker `setup()` opens.
 #[macro_export]
 macro_rules! conformance {

@@ -48,6 +48,22 @@ impl State {
         State::Progress,
     ];
 
+    /// The wire name (`"SUCCESS"`, ...), as Celery writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "PENDING",
+            State::Received => "RECEIVED",
+            State::Started => "STARTED",
+            State::Success => "SUCCESS",
+            State::Failure => "FAILURE",
+            State::Retry => "RETRY",
+            State::Revoked => "REVOKED",
+            State::Rejected => "REJECTED",
+            State::Ignored => "IGNORED",
+            State::Progress => "PROGRESS",
+        }
+    }
+
     /// Whether the task has finished for good (`get()` returns).
     pub fn is_ready(self) -> bool {
         matches!(self, State::Success | State::Failure | State::Revoked | State::Rejected | State::Ignored)
@@ -105,5 +121,8 @@ mod tests {
     fn wire_names_are_celery_names() {
         assert_eq!(serde_json::to_string(&Success).expect("serializes"), "\"SUCCESS\"");
         assert_eq!(serde_json::from_str::<State>("\"REVOKED\"").expect("parses"), Revoked);
+        for state in State::ALL {
+            assert_eq!(serde_json::to_value(state).expect("serializes"), state.as_str(), "as_str matches serde");
+        }
     }
 }

@@ -257,10 +257,7 @@ impl Acknowledge for RedisAcker {
             .shared
             .scripts
             .ack
-            .key(&keys.leases)
-            .key(&keys.messages)
-            .key(&keys.priorities)
-            .key(&keys.holders)
+            .key(keys.held().as_slice())
             .arg(&self.id)
             .arg(&*self.token)
             .invoke_async(&mut conn)
@@ -286,10 +283,7 @@ impl Acknowledge for RedisAcker {
             .shared
             .scripts
             .bury
-            .key(&keys.leases)
-            .key(&keys.messages)
-            .key(&keys.priorities)
-            .key(&keys.holders)
+            .key(keys.held().as_slice())
             .key(&keys.dead)
             .arg(&self.id)
             .arg(&*self.token)
@@ -312,10 +306,7 @@ impl Acknowledge for RedisAcker {
             .shared
             .scripts
             .complete
-            .key(&keys.leases)
-            .key(&keys.messages)
-            .key(&keys.priorities)
-            .key(&keys.holders)
+            .key(keys.held().as_slice())
             .key(crate::keys::result(&self.shared.config.prefix, &result.task_id))
             .arg(&self.id)
             .arg(&*self.token)

@@ -27,6 +27,11 @@ pub(crate) struct QueueKeys {
 }
 
 impl QueueKeys {
+    /// The keys of a held message, in the order `drop_held` (lua/lib/common.lua) takes them.
+    pub(crate) fn held(&self) -> [&str; 4] {
+        [&self.leases, &self.messages, &self.priorities, &self.holders]
+    }
+
     pub(crate) fn new(prefix: &str, queue: &str) -> Self {
         let key = |part: &str| format!("{prefix}:{{{queue}}}:{part}");
         Self {

@@ -47,17 +47,11 @@ impl std::fmt::Debug for Scripts {
 
 #[cfg(test)]
 mod tests {
-    use artel_core::State;
-
     /// The final states the Lua guard keeps must be exactly the ready states.
     #[test]
     fn the_lua_result_guard_lists_exactly_the_ready_states() {
         let lua = include_str!("../lua/lib/common.lua");
         let guard = lua.lines().find(|l| l.contains("if state ==")).expect("the guard line");
-        for state in State::ALL {
-            let name = serde_json::to_value(state).expect("name");
-            let quoted = format!("'{}'", name.as_str().expect("string"));
-            assert_eq!(guard.contains(&quoted), state.is_ready(), "{state:?} in {guard}");
-        }
+        artel_broker_tests::assert_guard_names_exactly_the_ready_states(guard);
     }
 }

@@ -1,6 +1,6 @@
 //! Results in the same file: guarded writes, TTLs, expiry sweeping, waiting.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, ResultBackend, TaskResult};
@@ -18,21 +18,18 @@ const SWEEP_LIMIT: usize = 5_000;
 /// but at least this often.
 const WAIT_POLL_MAX: Duration = Duration::from_millis(20);
 
-static LAST_SWEEP_MS: AtomicI64 = AtomicI64::new(0);
-
 #[async_trait]
 impl ResultBackend for SqliteBroker {
     async fn store(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<bool> {
         let now = self.shared.now_ms();
         let json = serde_json::to_vec(result)
             .map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a result").with_source(e))?;
-        let state =
-            serde_json::to_value(result.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let state = result.status.as_str();
         let task_id = result.task_id.clone();
         let expires_at = ttl.map(|ttl| now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)));
-        let last = LAST_SWEEP_MS.load(Ordering::Relaxed);
+        let last = self.shared.last_sweep_ms.load(Ordering::Relaxed);
         let sweep = now - last >= SWEEP_EVERY_MS
-            && LAST_SWEEP_MS.compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed).is_ok();
+            && self.shared.last_sweep_ms.compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed).is_ok();
         let written = self
             .shared
             .db
@@ -40,7 +37,7 @@ impl ResultBackend for SqliteBroker {
                 if sweep {
                     queries::result_sweep(tx, now, SWEEP_LIMIT)?;
                 }
-                let row = NewResult { task_id: &task_id, state: &state, result: &json, expires_at, now };
+                let row = NewResult { task_id: &task_id, state, result: &json, expires_at, now };
                 queries::result_store(tx, &row)
             })
             .await?;

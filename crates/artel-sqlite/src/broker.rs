@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) published: Notify,
     /// Wakes this process's result waiters at once on a local store.
     pub(crate) stored: Notify,
+    /// When this broker last deleted expired results (unix ms).
+    pub(crate) last_sweep_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Shared {
@@ -92,7 +94,14 @@ impl SqliteBroker {
     /// Opens with explicit timings and clock.
     pub fn open_with(path: impl AsRef<Path>, config: SqliteConfig, clock: Arc<dyn Clock>) -> BrokerResult<Self> {
         let db = Db::open(path.as_ref())?;
-        let shared = Shared { db, clock, config, published: Notify::new(), stored: Notify::new() };
+        let shared = Shared {
+            db,
+            clock,
+            config,
+            published: Notify::new(),
+            stored: Notify::new(),
+            last_sweep_ms: Default::default(),
+        };
         Ok(Self { shared: Arc::new(shared) })
     }
 
