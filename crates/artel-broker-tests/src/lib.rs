@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use artel_core::{Broker, BrokerErrorKind, Clock, Message, ResultBackend, Signature, State, SystemClock, TaskResult};
+use artel_core::{
+    Broker, BrokerErrorKind, Clock, Message, ResultBackend, Revocation, Signature, State, SystemClock, TaskResult,
+};
 use serde_json::json;
 
 /// What a broker crate hands the suite.
@@ -97,6 +99,8 @@ macro_rules! conformance {
             results_expire_after_their_ttl,
             ack_with_result_stores_and_acks_or_hands_the_delivery_back,
             a_task_id_published_again_is_a_separate_message,
+            a_chord_completes_when_every_member_is_in_counting_each_once,
+            revocations_are_read_in_order_after_a_cursor,
         );
     };
     (@tests $setup:expr; $($name:ident),* $(,)?) => {
@@ -314,4 +318,53 @@ pub async fn a_task_id_published_again_is_a_separate_message(f: &Fixture) {
     );
     second.ack().await.expect("ack the second copy");
     assert_eq!(f.broker.len(&q).await.expect("len"), 0);
+}
+
+/// A chord's members are counted by index: a redelivered member overwrites its own
+/// entry, and the set is complete (results in member order) once every index is in.
+pub async fn a_chord_completes_when_every_member_is_in_counting_each_once(f: &Fixture) {
+    let group = format!("{}chord", f.prefix);
+    let part =
+        |i: u32, value: serde_json::Value| TaskResult::success(&format!("{group}-{i}"), value, SystemClock.now());
+    let ttl = Some(Duration::from_secs(60));
+    let record = |i: u32, r: TaskResult| {
+        let (backend, group) = (f.backend.clone(), group.clone());
+        async move { backend.chord_part(&group, i, 3, &r, ttl).await.expect("chord_part") }
+    };
+    assert_eq!(record(2, part(2, json!("c"))).await, None);
+    assert_eq!(record(0, part(0, json!("first try"))).await, None);
+    assert_eq!(record(0, part(0, json!("a"))).await, None, "a redelivered member counts once");
+    let all = record(1, part(1, json!("b"))).await.expect("complete with the last member");
+    let values: Vec<_> = all.iter().map(|r| r.result.clone()).collect();
+    assert_eq!(values, vec![json!("a"), json!("b"), json!("c")], "in member order, latest write of each");
+    assert!(record(1, part(1, json!("b"))).await.is_some(), "a redelivery of a member of a complete set sees it");
+}
+
+/// Revocations come back in the order recorded, only those after the cursor, and not
+/// once expired.
+pub async fn revocations_are_read_in_order_after_a_cursor(f: &Fixture) {
+    let mut cursor = 0;
+    loop {
+        let (seen, next) = f.backend.revocations(cursor).await.expect("read");
+        if seen.is_empty() {
+            break;
+        }
+        cursor = next;
+    }
+    // Milliseconds: what every backend keeps of a revocation's expiry.
+    let now = chrono::SubsecRound::trunc_subsecs(SystemClock.now(), 3);
+    let revocation = |id: &str, terminate: bool, ttl_secs: i64| Revocation {
+        task_id: format!("{}{id}", f.prefix),
+        terminate,
+        expires_at: now + chrono::Duration::seconds(ttl_secs),
+    };
+    let (a, b, gone) = (revocation("a", false, 60), revocation("b", true, 60), revocation("gone", false, -1));
+    for r in [&a, &gone, &b] {
+        f.backend.revoke(r).await.expect("revoke");
+    }
+    let (seen, next) = f.backend.revocations(cursor).await.expect("read");
+    let ours: Vec<_> = seen.into_iter().filter(|r| r.task_id.starts_with(&f.prefix)).collect();
+    assert_eq!(ours, vec![a, b], "in order, expired ones left out");
+    let (later, _) = f.backend.revocations(next).await.expect("read again");
+    assert!(later.iter().all(|r| !r.task_id.starts_with(&f.prefix)), "nothing before the cursor again");
 }

@@ -8,10 +8,12 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use crate::error::BrokerError;
 use crate::message::Message;
 use crate::result::TaskResult;
+use crate::time::Timestamp;
 
 /// Short alias used by all broker operations.
 pub type BrokerResult<T> = Result<T, BrokerError>;
@@ -157,4 +159,37 @@ pub trait ResultBackend: Send + Sync + fmt::Debug {
     /// # Cancel safety
     /// Cancel safe.
     async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult>;
+
+    /// Records the outcome of member `index` of chord `group_id` (of `size` members) and,
+    /// when every member is in, returns their results in member order.
+    ///
+    /// Recording a member twice (a redelivered message) overwrites it, so the set counts
+    /// each member once; whoever records while the set is complete gets the results, so a
+    /// worker that died before calling the chord's body leaves it to the redelivery.
+    async fn chord_part(
+        &self,
+        group_id: &str,
+        index: u32,
+        size: u32,
+        result: &TaskResult,
+        ttl: Option<Duration>,
+    ) -> BrokerResult<Option<Vec<TaskResult>>>;
+
+    /// Records that a task must not run (and, with `terminate`, must stop if running).
+    async fn revoke(&self, revocation: &Revocation) -> BrokerResult<()>;
+
+    /// Revocations recorded after `cursor` (0: all), with the cursor to ask from next;
+    /// workers poll this to keep their revoked set current.
+    async fn revocations(&self, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)>;
+}
+
+/// A request that a task not run, kept until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// The task to stop.
+    pub task_id: String,
+    /// Also stop it if it is running (Celery's `terminate=True`).
+    pub terminate: bool,
+    /// When workers may forget it (by then the message has expired or been discarded).
+    pub expires_at: Timestamp,
 }

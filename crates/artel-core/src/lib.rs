@@ -7,6 +7,7 @@
 //! trait and [`Registry`], an injected [`Clock`], and the `memory://` reference broker.
 
 pub mod broker;
+pub mod context;
 pub mod error;
 pub mod memory;
 pub mod message;
@@ -17,7 +18,8 @@ pub mod state;
 pub mod task;
 pub mod time;
 
-pub use broker::{Acknowledge, Broker, BrokerResult, Consumer, Delivery, Inspect, ResultBackend};
+pub use broker::{Acknowledge, Broker, BrokerResult, Consumer, Delivery, Inspect, ResultBackend, Revocation};
+pub use context::{Cancelled, Context};
 pub use error::{BoxError, BrokerError, BrokerErrorKind, TaskError, TaskErrorKind};
 pub use message::{DecodeError, DeliveryInfo, Embed, Headers, Message, Properties, TaskBody};
 pub use result::TaskResult;

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::context::Context;
 use crate::error::TaskError;
 use crate::signature::TaskOptions;
 
@@ -31,8 +32,9 @@ pub trait Task: Send + Sync + 'static {
         TaskOptions::default()
     }
 
-    /// Decodes `args` into typed parameters and runs the task.
-    fn run(&self, args: Arguments) -> BoxFuture<'static, Result<Self::Output, TaskError>>;
+    /// Decodes `args` into typed parameters and runs the task; `ctx` is passed to a task
+    /// that takes a `Context` parameter.
+    fn run(&self, args: Arguments, ctx: Context) -> BoxFuture<'static, Result<Self::Output, TaskError>>;
 }
 
 /// The arguments of one call, read parameter by parameter like Python binds them:
@@ -79,8 +81,8 @@ impl Arguments {
 
 /// A task erased to JSON in, JSON out.
 pub trait Handler: Send + Sync {
-    /// Runs the task with `args`, returning its JSON result.
-    fn call(&self, args: Arguments) -> BoxFuture<'static, Result<Value, TaskError>>;
+    /// Runs the task with `args` and its context, returning its JSON result.
+    fn call(&self, args: Arguments, ctx: Context) -> BoxFuture<'static, Result<Value, TaskError>>;
     /// The task's declared options.
     fn options(&self) -> TaskOptions;
 }
@@ -88,8 +90,8 @@ pub trait Handler: Send + Sync {
 struct Erased<T>(T);
 
 impl<T: Task> Handler for Erased<T> {
-    fn call(&self, args: Arguments) -> BoxFuture<'static, Result<Value, TaskError>> {
-        let run = self.0.run(args);
+    fn call(&self, args: Arguments, ctx: Context) -> BoxFuture<'static, Result<Value, TaskError>> {
+        let run = self.0.run(args, ctx);
         Box::pin(async move {
             let output = run.await?;
             serde_json::to_value(output)

@@ -9,7 +9,16 @@
 //!
 //! #[artel::task(blocking)]             // a plain fn, run on a blocking thread
 //! fn checksum(path: String) -> Result<u32, TaskError> { ... }
+//!
+//! #[artel::task(soft_time_limit_ms = 5000, time_limit_ms = 6000)]
+//! async fn crawl(ctx: Context, url: String) -> Result<u32, TaskError> {
+//!     ctx.check()?;                     // stop cleanly once the soft limit passed
+//!     ...
+//! }
 //! ```
+//!
+//! A parameter of type `Context` is not an argument of the call: the worker passes the
+//! running task's context (ids, retry count, cancellation, progress) in its place.
 //!
 //! The function becomes a unit struct of the same name implementing `artel::Task`, with
 //! `add::call(x, y)` (run the body here), `add::s(x, y)` (a typed signature) and
@@ -37,6 +46,8 @@ struct Options {
     max_retries: Option<syn::LitInt>,
     autoretry: bool,
     retry_backoff_ms: Option<syn::LitInt>,
+    time_limit_ms: Option<syn::LitInt>,
+    soft_time_limit_ms: Option<syn::LitInt>,
     rate_limit: Option<LitStr>,
 }
 
@@ -60,6 +71,14 @@ impl Parse for Options {
                     input.parse::<Token![=]>()?;
                     options.retry_backoff_ms = Some(input.parse()?);
                 }
+                "time_limit_ms" => {
+                    input.parse::<Token![=]>()?;
+                    options.time_limit_ms = Some(input.parse()?);
+                }
+                "soft_time_limit_ms" => {
+                    input.parse::<Token![=]>()?;
+                    options.soft_time_limit_ms = Some(input.parse()?);
+                }
                 "rate_limit" => {
                     input.parse::<Token![=]>()?;
                     let rate: LitStr = input.parse()?;
@@ -69,7 +88,8 @@ impl Parse for Options {
                 other => {
                     let message = format!(
                         "unknown task option `{other}`; expected `name = \"...\"`, `blocking`, `max_retries = N`, \
-                         `autoretry`, `retry_backoff_ms = N` or `rate_limit = \"N/s\"`"
+                         `autoretry`, `retry_backoff_ms = N`, `time_limit_ms = N`, `soft_time_limit_ms = N` or \
+                         `rate_limit = \"N/s\"`"
                     );
                     return Err(syn::Error::new(key.span(), message));
                 }
@@ -93,6 +113,11 @@ fn check_rate(rate: &LitStr) -> syn::Result<()> {
     } else {
         Err(syn::Error::new(rate.span(), format!("rate limit {text:?} is not N/s, N/m or N/h (N > 0)")))
     }
+}
+
+/// Whether a parameter is the task's `Context` (by its type's last path segment).
+fn is_context(ty: &Type) -> bool {
+    matches!(ty, Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Context"))
 }
 
 /// The success type of a `Result<T, E>` return, or the whole type otherwise.
@@ -135,6 +160,7 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
     }
     let mut names = Vec::new();
     let mut types = Vec::new();
+    let mut context = None;
     for input in &sig.inputs {
         let FnArg::Typed(arg) = input else {
             return Err(syn::Error::new_spanned(input, "tasks are free functions; `self` is not allowed"));
@@ -142,9 +168,29 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
         let Pat::Ident(ident) = &*arg.pat else {
             return Err(syn::Error::new_spanned(&arg.pat, "task parameters must be plain names"));
         };
+        if is_context(&arg.ty) {
+            if context.replace(ident.ident.clone()).is_some() {
+                return Err(syn::Error::new_spanned(&arg.ty, "a task takes at most one `Context` parameter"));
+            }
+            continue;
+        }
         names.push(ident.ident.clone());
         types.push((*arg.ty).clone());
     }
+    // `call` keeps the parameters in the order written, the context included.
+    let all_params: Vec<TokenStream2> = sig.inputs.iter().map(|input| quote!(#input)).collect();
+    let all_names: Vec<TokenStream2> = sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Typed(arg) => match &*arg.pat {
+                Pat::Ident(ident) => Some(quote!(#ident)),
+                _ => None,
+            },
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let bind_context = context.as_ref().map(|name| quote!(let #name = __artel_ctx;));
     let vis = &function.vis;
     let attrs = &function.attrs;
     let ident = &sig.ident;
@@ -154,11 +200,11 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
     let (output, fallible) = output_type(ret);
     let indices = 0..names.len();
     let name_strings = names.iter().map(|n| n.to_string());
-    let blocking = quote!(::artel::__private::run_blocking(move || Self::call(#(#names),*)).await);
+    let blocking = quote!(::artel::__private::run_blocking(move || Self::call(#(#all_names),*)).await);
     let asyncness = if options.blocking { quote!() } else { quote!(async) };
     let call_result = match (options.blocking, fallible) {
-        (false, true) => quote!(Self::call(#(#names),*).await.map_err(::core::convert::Into::into)),
-        (false, false) => quote!(::core::result::Result::Ok(Self::call(#(#names),*).await)),
+        (false, true) => quote!(Self::call(#(#all_names),*).await.map_err(::core::convert::Into::into)),
+        (false, false) => quote!(::core::result::Result::Ok(Self::call(#(#all_names),*).await)),
         (true, true) => quote!(#blocking?.map_err(::core::convert::Into::into)),
         (true, false) => blocking,
     };
@@ -170,9 +216,13 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
         .rate_limit
         .as_ref()
         .map(|rate| quote!(options.rate_limit = ::core::option::Option::Some(::std::string::String::from(#rate));));
-    let backoff = options.retry_backoff_ms.as_ref().map(
-        |ms| quote!(options.retry_backoff = ::core::option::Option::Some(::std::time::Duration::from_millis(#ms));),
-    );
+    let millis = |field: TokenStream2, ms: &Option<syn::LitInt>| {
+        ms.as_ref()
+            .map(|ms| quote!(options.#field = ::core::option::Option::Some(::std::time::Duration::from_millis(#ms));))
+    };
+    let backoff = millis(quote!(retry_backoff), &options.retry_backoff_ms);
+    let time_limit = millis(quote!(time_limit), &options.time_limit_ms);
+    let soft_time_limit = millis(quote!(soft_time_limit), &options.soft_time_limit_ms);
     Ok(quote! {
         #(#attrs)*
         #[allow(non_camel_case_types)]
@@ -181,7 +231,7 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
 
         impl #ident {
             /// Runs the task body directly in this process.
-            #vis #asyncness fn call(#(#names: #types),*) #ret #body
+            #vis #asyncness fn call(#(#all_params),*) #ret #body
 
             /// A typed signature of this task with these arguments, ready to send.
             #vis fn s(#(#names: #types),*) -> ::artel::TypedSignature<#output> {
@@ -210,6 +260,8 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
                 #max_retries
                 #autoretry
                 #backoff
+                #time_limit
+                #soft_time_limit
                 #rate_limit
                 options
             }
@@ -217,6 +269,7 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
             fn run(
                 &self,
                 mut __artel_args: ::artel::Arguments,
+                __artel_ctx: ::artel::Context,
             ) -> ::artel::BoxFuture<'static, ::core::result::Result<#output, ::artel::TaskError>> {
                 let #decoded = (|| -> ::core::result::Result<_, ::std::string::String> {
                     #(let #names: #types = __artel_args.take(#indices, #name_strings)?;)*
@@ -224,6 +277,7 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
                     ::core::result::Result::Ok((#(#names,)*))
                 })();
                 ::std::boxed::Box::pin(async move {
+                    #bind_context
                     let (#(#names,)*) = #decoded
                         .map_err(|e| ::artel::TaskError::invalid_arguments(<Self as ::artel::Task>::NAME, e))?;
                     #call_result

@@ -2,26 +2,36 @@
 
 use std::time::Duration;
 
-use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, ResultBackend, TaskResult};
+use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, ResultBackend, Revocation, TaskResult};
 use async_trait::async_trait;
 use redis::AsyncCommands;
 
 use crate::broker::{RedisBroker, redis_error};
 use crate::keys;
 
-fn decode(task_id: &str, json: &[u8]) -> BrokerResult<TaskResult> {
+/// Revocations kept in the log; older ones are dropped (workers read it every poll).
+const REVOCATIONS_KEPT: u64 = 100_000;
+/// Revocations one poll reads at most.
+const REVOCATIONS_PER_READ: isize = 10_000;
+
+fn decode<T: serde::de::DeserializeOwned>(owner: &str, json: &[u8]) -> BrokerResult<T> {
     serde_json::from_slice(json).map_err(|e| {
-        BrokerError::new(BrokerErrorKind::Corrupt, format!("stored result of task {task_id} is not valid JSON"))
-            .with_source(e)
+        BrokerError::new(BrokerErrorKind::Corrupt, format!("stored value of {owner} is not valid JSON")).with_source(e)
     })
+}
+
+fn encode<T: serde::Serialize>(value: &T, what: &'static str) -> BrokerResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| BrokerError::new(BrokerErrorKind::Other, what).with_source(e))
+}
+
+fn ttl_ms(ttl: Option<Duration>) -> u64 {
+    ttl.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1))
 }
 
 #[async_trait]
 impl ResultBackend for RedisBroker {
     async fn store(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<bool> {
-        let json = serde_json::to_vec(result)
-            .map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a result").with_source(e))?;
-        let ttl_ms = ttl.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1));
+        let json = encode(result, "encoding a result")?;
         let mut conn = self.shared.conn.clone();
         let written: i64 = self
             .shared
@@ -29,7 +39,7 @@ impl ResultBackend for RedisBroker {
             .store_result
             .key(keys::result(&self.shared.config.prefix, &result.task_id))
             .arg(json)
-            .arg(ttl_ms)
+            .arg(ttl_ms(ttl))
             .invoke_async(&mut conn)
             .await
             .map_err(|e| redis_error("storing a result", e))?;
@@ -40,7 +50,70 @@ impl ResultBackend for RedisBroker {
         let mut conn = self.shared.conn.clone();
         let key = keys::result(&self.shared.config.prefix, task_id);
         let json: Option<Vec<u8>> = conn.get(&key).await.map_err(|e| redis_error("reading a result", e))?;
-        json.map(|j| decode(task_id, &j)).transpose()
+        json.map(|j| decode(&format!("task {task_id}"), &j)).transpose()
+    }
+
+    async fn chord_part(
+        &self,
+        group_id: &str,
+        index: u32,
+        size: u32,
+        result: &TaskResult,
+        ttl: Option<Duration>,
+    ) -> BrokerResult<Option<Vec<TaskResult>>> {
+        let mut conn = self.shared.conn.clone();
+        let parts: Option<Vec<(u32, Vec<u8>)>> = self
+            .shared
+            .scripts
+            .chord_part
+            .key(keys::chord(&self.shared.config.prefix, group_id))
+            .arg(index)
+            .arg(encode(result, "encoding a chord member's result")?)
+            .arg(size)
+            .arg(ttl_ms(ttl))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("recording a chord member", e))?;
+        let Some(mut parts) = parts else { return Ok(None) };
+        parts.sort_unstable_by_key(|(index, _)| *index);
+        let owner = format!("chord {group_id}");
+        parts.iter().map(|(_, json)| decode(&owner, json)).collect::<BrokerResult<_>>().map(Some)
+    }
+
+    async fn revoke(&self, revocation: &Revocation) -> BrokerResult<()> {
+        let (log, seq) = keys::revocations(&self.shared.config.prefix);
+        let mut conn = self.shared.conn.clone();
+        let _: u64 = self
+            .shared
+            .scripts
+            .revoke
+            .key(log)
+            .key(seq)
+            .arg(encode(revocation, "encoding a revocation")?)
+            .arg(REVOCATIONS_KEPT)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("recording a revocation", e))?;
+        Ok(())
+    }
+
+    async fn revocations(&self, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)> {
+        let (log, _) = keys::revocations(&self.shared.config.prefix);
+        let mut conn = self.shared.conn.clone();
+        let rows: Vec<(Vec<u8>, u64)> = conn
+            .zrangebyscore_limit_withscores(&log, format!("({cursor}"), "+inf", 0, REVOCATIONS_PER_READ)
+            .await
+            .map_err(|e| redis_error("reading revocations", e))?;
+        let next = rows.last().map_or(cursor, |(_, seq)| *seq);
+        let now = chrono::Utc::now();
+        let mut revocations = Vec::with_capacity(rows.len());
+        for (json, _) in rows {
+            let revocation: Revocation = decode("the revocation log", &json)?;
+            if revocation.expires_at > now {
+                revocations.push(revocation);
+            }
+        }
+        Ok((revocations, next))
     }
 
     async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {

@@ -53,6 +53,16 @@ pub(crate) fn result(prefix: &str, task_id: &str) -> String {
     format!("{prefix}:result:{task_id}")
 }
 
+/// The hash of a chord's recorded members.
+pub(crate) fn chord(prefix: &str, group_id: &str) -> String {
+    format!("{prefix}:chord:{group_id}")
+}
+
+/// The revocation log and its sequence counter (one hash tag: one script writes both).
+pub(crate) fn revocations(prefix: &str) -> (String, String) {
+    (format!("{prefix}:{{revoked}}:log"), format!("{prefix}:{{revoked}}:seq"))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

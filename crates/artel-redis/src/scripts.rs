@@ -21,6 +21,8 @@ pub(crate) struct Scripts {
     pub(crate) purge: Script,
     pub(crate) store_result: Script,
     pub(crate) complete: Script,
+    pub(crate) chord_part: Script,
+    pub(crate) revoke: Script,
 }
 
 impl Scripts {
@@ -35,6 +37,8 @@ impl Scripts {
             purge: Script::new(include_str!("../lua/purge.lua")),
             store_result: with_common!("store_result.lua"),
             complete: with_common!("complete.lua"),
+            chord_part: Script::new(include_str!("../lua/chord_part.lua")),
+            revoke: Script::new(include_str!("../lua/revoke.lua")),
         }
     }
 }

@@ -79,7 +79,7 @@ impl Task for Nap {
     const NAME: &'static str = "nap";
     type Output = u32;
 
-    fn run(&self, _args: Arguments) -> BoxFuture<'static, Result<u32, TaskError>> {
+    fn run(&self, _args: Arguments, _ctx: artel_core::Context) -> BoxFuture<'static, Result<u32, TaskError>> {
         Box::pin(async {
             tokio::time::sleep(Duration::from_millis(20)).await;
             Ok(1)

@@ -9,12 +9,16 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use std::time::Instant;
 
-use artel_core::{Arguments, Broker, Clock, Delivery, Registry, ResultBackend, TaskError, TaskErrorKind, TaskResult};
+use artel_core::{
+    Arguments, Broker, Clock, Context, Delivery, Registry, ResultBackend, State, TaskError, TaskErrorKind, TaskResult,
+};
 use serde_json::Value;
 
 use crate::rate::RateLimits;
 use crate::retry;
+use crate::revoke::Revoked;
 use crate::stats::WorkerStats;
+use crate::supervise::{Limits, supervise};
 
 /// What executing a delivery needs; shared by all in-flight tasks of a worker.
 #[derive(Debug)]
@@ -26,8 +30,11 @@ pub(crate) struct Executor {
     pub(crate) result_ttl: Option<Duration>,
     pub(crate) results_in_broker: bool,
     pub(crate) track_started: bool,
+    pub(crate) track_received: bool,
+    pub(crate) limits: Limits,
     pub(crate) stats: Arc<WorkerStats>,
     pub(crate) rate_limits: RateLimits,
+    pub(crate) revoked: Revoked,
 }
 
 impl Executor {
@@ -45,33 +52,35 @@ impl Executor {
         let Some(handler) = self.registry.get(&task).cloned() else {
             return self.reject(delivery, &id, TaskError::not_registered(&task)).await;
         };
-        let now = self.clock.now();
-        if headers.expires.is_some_and(|at| at <= now) {
+        let ignore_result = headers.ignore_result;
+        if headers.expires.is_some_and(|at| at <= self.clock.now()) {
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
-            let error = TaskError::of_kind(TaskErrorKind::Revoked, "expired");
-            let ignore = headers.ignore_result;
-            return self.complete(delivery, &id, TaskResult::failure(&id, &error, now), ignore).await;
+            return self.discard(delivery, &id, "expired", ignore_result).await;
+        }
+        let meta = || serde_json::json!({"pid": std::process::id(), "hostname": crate::hostname()});
+        if self.track_received && !ignore_result {
+            self.store(TaskResult::progress(&id, State::Received, meta()), false).await;
         }
         let options = handler.options();
         self.rate_limits.wait(&task, options.rate_limit.as_deref()).await;
-        let hard_limit = headers.timelimit.0.and_then(|s| Duration::try_from_secs_f64(s).ok());
-        let ignore_result = headers.ignore_result;
-        if self.track_started && !ignore_result {
-            let meta = serde_json::json!({"pid": std::process::id(), "hostname": crate::hostname()});
-            self.store(TaskResult::progress(&id, artel_core::State::Started, meta), false).await;
+        if self.revoked.contains(&id) {
+            self.stats.revoked.fetch_add(1, Ordering::Relaxed);
+            return self.discard(delivery, &id, "revoked", ignore_result).await;
         }
-        let run = artel_pool::catch_unwind(handler.call(Arguments::new(body.args, body.kwargs)));
+        if self.track_started && !ignore_result {
+            self.store(TaskResult::progress(&id, State::Started, meta()), false).await;
+        }
+        let results = (!ignore_result).then(|| (self.backend.clone(), self.result_ttl));
+        let ctx = Context::for_message(headers, results);
+        let limits = Limits::of(headers, &options, self.limits);
+        let running = self.revoked.running(&id, &ctx);
+        let call = handler.call(Arguments::new(body.args, body.kwargs), ctx.clone());
         self.stats.active.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let outcome = match hard_limit {
-            Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
-                Ok(Err(TaskError::of_kind(TaskErrorKind::TimedOut, format!("hard time limit ({limit:?}) exceeded"))))
-            }),
-            None => run.await,
-        };
+        let outcome = supervise(call, &ctx, limits, running.terminate()).await;
+        drop(running);
         self.stats.record(&task, started.elapsed());
         self.stats.active.fetch_sub(1, Ordering::Relaxed);
-        let outcome = outcome.unwrap_or_else(|panic| Err(TaskError::of_kind(TaskErrorKind::Panicked, panic)));
         match outcome {
             Ok(value) => self.succeed(delivery, &id, value, ignore_result).await,
             Err(error) if error.kind() == TaskErrorKind::InvalidArguments => self.reject(delivery, &id, error).await,
@@ -82,6 +91,13 @@ impl Executor {
             }
             Err(error) => self.fail(delivery, &task, &id, error, ignore_result).await,
         }
+    }
+
+    /// Settles a message that will not run (expired, revoked) as REVOKED.
+    async fn discard(&self, delivery: Delivery, id: &str, why: &str, ignore_result: bool) {
+        tracing::info!(id = %id, task = %delivery.message().headers.task, "discarded: {why}");
+        let error = TaskError::of_kind(TaskErrorKind::Revoked, why);
+        self.complete(delivery, id, TaskResult::failure(id, &error, self.clock.now()), ignore_result).await;
     }
 
     async fn fail(&self, delivery: Delivery, task: &str, id: &str, error: TaskError, ignore_result: bool) {

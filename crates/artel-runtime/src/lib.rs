@@ -8,7 +8,9 @@
 mod execute;
 mod rate;
 mod retry;
+mod revoke;
 mod stats;
+mod supervise;
 mod worker;
 
 pub use rate::parse_rate;

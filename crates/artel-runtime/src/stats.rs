@@ -27,6 +27,8 @@ pub struct WorkerStats {
     pub rejected: AtomicU64,
     /// Expired messages discarded without running.
     pub expired: AtomicU64,
+    /// Revoked messages discarded without running.
+    pub revoked: AtomicU64,
     timings: Mutex<HashMap<String, Timing>>,
 }
 
@@ -107,6 +109,7 @@ impl WorkerStats {
             "retried": load(&self.retried),
             "rejected": load(&self.rejected),
             "expired": load(&self.expired),
+            "revoked": load(&self.revoked),
             "tasks": tasks,
         })
     }

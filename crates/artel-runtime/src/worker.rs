@@ -9,7 +9,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::execute::Executor;
+use crate::revoke::Revoked;
 use crate::stats::WorkerStats;
+use crate::supervise::Limits;
 
 /// Worker settings.
 #[derive(Debug, Clone)]
@@ -32,6 +34,16 @@ pub struct WorkerConfig {
     /// Store STARTED (with the worker's pid and hostname) when a task starts, as Celery's
     /// `task_track_started`; off by default because it costs one more write per task.
     pub track_started: bool,
+    /// Store RECEIVED when a message is taken, before rate limits and the run; off by
+    /// default (one more write per task).
+    pub track_received: bool,
+    /// Hard time limit for tasks whose call and declaration set none (`--time-limit`).
+    pub time_limit: Option<Duration>,
+    /// Soft time limit for tasks whose call and declaration set none.
+    pub soft_time_limit: Option<Duration>,
+    /// How often revocations are read from the result backend: the longest a revoke
+    /// takes to reach this worker.
+    pub revoke_poll: Duration,
 }
 
 /// How a worker is told to stop.
@@ -62,6 +74,10 @@ impl Default for WorkerConfig {
             grace: Duration::from_secs(30),
             results_in_broker: false,
             track_started: false,
+            track_received: false,
+            time_limit: None,
+            soft_time_limit: None,
+            revoke_poll: Duration::from_millis(200),
         }
     }
 }
@@ -104,8 +120,11 @@ impl Worker {
             result_ttl: config.result_ttl,
             results_in_broker: config.results_in_broker,
             track_started: config.track_started,
+            track_received: config.track_received,
+            limits: Limits { soft: config.soft_time_limit, hard: config.time_limit },
             stats: Arc::default(),
             rate_limits: Default::default(),
+            revoked: Revoked::default(),
         };
         Self { broker, executor: Arc::new(executor), config }
     }
@@ -120,6 +139,25 @@ impl Worker {
     ///
     /// Returns an error only when the broker fails in a way retrying cannot fix.
     pub async fn run(self, pool: &Pool, stop: Stop) -> Result<(), BrokerError> {
+        // Revocations made while no worker ran must hold before the first task.
+        let executor = &self.executor;
+        if let Err(e) = executor.revoked.refresh(executor.backend.as_ref(), executor.clock.now()).await {
+            tracing::warn!(error = %e, "could not read revocations at start; polling will retry");
+        }
+        let (every, stop_polling) = (self.config.revoke_poll, stop.cold.child_token());
+        let poller = {
+            let (executor, stop) = (self.executor.clone(), stop_polling.clone());
+            tokio::spawn(async move {
+                executor.revoked.poll(executor.backend.as_ref(), executor.clock.as_ref(), every, stop).await
+            })
+        };
+        let outcome = self.serve(pool, &stop).await;
+        stop_polling.cancel();
+        let _ = poller.await;
+        outcome
+    }
+
+    async fn serve(&self, pool: &Pool, stop: &Stop) -> Result<(), BrokerError> {
         let shutdown = stop.warm.clone();
         let mut consumer = self.broker.consume(&self.config.queues, self.config.prefetch).await?;
         let concurrency = self.config.concurrency.max(1);

@@ -157,6 +157,63 @@ pub(crate) fn result_sweep(tx: &Transaction<'_>, now: i64, limit: usize) -> rusq
     tx.prepare_cached(sql!("result/sweep.sql"))?.execute(named_params! { ":now": now, ":limit": limit as i64 })
 }
 
+pub(crate) struct ChordPart<'a> {
+    pub(crate) group_id: &'a str,
+    pub(crate) index: u32,
+    pub(crate) result: &'a [u8],
+    pub(crate) expires_at: Option<i64>,
+}
+
+/// Records a member; returns every member's result, in order, when `size` are in.
+pub(crate) fn chord_part(
+    tx: &Transaction<'_>,
+    part: &ChordPart<'_>,
+    size: u32,
+) -> rusqlite::Result<Option<Vec<Vec<u8>>>> {
+    tx.prepare_cached(sql!("chord/record.sql"))?.execute(named_params! {
+        ":group_id": part.group_id, ":idx": part.index, ":result": part.result, ":expires_at": part.expires_at,
+    })?;
+    let recorded = tx
+        .prepare_cached(sql!("chord/count.sql"))?
+        .query_row(named_params! { ":group_id": part.group_id }, |row| count(row, 0))?;
+    if recorded < u64::from(size) {
+        return Ok(None);
+    }
+    let mut stmt = tx.prepare_cached(sql!("chord/parts.sql"))?;
+    let rows = stmt.query_map(named_params! { ":group_id": part.group_id }, |row| row.get(0))?;
+    rows.collect::<Result<_, _>>().map(Some)
+}
+
+pub(crate) fn revoke(tx: &Transaction<'_>, task_id: &str, terminate: bool, expires_at: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql!("revoke/insert.sql"))?.execute(named_params! {
+        ":task_id": task_id, ":terminate": terminate, ":expires_at": expires_at,
+    })?;
+    Ok(())
+}
+
+/// A revocation row: seq, task id, terminate, expires at (ms).
+pub(crate) type RevocationRow = (i64, String, bool, i64);
+
+pub(crate) fn revocations(
+    tx: &Transaction<'_>,
+    cursor: i64,
+    now: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<RevocationRow>> {
+    let mut stmt = tx.prepare_cached(sql!("revoke/since.sql"))?;
+    let rows = stmt.query_map(named_params! { ":cursor": cursor, ":now": now, ":limit": limit as i64 }, |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?;
+    rows.collect()
+}
+
+/// Deletes expired chord members and revocations (results have their own sweep).
+pub(crate) fn control_sweep(tx: &Transaction<'_>, now: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql!("chord/sweep.sql"))?.execute(named_params! { ":now": now })?;
+    tx.prepare_cached(sql!("revoke/sweep.sql"))?.execute(named_params! { ":now": now })?;
+    Ok(())
+}
+
 pub(crate) fn worker_upsert(tx: &Transaction<'_>, name: &str, now: i64, stats: &str) -> rusqlite::Result<()> {
     tx.prepare_cached(sql!("worker/upsert.sql"))?
         .execute(named_params! { ":name": name, ":now": now, ":stats": stats })?;

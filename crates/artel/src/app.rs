@@ -108,6 +108,11 @@ impl App {
         Ok(AsyncResult::new(id, self.backend()))
     }
 
+    /// Revokes task `id`; see [`AsyncResult::revoke`].
+    pub async fn revoke(&self, id: &str, terminate: bool) -> Result<(), crate::ResultError> {
+        AsyncResult::<serde_json::Value>::new(id.to_owned(), self.backend()).revoke(terminate).await
+    }
+
     /// Stops the in-process worker after the tasks it is running finish.
     pub async fn shutdown(self) {
         if let Some(local) = self.local {

@@ -5,11 +5,17 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_core::{BrokerError, BrokerErrorKind, ResultBackend, Signature, State, TaskError};
+use artel_core::{
+    BrokerError, BrokerErrorKind, Clock, ResultBackend, Revocation, Signature, State, SystemClock, TaskError,
+    TaskErrorKind, TaskResult,
+};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::App;
+
+/// How long workers remember a revocation.
+const REVOCATION_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 /// Why a task could not be sent.
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +147,33 @@ impl<T> AsyncResult<T> {
     /// Whether the task has finished.
     pub async fn ready(&self) -> Result<bool, ResultError> {
         Ok(self.state().await?.is_ready())
+    }
+
+    /// What the stored state carries now: progress meta (`ctx.progress`), the worker of a
+    /// STARTED task, the value or encoded error of a finished one; `None` while PENDING.
+    pub async fn info(&self) -> Result<Option<Value>, ResultError> {
+        let stored = self.backend.get(&self.id).await.map_err(|source| self.backend_error(source))?;
+        Ok(stored.map(|r| r.result))
+    }
+
+    /// Revokes the task (Celery's `revoke`): if it has not started it never will, and
+    /// with `terminate` a run in progress is stopped; either way it ends REVOKED.
+    ///
+    /// Workers learn of it within their `revoke_poll` interval and remember it for a day.
+    /// A task not known to be running reads REVOKED at once; a task already running
+    /// without `terminate` runs to its end.
+    pub async fn revoke(&self, terminate: bool) -> Result<(), ResultError> {
+        let now = SystemClock.now();
+        let revocation = Revocation { task_id: self.id.clone(), terminate, expires_at: now + REVOCATION_KEPT };
+        self.backend.revoke(&revocation).await.map_err(|source| self.backend_error(source))?;
+        let stored = self.backend.get(&self.id).await.map_err(|source| self.backend_error(source))?;
+        let running = stored.is_some_and(|r| matches!(r.status, State::Started | State::Progress));
+        if !running {
+            let error = TaskError::of_kind(TaskErrorKind::Revoked, "revoked");
+            let revoked = TaskResult::failure(&self.id, &error, now);
+            self.backend.store(&revoked, None).await.map_err(|source| self.backend_error(source))?;
+        }
+        Ok(())
     }
 
     fn backend_error(&self, source: BrokerError) -> ResultError {

@@ -35,8 +35,8 @@ pub mod connect;
 
 pub use app::App;
 pub use artel_core::{
-    Arguments, Backoff, BoxFuture, Registry, RetryPolicy, Signature, State, Task, TaskError, TaskErrorKind,
-    TaskOptions, TaskResult, retry,
+    Arguments, Backoff, BoxFuture, Cancelled, Context, Registry, RetryPolicy, Signature, State, Task, TaskError,
+    TaskErrorKind, TaskOptions, TaskResult, retry,
 };
 pub use artel_macros::task;
 pub use artel_runtime::{Stop, TaskTiming, Worker, WorkerConfig, WorkerStats};
@@ -57,15 +57,27 @@ pub use artel_sqlite as sqlite;
 pub mod __private {
     pub use serde_json::to_value;
 
-    /// Runs a `blocking` task body on a blocking thread; a panic becomes a task error.
+    /// Runs a `blocking` task body on a thread of its own; a panic becomes a task error.
+    ///
+    /// A plain detached thread rather than tokio's blocking pool: when a hard time limit
+    /// abandons a runaway body, its thread must not hold up the runtime's shutdown (and
+    /// with it the worker process's exit).
     pub async fn run_blocking<T: Send + 'static>(
         body: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, crate::TaskError> {
-        let run = move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
-        match tokio::task::spawn_blocking(run).await {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let run = move || {
+            let _ = done.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)));
+        };
+        let panicked = |detail: String| crate::TaskError::of_kind(crate::TaskErrorKind::Panicked, detail);
+        std::thread::Builder::new()
+            .name("artel-blocking".to_owned())
+            .spawn(run)
+            .map_err(|e| crate::TaskError::msg(format!("cannot start a thread for a blocking task: {e}")))?;
+        match outcome.await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(_)) => Err(crate::TaskError::of_kind(crate::TaskErrorKind::Panicked, "blocking task panicked")),
-            Err(e) => Err(crate::TaskError::of_kind(crate::TaskErrorKind::Panicked, e)),
+            Ok(Err(_)) => Err(panicked("blocking task panicked".to_owned())),
+            Err(_) => Err(panicked("blocking task's thread ended without a result".to_owned())),
         }
     }
 }

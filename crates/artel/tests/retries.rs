@@ -1,40 +1,29 @@
 //! Retries on every broker: automatic and explicit, exhausted, durable (not a sleep).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use artel::{App, Registry, ResultError, State, TaskError, TaskErrorKind, WorkerConfig, connect};
-use artel_broker_tests::ScratchDb;
+mod common;
 
-static ATTEMPTS: Mutex<Option<HashMap<String, u32>>> = Mutex::new(None);
-
-/// Counts attempts per run id, so tests on different brokers do not share counters.
-fn attempt(run: &str) -> u32 {
-    let mut guard = ATTEMPTS.lock().unwrap_or_else(|e| e.into_inner());
-    let n = guard.get_or_insert_with(HashMap::new).entry(run.to_owned()).or_default();
-    *n += 1;
-    *n
-}
+use artel::{Registry, ResultError, State, TaskError, TaskErrorKind, WorkerConfig};
 
 /// Fails until attempt `succeed_on`.
 #[artel::task(max_retries = 3, autoretry, retry_backoff_ms = 20)]
 async fn flaky(run: String, succeed_on: u32) -> Result<String, TaskError> {
-    let n = attempt(&run);
+    let n = common::attempt(&run);
     if n < succeed_on { Err(TaskError::msg(format!("attempt {n} failed"))) } else { Ok(format!("ok after {n}")) }
 }
 
 /// Always fails.
 #[artel::task(max_retries = 2, autoretry, retry_backoff_ms = 20)]
 async fn doomed(run: String) -> Result<(), TaskError> {
-    Err(TaskError::msg(format!("attempt {} failed", attempt(&run))))
+    Err(TaskError::msg(format!("attempt {} failed", common::attempt(&run))))
 }
 
 /// Asks for one retry in `countdown_ms`, then succeeds; no autoretry needed.
 #[artel::task]
 async fn busy(run: String, countdown_ms: u64) -> Result<u32, TaskError> {
-    match attempt(&run) {
+    match common::attempt(&run) {
         1 => Err(TaskError::retry("resource busy").after(Duration::from_millis(countdown_ms))),
         n => Ok(n),
     }
@@ -46,47 +35,12 @@ fn registry() -> Registry {
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// The brokers to run on: memory, a scratch SQLite file, and Redis when it answers.
-async fn apps() -> Vec<(&'static str, App, Box<dyn Send>)> {
-    let config = || WorkerConfig { concurrency: 8, prefetch: 8, ..WorkerConfig::default() };
-    let mut apps = vec![("memory", App::local_with(registry(), config()).expect("app"), Box::new(()) as Box<dyn Send>)];
-    let db = ScratchDb::new("retries");
-    let sqlite = connect(&format!("sqlite://{}?poll_ms=10", db.path().display())).await.expect("sqlite");
-    apps.push((
-        "sqlite",
-        App::with_worker(sqlite.broker, sqlite.backend, registry(), config()).expect("app"),
-        Box::new(db),
-    ));
-    let redis_url = std::env::var("ARTEL_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned());
-    let prefix = format!("artel-test-{}", uuid::Uuid::new_v4());
-    match connect(&format!("{redis_url}?prefix={prefix}&poll_ms=20")).await {
-        Ok(redis) => {
-            let cleanup = RedisPrefix(redis.redis.clone());
-            apps.push((
-                "redis",
-                App::with_worker(redis.broker, redis.backend, registry(), config()).expect("app"),
-                Box::new(cleanup),
-            ));
-        }
-        Err(e) if std::env::var("ARTEL_REQUIRE_SERVICES").as_deref() == Ok("1") => panic!("Redis is required: {e}"),
-        Err(e) => eprintln!("skipped on redis: {e}"),
-    }
-    apps
+fn config() -> WorkerConfig {
+    WorkerConfig { concurrency: 8, prefetch: 8, ..WorkerConfig::default() }
 }
 
-/// Removes the test's Redis keys at the end.
-struct RedisPrefix(Option<artel::redis::RedisBroker>);
-impl Drop for RedisPrefix {
-    fn drop(&mut self) {
-        if let Some(broker) = self.0.take() {
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-                rt.block_on(async { broker.delete_namespace().await.ok() })
-            })
-            .join()
-            .ok();
-        }
-    }
+async fn apps() -> Vec<common::BrokerApp> {
+    common::apps(registry, config).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,7 +65,7 @@ async fn a_task_that_keeps_failing_fails_after_max_retries() {
         assert_eq!((error.kind(), error.message()), (TaskErrorKind::Failed, "attempt 3 failed"), "{name}");
         assert_eq!(error.traceback(), Some("gave up after 2 retries"), "{name}");
         assert_eq!(result.state().await.expect("state"), State::Failure, "{name}");
-        assert_eq!(attempt(&run), 4, "{name}: exactly three attempts ran before this one");
+        assert_eq!(common::attempt(&run), 4, "{name}: exactly three attempts ran before this one");
         app.shutdown().await;
     }
 }

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::broker::{BrokerResult, ResultBackend};
+use crate::broker::{BrokerResult, ResultBackend, Revocation};
 use crate::error::{BrokerError, BrokerErrorKind};
 use crate::result::TaskResult;
 
@@ -27,11 +27,23 @@ struct State {
     /// One wake-up per task somebody waits on; removed when the task is ready.
     waiters: HashMap<String, Arc<Notify>>,
     stores_since_sweep: u32,
+    /// Chord members recorded so far, by group id then member index.
+    chords: HashMap<String, Chord>,
+    /// Live revocations in order; a cursor counts from the first ever recorded.
+    revocations: std::collections::VecDeque<Revocation>,
+    /// Revocations dropped from the front after expiring.
+    revocations_dropped: u64,
 }
 
 #[derive(Debug)]
 struct Stored {
     result: TaskResult,
+    expires_at: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+struct Chord {
+    parts: BTreeMap<u32, TaskResult>,
     expires_at: Option<Instant>,
 }
 
@@ -62,6 +74,7 @@ impl State {
     fn sweep(&mut self) {
         let now = Instant::now();
         self.results.retain(|_, s| s.expires_at.is_none_or(|at| at > now));
+        self.chords.retain(|_, c| c.expires_at.is_none_or(|at| at > now));
         self.stores_since_sweep = 0;
     }
 }
@@ -95,6 +108,42 @@ impl ResultBackend for MemoryBackend {
 
     async fn get(&self, task_id: &str) -> BrokerResult<Option<TaskResult>> {
         Ok(self.lock().live(task_id).cloned())
+    }
+
+    async fn chord_part(
+        &self,
+        group_id: &str,
+        index: u32,
+        size: u32,
+        result: &TaskResult,
+        ttl: Option<Duration>,
+    ) -> BrokerResult<Option<Vec<TaskResult>>> {
+        let mut state = self.lock();
+        let chord = state.chords.entry(group_id.to_owned()).or_default();
+        chord.parts.insert(index, result.clone());
+        chord.expires_at = ttl.map(|ttl| Instant::now() + ttl);
+        let complete = u32::try_from(chord.parts.len()).is_ok_and(|n| n >= size);
+        Ok(complete.then(|| chord.parts.values().cloned().collect()))
+    }
+
+    async fn revoke(&self, revocation: &Revocation) -> BrokerResult<()> {
+        let mut state = self.lock();
+        let now = chrono::Utc::now();
+        while state.revocations.front().is_some_and(|r| r.expires_at < now) {
+            state.revocations.pop_front();
+            state.revocations_dropped += 1;
+        }
+        state.revocations.push_back(revocation.clone());
+        Ok(())
+    }
+
+    async fn revocations(&self, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)> {
+        let state = self.lock();
+        let skip = usize::try_from(cursor.saturating_sub(state.revocations_dropped)).unwrap_or(usize::MAX);
+        let next = state.revocations_dropped + state.revocations.len() as u64;
+        let now = chrono::Utc::now();
+        let live = state.revocations.iter().skip(skip).filter(|r| r.expires_at > now).cloned().collect();
+        Ok((live, next))
     }
 
     async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {

@@ -1,0 +1,216 @@
+//! [`Context`]: what a running task knows about itself and may tell the world.
+//!
+//! A task asks for it by taking a `ctx: Context` parameter (Celery's `bind=True`). It
+//! carries the ids of the call, the retry count, a cancellation signal (soft time limit,
+//! hard time limit, revoke with terminate) and a way to publish progress.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::ResultBackend;
+use crate::error::{TaskError, TaskErrorKind};
+use crate::message::Headers;
+use crate::result::TaskResult;
+use crate::state::State;
+
+/// Why a running task is asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cancelled {
+    /// The soft time limit passed: clean up and return (or return the error of `check`).
+    SoftTimeLimit,
+    /// The hard time limit passed: the worker has abandoned the task.
+    HardTimeLimit,
+    /// The task was revoked with `terminate`.
+    Revoked,
+}
+
+/// The running task's view of itself; cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: String,
+    task: String,
+    retries: u32,
+    root_id: Option<String>,
+    parent_id: Option<String>,
+    group: Option<String>,
+    cancel: CancellationToken,
+    reason: OnceLock<Cancelled>,
+    results: Option<(Arc<dyn ResultBackend>, Option<Duration>)>,
+}
+
+impl Context {
+    /// A context for calling a task body directly (tests, `task::call`): it is never
+    /// cancelled unless [`Context::cancel`] is called, and progress goes nowhere.
+    pub fn detached(id: impl Into<String>, task: impl Into<String>) -> Self {
+        Self::build(id.into(), task.into(), 0, None, None, None, None)
+    }
+
+    /// The context of a delivered message; progress is stored in `results` (with its TTL).
+    pub fn for_message(headers: &Headers, results: Option<(Arc<dyn ResultBackend>, Option<Duration>)>) -> Self {
+        Self::build(
+            headers.id.clone(),
+            headers.task.clone(),
+            headers.retries,
+            headers.root_id.clone(),
+            headers.parent_id.clone(),
+            headers.group.clone(),
+            results,
+        )
+    }
+
+    fn build(
+        id: String,
+        task: String,
+        retries: u32,
+        root_id: Option<String>,
+        parent_id: Option<String>,
+        group: Option<String>,
+        results: Option<(Arc<dyn ResultBackend>, Option<Duration>)>,
+    ) -> Self {
+        let cancel = CancellationToken::new();
+        let reason = OnceLock::new();
+        Self { inner: Arc::new(Inner { id, task, retries, root_id, parent_id, group, cancel, reason, results }) }
+    }
+
+    /// This call's task id (also its result key).
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The registered task name.
+    pub fn task(&self) -> &str {
+        &self.inner.task
+    }
+
+    /// How many times this call was already retried (0 on the first run).
+    pub fn retries(&self) -> u32 {
+        self.inner.retries
+    }
+
+    /// The first task of the workflow this call belongs to.
+    pub fn root_id(&self) -> Option<&str> {
+        self.inner.root_id.as_deref()
+    }
+
+    /// The task that published this one (a chain's previous step, a retried original).
+    pub fn parent_id(&self) -> Option<&str> {
+        self.inner.parent_id.as_deref()
+    }
+
+    /// The group or chord this call is a member of.
+    pub fn group(&self) -> Option<&str> {
+        self.inner.group.as_deref()
+    }
+
+    /// Asks the worker to run this task again (Celery's `self.retry()`); return it as the
+    /// task's error. Set a countdown with [`TaskError::after`].
+    pub fn retry(&self, reason: impl fmt::Display) -> TaskError {
+        TaskError::retry(reason)
+    }
+
+    /// Signals the task to stop; the worker calls this at the soft or hard time limit and
+    /// on revoke with terminate. The first reason sticks.
+    pub fn cancel(&self, why: Cancelled) {
+        let _ = self.inner.reason.set(why);
+        self.inner.cancel.cancel();
+    }
+
+    /// Whether the task has been asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancel.is_cancelled()
+    }
+
+    /// Why the task was asked to stop, if it was.
+    pub fn cancel_reason(&self) -> Option<Cancelled> {
+        self.inner.reason.get().copied()
+    }
+
+    /// Completes when the task is asked to stop; `select!` on it beside long awaits.
+    pub async fn cancelled(&self) {
+        self.inner.cancel.cancelled().await;
+    }
+
+    /// `Ok` while the task may go on; the error to return once it was asked to stop
+    /// (`TimedOut` for time limits, `Revoked` for revoke), for use with `?`.
+    pub fn check(&self) -> Result<(), TaskError> {
+        match self.cancel_reason() {
+            None => Ok(()),
+            Some(Cancelled::Revoked) => Err(TaskError::of_kind(TaskErrorKind::Revoked, "terminated")),
+            Some(Cancelled::SoftTimeLimit) => {
+                Err(TaskError::of_kind(TaskErrorKind::TimedOut, "soft time limit exceeded"))
+            }
+            Some(Cancelled::HardTimeLimit) => {
+                Err(TaskError::of_kind(TaskErrorKind::TimedOut, "hard time limit exceeded"))
+            }
+        }
+    }
+
+    /// Stores a non-final `state` with `meta` (Celery's `update_state`), readable by the
+    /// client with `AsyncResult::info`. A detached context stores nothing.
+    pub async fn update_state(&self, state: State, meta: Value) -> Result<(), TaskError> {
+        if state.is_ready() {
+            return Err(TaskError::msg(format!(
+                "update_state({}) would finish the task; return its value or error instead",
+                state.as_str()
+            )));
+        }
+        let Some((backend, ttl)) = &self.inner.results else { return Ok(()) };
+        let result = TaskResult::progress(&self.inner.id, state, meta);
+        backend
+            .store(&result, *ttl)
+            .await
+            .map(drop)
+            .map_err(|e| TaskError::msg(format!("could not store the progress of task {}: {e}", self.inner.id)))
+    }
+
+    /// Stores PROGRESS with `meta` (e.g. `{"done": 40, "total": 100}`).
+    pub async fn progress(&self, meta: Value) -> Result<(), TaskError> {
+        self.update_state(State::Progress, meta).await
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("id", &self.inner.id)
+            .field("task", &self.inner.task)
+            .field("retries", &self.inner.retries)
+            .field("cancelled", &self.cancel_reason())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::TaskErrorKind;
+
+    #[test]
+    fn the_first_cancel_reason_sticks_and_check_names_it() {
+        let ctx = Context::detached("id-1", "t");
+        assert!(ctx.check().is_ok());
+        ctx.cancel(Cancelled::SoftTimeLimit);
+        ctx.cancel(Cancelled::Revoked);
+        assert_eq!(ctx.cancel_reason(), Some(Cancelled::SoftTimeLimit));
+        let error = ctx.check().expect_err("cancelled");
+        assert_eq!(error.kind(), TaskErrorKind::TimedOut);
+        assert_eq!(error.message(), "soft time limit exceeded");
+    }
+
+    #[tokio::test]
+    async fn a_final_state_cannot_be_set_as_progress() {
+        let ctx = Context::detached("id-2", "t");
+        let error = ctx.update_state(State::Success, Value::Null).await.expect_err("refused");
+        assert!(error.message().contains("would finish the task"), "{error}");
+        ctx.progress(serde_json::json!({"done": 1})).await.expect("detached progress goes nowhere");
+    }
+}

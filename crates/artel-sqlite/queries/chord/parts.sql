@@ -1,0 +1,1 @@
+SELECT result FROM chord_parts WHERE group_id = :group_id ORDER BY idx

@@ -1,0 +1,1 @@
+DELETE FROM chord_parts WHERE expires_at <= :now
