@@ -1,8 +1,10 @@
 //! Producers and workers in separate processes on one SQLite file.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use artel::core::{Clock, Signature, State, SystemClock};
@@ -27,49 +29,6 @@ impl Drop for Scratch {
         for suffix in ["", "-wal", "-shm", ".runs"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
         }
-    }
-}
-
-/// A worker process, killed if the test ends without stopping it.
-struct WorkerProcess(Child);
-
-impl WorkerProcess {
-    fn start(url: &str, args: &[&str]) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_artel"))
-            .args(["--broker", url, "worker"])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start a worker");
-        Self(child)
-    }
-
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill").args([signal, &self.pid().to_string()]).status().expect("kill");
-        assert!(status.success());
-    }
-
-    fn wait(&mut self, patience: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + patience;
-        loop {
-            if let Some(status) = self.0.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "worker did not exit within {patience:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -115,8 +74,8 @@ async fn two_workers_and_a_producer_share_one_file_and_every_task_runs_once() {
     let url = db.url("?poll_ms=10");
     let connection = connect(&url).await.expect("open");
     let runs = format!("{}.runs", db.0.display());
-    let first = WorkerProcess::start(&url, &["-c", "4", "--prefetch", "1"]);
-    let second = WorkerProcess::start(&url, &["-c", "4", "--prefetch", "1"]);
+    let first = support::WorkerProcess::start(&url, &["-c", "4", "--prefetch", "1"]);
+    let second = support::WorkerProcess::start(&url, &["-c", "4", "--prefetch", "1"]);
     let mut ids = Vec::new();
     for _ in 0..24 {
         ids.push(publish(&connection, shell_task(&runs, 0.1)).await);
@@ -137,7 +96,7 @@ async fn a_task_on_a_killed_worker_completes_on_another_after_its_lease() {
     let url = db.url("?poll_ms=10&lease_ms=1000");
     let connection = connect(&url).await.expect("open");
     let runs = format!("{}.runs", db.0.display());
-    let mut doomed = WorkerProcess::start(&url, &["-c", "1"]);
+    let mut doomed = support::WorkerProcess::start(&url, &["-c", "1"]);
     let id = publish(&connection, shell_task(&runs, 1.0)).await;
     while held_and_waiting(&connection).await.1 == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -145,7 +104,7 @@ async fn a_task_on_a_killed_worker_completes_on_another_after_its_lease() {
     doomed.signal("-KILL");
     doomed.wait(Duration::from_secs(5));
     let killed_at = Instant::now();
-    let rescuer = WorkerProcess::start(&url, &["-c", "1"]);
+    let rescuer = support::WorkerProcess::start(&url, &["-c", "1"]);
     assert_eq!(worker_pid_of(&connection, &id).await, rescuer.pid(), "the surviving worker finished it");
     assert!(killed_at.elapsed() >= Duration::from_millis(900), "not before the lease lapsed");
     let started = std::fs::read_to_string(&runs).expect("runs file").lines().count();
@@ -158,7 +117,7 @@ async fn countdown_tasks_run_no_earlier_than_due() {
     let db = Scratch::new();
     let url = db.url("?poll_ms=10");
     let connection = connect(&url).await.expect("open");
-    let _worker = WorkerProcess::start(&url, &["-c", "2"]);
+    let _worker = support::WorkerProcess::start(&url, &["-c", "2"]);
     let sent = SystemClock.now();
     let id = publish(&connection, Signature::new("noop").countdown(Duration::from_millis(1500))).await;
     let result = connection.backend.wait(&id, Duration::from_secs(30)).await.expect("finished");
@@ -180,7 +139,7 @@ async fn sigterm_finishes_running_tasks_and_hands_prefetched_ones_back() {
     for _ in 0..3 {
         ids.push(publish(&connection, shell_task(&runs, 0.8)).await);
     }
-    let mut worker = WorkerProcess::start(&url, &["-c", "1", "--prefetch", "3"]);
+    let mut worker = support::WorkerProcess::start(&url, &["-c", "1", "--prefetch", "3"]);
     while !std::path::Path::new(&runs).exists() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

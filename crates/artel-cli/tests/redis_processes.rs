@@ -1,68 +1,27 @@
 //! Worker processes on Redis: a task on a killed worker completes on another.
 //! Skipped with a message when no Redis answers, unless ARTEL_REQUIRE_SERVICES=1.
 
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
 
 use artel::connect;
 use artel::core::{Clock, Signature, State, SystemClock};
 use serde_json::{Value, json};
 
-fn redis_url() -> String {
-    std::env::var("ARTEL_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
-}
-
-/// Deletes the test's keys (and its side-effect file) at the end.
-struct Cleanup {
-    prefix: String,
-    runs: String,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.runs);
-        let script = format!(
-            "redis-cli -u '{}' --scan --pattern '{}:*' | xargs -r redis-cli -u '{}' del",
-            redis_url(),
-            self.prefix,
-            redis_url()
-        );
-        let _ = Command::new("sh").args(["-c", &script]).status();
-    }
-}
-
-struct WorkerProcess(Child);
-
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_worker(url: &str) -> WorkerProcess {
-    let child = Command::new(env!("CARGO_BIN_EXE_artel"))
-        .args(["--broker", url, "worker", "-c", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start a worker");
-    WorkerProcess(child)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_on_a_killed_redis_worker_completes_on_another_after_its_lease() {
     let prefix = format!("artel-test-{}", uuid::Uuid::new_v4());
     let runs = std::env::temp_dir().join(format!("{prefix}.runs")).display().to_string();
-    let _cleanup = Cleanup { prefix: prefix.clone(), runs: runs.clone() };
-    let base = redis_url();
+    let _cleanup = support::RedisCleanup { prefix: prefix.clone(), runs: runs.clone() };
+    let base = support::redis_url();
     let url = format!("{base}?prefix={prefix}&lease_ms=1000&poll_ms=50");
     let connection = match connect(&url).await {
         Ok(c) => c,
         Err(e) if std::env::var("ARTEL_REQUIRE_SERVICES").as_deref() == Ok("1") => panic!("Redis is required: {e}"),
         Err(e) => return eprintln!("skipped: {e}"),
     };
-    let mut doomed = start_worker(&url);
+    let mut doomed = support::WorkerProcess::start(&url, &["-c", "1"]);
     let script = format!("echo run >> {runs}; sleep 1; echo $PPID");
     let message = Signature::new("exec")
         .with_args(vec![json!("sh"), json!(["-c", script])])
@@ -77,7 +36,7 @@ async fn a_task_on_a_killed_redis_worker_completes_on_another_after_its_lease() 
     doomed.0.kill().expect("SIGKILL");
     doomed.0.wait().expect("reaped");
     let killed_at = Instant::now();
-    let rescuer = start_worker(&url);
+    let rescuer = support::WorkerProcess::start(&url, &["-c", "1"]);
     let result = connection.backend.wait(&id, Duration::from_secs(30)).await.expect("finished");
     assert_eq!(result.status, State::Success, "{result:?}");
     let pid: u32 =

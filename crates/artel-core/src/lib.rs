@@ -7,6 +7,7 @@
 //! trait and [`Registry`], an injected [`Clock`], and the `memory://` reference broker.
 
 pub mod broker;
+pub mod canvas;
 pub mod context;
 pub mod error;
 pub mod memory;

@@ -10,10 +10,11 @@ use std::time::Duration;
 use std::time::Instant;
 
 use artel_core::{
-    Arguments, Broker, Clock, Context, Delivery, Registry, ResultBackend, State, TaskError, TaskErrorKind, TaskResult,
+    Arguments, Broker, Clock, Context, Delivery, Embed, Registry, ResultBackend, State, TaskError, TaskErrorKind,
+    TaskResult,
 };
-use serde_json::Value;
 
+use crate::canvas::{self, Ended};
 use crate::rate::RateLimits;
 use crate::retry;
 use crate::revoke::Revoked;
@@ -35,6 +36,8 @@ pub(crate) struct Executor {
     pub(crate) stats: Arc<WorkerStats>,
     pub(crate) rate_limits: RateLimits,
     pub(crate) revoked: Revoked,
+    /// This worker's node name, as the origin of the messages it publishes.
+    pub(crate) origin: String,
 }
 
 impl Executor {
@@ -46,16 +49,17 @@ impl Executor {
             Ok(body) => body,
             Err(e) => {
                 let error = TaskError::of_kind(TaskErrorKind::InvalidMessage, e);
-                return self.reject(delivery, &id, error).await;
+                return self.reject(delivery, &id, error, &Embed::default()).await;
             }
         };
-        let Some(handler) = self.registry.get(&task).cloned() else {
-            return self.reject(delivery, &id, TaskError::not_registered(&task)).await;
+        let embed = body.embed;
+        let Some(handler) = self.registry.get(&task).cloned().or_else(|| canvas::builtin(&task, &self.registry)) else {
+            return self.reject(delivery, &id, TaskError::not_registered(&task), &embed).await;
         };
         let ignore_result = headers.ignore_result;
         if headers.expires.is_some_and(|at| at <= self.clock.now()) {
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
-            return self.discard(delivery, &id, "expired", ignore_result).await;
+            return self.discard(delivery, &id, "expired", ignore_result, &embed).await;
         }
         let meta = || serde_json::json!({"pid": std::process::id(), "hostname": crate::hostname()});
         if self.track_received && !ignore_result {
@@ -65,7 +69,7 @@ impl Executor {
         self.rate_limits.wait(&task, options.rate_limit.as_deref()).await;
         if self.revoked.contains(&id) {
             self.stats.revoked.fetch_add(1, Ordering::Relaxed);
-            return self.discard(delivery, &id, "revoked", ignore_result).await;
+            return self.discard(delivery, &id, "revoked", ignore_result, &embed).await;
         }
         if self.track_started && !ignore_result {
             self.store(TaskResult::progress(&id, State::Started, meta()), false).await;
@@ -82,38 +86,62 @@ impl Executor {
         self.stats.record(&task, started.elapsed());
         self.stats.active.fetch_sub(1, Ordering::Relaxed);
         match outcome {
-            Ok(value) => self.succeed(delivery, &id, value, ignore_result).await,
-            Err(error) if error.kind() == TaskErrorKind::InvalidArguments => self.reject(delivery, &id, error).await,
+            Ok(value) => {
+                self.stats.succeeded.fetch_add(1, Ordering::Relaxed);
+                let result = TaskResult::success(&id, value, self.clock.now());
+                self.complete(delivery, &id, result, ignore_result, &embed).await;
+            }
+            Err(error) if error.kind() == TaskErrorKind::InvalidArguments => {
+                self.reject(delivery, &id, error, &embed).await;
+            }
             Err(error) if retry::wanted(&error, &options) => {
                 if let Some((delivery, error)) = self.retry(delivery, &id, error, &options).await {
-                    self.fail(delivery, &task, &id, error, ignore_result).await;
+                    self.fail(delivery, &task, &id, error, ignore_result, &embed).await;
                 }
             }
-            Err(error) => self.fail(delivery, &task, &id, error, ignore_result).await,
+            Err(error) => self.fail(delivery, &task, &id, error, ignore_result, &embed).await,
         }
     }
 
     /// Settles a message that will not run (expired, revoked) as REVOKED.
-    async fn discard(&self, delivery: Delivery, id: &str, why: &str, ignore_result: bool) {
+    async fn discard(&self, delivery: Delivery, id: &str, why: &str, ignore_result: bool, embed: &Embed) {
         tracing::info!(id = %id, task = %delivery.message().headers.task, "discarded: {why}");
         let error = TaskError::of_kind(TaskErrorKind::Revoked, why);
-        self.complete(delivery, id, TaskResult::failure(id, &error, self.clock.now()), ignore_result).await;
+        self.complete(delivery, id, TaskResult::failure(id, &error, self.clock.now()), ignore_result, embed).await;
     }
 
-    async fn fail(&self, delivery: Delivery, task: &str, id: &str, error: TaskError, ignore_result: bool) {
+    async fn fail(&self, delivery: Delivery, task: &str, id: &str, error: TaskError, ignore: bool, embed: &Embed) {
         self.stats.failed.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(task = %task, id = %id, %error, "task failed");
-        self.complete(delivery, id, TaskResult::failure(id, &error, self.clock.now()), ignore_result).await;
+        self.complete(delivery, id, TaskResult::failure(id, &error, self.clock.now()), ignore, embed).await;
     }
 
-    async fn succeed(&self, delivery: Delivery, id: &str, value: Value, ignore_result: bool) {
-        self.stats.succeeded.fetch_add(1, Ordering::Relaxed);
-        self.complete(delivery, id, TaskResult::success(id, value, self.clock.now()), ignore_result).await;
+    /// Publishes the workflow's next steps for this outcome; false (after handing the
+    /// message back to the queue) when they could not be published.
+    async fn advance(&self, delivery: &Delivery, result: &TaskResult, embed: &Embed) -> bool {
+        if *embed == Embed::default() {
+            return true;
+        }
+        let error = result.error();
+        let ended = match &error {
+            Some(error) => Ended::Failed(error),
+            None => Ended::Succeeded(&result.result),
+        };
+        match self.follow_up(&delivery.message().headers, embed, ended).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(id = %result.task_id, error = %e, "could not publish the workflow's next steps; the message goes back to the queue");
+                false
+            }
+        }
     }
 
-    /// Records the outcome and settles the message: in one step when the broker holds the
-    /// results too, else store, then ack.
-    async fn complete(&self, delivery: Delivery, id: &str, result: TaskResult, ignore_result: bool) {
+    /// Advances the workflow, records the outcome and settles the message: in one step
+    /// when the broker holds the results too, else store, then ack.
+    async fn complete(&self, delivery: Delivery, id: &str, result: TaskResult, ignore_result: bool, embed: &Embed) {
+        if !self.advance(&delivery, &result, embed).await {
+            return settle(delivery.requeue().await, id);
+        }
         if ignore_result {
             return settle(delivery.ack().await, id);
         }
@@ -145,11 +173,15 @@ impl Executor {
     }
 
     /// Dead-letters bad input with its reason and records the reason as the result.
-    async fn reject(&self, delivery: Delivery, id: &str, error: TaskError) {
+    async fn reject(&self, delivery: Delivery, id: &str, error: TaskError, embed: &Embed) {
         self.stats.rejected.fetch_add(1, Ordering::Relaxed);
         tracing::error!(id = %id, task = %delivery.message().headers.task, %error, "message rejected to dead letter");
         if !id.is_empty() {
-            self.store(TaskResult::failure(id, &error, self.clock.now()), false).await;
+            let result = TaskResult::failure(id, &error, self.clock.now());
+            if !self.advance(&delivery, &result, embed).await {
+                return settle(delivery.requeue().await, id);
+            }
+            self.store(result, false).await;
         }
         settle(delivery.reject(&error.to_string()).await, id);
     }

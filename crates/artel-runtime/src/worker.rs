@@ -125,6 +125,7 @@ impl Worker {
             stats: Arc::default(),
             rate_limits: Default::default(),
             revoked: Revoked::default(),
+            origin: format!("artel.{}@{}", std::process::id(), crate::hostname()),
         };
         Self { broker, executor: Arc::new(executor), config }
     }

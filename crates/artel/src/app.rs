@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
+use artel_core::canvas::{self, Lineage, Outcome};
 use artel_core::memory::{MemoryBackend, MemoryBroker};
-use artel_core::{Broker, Clock, DEFAULT_QUEUE, Registry, ResultBackend, Signature, SystemClock};
+use artel_core::{Broker, Clock, Registry, ResultBackend, Signature, SystemClock};
 use artel_pool::Pool;
 use artel_runtime::{Stop, Worker, WorkerConfig, WorkerStats};
 use tokio::task::JoinHandle;
 
-use crate::client::{AsyncResult, SendError};
+use crate::client::{AsyncResult, GroupResult, SendError};
 
 /// A connection to a broker and result backend, optionally with an in-process worker.
 #[derive(Debug)]
@@ -91,21 +92,53 @@ impl App {
         self.local.as_ref().map(|w| w.stats.clone())
     }
 
-    /// Publishes `signature`; returns the task id.
+    /// Publishes `signature` — a task, or a chain or chord — and returns the id its
+    /// result will be stored under (a chain's last step, a chord's body).
+    ///
+    /// A group has one result per member: send it with [`App::send_group`].
     pub async fn send(&self, signature: Signature) -> Result<String, SendError> {
-        let message = signature.to_message(self.clock.now(), &self.origin);
-        let queue = signature.options.queue.as_deref().unwrap_or(DEFAULT_QUEUE);
-        self.broker
-            .publish(queue, std::slice::from_ref(&message))
-            .await
-            .map_err(|source| SendError::Broker { task: signature.task.clone(), source })?;
-        Ok(message.headers.id)
+        let task = signature.task.clone();
+        match self.apply(signature).await? {
+            Outcome::Task(id) => Ok(id),
+            Outcome::Group { .. } => Err(SendError::NotOneResult { task }),
+        }
     }
 
     /// Publishes `signature` and returns an untyped handle to its JSON result.
     pub async fn send_task(&self, signature: Signature) -> Result<AsyncResult, SendError> {
         let id = self.send(signature).await?;
         Ok(AsyncResult::new(id, self.backend()))
+    }
+
+    /// Publishes a group (or `chunks`) and returns a handle to its members' results.
+    pub async fn send_group(&self, signature: Signature) -> Result<GroupResult, SendError> {
+        let task = signature.task.clone();
+        match self.apply(signature).await? {
+            Outcome::Group { id, members } => {
+                let results = members
+                    .iter()
+                    .flat_map(Outcome::task_ids)
+                    .map(|member| AsyncResult::new(member.to_owned(), self.backend()))
+                    .collect();
+                Ok(GroupResult::new(id, results))
+            }
+            Outcome::Task(_) => Err(SendError::NotAGroup { task }),
+        }
+    }
+
+    /// Publishes the messages that start `signature` (every queue in one batch) and says
+    /// where its result will be.
+    pub async fn apply(&self, signature: Signature) -> Result<Outcome, SendError> {
+        let task = signature.task.clone();
+        let plan = canvas::plan(signature, None, &Lineage::default(), self.clock.now(), &self.origin)
+            .map_err(|source| SendError::Canvas { task: task.clone(), source })?;
+        for (queue, batch) in canvas::by_queue(plan.messages) {
+            self.broker
+                .publish(&queue, &batch)
+                .await
+                .map_err(|source| SendError::Broker { task: task.clone(), source })?;
+        }
+        Ok(plan.outcome)
     }
 
     /// Revokes task `id`; see [`AsyncResult::revoke`].

@@ -30,6 +30,27 @@ pub enum SendError {
         #[source]
         source: serde_json::Error,
     },
+    /// The workflow cannot be run as given.
+    #[error("cannot send {task}: {source}")]
+    Canvas {
+        /// The (outer) task name.
+        task: String,
+        /// What is wrong with it.
+        #[source]
+        source: artel_core::canvas::CanvasError,
+    },
+    /// A group was sent where one result was expected.
+    #[error("{task} has one result per member: send it with App::send_group")]
+    NotOneResult {
+        /// The task name.
+        task: String,
+    },
+    /// Something other than a group was sent with `send_group`.
+    #[error("{task} is not a group: send it with App::send or App::send_task")]
+    NotAGroup {
+        /// The task name.
+        task: String,
+    },
     /// The broker refused or could not be reached.
     #[error("could not publish task {task}: {source}")]
     Broker {
@@ -199,5 +220,72 @@ impl<T: DeserializeOwned> AsyncResult<T> {
 impl<T> fmt::Debug for AsyncResult<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncResult").field("id", &self.id).finish()
+    }
+}
+
+/// Handles to the results of a group's members, in member order (Celery's `GroupResult`).
+#[derive(Debug)]
+pub struct GroupResult {
+    id: String,
+    results: Vec<AsyncResult>,
+}
+
+impl GroupResult {
+    /// A group `id` whose members' results are `results`, in member order.
+    pub fn new(id: String, results: Vec<AsyncResult>) -> Self {
+        Self { id, results }
+    }
+
+    /// The group id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Each member's result handle, in member order.
+    pub fn results(&self) -> &[AsyncResult] {
+        &self.results
+    }
+
+    /// Waits (all within `timeout`) for every member; their values in member order, or
+    /// the first failed member's error.
+    pub async fn get(&self, timeout: Duration) -> Result<Vec<Value>, ResultError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut values = Vec::with_capacity(self.results.len());
+        for result in &self.results {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            values.push(result.get(left).await.map_err(|e| match e {
+                ResultError::Timeout { id, .. } => ResultError::Timeout { id, timeout },
+                other => other,
+            })?);
+        }
+        Ok(values)
+    }
+
+    /// How many members succeeded.
+    pub async fn completed_count(&self) -> Result<usize, ResultError> {
+        Ok(self.states().await?.into_iter().filter(|s| *s == State::Success).count())
+    }
+
+    /// Whether every member has finished.
+    pub async fn ready(&self) -> Result<bool, ResultError> {
+        Ok(self.states().await?.into_iter().all(State::is_ready))
+    }
+
+    /// Whether every member succeeded.
+    pub async fn successful(&self) -> Result<bool, ResultError> {
+        Ok(self.states().await?.into_iter().all(|s| s == State::Success))
+    }
+
+    /// Whether any member failed (or was revoked).
+    pub async fn failed(&self) -> Result<bool, ResultError> {
+        Ok(self.states().await?.into_iter().any(State::is_exception))
+    }
+
+    async fn states(&self) -> Result<Vec<State>, ResultError> {
+        let mut states = Vec::with_capacity(self.results.len());
+        for result in &self.results {
+            states.push(result.state().await?);
+        }
+        Ok(states)
     }
 }

@@ -34,13 +34,14 @@ mod client;
 pub mod connect;
 
 pub use app::App;
+pub use artel_core::canvas::{self, chain, chord, group};
 pub use artel_core::{
     Arguments, Backoff, BoxFuture, Cancelled, Context, Registry, RetryPolicy, Signature, State, Task, TaskError,
     TaskErrorKind, TaskOptions, TaskResult, retry,
 };
 pub use artel_macros::task;
 pub use artel_runtime::{Stop, TaskTiming, Worker, WorkerConfig, WorkerStats};
-pub use client::{AsyncResult, ResultError, SendError, TypedSignature};
+pub use client::{AsyncResult, GroupResult, ResultError, SendError, TypedSignature};
 pub use connect::{ConnectError, Connection, DEFAULT_BROKER, connect};
 
 /// The data model and broker seams.

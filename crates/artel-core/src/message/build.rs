@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{DeliveryInfo, Headers, JSON, Message, Properties, TaskBody};
+use super::{DeliveryInfo, Embed, Headers, JSON, Message, Properties, TaskBody};
 use crate::signature::{DEFAULT_QUEUE, Expires, Signature};
 use crate::time::Timestamp;
 
@@ -15,6 +15,13 @@ impl Signature {
     /// `countdown` becomes an absolute `eta` and `expires` an absolute time plus the
     /// millisecond `expiration` property, exactly as Python clients send them.
     pub fn to_message(&self, now: Timestamp, origin: &str) -> Message {
+        self.message(now, origin, Vec::new())
+    }
+
+    /// [`Signature::to_message`] with the rest of a chain (next step last) in the embed;
+    /// `link`, `link_error` and `chord` options become the embed's callbacks, errbacks
+    /// and chord body.
+    pub(crate) fn message(&self, now: Timestamp, origin: &str, chain: Vec<Signature>) -> Message {
         let opts = &self.options;
         let id = opts.task_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let eta = opts.eta.or_else(|| opts.countdown.map(|d| now + to_chrono(d)));
@@ -27,7 +34,13 @@ impl Signature {
             None => (None, None),
         };
         let queue = opts.queue.clone().unwrap_or_else(|| DEFAULT_QUEUE.to_owned());
-        let body = TaskBody { args: self.args.clone(), kwargs: self.kwargs.clone(), embed: Default::default() };
+        let embed = Embed {
+            callbacks: self.linked("link"),
+            errbacks: self.linked("link_error"),
+            chain: (!chain.is_empty()).then_some(chain),
+            chord: opts.extra.get("chord").and_then(|body| serde_json::from_value(body.clone()).ok()).map(Box::new),
+        };
+        let body = TaskBody { args: self.args.clone(), kwargs: self.kwargs.clone(), embed };
         let headers = Headers {
             lang: "rs".to_owned(),
             task: self.task.clone(),

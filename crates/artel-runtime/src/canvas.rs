@@ -1,0 +1,208 @@
+//! What follows a task in its workflow — the next chain step, link callbacks, errbacks,
+//! a chord's body — and the `celery.map` / `celery.starmap` built-ins.
+//!
+//! Follow-ups are published before the task's own message is acknowledged: a worker that
+//! dies in between runs the task again and publishes them again (at least once, never lost).
+
+use std::sync::Arc;
+
+use artel_core::canvas::{Lineage, by_queue, plan};
+use artel_core::{
+    Arguments, BoxFuture, BrokerError, Context, Embed, Handler, Headers, Message, Registry, Signature, TaskError,
+    TaskOptions, TaskResult,
+};
+use serde_json::{Value, json};
+
+use crate::execute::Executor;
+
+/// How a task ended, for its workflow.
+pub(crate) enum Ended<'a> {
+    Succeeded(&'a Value),
+    Failed(&'a TaskError),
+}
+
+impl Executor {
+    /// Publishes what follows `headers`' task now that it has ended; an error means some
+    /// follow-up could not be published and the task's message should go back to the queue.
+    pub(crate) async fn follow_up(
+        &self,
+        headers: &Headers,
+        embed: &Embed,
+        ended: Ended<'_>,
+    ) -> Result<(), BrokerError> {
+        let id = headers.id.as_str();
+        let lineage = Lineage {
+            parent_id: Some(id.to_owned()),
+            root_id: Some(headers.root_id.clone().unwrap_or_else(|| id.to_owned())),
+        };
+        let mut messages = Vec::new();
+        match ended {
+            Ended::Succeeded(value) => {
+                for callback in embed.callbacks.iter().flatten() {
+                    self.plan_into(&mut messages, callback.clone(), Some(value), &lineage);
+                }
+                if let Some(next) = next_step(embed) {
+                    self.plan_into(&mut messages, next, Some(value), &lineage);
+                }
+            }
+            Ended::Failed(error) => {
+                self.errbacks(&mut messages, embed.errbacks.iter().flatten(), id, &lineage);
+                for step in embed.chain.iter().flatten() {
+                    self.fail_downstream(step, error).await;
+                }
+            }
+        }
+        if let (Some(body), Some(group)) = (&embed.chord, &headers.group) {
+            let index = headers.group_index.unwrap_or(0);
+            let result = match ended {
+                Ended::Succeeded(value) => TaskResult::success(id, value.clone(), self.clock.now()),
+                Ended::Failed(error) => TaskResult::failure(id, error, self.clock.now()),
+            };
+            self.chord_part(&mut messages, body, group, index, &result, &lineage).await?;
+        }
+        self.publish_all(messages).await
+    }
+
+    /// Records a chord member and, when it completes the set, plans the body (or fails it).
+    async fn chord_part(
+        &self,
+        messages: &mut Vec<Message>,
+        body: &Signature,
+        group: &str,
+        index: u32,
+        result: &TaskResult,
+        lineage: &Lineage,
+    ) -> Result<(), BrokerError> {
+        let Some(size) = body.extra.get("chord_size").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok())
+        else {
+            tracing::error!(group = %group, "chord body without `chord_size`; its body cannot be called");
+            return Ok(());
+        };
+        let Some(parts) = self.backend.chord_part(group, index, size, result, self.result_ttl).await? else {
+            return Ok(());
+        };
+        if let Some(culprit) = parts.iter().find(|p| p.status.is_exception()) {
+            let cause = culprit.error().map_or_else(|| "an error".to_owned(), |e| e.to_string());
+            let error = TaskError::new(
+                artel_core::TaskErrorKind::Failed,
+                "ChordError",
+                format!("Dependency {} raised {cause}", culprit.task_id),
+            );
+            tracing::warn!(group = %group, %error, "chord failed");
+            let body_id = body.options.task_id.clone().unwrap_or_default();
+            self.errbacks(messages, body.link_errors().iter(), &body_id, lineage);
+            self.fail_downstream(body, &error).await;
+            return Ok(());
+        }
+        let values = Value::Array(parts.into_iter().map(|p| p.result).collect());
+        self.plan_into(messages, body.clone(), Some(&values), lineage);
+        Ok(())
+    }
+
+    /// Plans errbacks, each called with the failed task's id (Celery's one-argument form).
+    fn errbacks<'a>(
+        &self,
+        messages: &mut Vec<Message>,
+        errbacks: impl Iterator<Item = &'a Signature>,
+        failed_id: &str,
+        lineage: &Lineage,
+    ) {
+        let id = json!(failed_id);
+        for errback in errbacks {
+            self.plan_into(messages, errback.clone(), Some(&id), lineage);
+        }
+    }
+
+    /// Stores FAILURE for every task of a workflow step that will now never run, so
+    /// waiting on it raises instead of hanging.
+    async fn fail_downstream(&self, step: &Signature, error: &TaskError) {
+        let now = self.clock.now();
+        let Ok(planned) = plan(step.clone(), None, &Lineage::default(), now, "") else { return };
+        for id in planned.outcome.task_ids() {
+            if let Err(e) = self.backend.store(&TaskResult::failure(id, error, now), self.result_ttl).await {
+                tracing::warn!(id = %id, error = %e, "could not mark a downstream task failed");
+            }
+        }
+    }
+
+    /// Adds the messages of `sig` to `messages`; a malformed signature is logged and skipped
+    /// (running the task again would not mend it).
+    fn plan_into(&self, messages: &mut Vec<Message>, sig: Signature, parent: Option<&Value>, lineage: &Lineage) {
+        let task = sig.task.clone();
+        match plan(sig, parent, lineage, self.clock.now(), &self.origin) {
+            Ok(planned) => messages.extend(planned.messages),
+            Err(e) => tracing::error!(task = %task, error = %e, "cannot run a workflow step"),
+        }
+    }
+
+    /// Publishes `messages`, one batch per queue, in order.
+    pub(crate) async fn publish_all(&self, messages: Vec<Message>) -> Result<(), BrokerError> {
+        for (queue, batch) in by_queue(messages) {
+            self.broker.publish(&queue, &batch).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The next chain step, carrying the steps after it.
+fn next_step(embed: &Embed) -> Option<Signature> {
+    let mut rest = embed.chain.clone()?;
+    let next = rest.pop()?;
+    if rest.is_empty() {
+        return Some(next);
+    }
+    rest.push(next);
+    rest.reverse();
+    Some(artel_core::canvas::chain(rest))
+}
+
+/// The worker-side built-ins of Celery's canvas, when `name` is one.
+pub(crate) fn builtin(name: &str, registry: &Arc<Registry>) -> Option<Arc<dyn Handler>> {
+    let star = match name {
+        "celery.map" => false,
+        "celery.starmap" => true,
+        _ => return None,
+    };
+    Some(Arc::new(Iterate { registry: registry.clone(), star }))
+}
+
+/// `celery.map` / `celery.starmap`: calls `kwargs.task` once per item of `kwargs.it`, in
+/// this run, and returns the list of results.
+struct Iterate {
+    registry: Arc<Registry>,
+    star: bool,
+}
+
+impl Handler for Iterate {
+    fn call(&self, mut args: Arguments, ctx: Context) -> BoxFuture<'static, Result<Value, TaskError>> {
+        let name = if self.star { "celery.starmap" } else { "celery.map" };
+        let parsed = args.take::<Signature>(0, "task").and_then(|task| {
+            let items = args.take::<Vec<Value>>(1, "it")?;
+            args.finish()?;
+            Ok((task, items))
+        });
+        let registry = self.registry.clone();
+        let star = self.star;
+        Box::pin(async move {
+            let (task, items) = parsed.map_err(|e| TaskError::invalid_arguments(name, e))?;
+            let handler = registry.get(&task.task).cloned().ok_or_else(|| TaskError::not_registered(&task.task))?;
+            let mut results = Vec::with_capacity(items.len());
+            for item in items {
+                let mut call_args = match (star, item) {
+                    (true, Value::Array(values)) => values,
+                    (true, other) => {
+                        return Err(TaskError::invalid_arguments(name, format!("item {other} is not a list")));
+                    }
+                    (false, value) => vec![value],
+                };
+                call_args.extend(task.args.iter().cloned());
+                results.push(handler.call(Arguments::new(call_args, task.kwargs.clone()), ctx.clone()).await?);
+            }
+            Ok(Value::Array(results))
+        })
+    }
+
+    fn options(&self) -> TaskOptions {
+        TaskOptions::default()
+    }
+}
