@@ -44,7 +44,7 @@ fn help_lists_every_command() {
     let out = artel(&["--help"]);
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    for command in ["worker", "call", "result", "queues", "purge", "dead", "stats", "demo", "bench"] {
+    for command in ["worker", "call", "result", "revoke", "queues", "purge", "dead", "stats", "demo", "bench"] {
         assert!(help.contains(command), "{help}");
     }
 }

@@ -194,3 +194,32 @@ fn bad_input_is_dead_lettered_with_its_reason_and_can_be_retried_or_purged() {
     let (_, deleted, _) = artel(&url, &["dead", "purge"]);
     assert_eq!(deleted.trim(), "deleted 0 dead messages");
 }
+
+#[test]
+fn the_cli_revokes_a_delayed_task_and_stops_a_running_one() {
+    let db = Scratch::new();
+    let url = db.url("?poll_ms=10");
+    let _worker = support::WorkerProcess::start(&url, &["-c", "2", "--track-started", "--revoke-poll-ms", "50"]);
+    let runs = format!("{}.runs", db.0.display());
+    let script = format!("echo run >> {runs}");
+    let args = serde_json::to_string(&json!(["sh", ["-c", script]])).expect("json");
+    let (code, delayed, _) = artel(&url, &["call", "exec", "--args", &args, "--countdown", "1"]);
+    assert_eq!(code, 0);
+    let (code, long, _) = artel(&url, &["call", "sleep", "--args", "[60]"]);
+    assert_eq!(code, 0);
+    let (delayed, long) = (delayed.trim(), long.trim());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !artel(&url, &["result", long]).1.contains("STARTED") {
+        assert!(Instant::now() < deadline, "the long task never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (code, out, _) = artel(&url, &["revoke", "--terminate", delayed, long]);
+    assert_eq!((code, out.lines().count()), (0, 2), "{out}");
+    for id in [delayed, long] {
+        let (code, _, stderr) = artel(&url, &["result", "--wait", "--timeout", "10", id]);
+        assert_eq!(code, 1, "a revoked task's result is an error: {stderr}");
+        assert!(stderr.contains("Revoked"), "{stderr}");
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(std::fs::read_to_string(&runs).is_err(), "the delayed task never ran");
+}

@@ -26,7 +26,7 @@ impl Drop for RedisCleanup {
             self.prefix,
             redis_url()
         );
-        let _ = Command::new("sh").args(["-c", &script]).status();
+        let _ = Command::new("sh").args(["-c", &script]).stdout(Stdio::null()).status();
     }
 }
 

@@ -53,6 +53,8 @@ enum BrokerCommand {
     Call(send::CallArgs),
     /// Show (or wait for) a task's result.
     Result(send::ResultArgs),
+    /// Revoke tasks: not started ones never run, with --terminate running ones stop.
+    Revoke(send::RevokeArgs),
     /// Queue lengths: ready, delayed, held by workers, dead.
     Queues,
     /// Delete the waiting messages of a queue.
@@ -122,6 +124,7 @@ async fn run(url: &str, command: BrokerCommand, tasks: Registry) -> anyhow::Resu
         BrokerCommand::Worker(args) => worker::run(connection, url, tasks, args).await,
         BrokerCommand::Call(args) => send::call(connection, args).await,
         BrokerCommand::Result(args) => send::result(connection, args).await,
+        BrokerCommand::Revoke(args) => send::revoke(connection, args).await,
         BrokerCommand::Queues => admin::queues(&sqlite(connection, "queues")?).await,
         BrokerCommand::Purge(args) => admin::purge(connection, args).await,
         BrokerCommand::Dead(command) => admin::dead(&sqlite(connection, "dead")?, command).await,

@@ -41,6 +41,23 @@ pub(crate) struct CallArgs {
     /// Priority 0-9, higher runs first.
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
     priority: Option<u8>,
+    /// Hard time limit in seconds: the task is aborted after this (FAILURE, TimeLimitExceeded).
+    #[arg(long)]
+    time_limit: Option<f64>,
+    /// Soft time limit in seconds: the task is asked to stop (its context is cancelled).
+    #[arg(long)]
+    soft_time_limit: Option<f64>,
+}
+
+/// Options of `artel revoke`.
+#[derive(Debug, Args)]
+pub(crate) struct RevokeArgs {
+    /// Ids of the tasks to revoke.
+    #[arg(required = true)]
+    ids: Vec<String>,
+    /// Also stop the tasks if they are running.
+    #[arg(long)]
+    terminate: bool,
 }
 
 /// Options of `artel result`.
@@ -78,6 +95,12 @@ pub(crate) async fn call(connection: Connection, args: CallArgs) -> anyhow::Resu
     if let Some(priority) = args.priority {
         signature = signature.priority(priority);
     }
+    if let Some(limit) = args.time_limit {
+        signature = signature.time_limit(seconds(limit, "--time-limit")?);
+    }
+    if let Some(limit) = args.soft_time_limit {
+        signature = signature.soft_time_limit(seconds(limit, "--soft-time-limit")?);
+    }
     let app = App::new(connection.broker.clone(), connection.backend.clone());
     let id = app.send(signature).await?;
     println!("{id}");
@@ -86,6 +109,16 @@ pub(crate) async fn call(connection: Connection, args: CallArgs) -> anyhow::Resu
     }
     let result = wait(&connection, &id, seconds(args.timeout, "--timeout")?).await?;
     print_value(&result)
+}
+
+/// Revokes tasks; prints each id once recorded.
+pub(crate) async fn revoke(connection: Connection, args: RevokeArgs) -> anyhow::Result<ExitCode> {
+    let app = App::new(connection.broker.clone(), connection.backend.clone());
+    for id in &args.ids {
+        app.revoke(id, args.terminate).await?;
+        println!("{id}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) async fn result(connection: Connection, args: ResultArgs) -> anyhow::Result<ExitCode> {

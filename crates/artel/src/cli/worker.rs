@@ -37,6 +37,26 @@ pub(crate) struct WorkerArgs {
     /// Store STARTED when a task starts (Celery's task_track_started; one more write per task).
     #[arg(long)]
     track_started: bool,
+    /// Store RECEIVED when a task is taken off the queue (one more write per task).
+    #[arg(long)]
+    track_received: bool,
+    /// Hard time limit in seconds for tasks that set none (Celery's --time-limit).
+    #[arg(long)]
+    time_limit: Option<f64>,
+    /// Soft time limit in seconds for tasks that set none (Celery's --soft-time-limit).
+    #[arg(long)]
+    soft_time_limit: Option<f64>,
+    /// How often to read revocations, in milliseconds: the longest a revoke takes to arrive.
+    #[arg(long, default_value_t = 200)]
+    revoke_poll_ms: u64,
+}
+
+fn limit(seconds: Option<f64>, flag: &str) -> anyhow::Result<Option<Duration>> {
+    seconds
+        .map(|s| {
+            Duration::try_from_secs_f64(s).with_context(|| format!("{flag} must be a non-negative number of seconds"))
+        })
+        .transpose()
 }
 
 /// How often the worker records its heartbeat and stats.
@@ -62,6 +82,10 @@ pub(crate) async fn run(
         grace: Duration::from_secs(args.grace),
         results_in_broker: connection.results_in_broker(),
         track_started: args.track_started,
+        track_received: args.track_received,
+        time_limit: limit(args.time_limit, "--time-limit")?,
+        soft_time_limit: limit(args.soft_time_limit, "--soft-time-limit")?,
+        revoke_poll: Duration::from_millis(args.revoke_poll_ms.max(1)),
         ..WorkerConfig::default()
     };
     let names = tasks.names().join(", ");
