@@ -35,13 +35,19 @@ pub struct Context {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+/// Who the running call is.
+#[derive(Default)]
+struct Ids {
     id: String,
     task: String,
     retries: u32,
     root_id: Option<String>,
     parent_id: Option<String>,
     group: Option<String>,
+}
+
+struct Inner {
+    ids: Ids,
     cancel: CancellationToken,
     reason: OnceLock<Cancelled>,
     results: Option<(Arc<dyn ResultBackend>, Option<Duration>)>,
@@ -51,64 +57,55 @@ impl Context {
     /// A context for calling a task body directly (tests, `task::call`): it is never
     /// cancelled unless [`Context::cancel`] is called, and progress goes nowhere.
     pub fn detached(id: impl Into<String>, task: impl Into<String>) -> Self {
-        Self::build(id.into(), task.into(), 0, None, None, None, None)
+        Self::build(Ids { id: id.into(), task: task.into(), ..Ids::default() }, None)
     }
 
     /// The context of a delivered message; progress is stored in `results` (with its TTL).
     pub fn for_message(headers: &Headers, results: Option<(Arc<dyn ResultBackend>, Option<Duration>)>) -> Self {
-        Self::build(
-            headers.id.clone(),
-            headers.task.clone(),
-            headers.retries,
-            headers.root_id.clone(),
-            headers.parent_id.clone(),
-            headers.group.clone(),
-            results,
-        )
+        let ids = Ids {
+            id: headers.id.clone(),
+            task: headers.task.clone(),
+            retries: headers.retries,
+            root_id: headers.root_id.clone(),
+            parent_id: headers.parent_id.clone(),
+            group: headers.group.clone(),
+        };
+        Self::build(ids, results)
     }
 
-    fn build(
-        id: String,
-        task: String,
-        retries: u32,
-        root_id: Option<String>,
-        parent_id: Option<String>,
-        group: Option<String>,
-        results: Option<(Arc<dyn ResultBackend>, Option<Duration>)>,
-    ) -> Self {
-        let cancel = CancellationToken::new();
-        let reason = OnceLock::new();
-        Self { inner: Arc::new(Inner { id, task, retries, root_id, parent_id, group, cancel, reason, results }) }
+    fn build(ids: Ids, results: Option<(Arc<dyn ResultBackend>, Option<Duration>)>) -> Self {
+        let (cancel, reason) = (CancellationToken::new(), OnceLock::new());
+        Self { inner: Arc::new(Inner { ids, cancel, reason, results }) }
     }
 
     /// This call's task id (also its result key).
     pub fn id(&self) -> &str {
-        &self.inner.id
+        &self.inner.ids.id
     }
 
     /// The registered task name.
     pub fn task(&self) -> &str {
-        &self.inner.task
+        &self.inner.ids.task
     }
 
     /// How many times this call was already retried (0 on the first run).
     pub fn retries(&self) -> u32 {
-        self.inner.retries
+        self.inner.ids.retries
     }
 
     /// The first task of the workflow this call belongs to.
     pub fn root_id(&self) -> Option<&str> {
-        self.inner.root_id.as_deref()
+        self.inner.ids.root_id.as_deref()
     }
 
     /// The task that published this one (a chain's previous step, a retried original).
     pub fn parent_id(&self) -> Option<&str> {
-        self.inner.parent_id.as_deref()
+        self.inner.ids.parent_id.as_deref()
     }
 
     /// The group or chord this call is a member of.
     pub fn group(&self) -> Option<&str> {
-        self.inner.group.as_deref()
+        self.inner.ids.group.as_deref()
     }
 
     /// Asks the worker to run this task again (Celery's `self.retry()`); return it as the
@@ -164,12 +161,12 @@ impl Context {
             )));
         }
         let Some((backend, ttl)) = &self.inner.results else { return Ok(()) };
-        let result = TaskResult::progress(&self.inner.id, state, meta);
+        let result = TaskResult::progress(&self.inner.ids.id, state, meta);
         backend
             .store(&result, *ttl)
             .await
             .map(drop)
-            .map_err(|e| TaskError::msg(format!("could not store the progress of task {}: {e}", self.inner.id)))
+            .map_err(|e| TaskError::msg(format!("could not store the progress of task {}: {e}", self.inner.ids.id)))
     }
 
     /// Stores PROGRESS with `meta` (e.g. `{"done": 40, "total": 100}`).
@@ -181,9 +178,9 @@ impl Context {
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
-            .field("id", &self.inner.id)
-            .field("task", &self.inner.task)
-            .field("retries", &self.inner.retries)
+            .field("id", &self.inner.ids.id)
+            .field("task", &self.inner.ids.task)
+            .field("retries", &self.inner.ids.retries)
             .field("cancelled", &self.cancel_reason())
             .finish()
     }
