@@ -329,7 +329,7 @@ pub async fn a_chord_completes_when_every_member_is_in_counting_each_once(f: &Fi
     let ttl = Some(Duration::from_secs(60));
     let record = |i: u32, r: TaskResult| {
         let (backend, group) = (f.backend.clone(), group.clone());
-        async move { backend.chord_part(&group, i, 3, &r, ttl).await.expect("chord_part") }
+        async move { backend.chord_part(&group, i, Some(3), &r, ttl).await.expect("chord_part") }
     };
     assert_eq!(record(2, part(2, json!("c"))).await, None);
     assert_eq!(record(0, part(0, json!("first try"))).await, None);

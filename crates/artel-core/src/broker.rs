@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::error::BrokerError;
+use crate::error::{BrokerError, BrokerErrorKind};
 use crate::message::Message;
 use crate::result::TaskResult;
 use crate::time::Timestamp;
@@ -160,8 +160,15 @@ pub trait ResultBackend: Send + Sync + fmt::Debug {
     /// Cancel safe.
     async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult>;
 
-    /// Records the outcome of member `index` of chord `group_id` (of `size` members) and,
-    /// when every member is in, returns their results in member order.
+    /// Records, before a chord's members are published, how many there are; for backends
+    /// that keep the size themselves (Celery's `G.s` key). Others read it from the body.
+    async fn prepare_chord(&self, _group_id: &str, _size: u32, _ttl: Option<Duration>) -> BrokerResult<()> {
+        Ok(())
+    }
+
+    /// Records the outcome of member `index` of chord `group_id` (of `size` members, or as
+    /// many as `prepare_chord` said when the body does not carry its size) and, when every
+    /// member is in, returns their results in member order.
     ///
     /// Recording a member twice (a redelivered message) overwrites it, so the set counts
     /// each member once; whoever records while the set is complete gets the results, so a
@@ -170,7 +177,7 @@ pub trait ResultBackend: Send + Sync + fmt::Debug {
         &self,
         group_id: &str,
         index: u32,
-        size: u32,
+        size: Option<u32>,
         result: &TaskResult,
         ttl: Option<Duration>,
     ) -> BrokerResult<Option<Vec<TaskResult>>>;
@@ -181,6 +188,14 @@ pub trait ResultBackend: Send + Sync + fmt::Debug {
     /// Revocations recorded after `cursor` (0: all), with the cursor to ask from next;
     /// workers poll this to keep their revoked set current.
     async fn revocations(&self, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)>;
+}
+
+/// The error of a backend asked to count a chord whose size it was never told.
+pub fn unknown_chord_size(group_id: &str) -> BrokerError {
+    BrokerError::new(
+        BrokerErrorKind::Unsupported,
+        format!("chord {group_id}: the body does not say how many members it has (send it with artel, or use a Celery result backend)"),
+    )
 }
 
 /// A request that a task not run, kept until `expires_at`.

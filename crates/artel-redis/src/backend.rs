@@ -57,10 +57,11 @@ impl ResultBackend for RedisBroker {
         &self,
         group_id: &str,
         index: u32,
-        size: u32,
+        size: Option<u32>,
         result: &TaskResult,
         ttl: Option<Duration>,
     ) -> BrokerResult<Option<Vec<TaskResult>>> {
+        let size = size.ok_or_else(|| artel_core::broker::unknown_chord_size(group_id))?;
         let mut conn = self.shared.conn.clone();
         let parts: Option<Vec<(u32, Vec<u8>)>> = self
             .shared

@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use artel_core::canvas::{Lineage, by_queue, plan};
+use artel_core::canvas::{Lineage, Plan, by_queue, plan};
 use artel_core::{
-    Arguments, BoxFuture, BrokerError, Context, Embed, Handler, Headers, Message, Registry, Signature, TaskError,
+    Arguments, BoxFuture, BrokerError, Context, Embed, Handler, Headers, Registry, Signature, TaskError,
     TaskOptions, TaskResult,
 };
 use serde_json::{Value, json};
@@ -35,18 +35,18 @@ impl Executor {
             parent_id: Some(id.to_owned()),
             root_id: Some(headers.root_id.clone().unwrap_or_else(|| id.to_owned())),
         };
-        let mut messages = Vec::new();
+        let mut plans = Vec::new();
         match ended {
             Ended::Succeeded(value) => {
                 for callback in embed.callbacks.iter().flatten() {
-                    self.plan_into(&mut messages, callback.clone(), Some(value), &lineage);
+                    self.plan_into(&mut plans, callback.clone(), Some(value), &lineage);
                 }
                 if let Some(next) = next_step(embed) {
-                    self.plan_into(&mut messages, next, Some(value), &lineage);
+                    self.plan_into(&mut plans, next, Some(value), &lineage);
                 }
             }
             Ended::Failed(error) => {
-                self.errbacks(&mut messages, embed.errbacks.iter().flatten(), id, &lineage);
+                self.errbacks(&mut plans, embed.errbacks.iter().flatten(), id, &lineage);
                 for step in embed.chain.iter().flatten() {
                     self.fail_downstream(step, error).await;
                 }
@@ -58,26 +58,23 @@ impl Executor {
                 Ended::Succeeded(value) => TaskResult::success(id, value.clone(), self.clock.now()),
                 Ended::Failed(error) => TaskResult::failure(id, error, self.clock.now()),
             };
-            self.chord_part(&mut messages, body, group, index, &result, &lineage).await?;
+            self.chord_part(&mut plans, body, group, index, &result, &lineage).await?;
         }
-        self.publish_all(messages).await
+        self.publish_all(plans).await
     }
 
     /// Records a chord member and, when it completes the set, plans the body (or fails it).
     async fn chord_part(
         &self,
-        messages: &mut Vec<Message>,
+        plans: &mut Vec<Plan>,
         body: &Signature,
         group: &str,
         index: u32,
         result: &TaskResult,
         lineage: &Lineage,
     ) -> Result<(), BrokerError> {
-        let Some(size) = body.extra.get("chord_size").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok())
-        else {
-            tracing::error!(group = %group, "chord body without `chord_size`; its body cannot be called");
-            return Ok(());
-        };
+        // Celery 5 producers leave the size to the backend (`prepare_chord`).
+        let size = body.extra.get("chord_size").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok());
         let Some(parts) = self.backend.chord_part(group, index, size, result, self.result_ttl).await? else {
             return Ok(());
         };
@@ -90,26 +87,26 @@ impl Executor {
             );
             tracing::warn!(group = %group, %error, "chord failed");
             let body_id = body.options.task_id.clone().unwrap_or_default();
-            self.errbacks(messages, body.link_errors().iter(), &body_id, lineage);
+            self.errbacks(plans, body.link_errors().iter(), &body_id, lineage);
             self.fail_downstream(body, &error).await;
             return Ok(());
         }
         let values = Value::Array(parts.into_iter().map(|p| p.result).collect());
-        self.plan_into(messages, body.clone(), Some(&values), lineage);
+        self.plan_into(plans, body.clone(), Some(&values), lineage);
         Ok(())
     }
 
     /// Plans errbacks, each called with the failed task's id (Celery's one-argument form).
     fn errbacks<'a>(
         &self,
-        messages: &mut Vec<Message>,
+        plans: &mut Vec<Plan>,
         errbacks: impl Iterator<Item = &'a Signature>,
         failed_id: &str,
         lineage: &Lineage,
     ) {
         let id = json!(failed_id);
         for errback in errbacks {
-            self.plan_into(messages, errback.clone(), Some(&id), lineage);
+            self.plan_into(plans, errback.clone(), Some(&id), lineage);
         }
     }
 
@@ -127,16 +124,24 @@ impl Executor {
 
     /// Adds the messages of `sig` to `messages`; a malformed signature is logged and skipped
     /// (running the task again would not mend it).
-    fn plan_into(&self, messages: &mut Vec<Message>, sig: Signature, parent: Option<&Value>, lineage: &Lineage) {
+    fn plan_into(&self, plans: &mut Vec<Plan>, sig: Signature, parent: Option<&Value>, lineage: &Lineage) {
         let task = sig.task.clone();
         match plan(sig, parent, lineage, self.clock.now(), &self.origin) {
-            Ok(planned) => messages.extend(planned.messages),
+            Ok(planned) => plans.push(planned),
             Err(e) => tracing::error!(task = %task, error = %e, "cannot run a workflow step"),
         }
     }
 
-    /// Publishes `messages`, one batch per queue, in order.
-    pub(crate) async fn publish_all(&self, messages: Vec<Message>) -> Result<(), BrokerError> {
+    /// Publishes the plans' messages, one batch per queue, in order, after telling the
+    /// backend the size of every chord they start.
+    pub(crate) async fn publish_all(&self, plans: Vec<Plan>) -> Result<(), BrokerError> {
+        let mut messages = Vec::new();
+        for plan in plans {
+            for (group, size) in &plan.chords {
+                self.backend.prepare_chord(group, *size, self.result_ttl).await?;
+            }
+            messages.extend(plan.messages);
+        }
         for (queue, batch) in by_queue(messages) {
             self.broker.publish(&queue, &batch).await?;
         }

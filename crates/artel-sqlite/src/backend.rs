@@ -78,10 +78,11 @@ impl ResultBackend for SqliteBroker {
         &self,
         group_id: &str,
         index: u32,
-        size: u32,
+        size: Option<u32>,
         result: &TaskResult,
         ttl: Option<Duration>,
     ) -> BrokerResult<Option<Vec<TaskResult>>> {
+        let size = size.ok_or_else(|| artel_core::broker::unknown_chord_size(group_id))?;
         let json = encode(result)?;
         let group = group_id.to_owned();
         let expires_at = self.expiry(ttl);

@@ -11,6 +11,9 @@ use tokio::task::JoinHandle;
 
 use crate::client::{AsyncResult, GroupResult, SendError};
 
+/// How long a backend keeps a chord's size (Celery's `result_expires` default).
+const CHORD_KEPT: std::time::Duration = std::time::Duration::from_secs(86_400);
+
 /// A connection to a broker and result backend, optionally with an in-process worker.
 #[derive(Debug)]
 pub struct App {
@@ -132,6 +135,12 @@ impl App {
         let task = signature.task.clone();
         let plan = canvas::plan(signature, None, &Lineage::default(), self.clock.now(), &self.origin)
             .map_err(|source| SendError::Canvas { task: task.clone(), source })?;
+        for (group, size) in &plan.chords {
+            self.backend
+                .prepare_chord(group, *size, Some(CHORD_KEPT))
+                .await
+                .map_err(|source| SendError::Broker { task: task.clone(), source })?;
+        }
         for (queue, batch) in canvas::by_queue(plan.messages) {
             self.broker
                 .publish(&queue, &batch)

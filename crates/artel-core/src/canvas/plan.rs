@@ -49,6 +49,9 @@ pub struct Plan {
     pub messages: Vec<Message>,
     /// Where the result will be.
     pub outcome: Outcome,
+    /// Chords started: (group id, member count), for [`crate::ResultBackend::prepare_chord`]
+    /// before the messages are published.
+    pub chords: Vec<(String, u32)>,
 }
 
 /// `messages` in publishing batches: one per queue (an empty routing key meaning the
@@ -77,15 +80,16 @@ pub fn plan(
     now: Timestamp,
     origin: &str,
 ) -> Result<Plan, CanvasError> {
-    let mut planner = Planner { now, origin, messages: Vec::new() };
+    let mut planner = Planner { now, origin, messages: Vec::new(), chords: Vec::new() };
     let outcome = planner.apply(sig, parent, lineage, Vec::new())?;
-    Ok(Plan { messages: planner.messages, outcome })
+    Ok(Plan { messages: planner.messages, outcome, chords: planner.chords })
 }
 
 struct Planner<'a> {
     now: Timestamp,
     origin: &'a str,
     messages: Vec<Message>,
+    chords: Vec<(String, u32)>,
 }
 
 impl Planner<'_> {
@@ -153,6 +157,7 @@ impl Planner<'_> {
                     self.apply(body, Some(&json!([])), lineage, Vec::new())?;
                     return Ok(outcome);
                 }
+                self.chords.push((group_id.clone(), u32::try_from(header.len()).unwrap_or(u32::MAX)));
                 for (index, member) in header.into_iter().enumerate() {
                     let member = join_group(member, &group_id, index, Some(&body))?;
                     self.apply(member, parent, lineage, Vec::new())?;

@@ -114,10 +114,11 @@ impl ResultBackend for MemoryBackend {
         &self,
         group_id: &str,
         index: u32,
-        size: u32,
+        size: Option<u32>,
         result: &TaskResult,
         ttl: Option<Duration>,
     ) -> BrokerResult<Option<Vec<TaskResult>>> {
+        let size = size.ok_or_else(|| crate::broker::unknown_chord_size(group_id))?;
         let mut state = self.lock();
         let chord = state.chords.entry(group_id.to_owned()).or_default();
         chord.parts.insert(index, result.clone());
