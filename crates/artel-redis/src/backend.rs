@@ -8,11 +8,7 @@ use redis::AsyncCommands;
 
 use crate::broker::{RedisBroker, redis_error};
 use crate::keys;
-
-/// Revocations kept in the log; older ones are dropped (workers read it every poll).
-const REVOCATIONS_KEPT: u64 = 100_000;
-/// Revocations one poll reads at most.
-const REVOCATIONS_PER_READ: isize = 10_000;
+use crate::toolkit::{RevocationLog, wait_published};
 
 fn decode<T: serde::de::DeserializeOwned>(owner: &str, json: &[u8]) -> BrokerResult<T> {
     serde_json::from_slice(json).map_err(|e| {
@@ -82,66 +78,22 @@ impl ResultBackend for RedisBroker {
     }
 
     async fn revoke(&self, revocation: &Revocation) -> BrokerResult<()> {
-        let (log, seq) = keys::revocations(&self.shared.config.prefix);
-        let mut conn = self.shared.conn.clone();
-        let _: u64 = self
-            .shared
-            .scripts
-            .revoke
-            .key(log)
-            .key(seq)
-            .arg(encode(revocation, "encoding a revocation")?)
-            .arg(REVOCATIONS_KEPT)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| redis_error("recording a revocation", e))?;
-        Ok(())
+        self.revocation_log().record(&mut self.shared.conn.clone(), revocation).await
     }
 
     async fn revocations(&self, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)> {
-        let (log, _) = keys::revocations(&self.shared.config.prefix);
-        let mut conn = self.shared.conn.clone();
-        let rows: Vec<(Vec<u8>, u64)> = conn
-            .zrangebyscore_limit_withscores(&log, format!("({cursor}"), "+inf", 0, REVOCATIONS_PER_READ)
-            .await
-            .map_err(|e| redis_error("reading revocations", e))?;
-        let next = rows.last().map_or(cursor, |(_, seq)| *seq);
-        let now = chrono::Utc::now();
-        let mut revocations = Vec::with_capacity(rows.len());
-        for (json, _) in rows {
-            let revocation: Revocation = decode("the revocation log", &json)?;
-            if revocation.expires_at > now {
-                revocations.push(revocation);
-            }
-        }
-        Ok((revocations, next))
+        self.revocation_log().read(&mut self.shared.conn.clone(), cursor).await
     }
 
     async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {
         let key = keys::result(&self.shared.config.prefix, task_id);
-        // Subscribe first, then read: a result stored in between is seen by the read,
-        // one stored after is announced on the channel.
-        let mut pubsub =
-            self.shared.client.get_async_pubsub().await.map_err(|e| redis_error("opening a result subscription", e))?;
-        pubsub.subscribe(&key).await.map_err(|e| redis_error("subscribing to a result", e))?;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut messages = pubsub.on_message();
-        loop {
-            if let Some(result) = self.get(task_id).await?.filter(|r| r.status.is_ready()) {
-                return Ok(result);
-            }
-            let next = tokio_stream_next(&mut messages);
-            if tokio::time::timeout_at(deadline, next).await.is_err() {
-                return Err(BrokerError::new(
-                    BrokerErrorKind::Timeout,
-                    format!("task {task_id} was not ready within {timeout:?}"),
-                ));
-            }
-        }
+        wait_published(&self.shared.client, &key, task_id, timeout, || self.get(task_id)).await
     }
 }
 
-/// Waits for the next pub/sub message without a stream-utilities dependency.
-async fn tokio_stream_next<S: futures_core::Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
-    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *stream).poll_next(cx)).await
+impl RedisBroker {
+    fn revocation_log(&self) -> RevocationLog {
+        let (log, seq) = keys::revocations(&self.shared.config.prefix);
+        RevocationLog { log, seq }
+    }
 }

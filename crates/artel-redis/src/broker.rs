@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 
 use crate::consumer::RedisConsumer;
+pub(crate) use crate::toolkit::redis_error;
 use crate::keys::QueueKeys;
 use crate::scripts::Scripts;
 
@@ -55,24 +56,6 @@ impl Shared {
     }
 }
 
-/// Maps redis-rs errors to kinds the runtime can act on. Whatever redis-rs says is worth
-/// retrying (a dropped connection, a server still LOADING its data after a restart,
-/// TRYAGAIN, MASTERDOWN...) is transient, so workers back off instead of stopping.
-pub(crate) fn redis_error(what: &str, e: redis::RedisError) -> BrokerError {
-    use redis::RetryMethod;
-    let kind = if e.is_timeout() {
-        BrokerErrorKind::Timeout
-    } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
-        BrokerErrorKind::Connection
-    } else {
-        match e.retry_method() {
-            RetryMethod::NoRetry => BrokerErrorKind::Other,
-            _ => BrokerErrorKind::Connection,
-        }
-    };
-    BrokerError::new(kind, what.to_owned()).with_source(e)
-}
-
 impl RedisBroker {
     /// Connects to `url` (`redis://host:port/db`) with default settings.
     pub async fn connect(url: &str) -> BrokerResult<Self> {
@@ -81,16 +64,7 @@ impl RedisBroker {
 
     /// Connects with explicit settings and clock.
     pub async fn connect_with(url: &str, config: RedisConfig, clock: Arc<dyn Clock>) -> BrokerResult<Self> {
-        let what = format!("connecting to Redis at {url} (is redis-server running?)");
-        let client = redis::Client::open(url).map_err(|e| redis_error(&what, e))?;
-        // Few quick retries: a wrong address should be reported in about a second, not
-        // after the default backoff; later drops are reconnected on the next command.
-        let manager = redis::aio::ConnectionManagerConfig::new()
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500))
-            .set_connection_timeout(Some(Duration::from_secs(2)));
-        let conn =
-            ConnectionManager::new_with_config(client.clone(), manager).await.map_err(|e| redis_error(&what, e))?;
+        let (client, conn) = crate::toolkit::open(url).await?;
         let shared = Shared { client, conn, scripts: Scripts::load(), config, clock };
         Ok(Self { shared: Arc::new(shared) })
     }

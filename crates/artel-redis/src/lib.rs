@@ -24,5 +24,6 @@ mod broker;
 mod consumer;
 mod keys;
 mod scripts;
+pub mod toolkit;
 
 pub use broker::{RedisBroker, RedisConfig};

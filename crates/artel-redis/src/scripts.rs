@@ -22,7 +22,6 @@ pub(crate) struct Scripts {
     pub(crate) store_result: Script,
     pub(crate) complete: Script,
     pub(crate) chord_part: Script,
-    pub(crate) revoke: Script,
 }
 
 impl Scripts {
@@ -38,7 +37,6 @@ impl Scripts {
             store_result: with_common!("store_result.lua"),
             complete: with_common!("complete.lua"),
             chord_part: Script::new(include_str!("../lua/chord_part.lua")),
-            revoke: Script::new(include_str!("../lua/revoke.lua")),
         }
     }
 }

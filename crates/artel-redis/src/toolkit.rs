@@ -1,0 +1,127 @@
+//! Pieces any Redis layout needs, shared with `artel-celery` (Celery's layout): error
+//! kinds, opening a connection, waiting for a published result, the revocation log.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, Revocation, TaskResult};
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+
+/// Maps redis-rs errors to kinds the runtime can act on. Whatever redis-rs says is worth
+/// retrying (a dropped connection, a server still LOADING its data after a restart,
+/// TRYAGAIN, MASTERDOWN...) is transient, so workers back off instead of stopping.
+pub fn redis_error(what: &str, e: redis::RedisError) -> BrokerError {
+    use redis::RetryMethod;
+    let kind = if e.is_timeout() {
+        BrokerErrorKind::Timeout
+    } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+        BrokerErrorKind::Connection
+    } else {
+        match e.retry_method() {
+            RetryMethod::NoRetry => BrokerErrorKind::Other,
+            _ => BrokerErrorKind::Connection,
+        }
+    };
+    BrokerError::new(kind, what.to_owned()).with_source(e)
+}
+
+/// Opens `url` (`redis://host:port/db`): a client for dedicated connections and a
+/// multiplexed, reconnecting connection for everything else.
+pub async fn open(url: &str) -> BrokerResult<(redis::Client, ConnectionManager)> {
+    let what = format!("connecting to Redis at {url} (is redis-server running?)");
+    let client = redis::Client::open(url).map_err(|e| redis_error(&what, e))?;
+    // Few quick retries: a wrong address should be reported in about a second, not
+    // after the default backoff; later drops are reconnected on the next command.
+    let manager = redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_millis(500))
+        .set_connection_timeout(Some(Duration::from_secs(2)));
+    let conn = ConnectionManager::new_with_config(client.clone(), manager).await.map_err(|e| redis_error(&what, e))?;
+    Ok((client, conn))
+}
+
+/// Waits until `read` finds task `task_id`'s result ready, or `timeout` passes. Results
+/// are announced on the channel named like their `key`; subscribing before each read
+/// means a result stored in between is seen by the read, one stored after by the channel.
+pub async fn wait_published<F, Fut>(
+    client: &redis::Client,
+    key: &str,
+    task_id: &str,
+    timeout: Duration,
+    read: F,
+) -> BrokerResult<TaskResult>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = BrokerResult<Option<TaskResult>>>,
+{
+    let mut pubsub = client.get_async_pubsub().await.map_err(|e| redis_error("opening a result subscription", e))?;
+    pubsub.subscribe(key).await.map_err(|e| redis_error("subscribing to a result", e))?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut messages = pubsub.on_message();
+    loop {
+        if let Some(result) = read().await?.filter(|r| r.status.is_ready()) {
+            return Ok(result);
+        }
+        let next = std::future::poll_fn(|cx| futures_core::Stream::poll_next(std::pin::Pin::new(&mut messages), cx));
+        if tokio::time::timeout_at(deadline, next).await.is_err() {
+            return Err(BrokerError::new(
+                BrokerErrorKind::Timeout,
+                format!("task {task_id} was not ready within {timeout:?}"),
+            ));
+        }
+    }
+}
+
+/// Revocations kept in a log; older ones are dropped (workers read it every poll).
+const REVOCATIONS_KEPT: u64 = 100_000;
+/// Revocations one poll reads at most.
+const REVOCATIONS_PER_READ: isize = 10_000;
+
+static REVOKE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(include_str!("../lua/revoke.lua")));
+
+/// A revocation log: a ZSET of revocation JSON scored by a sequence counter.
+#[derive(Debug, Clone)]
+pub struct RevocationLog {
+    /// The ZSET.
+    pub log: String,
+    /// The counter.
+    pub seq: String,
+}
+
+impl RevocationLog {
+    /// Appends `revocation`.
+    pub async fn record(&self, conn: &mut ConnectionManager, revocation: &Revocation) -> BrokerResult<()> {
+        let json = serde_json::to_vec(revocation)
+            .map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a revocation").with_source(e))?;
+        let _: u64 = REVOKE
+            .key(&self.log)
+            .key(&self.seq)
+            .arg(json)
+            .arg(REVOCATIONS_KEPT)
+            .invoke_async(conn)
+            .await
+            .map_err(|e| redis_error("recording a revocation", e))?;
+        Ok(())
+    }
+
+    /// The unexpired revocations after `cursor`, and the cursor to read from next.
+    pub async fn read(&self, conn: &mut ConnectionManager, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)> {
+        let rows: Vec<(Vec<u8>, u64)> = conn
+            .zrangebyscore_limit_withscores(&self.log, format!("({cursor}"), "+inf", 0, REVOCATIONS_PER_READ)
+            .await
+            .map_err(|e| redis_error("reading revocations", e))?;
+        let next = rows.last().map_or(cursor, |(_, seq)| *seq);
+        let now = chrono::Utc::now();
+        let mut revocations = Vec::with_capacity(rows.len());
+        for (json, _) in rows {
+            let revocation: Revocation = serde_json::from_slice(&json).map_err(|e| {
+                BrokerError::new(BrokerErrorKind::Corrupt, "the revocation log holds invalid JSON").with_source(e)
+            })?;
+            if revocation.expires_at > now {
+                revocations.push(revocation);
+            }
+        }
+        Ok((revocations, next))
+    }
+}
