@@ -194,7 +194,9 @@ pub trait ResultBackend: Send + Sync + fmt::Debug {
 pub fn unknown_chord_size(group_id: &str) -> BrokerError {
     BrokerError::new(
         BrokerErrorKind::Unsupported,
-        format!("chord {group_id}: the body does not say how many members it has (send it with artel, or use a Celery result backend)"),
+        format!(
+            "chord {group_id}: the body does not say how many members it has (send it with artel, or use a Celery result backend)"
+        ),
     )
 }
 

@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 
 use crate::consumer::RedisConsumer;
-pub(crate) use crate::toolkit::redis_error;
 use crate::keys::QueueKeys;
 use crate::scripts::Scripts;
+pub(crate) use crate::toolkit::redis_error;
 
 /// Settings of a [`RedisBroker`].
 #[derive(Debug, Clone)]

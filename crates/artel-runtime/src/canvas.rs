@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use artel_core::canvas::{Lineage, Plan, by_queue, plan};
 use artel_core::{
-    Arguments, BoxFuture, BrokerError, Context, Embed, Handler, Headers, Registry, Signature, TaskError,
-    TaskOptions, TaskResult,
+    Arguments, BoxFuture, BrokerError, Context, Embed, Handler, Headers, Registry, Signature, TaskError, TaskOptions,
+    TaskResult,
 };
 use serde_json::{Value, json};
 

@@ -1,8 +1,10 @@
-//! Broker URLs: `sqlite://artel.db` (default), `redis://host:port/db`, `memory://`.
+//! Broker URLs: `sqlite://artel.db` (default), `redis://host:port/db`, `memory://`, and
+//! `celery+redis://host:port/db` (Celery's own layout, shared with Python Celery).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use artel_celery::{CeleryRedis, CeleryRedisConfig};
 use artel_core::memory::{MemoryBackend, MemoryBroker};
 use artel_core::{Broker, BrokerError, Inspect, ResultBackend, SystemClock};
 use artel_redis::{RedisBroker, RedisConfig};
@@ -17,7 +19,7 @@ pub const DEFAULT_BROKER: &str = "sqlite://artel.db";
 pub enum ConnectError {
     /// The scheme is not one this build supports.
     #[error(
-        "unsupported broker URL {url:?}: use sqlite://PATH (embedded, the default) or memory:// (this process only)"
+        "unsupported broker URL {url:?}: use sqlite://PATH (embedded, the default), redis://HOST:PORT/DB, celery+redis://HOST:PORT/DB (shared with Python Celery) or memory:// (this process only)"
     )]
     Unsupported {
         /// The URL as given.
@@ -55,6 +57,8 @@ pub struct Connection {
     pub sqlite: Option<SqliteBroker>,
     /// The Redis broker, for its admin commands.
     pub redis: Option<RedisBroker>,
+    /// Celery's Redis layout (`celery+redis://`), for its events and remote control.
+    pub celery: Option<CeleryRedis>,
 }
 
 impl Connection {
@@ -65,7 +69,8 @@ impl Connection {
     }
 }
 
-/// URL query settings: `lease_ms`, `poll_ms` (both brokers) and `prefix` (Redis keys).
+/// URL query settings: `lease_ms` (for celery+redis: the visibility timeout), `poll_ms`,
+/// and `prefix` (Redis keys; for celery+redis kombu's `global_keyprefix`).
 #[derive(Default)]
 struct Params {
     lease: Option<Duration>,
@@ -100,6 +105,27 @@ fn params(url: &str, query: &str, allow_prefix: bool) -> Result<Params, ConnectE
 /// Opens the broker a URL names. `?lease_ms=N` sets how soon a dead worker's tasks come
 /// back, `?poll_ms=N` how long an idle consumer waits before looking again.
 pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
+    if let Some(rest) = url.strip_prefix("celery+redis://") {
+        let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let p = params(url, query, true)?;
+        let defaults = CeleryRedisConfig::default();
+        let config = CeleryRedisConfig {
+            prefix: p.prefix.unwrap_or(defaults.prefix),
+            visibility_timeout: p.lease.unwrap_or(defaults.visibility_timeout),
+            poll: p.poll.unwrap_or(defaults.poll),
+        };
+        let broker = CeleryRedis::connect(&format!("redis://{address}"), config)
+            .await
+            .map_err(|source| ConnectError::Open { url: url.to_owned(), source })?;
+        return Ok(Connection {
+            broker: Arc::new(broker.clone()),
+            backend: Arc::new(broker.clone()),
+            inspect: Some(Arc::new(broker.clone())),
+            sqlite: None,
+            redis: None,
+            celery: Some(broker),
+        });
+    }
     if let Some(rest) = url.strip_prefix("redis://") {
         let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
         let p = params(url, query, true)?;
@@ -118,6 +144,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
             inspect: Some(Arc::new(broker.clone())),
             sqlite: None,
             redis: Some(broker),
+            celery: None,
         });
     }
     if url == "memory://" {
@@ -127,6 +154,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
             inspect: None,
             sqlite: None,
             redis: None,
+            celery: None,
         });
     }
     let Some(rest) = url.strip_prefix("sqlite://") else {
@@ -150,6 +178,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
         inspect: Some(Arc::new(broker.clone())),
         sqlite: Some(broker),
         redis: None,
+        celery: None,
     })
 }
 

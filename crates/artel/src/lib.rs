@@ -44,6 +44,8 @@ pub use artel_runtime::{Stop, TaskTiming, Worker, WorkerConfig, WorkerStats};
 pub use client::{AsyncResult, GroupResult, ResultError, SendError, TypedSignature};
 pub use connect::{ConnectError, Connection, DEFAULT_BROKER, connect};
 
+/// Celery's Redis layout (`celery+redis://`).
+pub use artel_celery as celery;
 /// The data model and broker seams.
 pub use artel_core as core;
 /// Local executors.

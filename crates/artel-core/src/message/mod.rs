@@ -81,8 +81,8 @@ pub struct Headers {
     /// Producer node (`gen<pid>@<host>`).
     #[serde(default)]
     pub origin: Option<String>,
-    /// Store no result when true.
-    #[serde(default)]
+    /// Store no result when true (Celery 5.7 sends null for "not set").
+    #[serde(default, deserialize_with = "null_is_false")]
     pub ignore_result: bool,
     /// Codec of a compressed body; artel refuses compressed bodies with a clear error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,6 +115,10 @@ mod timelimit {
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Limits, D::Error> {
         Option::<Limits>::deserialize(d).map(Option::unwrap_or_default)
     }
+}
+
+fn null_is_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
 }
 
 fn default_lang() -> String {

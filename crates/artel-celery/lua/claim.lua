@@ -1,0 +1,35 @@
+-- Takes up to ARGV[2] messages off a consumer's lists (best priority first) and records
+-- each as held, in one step, so a consumer dying here loses nothing (kombu's BRPOP +
+-- MULTI has a gap). Envelopes without a delivery tag go to the dead list.
+-- KEYS[1] unacked HASH  KEYS[2] unacked_index ZSET  KEYS[3] dead LIST  KEYS[4..] lists
+-- ARGV[1] now (unix seconds)  ARGV[2] most to take
+-- Returns a flat list: tag, envelope, tag, envelope, ...
+local taken = {}
+local want = tonumber(ARGV[2])
+for i = 4, #KEYS do
+    while #taken < want * 2 do
+        local envelope = redis.call('RPOP', KEYS[i])
+        if not envelope then
+            break
+        end
+        local ok, message = pcall(cjson.decode, envelope)
+        local properties = ok and type(message) == 'table' and message['properties']
+        local tag = type(properties) == 'table' and properties['delivery_tag']
+        if type(tag) == 'string' and tag ~= '' then
+            local info = properties['delivery_info']
+            if type(info) ~= 'table' then
+                info = {}
+            end
+            local held = '[' .. envelope .. ',' .. cjson.encode(info['exchange'] or '') .. ','
+                .. cjson.encode(info['routing_key'] or '') .. ']'
+            redis.call('HSET', KEYS[1], tag, held)
+            redis.call('ZADD', KEYS[2], ARGV[1], tag)
+            table.insert(taken, tag)
+            table.insert(taken, envelope)
+        else
+            local dead = cjson.encode({queue = KEYS[i], reason = 'not a kombu envelope with a delivery_tag'})
+            redis.call('LPUSH', KEYS[3], string.sub(dead, 1, -2) .. ',"envelope":' .. cjson.encode(envelope) .. '}')
+        end
+    end
+end
+return taken

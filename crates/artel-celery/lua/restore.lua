@@ -1,0 +1,19 @@
+-- Puts one held message back on its list, or dead-letters it with a reason.
+-- KEYS[1] unacked HASH  KEYS[2] unacked_index ZSET  KEYS[3] target LIST
+-- ARGV[1] delivery tag  ARGV[2] 'LPUSH' (back of the queue), 'RPUSH' (delivered next)
+--   or 'DEAD' (push {queue, reason, envelope} to the target)  ARGV[3] queue  ARGV[4] reason
+-- Returns 1 when moved, 0 when it was not held (acked or restored elsewhere).
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if not held then
+    return 0
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+local envelope = cjson.encode(cjson.decode(held)[1])
+if ARGV[2] == 'DEAD' then
+    local dead = cjson.encode({queue = ARGV[3], reason = ARGV[4]})
+    redis.call('LPUSH', KEYS[3], string.sub(dead, 1, -2) .. ',"envelope":' .. cjson.encode(envelope) .. '}')
+else
+    redis.call(ARGV[2], KEYS[3], envelope)
+end
+return 1

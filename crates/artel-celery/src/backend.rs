@@ -1,0 +1,129 @@
+//! Results in Celery's Redis result backend format (spec §d): what Python's
+//! `AsyncResult.get()` reads, and what artel reads of Python workers' results.
+
+use std::time::Duration;
+
+use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, ResultBackend, Revocation, State, TaskResult};
+use artel_redis::toolkit::{RevocationLog, redis_error, wait_published};
+use async_trait::async_trait;
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+
+use crate::broker::CeleryRedis;
+
+/// How long a chord member holds the right to call the body (Celery 5.7's claim).
+const CHORD_CLAIM: Duration = Duration::from_secs(6);
+
+fn millis(ttl: Option<Duration>) -> u64 {
+    ttl.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &[u8]) -> BrokerResult<T> {
+    serde_json::from_slice(json)
+        .map_err(|e| BrokerError::new(BrokerErrorKind::Corrupt, format!("{what} is not valid JSON")).with_source(e))
+}
+
+/// A chord member as Celery stores it in `G.j`: `[1, task_id, state, result]`.
+fn chord_member(result: &TaskResult) -> Value {
+    json!([1, result.task_id, result.status, result.result])
+}
+
+fn from_chord_member(json: &[u8]) -> BrokerResult<TaskResult> {
+    let (_, task_id, status, result): (Value, String, State, Value) = decode("a chord member", json)?;
+    let mut stored = TaskResult::progress(&task_id, status, result);
+    stored.status = status;
+    Ok(stored)
+}
+
+impl CeleryRedis {
+    fn revocation_log(&self) -> RevocationLog {
+        let (log, seq) = self.shared.names.revocations();
+        RevocationLog { log, seq }
+    }
+}
+
+#[async_trait]
+impl ResultBackend for CeleryRedis {
+    async fn store(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<bool> {
+        let json = serde_json::to_vec(result)
+            .map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a result").with_source(e))?;
+        let mut conn = self.shared.conn.clone();
+        let written: i64 = self
+            .shared
+            .scripts
+            .store_result
+            .key(self.shared.names.result(&result.task_id))
+            .arg(json)
+            .arg(millis(ttl))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("storing a result", e))?;
+        Ok(written == 1)
+    }
+
+    async fn get(&self, task_id: &str) -> BrokerResult<Option<TaskResult>> {
+        let mut conn = self.shared.conn.clone();
+        let json: Option<Vec<u8>> =
+            conn.get(self.shared.names.result(task_id)).await.map_err(|e| redis_error("reading a result", e))?;
+        json.map(|j| decode(&format!("the result of task {task_id}"), &j)).transpose()
+    }
+
+    async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {
+        let key = self.shared.names.result(task_id);
+        wait_published(&self.shared.client, &key, task_id, timeout, || self.get(task_id)).await
+    }
+
+    async fn prepare_chord(&self, group_id: &str, size: u32, ttl: Option<Duration>) -> BrokerResult<()> {
+        let names = &self.shared.names;
+        let mut conn = self.shared.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.del(names.chord(group_id, ".c")).ignore();
+        match ttl {
+            Some(ttl) => pipe.set_ex(names.chord(group_id, ".s"), size, ttl.as_secs().max(1)).ignore(),
+            None => pipe.set(names.chord(group_id, ".s"), size).ignore(),
+        };
+        pipe.query_async::<()>(&mut conn).await.map_err(|e| redis_error("recording a chord's size", e))
+    }
+
+    async fn chord_part(
+        &self,
+        group_id: &str,
+        index: u32,
+        size: Option<u32>,
+        result: &TaskResult,
+        ttl: Option<Duration>,
+    ) -> BrokerResult<Option<Vec<TaskResult>>> {
+        let names = &self.shared.names;
+        let member = serde_json::to_vec(&chord_member(result))
+            .map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a chord member").with_source(e))?;
+        let mut conn = self.shared.conn.clone();
+        let parts: Option<Vec<Vec<u8>>> = self
+            .shared
+            .scripts
+            .chord_part
+            .key(names.chord(group_id, ".j"))
+            .key(names.chord(group_id, ".t"))
+            .key(names.chord(group_id, ".s"))
+            .key(names.chord(group_id, ".d"))
+            .key(names.chord(group_id, ".c"))
+            .arg(&result.task_id)
+            .arg(index)
+            .arg(member)
+            .arg(size.unwrap_or(0))
+            .arg(millis(ttl))
+            .arg(uuid::Uuid::new_v4().to_string())
+            .arg(CHORD_CLAIM.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("recording a chord member", e))?;
+        parts.map(|parts| parts.iter().map(|json| from_chord_member(json)).collect()).transpose()
+    }
+
+    async fn revoke(&self, revocation: &Revocation) -> BrokerResult<()> {
+        self.revocation_log().record(&mut self.shared.conn.clone(), revocation).await
+    }
+
+    async fn revocations(&self, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)> {
+        self.revocation_log().read(&mut self.shared.conn.clone(), cursor).await
+    }
+}

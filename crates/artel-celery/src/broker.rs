@@ -1,0 +1,154 @@
+//! [`CeleryRedis`]: publishing to and inspecting kombu's queue lists.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use artel_core::{Broker, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Inspect, Message};
+use artel_redis::toolkit::{open, redis_error};
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+
+use crate::consumer::CeleryConsumer;
+use crate::keys::{Names, SEP};
+use crate::scripts::Scripts;
+
+/// Settings of a [`CeleryRedis`] connection.
+#[derive(Debug, Clone)]
+pub struct CeleryRedisConfig {
+    /// kombu's `global_keyprefix`: prepended to every key and channel.
+    pub prefix: String,
+    /// kombu's `visibility_timeout`: a message held this long by a consumer that stopped
+    /// refreshing it is restored to its queue (Celery's default, one hour).
+    pub visibility_timeout: Duration,
+    /// How often an idle consumer looks for messages.
+    pub poll: Duration,
+}
+
+impl Default for CeleryRedisConfig {
+    fn default() -> Self {
+        Self { prefix: String::new(), visibility_timeout: Duration::from_secs(3600), poll: Duration::from_millis(50) }
+    }
+}
+
+/// Broker and result backend in Celery's Redis layout; clones share connections.
+#[derive(Debug, Clone)]
+pub struct CeleryRedis {
+    pub(crate) shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) client: redis::Client,
+    pub(crate) conn: ConnectionManager,
+    pub(crate) scripts: Scripts,
+    pub(crate) names: Names,
+    pub(crate) config: CeleryRedisConfig,
+}
+
+impl CeleryRedis {
+    /// Connects to `url` (`redis://host:port/db`, the database Celery's broker URL names).
+    pub async fn connect(url: &str, config: CeleryRedisConfig) -> BrokerResult<Self> {
+        let (client, conn) = open(url).await?;
+        let db = client.get_connection_info().redis_settings().db();
+        let names = Names { prefix: config.prefix.clone(), db };
+        Ok(Self { shared: Arc::new(Shared { client, conn, scripts: Scripts::load(), names, config }) })
+    }
+
+    /// Deletes the lists and held messages of `queues` and every key under a non-empty
+    /// prefix; for tests and benchmarks on a scratch prefix.
+    pub async fn delete_prefix(&self) -> BrokerResult<()> {
+        let prefix = &self.shared.config.prefix;
+        if prefix.is_empty() {
+            return Err(BrokerError::new(BrokerErrorKind::Other, "refusing to delete every key: no prefix is set"));
+        }
+        let mut conn = self.shared.conn.clone();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("listing keys to delete", e))?;
+        if !keys.is_empty() {
+            let _: u64 = redis::cmd("DEL")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| redis_error("deleting keys", e))?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Broker for CeleryRedis {
+    async fn publish(&self, queue: &str, messages: &[Message]) -> BrokerResult<()> {
+        let names = &self.shared.names;
+        let mut pipe = redis::pipe();
+        for message in messages {
+            // kombu restores a held message to the queue its routing key names.
+            let envelope = if message.queue() == queue {
+                message.to_envelope()
+            } else {
+                let mut routed = message.clone();
+                routed.properties.delivery_info.routing_key = queue.to_owned();
+                routed.to_envelope()
+            };
+            // kombu has no delayed delivery: a message with an ETA is delivered at once and
+            // its consumer holds it until due.
+            pipe.lpush(names.list(queue, message.properties.priority), envelope).ignore();
+        }
+        let mut conn = self.shared.conn.clone();
+        pipe.query_async::<()>(&mut conn).await.map_err(|e| redis_error("publishing messages", e))
+    }
+
+    async fn consume(&self, queues: &[String], prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
+        if queues.is_empty() {
+            return Err(BrokerError::new(BrokerErrorKind::Other, "consume needs at least one queue name"));
+        }
+        // Declare the queues as a Celery worker does, so producers routing through the
+        // `celery` exchange find them.
+        let mut pipe = redis::pipe();
+        for queue in queues {
+            pipe.sadd(self.shared.names.binding("celery"), format!("{queue}{SEP}{SEP}{queue}")).ignore();
+        }
+        let mut conn = self.shared.conn.clone();
+        pipe.query_async::<()>(&mut conn).await.map_err(|e| redis_error("declaring queues", e))?;
+        Ok(Box::new(CeleryConsumer::new(self.shared.clone(), queues, prefetch.max(1))))
+    }
+
+    async fn len(&self, queue: &str) -> BrokerResult<u64> {
+        let mut pipe = redis::pipe();
+        for list in self.shared.names.lists(queue) {
+            pipe.llen(list);
+        }
+        let mut conn = self.shared.conn.clone();
+        let lengths: Vec<u64> = pipe.query_async(&mut conn).await.map_err(|e| redis_error("counting a queue", e))?;
+        Ok(lengths.iter().sum())
+    }
+
+    async fn purge(&self, queue: &str) -> BrokerResult<u64> {
+        let waiting = self.len(queue).await?;
+        let mut conn = self.shared.conn.clone();
+        redis::cmd("DEL")
+            .arg(self.shared.names.lists(queue))
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| redis_error("purging a queue", e))?;
+        Ok(waiting)
+    }
+}
+
+#[async_trait]
+impl Inspect for CeleryRedis {
+    /// Waiting messages of `queue` plus every held message (kombu keeps one `unacked`
+    /// hash for all queues, so this over-counts when several queues are busy).
+    async fn unfinished(&self, queue: &str, up_to: u64) -> BrokerResult<u64> {
+        let waiting = self.len(queue).await?;
+        let mut conn = self.shared.conn.clone();
+        let held: u64 = redis::cmd("HLEN")
+            .arg(self.shared.names.unacked())
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("counting held messages", e))?;
+        Ok((waiting + held).min(up_to))
+    }
+}

@@ -1,0 +1,26 @@
+//! `celery+redis://`: artel on Celery's own Redis layout, so Python Celery producers,
+//! Python Celery workers and Flower share queues and results with artel.
+//!
+//! * **Queues** are kombu's lists (`Q`, `Q\x06\x163`, `Q\x06\x166`, `Q\x06\x169` for the
+//!   priority steps; like kombu, priority 0 is served first), messages kombu's JSON
+//!   envelope with a base64 body, held messages kombu's `unacked` hash and
+//!   `unacked_index` with its visibility timeout and restore mutex — so Python workers
+//!   restore what a dead artel worker held and the other way round. Taking a message and
+//!   recording it as held is one script (kombu's BRPOP + MULTI has a gap), and a live
+//!   consumer keeps its held messages' times fresh so long tasks are not restored under it.
+//! * **ETA/countdown**: as in Celery, the message is delivered at once and the consumer
+//!   holds it (still in `unacked`) until due.
+//! * **Results** in Celery's Redis result backend format: `celery-task-meta-<id>`
+//!   written and announced on its channel, never replacing a final state; chords counted
+//!   in Celery 5.7's `celery-taskset-meta-<group>.j/.s/.d/.c` keys.
+//! * Messages artel rejects go to `_artel.dead` with the reason (kombu has no dead letters).
+//!
+//! `prefix` is kombu's `global_keyprefix`.
+
+mod backend;
+mod broker;
+mod consumer;
+mod keys;
+mod scripts;
+
+pub use broker::{CeleryRedis, CeleryRedisConfig};

@@ -1,0 +1,135 @@
+//! The conformance suite on Celery's Redis layout, each test under its own kombu
+//! `global_keyprefix`, plus the behaviours where kombu's layout decides differently.
+//!
+//! Left out of the shared suite, with the kombu behaviour tested below instead:
+//! `higher_priority_is_served_first` (kombu serves priority 0 first),
+//! `delayed_messages_wait_for_their_eta` (a delayed message waits on the list like any
+//! other, so `len` counts it; the consumer holds it until due) and
+//! `a_chord_completes_when_every_member_is_in_counting_each_once` (Celery 5.7 claims the
+//! body once; a later redelivery of a member does not see the set again).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use artel_broker_tests::{Fixture, conformance};
+use artel_celery::{CeleryRedis, CeleryRedisConfig};
+use artel_core::{Broker, Clock, ResultBackend, Signature, SystemClock, TaskResult};
+use serde_json::json;
+
+fn url() -> String {
+    std::env::var("ARTEL_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
+}
+
+/// Deletes every key of the test's prefix when the test ends.
+struct DropPrefix {
+    prefix: String,
+}
+
+impl Drop for DropPrefix {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(url().as_str()) else { return };
+        let Ok(mut conn) = client.get_connection() else { return };
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{}*", self.prefix)).query(&mut conn).unwrap_or_default();
+        if !keys.is_empty() {
+            let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut conn);
+        }
+    }
+}
+
+async fn open() -> Option<(CeleryRedis, DropPrefix)> {
+    let prefix = format!("artel-test-{}:", uuid::Uuid::new_v4());
+    let config = CeleryRedisConfig { prefix: prefix.clone(), poll: Duration::from_millis(10), ..Default::default() };
+    match CeleryRedis::connect(&url(), config).await {
+        Ok(broker) => Some((broker, DropPrefix { prefix })),
+        Err(error) if std::env::var("ARTEL_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("Redis is required (ARTEL_REQUIRE_SERVICES=1) but unreachable: {error}")
+        }
+        Err(error) => {
+            eprintln!("skipped: no Redis at {} ({error}); set ARTEL_REDIS_URL or start redis-server", url());
+            None
+        }
+    }
+}
+
+async fn celery_fixture() -> Option<Fixture> {
+    let (broker, cleanup) = open().await?;
+    Some(Fixture {
+        broker: Arc::new(broker.clone()),
+        backend: Arc::new(broker),
+        prefix: "q-".to_owned(),
+        cleanup: Box::new(cleanup),
+    })
+}
+
+conformance!(@tests match celery_fixture().await {
+    Some(fixture) => fixture,
+    None => return,
+};
+    publish_consume_ack_empties_the_queue,
+    earlier_queues_are_served_first,
+    an_undecided_delivery_is_delivered_again,
+    a_requeued_message_is_delivered_again,
+    a_rejected_message_is_not_delivered_again,
+    purge_removes_waiting_messages_and_counts_them,
+    a_batch_is_delivered_whole_and_in_order,
+    results_round_trip_and_wake_waiters,
+    waiting_for_a_missing_result_times_out,
+    a_final_result_is_never_overwritten,
+    results_expire_after_their_ttl,
+    ack_with_result_stores_and_acks_or_hands_the_delivery_back,
+    a_task_id_published_again_is_a_separate_message,
+    revocations_are_read_in_order_after_a_cursor,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn like_kombu_priority_zero_is_served_first() {
+    let Some((broker, _cleanup)) = open().await else { return };
+    let q = "q-prio".to_owned();
+    let sent: Vec<_> =
+        [9u8, 0, 5].iter().map(|p| Signature::new("t").priority(*p).to_message(SystemClock.now(), "test")).collect();
+    for m in &sent {
+        broker.publish(&q, std::slice::from_ref(m)).await.expect("publish");
+    }
+    let mut consumer = broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        let delivery = consumer.next().await.expect("delivery");
+        order.push(delivery.message().properties.priority);
+        delivery.ack().await.expect("ack");
+    }
+    assert_eq!(order, vec![0, 5, 9]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chord_body_is_claimed_once_with_the_size_from_prepare_chord() {
+    let Some((broker, _cleanup)) = open().await else { return };
+    let group = uuid::Uuid::new_v4().to_string();
+    broker.prepare_chord(&group, 2, Some(Duration::from_secs(60))).await.expect("size");
+    let part = |i: u32| TaskResult::success(&format!("{group}-{i}"), json!(i), SystemClock.now());
+    let ttl = Some(Duration::from_secs(60));
+    assert_eq!(broker.chord_part(&group, 1, None, &part(1), ttl).await.expect("part"), None);
+    assert_eq!(broker.chord_part(&group, 1, None, &part(1), ttl).await.expect("again"), None, "counted once");
+    let all = broker.chord_part(&group, 0, None, &part(0), ttl).await.expect("part").expect("complete");
+    assert_eq!(all.iter().map(|r| r.result.clone()).collect::<Vec<_>>(), vec![json!(0), json!(1)]);
+    assert_eq!(broker.chord_part(&group, 0, None, &part(0), ttl).await.expect("late"), None, "claimed once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_message_is_held_by_its_consumer_until_due() {
+    let Some((broker, _cleanup)) = open().await else { return };
+    let q = "q-delayed".to_owned();
+    let now = SystemClock.now();
+    let later = Signature::new("later").countdown(Duration::from_millis(400)).to_message(now, "t");
+    let sent = std::time::Instant::now();
+    broker.publish(&q, &[later, Signature::new("now").to_message(now, "t")]).await.expect("publish");
+    let mut consumer = broker.consume(std::slice::from_ref(&q), 4).await.expect("consume");
+    let first = consumer.next().await.expect("delivery");
+    assert_eq!(first.message().headers.task, "now", "the due message is not held up behind the delayed one");
+    first.ack().await.expect("ack");
+    let second = consumer.next().await.expect("delivery");
+    assert_eq!(second.message().headers.task, "later");
+    assert!(sent.elapsed() >= Duration::from_millis(390), "delivered after {:?}", sent.elapsed());
+    second.ack().await.expect("ack");
+    assert_eq!(broker.len(&q).await.expect("len"), 0);
+}

@@ -1,0 +1,145 @@
+//! artel and Python Celery 5 on one Redis (`celery+redis://`), each test under its own
+//! kombu `global_keyprefix`: Python calls artel tasks, artel calls Python tasks, and
+//! chains, groups and chords mix the two. Every claim is checked by reading the value.
+//!
+//! Needs `ARTEL_PYTHON`, a Python with `celery[redis]` (scripts/test makes
+//! `.venv-interop`); without it the tests are skipped, unless `ARTEL_REQUIRE_SERVICES=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use artel::core::Signature;
+use artel::{App, chain, connect};
+use serde_json::{Value, json};
+
+fn redis_url() -> String {
+    std::env::var("ARTEL_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
+}
+
+fn python_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("python")
+}
+
+/// One test's world: a key prefix shared by both sides, removed at the end.
+struct World {
+    prefix: String,
+    python: PathBuf,
+    children: Vec<Child>,
+}
+
+impl World {
+    fn new() -> Option<Self> {
+        let Some(python) = std::env::var_os("ARTEL_PYTHON").map(PathBuf::from) else {
+            assert!(
+                std::env::var("ARTEL_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "ARTEL_PYTHON (a Python with celery[redis]) is required; scripts/test sets it"
+            );
+            eprintln!("skipped: set ARTEL_PYTHON to a Python with celery[redis] installed");
+            return None;
+        };
+        let prefix = format!("artel-interop-{}:", uuid::Uuid::new_v4());
+        Some(Self { prefix, python, children: Vec::new() })
+    }
+
+    fn url(&self) -> String {
+        format!("celery+{}?prefix={}&poll_ms=10", redis_url(), self.prefix)
+    }
+
+    fn python(&self) -> Command {
+        let mut command = Command::new(&self.python);
+        command.current_dir(python_dir()).env("ARTEL_TEST_PREFIX", &self.prefix).env("ARTEL_REDIS_URL", redis_url());
+        command
+    }
+
+    fn start_artel_worker(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_celery-interop"))
+            .args(["--broker", &self.url(), "worker", "-Q", "rs", "-c", "8"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the artel worker");
+        self.children.push(child);
+    }
+
+    fn start_python_worker(&mut self) {
+        let child = self
+            .python()
+            .args(["-m", "celery", "-A", "app", "worker", "-Q", "py", "-P", "threads", "-c", "4", "-l", "warning"])
+            .args([
+                "--without-mingle",
+                "--without-gossip",
+                "--without-heartbeat",
+                "-n",
+                &format!("py-{}@test", self.prefix),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the Python worker");
+        self.children.push(child);
+    }
+
+    /// Runs a scenario of python/client.py and returns what it printed.
+    fn client(&self, scenario: &str) -> Value {
+        let out = self.python().args(["client.py", scenario]).output().expect("run the Python client");
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{scenario} failed:\n{stdout}\n{stderr}");
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{scenario} printed {stdout:?}: {e}"))
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let script = format!(
+            "redis-cli -u '{url}' --scan --pattern '{p}*' | xargs -r -d '\\n' redis-cli -u '{url}' del",
+            url = redis_url(),
+            p = self.prefix
+        );
+        let _ = Command::new("sh").args(["-c", &script]).stdout(Stdio::null()).status();
+    }
+}
+
+#[test]
+fn python_calls_artel_tasks_and_reads_values_errors_and_retries() {
+    let Some(mut world) = World::new() else { return };
+    world.start_artel_worker();
+    assert_eq!(world.client("call_add"), json!(5));
+    assert_eq!(world.client("call_fail"), json!({"type": "ValueError", "args": ["bad input"]}));
+    assert_eq!(world.client("call_flaky"), json!({"value": 2, "state": "SUCCESS"}), "retried twice, then done");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artel_calls_python_tasks_and_runs_a_mixed_chain() {
+    let Some(mut world) = World::new() else { return };
+    world.start_python_worker();
+    let connection = connect(&world.url()).await.expect("connect");
+    let app = App::new(connection.broker, connection.backend);
+    let product = app.send_task(Signature::new("py.mul").with_args(vec![json!(6), json!(7)]).queue("py")).await;
+    assert_eq!(product.expect("sent").get(Duration::from_secs(30)).await.expect("value"), json!(42));
+
+    world.start_artel_worker();
+    let rs = |args: Vec<Value>| Signature::new("app.add").with_args(args).queue("rs");
+    let steps = chain([
+        rs(vec![json!(2), json!(3)]),
+        Signature::new("py.mul").with_args(vec![json!(10)]).queue("py"),
+        rs(vec![json!(1)]),
+    ]);
+    let result = app.send_task(steps).await.expect("sent");
+    assert_eq!(result.get(Duration::from_secs(30)).await.expect("value"), json!(51), "(2+3)*10+1 across both");
+}
+
+#[test]
+fn python_canvas_mixes_python_and_artel_workers() {
+    let Some(mut world) = World::new() else { return };
+    world.start_artel_worker();
+    world.start_python_worker();
+    assert_eq!(world.client("mixed_chain"), json!(51));
+    assert_eq!(world.client("mixed_group"), json!([0, 2, 20, 6, 40, 10]));
+    assert_eq!(world.client("mixed_chord"), json!(50), "members on both, body on Python");
+    assert_eq!(world.client("chord_with_rust_body"), json!(20), "members on Python, body on artel");
+}
