@@ -10,6 +10,7 @@ use redis::AsyncCommands;
 use serde_json::{Value, json};
 
 use crate::broker::CeleryRedis;
+use crate::envelope;
 
 /// How long a chord member holds the right to call the body (Celery 5.7's claim).
 const CHORD_CLAIM: Duration = Duration::from_secs(6);
@@ -119,8 +120,25 @@ impl ResultBackend for CeleryRedis {
         parts.map(|parts| parts.iter().map(|json| from_chord_member(json)).collect()).transpose()
     }
 
+    /// Records the revocation for artel workers and broadcasts Celery's `revoke` control
+    /// command so Python workers honour it too.
     async fn revoke(&self, revocation: &Revocation) -> BrokerResult<()> {
-        self.revocation_log().record(&mut self.shared.conn.clone(), revocation).await
+        let mut conn = self.shared.conn.clone();
+        self.revocation_log().record(&mut conn, revocation).await?;
+        let request = json!({
+            "method": "revoke",
+            "arguments": {"task_id": revocation.task_id, "terminate": revocation.terminate, "signal": null},
+            "destination": null, "pattern": null, "matcher": null,
+        });
+        let body = serde_json::to_vec(&request).unwrap_or_default();
+        let message = envelope(&body, json!({"clock": 0, "expires": 0}), "celery.pidbox", "", 2);
+        redis::cmd("PUBLISH")
+            .arg(self.shared.names.fanout("celery.pidbox", ""))
+            .arg(message)
+            .query_async::<i64>(&mut conn)
+            .await
+            .map_err(|e| redis_error("broadcasting a revoke", e))?;
+        Ok(())
     }
 
     async fn revocations(&self, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)> {

@@ -20,7 +20,37 @@
 mod backend;
 mod broker;
 mod consumer;
+mod control;
+mod events;
 mod keys;
 mod scripts;
 
 pub use broker::{CeleryRedis, CeleryRedisConfig};
+pub use control::serve_remote_control;
+pub use events::{EventLoop, EventPublisher};
+
+/// kombu's JSON envelope around a raw JSON `body` (events and control messages, which
+/// are not task messages).
+pub(crate) fn envelope(
+    body: &[u8],
+    headers: serde_json::Value,
+    exchange: &str,
+    routing_key: &str,
+    mode: u8,
+) -> Vec<u8> {
+    use base64::Engine;
+    let envelope = serde_json::json!({
+        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": headers,
+        "properties": {
+            "delivery_mode": mode,
+            "delivery_info": {"exchange": exchange, "routing_key": routing_key},
+            "priority": 0,
+            "body_encoding": "base64",
+            "delivery_tag": uuid::Uuid::new_v4().to_string(),
+        },
+    });
+    serde_json::to_vec(&envelope).unwrap_or_default()
+}

@@ -9,12 +9,16 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use std::time::Instant;
 
+use serde_json::{Value, json};
+
 use artel_core::{
     Arguments, Broker, Clock, Context, Delivery, Embed, Registry, ResultBackend, State, TaskError, TaskErrorKind,
     TaskResult,
 };
 
 use crate::canvas::{self, Ended};
+use crate::control::ActiveTask;
+use crate::events::{EventSink, exception_repr};
 use crate::rate::RateLimits;
 use crate::retry;
 use crate::revoke::Revoked;
@@ -38,6 +42,7 @@ pub(crate) struct Executor {
     pub(crate) revoked: Revoked,
     /// This worker's node name, as the origin of the messages it publishes.
     pub(crate) origin: String,
+    pub(crate) events: Option<Arc<dyn EventSink>>,
 }
 
 impl Executor {
@@ -54,8 +59,18 @@ impl Executor {
         };
         let embed = body.embed;
         let Some(handler) = self.registry.get(&task).cloned().or_else(|| canvas::builtin(&task, &self.registry)) else {
-            return self.reject(delivery, &id, TaskError::not_registered(&task), &embed).await;
+            let error = TaskError::not_registered(&task);
+            self.event("task-failed", || json!({"uuid": id, "exception": exception_repr(&error), "traceback": ""}));
+            return self.reject(delivery, &id, error, &embed).await;
         };
+        self.event("task-received", || {
+            json!({
+                "uuid": id, "name": task, "args": headers.argsrepr, "kwargs": headers.kwargsrepr,
+                "root_id": headers.root_id, "parent_id": headers.parent_id, "retries": headers.retries,
+                "eta": headers.eta.as_ref().map(artel_core::time::to_iso),
+                "expires": headers.expires.as_ref().map(artel_core::time::to_iso),
+            })
+        });
         let ignore_result = headers.ignore_result;
         if headers.expires.is_some_and(|at| at <= self.clock.now()) {
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
@@ -77,7 +92,17 @@ impl Executor {
         let results = (!ignore_result).then(|| (self.backend.clone(), self.result_ttl));
         let ctx = Context::for_message(headers, results);
         let limits = Limits::of(headers, &options, self.limits);
-        let running = self.revoked.running(&id, &ctx);
+        let active = ActiveTask {
+            id: id.clone(),
+            name: task.clone(),
+            args: headers.argsrepr.clone().unwrap_or_default(),
+            kwargs: headers.kwargsrepr.clone().unwrap_or_default(),
+            started: unix_now(),
+            routing_key: delivery.message().queue().to_owned(),
+            priority: delivery.message().properties.priority,
+        };
+        let running = self.revoked.running(active, &ctx);
+        self.event("task-started", || json!({"uuid": id}));
         let call = handler.call(Arguments::new(body.args, body.kwargs), ctx.clone());
         self.stats.active.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
@@ -88,6 +113,8 @@ impl Executor {
         match outcome {
             Ok(value) => {
                 self.stats.succeeded.fetch_add(1, Ordering::Relaxed);
+                let runtime = started.elapsed().as_secs_f64();
+                self.event("task-succeeded", || json!({"uuid": id, "result": value.to_string(), "runtime": runtime}));
                 let result = TaskResult::success(&id, value, self.clock.now());
                 self.complete(delivery, &id, result, ignore_result, &embed).await;
             }
@@ -106,6 +133,8 @@ impl Executor {
     /// Settles a message that will not run (expired, revoked) as REVOKED.
     async fn discard(&self, delivery: Delivery, id: &str, why: &str, ignore_result: bool, embed: &Embed) {
         tracing::info!(id = %id, task = %delivery.message().headers.task, "discarded: {why}");
+        let expired = why == "expired";
+        self.event("task-revoked", || json!({"uuid": id, "terminated": false, "signum": null, "expired": expired}));
         let error = TaskError::of_kind(TaskErrorKind::Revoked, why);
         self.complete(delivery, id, TaskResult::failure(id, &error, self.clock.now()), ignore_result, embed).await;
     }
@@ -113,7 +142,25 @@ impl Executor {
     async fn fail(&self, delivery: Delivery, task: &str, id: &str, error: TaskError, ignore: bool, embed: &Embed) {
         self.stats.failed.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(task = %task, id = %id, %error, "task failed");
+        if error.kind() == TaskErrorKind::Revoked {
+            self.event("task-revoked", || json!({"uuid": id, "terminated": true, "signum": null, "expired": false}));
+        } else {
+            let traceback = error.traceback().unwrap_or_default().to_owned();
+            self.event(
+                "task-failed",
+                || json!({"uuid": id, "exception": exception_repr(&error), "traceback": traceback}),
+            );
+        }
         self.complete(delivery, id, TaskResult::failure(id, &error, self.clock.now()), ignore, embed).await;
+    }
+
+    /// Emits an event when the worker has a sink; `fields` is only built then.
+    pub(crate) fn event(&self, kind: &'static str, fields: impl FnOnce() -> Value) {
+        if let Some(sink) = &self.events {
+            if let Value::Object(fields) = fields() {
+                sink.emit(kind, fields);
+            }
+        }
     }
 
     /// Publishes the workflow's next steps for this outcome; false (after handing the
@@ -199,6 +246,10 @@ impl Executor {
             }
         }
     }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 pub(crate) fn settle(outcome: artel_core::BrokerResult<()>, id: &str) {

@@ -6,6 +6,8 @@
 //! acknowledges (acks late: a task whose worker dies is delivered again).
 
 mod canvas;
+mod control;
+mod events;
 mod execute;
 mod rate;
 mod retry;
@@ -14,6 +16,8 @@ mod stats;
 mod supervise;
 mod worker;
 
+pub use control::{ActiveTask, WorkerControl};
+pub use events::EventSink;
 pub use rate::parse_rate;
 pub use stats::{TaskTiming, WorkerStats};
 pub use worker::{Stop, Worker, WorkerConfig};

@@ -65,6 +65,10 @@ impl Executor {
             tracing::warn!(id = %id, error = %e, "could not store the RETRY state");
         }
         self.stats.retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.event("task-retried", || {
+            let traceback = error.traceback().unwrap_or_default();
+            serde_json::json!({"uuid": id, "exception": crate::events::exception_repr(&error), "traceback": traceback})
+        });
         tracing::info!(id = %id, retry = next, of = max, ?countdown, %error, "task will be retried");
         settle(delivery.ack().await, id);
         None

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use artel_core::{BrokerResult, Cancelled, Context, ResultBackend, Revocation, Timestamp};
+
+use crate::control::ActiveTask;
 use tokio_util::sync::CancellationToken;
 
 /// Revoked ids (until their expiry) and the tasks running now.
@@ -20,7 +22,7 @@ pub(crate) struct Revoked {
 
 #[derive(Debug)]
 struct Running {
-    id: String,
+    task: ActiveTask,
     ctx: Context,
     terminate: CancellationToken,
 }
@@ -56,23 +58,33 @@ impl Revoked {
         lock(&self.ids).contains_key(id)
     }
 
-    /// Registers a task about to run, so a terminate can reach it.
-    pub(crate) fn running(&self, id: &str, ctx: &Context) -> RunningGuard<'_> {
+    /// Registers a task about to run, so a terminate can reach it and `active` lists it.
+    pub(crate) fn running(&self, task: ActiveTask, ctx: &Context) -> RunningGuard<'_> {
         let serial = self.serial.fetch_add(1, Ordering::Relaxed);
         let terminate = CancellationToken::new();
-        let entry = Running { id: id.to_owned(), ctx: ctx.clone(), terminate: terminate.clone() };
+        let entry = Running { task, ctx: ctx.clone(), terminate: terminate.clone() };
         lock(&self.running).insert(serial, entry);
         RunningGuard { revoked: self, serial, terminate }
     }
 
+    /// The tasks running now.
+    pub(crate) fn active(&self) -> Vec<ActiveTask> {
+        lock(&self.running).values().map(|r| r.task.clone()).collect()
+    }
+
+    /// The ids revoked and not yet forgotten.
+    pub(crate) fn ids(&self) -> Vec<String> {
+        lock(&self.ids).keys().cloned().collect()
+    }
+
     /// Takes in new revocations: remembers them and terminates running tasks they name.
-    fn apply(&self, revocations: Vec<Revocation>, now: Timestamp) {
+    pub(crate) fn apply(&self, revocations: Vec<Revocation>, now: Timestamp) {
         let mut ids = lock(&self.ids);
         ids.retain(|_, expires| *expires > now);
         let running = lock(&self.running);
         for r in revocations {
             if r.terminate {
-                for task in running.values().filter(|t| t.id == r.task_id) {
+                for task in running.values().filter(|t| t.task.id == r.task_id) {
                     tracing::info!(id = %r.task_id, "terminating a revoked task");
                     task.ctx.cancel(Cancelled::Revoked);
                     task.terminate.cancel();
@@ -129,7 +141,17 @@ mod tests {
         let now = SystemClock.now();
         let later = now + chrono::Duration::hours(1);
         let ctx = Context::detached("busy", "t");
-        let guard = revoked.running("busy", &ctx);
+        let task = ActiveTask {
+            id: "busy".to_owned(),
+            name: "t".to_owned(),
+            args: "[]".to_owned(),
+            kwargs: "{}".to_owned(),
+            started: 0.0,
+            routing_key: "celery".to_owned(),
+            priority: 0,
+        };
+        let guard = revoked.running(task, &ctx);
+        assert_eq!(revoked.active().len(), 1);
         for (id, terminate) in [("queued", false), ("busy", true)] {
             let r = Revocation { task_id: id.to_owned(), terminate, expires_at: later };
             backend.revoke(&r).await.expect("revoke");

@@ -8,6 +8,8 @@ use artel_pool::Pool;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::control::WorkerControl;
+use crate::events::EventSink;
 use crate::execute::Executor;
 use crate::revoke::Revoked;
 use crate::stats::WorkerStats;
@@ -44,6 +46,8 @@ pub struct WorkerConfig {
     /// How often revocations are read from the result backend: the longest a revoke
     /// takes to reach this worker.
     pub revoke_poll: Duration,
+    /// Where task events go (Celery's `-E`); none by default.
+    pub events: Option<Arc<dyn EventSink>>,
 }
 
 /// How a worker is told to stop.
@@ -78,6 +82,7 @@ impl Default for WorkerConfig {
             time_limit: None,
             soft_time_limit: None,
             revoke_poll: Duration::from_millis(200),
+            events: None,
         }
     }
 }
@@ -126,6 +131,7 @@ impl Worker {
             rate_limits: Default::default(),
             revoked: Revoked::default(),
             origin: format!("artel.{}@{}", std::process::id(), crate::hostname()),
+            events: config.events.clone(),
         };
         Self { broker, executor: Arc::new(executor), config }
     }
@@ -133,6 +139,16 @@ impl Worker {
     /// Live counters.
     pub fn stats(&self) -> Arc<WorkerStats> {
         self.executor.stats.clone()
+    }
+
+    /// A handle for remote control: active tasks, revoke, registered tasks, stats.
+    pub fn control(&self) -> WorkerControl {
+        WorkerControl {
+            executor: self.executor.clone(),
+            queues: self.config.queues.clone(),
+            concurrency: self.config.concurrency,
+            prefetch: self.config.prefetch,
+        }
     }
 
     /// Runs until `stop.warm` fires, then stops fetching and waits for the tasks in flight

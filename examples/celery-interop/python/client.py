@@ -4,6 +4,8 @@ Usage: python client.py SCENARIO   (see the functions below)
 """
 import json
 import sys
+import time
+import urllib.request
 
 from celery import chain, chord, group
 
@@ -55,5 +57,65 @@ def chord_with_rust_body():
     return chord(members)(app.signature("app.tsum", queue="rs")).get(timeout=WAIT)
 
 
+def inspect(node):
+    """ping, stats and active of one node, while it runs a long task; then revoke it."""
+    sleeper = app.send_task("sleep", args=(30,), queue="rs")
+    deadline = time.time() + WAIT
+    control = app.control.inspect(destination=[node], timeout=2)
+    active = []
+    while time.time() < deadline and not active:
+        active = (control.active() or {}).get(node, [])
+    stats = (control.stats() or {}).get(node, {})
+    ping = control.ping()
+    app.control.revoke(sleeper.id, terminate=True)
+    try:
+        sleeper.get(timeout=WAIT)
+        revoked = "not revoked"
+    except Exception as exc:
+        revoked = type(exc).__name__
+    return {
+        "ping": ping,
+        "active": [(t["id"] == sleeper.id, t["name"]) for t in active],
+        "max_concurrency": stats.get("pool", {}).get("max-concurrency"),
+        "registered": sorted((control.registered() or {}).get(node, [])),
+        "revoked": revoked,
+        "state": sleeper.state,
+    }
+
+
+def shutdown(node):
+    return app.control.broadcast("shutdown", destination=[node])
+
+
+def flower(port, node):
+    """Once Flower lists the artel worker, runs tasks on it and asks Flower what it saw."""
+    base = f"http://127.0.0.1:{port}"
+
+    def api(path):
+        try:
+            with urllib.request.urlopen(f"{base}{path}", timeout=5) as r:
+                return json.load(r)
+        except OSError:
+            return {}
+
+    deadline = time.time() + WAIT
+    while time.time() < deadline and node not in api("/api/workers?refresh=1"):
+        time.sleep(0.5)
+    ids = [app.send_task("app.add", args=(i, i), queue="rs") for i in range(3)]
+    values = [r.get(timeout=WAIT) for r in ids]
+    seen = []
+    while time.time() < deadline:
+        tasks = api("/api/tasks")
+        seen = [tasks.get(r.id, {}) for r in ids]
+        if all(t.get("state") == "SUCCESS" for t in seen):
+            break
+        time.sleep(0.5)
+    return {
+        "values": values,
+        "worker_listed": node in api("/api/workers"),
+        "tasks": [(t.get("name"), t.get("state"), t.get("worker")) for t in seen],
+    }
+
+
 if __name__ == "__main__":
-    print(json.dumps(globals()[sys.argv[1]]()))
+    print(json.dumps(globals()[sys.argv[1]](*sys.argv[2:])))

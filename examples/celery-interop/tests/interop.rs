@@ -52,9 +52,15 @@ impl World {
         command
     }
 
+    /// The artel worker's node name in this world.
+    fn node(&self) -> String {
+        format!("rs-{}@test", self.prefix.trim_end_matches(':'))
+    }
+
     fn start_artel_worker(&mut self) {
+        let node = self.node();
         let child = Command::new(env!("CARGO_BIN_EXE_celery-interop"))
-            .args(["--broker", &self.url(), "worker", "-Q", "rs", "-c", "8"])
+            .args(["--broker", &self.url(), "worker", "-Q", "rs", "-c", "8", "-E", "-n", &node])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -82,7 +88,11 @@ impl World {
 
     /// Runs a scenario of python/client.py and returns what it printed.
     fn client(&self, scenario: &str) -> Value {
-        let out = self.python().args(["client.py", scenario]).output().expect("run the Python client");
+        self.client_with(scenario, &[])
+    }
+
+    fn client_with(&self, scenario: &str, args: &[&str]) -> Value {
+        let out = self.python().args(["client.py", scenario]).args(args).output().expect("run the Python client");
         let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success(), "{scenario} failed:\n{stdout}\n{stderr}");
         serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{scenario} printed {stdout:?}: {e}"))
@@ -142,4 +152,52 @@ fn python_canvas_mixes_python_and_artel_workers() {
     assert_eq!(world.client("mixed_group"), json!([0, 2, 20, 6, 40, 10]));
     assert_eq!(world.client("mixed_chord"), json!(50), "members on both, body on Python");
     assert_eq!(world.client("chord_with_rust_body"), json!(20), "members on Python, body on artel");
+}
+
+#[test]
+fn celery_inspect_and_control_reach_an_artel_worker() {
+    let Some(mut world) = World::new() else { return };
+    world.start_artel_worker();
+    let node = world.node();
+    assert_eq!(world.client("call_add"), json!(5), "the worker is up");
+    let seen = world.client_with("inspect", &[&node]);
+    assert_eq!(seen["ping"], json!({ &node: {"ok": "pong"} }), "{seen}");
+    assert_eq!(seen["active"], json!([[true, "sleep"]]), "{seen}");
+    assert_eq!(seen["max_concurrency"], json!(8), "{seen}");
+    assert!(seen["registered"].as_array().is_some_and(|r| r.contains(&json!("app.add"))), "{seen}");
+    assert_eq!((&seen["revoked"], &seen["state"]), (&json!("TaskRevokedError"), &json!("REVOKED")), "{seen}");
+
+    world.client_with("shutdown", &[&node]);
+    let worker = world.children.last_mut().expect("the worker");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = worker.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the worker did not shut down");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "a clean shutdown: {status}");
+}
+
+#[test]
+fn flower_lists_the_artel_worker_and_its_succeeded_tasks() {
+    let Some(mut world) = World::new() else { return };
+    world.start_artel_worker();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let flower = world
+        .python()
+        .args(["-m", "celery", "-A", "app", "flower", &format!("--port={port}"), "--address=127.0.0.1"])
+        .env("FLOWER_UNAUTHENTICATED_API", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start Flower");
+    world.children.push(flower);
+    let node = world.node();
+    let seen = world.client_with("flower", &[&port.to_string(), &node]);
+    assert_eq!(seen["values"], json!([0, 2, 4]), "{seen}");
+    assert_eq!(seen["worker_listed"], json!(true), "{seen}");
+    let tasks = json!([["app.add", "SUCCESS", &node], ["app.add", "SUCCESS", &node], ["app.add", "SUCCESS", &node]]);
+    assert_eq!(seen["tasks"], tasks, "{seen}");
 }

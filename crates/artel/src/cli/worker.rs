@@ -49,6 +49,9 @@ pub(crate) struct WorkerArgs {
     /// How often to read revocations, in milliseconds: the longest a revoke takes to arrive.
     #[arg(long, default_value_t = 200)]
     revoke_poll_ms: u64,
+    /// Send task and worker events for monitors such as Flower (Celery's -E; celery+redis:// only).
+    #[arg(short = 'E', long)]
+    events: bool,
 }
 
 fn limit(seconds: Option<f64>, flag: &str) -> anyhow::Result<Option<Duration>> {
@@ -75,6 +78,14 @@ pub(crate) async fn run(
     );
     let name =
         args.name.clone().unwrap_or_else(|| format!("artel.{}@{}", std::process::id(), artel_runtime::hostname()));
+    anyhow::ensure!(
+        !args.events || connection.celery.is_some(),
+        "--events needs a celery+redis:// broker (events go where Celery's monitors listen)"
+    );
+    let events = match (&connection.celery, args.events) {
+        (Some(celery), true) => Some(artel_celery::EventPublisher::new(celery, name.clone())),
+        _ => None,
+    };
     let config = WorkerConfig {
         queues: args.queues.clone(),
         concurrency: args.concurrency,
@@ -86,6 +97,7 @@ pub(crate) async fn run(
         time_limit: limit(args.time_limit, "--time-limit")?,
         soft_time_limit: limit(args.soft_time_limit, "--soft-time-limit")?,
         revoke_poll: Duration::from_millis(args.revoke_poll_ms.max(1)),
+        events: events.as_ref().map(|(publisher, _)| publisher.clone() as Arc<dyn artel_runtime::EventSink>),
         ..WorkerConfig::default()
     };
     let names = tasks.names().join(", ");
@@ -105,7 +117,34 @@ pub(crate) async fn run(
     if let (true, Some(inspect)) = (args.burst, connection.inspect.clone()) {
         tokio::spawn(burst(inspect, args.queues.clone(), stats.clone(), stop.clone()));
     }
-    worker.run(&pool, stop).await.context("the broker failed")?;
+    // On Celery's layout: answer `celery inspect` / `control` and publish events.
+    let done = tokio_util::sync::CancellationToken::new();
+    let mut helpers = Vec::new();
+    if let Some(celery) = connection.celery.clone() {
+        let publisher = events.as_ref().map(|(publisher, _)| publisher.clone());
+        let control = artel_celery::serve_remote_control(
+            celery,
+            name.clone(),
+            worker.control(),
+            publisher,
+            stop.clone(),
+            done.clone(),
+        );
+        helpers.push(tokio::spawn(async move {
+            if let Err(e) = control.await {
+                tracing::error!(error = %e, "remote control stopped");
+            }
+        }));
+    }
+    if let Some((_, event_loop)) = events {
+        helpers.push(tokio::spawn(event_loop.run(stats.clone(), done.clone())));
+    }
+    let outcome = worker.run(&pool, stop).await;
+    done.cancel();
+    for helper in helpers {
+        let _ = helper.await;
+    }
+    outcome.context("the broker failed")?;
     if let Some(sqlite) = &connection.sqlite {
         let _ = sqlite.worker_gone(&name).await;
     }

@@ -1,0 +1,140 @@
+//! Publishing a worker's events where Celery's monitors listen (spec §e): kombu envelopes
+//! on the `celeryev` fanout channels, worker-online / heartbeat every 2 s / offline, and
+//! the task events the worker emits.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use artel_runtime::{EventSink, WorkerStats};
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::{CeleryRedis, Shared};
+use crate::envelope;
+
+/// Seconds between heartbeats (Celery's default `freq`).
+const HEARTBEAT: f64 = 2.0;
+
+/// A worker's event stream on Celery's Redis layout; emitting never blocks.
+#[derive(Debug)]
+pub struct EventPublisher {
+    hostname: String,
+    clock: AtomicU64,
+    queue: mpsc::UnboundedSender<(String, Vec<u8>)>,
+}
+
+impl EventPublisher {
+    /// A publisher for node `hostname` (give it to the worker as its event sink) and the
+    /// loop that sends what it emits (run it once the worker's stats exist).
+    pub fn new(broker: &CeleryRedis, hostname: String) -> (Arc<Self>, EventLoop) {
+        let (queue, outbox) = mpsc::unbounded_channel();
+        let publisher = Arc::new(Self { hostname, clock: AtomicU64::new(0), queue });
+        let events = EventLoop { shared: broker.shared.clone(), publisher: publisher.clone(), outbox };
+        (publisher, events)
+    }
+
+    /// The node name events are sent as.
+    pub fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    /// A worker heartbeat with the current counts (also the answer to the `heartbeat`
+    /// control command).
+    pub fn heartbeat(&self, stats: &WorkerStats) {
+        self.emit("worker-heartbeat", worker_fields(stats));
+    }
+}
+
+impl EventSink for EventPublisher {
+    fn emit(&self, kind: &'static str, mut fields: Map<String, Value>) {
+        let clock = self.clock.fetch_add(1, Ordering::Relaxed) + 1;
+        fields.insert("type".to_owned(), json!(kind));
+        fields.insert("hostname".to_owned(), json!(self.hostname));
+        fields.insert("timestamp".to_owned(), json!(unix_now()));
+        fields.insert("utcoffset".to_owned(), json!(0));
+        fields.insert("pid".to_owned(), json!(std::process::id()));
+        fields.insert("clock".to_owned(), json!(clock));
+        let routing_key = kind.replace('-', ".");
+        let body = serde_json::to_vec(&fields).unwrap_or_default();
+        let headers = json!({"hostname": self.hostname});
+        let message = envelope(&body, headers, "celeryev", &routing_key, 1);
+        // The publisher task only stops after the worker does; a send error means it
+        // already has, and the event has nobody to go to.
+        let _ = self.queue.send((routing_key, message));
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn loadavg() -> Vec<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| text.split_whitespace().take(3).filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_else(|| vec![0.0, 0.0, 0.0])
+}
+
+fn worker_fields(stats: &WorkerStats) -> Map<String, Value> {
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let processed = load(&stats.succeeded) + load(&stats.failed);
+    let fields = json!({
+        "freq": HEARTBEAT, "active": load(&stats.active), "processed": processed, "loadavg": loadavg(),
+        "sw_ident": "artel", "sw_ver": env!("CARGO_PKG_VERSION"), "sw_sys": std::env::consts::OS,
+    });
+    match fields {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Sends a publisher's events; see [`EventLoop::run`].
+#[derive(Debug)]
+pub struct EventLoop {
+    shared: Arc<Shared>,
+    publisher: Arc<EventPublisher>,
+    outbox: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+}
+
+impl EventLoop {
+    /// Sends worker-online, then the emitted events and a heartbeat with `stats`' counts
+    /// every two seconds, and worker-offline once `stop` fires.
+    pub async fn run(self, stats: Arc<WorkerStats>, stop: CancellationToken) {
+        let Self { shared, publisher, outbox } = self;
+        run(shared, publisher, outbox, stats, stop).await;
+    }
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    publisher: Arc<EventPublisher>,
+    mut outbox: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    stats: Arc<WorkerStats>,
+    stop: CancellationToken,
+) {
+    publisher.emit("worker-online", worker_fields(&stats));
+    let mut beat = tokio::time::interval(Duration::from_secs_f64(HEARTBEAT));
+    let mut conn = shared.conn.clone();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = beat.tick() => publisher.heartbeat(&stats),
+            Some((routing_key, message)) = outbox.recv() => {
+                publish(&shared, &mut conn, &routing_key, message).await;
+            }
+        }
+    }
+    publisher.emit("worker-offline", worker_fields(&stats));
+    while let Ok((routing_key, message)) = outbox.try_recv() {
+        publish(&shared, &mut conn, &routing_key, message).await;
+    }
+}
+
+async fn publish(shared: &Shared, conn: &mut redis::aio::ConnectionManager, routing_key: &str, message: Vec<u8>) {
+    let channel = shared.names.fanout("celeryev", routing_key);
+    if let Err(e) = redis::cmd("PUBLISH").arg(channel).arg(message).query_async::<i64>(conn).await {
+        tracing::warn!(error = %e, "could not publish an event");
+    }
+}
