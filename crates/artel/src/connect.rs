@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use artel_celery::amqp::{Amqp, AmqpConfig};
 use artel_celery::{CeleryRedis, CeleryRedisConfig};
 use artel_core::memory::{MemoryBackend, MemoryBroker};
 use artel_core::{Broker, BrokerError, Inspect, ResultBackend, SystemClock};
@@ -19,7 +20,7 @@ pub const DEFAULT_BROKER: &str = "sqlite://artel.db";
 pub enum ConnectError {
     /// The scheme is not one this build supports.
     #[error(
-        "unsupported broker URL {url:?}: use sqlite://PATH (embedded, the default), redis://HOST:PORT/DB, celery+redis://HOST:PORT/DB (shared with Python Celery) or memory:// (this process only)"
+        "unsupported broker URL {url:?}: use sqlite://PATH (embedded, the default), redis://HOST:PORT/DB, celery+redis://HOST:PORT/DB or amqp://HOST:5672//?results=redis://HOST:6379/0 (shared with Python Celery), or memory:// (this process only)"
     )]
     Unsupported {
         /// The URL as given.
@@ -76,6 +77,10 @@ struct Params {
     lease: Option<Duration>,
     poll: Option<Duration>,
     prefix: Option<String>,
+    /// amqp:// only: where results go (a redis:// URL, Celery's Redis result backend).
+    results: Option<String>,
+    /// amqp:// only: declare queues with `x-max-priority`.
+    max_priority: Option<u8>,
 }
 
 fn params(url: &str, query: &str, allow_prefix: bool) -> Result<Params, ConnectError> {
@@ -86,6 +91,15 @@ fn params(url: &str, query: &str, allow_prefix: bool) -> Result<Params, ConnectE
         let (key, value) = pair.split_once('=').ok_or_else(|| bad(format!("`{pair}` is not key=value")))?;
         if key == "prefix" && allow_prefix && !value.is_empty() {
             out.prefix = Some(value.to_owned());
+            continue;
+        }
+        if key == "results" && url.starts_with("amqp://") {
+            out.results = Some(value.to_owned());
+            continue;
+        }
+        if key == "max_priority" && url.starts_with("amqp://") {
+            let max = value.parse::<u8>().ok().filter(|m| *m > 0);
+            out.max_priority = Some(max.ok_or_else(|| bad(format!("{key}={value}: expected 1 to 255")))?);
             continue;
         }
         let ms = || value.parse::<u64>().ok().filter(|ms| *ms > 0).map(Duration::from_millis);
@@ -105,6 +119,9 @@ fn params(url: &str, query: &str, allow_prefix: bool) -> Result<Params, ConnectE
 /// Opens the broker a URL names. `?lease_ms=N` sets how soon a dead worker's tasks come
 /// back, `?poll_ms=N` how long an idle consumer waits before looking again.
 pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
+    if url.starts_with("amqp://") {
+        return connect_amqp(url).await;
+    }
     if let Some(rest) = url.strip_prefix("celery+redis://") {
         let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
         let p = params(url, query, true)?;
@@ -182,14 +199,44 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
     })
 }
 
+/// `amqp://user:pass@host:5672/vhost?results=redis://host:6379/0&prefix=P&max_priority=N`:
+/// tasks on RabbitMQ in Celery's layout, results in Celery's Redis result backend.
+async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
+    let (address, query) = url.split_once('?').unwrap_or((url, ""));
+    let p = params(url, query, true)?;
+    let Some(results) = p.results else {
+        return Err(ConnectError::BadParameter {
+            url: url.to_owned(),
+            problem: "amqp:// needs a result backend: add ?results=redis://HOST:6379/0 (Celery's Redis result backend)"
+                .to_owned(),
+        });
+    };
+    let open = |source| ConnectError::Open { url: url.to_owned(), source };
+    let broker = Amqp::connect(address, AmqpConfig { max_priority: p.max_priority, ..AmqpConfig::default() })
+        .await
+        .map_err(open)?;
+    let config = CeleryRedisConfig { prefix: p.prefix.unwrap_or_default(), ..CeleryRedisConfig::default() };
+    let backend = CeleryRedis::connect(&results, config).await.map_err(open)?;
+    Ok(Connection {
+        broker: Arc::new(broker),
+        backend: Arc::new(backend),
+        inspect: None,
+        sqlite: None,
+        redis: None,
+        celery: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
     async fn unknown_schemes_and_parameters_are_explained() {
-        let err = connect("amqp://localhost").await.expect_err("unsupported");
+        let err = connect("kafka://localhost").await.expect_err("unsupported");
         assert!(err.to_string().contains("use sqlite://PATH"), "{err}");
+        let err = connect("amqp://localhost//").await.expect_err("no result backend");
+        assert!(err.to_string().contains("add ?results=redis://"), "{err}");
         let err = connect("sqlite:///tmp/x.db?lease=5").await.expect_err("bad parameter");
         assert!(err.to_string().contains("unknown parameter `lease`"), "{err}");
         let err = connect("sqlite:///tmp/x.db?lease_ms=soon").await.expect_err("bad value");

@@ -1,20 +1,25 @@
-"""The Python half of the interop tests: a Celery app on the same Redis as artel.
+"""The Python half of the interop tests: a Celery app on the same broker as artel.
 
-ARTEL_TEST_PREFIX isolates each test run (kombu's global_keyprefix for the broker
-and the result backend); Python tasks live on queue `py`, artel's on `rs`.
+The broker is ARTEL_TEST_BROKER (Redis by default, or RabbitMQ); results are always in
+Redis. ARTEL_TEST_PREFIX isolates each test run (kombu's global_keyprefix for the Redis
+broker and the result backend); Python tasks live on queue PY, artel's on RS.
 """
 import os
 
 from celery import Celery
 
 url = os.environ.get("ARTEL_REDIS_URL", "redis://127.0.0.1:6379/0")
+broker = os.environ.get("ARTEL_TEST_BROKER", url)
 prefix = os.environ.get("ARTEL_TEST_PREFIX", "")
+# The queues artel (RS) and Python (PY) workers serve; unique per test on RabbitMQ.
+RS = os.environ.get("ARTEL_RS_QUEUE", "rs")
+PY = os.environ.get("ARTEL_PY_QUEUE", "py")
 
-app = Celery("interop", broker=url, backend=url)
+app = Celery("interop", broker=broker, backend=url)
 app.conf.update(
     broker_transport_options={"global_keyprefix": prefix},
     result_backend_transport_options={"global_keyprefix": prefix},
-    task_default_queue="py",
+    task_default_queue=PY,
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
 )

@@ -9,57 +9,57 @@ import urllib.request
 
 from celery import chain, chord, group
 
-from app import app, mul, tsum
+from app import PY, RS, app, mul, tsum
 
 WAIT = 30
 
 
 def add(x=None, y=None):
-    sig = app.signature("app.add", queue="rs")
+    sig = app.signature("app.add", queue=RS)
     args = tuple(a for a in (x, y) if a is not None)
     return sig.clone(args=args) if args else sig
 
 
 def call_add():
-    return app.send_task("app.add", args=(2, 3), queue="rs").get(timeout=WAIT)
+    return app.send_task("app.add", args=(2, 3), queue=RS).get(timeout=WAIT)
 
 
 def call_fail():
     try:
-        app.send_task("app.fail", args=("bad input",), queue="rs").get(timeout=WAIT)
+        app.send_task("app.fail", args=("bad input",), queue=RS).get(timeout=WAIT)
     except Exception as exc:  # the re-raised task error
         return {"type": type(exc).__name__, "args": list(exc.args)}
     return "no error"
 
 
 def call_flaky():
-    result = app.send_task("app.flaky", args=(3,), queue="rs")
+    result = app.send_task("app.flaky", args=(3,), queue=RS)
     return {"value": result.get(timeout=WAIT), "state": result.state}
 
 
 def mixed_chain():
-    steps = chain(add(2, 3), mul.s(10).set(queue="py"), add(1))
+    steps = chain(add(2, 3), mul.s(10).set(queue=PY), add(1))
     return steps.apply_async().get(timeout=WAIT)
 
 
 def mixed_group():
-    members = [add(i, i) if i % 2 else mul.s(i, 10).set(queue="py") for i in range(6)]
+    members = [add(i, i) if i % 2 else mul.s(i, 10).set(queue=PY) for i in range(6)]
     return group(members).apply_async().get(timeout=WAIT)
 
 
 def mixed_chord():
-    members = [add(i, 1) if i % 2 else mul.s(i, 1).set(queue="py") for i in range(10)]
-    return chord(members)(tsum.s().set(queue="py")).get(timeout=WAIT)
+    members = [add(i, 1) if i % 2 else mul.s(i, 1).set(queue=PY) for i in range(10)]
+    return chord(members)(tsum.s().set(queue=PY)).get(timeout=WAIT)
 
 
 def chord_with_rust_body():
-    members = [mul.s(i, 2).set(queue="py") for i in range(5)]
-    return chord(members)(app.signature("app.tsum", queue="rs")).get(timeout=WAIT)
+    members = [mul.s(i, 2).set(queue=PY) for i in range(5)]
+    return chord(members)(app.signature("app.tsum", queue=RS)).get(timeout=WAIT)
 
 
 def inspect(node):
     """ping, stats and active of one node, while it runs a long task; then revoke it."""
-    sleeper = app.send_task("sleep", args=(30,), queue="rs")
+    sleeper = app.send_task("sleep", args=(30,), queue=RS)
     deadline = time.time() + WAIT
     control = app.control.inspect(destination=[node], timeout=2)
     active = []
@@ -101,7 +101,7 @@ def flower(port, node):
     deadline = time.time() + WAIT
     while time.time() < deadline and node not in api("/api/workers?refresh=1"):
         time.sleep(0.5)
-    ids = [app.send_task("app.add", args=(i, i), queue="rs") for i in range(3)]
+    ids = [app.send_task("app.add", args=(i, i), queue=RS) for i in range(3)]
     values = [r.get(timeout=WAIT) for r in ids]
     seen = []
     while time.time() < deadline:
@@ -115,6 +115,16 @@ def flower(port, node):
         "worker_listed": node in api("/api/workers"),
         "tasks": [(t.get("name"), t.get("state"), t.get("worker")) for t in seen],
     }
+
+
+def delete_queues():
+    """Removes this run's queues and their exchanges from RabbitMQ."""
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        for queue in (RS, PY):
+            channel.queue_delete(queue)
+            channel.exchange_delete(queue)
+    return "deleted"
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-//! artel and Python Celery 5 on one Redis (`celery+redis://`), each test under its own
-//! kombu `global_keyprefix`: Python calls artel tasks, artel calls Python tasks, and
-//! chains, groups and chords mix the two. Every claim is checked by reading the value.
+//! artel and Python Celery 5 on one broker — Redis (`celery+redis://`) or RabbitMQ
+//! (`amqp://`, results in Redis) — each test under its own key prefix (and, on RabbitMQ,
+//! its own queues): Python calls artel tasks, artel calls Python tasks, and chains,
+//! groups and chords mix the two. Every claim is checked by reading the value.
 //!
 //! Needs `ARTEL_PYTHON`, a Python with `celery[redis]` (scripts/test makes
 //! `.venv-interop`); without it the tests are skipped, unless `ARTEL_REQUIRE_SERVICES=1`.
@@ -21,15 +22,33 @@ fn python_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("python")
 }
 
-/// One test's world: a key prefix shared by both sides, removed at the end.
+fn amqp_url() -> String {
+    std::env::var("ARTEL_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+/// Which broker a world runs on.
+#[derive(Clone, Copy, PartialEq)]
+enum Transport {
+    Redis,
+    RabbitMq,
+}
+
+/// One test's world: a key prefix (and queues) shared by both sides, removed at the end.
 struct World {
+    transport: Transport,
     prefix: String,
+    rs: String,
+    py: String,
     python: PathBuf,
     children: Vec<Child>,
 }
 
 impl World {
     fn new() -> Option<Self> {
+        Self::on(Transport::Redis)
+    }
+
+    fn on(transport: Transport) -> Option<Self> {
         let Some(python) = std::env::var_os("ARTEL_PYTHON").map(PathBuf::from) else {
             assert!(
                 std::env::var("ARTEL_REQUIRE_SERVICES").as_deref() != Ok("1"),
@@ -38,17 +57,32 @@ impl World {
             eprintln!("skipped: set ARTEL_PYTHON to a Python with celery[redis] installed");
             return None;
         };
-        let prefix = format!("artel-interop-{}:", uuid::Uuid::new_v4());
-        Some(Self { prefix, python, children: Vec::new() })
+        let unique = uuid::Uuid::new_v4().to_string();
+        let (rs, py) = match transport {
+            Transport::Redis => ("rs".to_owned(), "py".to_owned()),
+            Transport::RabbitMq => (format!("rs-{unique}"), format!("py-{unique}")),
+        };
+        Some(Self { transport, prefix: format!("artel-interop-{unique}:"), rs, py, python, children: Vec::new() })
     }
 
     fn url(&self) -> String {
-        format!("celery+{}?prefix={}&poll_ms=10", redis_url(), self.prefix)
+        match self.transport {
+            Transport::Redis => format!("celery+{}?prefix={}&poll_ms=10", redis_url(), self.prefix),
+            Transport::RabbitMq => format!("{}?results={}&prefix={}", amqp_url(), redis_url(), self.prefix),
+        }
     }
 
     fn python(&self) -> Command {
         let mut command = Command::new(&self.python);
-        command.current_dir(python_dir()).env("ARTEL_TEST_PREFIX", &self.prefix).env("ARTEL_REDIS_URL", redis_url());
+        command
+            .current_dir(python_dir())
+            .env("ARTEL_TEST_PREFIX", &self.prefix)
+            .env("ARTEL_REDIS_URL", redis_url())
+            .env("ARTEL_RS_QUEUE", &self.rs)
+            .env("ARTEL_PY_QUEUE", &self.py);
+        if self.transport == Transport::RabbitMq {
+            command.env("ARTEL_TEST_BROKER", amqp_url().replace("%2f", "/"));
+        }
         command
     }
 
@@ -60,7 +94,8 @@ impl World {
     fn start_artel_worker(&mut self) {
         let node = self.node();
         let child = Command::new(env!("CARGO_BIN_EXE_celery-interop"))
-            .args(["--broker", &self.url(), "worker", "-Q", "rs", "-c", "8", "-E", "-n", &node])
+            .args(["--broker", &self.url(), "worker", "-Q", &self.rs, "-c", "8", "-n", &node])
+            .args(if self.transport == Transport::Redis { &["-E"][..] } else { &[][..] })
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -71,7 +106,7 @@ impl World {
     fn start_python_worker(&mut self) {
         let child = self
             .python()
-            .args(["-m", "celery", "-A", "app", "worker", "-Q", "py", "-P", "threads", "-c", "4", "-l", "warning"])
+            .args(["-m", "celery", "-A", "app", "worker", "-Q", &self.py, "-P", "threads", "-c", "4", "-l", "warning"])
             .args([
                 "--without-mingle",
                 "--without-gossip",
@@ -105,6 +140,9 @@ impl Drop for World {
             let _ = child.kill();
             let _ = child.wait();
         }
+        if self.transport == Transport::RabbitMq {
+            let _ = self.python().args(["client.py", "delete_queues"]).stdout(Stdio::null()).status();
+        }
         let script = format!(
             "redis-cli -u '{url}' --scan --pattern '{p}*' | xargs -r -d '\\n' redis-cli -u '{url}' del",
             url = redis_url(),
@@ -125,20 +163,39 @@ fn python_calls_artel_tasks_and_reads_values_errors_and_retries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn artel_calls_python_tasks_and_runs_a_mixed_chain() {
-    let Some(mut world) = World::new() else { return };
+    artel_calls_python_tasks_and_runs_a_mixed_chain_on(Transport::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_rabbitmq_artel_calls_python_tasks_and_runs_a_mixed_chain() {
+    artel_calls_python_tasks_and_runs_a_mixed_chain_on(Transport::RabbitMq).await;
+}
+
+#[test]
+fn on_rabbitmq_python_calls_artel_tasks_and_mixes_canvas() {
+    let Some(mut world) = World::on(Transport::RabbitMq) else { return };
+    world.start_artel_worker();
+    assert_eq!(world.client("call_add"), json!(5));
+    assert_eq!(world.client("call_fail"), json!({"type": "ValueError", "args": ["bad input"]}));
+    assert_eq!(world.client("call_flaky"), json!({"value": 2, "state": "SUCCESS"}), "retried twice, then done");
+    world.start_python_worker();
+    assert_eq!(world.client("mixed_chain"), json!(51));
+    assert_eq!(world.client("mixed_chord"), json!(50), "members on both, body on Python");
+}
+
+async fn artel_calls_python_tasks_and_runs_a_mixed_chain_on(transport: Transport) {
+    let Some(mut world) = World::on(transport) else { return };
     world.start_python_worker();
     let connection = connect(&world.url()).await.expect("connect");
     let app = App::new(connection.broker, connection.backend);
-    let product = app.send_task(Signature::new("py.mul").with_args(vec![json!(6), json!(7)]).queue("py")).await;
+    let (rs, py) = (world.rs.clone(), world.py.clone());
+    let product = app.send_task(Signature::new("py.mul").with_args(vec![json!(6), json!(7)]).queue(&py)).await;
     assert_eq!(product.expect("sent").get(Duration::from_secs(30)).await.expect("value"), json!(42));
 
     world.start_artel_worker();
-    let rs = |args: Vec<Value>| Signature::new("app.add").with_args(args).queue("rs");
-    let steps = chain([
-        rs(vec![json!(2), json!(3)]),
-        Signature::new("py.mul").with_args(vec![json!(10)]).queue("py"),
-        rs(vec![json!(1)]),
-    ]);
+    let add = |args: Vec<Value>| Signature::new("app.add").with_args(args).queue(&rs);
+    let mul = Signature::new("py.mul").with_args(vec![json!(10)]).queue(&py);
+    let steps = chain([add(vec![json!(2), json!(3)]), mul, add(vec![json!(1)])]);
     let result = app.send_task(steps).await.expect("sent");
     assert_eq!(result.get(Duration::from_secs(30)).await.expect("value"), json!(51), "(2+3)*10+1 across both");
 }

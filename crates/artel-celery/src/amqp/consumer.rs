@@ -1,0 +1,252 @@
+//! Consuming with manual acks: deliveries of every queue merged into one stream, ETA
+//! messages held (unacknowledged) until due.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use artel_core::{
+    Acknowledge, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Delivery, DeliveryInfo, Headers, Message,
+    Properties,
+};
+use async_trait::async_trait;
+use futures_core::Stream;
+use lapin::Channel;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{Amqp, DEAD_QUEUE, amqp_error, table};
+
+/// The prefetch applies to the whole channel and changes at once (Celery sets it so on
+/// RabbitMQ); a per-consumer prefetch would only apply to consumers started later.
+const GLOBAL_QOS: BasicQosOptions = BasicQosOptions { global: true };
+
+pub(crate) struct AmqpConsumer {
+    broker: Amqp,
+    channel: Channel,
+    prefetch: u16,
+    inbox: mpsc::Receiver<BrokerResult<lapin::message::Delivery>>,
+    /// ETA messages by due time (ms), then arrival order.
+    delayed: BinaryHeap<Reverse<(i64, u64)>>,
+    held: HashMap<u64, (Message, lapin::acker::Acker)>,
+    sequence: u64,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for AmqpConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpConsumer").field("held", &self.held.len()).finish()
+    }
+}
+
+impl AmqpConsumer {
+    pub(crate) async fn start(broker: Amqp, queues: &[String], prefetch: usize) -> BrokerResult<Self> {
+        let channel =
+            broker.shared.connection.create_channel().await.map_err(|e| amqp_error("opening a channel", e))?;
+        let prefetch = u16::try_from(prefetch.max(1)).unwrap_or(u16::MAX);
+        channel.basic_qos(prefetch, GLOBAL_QOS).await.map_err(|e| amqp_error("setting the prefetch", e))?;
+        let (sender, inbox) = mpsc::channel(usize::from(prefetch).max(16));
+        let mut readers = Vec::new();
+        for queue in queues {
+            broker.declare(&channel, queue).await?;
+            let tag = format!("artel-{}", uuid::Uuid::new_v4());
+            let what = format!("consuming queue {queue}");
+            let consumer = channel
+                .basic_consume(queue, &tag, BasicConsumeOptions::default(), FieldTable::default())
+                .await
+                .map_err(|e| amqp_error(&what, e))?;
+            readers.push(tokio::spawn(forward(consumer, sender.clone())));
+        }
+        Ok(Self {
+            broker,
+            channel,
+            prefetch,
+            inbox,
+            delayed: BinaryHeap::new(),
+            held: HashMap::new(),
+            sequence: 0,
+            readers,
+        })
+    }
+
+    fn due(&mut self) -> Option<(Message, lapin::acker::Acker)> {
+        let Reverse((due, seq)) = *self.delayed.peek()?;
+        if due > chrono::Utc::now().timestamp_millis() {
+            return None;
+        }
+        self.delayed.pop();
+        self.held.remove(&seq)
+    }
+
+    /// Lets one more message in for each one held, as Celery does, so held ETA messages
+    /// never use up the prefetch.
+    async fn adjust_prefetch(&self) {
+        let count = u16::try_from(usize::from(self.prefetch) + self.held.len()).unwrap_or(u16::MAX);
+        if let Err(e) = self.channel.basic_qos(count, GLOBAL_QOS).await {
+            tracing::warn!(error = %e, "could not adjust the prefetch for held ETA messages");
+        }
+    }
+
+    fn deliver(&self, message: Message, acker: lapin::acker::Acker) -> Delivery {
+        let settle = Acker { broker: self.broker.clone(), acker, message: message.clone() };
+        Delivery::new(message, Box::new(settle))
+    }
+}
+
+async fn forward(mut consumer: lapin::Consumer, sender: mpsc::Sender<BrokerResult<lapin::message::Delivery>>) {
+    loop {
+        let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut consumer).poll_next(cx)).await;
+        let item = match next {
+            Some(Ok(delivery)) => Ok(delivery),
+            Some(Err(e)) => Err(amqp_error("receiving a message", e)),
+            None => Err(BrokerError::new(BrokerErrorKind::Closed, "RabbitMQ cancelled the consumer")),
+        };
+        let stop = item.is_err();
+        if sender.send(item).await.is_err() || stop {
+            return;
+        }
+    }
+}
+
+/// A delivery as a task message; a message without Celery headers still becomes one
+/// (with empty task and id) so the worker can reject it with a reason.
+fn to_message(delivery: &lapin::message::Delivery) -> Message {
+    let p = &delivery.properties;
+    let headers: Map<String, Value> = p.headers().as_ref().map(table::from_table).unwrap_or_default();
+    let headers: Headers = serde_json::from_value(Value::Object(headers)).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a message without Celery headers");
+        Headers {
+            lang: String::new(),
+            task: String::new(),
+            id: String::new(),
+            shadow: None,
+            eta: None,
+            expires: None,
+            group: None,
+            group_index: None,
+            retries: 0,
+            timelimit: (None, None),
+            root_id: None,
+            parent_id: None,
+            argsrepr: None,
+            kwargsrepr: None,
+            origin: None,
+            ignore_result: false,
+            compression: None,
+            extra: Map::new(),
+        }
+    });
+    let text = |s: &Option<lapin::types::ShortString>| s.as_ref().map(|s| s.as_str().to_owned());
+    let properties = Properties {
+        correlation_id: text(p.correlation_id()).unwrap_or_default(),
+        reply_to: text(p.reply_to()).unwrap_or_default(),
+        delivery_mode: p.delivery_mode().unwrap_or(2),
+        delivery_info: DeliveryInfo {
+            exchange: delivery.exchange.as_str().to_owned(),
+            routing_key: delivery.routing_key.as_str().to_owned(),
+            extra: Map::from_iter([("redelivered".to_owned(), Value::from(delivery.redelivered))]),
+        },
+        priority: p.priority().unwrap_or(0),
+        expiration: text(p.expiration()),
+        delivery_tag: Some(delivery.delivery_tag.to_string()),
+        extra: Map::new(),
+    };
+    Message {
+        headers,
+        properties,
+        body: delivery.data.clone(),
+        content_type: text(p.content_type()).unwrap_or_else(|| artel_core::message::JSON.to_owned()),
+        content_encoding: text(p.content_encoding()).unwrap_or_else(|| "utf-8".to_owned()),
+    }
+}
+
+#[async_trait]
+impl Consumer for AmqpConsumer {
+    async fn next(&mut self) -> BrokerResult<Delivery> {
+        loop {
+            if let Some((message, acker)) = self.due() {
+                self.adjust_prefetch().await;
+                return Ok(self.deliver(message, acker));
+            }
+            let wait = match self.delayed.peek() {
+                Some(Reverse((due, _))) => {
+                    let left = due.saturating_sub(chrono::Utc::now().timestamp_millis());
+                    std::time::Duration::from_millis(u64::try_from(left).unwrap_or(0))
+                }
+                None => std::time::Duration::from_secs(3600),
+            };
+            let received = match tokio::time::timeout(wait, self.inbox.recv()).await {
+                Err(_) => continue,
+                Ok(None) => return Err(BrokerError::new(BrokerErrorKind::Closed, "the AMQP consumer stopped")),
+                Ok(Some(received)) => received?,
+            };
+            let message = to_message(&received);
+            match message.headers.eta.map(|eta| eta.timestamp_millis()) {
+                Some(due) if due > chrono::Utc::now().timestamp_millis() => {
+                    self.sequence += 1;
+                    self.delayed.push(Reverse((due, self.sequence)));
+                    self.held.insert(self.sequence, (message, received.acker));
+                    self.adjust_prefetch().await;
+                }
+                _ => return Ok(self.deliver(message, received.acker)),
+            }
+        }
+    }
+}
+
+impl Drop for AmqpConsumer {
+    fn drop(&mut self) {
+        for reader in &self.readers {
+            reader.abort();
+        }
+        // Closing the channel hands every unacknowledged message back to RabbitMQ.
+        let channel = self.channel.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = channel.close(200, "consumer stopped").await;
+            });
+        }
+    }
+}
+
+/// Settles one delivery; keeps the message to dead-letter it.
+#[derive(Debug)]
+struct Acker {
+    broker: Amqp,
+    acker: lapin::acker::Acker,
+    message: Message,
+}
+
+#[async_trait]
+impl Acknowledge for Acker {
+    async fn ack(&self) -> BrokerResult<()> {
+        self.acker.ack(BasicAckOptions::default()).await.map(drop).map_err(|e| amqp_error("acknowledging", e))
+    }
+
+    async fn requeue(&self) -> BrokerResult<()> {
+        let requeue = BasicNackOptions { requeue: true, ..BasicNackOptions::default() };
+        self.acker.nack(requeue).await.map(drop).map_err(|e| amqp_error("requeueing", e))
+    }
+
+    /// RabbitMQ would drop a rejected message: keep it in `artel.dead` with the reason.
+    async fn reject(&self, reason: &str) -> BrokerResult<()> {
+        let channel = &self.broker.shared.publisher;
+        self.broker.declare(channel, DEAD_QUEUE).await?;
+        self.broker.publish_one(DEAD_QUEUE, &self.message, Some(("x-artel-reason", reason))).await?;
+        self.ack().await
+    }
+
+    fn release(&self) {
+        let acker = self.acker.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let requeue = BasicNackOptions { requeue: true, ..BasicNackOptions::default() };
+                if let Err(e) = acker.nack(requeue).await {
+                    tracing::warn!(error = %e, "could not hand a message back; RabbitMQ returns it when the channel closes");
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! `amqp://`: Celery's AMQP 0-9-1 layout on RabbitMQ, through lapin (spec §c).
+//!
+//! Tasks go to the default exchange with the queue as routing key; each queue is durable
+//! and bound to a durable direct exchange of the same name, as Celery declares them
+//! (`x-max-priority` only when asked, since RabbitMQ refuses a redeclaration with other
+//! arguments). The headers travel as AMQP application headers, the body raw. Consumers
+//! ack manually with a prefetch (basic.qos); an ETA message stays unacknowledged, held by
+//! its consumer until due, like Celery's. Publishes wait for RabbitMQ's confirm.
+
+mod consumer;
+mod table;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use artel_core::{Broker, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Message};
+use async_trait::async_trait;
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    QueuePurgeOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use serde_json::Value;
+
+/// Where messages artel rejects go, with the reason in the `x-artel-reason` header.
+pub(crate) const DEAD_QUEUE: &str = "artel.dead";
+
+/// Settings of an [`Amqp`] connection.
+#[derive(Debug, Clone, Default)]
+pub struct AmqpConfig {
+    /// Declare queues with `x-max-priority` (1-255): priorities then work, higher first.
+    /// Must match how the queues were first declared (RabbitMQ refuses a change).
+    pub max_priority: Option<u8>,
+    /// Declare queues with `x-expires`: RabbitMQ deletes a queue unused this long (for
+    /// scratch queues; Celery declares none, so leave it unset for shared queues).
+    pub queue_expires: Option<std::time::Duration>,
+}
+
+/// A RabbitMQ broker in Celery's layout; clones share the connection.
+#[derive(Clone)]
+pub struct Amqp {
+    pub(crate) shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) connection: Connection,
+    /// Publishes, in confirm mode.
+    pub(crate) publisher: Channel,
+    declared: Mutex<HashSet<String>>,
+    pub(crate) config: AmqpConfig,
+}
+
+impl std::fmt::Debug for Amqp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Amqp").field("config", &self.shared.config).finish()
+    }
+}
+
+pub(crate) fn amqp_error(what: &str, e: lapin::Error) -> BrokerError {
+    let kind = match e.kind() {
+        lapin::ErrorKind::IOError(_) | lapin::ErrorKind::InvalidConnectionState(_) => BrokerErrorKind::Connection,
+        lapin::ErrorKind::InvalidChannelState(..) => BrokerErrorKind::Closed,
+        _ => BrokerErrorKind::Other,
+    };
+    BrokerError::new(kind, what.to_owned()).with_source(e)
+}
+
+impl Amqp {
+    /// Connects to `url` (`amqp://user:password@host:5672/vhost`; Celery writes the
+    /// default vhost as `//`).
+    pub async fn connect(url: &str, config: AmqpConfig) -> BrokerResult<Self> {
+        let what = format!("connecting to RabbitMQ at {url} (is rabbitmq-server running, are the credentials right?)");
+        let properties = ConnectionProperties::default()
+            .with_executor(tokio_executor_trait::Tokio::current())
+            .with_reactor(tokio_reactor_trait::Tokio::current());
+        let connection = Connection::connect(url, properties).await.map_err(|e| amqp_error(&what, e))?;
+        let publisher = connection.create_channel().await.map_err(|e| amqp_error("opening a channel", e))?;
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| amqp_error("turning on publisher confirms", e))?;
+        let shared = Shared { connection, publisher, declared: Mutex::default(), config };
+        Ok(Self { shared: Arc::new(shared) })
+    }
+
+    /// Declares `queue` (and its exchange and binding) once per connection.
+    pub(crate) async fn declare(&self, channel: &Channel, queue: &str) -> BrokerResult<()> {
+        if self.shared.declared.lock().unwrap_or_else(|e| e.into_inner()).contains(queue) {
+            return Ok(());
+        }
+        let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+        let mut arguments = FieldTable::default();
+        if let (Some(max), false) = (self.shared.config.max_priority, queue == DEAD_QUEUE) {
+            arguments.insert(ShortString::from("x-max-priority"), AMQPValue::ShortShortUInt(max));
+        }
+        if let Some(expires) = self.shared.config.queue_expires {
+            let ms = i64::try_from(expires.as_millis()).unwrap_or(i64::MAX);
+            arguments.insert(ShortString::from("x-expires"), AMQPValue::LongLongInt(ms));
+        }
+        let what = format!("declaring queue {queue}");
+        channel.queue_declare(queue, durable, arguments).await.map_err(|e| amqp_error(&what, e))?;
+        if queue != DEAD_QUEUE {
+            let exchange = ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() };
+            channel
+                .exchange_declare(queue, ExchangeKind::Direct, exchange, FieldTable::default())
+                .await
+                .map_err(|e| amqp_error(&what, e))?;
+            channel
+                .queue_bind(queue, queue, queue, QueueBindOptions::default(), FieldTable::default())
+                .await
+                .map_err(|e| amqp_error(&what, e))?;
+        }
+        self.shared.declared.lock().unwrap_or_else(|e| e.into_inner()).insert(queue.to_owned());
+        Ok(())
+    }
+
+    /// Publishes one message to `queue` and waits for RabbitMQ to confirm it.
+    pub(crate) async fn publish_one(
+        &self,
+        queue: &str,
+        message: &Message,
+        extra: Option<(&str, &str)>,
+    ) -> BrokerResult<()> {
+        let mut headers = match serde_json::to_value(&message.headers) {
+            Ok(Value::Object(headers)) => headers,
+            _ => serde_json::Map::new(),
+        };
+        if let Some((key, value)) = extra {
+            headers.insert(key.to_owned(), Value::from(value));
+        }
+        let p = &message.properties;
+        let mut properties = BasicProperties::default()
+            .with_content_type(ShortString::from(message.content_type.as_str()))
+            .with_content_encoding(ShortString::from(message.content_encoding.as_str()))
+            .with_delivery_mode(p.delivery_mode)
+            .with_priority(p.priority)
+            .with_correlation_id(ShortString::from(p.correlation_id.as_str()))
+            .with_headers(table::to_table(&headers));
+        if !p.reply_to.is_empty() {
+            properties = properties.with_reply_to(ShortString::from(p.reply_to.as_str()));
+        }
+        if let Some(expiration) = &p.expiration {
+            properties = properties.with_expiration(ShortString::from(expiration.as_str()));
+        }
+        let what = format!("publishing to queue {queue}");
+        let confirm = self
+            .shared
+            .publisher
+            .basic_publish("", queue, BasicPublishOptions::default(), &message.body, properties)
+            .await
+            .map_err(|e| amqp_error(&what, e))?;
+        let confirmation = confirm.await.map_err(|e| amqp_error(&what, e))?;
+        if confirmation.is_nack() {
+            return Err(BrokerError::new(BrokerErrorKind::Other, format!("RabbitMQ refused a message for {queue}")));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Broker for Amqp {
+    async fn publish(&self, queue: &str, messages: &[Message]) -> BrokerResult<()> {
+        self.declare(&self.shared.publisher, queue).await?;
+        for message in messages {
+            self.publish_one(queue, message, None).await?;
+        }
+        Ok(())
+    }
+
+    async fn consume(&self, queues: &[String], prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
+        if queues.is_empty() {
+            return Err(BrokerError::new(BrokerErrorKind::Other, "consume needs at least one queue name"));
+        }
+        Ok(Box::new(consumer::AmqpConsumer::start(self.clone(), queues, prefetch).await?))
+    }
+
+    async fn len(&self, queue: &str) -> BrokerResult<u64> {
+        self.declare(&self.shared.publisher, queue).await?;
+        let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+        let declared = self
+            .shared
+            .publisher
+            .queue_declare(queue, passive, FieldTable::default())
+            .await
+            .map_err(|e| amqp_error("counting a queue", e))?;
+        Ok(u64::from(declared.message_count()))
+    }
+
+    async fn purge(&self, queue: &str) -> BrokerResult<u64> {
+        self.declare(&self.shared.publisher, queue).await?;
+        let purged = self
+            .shared
+            .publisher
+            .queue_purge(queue, QueuePurgeOptions::default())
+            .await
+            .map_err(|e| amqp_error("purging a queue", e))?;
+        Ok(u64::from(purged))
+    }
+}

@@ -1,0 +1,110 @@
+//! The conformance suite on RabbitMQ in Celery's AMQP layout (results in Celery's Redis
+//! result backend), each test on its own scratch queues (x-expires) and key prefix.
+//!
+//! `ARTEL_AMQP_URL` picks the server (default `amqp://guest:guest@127.0.0.1:5672/%2f`).
+//! Left out, with the AMQP behaviour tested below instead: `earlier_queues_are_served_first`
+//! (one consumer per queue; RabbitMQ interleaves them), `delayed_messages_wait_for_their_eta`
+//! (a delayed message waits in the queue, so `len` counts it),
+//! `a_requeued_message_is_delivered_again` (RabbitMQ pushes: a requeued message may come
+//! straight back to the same consumer, which the test here checks) and the chord
+//! behaviour (Celery's claim, tested on the Redis layout).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use artel_broker_tests::{Fixture, conformance};
+use artel_celery::amqp::{Amqp, AmqpConfig};
+use artel_celery::{CeleryRedis, CeleryRedisConfig};
+use artel_core::{Broker, Clock, Signature, SystemClock};
+
+fn amqp_url() -> String {
+    std::env::var("ARTEL_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+fn redis_url() -> String {
+    std::env::var("ARTEL_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
+}
+
+/// Deletes the test's result keys at the end (its queues expire by themselves).
+struct DropPrefix(String);
+
+impl Drop for DropPrefix {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(redis_url().as_str()) else { return };
+        let Ok(mut conn) = client.get_connection() else { return };
+        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{}*", self.0)).query(&mut conn).unwrap_or_default();
+        if !keys.is_empty() {
+            let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut conn);
+        }
+    }
+}
+
+async fn open() -> Option<(Amqp, CeleryRedis, DropPrefix, String)> {
+    let unique = format!("artel-test-{}", uuid::Uuid::new_v4());
+    let config = AmqpConfig { max_priority: None, queue_expires: Some(Duration::from_secs(60)) };
+    let broker = match Amqp::connect(&amqp_url(), config).await {
+        Ok(broker) => broker,
+        Err(error) if std::env::var("ARTEL_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("RabbitMQ is required (ARTEL_REQUIRE_SERVICES=1) but unreachable: {error}")
+        }
+        Err(error) => {
+            eprintln!("skipped: no RabbitMQ at {} ({error}); set ARTEL_AMQP_URL", amqp_url());
+            return None;
+        }
+    };
+    let prefix = format!("{unique}:");
+    let results = CeleryRedisConfig { prefix: prefix.clone(), ..CeleryRedisConfig::default() };
+    let backend = CeleryRedis::connect(&redis_url(), results).await.expect("Redis for results");
+    Some((broker, backend, DropPrefix(prefix), format!("{unique}-")))
+}
+
+async fn amqp_fixture() -> Option<Fixture> {
+    let (broker, backend, cleanup, prefix) = open().await?;
+    Some(Fixture { broker: Arc::new(broker), backend: Arc::new(backend), prefix, cleanup: Box::new(cleanup) })
+}
+
+conformance!(@tests match amqp_fixture().await {
+    Some(fixture) => fixture,
+    None => return,
+};
+    publish_consume_ack_empties_the_queue,
+    an_undecided_delivery_is_delivered_again,
+    a_rejected_message_is_not_delivered_again,
+    purge_removes_waiting_messages_and_counts_them,
+    a_batch_is_delivered_whole_and_in_order,
+    ack_with_result_stores_and_acks_or_hands_the_delivery_back,
+    a_task_id_published_again_is_a_separate_message,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_message_is_held_unacknowledged_until_due() {
+    let Some((broker, _backend, _cleanup, prefix)) = open().await else { return };
+    let q = format!("{prefix}delayed");
+    let now = SystemClock.now();
+    let later = Signature::new("later").countdown(Duration::from_millis(400)).to_message(now, "t");
+    let sent = std::time::Instant::now();
+    broker.publish(&q, &[later, Signature::new("now").to_message(now, "t")]).await.expect("publish");
+    let mut consumer = broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let first = consumer.next().await.expect("delivery");
+    assert_eq!(first.message().headers.task, "now", "a held ETA message does not use up the prefetch of 1");
+    first.ack().await.expect("ack");
+    let second = consumer.next().await.expect("delivery");
+    assert_eq!(second.message().headers.task, "later");
+    assert!(sent.elapsed() >= Duration::from_millis(390), "delivered after {:?}", sent.elapsed());
+    second.ack().await.expect("ack");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requeued_message_comes_back() {
+    let Some((broker, _backend, _cleanup, prefix)) = open().await else { return };
+    let q = format!("{prefix}requeue");
+    let sent = Signature::new("t").to_message(SystemClock.now(), "t");
+    broker.publish(&q, std::slice::from_ref(&sent)).await.expect("publish");
+    let mut consumer = broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    consumer.next().await.expect("delivery").requeue().await.expect("requeue");
+    let again = consumer.next().await.expect("delivered again");
+    assert_eq!(again.message().headers.id, sent.headers.id);
+    assert_eq!(again.message().properties.delivery_info.extra.get("redelivered"), Some(&serde_json::json!(true)));
+    again.ack().await.expect("ack");
+    assert_eq!(broker.len(&q).await.expect("len"), 0);
+}
