@@ -10,7 +10,7 @@ use redis::AsyncCommands;
 use serde_json::{Value, json};
 
 use crate::broker::CeleryRedis;
-use crate::envelope;
+use crate::wire::Wire;
 
 /// How long a chord member holds the right to call the body (Celery 5.7's claim).
 const CHORD_CLAIM: Duration = Duration::from_secs(6);
@@ -130,15 +130,7 @@ impl ResultBackend for CeleryRedis {
             "arguments": {"task_id": revocation.task_id, "terminate": revocation.terminate, "signal": null},
             "destination": null, "pattern": null, "matcher": null,
         });
-        let body = serde_json::to_vec(&request).unwrap_or_default();
-        let message = envelope(&body, json!({"clock": 0, "expires": 0}), "celery.pidbox", "", 2);
-        redis::cmd("PUBLISH")
-            .arg(self.shared.names.fanout("celery.pidbox", ""))
-            .arg(message)
-            .query_async::<i64>(&mut conn)
-            .await
-            .map_err(|e| redis_error("broadcasting a revoke", e))?;
-        Ok(())
+        self.broadcast(&serde_json::to_vec(&request).unwrap_or_default()).await
     }
 
     async fn revocations(&self, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)> {

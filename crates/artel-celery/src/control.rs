@@ -1,21 +1,17 @@
 //! Remote control over kombu's pidbox (spec §f): `celery inspect` / `celery control`
-//! and Flower reach an artel worker through the `celery.pidbox` fanout channel and get
-//! their replies on the client's reply list.
+//! and Flower reach an artel worker through the `celery.pidbox` fanout and get their
+//! replies through the client's reply queue, over whichever [`Wire`] the broker has.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use artel_redis::toolkit::redis_error;
 use artel_runtime::{Stop, WorkerControl};
-use base64::Engine;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::{CeleryRedis, Shared};
-use crate::envelope;
 use crate::events::EventPublisher;
-use crate::keys::SEP;
+use crate::wire::Wire;
 
 /// What a request asks, read from the pidbox message body.
 #[derive(Debug, serde::Deserialize)]
@@ -41,29 +37,16 @@ struct ReplyTo {
 /// Serves remote-control requests addressed to `nodename` until `done` fires; a
 /// `shutdown` request fires `stop.warm`. Events (for `heartbeat`) go through `events`.
 pub async fn serve_remote_control(
-    broker: CeleryRedis,
+    wire: Arc<dyn Wire>,
     nodename: String,
     control: WorkerControl,
     events: Option<Arc<EventPublisher>>,
     stop: Stop,
     done: CancellationToken,
 ) -> artel_core::BrokerResult<()> {
-    let shared = broker.shared.clone();
-    let mut conn = shared.conn.clone();
-    let member = format!("{SEP}{SEP}{nodename}.celery.pidbox");
-    redis::cmd("SADD")
-        .arg(shared.names.binding("celery.pidbox"))
-        .arg(&member)
-        .query_async::<i64>(&mut conn)
-        .await
-        .map_err(|e| redis_error("registering the worker's mailbox", e))?;
-    let mut pubsub = shared.client.get_async_pubsub().await.map_err(|e| redis_error("opening the mailbox", e))?;
-    pubsub
-        .subscribe(shared.names.fanout("celery.pidbox", ""))
-        .await
-        .map_err(|e| redis_error("subscribing to remote control", e))?;
+    let mut mailbox = wire.mailbox(&nodename).await?;
     let server = Server {
-        shared: shared.clone(),
+        wire: wire.clone(),
         nodename,
         control,
         events,
@@ -71,36 +54,23 @@ pub async fn serve_remote_control(
         started: Instant::now(),
         clock: AtomicU64::new(0),
     };
-    let mut messages = pubsub.on_message();
     loop {
-        let next = std::future::poll_fn(|cx| futures_core::Stream::poll_next(std::pin::Pin::new(&mut messages), cx));
-        let message = tokio::select! {
+        let body = tokio::select! {
             _ = done.cancelled() => break,
-            message = next => message,
+            body = mailbox.recv() => body,
         };
-        let Some(message) = message else { break };
-        match decode(message.get_payload_bytes()) {
+        let Some(body) = body else { break };
+        match serde_json::from_slice::<Request>(&body) {
             Ok(request) => server.handle(request).await,
-            Err(e) => tracing::warn!(error = %e, "ignoring a malformed remote-control message"),
+            Err(e) => tracing::warn!(error = %e, "ignoring a malformed remote-control request"),
         }
     }
-    let _ =
-        redis::cmd("SREM").arg(shared.names.binding("celery.pidbox")).arg(&member).query_async::<i64>(&mut conn).await;
+    wire.close_mailbox(&server.nodename).await;
     Ok(())
 }
 
-fn decode(payload: &[u8]) -> Result<Request, String> {
-    let envelope: Value = serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
-    let body = envelope.get("body").and_then(Value::as_str).ok_or("no body")?;
-    let bytes = match envelope.pointer("/properties/body_encoding").and_then(Value::as_str) {
-        Some("base64") => base64::engine::general_purpose::STANDARD.decode(body).map_err(|e| e.to_string())?,
-        _ => body.as_bytes().to_vec(),
-    };
-    serde_json::from_slice(&bytes).map_err(|e| format!("body is not a control request: {e}"))
-}
-
 struct Server {
-    shared: Arc<Shared>,
+    wire: Arc<dyn Wire>,
     nodename: String,
     control: WorkerControl,
     events: Option<Arc<EventPublisher>>,
@@ -123,11 +93,7 @@ impl Server {
         let reply = self.answer(&request, clock);
         if let (Some(reply), Some(ticket), Some(to)) = (reply, &request.ticket, &request.reply_to) {
             let body = serde_json::to_vec(&json!({ &self.nodename: reply })).unwrap_or_default();
-            let headers = json!({"ticket": ticket, "clock": clock});
-            let message = envelope(&body, headers, "reply.celery.pidbox", &to.routing_key, 1);
-            let mut conn = self.shared.conn.clone();
-            let list = self.shared.names.reply_list(&to.routing_key);
-            if let Err(e) = redis::cmd("LPUSH").arg(list).arg(message).query_async::<i64>(&mut conn).await {
+            if let Err(e) = self.wire.reply(&to.routing_key, ticket, clock, &body).await {
                 tracing::warn!(error = %e, method = %request.method, "could not send a remote-control reply");
             }
         }
@@ -180,15 +146,14 @@ impl Server {
 
     fn stats(&self, clock: u64) -> Value {
         let stats = self.control.stats();
+        let mut broker = self.wire.broker_info();
+        if let (Value::Object(fields), Value::Object(defaults)) = (&mut broker, broker_defaults()) {
+            for (key, value) in defaults {
+                fields.entry(key).or_insert(value);
+            }
+        }
         let total: serde_json::Map<String, Value> =
             stats.timings().into_iter().map(|(name, timing)| (name, json!(timing.count))).collect();
-        let info = self.shared.client.get_connection_info();
-        let (host, port) = match info.addr() {
-            redis::ConnectionAddr::Tcp(host, port) | redis::ConnectionAddr::TcpTls { host, port, .. } => {
-                (host.clone(), *port)
-            }
-            _ => (String::new(), 0),
-        };
         json!({
             "total": total,
             "pid": std::process::id(),
@@ -199,12 +164,7 @@ impl Server {
                 "processes": [std::process::id()], "max-tasks-per-child": "N/A",
                 "put-guarded-by-semaphore": false, "timeouts": [0, 0],
             },
-            "broker": {
-                "hostname": host, "port": port, "transport": "redis",
-                "virtual_host": self.shared.names.db.to_string(), "userid": null, "insist": false, "ssl": false,
-                "login_method": null, "connect_timeout": 4, "heartbeat": 120.0, "alternates": [],
-                "uri_prefix": null, "failover_strategy": "round-robin", "transport_options": {},
-            },
+            "broker": broker,
             "prefetch_count": self.control.prefetch(),
             "rusage": "N/A",
         })
@@ -227,6 +187,15 @@ impl Server {
             })
             .collect()
     }
+}
+
+/// The connection fields kombu reports besides where the broker is.
+fn broker_defaults() -> Value {
+    json!({
+        "userid": null, "insist": false, "ssl": false, "login_method": null, "connect_timeout": 4,
+        "heartbeat": 120.0, "alternates": [], "uri_prefix": null, "failover_strategy": "round-robin",
+        "transport_options": {},
+    })
 }
 
 /// A consumed queue as kombu describes it (`inspect active_queues`).

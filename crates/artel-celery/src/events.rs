@@ -1,6 +1,6 @@
-//! Publishing a worker's events where Celery's monitors listen (spec §e): kombu envelopes
-//! on the `celeryev` fanout channels, worker-online / heartbeat every 2 s / offline, and
-//! the task events the worker emits.
+//! Publishing a worker's events where Celery's monitors listen (spec §e), over the
+//! broker's [`Wire`]: worker-online, a heartbeat every 2 s, worker-offline, and the task
+//! events the worker emits.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,8 +11,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::{CeleryRedis, Shared};
-use crate::envelope;
+use crate::wire::Wire;
 
 /// Seconds between heartbeats (Celery's default `freq`).
 const HEARTBEAT: f64 = 2.0;
@@ -28,10 +27,10 @@ pub struct EventPublisher {
 impl EventPublisher {
     /// A publisher for node `hostname` (give it to the worker as its event sink) and the
     /// loop that sends what it emits (run it once the worker's stats exist).
-    pub fn new(broker: &CeleryRedis, hostname: String) -> (Arc<Self>, EventLoop) {
+    pub fn new(wire: Arc<dyn Wire>, hostname: String) -> (Arc<Self>, EventLoop) {
         let (queue, outbox) = mpsc::unbounded_channel();
         let publisher = Arc::new(Self { hostname, clock: AtomicU64::new(0), queue });
-        let events = EventLoop { shared: broker.shared.clone(), publisher: publisher.clone(), outbox };
+        let events = EventLoop { wire, publisher: publisher.clone(), outbox };
         (publisher, events)
     }
 
@@ -58,11 +57,9 @@ impl EventSink for EventPublisher {
         fields.insert("clock".to_owned(), json!(clock));
         let routing_key = kind.replace('-', ".");
         let body = serde_json::to_vec(&fields).unwrap_or_default();
-        let headers = json!({"hostname": self.hostname});
-        let message = envelope(&body, headers, "celeryev", &routing_key, 1);
         // The publisher task only stops after the worker does; a send error means it
         // already has, and the event has nobody to go to.
-        let _ = self.queue.send((routing_key, message));
+        let _ = self.queue.send((routing_key, body));
     }
 }
 
@@ -93,7 +90,7 @@ fn worker_fields(stats: &WorkerStats) -> Map<String, Value> {
 /// Sends a publisher's events; see [`EventLoop::run`].
 #[derive(Debug)]
 pub struct EventLoop {
-    shared: Arc<Shared>,
+    wire: Arc<dyn Wire>,
     publisher: Arc<EventPublisher>,
     outbox: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
 }
@@ -102,13 +99,13 @@ impl EventLoop {
     /// Sends worker-online, then the emitted events and a heartbeat with `stats`' counts
     /// every two seconds, and worker-offline once `stop` fires.
     pub async fn run(self, stats: Arc<WorkerStats>, stop: CancellationToken) {
-        let Self { shared, publisher, outbox } = self;
-        run(shared, publisher, outbox, stats, stop).await;
+        let Self { wire, publisher, outbox } = self;
+        run(wire, publisher, outbox, stats, stop).await;
     }
 }
 
 async fn run(
-    shared: Arc<Shared>,
+    wire: Arc<dyn Wire>,
     publisher: Arc<EventPublisher>,
     mut outbox: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
     stats: Arc<WorkerStats>,
@@ -116,25 +113,23 @@ async fn run(
 ) {
     publisher.emit("worker-online", worker_fields(&stats));
     let mut beat = tokio::time::interval(Duration::from_secs_f64(HEARTBEAT));
-    let mut conn = shared.conn.clone();
+    let send = |routing_key: String, body: Vec<u8>| {
+        let (wire, hostname) = (wire.clone(), publisher.hostname.clone());
+        async move {
+            if let Err(e) = wire.publish_event(&routing_key, &body, &hostname).await {
+                tracing::warn!(error = %e, "could not publish an event");
+            }
+        }
+    };
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = beat.tick() => publisher.heartbeat(&stats),
-            Some((routing_key, message)) = outbox.recv() => {
-                publish(&shared, &mut conn, &routing_key, message).await;
-            }
+            Some((routing_key, body)) = outbox.recv() => send(routing_key, body).await,
         }
     }
     publisher.emit("worker-offline", worker_fields(&stats));
-    while let Ok((routing_key, message)) = outbox.try_recv() {
-        publish(&shared, &mut conn, &routing_key, message).await;
-    }
-}
-
-async fn publish(shared: &Shared, conn: &mut redis::aio::ConnectionManager, routing_key: &str, message: Vec<u8>) {
-    let channel = shared.names.fanout("celeryev", routing_key);
-    if let Err(e) = redis::cmd("PUBLISH").arg(channel).arg(message).query_async::<i64>(conn).await {
-        tracing::warn!(error = %e, "could not publish an event");
+    while let Ok((routing_key, body)) = outbox.try_recv() {
+        send(routing_key, body).await;
     }
 }

@@ -25,10 +25,13 @@ mod control;
 mod events;
 mod keys;
 mod scripts;
+mod wire;
+mod wire_redis;
 
 pub use broker::{CeleryRedis, CeleryRedisConfig};
 pub use control::serve_remote_control;
 pub use events::{EventLoop, EventPublisher};
+pub use wire::{Mailbox, Wire};
 
 /// kombu's JSON envelope around a raw JSON `body` (events and control messages, which
 /// are not task messages).

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use artel_celery::amqp::{Amqp, AmqpConfig};
-use artel_celery::{CeleryRedis, CeleryRedisConfig};
+use artel_celery::{CeleryRedis, CeleryRedisConfig, Wire};
 use artel_core::memory::{MemoryBackend, MemoryBroker};
 use artel_core::{Broker, BrokerError, Inspect, ResultBackend, SystemClock};
 use artel_redis::{RedisBroker, RedisConfig};
@@ -58,8 +58,8 @@ pub struct Connection {
     pub sqlite: Option<SqliteBroker>,
     /// The Redis broker, for its admin commands.
     pub redis: Option<RedisBroker>,
-    /// Celery's Redis layout (`celery+redis://`), for its events and remote control.
-    pub celery: Option<CeleryRedis>,
+    /// Where Celery's events and remote control travel (`celery+redis://`, `amqp://`).
+    pub wire: Option<Arc<dyn Wire>>,
 }
 
 impl Connection {
@@ -140,7 +140,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
             inspect: Some(Arc::new(broker.clone())),
             sqlite: None,
             redis: None,
-            celery: Some(broker),
+            wire: Some(Arc::new(broker)),
         });
     }
     if let Some(rest) = url.strip_prefix("redis://") {
@@ -161,7 +161,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
             inspect: Some(Arc::new(broker.clone())),
             sqlite: None,
             redis: Some(broker),
-            celery: None,
+            wire: None,
         });
     }
     if url == "memory://" {
@@ -171,7 +171,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
             inspect: None,
             sqlite: None,
             redis: None,
-            celery: None,
+            wire: None,
         });
     }
     let Some(rest) = url.strip_prefix("sqlite://") else {
@@ -195,7 +195,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
         inspect: Some(Arc::new(broker.clone())),
         sqlite: Some(broker),
         redis: None,
-        celery: None,
+        wire: None,
     })
 }
 
@@ -218,12 +218,12 @@ async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
     let config = CeleryRedisConfig { prefix: p.prefix.unwrap_or_default(), ..CeleryRedisConfig::default() };
     let backend = CeleryRedis::connect(&results, config).await.map_err(open)?;
     Ok(Connection {
-        broker: Arc::new(broker),
+        broker: Arc::new(broker.clone()),
         backend: Arc::new(backend),
         inspect: None,
         sqlite: None,
         redis: None,
-        celery: None,
+        wire: Some(Arc::new(broker)),
     })
 }
 

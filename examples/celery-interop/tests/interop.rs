@@ -94,8 +94,7 @@ impl World {
     fn start_artel_worker(&mut self) {
         let node = self.node();
         let child = Command::new(env!("CARGO_BIN_EXE_celery-interop"))
-            .args(["--broker", &self.url(), "worker", "-Q", &self.rs, "-c", "8", "-n", &node])
-            .args(if self.transport == Transport::Redis { &["-E"][..] } else { &[][..] })
+            .args(["--broker", &self.url(), "worker", "-Q", &self.rs, "-c", "8", "-E", "-n", &node])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -180,6 +179,7 @@ fn on_rabbitmq_python_calls_artel_tasks_and_mixes_canvas() {
     assert_eq!(world.client("call_flaky"), json!({"value": 2, "state": "SUCCESS"}), "retried twice, then done");
     world.start_python_worker();
     assert_eq!(world.client("mixed_chain"), json!(51));
+    assert_eq!(world.client("mixed_group"), json!([0, 2, 20, 6, 40, 10]));
     assert_eq!(world.client("mixed_chord"), json!(50), "members on both, body on Python");
 }
 
@@ -213,7 +213,16 @@ fn python_canvas_mixes_python_and_artel_workers() {
 
 #[test]
 fn celery_inspect_and_control_reach_an_artel_worker() {
-    let Some(mut world) = World::new() else { return };
+    inspect_and_control_on(Transport::Redis);
+}
+
+#[test]
+fn on_rabbitmq_celery_inspect_and_control_reach_an_artel_worker() {
+    inspect_and_control_on(Transport::RabbitMq);
+}
+
+fn inspect_and_control_on(transport: Transport) {
+    let Some(mut world) = World::on(transport) else { return };
     world.start_artel_worker();
     let node = world.node();
     assert_eq!(world.client("call_add"), json!(5), "the worker is up");
@@ -239,7 +248,16 @@ fn celery_inspect_and_control_reach_an_artel_worker() {
 
 #[test]
 fn flower_lists_the_artel_worker_and_its_succeeded_tasks() {
-    let Some(mut world) = World::new() else { return };
+    flower_on(Transport::Redis);
+}
+
+#[test]
+fn on_rabbitmq_flower_lists_the_artel_worker_and_its_succeeded_tasks() {
+    flower_on(Transport::RabbitMq);
+}
+
+fn flower_on(transport: Transport) {
+    let Some(mut world) = World::on(transport) else { return };
     world.start_artel_worker();
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
     let flower = world

@@ -9,6 +9,7 @@
 
 mod consumer;
 mod table;
+mod wire;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,10 @@ pub(crate) struct Shared {
     pub(crate) publisher: Channel,
     declared: Mutex<HashSet<String>>,
     pub(crate) config: AmqpConfig,
+    /// Where the broker is, for `inspect stats`.
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) vhost: String,
 }
 
 impl std::fmt::Debug for Amqp {
@@ -80,7 +85,11 @@ impl Amqp {
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .map_err(|e| amqp_error("turning on publisher confirms", e))?;
-        let shared = Shared { connection, publisher, declared: Mutex::default(), config };
+        let uri: lapin::uri::AMQPUri = url
+            .parse()
+            .map_err(|e: String| BrokerError::new(BrokerErrorKind::Other, format!("bad AMQP URL {url}: {e}")))?;
+        let (host, port, vhost) = (uri.authority.host.clone(), uri.authority.port, uri.vhost.clone());
+        let shared = Shared { connection, publisher, declared: Mutex::default(), config, host, port, vhost };
         Ok(Self { shared: Arc::new(shared) })
     }
 

@@ -49,7 +49,7 @@ pub(crate) struct WorkerArgs {
     /// How often to read revocations, in milliseconds: the longest a revoke takes to arrive.
     #[arg(long, default_value_t = 200)]
     revoke_poll_ms: u64,
-    /// Send task and worker events for monitors such as Flower (Celery's -E; celery+redis:// only).
+    /// Send task and worker events for monitors such as Flower (Celery's -E; celery+redis:// or amqp://).
     #[arg(short = 'E', long)]
     events: bool,
 }
@@ -79,11 +79,11 @@ pub(crate) async fn run(
     let name =
         args.name.clone().unwrap_or_else(|| format!("artel.{}@{}", std::process::id(), artel_runtime::hostname()));
     anyhow::ensure!(
-        !args.events || connection.celery.is_some(),
-        "--events needs a celery+redis:// broker (events go where Celery's monitors listen)"
+        !args.events || connection.wire.is_some(),
+        "--events needs a celery+redis:// or amqp:// broker (events go where Celery's monitors listen)"
     );
-    let events = match (&connection.celery, args.events) {
-        (Some(celery), true) => Some(artel_celery::EventPublisher::new(celery, name.clone())),
+    let events = match (&connection.wire, args.events) {
+        (Some(wire), true) => Some(artel_celery::EventPublisher::new(wire.clone(), name.clone())),
         _ => None,
     };
     let config = WorkerConfig {
@@ -120,10 +120,10 @@ pub(crate) async fn run(
     // On Celery's layout: answer `celery inspect` / `control` and publish events.
     let done = tokio_util::sync::CancellationToken::new();
     let mut helpers = Vec::new();
-    if let Some(celery) = connection.celery.clone() {
+    if let Some(wire) = connection.wire.clone() {
         let publisher = events.as_ref().map(|(publisher, _)| publisher.clone());
         let control = artel_celery::serve_remote_control(
-            celery,
+            wire,
             name.clone(),
             worker.control(),
             publisher,
