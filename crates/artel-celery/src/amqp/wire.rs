@@ -46,13 +46,14 @@ impl Amqp {
 
     async fn publish_raw(&self, exchange: &str, routing_key: &str, body: &[u8], headers: Value) -> BrokerResult<()> {
         let what = format!("publishing to exchange {exchange}");
-        // Events and replies are transient; their confirms are not awaited.
-        let _ = self
+        let confirm = self
             .shared
             .publisher
             .basic_publish(exchange, routing_key, BasicPublishOptions::default(), body, properties(&headers))
             .await
             .map_err(|e| amqp_error(&what, e))?;
+        // Events and replies are transient: their confirms are not awaited.
+        drop(confirm);
         Ok(())
     }
 }
