@@ -37,6 +37,12 @@ def call_flaky():
     return {"value": result.get(timeout=WAIT), "state": result.state}
 
 
+def call_countdown():
+    started = time.time()
+    result = app.send_task("app.add", args=(1, 1), queue=RS, countdown=1)
+    return {"value": result.get(timeout=WAIT), "waited_a_second": time.time() - started >= 0.95}
+
+
 def mixed_chain():
     steps = chain(add(2, 3), mul.s(10).set(queue=PY), add(1))
     return steps.apply_async().get(timeout=WAIT)

@@ -158,6 +158,7 @@ fn python_calls_artel_tasks_and_reads_values_errors_and_retries() {
     assert_eq!(world.client("call_add"), json!(5));
     assert_eq!(world.client("call_fail"), json!({"type": "ValueError", "args": ["bad input"]}));
     assert_eq!(world.client("call_flaky"), json!({"value": 2, "state": "SUCCESS"}), "retried twice, then done");
+    assert_eq!(world.client("call_countdown"), json!({"value": 2, "waited_a_second": true}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,6 +178,7 @@ fn on_rabbitmq_python_calls_artel_tasks_and_mixes_canvas() {
     assert_eq!(world.client("call_add"), json!(5));
     assert_eq!(world.client("call_fail"), json!({"type": "ValueError", "args": ["bad input"]}));
     assert_eq!(world.client("call_flaky"), json!({"value": 2, "state": "SUCCESS"}), "retried twice, then done");
+    assert_eq!(world.client("call_countdown"), json!({"value": 2, "waited_a_second": true}));
     world.start_python_worker();
     assert_eq!(world.client("mixed_chain"), json!(51));
     assert_eq!(world.client("mixed_group"), json!([0, 2, 20, 6, 40, 10]));
