@@ -54,27 +54,15 @@ impl CeleryRedis {
         Ok(Self { shared: Arc::new(Shared { client, conn, scripts: Scripts::load(), names, config }) })
     }
 
-    /// Deletes the lists and held messages of `queues` and every key under a non-empty
-    /// prefix; for tests and benchmarks on a scratch prefix.
-    pub async fn delete_prefix(&self) -> BrokerResult<()> {
+    /// Deletes every key under this connection's prefix (kombu's `global_keyprefix`),
+    /// for scratch namespaces such as tests and benchmarks; refuses an empty prefix.
+    /// Returns how many keys went.
+    pub async fn delete_prefix(&self) -> BrokerResult<u64> {
         let prefix = &self.shared.config.prefix;
         if prefix.is_empty() {
             return Err(BrokerError::new(BrokerErrorKind::Other, "refusing to delete every key: no prefix is set"));
         }
-        let mut conn = self.shared.conn.clone();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}*"))
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| redis_error("listing keys to delete", e))?;
-        if !keys.is_empty() {
-            let _: u64 = redis::cmd("DEL")
-                .arg(&keys)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| redis_error("deleting keys", e))?;
-        }
-        Ok(())
+        artel_redis::toolkit::delete_matching(&mut self.shared.conn.clone(), &format!("{prefix}*")).await
     }
 }
 

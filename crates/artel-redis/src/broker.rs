@@ -74,33 +74,8 @@ impl RedisBroker {
     /// Deletes every key under this broker's prefix (queues, results, dead letters);
     /// for scratch namespaces such as benchmarks. Returns how many keys went.
     pub async fn delete_namespace(&self) -> BrokerResult<u64> {
-        let mut conn = self.shared.conn.clone();
         let pattern = format!("{}:*", self.shared.config.prefix);
-        let mut cursor: u64 = 0;
-        let mut deleted = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| redis_error("listing keys to delete", e))?;
-            if !keys.is_empty() {
-                let n: u64 = redis::cmd("UNLINK")
-                    .arg(&keys)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| redis_error("deleting keys", e))?;
-                deleted += n;
-            }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
-        }
+        crate::toolkit::delete_matching(&mut self.shared.conn.clone(), &pattern).await
     }
 }
 

@@ -41,6 +41,32 @@ pub async fn open(url: &str) -> BrokerResult<(redis::Client, ConnectionManager)>
     Ok((client, conn))
 }
 
+/// Deletes every key matching `pattern` (SCAN in pages, then UNLINK); returns how many.
+pub async fn delete_matching(conn: &mut ConnectionManager, pattern: &str) -> BrokerResult<u64> {
+    let mut cursor: u64 = 0;
+    let mut deleted = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .map_err(|e| redis_error("listing keys to delete", e))?;
+        if !keys.is_empty() {
+            let n: u64 =
+                redis::cmd("UNLINK").arg(&keys).query_async(conn).await.map_err(|e| redis_error("deleting keys", e))?;
+            deleted += n;
+        }
+        if next == 0 {
+            return Ok(deleted);
+        }
+        cursor = next;
+    }
+}
+
 /// Waits until `read` finds task `task_id`'s result ready, or `timeout` passes. Results
 /// are announced on the channel named like their `key`; subscribing before each read
 /// means a result stored in between is seen by the read, one stored after by the channel.
