@@ -26,7 +26,8 @@ use crate::connect::{Connection, DEFAULT_BROKER, connect};
     after_help = "Exit status: 0 success; 1 a task or check failed; 2 bad usage or broker error; 3 timed out waiting."
 )]
 struct Cli {
-    /// Broker URL: sqlite://PATH (embedded, default), redis://HOST:PORT/DB, or memory://.
+    /// Broker URL: sqlite://PATH (embedded, default), redis://HOST:PORT/DB, memory://, or Celery's own
+    /// layouts: celery+redis://HOST:PORT/DB, amqp://USER:PASS@HOST:5672//?results=redis://HOST:PORT/DB.
     #[arg(long, global = true, env = "ARTEL_BROKER", default_value = DEFAULT_BROKER)]
     broker: String,
     #[command(subcommand)]
