@@ -121,7 +121,7 @@ impl ResultBackend for CeleryRedis {
     }
 
     /// Records the revocation for artel workers and broadcasts Celery's `revoke` control
-    /// command so Python workers honour it too.
+    /// command (over the broker's wire) so Python workers honour it too.
     async fn revoke(&self, revocation: &Revocation) -> BrokerResult<()> {
         let mut conn = self.shared.conn.clone();
         self.revocation_log().record(&mut conn, revocation).await?;
@@ -130,7 +130,11 @@ impl ResultBackend for CeleryRedis {
             "arguments": {"task_id": revocation.task_id, "terminate": revocation.terminate, "signal": null},
             "destination": null, "pattern": null, "matcher": null,
         });
-        self.broadcast(&serde_json::to_vec(&request).unwrap_or_default()).await
+        let body = serde_json::to_vec(&request).unwrap_or_default();
+        match self.control_wire() {
+            Some(wire) => wire.broadcast(&body).await,
+            None => self.broadcast(&body).await,
+        }
     }
 
     async fn revocations(&self, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)> {

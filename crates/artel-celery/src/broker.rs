@@ -11,6 +11,7 @@ use redis::aio::ConnectionManager;
 use crate::consumer::CeleryConsumer;
 use crate::keys::{Names, SEP};
 use crate::scripts::Scripts;
+use crate::wire::Wire;
 
 /// Settings of a [`CeleryRedis`] connection.
 #[derive(Debug, Clone)]
@@ -34,6 +35,9 @@ impl Default for CeleryRedisConfig {
 #[derive(Debug, Clone)]
 pub struct CeleryRedis {
     pub(crate) shared: Arc<Shared>,
+    /// Where Celery's control broadcasts go when the broker is not this Redis (RabbitMQ
+    /// with results here); `None`: this Redis's own pidbox channel.
+    control: Option<Arc<dyn Wire>>,
 }
 
 #[derive(Debug)]
@@ -51,7 +55,19 @@ impl CeleryRedis {
         let (client, conn) = open(url).await?;
         let db = client.get_connection_info().redis_settings().db();
         let names = Names { prefix: config.prefix.clone(), db };
-        Ok(Self { shared: Arc::new(Shared { client, conn, scripts: Scripts::load(), names, config }) })
+        Ok(Self { shared: Arc::new(Shared { client, conn, scripts: Scripts::load(), names, config }), control: None })
+    }
+
+    /// This backend with control broadcasts (a revoke) sent over `wire` instead, for a
+    /// deployment whose broker is RabbitMQ and whose results are here.
+    pub fn with_control(mut self, wire: Arc<dyn Wire>) -> Self {
+        self.control = Some(wire);
+        self
+    }
+
+    /// The wire control broadcasts go over.
+    pub(crate) fn control_wire(&self) -> Option<&Arc<dyn Wire>> {
+        self.control.as_ref()
     }
 
     /// Deletes every key under this connection's prefix (kombu's `global_keyprefix`),

@@ -216,14 +216,15 @@ async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
         .await
         .map_err(open)?;
     let config = CeleryRedisConfig { prefix: p.prefix.unwrap_or_default(), ..CeleryRedisConfig::default() };
-    let backend = CeleryRedis::connect(&results, config).await.map_err(open)?;
+    let wire: Arc<dyn Wire> = Arc::new(broker.clone());
+    let backend = CeleryRedis::connect(&results, config).await.map_err(open)?.with_control(wire.clone());
     Ok(Connection {
         broker: Arc::new(broker.clone()),
         backend: Arc::new(backend),
         inspect: None,
         sqlite: None,
         redis: None,
-        wire: Some(Arc::new(broker)),
+        wire: Some(wire),
     })
 }
 

@@ -200,6 +200,15 @@ async fn artel_calls_python_tasks_and_runs_a_mixed_chain_on(transport: Transport
     let steps = chain([add(vec![json!(2), json!(3)]), mul, add(vec![json!(1)])]);
     let result = app.send_task(steps).await.expect("sent");
     assert_eq!(result.get(Duration::from_secs(30)).await.expect("value"), json!(51), "(2+3)*10+1 across both");
+
+    // artel's revoke reaches the Python worker: had it run the task, its SUCCESS would
+    // have replaced the REVOKED the client stored (Celery only keeps SUCCESS).
+    let countdown = Duration::from_millis(1500);
+    let later = Signature::new("py.mul").with_args(vec![json!(2), json!(2)]).queue(&py).countdown(countdown);
+    let later = app.send_task(later).await.expect("sent");
+    app.revoke(later.id(), false).await.expect("revoke");
+    tokio::time::sleep(countdown + Duration::from_secs(1)).await;
+    assert_eq!(later.state().await.expect("state"), artel::State::Revoked, "the Python worker discarded it");
 }
 
 #[test]
