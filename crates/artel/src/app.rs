@@ -9,7 +9,8 @@ use artel_pool::Pool;
 use artel_runtime::{Stop, Worker, WorkerConfig, WorkerStats};
 use tokio::task::JoinHandle;
 
-use crate::client::{AsyncResult, GroupResult, SendError};
+use crate::client::{AsyncResult, SendError};
+use crate::group::GroupResult;
 
 /// How long a backend keeps a chord's size (Celery's `result_expires` default).
 const CHORD_KEPT: std::time::Duration = std::time::Duration::from_secs(86_400);

@@ -32,6 +32,7 @@ pub mod builtins;
 pub mod cli;
 mod client;
 pub mod connect;
+mod group;
 
 pub use app::App;
 pub use artel_core::canvas::{self, chain, chord, group};
@@ -41,7 +42,8 @@ pub use artel_core::{
 };
 pub use artel_macros::task;
 pub use artel_runtime::{Stop, TaskTiming, Worker, WorkerConfig, WorkerStats};
-pub use client::{AsyncResult, GroupResult, ResultError, SendError, TypedSignature};
+pub use client::{AsyncResult, ResultError, SendError, TypedSignature};
+pub use group::GroupResult;
 pub use connect::{ConnectError, Connection, DEFAULT_BROKER, connect};
 
 /// Celery's Redis layout (`celery+redis://`).
