@@ -4,7 +4,6 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use artel::core::{Clock, Signature, State, SystemClock};
@@ -64,7 +63,7 @@ async fn settled(connection: &Connection) -> (u64, u64, u64) {
 }
 
 async fn held_and_waiting(connection: &Connection) -> (u64, u64, u64) {
-    let counts = connection.sqlite.as_ref().expect("sqlite").queue_counts().await.expect("counts");
+    let counts = connection.admin.as_ref().expect("admin").queue_counts().await.expect("counts");
     counts.iter().fold((0, 0, 0), |(r, l, d), c| (r + c.ready + c.delayed, l + c.leased, d + c.dead))
 }
 
@@ -157,42 +156,10 @@ async fn sigterm_finishes_running_tasks_and_hands_prefetched_ones_back() {
     assert_eq!(held_and_waiting(&connection).await, (2, 0, 0), "the two prefetched ones are ready again");
 }
 
-fn artel(url: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_artel")).args(["--broker", url]).args(args).output().expect("run artel");
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
-}
-
 #[test]
 fn bad_input_is_dead_lettered_with_its_reason_and_can_be_retried_or_purged() {
     let db = Scratch::new();
-    let url = db.url("");
-    let (code, unknown_id, _) = artel(&url, &["call", "no.such.task"]);
-    assert_eq!(code, 0);
-    let (code, _, _) = artel(&url, &["call", "echo", "--args", "[1, 2]"]);
-    assert_eq!(code, 0);
-    let (code, _, stderr) = artel(&url, &["call", "echo", "--args", "{not json"]);
-    assert_eq!(code, 2, "bad --args is a usage error");
-    assert!(stderr.contains("--args is not valid JSON"), "{stderr}");
-
-    let (code, _, _) = artel(&url, &["worker", "--burst"]);
-    assert_eq!(code, 0, "a burst worker exits once the queue is empty");
-    let (_, dead, _) = artel(&url, &["dead", "list"]);
-    assert!(dead.contains("NotRegistered: no.such.task"), "{dead}");
-    assert!(dead.contains("TypeError: echo(): takes 1 positional arguments but 2 were given"), "{dead}");
-    let (code, _, stderr) = artel(&url, &["result", unknown_id.trim()]);
-    assert_eq!(code, 1, "a failed task's result exits 1");
-    assert!(stderr.contains("NotRegistered"), "{stderr}");
-
-    let (_, retried, _) = artel(&url, &["dead", "retry"]);
-    assert_eq!(retried.trim(), "requeued 2 dead messages");
-    let (_, queues, _) = artel(&url, &["queues"]);
-    let celery = queues.lines().find(|l| l.starts_with("celery")).expect("the celery queue");
-    assert_eq!(celery.split_whitespace().collect::<Vec<_>>(), ["celery", "2", "0", "0", "0"], "{queues}");
-    let (_, purged, _) = artel(&url, &["purge", "celery"]);
-    assert_eq!(purged.trim(), "purged 2 messages from celery");
-    let (_, deleted, _) = artel(&url, &["dead", "purge"]);
-    assert_eq!(deleted.trim(), "deleted 0 dead messages");
+    support::dead_letters_round_trip(&db.url(""));
 }
 
 #[test]
@@ -203,20 +170,20 @@ fn the_cli_revokes_a_delayed_task_and_stops_a_running_one() {
     let runs = format!("{}.runs", db.0.display());
     let script = format!("echo run >> {runs}");
     let args = serde_json::to_string(&json!(["sh", ["-c", script]])).expect("json");
-    let (code, delayed, _) = artel(&url, &["call", "exec", "--args", &args, "--countdown", "1"]);
+    let (code, delayed, _) = support::artel(&url, &["call", "exec", "--args", &args, "--countdown", "1"]);
     assert_eq!(code, 0);
-    let (code, long, _) = artel(&url, &["call", "sleep", "--args", "[60]"]);
+    let (code, long, _) = support::artel(&url, &["call", "sleep", "--args", "[60]"]);
     assert_eq!(code, 0);
     let (delayed, long) = (delayed.trim(), long.trim());
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !artel(&url, &["result", long]).1.contains("STARTED") {
+    while !support::artel(&url, &["result", long]).1.contains("STARTED") {
         assert!(Instant::now() < deadline, "the long task never started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let (code, out, _) = artel(&url, &["revoke", "--terminate", delayed, long]);
+    let (code, out, _) = support::artel(&url, &["revoke", "--terminate", delayed, long]);
     assert_eq!((code, out.lines().count()), (0, 2), "{out}");
     for id in [delayed, long] {
-        let (code, _, stderr) = artel(&url, &["result", "--wait", "--timeout", "10", id]);
+        let (code, _, stderr) = support::artel(&url, &["result", "--wait", "--timeout", "10", id]);
         assert_eq!(code, 1, "a revoked task's result is an error: {stderr}");
         assert!(stderr.contains("Revoked"), "{stderr}");
     }

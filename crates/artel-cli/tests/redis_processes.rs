@@ -48,3 +48,27 @@ async fn a_task_on_a_killed_redis_worker_completes_on_another_after_its_lease() 
     tokio::time::sleep(Duration::from_millis(200)).await; // the ack follows the stored result
     assert_eq!(connection.broker.len("celery").await.expect("len"), 0, "nothing left");
 }
+
+#[test]
+fn the_cli_lists_dead_letters_queues_and_workers_on_redis() {
+    let prefix = format!("artel-test-{}", uuid::Uuid::new_v4());
+    let _cleanup = support::RedisCleanup { prefix: prefix.clone(), runs: String::new() };
+    let url = format!("{}?prefix={prefix}&poll_ms=20", support::redis_url());
+    if support::artel(&url, &["queues"]).0 != 0 {
+        assert!(std::env::var("ARTEL_REQUIRE_SERVICES").as_deref() != Ok("1"), "Redis is required");
+        eprintln!("skipped: no Redis");
+        return;
+    }
+    support::dead_letters_round_trip(&url);
+    let worker = support::WorkerProcess::start(&url, &["-c", "1", "-n", "redis-stats@test"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, stats, _) = support::artel(&url, &["stats"]);
+        if stats.lines().any(|l| l.starts_with("redis-stats@test") && l.contains("alive")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the worker never reported: {stats}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(worker);
+}

@@ -6,6 +6,7 @@
 //! [`Consumer`] / [`ResultBackend`] traits that backend crates implement, the [`Task`]
 //! trait and [`Registry`], an injected [`Clock`], and the `memory://` reference broker.
 
+pub mod admin;
 pub mod broker;
 pub mod canvas;
 pub mod context;
@@ -19,6 +20,7 @@ pub mod state;
 pub mod task;
 pub mod time;
 
+pub use admin::{Admin, DeadMessage, QueueCounts, WorkerReport};
 pub use broker::{Acknowledge, Broker, BrokerResult, Consumer, Delivery, Inspect, ResultBackend, Revocation};
 pub use context::{Cancelled, Context};
 pub use error::{BoxError, BrokerError, BrokerErrorKind, TaskError, TaskErrorKind};

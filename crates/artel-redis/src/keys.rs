@@ -60,7 +60,8 @@ pub(crate) fn chord(prefix: &str, group_id: &str) -> String {
 
 /// The revocation log and its sequence counter (one hash tag: one script writes both).
 pub(crate) fn revocations(prefix: &str) -> (String, String) {
-    (format!("{prefix}:{{revoked}}:log"), format!("{prefix}:{{revoked}}:seq"))
+    // Not `{prefix}:{name}:...`: that shape is a queue's (see admin.rs).
+    (format!("{prefix}:revocations:{{r}}:log"), format!("{prefix}:revocations:{{r}}:seq"))
 }
 
 #[cfg(test)]

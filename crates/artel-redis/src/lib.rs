@@ -19,6 +19,7 @@
 //! Limitation: waiting on several queues at once uses one BLPOP over their signal keys,
 //! which Redis Cluster only allows when they share a slot.
 
+mod admin;
 mod backend;
 mod broker;
 mod consumer;

@@ -41,10 +41,10 @@ pub async fn open(url: &str) -> BrokerResult<(redis::Client, ConnectionManager)>
     Ok((client, conn))
 }
 
-/// Deletes every key matching `pattern` (SCAN in pages, then UNLINK); returns how many.
-pub async fn delete_matching(conn: &mut ConnectionManager, pattern: &str) -> BrokerResult<u64> {
+/// Every key matching `pattern` (SCAN in pages: never blocks the server like KEYS).
+pub async fn scan(conn: &mut ConnectionManager, pattern: &str) -> BrokerResult<Vec<String>> {
     let mut cursor: u64 = 0;
-    let mut deleted = 0;
+    let mut found = Vec::new();
     loop {
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
@@ -54,17 +54,25 @@ pub async fn delete_matching(conn: &mut ConnectionManager, pattern: &str) -> Bro
             .arg(1000)
             .query_async(conn)
             .await
-            .map_err(|e| redis_error("listing keys to delete", e))?;
-        if !keys.is_empty() {
-            let n: u64 =
-                redis::cmd("UNLINK").arg(&keys).query_async(conn).await.map_err(|e| redis_error("deleting keys", e))?;
-            deleted += n;
-        }
+            .map_err(|e| redis_error("listing keys", e))?;
+        found.extend(keys);
         if next == 0 {
-            return Ok(deleted);
+            return Ok(found);
         }
         cursor = next;
     }
+}
+
+/// Deletes every key matching `pattern`; returns how many.
+pub async fn delete_matching(conn: &mut ConnectionManager, pattern: &str) -> BrokerResult<u64> {
+    let keys = scan(conn, pattern).await?;
+    let mut deleted = 0;
+    for chunk in keys.chunks(1000) {
+        let n: u64 =
+            redis::cmd("UNLINK").arg(chunk).query_async(conn).await.map_err(|e| redis_error("deleting keys", e))?;
+        deleted += n;
+    }
+    Ok(deleted)
 }
 
 /// Waits until `read` finds task `task_id`'s result ready, or `timeout` passes. Results

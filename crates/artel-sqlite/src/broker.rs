@@ -53,38 +53,6 @@ impl Shared {
     }
 }
 
-/// Message counts of one queue.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QueueCounts {
-    /// The queue name.
-    pub queue: String,
-    /// Ready to run now.
-    pub ready: u64,
-    /// Waiting for their ETA.
-    pub delayed: u64,
-    /// Held by a worker (running or prefetched).
-    pub leased: u64,
-    /// Dead-lettered.
-    pub dead: u64,
-}
-
-/// A dead-lettered message, as listed by [`SqliteBroker::dead_list`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadMessage {
-    /// Row id.
-    pub id: i64,
-    /// Queue it came from.
-    pub queue: String,
-    /// Its task id.
-    pub task_id: String,
-    /// Why it was rejected.
-    pub reason: String,
-    /// When, in unix milliseconds.
-    pub died_at_ms: i64,
-    /// How many times it had been delivered.
-    pub deliveries: u32,
-}
-
 impl SqliteBroker {
     /// Opens (creating if needed) the database file at `path` with default timings.
     pub fn open(path: impl AsRef<Path>) -> BrokerResult<Self> {
@@ -108,93 +76,6 @@ impl SqliteBroker {
     /// The database file.
     pub fn path(&self) -> &Path {
         self.shared.db.path()
-    }
-
-    /// Counts per queue, including queues that only have dead messages.
-    pub async fn queue_counts(&self) -> BrokerResult<Vec<QueueCounts>> {
-        let now = self.shared.now_ms();
-        let (live, dead) = self
-            .shared
-            .db
-            .call("counting queues", move |tx| Ok((queries::count_by_queue(tx, now)?, queries::dead_by_queue(tx)?)))
-            .await?;
-        let mut counts: Vec<QueueCounts> = live
-            .into_iter()
-            .map(|(queue, ready, delayed, leased)| QueueCounts { queue, ready, delayed, leased, dead: 0 })
-            .collect();
-        for (queue, n) in dead {
-            match counts.iter_mut().find(|c| c.queue == queue) {
-                Some(c) => c.dead = n,
-                None => counts.push(QueueCounts { queue, dead: n, ..Default::default() }),
-            }
-        }
-        counts.sort_by(|a, b| a.queue.cmp(&b.queue));
-        Ok(counts)
-    }
-
-    /// Dead-lettered messages, oldest first (of one queue, or all).
-    pub async fn dead_list(&self, queue: Option<&str>, limit: usize) -> BrokerResult<Vec<DeadMessage>> {
-        let queue = queue.map(str::to_owned);
-        let rows = self
-            .shared
-            .db
-            .call("listing dead messages", move |tx| queries::dead_list(tx, queue.as_deref(), limit))
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, queue, task_id, reason, died_at_ms, deliveries)| DeadMessage {
-                id,
-                queue,
-                task_id,
-                reason,
-                died_at_ms,
-                deliveries,
-            })
-            .collect())
-    }
-
-    /// Puts dead messages back on their queues; returns how many.
-    pub async fn dead_retry(&self, queue: Option<&str>) -> BrokerResult<u64> {
-        let (queue, now) = (queue.map(str::to_owned), self.shared.now_ms());
-        let n = self
-            .shared
-            .db
-            .call("retrying dead messages", move |tx| queries::dead_retry(tx, queue.as_deref(), now))
-            .await?;
-        self.shared.published.notify_waiters();
-        Ok(n as u64)
-    }
-
-    /// Deletes dead messages; returns how many.
-    pub async fn dead_purge(&self, queue: Option<&str>) -> BrokerResult<u64> {
-        let queue = queue.map(str::to_owned);
-        let n =
-            self.shared.db.call("purging dead messages", move |tx| queries::dead_purge(tx, queue.as_deref())).await?;
-        Ok(n as u64)
-    }
-
-    /// Records a worker's heartbeat and stats (JSON) for `artel stats`.
-    pub async fn worker_heartbeat(&self, name: &str, stats: &serde_json::Value) -> BrokerResult<()> {
-        let (name, stats, now) = (name.to_owned(), stats.to_string(), self.shared.now_ms());
-        self.shared
-            .db
-            .call("recording a worker heartbeat", move |tx| queries::worker_upsert(tx, &name, now, &stats))
-            .await
-    }
-
-    /// Removes a worker that stopped cleanly.
-    pub async fn worker_gone(&self, name: &str) -> BrokerResult<()> {
-        let name = name.to_owned();
-        self.shared.db.call("removing a worker", move |tx| queries::worker_delete(tx, &name)).await
-    }
-
-    /// Workers that reported: (name, last heartbeat in unix ms, stats JSON).
-    pub async fn workers(&self) -> BrokerResult<Vec<(String, i64, serde_json::Value)>> {
-        let rows = self.shared.db.call("listing workers", queries::worker_list).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(name, at, stats)| (name, at, serde_json::from_str(&stats).unwrap_or(serde_json::Value::Null)))
-            .collect())
     }
 }
 

@@ -17,10 +17,11 @@
 //! process group-commits its writes, consumers claim in batches); waiting for messages
 //! or results stored by *another* process polls (`poll_interval`; at most 20 ms for results).
 
+mod admin;
 mod backend;
 mod broker;
 mod consumer;
 mod db;
 mod queries;
 
-pub use broker::{DeadMessage, QueueCounts, SqliteBroker, SqliteConfig};
+pub use broker::{SqliteBroker, SqliteConfig};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use artel_broker_tests::ScratchDb;
-use artel_core::{Broker, Clock, Signature, SystemClock};
+use artel_core::{Admin, Broker, Clock, Signature, SystemClock};
 use artel_sqlite::{SqliteBroker, SqliteConfig};
 
 fn temp_db() -> ScratchDb {

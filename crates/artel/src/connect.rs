@@ -7,7 +7,7 @@ use std::time::Duration;
 use artel_celery::amqp::{Amqp, AmqpConfig};
 use artel_celery::{CeleryRedis, CeleryRedisConfig, Wire};
 use artel_core::memory::{MemoryBackend, MemoryBroker};
-use artel_core::{Broker, BrokerError, Inspect, ResultBackend, SystemClock};
+use artel_core::{Admin, Broker, BrokerError, Inspect, ResultBackend, SystemClock};
 use artel_redis::{RedisBroker, RedisConfig};
 use artel_sqlite::{SqliteBroker, SqliteConfig};
 
@@ -54,6 +54,8 @@ pub struct Connection {
     pub backend: Arc<dyn ResultBackend>,
     /// Unfinished-message counts, where the broker offers them (SQLite, Redis).
     pub inspect: Option<Arc<dyn Inspect>>,
+    /// Queue counts, dead letters and worker reports (SQLite, Redis).
+    pub admin: Option<Arc<dyn Admin>>,
     /// The SQLite broker, for its inspection commands (queues, dead letters, workers).
     pub sqlite: Option<SqliteBroker>,
     /// The Redis broker, for its admin commands.
@@ -138,6 +140,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
             broker: Arc::new(broker.clone()),
             backend: Arc::new(broker.clone()),
             inspect: Some(Arc::new(broker.clone())),
+            admin: None,
             sqlite: None,
             redis: None,
             wire: Some(Arc::new(broker)),
@@ -159,6 +162,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
             broker: Arc::new(broker.clone()),
             backend: Arc::new(broker.clone()),
             inspect: Some(Arc::new(broker.clone())),
+            admin: Some(Arc::new(broker.clone())),
             sqlite: None,
             redis: Some(broker),
             wire: None,
@@ -169,6 +173,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
             broker: Arc::new(MemoryBroker::new()),
             backend: Arc::new(MemoryBackend::new()),
             inspect: None,
+            admin: None,
             sqlite: None,
             redis: None,
             wire: None,
@@ -193,6 +198,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
         broker: Arc::new(broker.clone()),
         backend: Arc::new(broker.clone()),
         inspect: Some(Arc::new(broker.clone())),
+        admin: Some(Arc::new(broker.clone())),
         sqlite: Some(broker),
         redis: None,
         wire: None,
@@ -222,6 +228,7 @@ async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
         broker: Arc::new(broker.clone()),
         backend: Arc::new(backend),
         inspect: None,
+        admin: None,
         sqlite: None,
         redis: None,
         wire: Some(wire),

@@ -43,8 +43,8 @@ pub use artel_core::{
 pub use artel_macros::task;
 pub use artel_runtime::{Stop, TaskTiming, Worker, WorkerConfig, WorkerStats};
 pub use client::{AsyncResult, ResultError, SendError, TypedSignature};
-pub use group::GroupResult;
 pub use connect::{ConnectError, Connection, DEFAULT_BROKER, connect};
+pub use group::GroupResult;
 
 /// Celery's Redis layout (`celery+redis://`).
 pub use artel_celery as celery;

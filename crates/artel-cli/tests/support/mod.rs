@@ -72,3 +72,41 @@ impl Drop for WorkerProcess {
         let _ = self.0.wait();
     }
 }
+
+/// Runs the `artel` binary against `url`: (exit code, stdout, stderr).
+pub fn artel(url: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_artel")).args(["--broker", url]).args(args).output().expect("run artel");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// Bad input ends in the dead letters with its reason; `dead retry` puts it back,
+/// `queues` counts it, `purge` and `dead purge` remove it.
+pub fn dead_letters_round_trip(url: &str) {
+    let (code, unknown_id, _) = artel(url, &["call", "no.such.task"]);
+    assert_eq!(code, 0);
+    let (code, _, _) = artel(url, &["call", "echo", "--args", "[1, 2]"]);
+    assert_eq!(code, 0);
+    let (code, _, stderr) = artel(url, &["call", "echo", "--args", "{not json"]);
+    assert_eq!(code, 2, "bad --args is a usage error");
+    assert!(stderr.contains("--args is not valid JSON"), "{stderr}");
+
+    let (code, _, _) = artel(url, &["worker", "--burst"]);
+    assert_eq!(code, 0, "a burst worker exits once the queue is empty");
+    let (_, dead, _) = artel(url, &["dead", "list"]);
+    assert!(dead.contains("NotRegistered: no.such.task"), "{dead}");
+    assert!(dead.contains("TypeError: echo(): takes 1 positional arguments but 2 were given"), "{dead}");
+    let (code, _, stderr) = artel(url, &["result", unknown_id.trim()]);
+    assert_eq!(code, 1, "a failed task's result exits 1");
+    assert!(stderr.contains("NotRegistered"), "{stderr}");
+
+    let (_, retried, _) = artel(url, &["dead", "retry"]);
+    assert_eq!(retried.trim(), "requeued 2 dead messages");
+    let (_, queues, _) = artel(url, &["queues"]);
+    let celery = queues.lines().find(|l| l.starts_with("celery")).expect("the celery queue");
+    assert_eq!(celery.split_whitespace().collect::<Vec<_>>(), ["celery", "2", "0", "0", "0"], "{queues}");
+    let (_, purged, _) = artel(url, &["purge", "celery"]);
+    assert_eq!(purged.trim(), "purged 2 messages from celery");
+    let (_, deleted, _) = artel(url, &["dead", "purge"]);
+    assert_eq!(deleted.trim(), "deleted 0 dead messages");
+}

@@ -1,8 +1,9 @@
-//! `artel queues`, `purge`, `dead`, `stats`: reading and tidying the database.
+//! `artel queues`, `purge`, `dead`, `stats`: reading and tidying a broker (any with
+//! the [`Admin`] capability: sqlite://, redis://).
 
 use std::process::ExitCode;
 
-use artel_sqlite::SqliteBroker;
+use artel_core::Admin;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
@@ -42,7 +43,7 @@ pub(crate) enum DeadCommand {
     },
 }
 
-pub(crate) async fn queues(broker: &SqliteBroker) -> anyhow::Result<ExitCode> {
+pub(crate) async fn queues(broker: &dyn Admin) -> anyhow::Result<ExitCode> {
     let rows: Vec<Vec<String>> = broker
         .queue_counts()
         .await?
@@ -50,7 +51,7 @@ pub(crate) async fn queues(broker: &SqliteBroker) -> anyhow::Result<ExitCode> {
         .map(|c| vec![c.queue, c.ready.to_string(), c.delayed.to_string(), c.leased.to_string(), c.dead.to_string()])
         .collect();
     if rows.is_empty() {
-        println!("no queues yet in {}", broker.path().display());
+        println!("no queues yet");
     } else {
         println!("{}", render(&["queue", "ready", "delayed", "running/held", "dead"], &rows));
     }
@@ -63,14 +64,14 @@ pub(crate) async fn purge(connection: Connection, args: PurgeArgs) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) async fn dead(broker: &SqliteBroker, command: DeadCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn dead(broker: &dyn Admin, command: DeadCommand) -> anyhow::Result<ExitCode> {
     match command {
         DeadCommand::List { queue, limit } => {
             let rows: Vec<Vec<String>> = broker
                 .dead_list(queue.as_deref(), limit)
                 .await?
                 .into_iter()
-                .map(|d| vec![d.id.to_string(), d.queue, d.task_id, d.deliveries.to_string(), d.reason])
+                .map(|d| vec![d.id, d.queue, d.task_id, d.deliveries.to_string(), d.reason])
                 .collect();
             if rows.is_empty() {
                 println!("no dead messages");
@@ -91,18 +92,18 @@ pub(crate) async fn dead(broker: &SqliteBroker, command: DeadCommand) -> anyhow:
 /// A worker is shown as alive while its heartbeat is this fresh.
 const ALIVE_MS: i64 = 10_000;
 
-pub(crate) async fn stats(broker: &SqliteBroker) -> anyhow::Result<ExitCode> {
+pub(crate) async fn stats(broker: &dyn Admin) -> anyhow::Result<ExitCode> {
     let workers = broker.workers().await?;
     if workers.is_empty() {
-        println!("no workers have reported to {}", broker.path().display());
+        println!("no workers have reported");
         return Ok(ExitCode::SUCCESS);
     }
     let now = chrono::Utc::now().timestamp_millis();
     let field = |stats: &Value, key: &str| stats.get(key).and_then(Value::as_u64).unwrap_or(0).to_string();
     let mut rows = Vec::new();
     let mut timings = Vec::new();
-    for (name, heartbeat_at, stats) in &workers {
-        let age = now - heartbeat_at;
+    for artel_core::WorkerReport { name, heartbeat_at_ms, stats } in &workers {
+        let age = now - heartbeat_at_ms;
         let state = if age <= ALIVE_MS { "alive".to_owned() } else { format!("silent {}s", age / 1000) };
         rows.push(vec![
             name.clone(),

@@ -126,15 +126,15 @@ async fn run(url: &str, command: BrokerCommand, tasks: Registry) -> anyhow::Resu
         BrokerCommand::Call(args) => send::call(connection, args).await,
         BrokerCommand::Result(args) => send::result(connection, args).await,
         BrokerCommand::Revoke(args) => send::revoke(connection, args).await,
-        BrokerCommand::Queues => admin::queues(&sqlite(connection, "queues")?).await,
+        BrokerCommand::Queues => admin::queues(admin_of(&connection, "queues")?.as_ref()).await,
         BrokerCommand::Purge(args) => admin::purge(connection, args).await,
-        BrokerCommand::Dead(command) => admin::dead(&sqlite(connection, "dead")?, command).await,
-        BrokerCommand::Stats => admin::stats(&sqlite(connection, "stats")?).await,
+        BrokerCommand::Dead(command) => admin::dead(admin_of(&connection, "dead")?.as_ref(), command).await,
+        BrokerCommand::Stats => admin::stats(admin_of(&connection, "stats")?.as_ref()).await,
     }
 }
 
-fn sqlite(connection: Connection, command: &str) -> anyhow::Result<artel_sqlite::SqliteBroker> {
-    connection
-        .sqlite
-        .ok_or_else(|| anyhow::anyhow!("`artel {command}` needs a sqlite:// broker (it reads the database)"))
+fn admin_of(connection: &Connection, command: &str) -> anyhow::Result<std::sync::Arc<dyn artel_core::Admin>> {
+    connection.admin.clone().ok_or_else(|| {
+        anyhow::anyhow!("`artel {command}` needs a sqlite:// or redis:// broker (this one cannot list its queues)")
+    })
 }

@@ -111,8 +111,8 @@ pub(crate) async fn run(
         args.concurrency
     );
     tokio::spawn(signals(stop.clone()));
-    if let Some(sqlite) = connection.sqlite.clone() {
-        tokio::spawn(heartbeat(sqlite, name.clone(), stats.clone(), stop.clone()));
+    if let Some(admin) = connection.admin.clone() {
+        tokio::spawn(heartbeat(admin, name.clone(), stats.clone(), stop.clone()));
     }
     if let (true, Some(inspect)) = (args.burst, connection.inspect.clone()) {
         tokio::spawn(burst(inspect, args.queues.clone(), stats.clone(), stop.clone()));
@@ -145,8 +145,8 @@ pub(crate) async fn run(
         let _ = helper.await;
     }
     outcome.context("the broker failed")?;
-    if let Some(sqlite) = &connection.sqlite {
-        let _ = sqlite.worker_gone(&name).await;
+    if let Some(admin) = &connection.admin {
+        let _ = admin.worker_gone(&name).await;
     }
     let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     eprintln!(
@@ -180,9 +180,9 @@ async fn signals(stop: Stop) {
     stop.cold.cancel();
 }
 
-async fn heartbeat(broker: artel_sqlite::SqliteBroker, name: String, stats: Arc<WorkerStats>, stop: Stop) {
+async fn heartbeat(broker: Arc<dyn artel_core::Admin>, name: String, stats: Arc<WorkerStats>, stop: Stop) {
     loop {
-        if let Err(error) = broker.worker_heartbeat(&name, &stats.to_json()).await {
+        if let Err(error) = broker.report_worker(&name, &stats.to_json()).await {
             tracing::warn!(%error, "could not record the worker heartbeat");
         }
         tokio::select! {

@@ -1,0 +1,71 @@
+//! [`Admin`]: the optional capability behind `artel queues`, `artel dead` and
+//! `artel stats` — counting queues, handling dead letters, and worker reports.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::broker::BrokerResult;
+
+/// Message counts of one queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// The queue name.
+    pub queue: String,
+    /// Ready to run now.
+    pub ready: u64,
+    /// Waiting for their ETA.
+    pub delayed: u64,
+    /// Held by a worker (running or prefetched).
+    pub leased: u64,
+    /// Dead-lettered.
+    pub dead: u64,
+}
+
+/// A dead-lettered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadMessage {
+    /// The broker's id for the entry.
+    pub id: String,
+    /// Queue it came from.
+    pub queue: String,
+    /// Its task id.
+    pub task_id: String,
+    /// Why it was rejected.
+    pub reason: String,
+    /// When, in unix milliseconds.
+    pub died_at_ms: i64,
+    /// How many times it had been delivered (0 when the broker does not count).
+    pub deliveries: u32,
+}
+
+/// What a worker last reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerReport {
+    /// The worker's node name.
+    pub name: String,
+    /// Its last heartbeat, in unix milliseconds.
+    pub heartbeat_at_ms: i64,
+    /// Its counters and timings (`WorkerStats::to_json`).
+    pub stats: Value,
+}
+
+/// Inspection and tidying a broker offers to operators.
+#[async_trait]
+pub trait Admin: Send + Sync + fmt::Debug {
+    /// Counts of every queue that has messages or dead letters, by name.
+    async fn queue_counts(&self) -> BrokerResult<Vec<QueueCounts>>;
+    /// Dead letters (of `queue`, or all), oldest first, at most `limit`.
+    async fn dead_list(&self, queue: Option<&str>, limit: usize) -> BrokerResult<Vec<DeadMessage>>;
+    /// Puts dead letters (of `queue`, or all) back on their queues; returns how many.
+    async fn dead_retry(&self, queue: Option<&str>) -> BrokerResult<u64>;
+    /// Deletes dead letters (of `queue`, or all); returns how many.
+    async fn dead_purge(&self, queue: Option<&str>) -> BrokerResult<u64>;
+    /// Records a worker's heartbeat and stats.
+    async fn report_worker(&self, name: &str, stats: &Value) -> BrokerResult<()>;
+    /// Forgets a worker that stopped cleanly.
+    async fn worker_gone(&self, name: &str) -> BrokerResult<()>;
+    /// Every worker's last report, by name.
+    async fn workers(&self) -> BrokerResult<Vec<WorkerReport>>;
+}

@@ -1,0 +1,160 @@
+//! [`Admin`] on Redis: queue counts from each queue's sets, dead letters from its dead
+//! list, worker reports in one hash.
+
+use std::collections::BTreeSet;
+
+use artel_core::{Admin, Broker, BrokerResult, DeadMessage, Message, QueueCounts, WorkerReport};
+use async_trait::async_trait;
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+
+use crate::broker::{RedisBroker, redis_error};
+use crate::toolkit::scan;
+
+/// A dead entry as `bury.lua` writes it.
+#[derive(serde::Deserialize)]
+struct DeadEntry {
+    id: String,
+    reason: String,
+    died_at_ms: i64,
+    #[serde(default)]
+    envelope: String,
+}
+
+impl RedisBroker {
+    /// Queues with any key, by the `{queue}` hash tag in their names.
+    async fn queue_names(&self) -> BrokerResult<BTreeSet<String>> {
+        let prefix = &self.shared.config.prefix;
+        let keys = scan(&mut self.shared.conn.clone(), &format!("{prefix}:{{*}}:*")).await?;
+        Ok(keys
+            .iter()
+            .filter_map(|key| key.strip_prefix(&format!("{prefix}:{{"))?.split_once("}:").map(|(q, _)| q.to_owned()))
+            .collect())
+    }
+
+    async fn dead_entries(&self, queue: &str) -> BrokerResult<Vec<(String, DeadEntry)>> {
+        let dead = self.shared.keys(queue).dead;
+        let mut conn = self.shared.conn.clone();
+        let raw: Vec<String> = conn.lrange(&dead, 0, -1).await.map_err(|e| redis_error("listing dead messages", e))?;
+        Ok(raw.into_iter().filter_map(|json| Some((json.clone(), serde_json::from_str(&json).ok()?))).collect())
+    }
+
+    async fn chosen(&self, queue: Option<&str>) -> BrokerResult<Vec<String>> {
+        Ok(match queue {
+            Some(queue) => vec![queue.to_owned()],
+            None => self.queue_names().await?.into_iter().collect(),
+        })
+    }
+
+    fn workers_key(&self) -> String {
+        format!("{}:workers", self.shared.config.prefix)
+    }
+}
+
+#[async_trait]
+impl Admin for RedisBroker {
+    async fn queue_counts(&self) -> BrokerResult<Vec<QueueCounts>> {
+        let now = self.shared.now_ms();
+        let mut counts = Vec::new();
+        for queue in self.queue_names().await? {
+            let keys = self.shared.keys(&queue);
+            let mut conn = self.shared.conn.clone();
+            let (pending, due, delayed, leased, dead): (u64, u64, u64, u64, u64) = redis::pipe()
+                .zcard(&keys.pending)
+                .zcount(&keys.scheduled, "-inf", now)
+                .zcount(&keys.scheduled, format!("({now}"), "+inf")
+                .zcard(&keys.leases)
+                .llen(&keys.dead)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| redis_error("counting a queue", e))?;
+            counts.push(QueueCounts { queue, ready: pending + due, delayed, leased, dead });
+        }
+        Ok(counts)
+    }
+
+    async fn dead_list(&self, queue: Option<&str>, limit: usize) -> BrokerResult<Vec<DeadMessage>> {
+        let mut listed = Vec::new();
+        for queue in self.chosen(queue).await? {
+            for (_, entry) in self.dead_entries(&queue).await? {
+                let task_id =
+                    Message::from_envelope(entry.envelope.as_bytes()).map(|m| m.headers.id).unwrap_or_default();
+                listed.push(DeadMessage {
+                    id: entry.id,
+                    queue: queue.clone(),
+                    task_id,
+                    reason: entry.reason,
+                    died_at_ms: entry.died_at_ms,
+                    deliveries: 0,
+                });
+            }
+        }
+        listed.sort_by_key(|d| d.died_at_ms);
+        listed.truncate(limit);
+        Ok(listed)
+    }
+
+    /// Each entry is published again, then removed: a crash in between leaves it in
+    /// both places (it may run twice), never in neither.
+    async fn dead_retry(&self, queue: Option<&str>) -> BrokerResult<u64> {
+        let mut retried = 0;
+        for queue in self.chosen(queue).await? {
+            let dead = self.shared.keys(&queue).dead;
+            for (raw, entry) in self.dead_entries(&queue).await? {
+                let mut conn = self.shared.conn.clone();
+                if let Ok(message) = Message::from_envelope(entry.envelope.as_bytes()) {
+                    self.publish(&queue, std::slice::from_ref(&message)).await?;
+                    retried += 1;
+                }
+                let _: i64 = conn.lrem(&dead, 1, raw).await.map_err(|e| redis_error("removing a dead message", e))?;
+            }
+        }
+        Ok(retried)
+    }
+
+    async fn dead_purge(&self, queue: Option<&str>) -> BrokerResult<u64> {
+        let mut purged = 0;
+        for queue in self.chosen(queue).await? {
+            let dead = self.shared.keys(&queue).dead;
+            let mut conn = self.shared.conn.clone();
+            let (n, _): (u64, i64) = redis::pipe()
+                .llen(&dead)
+                .del(&dead)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| redis_error("purging dead messages", e))?;
+            purged += n;
+        }
+        Ok(purged)
+    }
+
+    async fn report_worker(&self, name: &str, stats: &Value) -> BrokerResult<()> {
+        let report = json!({"heartbeat_at_ms": self.shared.now_ms(), "stats": stats}).to_string();
+        let mut conn = self.shared.conn.clone();
+        conn.hset(self.workers_key(), name, report).await.map_err(|e| redis_error("recording a worker heartbeat", e))
+    }
+
+    async fn worker_gone(&self, name: &str) -> BrokerResult<()> {
+        let mut conn = self.shared.conn.clone();
+        conn.hdel(self.workers_key(), name).await.map_err(|e| redis_error("removing a worker", e))
+    }
+
+    async fn workers(&self) -> BrokerResult<Vec<WorkerReport>> {
+        let mut conn = self.shared.conn.clone();
+        let all: Vec<(String, String)> =
+            conn.hgetall(self.workers_key()).await.map_err(|e| redis_error("listing workers", e))?;
+        let mut reports: Vec<WorkerReport> = all
+            .into_iter()
+            .map(|(name, json)| {
+                let report: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+                WorkerReport {
+                    name,
+                    heartbeat_at_ms: report["heartbeat_at_ms"].as_i64().unwrap_or(0),
+                    stats: report["stats"].clone(),
+                }
+            })
+            .collect();
+        reports.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(reports)
+    }
+}

@@ -1,0 +1,95 @@
+//! [`Admin`] on the database: counts, dead letters, worker reports.
+
+use artel_core::{Admin, BrokerResult, DeadMessage, QueueCounts, WorkerReport};
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::broker::SqliteBroker;
+use crate::queries;
+
+#[async_trait]
+impl Admin for SqliteBroker {
+    async fn queue_counts(&self) -> BrokerResult<Vec<QueueCounts>> {
+        let now = self.shared.now_ms();
+        let (live, dead) = self
+            .shared
+            .db
+            .call("counting queues", move |tx| Ok((queries::count_by_queue(tx, now)?, queries::dead_by_queue(tx)?)))
+            .await?;
+        let mut counts: Vec<QueueCounts> = live
+            .into_iter()
+            .map(|(queue, ready, delayed, leased)| QueueCounts { queue, ready, delayed, leased, dead: 0 })
+            .collect();
+        for (queue, n) in dead {
+            match counts.iter_mut().find(|c| c.queue == queue) {
+                Some(c) => c.dead = n,
+                None => counts.push(QueueCounts { queue, dead: n, ..Default::default() }),
+            }
+        }
+        counts.sort_by(|a, b| a.queue.cmp(&b.queue));
+        Ok(counts)
+    }
+
+    async fn dead_list(&self, queue: Option<&str>, limit: usize) -> BrokerResult<Vec<DeadMessage>> {
+        let queue = queue.map(str::to_owned);
+        let rows = self
+            .shared
+            .db
+            .call("listing dead messages", move |tx| queries::dead_list(tx, queue.as_deref(), limit))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, queue, task_id, reason, died_at_ms, deliveries)| DeadMessage {
+                id: id.to_string(),
+                queue,
+                task_id,
+                reason,
+                died_at_ms,
+                deliveries,
+            })
+            .collect())
+    }
+
+    async fn dead_retry(&self, queue: Option<&str>) -> BrokerResult<u64> {
+        let (queue, now) = (queue.map(str::to_owned), self.shared.now_ms());
+        let n = self
+            .shared
+            .db
+            .call("retrying dead messages", move |tx| queries::dead_retry(tx, queue.as_deref(), now))
+            .await?;
+        self.shared.published.notify_waiters();
+        Ok(n as u64)
+    }
+
+    async fn dead_purge(&self, queue: Option<&str>) -> BrokerResult<u64> {
+        let queue = queue.map(str::to_owned);
+        let n =
+            self.shared.db.call("purging dead messages", move |tx| queries::dead_purge(tx, queue.as_deref())).await?;
+        Ok(n as u64)
+    }
+
+    async fn report_worker(&self, name: &str, stats: &Value) -> BrokerResult<()> {
+        let (name, stats, now) = (name.to_owned(), stats.to_string(), self.shared.now_ms());
+        self.shared
+            .db
+            .call("recording a worker heartbeat", move |tx| queries::worker_upsert(tx, &name, now, &stats))
+            .await
+    }
+
+    async fn worker_gone(&self, name: &str) -> BrokerResult<()> {
+        let name = name.to_owned();
+        self.shared.db.call("removing a worker", move |tx| queries::worker_delete(tx, &name)).await
+    }
+
+    async fn workers(&self) -> BrokerResult<Vec<WorkerReport>> {
+        let rows = self.shared.db.call("listing workers", queries::worker_list).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, heartbeat_at_ms, stats)| WorkerReport {
+                name,
+                heartbeat_at_ms,
+                stats: serde_json::from_str(&stats).unwrap_or(Value::Null),
+            })
+            .collect())
+    }
+}
