@@ -6,7 +6,7 @@ use std::collections::{BinaryHeap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use artel_core::{Acknowledge, BrokerResult, Consumer, Delivery, Message};
+use artel_core::{Acknowledge, BrokerResult, Consumer, Delivery, Message, TaskResult};
 use artel_redis::toolkit::redis_error;
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
@@ -286,6 +286,30 @@ impl Acknowledge for Acker {
 
     async fn reject(&self, reason: &str) -> BrokerResult<()> {
         self.dead(reason).await
+    }
+
+    async fn ack_with_result(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<Option<bool>> {
+        self.forget();
+        let json = serde_json::to_vec(result).map_err(|e| {
+            artel_core::BrokerError::new(artel_core::BrokerErrorKind::Other, "encoding a result").with_source(e)
+        })?;
+        let ttl_ms = ttl.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1));
+        let names = &self.shared.names;
+        let mut conn = self.shared.conn.clone();
+        let written: i64 = self
+            .shared
+            .scripts
+            .complete
+            .key(names.result(&result.task_id))
+            .key(names.unacked())
+            .key(names.unacked_index())
+            .arg(json)
+            .arg(ttl_ms)
+            .arg(&self.tag)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("storing a result and acknowledging", e))?;
+        Ok(Some(written == 1))
     }
 
     fn release(&self) {

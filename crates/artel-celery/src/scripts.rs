@@ -2,6 +2,13 @@
 
 use redis::Script;
 
+/// A script with the result helper of `lua/lib/result.lua` in front of it.
+macro_rules! with_result {
+    ($file:literal) => {
+        Script::new(concat!(include_str!("../lua/lib/result.lua"), include_str!(concat!("../lua/", $file))))
+    };
+}
+
 /// Every state transition of the Celery layout that needs more than one command.
 pub(crate) struct Scripts {
     pub(crate) claim: Script,
@@ -9,6 +16,7 @@ pub(crate) struct Scripts {
     pub(crate) restore: Script,
     pub(crate) sweep: Script,
     pub(crate) store_result: Script,
+    pub(crate) complete: Script,
     pub(crate) chord_part: Script,
 }
 
@@ -19,7 +27,8 @@ impl Scripts {
             ack: Script::new(include_str!("../lua/ack.lua")),
             restore: Script::new(include_str!("../lua/restore.lua")),
             sweep: Script::new(include_str!("../lua/sweep.lua")),
-            store_result: Script::new(include_str!("../lua/store_result.lua")),
+            store_result: with_result!("store_result.lua"),
+            complete: with_result!("complete.lua"),
             chord_part: Script::new(include_str!("../lua/chord_part.lua")),
         }
     }
@@ -36,7 +45,7 @@ mod tests {
     /// The final states the Lua guard keeps must be exactly the ready states.
     #[test]
     fn the_result_guard_lists_exactly_the_ready_states() {
-        let lua = include_str!("../lua/store_result.lua");
+        let lua = include_str!("../lua/lib/result.lua");
         let guard = lua.lines().find(|l| l.contains("if state ==")).expect("the guard line");
         artel_broker_tests::assert_guard_names_exactly_the_ready_states(guard);
     }

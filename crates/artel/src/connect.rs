@@ -62,13 +62,14 @@ pub struct Connection {
     pub redis: Option<RedisBroker>,
     /// Where Celery's events and remote control travel (`celery+redis://`, `amqp://`).
     pub wire: Option<Arc<dyn Wire>>,
+    results_in_broker: bool,
 }
 
 impl Connection {
-    /// Whether the broker also holds the results (true for sqlite:// and redis://), so a
+    /// Whether the broker also holds the results (sqlite://, redis://, celery+redis://), so a
     /// worker may store and acknowledge in one step (`WorkerConfig::results_in_broker`).
     pub fn results_in_broker(&self) -> bool {
-        self.sqlite.is_some() || self.redis.is_some()
+        self.results_in_broker
     }
 }
 
@@ -144,6 +145,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
             sqlite: None,
             redis: None,
             wire: Some(Arc::new(broker)),
+            results_in_broker: true,
         });
     }
     if let Some(rest) = url.strip_prefix("redis://") {
@@ -166,6 +168,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
             sqlite: None,
             redis: Some(broker),
             wire: None,
+            results_in_broker: true,
         });
     }
     if url == "memory://" {
@@ -177,6 +180,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
             sqlite: None,
             redis: None,
             wire: None,
+            results_in_broker: false,
         });
     }
     let Some(rest) = url.strip_prefix("sqlite://") else {
@@ -202,6 +206,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
         sqlite: Some(broker),
         redis: None,
         wire: None,
+        results_in_broker: true,
     })
 }
 
@@ -232,6 +237,7 @@ async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
         sqlite: None,
         redis: None,
         wire: Some(wire),
+        results_in_broker: false,
     })
 }
 

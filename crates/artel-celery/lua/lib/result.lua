@@ -1,0 +1,21 @@
+-- Shared by the scripts that store results (prepended to them).
+-- Writes a result in Celery's format unless a final one is there, and announces it on
+-- the channel named like the key (what Python's AsyncResult.get() listens to).
+-- Returns 1 when written, 0 when a final result was kept.
+local function write_result(key, json, ttl_ms)
+    local current = redis.call('GET', key)
+    if current then
+        local ok, stored = pcall(cjson.decode, current)
+        local state = ok and type(stored) == 'table' and stored['status']
+        if state == 'SUCCESS' or state == 'FAILURE' or state == 'REVOKED' or state == 'REJECTED' or state == 'IGNORED' then
+            return 0
+        end
+    end
+    if tonumber(ttl_ms) > 0 then
+        redis.call('SET', key, json, 'PX', ttl_ms)
+    else
+        redis.call('SET', key, json)
+    end
+    redis.call('PUBLISH', key, json)
+    return 1
+end
