@@ -2,11 +2,9 @@
 
 use redis::Script;
 
-/// A script with the result helper of `lua/lib/result.lua` in front of it.
-macro_rules! with_result {
-    ($file:literal) => {
-        Script::new(concat!(include_str!("../lua/lib/result.lua"), include_str!(concat!("../lua/", $file))))
-    };
+/// A script with the result helper (`write_result`, shared with artel-redis) in front of it.
+fn with_result(script: &str) -> Script {
+    Script::new(&format!("{}{script}", artel_redis::toolkit::RESULT_LUA))
 }
 
 /// Every state transition of the Celery layout that needs more than one command.
@@ -27,8 +25,8 @@ impl Scripts {
             ack: Script::new(include_str!("../lua/ack.lua")),
             restore: Script::new(include_str!("../lua/restore.lua")),
             sweep: Script::new(include_str!("../lua/sweep.lua")),
-            store_result: with_result!("store_result.lua"),
-            complete: with_result!("complete.lua"),
+            store_result: with_result(include_str!("../lua/store_result.lua")),
+            complete: with_result(include_str!("../lua/complete.lua")),
             chord_part: Script::new(include_str!("../lua/chord_part.lua")),
         }
     }
@@ -45,7 +43,7 @@ mod tests {
     /// The final states the Lua guard keeps must be exactly the ready states.
     #[test]
     fn the_result_guard_lists_exactly_the_ready_states() {
-        let lua = include_str!("../lua/lib/result.lua");
+        let lua = artel_redis::toolkit::RESULT_LUA;
         let guard = lua.lines().find(|l| l.contains("if state ==")).expect("the guard line");
         artel_broker_tests::assert_guard_names_exactly_the_ready_states(guard);
     }

@@ -3,10 +3,14 @@
 
 use redis::Script;
 
-/// A script with the shared helpers of `lua/lib/common.lua` in front of it.
+/// A script with the shared helpers of `lua/lib/` in front of it.
 macro_rules! with_common {
     ($file:literal) => {
-        Script::new(concat!(include_str!("../lua/lib/common.lua"), include_str!(concat!("../lua/", $file))))
+        Script::new(concat!(
+            include_str!("../lua/lib/result.lua"),
+            include_str!("../lua/lib/common.lua"),
+            include_str!(concat!("../lua/", $file))
+        ))
     };
 }
 
@@ -52,7 +56,7 @@ mod tests {
     /// The final states the Lua guard keeps must be exactly the ready states.
     #[test]
     fn the_lua_result_guard_lists_exactly_the_ready_states() {
-        let lua = include_str!("../lua/lib/common.lua");
+        let lua = include_str!("../lua/lib/result.lua");
         let guard = lua.lines().find(|l| l.contains("if state ==")).expect("the guard line");
         artel_broker_tests::assert_guard_names_exactly_the_ready_states(guard);
     }

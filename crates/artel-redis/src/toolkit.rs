@@ -107,6 +107,10 @@ where
     }
 }
 
+/// The Lua helper `write_result(key, json, ttl_ms)`: a guarded result write announced
+/// on the key's channel; prepend it to a script that stores results.
+pub const RESULT_LUA: &str = include_str!("../lua/lib/result.lua");
+
 /// Revocations kept in a log; older ones are dropped (workers read it every poll).
 const REVOCATIONS_KEPT: u64 = 100_000;
 /// Revocations one poll reads at most.

@@ -1,7 +1,7 @@
--- Shared by the scripts that store results (prepended to them).
--- Writes a result in Celery's format unless a final one is there, and announces it on
--- the channel named like the key (what Python's AsyncResult.get() listens to).
--- Returns 1 when written, 0 when a final result was kept.
+-- Writes result JSON under `key` unless a final result is already there, and announces
+-- it on the channel named like the key (what artel's and Python's waiters listen to).
+-- Keep the final states in step with artel_core::State::is_ready (a test checks it).
+-- Returns 1 when written, 0 when kept. Shared with artel-celery (toolkit::RESULT_LUA).
 local function write_result(key, json, ttl_ms)
     local current = redis.call('GET', key)
     if current then
@@ -19,3 +19,4 @@ local function write_result(key, json, ttl_ms)
     redis.call('PUBLISH', key, json)
     return 1
 end
+
