@@ -244,6 +244,15 @@ fn inspect_and_control_on(transport: Transport) {
     assert!(seen["registered"].as_array().is_some_and(|r| r.contains(&json!("app.add"))), "{seen}");
     assert_eq!((&seen["revoked"], &seen["state"]), (&json!("TaskRevokedError"), &json!("REVOKED")), "{seen}");
 
+    // The command line an operator types, too.
+    for (command, expected) in [("ping", "pong"), ("stats", "max-concurrency")] {
+        let out =
+            world.python().args(["-m", "celery", "-A", "app", "inspect", command, "-d", &node, "--json"]).output();
+        let out = out.expect("run celery inspect");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && stdout.contains(expected), "celery inspect {command}: {stdout}");
+    }
+
     world.client_with("shutdown", &[&node]);
     let worker = world.children.last_mut().expect("the worker");
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
