@@ -108,3 +108,21 @@ async fn a_requeued_message_comes_back() {
     again.ack().await.expect("ack");
     assert_eq!(broker.len(&q).await.expect("len"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_consumer_hands_back_what_it_held_at_once() {
+    let Some((broker, _backend, _cleanup, prefix)) = open().await else { return };
+    let q = format!("{prefix}handback");
+    let later = Signature::new("later").countdown(Duration::from_millis(300)).to_message(SystemClock.now(), "t");
+    broker.publish(&q, std::slice::from_ref(&later)).await.expect("publish");
+    let mut first = broker.consume(std::slice::from_ref(&q), 4).await.expect("consume");
+    assert!(tokio::time::timeout(Duration::from_millis(100), first.next()).await.is_err(), "not due yet");
+    drop(first);
+    let mut second = broker.consume(std::slice::from_ref(&q), 4).await.expect("consume");
+    let delivery = tokio::time::timeout(Duration::from_secs(5), second.next())
+        .await
+        .expect("RabbitMQ gets it back when the first consumer's channel closes")
+        .expect("delivery");
+    assert_eq!(delivery.message().headers.id, later.headers.id);
+    delivery.ack().await.expect("ack");
+}

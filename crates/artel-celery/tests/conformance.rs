@@ -133,3 +133,22 @@ async fn a_delayed_message_is_held_by_its_consumer_until_due() {
     second.ack().await.expect("ack");
     assert_eq!(broker.len(&q).await.expect("len"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_consumer_hands_back_what_it_held_at_once() {
+    let Some((broker, _cleanup)) = open().await else { return };
+    let q = "q-handback".to_owned();
+    let later = Signature::new("later").countdown(Duration::from_millis(300)).to_message(SystemClock.now(), "t");
+    broker.publish(&q, std::slice::from_ref(&later)).await.expect("publish");
+    let mut first = broker.consume(std::slice::from_ref(&q), 4).await.expect("consume");
+    // The first consumer takes the message and holds it for its ETA, then stops.
+    assert!(tokio::time::timeout(Duration::from_millis(100), first.next()).await.is_err(), "not due yet");
+    drop(first);
+    let mut second = broker.consume(std::slice::from_ref(&q), 4).await.expect("consume");
+    let delivery = tokio::time::timeout(Duration::from_secs(5), second.next())
+        .await
+        .expect("handed back at once, not after the one-hour visibility timeout")
+        .expect("delivery");
+    assert_eq!(delivery.message().headers.id, later.headers.id);
+    delivery.ack().await.expect("ack");
+}
