@@ -74,6 +74,35 @@ impl ResultBackend for CeleryRedis {
         wait_published(&self.shared.client, &key, task_id, timeout, || self.get(task_id)).await
     }
 
+    /// Celery's own layout: `{"result": [[gid, null], [[[id, null], null], ...]]}`.
+    async fn save_group(&self, group_id: &str, task_ids: &[String], ttl: Option<Duration>) -> BrokerResult<()> {
+        let members: Vec<Value> = task_ids.iter().map(|id| json!([[id, null], null])).collect();
+        let saved = serde_json::to_vec(&json!({"result": [[group_id, null], members]}))
+            .map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a group").with_source(e))?;
+        let key = self.shared.names.chord(group_id, "");
+        let mut conn = self.shared.conn.clone();
+        let mut pipe = redis::pipe();
+        match ttl {
+            Some(ttl) => pipe.pset_ex(&key, &saved, u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)).ignore(),
+            None => pipe.set(&key, &saved).ignore(),
+        };
+        pipe.publish(&key, &saved).ignore();
+        pipe.query_async::<()>(&mut conn).await.map_err(|e| redis_error("saving a group", e))
+    }
+
+    async fn restore_group(&self, group_id: &str) -> BrokerResult<Option<Vec<String>>> {
+        let mut conn = self.shared.conn.clone();
+        let saved: Option<Vec<u8>> =
+            conn.get(self.shared.names.chord(group_id, "")).await.map_err(|e| redis_error("reading a group", e))?;
+        let Some(saved) = saved else { return Ok(None) };
+        let saved: Value = decode(&format!("saved group {group_id}"), &saved)?;
+        let ids = saved
+            .pointer("/result/1")
+            .and_then(Value::as_array)
+            .map(|members| members.iter().filter_map(|m| m.pointer("/0/0")?.as_str().map(str::to_owned)).collect());
+        Ok(ids)
+    }
+
     async fn prepare_chord(&self, group_id: &str, size: u32, ttl: Option<Duration>) -> BrokerResult<()> {
         let names = &self.shared.names;
         let mut conn = self.shared.conn.clone();

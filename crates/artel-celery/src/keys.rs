@@ -75,7 +75,8 @@ impl Names {
         format!("{}celery-task-meta-{task_id}", self.prefix)
     }
 
-    /// A chord's bookkeeping key `G<suffix>` (`.j`, `.s`, `.t`, `.d`, `.c`; spec §d.6).
+    /// A group's key `G` (a saved group) or its chord bookkeeping `G<suffix>` (`.j`, `.s`,
+    /// `.t`, `.d`, `.c`; spec §d.1, §d.6).
     pub(crate) fn chord(&self, group_id: &str, suffix: &str) -> String {
         format!("{}celery-taskset-meta-{group_id}{suffix}", self.prefix)
     }

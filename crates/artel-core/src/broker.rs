@@ -182,6 +182,24 @@ pub trait ResultBackend: Send + Sync + fmt::Debug {
         ttl: Option<Duration>,
     ) -> BrokerResult<Option<Vec<TaskResult>>>;
 
+    /// Saves which tasks make up group `group_id` (Celery's `GroupResult.save()`), so the
+    /// group can be read back by its id alone. Stored as a result under `group:<id>`
+    /// unless the backend has a format of its own (Celery's `celery-taskset-meta-<id>`).
+    async fn save_group(&self, group_id: &str, task_ids: &[String], ttl: Option<Duration>) -> BrokerResult<()> {
+        let key = format!("group:{group_id}");
+        let saved = TaskResult::success(&key, serde_json::json!(task_ids), chrono::Utc::now().fixed_offset());
+        self.store(&saved, ttl).await.map(drop)
+    }
+
+    /// The task ids of a saved group, if it was saved (and has not expired).
+    async fn restore_group(&self, group_id: &str) -> BrokerResult<Option<Vec<String>>> {
+        let Some(saved) = self.get(&format!("group:{group_id}")).await? else { return Ok(None) };
+        serde_json::from_value(saved.result).map(Some).map_err(|e| {
+            BrokerError::new(BrokerErrorKind::Corrupt, format!("saved group {group_id} is not a list of ids"))
+                .with_source(e)
+        })
+    }
+
     /// Records that a task must not run (and, with `terminate`, must stop if running).
     async fn revoke(&self, revocation: &Revocation) -> BrokerResult<()>;
 

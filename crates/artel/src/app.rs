@@ -119,12 +119,8 @@ impl App {
         let task = signature.task.clone();
         match self.apply(signature).await? {
             Outcome::Group { id, members } => {
-                let results = members
-                    .iter()
-                    .flat_map(Outcome::task_ids)
-                    .map(|member| AsyncResult::new(member.to_owned(), self.backend()))
-                    .collect();
-                Ok(GroupResult::new(id, results))
+                let task_ids = members.iter().flat_map(Outcome::task_ids).map(str::to_owned).collect();
+                Ok(GroupResult::new(id, task_ids, self.backend()))
             }
             Outcome::Task(_) => Err(SendError::NotAGroup { task }),
         }

@@ -1,23 +1,46 @@
 //! [`GroupResult`]: the results of a group's members, read together.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use artel_core::State;
+use artel_core::{ResultBackend, State};
 use serde_json::Value;
 
 use crate::client::{AsyncResult, ResultError};
 
+/// How long a saved group is kept (Celery's `result_expires` default).
+const GROUP_KEPT: Duration = Duration::from_secs(86_400);
+
 /// Handles to the results of a group's members, in member order (Celery's `GroupResult`).
-#[derive(Debug)]
 pub struct GroupResult {
     id: String,
     results: Vec<AsyncResult>,
+    backend: Arc<dyn ResultBackend>,
 }
 
 impl GroupResult {
-    /// A group `id` whose members' results are `results`, in member order.
-    pub fn new(id: String, results: Vec<AsyncResult>) -> Self {
-        Self { id, results }
+    /// Group `id` whose members are `task_ids`, in member order, with results in `backend`.
+    pub fn new(id: String, task_ids: Vec<String>, backend: Arc<dyn ResultBackend>) -> Self {
+        let results = task_ids.into_iter().map(|task| AsyncResult::new(task, backend.clone())).collect();
+        Self { id, results, backend }
+    }
+
+    /// Group `id` as saved by [`GroupResult::save`] (or Python's `GroupResult.save()`);
+    /// `None` when it was never saved or has expired.
+    pub async fn restore(id: &str, backend: Arc<dyn ResultBackend>) -> Result<Option<Self>, ResultError> {
+        let saved =
+            backend.restore_group(id).await.map_err(|source| ResultError::Backend { id: id.to_owned(), source })?;
+        Ok(saved.map(|task_ids| Self::new(id.to_owned(), task_ids, backend)))
+    }
+
+    /// Saves which tasks make up the group, so it can be restored by its id alone (kept
+    /// a day, like results).
+    pub async fn save(&self) -> Result<(), ResultError> {
+        let ids: Vec<String> = self.results.iter().map(|r| r.id().to_owned()).collect();
+        self.backend
+            .save_group(&self.id, &ids, Some(GROUP_KEPT))
+            .await
+            .map_err(|source| ResultError::Backend { id: self.id.clone(), source })
     }
 
     /// The group id.
@@ -71,5 +94,11 @@ impl GroupResult {
             states.push(result.state().await?);
         }
         Ok(states)
+    }
+}
+
+impl std::fmt::Debug for GroupResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupResult").field("id", &self.id).field("results", &self.results).finish()
     }
 }

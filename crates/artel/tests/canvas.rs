@@ -83,6 +83,12 @@ async fn a_group_returns_results_in_member_order() {
         assert!(result.ready().await.expect("ready"), "{name}");
         assert_eq!(result.completed_count().await.expect("count"), 10, "{name}");
         assert!(result.successful().await.expect("successful"), "{name}");
+        result.save().await.expect("save");
+        let restored = artel::GroupResult::restore(result.id(), app.backend()).await.expect("restore");
+        let restored = restored.expect("saved, so found by its id");
+        assert_eq!(restored.get(WAIT).await.expect("values"), values, "{name}: the same members, in order");
+        let missing = artel::GroupResult::restore("no-such-group", app.backend()).await.expect("restore");
+        assert!(missing.is_none(), "{name}");
         let err = app.send(group([sig(add::s(1, 1))])).await.expect_err("a group has many results");
         assert!(err.to_string().contains("send_group"), "{name}: {err}");
         app.shutdown().await;

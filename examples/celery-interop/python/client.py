@@ -123,6 +123,20 @@ def flower(port, node):
     }
 
 
+def saved_group():
+    """A group of artel tasks, saved by Python; prints its id for artel to restore."""
+    result = group(add(i, 100) for i in range(3)).apply_async()
+    result.save()
+    return result.id
+
+
+def restore_group(group_id):
+    """Reads a group artel saved."""
+    from celery.result import GroupResult
+
+    return GroupResult.restore(group_id, app=app).get(timeout=WAIT)
+
+
 def delete_queues():
     """Removes this run's queues and their exchanges from RabbitMQ."""
     with app.connection_for_write() as conn:

@@ -222,6 +222,24 @@ fn python_canvas_mixes_python_and_artel_workers() {
     assert_eq!(world.client("chord_with_rust_body"), json!(20), "members on Python, body on artel");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_group_is_restored_across_languages() {
+    let Some(mut world) = World::new() else { return };
+    world.start_artel_worker();
+    let connection = connect(&world.url()).await.expect("connect");
+    let app = App::new(connection.broker, connection.backend);
+    let members = (0..3).map(|i| Signature::new("app.add").with_args(vec![json!(i), json!(i)]).queue(&world.rs));
+    let group = app.send_group(artel::group(members)).await.expect("sent");
+    group.save().await.expect("save");
+    assert_eq!(world.client_with("restore_group", &[group.id()]), json!([0, 2, 4]), "Python restores artel's group");
+
+    let saved_by_python = world.client("saved_group");
+    let id = saved_by_python.as_str().expect("a group id");
+    let restored = artel::GroupResult::restore(id, app.backend()).await.expect("restore").expect("saved");
+    let values = restored.get(Duration::from_secs(30)).await.expect("values");
+    assert_eq!(values, vec![json!(100), json!(101), json!(102)], "artel restores Python's group");
+}
+
 #[test]
 fn celery_inspect_and_control_reach_an_artel_worker() {
     inspect_and_control_on(Transport::Redis);
