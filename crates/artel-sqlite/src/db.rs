@@ -89,9 +89,19 @@ impl Db {
     /// Opens (creating if needed) the database at `path`, migrates it, starts its thread.
     pub(crate) fn open(path: &Path) -> BrokerResult<Self> {
         let what = format!("opening SQLite database {}", path.display());
-        let mut conn = Connection::open(path).map_err(|e| sql_error(&what, e))?;
-        configure(&mut conn).map_err(|e| sql_error(&what, e))?;
-        migrate(&mut conn).map_err(|e| sql_error(&format!("migrating {}", path.display()), e))?;
+        // Processes creating the same new file at once: switching it to WAL takes a lock
+        // SQLite does not wait for, so a busy open is retried like any other write.
+        let (started, mut pause) = (Instant::now(), Duration::from_millis(10));
+        let conn = loop {
+            match open_migrated(path) {
+                Ok(conn) => break conn,
+                Err(e) if is_busy(&e) && started.elapsed() < LOCK_PATIENCE => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                Err(e) => return Err(sql_error(&what, e)),
+            }
+        };
         let (ops, inbox) = mpsc::channel::<Box<dyn Op>>();
         std::thread::Builder::new()
             .name("artel-sqlite".to_owned())
@@ -143,6 +153,13 @@ impl Db {
 
 fn closed(what: &str) -> BrokerError {
     BrokerError::new(BrokerErrorKind::Closed, format!("{what}: the SQLite broker was closed"))
+}
+
+fn open_migrated(path: &Path) -> rusqlite::Result<Connection> {
+    let mut conn = Connection::open(path)?;
+    configure(&mut conn)?;
+    migrate(&mut conn)?;
+    Ok(conn)
 }
 
 fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
