@@ -1,8 +1,7 @@
 //! Consuming kombu's lists: claim in batches, hold ETA messages until due, keep held
 //! messages fresh, restore abandoned ones, settle.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use async_trait::async_trait;
 use tokio::task::JoinHandle;
 
 use crate::broker::Shared;
+use crate::eta::{Waiting, now_ms};
 
 /// Delivery tags this consumer holds (delivered or waiting for their ETA).
 type Held = Arc<Mutex<HashSet<String>>>;
@@ -20,19 +20,13 @@ fn lock(held: &Held) -> std::sync::MutexGuard<'_, HashSet<String>> {
     held.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
-}
-
 pub(crate) struct CeleryConsumer {
     shared: Arc<Shared>,
     lists: Vec<String>,
     prefetch: usize,
     ready: VecDeque<(String, Message)>,
-    /// ETA messages by due time (ms), with a sequence number to keep equal times in order.
-    delayed: BinaryHeap<Reverse<(i64, u64)>>,
-    delayed_messages: std::collections::HashMap<u64, (String, Message)>,
-    sequence: u64,
+    /// ETA messages with their delivery tags, held until due.
+    delayed: Waiting<(String, Message)>,
     held: Held,
     upkeep: JoinHandle<()>,
 }
@@ -48,17 +42,7 @@ impl CeleryConsumer {
         let held: Held = Arc::default();
         let upkeep = tokio::spawn(upkeep(shared.clone(), held.clone()));
         let lists = shared.names.brpop_order(queues);
-        Self {
-            shared,
-            lists,
-            prefetch,
-            ready: VecDeque::new(),
-            delayed: BinaryHeap::new(),
-            delayed_messages: Default::default(),
-            sequence: 0,
-            held,
-            upkeep,
-        }
+        Self { shared, lists, prefetch, ready: VecDeque::new(), delayed: Waiting::default(), held, upkeep }
     }
 
     /// Takes what is waiting (up to the prefetch), sorting ETA messages aside.
@@ -70,21 +54,17 @@ impl CeleryConsumer {
         for list in &self.lists {
             invocation.key(list);
         }
-        invocation.arg(unix_now()).arg(want);
+        invocation.arg(artel_core::time::unix_seconds()).arg(want);
         let mut conn = self.shared.conn.clone();
         let taken: Vec<Vec<u8>> =
             invocation.invoke_async(&mut conn).await.map_err(|e| redis_error("taking messages", e))?;
-        let now_ms = chrono::Utc::now().timestamp_millis();
+        let now = now_ms();
         for pair in taken.chunks_exact(2) {
             let tag = String::from_utf8_lossy(&pair[0]).into_owned();
             lock(&self.held).insert(tag.clone());
             match Message::from_envelope(&pair[1]) {
                 Ok(message) => match message.headers.eta.map(|eta| eta.timestamp_millis()) {
-                    Some(due) if due > now_ms => {
-                        self.sequence += 1;
-                        self.delayed.push(Reverse((due, self.sequence)));
-                        self.delayed_messages.insert(self.sequence, (tag, message));
-                    }
+                    Some(due) if due > now => self.delayed.hold(due, (tag, message)),
                     _ => self.ready.push_back((tag, message)),
                 },
                 Err(e) => {
@@ -97,15 +77,6 @@ impl CeleryConsumer {
         Ok(())
     }
 
-    fn due(&mut self) -> Option<(String, Message)> {
-        let Reverse((due, seq)) = *self.delayed.peek()?;
-        if due > chrono::Utc::now().timestamp_millis() {
-            return None;
-        }
-        self.delayed.pop();
-        self.delayed_messages.remove(&seq)
-    }
-
     fn deliver(&self, (tag, message): (String, Message)) -> Delivery {
         let acker = Acker::new(self.shared.clone(), self.held.clone(), tag, Some(&message));
         Delivery::new(message, Box::new(acker))
@@ -114,13 +85,7 @@ impl CeleryConsumer {
     /// How long to wait before looking again: the poll interval or the next ETA.
     fn idle_wait(&self) -> Duration {
         let poll = self.shared.config.poll;
-        match self.delayed.peek() {
-            Some(Reverse((due, _))) => {
-                let left = due.saturating_sub(chrono::Utc::now().timestamp_millis());
-                poll.min(Duration::from_millis(u64::try_from(left).unwrap_or(0)))
-            }
-            None => poll,
-        }
+        self.delayed.next_in().map_or(poll, |left| poll.min(left))
     }
 }
 
@@ -128,7 +93,7 @@ impl CeleryConsumer {
 impl Consumer for CeleryConsumer {
     async fn next(&mut self) -> BrokerResult<Delivery> {
         loop {
-            if let Some(due) = self.due() {
+            if let Some(due) = self.delayed.pop_due() {
                 return Ok(self.deliver(due));
             }
             if let Some(ready) = self.ready.pop_front() {
@@ -137,7 +102,7 @@ impl Consumer for CeleryConsumer {
             // Cancel safe: a claim dropped after it ran leaves its messages in `unacked`,
             // restored after the visibility timeout; nothing is lost.
             self.claim().await?;
-            if self.ready.is_empty() && self.due().map(|d| self.ready.push_back(d)).is_none() {
+            if self.ready.is_empty() && self.delayed.pop_due().map(|d| self.ready.push_back(d)).is_none() {
                 tokio::time::sleep(self.idle_wait()).await;
             }
         }
@@ -148,8 +113,7 @@ impl Drop for CeleryConsumer {
     fn drop(&mut self) {
         self.upkeep.abort();
         // Hand back what was taken but not delivered, next in line.
-        let undelivered: Vec<(String, Message)> =
-            self.ready.drain(..).chain(self.delayed_messages.drain().map(|(_, m)| m)).collect();
+        let undelivered: Vec<(String, Message)> = self.ready.drain(..).chain(self.delayed.drain()).collect();
         if undelivered.is_empty() {
             return;
         }
@@ -177,7 +141,7 @@ async fn upkeep(shared: Arc<Shared>, held: Held) {
         let tags: Vec<String> = lock(&held).iter().cloned().collect();
         let mut conn = shared.conn.clone();
         if !tags.is_empty() {
-            let now = unix_now();
+            let now = artel_core::time::unix_seconds();
             let mut pipe = redis::pipe();
             for tag in &tags {
                 pipe.cmd("ZADD").arg(shared.names.unacked_index()).arg("XX").arg(now).arg(tag).ignore();
@@ -186,7 +150,7 @@ async fn upkeep(shared: Arc<Shared>, held: Held) {
                 tracing::warn!(error = %e, "could not refresh held messages");
             }
         }
-        let abandoned_before = unix_now() - visibility.as_secs_f64();
+        let abandoned_before = artel_core::time::unix_seconds() - visibility.as_secs_f64();
         let restored: Result<i64, _> = shared
             .scripts
             .sweep

@@ -51,7 +51,7 @@ impl EventSink for EventPublisher {
         let clock = self.clock.fetch_add(1, Ordering::Relaxed) + 1;
         fields.insert("type".to_owned(), json!(kind));
         fields.insert("hostname".to_owned(), json!(self.hostname));
-        fields.insert("timestamp".to_owned(), json!(unix_now()));
+        fields.insert("timestamp".to_owned(), json!(artel_core::time::unix_seconds()));
         fields.insert("utcoffset".to_owned(), json!(0));
         fields.insert("pid".to_owned(), json!(std::process::id()));
         fields.insert("clock".to_owned(), json!(clock));
@@ -61,10 +61,6 @@ impl EventSink for EventPublisher {
         // already has, and the event has nobody to go to.
         let _ = self.queue.send((routing_key, body));
     }
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn loadavg() -> Vec<f64> {

@@ -22,6 +22,7 @@ mod backend;
 mod broker;
 mod consumer;
 mod control;
+mod eta;
 mod events;
 mod keys;
 mod scripts;

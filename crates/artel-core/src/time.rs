@@ -30,6 +30,12 @@ impl Clock for SystemClock {
     }
 }
 
+/// Now as unix seconds with a fraction: what Celery's events, `kombu`'s `unacked_index`
+/// and `inspect active` use.
+pub fn unix_seconds() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// A clock that moves only when told to, for deterministic tests of ETAs and expiry.
 #[derive(Debug)]
 pub struct ManualClock(Mutex<Timestamp>);

@@ -97,7 +97,7 @@ impl Executor {
             name: task.clone(),
             args: headers.argsrepr.clone().unwrap_or_default(),
             kwargs: headers.kwargsrepr.clone().unwrap_or_default(),
-            started: unix_now(),
+            started: artel_core::time::unix_seconds(),
             routing_key: delivery.message().queue().to_owned(),
             priority: delivery.message().properties.priority,
         };
@@ -246,10 +246,6 @@ impl Executor {
             }
         }
     }
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 pub(crate) fn settle(outcome: artel_core::BrokerResult<()>, id: &str) {

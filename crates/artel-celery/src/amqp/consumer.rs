@@ -1,9 +1,6 @@
 //! Consuming with manual acks: deliveries of every queue merged into one stream, ETA
 //! messages held (unacknowledged) until due.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-
 use artel_core::{
     Acknowledge, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Delivery, DeliveryInfo, Headers, Message,
     Properties,
@@ -18,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{Amqp, DEAD_QUEUE, amqp_error, table};
+use crate::eta::{Waiting, now_ms};
 
 /// The prefetch applies to the whole channel and changes at once (Celery sets it so on
 /// RabbitMQ); a per-consumer prefetch would only apply to consumers started later.
@@ -28,10 +26,8 @@ pub(crate) struct AmqpConsumer {
     channel: Channel,
     prefetch: u16,
     inbox: mpsc::Receiver<BrokerResult<lapin::message::Delivery>>,
-    /// ETA messages by due time (ms), then arrival order.
-    delayed: BinaryHeap<Reverse<(i64, u64)>>,
-    held: HashMap<u64, (Message, lapin::acker::Acker)>,
-    sequence: u64,
+    /// ETA messages, held (unacknowledged) until due.
+    held: Waiting<(Message, lapin::acker::Acker)>,
     readers: Vec<JoinHandle<()>>,
 }
 
@@ -59,25 +55,7 @@ impl AmqpConsumer {
                 .map_err(|e| amqp_error(&what, e))?;
             readers.push(tokio::spawn(forward(consumer, sender.clone())));
         }
-        Ok(Self {
-            broker,
-            channel,
-            prefetch,
-            inbox,
-            delayed: BinaryHeap::new(),
-            held: HashMap::new(),
-            sequence: 0,
-            readers,
-        })
-    }
-
-    fn due(&mut self) -> Option<(Message, lapin::acker::Acker)> {
-        let Reverse((due, seq)) = *self.delayed.peek()?;
-        if due > chrono::Utc::now().timestamp_millis() {
-            return None;
-        }
-        self.delayed.pop();
-        self.held.remove(&seq)
+        Ok(Self { broker, channel, prefetch, inbox, held: Waiting::default(), readers })
     }
 
     /// Lets one more message in for each one held, as Celery does, so held ETA messages
@@ -166,17 +144,11 @@ fn to_message(delivery: &lapin::message::Delivery) -> Message {
 impl Consumer for AmqpConsumer {
     async fn next(&mut self) -> BrokerResult<Delivery> {
         loop {
-            if let Some((message, acker)) = self.due() {
+            if let Some((message, acker)) = self.held.pop_due() {
                 self.adjust_prefetch().await;
                 return Ok(self.deliver(message, acker));
             }
-            let wait = match self.delayed.peek() {
-                Some(Reverse((due, _))) => {
-                    let left = due.saturating_sub(chrono::Utc::now().timestamp_millis());
-                    std::time::Duration::from_millis(u64::try_from(left).unwrap_or(0))
-                }
-                None => std::time::Duration::from_secs(3600),
-            };
+            let wait = self.held.next_in().unwrap_or(std::time::Duration::from_secs(3600));
             let received = match tokio::time::timeout(wait, self.inbox.recv()).await {
                 Err(_) => continue,
                 Ok(None) => return Err(BrokerError::new(BrokerErrorKind::Closed, "the AMQP consumer stopped")),
@@ -184,10 +156,8 @@ impl Consumer for AmqpConsumer {
             };
             let message = to_message(&received);
             match message.headers.eta.map(|eta| eta.timestamp_millis()) {
-                Some(due) if due > chrono::Utc::now().timestamp_millis() => {
-                    self.sequence += 1;
-                    self.delayed.push(Reverse((due, self.sequence)));
-                    self.held.insert(self.sequence, (message, received.acker));
+                Some(due) if due > now_ms() => {
+                    self.held.hold(due, (message, received.acker));
                     self.adjust_prefetch().await;
                 }
                 _ => return Ok(self.deliver(message, received.acker)),
