@@ -101,6 +101,7 @@ macro_rules! conformance {
             a_task_id_published_again_is_a_separate_message,
             a_chord_completes_when_every_member_is_in_counting_each_once,
             revocations_are_read_in_order_after_a_cursor,
+            a_stopped_consumer_leaves_a_delayed_message_for_the_next,
         );
     };
     (@tests $setup:expr; $($name:ident),* $(,)?) => {
@@ -367,4 +368,23 @@ pub async fn revocations_are_read_in_order_after_a_cursor(f: &Fixture) {
     assert_eq!(ours, vec![a, b], "in order, expired ones left out");
     let (later, _) = f.backend.revocations(next).await.expect("read again");
     assert!(later.iter().all(|r| !r.task_id.starts_with(&f.prefix)), "nothing before the cursor again");
+}
+
+/// A consumer stopped while a delayed message waits (in the broker, or held by the
+/// consumer where the transport delivers at once) leaves it for the next consumer when
+/// due, not after some recovery timeout.
+pub async fn a_stopped_consumer_leaves_a_delayed_message_for_the_next(f: &Fixture) {
+    let q = f.queue("handback");
+    let later = Signature::new("later").countdown(Duration::from_millis(300)).to_message(SystemClock.now(), "t");
+    f.broker.publish(&q, std::slice::from_ref(&later)).await.expect("publish");
+    let mut first = f.broker.consume(std::slice::from_ref(&q), 4).await.expect("consume");
+    assert!(tokio::time::timeout(Duration::from_millis(100), first.next()).await.is_err(), "not due yet");
+    drop(first);
+    let mut second = f.broker.consume(std::slice::from_ref(&q), 4).await.expect("consume");
+    let delivery = tokio::time::timeout(Duration::from_secs(5), second.next())
+        .await
+        .expect("delivered when due")
+        .expect("delivery");
+    assert_eq!(delivery.message().headers.id, later.headers.id);
+    delivery.ack().await.expect("ack");
 }

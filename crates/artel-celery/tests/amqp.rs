@@ -74,6 +74,7 @@ conformance!(@tests match amqp_fixture().await {
     a_batch_is_delivered_whole_and_in_order,
     ack_with_result_stores_and_acks_or_hands_the_delivery_back,
     a_task_id_published_again_is_a_separate_message,
+    a_stopped_consumer_leaves_a_delayed_message_for_the_next,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,22 +108,4 @@ async fn a_requeued_message_comes_back() {
     assert_eq!(again.message().properties.delivery_info.extra.get("redelivered"), Some(&serde_json::json!(true)));
     again.ack().await.expect("ack");
     assert_eq!(broker.len(&q).await.expect("len"), 0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_consumer_hands_back_what_it_held_at_once() {
-    let Some((broker, _backend, _cleanup, prefix)) = open().await else { return };
-    let q = format!("{prefix}handback");
-    let later = Signature::new("later").countdown(Duration::from_millis(300)).to_message(SystemClock.now(), "t");
-    broker.publish(&q, std::slice::from_ref(&later)).await.expect("publish");
-    let mut first = broker.consume(std::slice::from_ref(&q), 4).await.expect("consume");
-    assert!(tokio::time::timeout(Duration::from_millis(100), first.next()).await.is_err(), "not due yet");
-    drop(first);
-    let mut second = broker.consume(std::slice::from_ref(&q), 4).await.expect("consume");
-    let delivery = tokio::time::timeout(Duration::from_secs(5), second.next())
-        .await
-        .expect("RabbitMQ gets it back when the first consumer's channel closes")
-        .expect("delivery");
-    assert_eq!(delivery.message().headers.id, later.headers.id);
-    delivery.ack().await.expect("ack");
 }

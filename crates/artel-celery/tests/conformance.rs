@@ -80,6 +80,7 @@ conformance!(@tests match celery_fixture().await {
     ack_with_result_stores_and_acks_or_hands_the_delivery_back,
     a_task_id_published_again_is_a_separate_message,
     revocations_are_read_in_order_after_a_cursor,
+    a_stopped_consumer_leaves_a_delayed_message_for_the_next,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,23 +133,4 @@ async fn a_delayed_message_is_held_by_its_consumer_until_due() {
     assert!(sent.elapsed() >= Duration::from_millis(390), "delivered after {:?}", sent.elapsed());
     second.ack().await.expect("ack");
     assert_eq!(broker.len(&q).await.expect("len"), 0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_consumer_hands_back_what_it_held_at_once() {
-    let Some((broker, _cleanup)) = open().await else { return };
-    let q = "q-handback".to_owned();
-    let later = Signature::new("later").countdown(Duration::from_millis(300)).to_message(SystemClock.now(), "t");
-    broker.publish(&q, std::slice::from_ref(&later)).await.expect("publish");
-    let mut first = broker.consume(std::slice::from_ref(&q), 4).await.expect("consume");
-    // The first consumer takes the message and holds it for its ETA, then stops.
-    assert!(tokio::time::timeout(Duration::from_millis(100), first.next()).await.is_err(), "not due yet");
-    drop(first);
-    let mut second = broker.consume(std::slice::from_ref(&q), 4).await.expect("consume");
-    let delivery = tokio::time::timeout(Duration::from_secs(5), second.next())
-        .await
-        .expect("handed back at once, not after the one-hour visibility timeout")
-        .expect("delivery");
-    assert_eq!(delivery.message().headers.id, later.headers.id);
-    delivery.ack().await.expect("ack");
 }
