@@ -59,7 +59,10 @@ impl Server {
             let _ = child.kill();
             let _ = child.wait();
         }
-        Self::start(self.port, self.dir.clone())
+        // The new server keeps the directory: dropping `self` must not delete its files
+        // (it did, and the restarted server then died writing its append-only file).
+        let dir = std::mem::take(&mut self.dir);
+        Self::start(self.port, dir)
     }
 }
 
@@ -128,7 +131,9 @@ async fn a_restart_mid_run_loses_no_task_and_no_result() {
         })
     };
     // Let part of the work finish, then restart the server under the worker.
+    let deadline = Instant::now() + Duration::from_secs(60);
     while done(&broker, &ids).await < 40 {
+        assert!(Instant::now() < deadline, "the first 40 tasks did not finish");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let server = tokio::task::spawn_blocking(move || server.restart()).await.expect("join").expect("restarted");
