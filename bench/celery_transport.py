@@ -12,7 +12,6 @@ afterwards. Prints a table and JSON.
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -20,6 +19,8 @@ import time
 import uuid
 
 import redis
+
+from report import print_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -96,18 +97,7 @@ def main():
             row = run(system, n, sleep, args.url, args.artel)
             row["workload"] = workload
             results.append(row)
-    artel_rate = {r["workload"]: r["tasks_per_s"] for r in results if r["system"] == "artel" and "error" not in r}
-    header = f"{'workload':<13} {'worker':<15} {'concurrency':<12} {'tasks':>6} {'enqueue/s':>10} {'tasks/s':>9} {'artel is':>9}"
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        if "error" in r:
-            print(f"{r['workload']:<13} {r['system']:<15} {r['error']}")
-            continue
-        ratio = artel_rate.get(r["workload"], 0) / r["tasks_per_s"] if r["tasks_per_s"] else 0
-        print(f"{r['workload']:<13} {r['system']:<15} {r['concurrency']:<12} {r['tasks']:>6} "
-              f"{r['enqueue_per_s']:>10.0f} {r['tasks_per_s']:>9.0f} {ratio:>8.1f}x")
-    print(json.dumps(results))
+    print_results(results, system_title="worker", concurrency_width=12)
 
 
 if __name__ == "__main__":
