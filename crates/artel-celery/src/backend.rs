@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, ResultBackend, Revocation, State, TaskResult};
-use artel_redis::toolkit::{RevocationLog, redis_error, wait_published};
+use artel_redis::toolkit::{RevocationLog, redis_error, store_result, ttl_ms, wait_published};
 use async_trait::async_trait;
 use redis::AsyncCommands;
 use serde_json::{Value, json};
@@ -14,10 +14,6 @@ use crate::wire::Wire;
 
 /// How long a chord member holds the right to call the body (Celery 5.7's claim).
 const CHORD_CLAIM: Duration = Duration::from_secs(6);
-
-fn millis(ttl: Option<Duration>) -> u64 {
-    ttl.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1))
-}
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &[u8]) -> BrokerResult<T> {
     serde_json::from_slice(json)
@@ -46,20 +42,7 @@ impl CeleryRedis {
 #[async_trait]
 impl ResultBackend for CeleryRedis {
     async fn store(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<bool> {
-        let json = serde_json::to_vec(result)
-            .map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a result").with_source(e))?;
-        let mut conn = self.shared.conn.clone();
-        let written: i64 = self
-            .shared
-            .scripts
-            .store_result
-            .key(self.shared.names.result(&result.task_id))
-            .arg(json)
-            .arg(millis(ttl))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| redis_error("storing a result", e))?;
-        Ok(written == 1)
+        store_result(&mut self.shared.conn.clone(), &self.shared.names.result(&result.task_id), result, ttl).await
     }
 
     async fn get(&self, task_id: &str) -> BrokerResult<Option<TaskResult>> {
@@ -83,7 +66,7 @@ impl ResultBackend for CeleryRedis {
         let mut conn = self.shared.conn.clone();
         let mut pipe = redis::pipe();
         match ttl {
-            Some(ttl) => pipe.pset_ex(&key, &saved, u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)).ignore(),
+            Some(_) => pipe.pset_ex(&key, &saved, ttl_ms(ttl)).ignore(),
             None => pipe.set(&key, &saved).ignore(),
         };
         pipe.publish(&key, &saved).ignore();
@@ -140,7 +123,7 @@ impl ResultBackend for CeleryRedis {
             .arg(index)
             .arg(member)
             .arg(size.unwrap_or(0))
-            .arg(millis(ttl))
+            .arg(ttl_ms(ttl))
             .arg(uuid::Uuid::new_v4().to_string())
             .arg(CHORD_CLAIM.as_millis() as u64)
             .invoke_async(&mut conn)

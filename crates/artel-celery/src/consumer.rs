@@ -257,7 +257,6 @@ impl Acknowledge for Acker {
         let json = serde_json::to_vec(result).map_err(|e| {
             artel_core::BrokerError::new(artel_core::BrokerErrorKind::Other, "encoding a result").with_source(e)
         })?;
-        let ttl_ms = ttl.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1));
         let names = &self.shared.names;
         let mut conn = self.shared.conn.clone();
         let written: i64 = self
@@ -268,7 +267,7 @@ impl Acknowledge for Acker {
             .key(names.unacked())
             .key(names.unacked_index())
             .arg(json)
-            .arg(ttl_ms)
+            .arg(artel_redis::toolkit::ttl_ms(ttl))
             .arg(&self.tag)
             .invoke_async(&mut conn)
             .await

@@ -13,7 +13,6 @@ pub(crate) struct Scripts {
     pub(crate) ack: Script,
     pub(crate) restore: Script,
     pub(crate) sweep: Script,
-    pub(crate) store_result: Script,
     pub(crate) complete: Script,
     pub(crate) chord_part: Script,
 }
@@ -25,7 +24,6 @@ impl Scripts {
             ack: Script::new(include_str!("../lua/ack.lua")),
             restore: Script::new(include_str!("../lua/restore.lua")),
             sweep: Script::new(include_str!("../lua/sweep.lua")),
-            store_result: with_result(include_str!("../lua/store_result.lua")),
             complete: with_result(include_str!("../lua/complete.lua")),
             chord_part: Script::new(include_str!("../lua/chord_part.lua")),
         }

@@ -8,7 +8,7 @@ use redis::AsyncCommands;
 
 use crate::broker::{RedisBroker, redis_error};
 use crate::keys;
-use crate::toolkit::{RevocationLog, wait_published};
+use crate::toolkit::{RevocationLog, store_result, ttl_ms, wait_published};
 
 fn decode<T: serde::de::DeserializeOwned>(owner: &str, json: &[u8]) -> BrokerResult<T> {
     serde_json::from_slice(json).map_err(|e| {
@@ -20,26 +20,11 @@ fn encode<T: serde::Serialize>(value: &T, what: &'static str) -> BrokerResult<Ve
     serde_json::to_vec(value).map_err(|e| BrokerError::new(BrokerErrorKind::Other, what).with_source(e))
 }
 
-fn ttl_ms(ttl: Option<Duration>) -> u64 {
-    ttl.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1))
-}
-
 #[async_trait]
 impl ResultBackend for RedisBroker {
     async fn store(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<bool> {
-        let json = encode(result, "encoding a result")?;
-        let mut conn = self.shared.conn.clone();
-        let written: i64 = self
-            .shared
-            .scripts
-            .store_result
-            .key(keys::result(&self.shared.config.prefix, &result.task_id))
-            .arg(json)
-            .arg(ttl_ms(ttl))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| redis_error("storing a result", e))?;
-        Ok(written == 1)
+        let key = keys::result(&self.shared.config.prefix, &result.task_id);
+        store_result(&mut self.shared.conn.clone(), &key, result, ttl).await
     }
 
     async fn get(&self, task_id: &str) -> BrokerResult<Option<TaskResult>> {

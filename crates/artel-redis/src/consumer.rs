@@ -299,7 +299,6 @@ impl Acknowledge for RedisAcker {
         let json = serde_json::to_vec(result).map_err(|e| {
             artel_core::BrokerError::new(artel_core::BrokerErrorKind::Other, "encoding a result").with_source(e)
         })?;
-        let ttl_ms = ttl.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1));
         let keys = self.shared.keys(&self.queue);
         let mut conn = self.shared.conn.clone();
         let (written, acked): (i64, i64) = self
@@ -311,7 +310,7 @@ impl Acknowledge for RedisAcker {
             .arg(&self.id)
             .arg(&*self.token)
             .arg(json)
-            .arg(ttl_ms)
+            .arg(crate::toolkit::ttl_ms(ttl))
             .invoke_async(&mut conn)
             .await
             .map_err(|e| redis_error("storing a result and acknowledging", e))?;

@@ -23,7 +23,6 @@ pub(crate) struct Scripts {
     pub(crate) bury: Script,
     pub(crate) extend: Script,
     pub(crate) purge: Script,
-    pub(crate) store_result: Script,
     pub(crate) complete: Script,
     pub(crate) chord_part: Script,
 }
@@ -38,7 +37,6 @@ impl Scripts {
             bury: with_common!("bury.lua"),
             extend: Script::new(include_str!("../lua/extend.lua")),
             purge: Script::new(include_str!("../lua/purge.lua")),
-            store_result: with_common!("store_result.lua"),
             complete: with_common!("complete.lua"),
             chord_part: Script::new(include_str!("../lua/chord_part.lua")),
         }

@@ -111,6 +111,35 @@ where
 /// on the key's channel; prepend it to a script that stores results.
 pub const RESULT_LUA: &str = include_str!("../lua/lib/result.lua");
 
+/// A TTL as the milliseconds the Lua scripts take: 0 keeps forever, else at least 1.
+pub fn ttl_ms(ttl: Option<Duration>) -> u64 {
+    ttl.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1))
+}
+
+static STORE_RESULT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(concat!(include_str!("../lua/lib/result.lua"), include_str!("../lua/store_result.lua")))
+});
+
+/// Stores `result` under `key` unless a final result is there (see `RESULT_LUA`), with
+/// `ttl`; returns whether it was written.
+pub async fn store_result(
+    conn: &mut ConnectionManager,
+    key: &str,
+    result: &TaskResult,
+    ttl: Option<Duration>,
+) -> BrokerResult<bool> {
+    let json = serde_json::to_vec(result)
+        .map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a result").with_source(e))?;
+    let written: i64 = STORE_RESULT
+        .key(key)
+        .arg(json)
+        .arg(ttl_ms(ttl))
+        .invoke_async(conn)
+        .await
+        .map_err(|e| redis_error("storing a result", e))?;
+    Ok(written == 1)
+}
+
 /// Revocations kept in a log; older ones are dropped (workers read it every poll).
 const REVOCATIONS_KEPT: u64 = 100_000;
 /// Revocations one poll reads at most.
