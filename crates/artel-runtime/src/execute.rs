@@ -17,7 +17,6 @@ use artel_core::{
 };
 
 use crate::canvas::{self, Ended};
-use crate::control::ActiveTask;
 use crate::events::{EventSink, exception_repr};
 use crate::rate::RateLimits;
 use crate::retry;
@@ -92,16 +91,7 @@ impl Executor {
         let results = (!ignore_result).then(|| (self.backend.clone(), self.result_ttl));
         let ctx = Context::for_message(headers, results);
         let limits = Limits::of(headers, &options, self.limits);
-        let active = ActiveTask {
-            id: id.clone(),
-            name: task.clone(),
-            args: headers.argsrepr.clone().unwrap_or_default(),
-            kwargs: headers.kwargsrepr.clone().unwrap_or_default(),
-            started: artel_core::time::unix_seconds(),
-            routing_key: delivery.message().queue().to_owned(),
-            priority: delivery.message().properties.priority,
-        };
-        let running = self.revoked.running(active, &ctx);
+        let running = self.revoked.running(&ctx, delivery.message());
         self.event("task-started", || json!({"uuid": id}));
         let call = handler.call(Arguments::new(body.args, body.kwargs), ctx.clone());
         self.stats.active.fetch_add(1, Ordering::Relaxed);

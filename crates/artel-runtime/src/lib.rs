@@ -22,11 +22,17 @@ pub use rate::parse_rate;
 pub use stats::{TaskTiming, WorkerStats};
 pub use worker::{Stop, Worker, WorkerConfig};
 
-/// This machine's name, for worker and producer names (`artel.<pid>@<host>`).
+/// This machine's name, for worker and producer names (`artel.<pid>@<host>`); read once,
+/// since the worker puts it in every STARTED/RECEIVED result it stores.
 pub fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
+    static HOSTNAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOSTNAME
+        .get_or_init(|| {
+            std::env::var("HOSTNAME")
+                .ok()
+                .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "localhost".to_owned())
+        })
+        .clone()
 }

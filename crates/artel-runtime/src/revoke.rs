@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use artel_core::{BrokerResult, Cancelled, Context, ResultBackend, Revocation, Timestamp};
+use artel_core::{BrokerResult, Cancelled, Context, Message, ResultBackend, Revocation, Timestamp};
 
 use crate::control::ActiveTask;
 use tokio_util::sync::CancellationToken;
@@ -22,8 +22,14 @@ pub(crate) struct Revoked {
 
 #[derive(Debug)]
 struct Running {
-    task: ActiveTask,
+    /// Ids and cancellation (the task's own context).
     ctx: Context,
+    /// What `inspect active` shows beyond the ids.
+    args: String,
+    kwargs: String,
+    started: f64,
+    routing_key: String,
+    priority: u8,
     terminate: CancellationToken,
 }
 
@@ -59,17 +65,36 @@ impl Revoked {
     }
 
     /// Registers a task about to run, so a terminate can reach it and `active` lists it.
-    pub(crate) fn running(&self, task: ActiveTask, ctx: &Context) -> RunningGuard<'_> {
+    pub(crate) fn running(&self, ctx: &Context, message: &Message) -> RunningGuard<'_> {
         let serial = self.serial.fetch_add(1, Ordering::Relaxed);
         let terminate = CancellationToken::new();
-        let entry = Running { task, ctx: ctx.clone(), terminate: terminate.clone() };
+        let entry = Running {
+            ctx: ctx.clone(),
+            args: message.headers.argsrepr.clone().unwrap_or_default(),
+            kwargs: message.headers.kwargsrepr.clone().unwrap_or_default(),
+            started: artel_core::time::unix_seconds(),
+            routing_key: message.queue().to_owned(),
+            priority: message.properties.priority,
+            terminate: terminate.clone(),
+        };
         lock(&self.running).insert(serial, entry);
         RunningGuard { revoked: self, serial, terminate }
     }
 
     /// The tasks running now.
     pub(crate) fn active(&self) -> Vec<ActiveTask> {
-        lock(&self.running).values().map(|r| r.task.clone()).collect()
+        lock(&self.running)
+            .values()
+            .map(|r| ActiveTask {
+                id: r.ctx.id().to_owned(),
+                name: r.ctx.task().to_owned(),
+                args: r.args.clone(),
+                kwargs: r.kwargs.clone(),
+                started: r.started,
+                routing_key: r.routing_key.clone(),
+                priority: r.priority,
+            })
+            .collect()
     }
 
     /// The ids revoked and not yet forgotten.
@@ -84,7 +109,7 @@ impl Revoked {
         let running = lock(&self.running);
         for r in revocations {
             if r.terminate {
-                for task in running.values().filter(|t| t.task.id == r.task_id) {
+                for task in running.values().filter(|t| t.ctx.id() == r.task_id) {
                     tracing::info!(id = %r.task_id, "terminating a revoked task");
                     task.ctx.cancel(Cancelled::Revoked);
                     task.terminate.cancel();
@@ -141,17 +166,10 @@ mod tests {
         let now = SystemClock.now();
         let later = now + chrono::Duration::hours(1);
         let ctx = Context::detached("busy", "t");
-        let task = ActiveTask {
-            id: "busy".to_owned(),
-            name: "t".to_owned(),
-            args: "[]".to_owned(),
-            kwargs: "{}".to_owned(),
-            started: 0.0,
-            routing_key: "celery".to_owned(),
-            priority: 0,
-        };
-        let guard = revoked.running(task, &ctx);
-        assert_eq!(revoked.active().len(), 1);
+        let message = artel_core::Signature::new("t").task_id("busy").to_message(now, "test");
+        let guard = revoked.running(&ctx, &message);
+        let active = revoked.active();
+        assert_eq!((active.len(), active[0].id.as_str(), active[0].name.as_str()), (1, "busy", "t"));
         for (id, terminate) in [("queued", false), ("busy", true)] {
             let r = Revocation { task_id: id.to_owned(), terminate, expires_at: later };
             backend.revoke(&r).await.expect("revoke");
