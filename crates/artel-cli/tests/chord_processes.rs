@@ -22,8 +22,8 @@ async fn chord_across_two_workers(url: &str, fired: &str) {
     let connection = connect(url).await.expect("open the broker");
     let app = App::new(connection.broker.clone(), connection.backend.clone());
     let workers = [
-        support::WorkerProcess::start(url, &["-c", "32", "--prefetch", "8"]),
-        support::WorkerProcess::start(url, &["-c", "32", "--prefetch", "8"]),
+        support::WorkerProcess::start(url, &["--enable", "exec", "-c", "32", "--prefetch", "8"]),
+        support::WorkerProcess::start(url, &["--enable", "exec", "-c", "32", "--prefetch", "8"]),
     ];
     let collect_id = uuid::Uuid::new_v4().to_string();
     // The body: `echo` gets the list of member results; then a step that counts firings.

@@ -73,8 +73,8 @@ async fn two_workers_and_a_producer_share_one_file_and_every_task_runs_once() {
     let url = db.url("?poll_ms=10");
     let connection = connect(&url).await.expect("open");
     let runs = format!("{}.runs", db.0.display());
-    let first = support::WorkerProcess::start(&url, &["-c", "4", "--prefetch", "1"]);
-    let second = support::WorkerProcess::start(&url, &["-c", "4", "--prefetch", "1"]);
+    let first = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "4", "--prefetch", "1"]);
+    let second = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "4", "--prefetch", "1"]);
     let mut ids = Vec::new();
     for _ in 0..24 {
         ids.push(publish(&connection, shell_task(&runs, 0.1)).await);
@@ -95,7 +95,7 @@ async fn a_task_on_a_killed_worker_completes_on_another_after_its_lease() {
     let url = db.url("?poll_ms=10&lease_ms=1000");
     let connection = connect(&url).await.expect("open");
     let runs = format!("{}.runs", db.0.display());
-    let mut doomed = support::WorkerProcess::start(&url, &["-c", "1"]);
+    let mut doomed = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "1"]);
     let id = publish(&connection, shell_task(&runs, 1.0)).await;
     while held_and_waiting(&connection).await.1 == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -103,7 +103,7 @@ async fn a_task_on_a_killed_worker_completes_on_another_after_its_lease() {
     doomed.signal("-KILL");
     doomed.wait(Duration::from_secs(5));
     let killed_at = Instant::now();
-    let rescuer = support::WorkerProcess::start(&url, &["-c", "1"]);
+    let rescuer = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "1"]);
     assert_eq!(worker_pid_of(&connection, &id).await, rescuer.pid(), "the surviving worker finished it");
     assert!(killed_at.elapsed() >= Duration::from_millis(900), "not before the lease lapsed");
     let started = std::fs::read_to_string(&runs).expect("runs file").lines().count();
@@ -116,7 +116,7 @@ async fn countdown_tasks_run_no_earlier_than_due() {
     let db = Scratch::new();
     let url = db.url("?poll_ms=10");
     let connection = connect(&url).await.expect("open");
-    let _worker = support::WorkerProcess::start(&url, &["-c", "2"]);
+    let _worker = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "2"]);
     let sent = SystemClock.now();
     let id = publish(&connection, Signature::new("noop").countdown(Duration::from_millis(1500))).await;
     let result = connection.backend.wait(&id, Duration::from_secs(30)).await.expect("finished");
@@ -138,7 +138,7 @@ async fn sigterm_finishes_running_tasks_and_hands_prefetched_ones_back() {
     for _ in 0..3 {
         ids.push(publish(&connection, shell_task(&runs, 0.8)).await);
     }
-    let mut worker = support::WorkerProcess::start(&url, &["-c", "1", "--prefetch", "3"]);
+    let mut worker = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "1", "--prefetch", "3"]);
     while !std::path::Path::new(&runs).exists() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -166,7 +166,10 @@ fn bad_input_is_dead_lettered_with_its_reason_and_can_be_retried_or_purged() {
 fn the_cli_revokes_a_delayed_task_and_stops_a_running_one() {
     let db = Scratch::new();
     let url = db.url("?poll_ms=10");
-    let _worker = support::WorkerProcess::start(&url, &["-c", "2", "--track-started", "--revoke-poll-ms", "50"]);
+    let _worker = support::WorkerProcess::start(
+        &url,
+        &["--enable", "exec", "-c", "2", "--track-started", "--revoke-poll-ms", "50"],
+    );
     let runs = format!("{}.runs", db.0.display());
     let script = format!("echo run >> {runs}");
     let args = serde_json::to_string(&json!(["sh", ["-c", script]])).expect("json");

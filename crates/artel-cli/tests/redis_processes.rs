@@ -21,7 +21,7 @@ async fn a_task_on_a_killed_redis_worker_completes_on_another_after_its_lease() 
         Err(e) if std::env::var("ARTEL_REQUIRE_SERVICES").as_deref() == Ok("1") => panic!("Redis is required: {e}"),
         Err(e) => return eprintln!("skipped: {e}"),
     };
-    let mut doomed = support::WorkerProcess::start(&url, &["-c", "1"]);
+    let mut doomed = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "1"]);
     let script = format!("echo run >> {runs}; sleep 1; echo $PPID");
     let message = Signature::new("exec")
         .with_args(vec![json!("sh"), json!(["-c", script])])
@@ -36,7 +36,7 @@ async fn a_task_on_a_killed_redis_worker_completes_on_another_after_its_lease() 
     doomed.0.kill().expect("SIGKILL");
     doomed.0.wait().expect("reaped");
     let killed_at = Instant::now();
-    let rescuer = support::WorkerProcess::start(&url, &["-c", "1"]);
+    let rescuer = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "1"]);
     let result = connection.backend.wait(&id, Duration::from_secs(30)).await.expect("finished");
     assert_eq!(result.status, State::Success, "{result:?}");
     let pid: u32 =
@@ -60,7 +60,7 @@ fn the_cli_lists_dead_letters_queues_and_workers_on_redis() {
         return;
     }
     support::dead_letters_round_trip(&url);
-    let worker = support::WorkerProcess::start(&url, &["-c", "1", "-n", "redis-stats@test"]);
+    let worker = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "1", "-n", "redis-stats@test"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (_, stats, _) = support::artel(&url, &["stats"]);

@@ -72,12 +72,20 @@ pub trait Acknowledge: Send + Sync + fmt::Debug {
 pub struct Delivery {
     message: Message,
     acker: Option<Box<dyn Acknowledge>>,
+    release_on_drop: bool,
 }
 
 impl Delivery {
     /// Wraps a message with its broker's acknowledger.
     pub fn new(message: Message, acker: Box<dyn Acknowledge>) -> Self {
-        Self { message, acker: Some(acker) }
+        Self { message, acker: Some(acker), release_on_drop: true }
+    }
+
+    /// Dropping this delivery undecided will leave the message held until its lease
+    /// lapses (or its consumer's connection closes) instead of handing it back at once:
+    /// for a run that may still be going on when its worker exits.
+    pub fn keep_on_drop(&mut self) {
+        self.release_on_drop = false;
     }
 
     /// The delivered message.
@@ -130,7 +138,7 @@ impl Delivery {
 
 impl Drop for Delivery {
     fn drop(&mut self) {
-        if let Some(acker) = self.acker.take() {
+        if let Some(acker) = self.acker.take().filter(|_| self.release_on_drop) {
             acker.release();
         }
     }

@@ -27,6 +27,9 @@ pub enum Cancelled {
     HardTimeLimit,
     /// The task was revoked with `terminate`.
     Revoked,
+    /// The worker is stopping now (cold stop, or the end of a warm stop's grace): the run
+    /// is dropped and its message handed back to the queue.
+    WorkerStopped,
 }
 
 /// The running task's view of itself; cheap to clone.
@@ -51,6 +54,19 @@ struct Inner {
     cancel: CancellationToken,
     reason: OnceLock<Cancelled>,
     results: Option<(Arc<dyn ResultBackend>, Option<Duration>)>,
+    /// How many threads that the worker cannot stop still run this call's body.
+    unstoppable: tokio::sync::watch::Sender<usize>,
+}
+
+/// Held while a thread the worker cannot stop runs a call's body (see
+/// [`Context::unstoppable`]); dropping it says the thread is done.
+#[derive(Debug)]
+pub struct Unstoppable(tokio::sync::watch::Sender<usize>);
+
+impl Drop for Unstoppable {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 impl Context {
@@ -75,7 +91,8 @@ impl Context {
 
     fn build(ids: Ids, results: Option<(Arc<dyn ResultBackend>, Option<Duration>)>) -> Self {
         let (cancel, reason) = (CancellationToken::new(), OnceLock::new());
-        Self { inner: Arc::new(Inner { ids, cancel, reason, results }) }
+        let unstoppable = tokio::sync::watch::Sender::new(0);
+        Self { inner: Arc::new(Inner { ids, cancel, reason, results, unstoppable }) }
     }
 
     /// This call's task id (also its result key).
@@ -121,6 +138,26 @@ impl Context {
         self.inner.cancel.cancel();
     }
 
+    /// Marks that a thread the worker cannot stop (a `blocking` task's) runs this call
+    /// until the returned guard drops. A worker that stops does not hand such a call's
+    /// message back while the thread runs, so it never runs twice at once.
+    pub fn unstoppable(&self) -> Unstoppable {
+        self.inner.unstoppable.send_modify(|n| *n += 1);
+        Unstoppable(self.inner.unstoppable.clone())
+    }
+
+    /// Whether a thread the worker cannot stop still runs this call.
+    pub fn runs_unstoppably(&self) -> bool {
+        *self.inner.unstoppable.borrow() > 0
+    }
+
+    /// Completes once no thread the worker cannot stop runs this call (at once if none).
+    pub async fn stoppable(&self) {
+        let mut threads = self.inner.unstoppable.subscribe();
+        // The sender lives in `self`, so the channel cannot close while this waits.
+        let _ = threads.wait_for(|n| *n == 0).await;
+    }
+
     /// Whether the task has been asked to stop.
     pub fn is_cancelled(&self) -> bool {
         self.inner.cancel.is_cancelled()
@@ -148,6 +185,7 @@ impl Context {
             Some(Cancelled::HardTimeLimit) => {
                 Err(TaskError::of_kind(TaskErrorKind::TimedOut, "hard time limit exceeded"))
             }
+            Some(Cancelled::WorkerStopped) => Err(TaskError::msg("the worker is stopping; the task will run again")),
         }
     }
 
@@ -201,6 +239,24 @@ mod tests {
         let error = ctx.check().expect_err("cancelled");
         assert_eq!(error.kind(), TaskErrorKind::TimedOut);
         assert_eq!(error.message(), "soft time limit exceeded");
+    }
+
+    #[tokio::test]
+    async fn a_call_is_stoppable_once_its_unstoppable_threads_end() {
+        let ctx = Context::detached("id-3", "t");
+        assert!(!ctx.runs_unstoppably());
+        ctx.stoppable().await;
+        let thread = ctx.unstoppable();
+        assert!(ctx.runs_unstoppably());
+        let waiter = tokio::spawn({
+            let ctx = ctx.clone();
+            async move { ctx.stoppable().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "waits while the thread runs");
+        drop(thread);
+        tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("woken").expect("joined");
+        assert!(!ctx.runs_unstoppably());
     }
 
     #[tokio::test]

@@ -22,7 +22,7 @@ pub mod time;
 
 pub use admin::{Admin, DeadMessage, QueueCounts, WorkerReport};
 pub use broker::{Acknowledge, Broker, BrokerResult, Consumer, Delivery, Inspect, ResultBackend, Revocation};
-pub use context::{Cancelled, Context};
+pub use context::{Cancelled, Context, Unstoppable};
 pub use error::{BoxError, BrokerError, BrokerErrorKind, TaskError, TaskErrorKind};
 pub use message::{DecodeError, DeliveryInfo, Embed, Headers, Message, Properties, TaskBody};
 pub use result::TaskResult;

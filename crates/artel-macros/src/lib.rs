@@ -200,7 +200,9 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
     let (output, fallible) = output_type(ret);
     let indices = 0..names.len();
     let name_strings = names.iter().map(|n| n.to_string());
-    let blocking = quote!(::artel::__private::run_blocking(move || Self::call(#(#all_names),*)).await);
+    let blocking = quote!(::artel::__private::run_blocking(__artel_thread, move || Self::call(#(#all_names),*)).await);
+    // Taken before the context may move into the body's arguments.
+    let hold_thread = options.blocking.then(|| quote!(let __artel_thread = __artel_ctx.unstoppable();));
     let asyncness = if options.blocking { quote!() } else { quote!(async) };
     let call_result = match (options.blocking, fallible) {
         (false, true) => quote!(Self::call(#(#all_names),*).await.map_err(::core::convert::Into::into)),
@@ -277,6 +279,7 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
                     ::core::result::Result::Ok((#(#names,)*))
                 })();
                 ::std::boxed::Box::pin(async move {
+                    #hold_thread
                     #bind_context
                     let (#(#names,)*) = #decoded
                         .map_err(|e| ::artel::TaskError::invalid_arguments(<Self as ::artel::Task>::NAME, e))?;

@@ -103,6 +103,9 @@ impl Admin for RedisBroker {
             for (raw, entry) in self.dead_entries(&queue).await? {
                 let mut conn = self.shared.conn.clone();
                 if let Ok(message) = Message::from_envelope(entry.envelope.as_bytes()) {
+                    // The rejection's FAILURE would hide the new run's outcome: PENDING until then.
+                    let result = crate::keys::result(&self.shared.config.prefix, &message.headers.id);
+                    let _: i64 = conn.del(&result).await.map_err(|e| redis_error("forgetting a result", e))?;
                     self.publish(&queue, std::slice::from_ref(&message)).await?;
                     retried += 1;
                 }

@@ -22,7 +22,7 @@ use crate::rate::RateLimits;
 use crate::retry;
 use crate::revoke::Revoked;
 use crate::stats::WorkerStats;
-use crate::supervise::{Limits, supervise};
+use crate::supervise::{Limits, Run, supervise};
 
 /// What executing a delivery needs; shared by all in-flight tasks of a worker.
 #[derive(Debug)]
@@ -42,6 +42,8 @@ pub(crate) struct Executor {
     /// This worker's node name, as the origin of the messages it publishes.
     pub(crate) origin: String,
     pub(crate) events: Option<Arc<dyn EventSink>>,
+    /// Fired when the worker stops now: every run is dropped and its message handed back.
+    pub(crate) stop_runs: tokio_util::sync::CancellationToken,
 }
 
 impl Executor {
@@ -80,7 +82,12 @@ impl Executor {
             self.store(TaskResult::progress(&id, State::Received, meta()), false).await;
         }
         let options = handler.options();
-        self.rate_limits.wait(&task, options.rate_limit.as_deref()).await;
+        tokio::select! {
+            biased;
+            // Not started: the dropped delivery goes straight back to the queue.
+            _ = self.stop_runs.cancelled() => return,
+            _ = self.rate_limits.wait(&task, options.rate_limit.as_deref()) => {}
+        }
         if self.revoked.contains(&id) {
             self.stats.revoked.fetch_add(1, Ordering::Relaxed);
             return self.discard(delivery, &id, "revoked", ignore_result, &embed).await;
@@ -96,10 +103,14 @@ impl Executor {
         let call = handler.call(Arguments::new(body.args, body.kwargs), ctx.clone());
         self.stats.active.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let outcome = supervise(call, &ctx, limits, running.terminate()).await;
+        let run = supervise(call, &ctx, limits, running.terminate(), &self.stop_runs).await;
         drop(running);
-        self.stats.record(&task, started.elapsed());
         self.stats.active.fetch_sub(1, Ordering::Relaxed);
+        let outcome = match run {
+            Run::Ended(outcome) => outcome,
+            Run::Stopped => return hand_back(delivery, &ctx).await,
+        };
+        self.stats.record(&task, started.elapsed());
         match outcome {
             Ok(value) => {
                 self.stats.succeeded.fetch_add(1, Ordering::Relaxed);
@@ -236,6 +247,28 @@ impl Executor {
             }
         }
     }
+}
+
+/// Gives the message of a run the worker stopped back to the queue once the run has
+/// really stopped, so it never runs twice at once: at once when nothing of it is left
+/// (an async task's future is dropped, its child processes killed), else when its thread
+/// ends. A worker process that exits first never hands it back: its lease lapses.
+async fn hand_back(mut delivery: Delivery, ctx: &Context) {
+    let (id, task) = (ctx.id().to_owned(), ctx.task());
+    if !ctx.runs_unstoppably() {
+        tracing::info!(%task, %id, "stopped with the worker; the message goes back to the queue");
+        return settle(delivery.requeue().await, &id);
+    }
+    tracing::warn!(
+        %task, %id,
+        "a blocking task's thread cannot be stopped: its message goes back to the queue when the thread ends, or when its lease lapses after this process exits"
+    );
+    delivery.keep_on_drop();
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        ctx.stoppable().await;
+        settle(delivery.requeue().await, &id);
+    });
 }
 
 pub(crate) fn settle(outcome: artel_core::BrokerResult<()>, id: &str) {

@@ -1,9 +1,10 @@
-//! Running a task body under its time limits and revoke-with-terminate.
+//! Running a task body under its time limits, revoke-with-terminate and the worker's stop.
 //!
 //! Soft limit: the task's [`Context`] is cancelled and the task may clean up and return.
-//! Hard limit or terminate: the worker stops waiting and drops the task's future; an
-//! async task stops at its next await, a blocking task's thread is abandoned (its result
-//! is discarded) and a child process started with `kill_on_drop` is killed.
+//! Hard limit, terminate or the worker's stop: the worker stops waiting and drops the
+//! task's future; an async task stops at its next await, a blocking task's thread is
+//! abandoned (its result is discarded) and a child process started with `kill_on_drop`
+//! is killed. By the time [`supervise`] returns, the future is dropped.
 
 use std::time::Duration;
 
@@ -30,13 +31,23 @@ impl Limits {
     }
 }
 
-/// Runs `task` to completion, a hard limit, or `terminate`; a panic becomes an error.
+/// How a supervised run ended.
+#[derive(Debug)]
+pub(crate) enum Run {
+    /// The task returned, panicked, hit its hard limit or was terminated.
+    Ended(Result<Value, TaskError>),
+    /// The worker stopped it: the task did not finish and should run again.
+    Stopped,
+}
+
+/// Runs `task` to completion, a hard limit, `terminate` or `stop`; a panic becomes an error.
 pub(crate) async fn supervise(
     task: BoxFuture<'static, Result<Value, TaskError>>,
     ctx: &Context,
     limits: Limits,
     terminate: &CancellationToken,
-) -> Result<Value, TaskError> {
+    stop: &CancellationToken,
+) -> Run {
     let run = artel_pool::catch_unwind(task);
     tokio::pin!(run);
     let start = Instant::now();
@@ -48,16 +59,21 @@ pub(crate) async fn supervise(
         tokio::select! {
             biased;
             outcome = &mut run => {
-                return outcome.unwrap_or_else(|panic| Err(TaskError::of_kind(TaskErrorKind::Panicked, panic)));
+                return Run::Ended(outcome.unwrap_or_else(|panic| Err(TaskError::of_kind(TaskErrorKind::Panicked, panic))));
+            }
+            _ = stop.cancelled() => {
+                ctx.cancel(Cancelled::WorkerStopped);
+                return Run::Stopped;
             }
             _ = terminate.cancelled() => {
                 ctx.cancel(Cancelled::Revoked);
-                return Err(TaskError::of_kind(TaskErrorKind::Revoked, "terminated"));
+                return Run::Ended(Err(TaskError::of_kind(TaskErrorKind::Revoked, "terminated")));
             }
             _ = &mut hard, if limits.hard.is_some() => {
                 ctx.cancel(Cancelled::HardTimeLimit);
                 let limit = limits.hard.unwrap_or_default();
-                return Err(TaskError::of_kind(TaskErrorKind::TimedOut, format!("hard time limit ({limit:?}) exceeded")));
+                let error = TaskError::of_kind(TaskErrorKind::TimedOut, format!("hard time limit ({limit:?}) exceeded"));
+                return Run::Ended(Err(error));
             }
             _ = &mut soft, if soft_pending => {
                 soft_pending = false;
@@ -75,6 +91,40 @@ mod tests {
         Some(Duration::from_millis(n))
     }
 
+    fn ended(run: Run) -> Result<Value, TaskError> {
+        match run {
+            Run::Ended(outcome) => outcome,
+            Run::Stopped => panic!("the run was not stopped by the worker"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_workers_stop_drops_the_task_before_returning() {
+        let ctx = Context::detached("t4", "long");
+        let (stop, dropped) =
+            (CancellationToken::new(), std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)));
+        struct OnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for OnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let guard = OnDrop(dropped.clone());
+        let task: BoxFuture<'static, _> = Box::pin(async move {
+            let _guard = guard;
+            std::future::pending::<Result<Value, TaskError>>().await
+        });
+        let stopper = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            stopper.cancel();
+        });
+        let run = supervise(task, &ctx, Limits::default(), &CancellationToken::new(), &stop).await;
+        assert!(matches!(run, Run::Stopped), "{run:?}");
+        assert!(dropped.load(std::sync::atomic::Ordering::SeqCst), "the future is gone when supervise returns");
+        assert_eq!(ctx.cancel_reason(), Some(Cancelled::WorkerStopped));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_soft_limit_cancels_the_context_and_the_task_may_finish() {
         let ctx = Context::detached("t1", "cleanup");
@@ -84,7 +134,7 @@ mod tests {
             Ok(Value::from(format!("{:?}", seen.cancel_reason())))
         });
         let limits = Limits { soft: ms(100), hard: ms(1_000) };
-        let out = supervise(task, &ctx, limits, &CancellationToken::new()).await;
+        let out = ended(supervise(task, &ctx, limits, &CancellationToken::new(), &CancellationToken::new()).await);
         assert_eq!(out.expect("finished after cleaning up"), Value::from("Some(SoftTimeLimit)"));
     }
 
@@ -96,7 +146,8 @@ mod tests {
             Ok(Value::Null)
         });
         let limits = Limits { soft: ms(100), hard: ms(200) };
-        let error = supervise(task, &ctx, limits, &CancellationToken::new()).await.expect_err("aborted");
+        let run = supervise(task, &ctx, limits, &CancellationToken::new(), &CancellationToken::new()).await;
+        let error = ended(run).expect_err("aborted");
         assert_eq!(error.kind(), TaskErrorKind::TimedOut);
         assert_eq!(ctx.cancel_reason(), Some(Cancelled::SoftTimeLimit), "the soft limit came first");
     }
@@ -111,7 +162,8 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
             stop.cancel();
         });
-        let error = supervise(task, &ctx, Limits::default(), &terminate).await.expect_err("terminated");
+        let run = supervise(task, &ctx, Limits::default(), &terminate, &CancellationToken::new()).await;
+        let error = ended(run).expect_err("terminated");
         assert_eq!((error.kind(), ctx.cancel_reason()), (TaskErrorKind::Revoked, Some(Cancelled::Revoked)));
     }
 

@@ -27,7 +27,7 @@ pub struct WorkerConfig {
     /// How long results are kept (Celery's `result_expires`, one day by default).
     pub result_ttl: Option<Duration>,
     /// On a warm stop, how long running tasks may take to finish before the worker
-    /// gives up on them (their messages go back to the queue).
+    /// stops them (their messages go back to the queue once they are stopped).
     pub grace: Duration,
     /// The broker is also the result backend (same server or file): store the result and
     /// acknowledge in one step where the broker supports it. Leave false when results go
@@ -56,7 +56,10 @@ pub struct Stop {
     /// Warm: stop fetching, let running tasks finish (up to the grace period), hand back
     /// prefetched messages.
     pub warm: CancellationToken,
-    /// Cold: stop now; messages of unfinished tasks go back to the queue.
+    /// Cold: stop now. Running tasks are dropped (async ones stop at their next await,
+    /// their child processes are killed) and their messages go back to the queue; a
+    /// blocking task's thread cannot be stopped, so its message is held until the thread
+    /// ends, or until its lease lapses once the process has exited.
     pub cold: CancellationToken,
 }
 
@@ -98,6 +101,10 @@ pub struct Worker {
 /// Pauses after transient broker errors: doubling from the first to the last.
 const FETCH_BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 
+/// After a cold stop, how long stopped runs get to hand their messages back before the
+/// worker returns anyway (a broker that does not answer must not hold up the exit).
+const HAND_BACK: Duration = Duration::from_millis(1500);
+
 impl Worker {
     /// A worker for `registry`'s tasks on `broker`, storing results in `backend`.
     pub fn new(
@@ -132,6 +139,7 @@ impl Worker {
             revoked: Revoked::default(),
             origin: format!("artel.{}@{}", std::process::id(), crate::hostname()),
             events: config.events.clone(),
+            stop_runs: CancellationToken::new(),
         };
         Self { broker, executor: Arc::new(executor), config }
     }
@@ -218,16 +226,22 @@ impl Worker {
                 Err(e) => return Err(e),
             }
         }
-        // Every slot back means every task in flight has finished.
+        // Every slot back means every task in flight has finished (or been handed back).
         let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
         tokio::select! {
-            _ = slots.acquire_many(all) => {}
+            _ = slots.acquire_many(all) => return Ok(()),
             _ = tokio::time::sleep(self.config.grace) => {
-                tracing::warn!(grace = ?self.config.grace, "tasks still running after the grace period; their messages go back to the queue");
+                tracing::warn!(grace = ?self.config.grace, "tasks still running after the grace period: stopping them; their messages go back to the queue");
             }
             _ = stop.cold.cancelled() => {
-                tracing::warn!("cold stop: unfinished tasks go back to the queue");
+                tracing::warn!("cold stop: stopping running tasks; their messages go back to the queue");
             }
+        }
+        self.executor.stop_runs.cancel();
+        if tokio::time::timeout(HAND_BACK, slots.acquire_many(all)).await.is_err() {
+            tracing::warn!(
+                "some stopped tasks could not hand their messages back in time; they return when their leases lapse"
+            );
         }
         Ok(())
     }

@@ -120,11 +120,17 @@ impl Consumer for SqliteConsumer {
 impl Drop for SqliteConsumer {
     fn drop(&mut self) {
         self.heartbeat.abort();
-        // Prefetched messages never started: hand them back now rather than after the lease.
+        // Prefetched messages never started: hand them back now rather than after the
+        // lease. Delivered ones are their deliveries' to settle (a run that cannot be
+        // stopped keeps its message held until the process exits).
+        let ids: Vec<i64> = self.buffer.drain(..).map(|(id, _)| id).collect();
+        if ids.is_empty() {
+            return;
+        }
         let (token, now) = (self.token.clone(), self.shared.now_ms());
-        self.shared
-            .db
-            .spawn("releasing prefetched messages", move |tx| queries::release_all(tx, &token, now).map(drop));
+        self.shared.db.spawn("releasing prefetched messages", move |tx| {
+            ids.iter().try_for_each(|id| queries::release(tx, *id, &token, now))
+        });
     }
 }
 

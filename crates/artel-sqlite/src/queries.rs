@@ -60,10 +60,6 @@ pub(crate) fn release(tx: &Transaction<'_>, id: i64, token: &str, now: i64) -> r
     Ok(())
 }
 
-pub(crate) fn release_all(tx: &Transaction<'_>, token: &str, now: i64) -> rusqlite::Result<usize> {
-    tx.prepare_cached(sql!("message/release_all.sql"))?.execute(named_params! { ":token": token, ":now": now })
-}
-
 pub(crate) fn extend(tx: &Transaction<'_>, token: &str, lease_until: i64) -> rusqlite::Result<usize> {
     tx.prepare_cached(sql!("message/extend.sql"))?
         .execute(named_params! { ":token": token, ":lease_until": lease_until })
@@ -117,6 +113,7 @@ pub(crate) fn dead_list(tx: &Transaction<'_>, queue: Option<&str>, limit: usize)
 }
 
 pub(crate) fn dead_retry(tx: &Transaction<'_>, queue: Option<&str>, now: i64) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql!("result/forget_dead.sql"))?.execute(named_params! { ":queue": queue })?;
     let moved = tx.prepare_cached(sql!("dead/retry.sql"))?.execute(named_params! { ":queue": queue, ":now": now })?;
     dead_purge(tx, queue)?;
     Ok(moved)

@@ -1,5 +1,7 @@
 //! Tasks every artel worker can run, so the CLI is useful without writing Rust:
-//! `noop`, `echo`, `sleep`, `exec` and `http`.
+//! `noop`, `echo` and `sleep` always; `exec` and `http` only when enabled
+//! (`artel worker --enable exec,http`), because they let whoever can publish to the
+//! queue run programs on the worker's machine or reach its network.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -43,19 +45,49 @@ pub struct ExecOutput {
 }
 
 /// Runs `program` with `args` (no shell) and captures its exit code and output.
+///
+/// The program leads a process group of its own; when the run is abandoned (hard time
+/// limit, revoke with terminate, worker stop) the whole group is killed, so nothing it
+/// started keeps running.
 #[artel::task]
 pub async fn exec(program: String, args: Option<Vec<String>>) -> Result<ExecOutput, TaskError> {
-    let output = tokio::process::Command::new(&program)
+    let child = tokio::process::Command::new(&program)
         .args(args.unwrap_or_default())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true)
-        .output()
-        .await
+        .spawn()
         .map_err(|e| TaskError::msg(format!("cannot run {program:?}: {e}")))?;
+    let group = GroupKiller(child.id());
+    let output = child.wait_with_output().await.map_err(|e| TaskError::msg(format!("waiting for {program:?}: {e}")))?;
+    group.disarm();
     Ok(ExecOutput {
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     })
+}
+
+/// Kills a process group when dropped, unless disarmed: an abandoned `exec` run takes its
+/// grandchildren with it.
+struct GroupKiller(Option<u32>);
+
+impl GroupKiller {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupKiller {
+    fn drop(&mut self) {
+        let leader = self.0.and_then(|pid| i32::try_from(pid).ok()).and_then(rustix::process::Pid::from_raw);
+        if let Some(leader) = leader {
+            // The group may be gone already; nothing to do then.
+            let _ = rustix::process::kill_process_group(leader, rustix::process::Signal::KILL);
+        }
+    }
 }
 
 /// What `http` returns.
@@ -111,7 +143,28 @@ pub async fn http(
     Ok(HttpOutput { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() })
 }
 
-/// A registry holding the built-in tasks.
+/// A registry holding the built-in tasks that are always on: `noop`, `echo`, `sleep`.
 pub fn registry() -> Registry {
-    Registry::new().with(noop).with(echo).with(sleep).with(exec).with(http)
+    Registry::new().with(noop).with(echo).with(sleep)
+}
+
+/// The built-in tasks that are off unless enabled by name, and why.
+pub const GUARDED: [(&str, &str); 2] =
+    [("exec", "runs any program on the worker's machine"), ("http", "sends requests from the worker's network")];
+
+/// Adds the guarded built-in `name` (`exec` or `http`) to `registry`, unless a task of
+/// that name is registered already (yours win).
+pub fn enable(registry: &mut Registry, name: &str) -> Result<(), String> {
+    if registry.get(name).is_some() && GUARDED.iter().any(|(guarded, _)| *guarded == name) {
+        return Ok(());
+    }
+    match name {
+        "exec" => drop(registry.register(exec)),
+        "http" => drop(registry.register(http)),
+        other => {
+            let known: Vec<&str> = GUARDED.iter().map(|(name, _)| *name).collect();
+            return Err(format!("unknown built-in task {other:?}: --enable takes {}", known.join(", ")));
+        }
+    }
+    Ok(())
 }

@@ -67,12 +67,17 @@ pub mod __private {
     /// A plain detached thread rather than tokio's blocking pool: when a hard time limit
     /// abandons a runaway body, its thread must not hold up the runtime's shutdown (and
     /// with it the worker process's exit).
+    ///
+    /// `running` is held by the thread until it ends, so a stopping worker knows not to
+    /// hand the message back while the body still runs.
     pub async fn run_blocking<T: Send + 'static>(
+        running: artel_core::Unstoppable,
         body: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, crate::TaskError> {
         let (done, outcome) = tokio::sync::oneshot::channel();
         let run = move || {
             let _ = done.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)));
+            drop(running);
         };
         let panicked = |detail: String| crate::TaskError::of_kind(crate::TaskErrorKind::Panicked, detail);
         std::thread::Builder::new()

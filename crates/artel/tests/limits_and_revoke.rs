@@ -134,21 +134,23 @@ async fn a_hard_limit_abandons_a_runaway_blocking_task_and_the_worker_keeps_serv
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hard_limit_kills_a_child_process() {
+async fn a_hard_limit_kills_a_child_process_and_what_it_started() {
     for (name, app, _cleanup) in common::apps(registry, config).await {
         let pid_file = std::env::temp_dir().join(format!("{}.pid", run_id("child", name)));
-        let script = format!("echo $$ > {}; exec sleep 30", pid_file.display());
+        // The shell's own child, not the shell, is watched: killing only the direct child
+        // would leave it running.
+        let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
         let exec = artel::builtins::exec::s("sh".to_owned(), Some(vec!["-c".to_owned(), script]));
         let result = exec.with(|s| s.time_limit(Duration::from_millis(500))).delay(&app).await.expect("sent");
         let error = task_error(result.get(WAIT).await.expect_err("killed"));
         assert_eq!(error.kind(), TaskErrorKind::TimedOut, "{name}");
-        let pid = std::fs::read_to_string(&pid_file).expect("the child wrote its pid");
+        let pid = std::fs::read_to_string(&pid_file).expect("the shell wrote its child's pid");
         let _ = std::fs::remove_file(&pid_file);
         let stat = format!("/proc/{}/stat", pid.trim());
         let deadline = Instant::now() + Duration::from_secs(5);
         // Gone, or a zombie waiting to be reaped: either way no longer running.
         while std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z ")) {
-            assert!(Instant::now() < deadline, "{name}: child {} still running", pid.trim());
+            assert!(Instant::now() < deadline, "{name}: grandchild {} still running", pid.trim());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         app.shutdown().await;

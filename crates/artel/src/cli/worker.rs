@@ -28,7 +28,8 @@ pub(crate) struct WorkerArgs {
     /// Worker name shown by `artel stats` (default: artel.<pid>@<host>).
     #[arg(short = 'n', long)]
     name: Option<String>,
-    /// Seconds running tasks get to finish after SIGTERM/SIGINT.
+    /// Seconds running tasks get to finish after SIGTERM/SIGINT; then they are stopped and
+    /// their messages go back to the queue (a blocking task's once this process exits).
     #[arg(long, default_value_t = 30)]
     grace: u64,
     /// Exit once the queues are empty and nothing is running (like RQ's burst mode).
@@ -49,6 +50,11 @@ pub(crate) struct WorkerArgs {
     /// How often to read revocations, in milliseconds: the longest a revoke takes to arrive.
     #[arg(long, default_value_t = 200)]
     revoke_poll_ms: u64,
+    /// Turn on built-in tasks that are off by default because they act for whoever can
+    /// publish: `exec` (runs any program on this machine), `http` (sends requests from this
+    /// network). Comma-separated; enable them only where every producer is trusted.
+    #[arg(long, value_delimiter = ',', value_name = "TASKS")]
+    enable: Vec<String>,
     /// Send task and worker events for monitors such as Flower (Celery's -E; celery+redis:// or amqp://).
     #[arg(short = 'E', long)]
     events: bool,
@@ -68,9 +74,12 @@ const HEARTBEAT: Duration = Duration::from_secs(2);
 pub(crate) async fn run(
     connection: Connection,
     url: &str,
-    tasks: Registry,
+    mut tasks: Registry,
     args: WorkerArgs,
 ) -> anyhow::Result<ExitCode> {
+    for name in &args.enable {
+        crate::builtins::enable(&mut tasks, name).map_err(anyhow::Error::msg)?;
+    }
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
     anyhow::ensure!(
         !args.burst || connection.inspect.is_some(),
@@ -176,7 +185,7 @@ async fn signals(stop: Stop) {
         tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
     };
     next.await;
-    eprintln!("artel worker: stopping now; unfinished tasks go back to the queue");
+    eprintln!("artel worker: stopping now: running tasks are stopped, then their messages go back to the queue");
     stop.cold.cancel();
 }
 

@@ -1,0 +1,102 @@
+//! What running the worker in production relies on, checked with real worker processes:
+//! stops that never run a task twice at once, `exec` off unless enabled, poison messages
+//! quarantined.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use artel_broker_tests::ScratchDb;
+use serde_json::json;
+
+fn sqlite(db: &ScratchDb) -> String {
+    format!("sqlite://{}?poll_ms=10", db.path().display())
+}
+
+fn lines(path: &str) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_owned).collect()
+}
+
+fn wait_until(what: &str, patience: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + patience;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {patience:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An `exec` call whose run appends `start <worker pid>`, sleeps, then appends `end <worker pid>`.
+fn start_sleep_end(runs: &str, seconds: u32) -> String {
+    let script = format!("echo start $PPID >> {runs}; sleep {seconds}; echo end $PPID >> {runs}");
+    serde_json::to_string(&json!(["sh", ["-c", script]])).expect("json")
+}
+
+#[test]
+fn a_second_signal_stops_the_run_before_its_message_goes_back_and_the_worker_exits_within_2s() {
+    let db = ScratchDb::new("cold-stop");
+    let (url, runs) = (sqlite(&db), format!("{}.runs", db.path().display()));
+    let _cleanup = support::RedisCleanup { prefix: String::new(), runs: runs.clone() };
+    let (code, id, _) = support::artel(&url, &["call", "exec", "--args", &start_sleep_end(&runs, 3)]);
+    assert_eq!(code, 0);
+    let mut first = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "1", "--grace", "30"]);
+    wait_until("the first worker starts the task", Duration::from_secs(10), || !lines(&runs).is_empty());
+    first.signal("-TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    first.signal("-TERM");
+    let stopped = Instant::now();
+    first.wait(Duration::from_secs(5));
+    assert!(stopped.elapsed() < Duration::from_secs(2), "exited {:?} after the second signal", stopped.elapsed());
+
+    let second = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "1"]);
+    let (code, _, stderr) = support::artel(&url, &["result", "--wait", "--timeout", "20", id.trim()]);
+    assert_eq!(code, 0, "{stderr}");
+    let (a, b) = (first.pid(), second.pid());
+    assert_eq!(
+        lines(&runs),
+        [format!("start {a}"), format!("start {b}"), format!("end {b}")],
+        "the first run was killed before the second began"
+    );
+}
+
+#[test]
+fn the_end_of_the_grace_period_stops_the_run_as_a_second_signal_does() {
+    let db = ScratchDb::new("grace-stop");
+    let (url, runs) = (sqlite(&db), format!("{}.runs", db.path().display()));
+    let _cleanup = support::RedisCleanup { prefix: String::new(), runs: runs.clone() };
+    let (code, _, _) = support::artel(&url, &["call", "exec", "--args", &start_sleep_end(&runs, 4)]);
+    assert_eq!(code, 0);
+    let mut worker = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "1", "--grace", "1"]);
+    wait_until("the worker starts the task", Duration::from_secs(10), || !lines(&runs).is_empty());
+    worker.signal("-TERM");
+    let stopped = Instant::now();
+    worker.wait(Duration::from_secs(5));
+    assert!(stopped.elapsed() < Duration::from_secs(3), "grace 1 s, then stopped: took {:?}", stopped.elapsed());
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(lines(&runs).len(), 1, "the stopped run never reached its end: {:?}", lines(&runs));
+    let (_, queues, _) = support::artel(&url, &["queues"]);
+    let celery = queues.lines().find(|l| l.starts_with("celery")).expect("the celery queue");
+    assert_eq!(celery.split_whitespace().nth(1), Some("1"), "the message is ready again: {queues}");
+}
+
+#[test]
+fn exec_and_http_are_off_unless_enabled() {
+    let db = ScratchDb::new("exec-off");
+    let url = sqlite(&db);
+    let (code, id, _) = support::artel(&url, &["call", "exec", "--args", r#"["true"]"#]);
+    assert_eq!(code, 0);
+    let (code, _, _) = support::artel(&url, &["worker", "--burst"]);
+    assert_eq!(code, 0);
+    let (_, dead, _) = support::artel(&url, &["dead", "list"]);
+    assert!(dead.contains("NotRegistered: exec"), "{dead}");
+
+    let (code, _, stderr) = support::artel(&url, &["worker", "--burst", "--enable", "shell"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--enable takes exec, http"), "{stderr}");
+
+    let (code, _, _) = support::artel(&url, &["dead", "retry"]);
+    assert_eq!(code, 0);
+    let (code, _, stderr) = support::artel(&url, &["worker", "--burst", "--enable", "exec"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, out, stderr) = support::artel(&url, &["result", id.trim()]);
+    assert_eq!(code, 0, "ran once enabled: {out} {stderr}");
+}

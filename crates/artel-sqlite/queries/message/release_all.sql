@@ -1,1 +1,0 @@
-UPDATE messages SET visible_at = :now, lease_token = NULL WHERE lease_token = :token
