@@ -89,6 +89,7 @@ macro_rules! conformance {
             earlier_queues_are_served_first,
             an_undecided_delivery_is_delivered_again,
             a_requeued_message_is_delivered_again,
+            a_handed_back_delivery_does_not_count,
             a_rejected_message_is_not_delivered_again,
             delayed_messages_wait_for_their_eta,
             purge_removes_waiting_messages_and_counts_them,
@@ -189,6 +190,28 @@ pub async fn a_requeued_message_is_delivered_again(f: &Fixture) {
     next_task(&mut consumer).await.requeue().await.expect("requeue");
     let mut other = f.broker.consume(&[q], 1).await.expect("consume");
     next_task(&mut other).await.ack().await.expect("ack");
+}
+
+/// Brokers that count deliveries (for quarantining poison messages) count only those lost
+/// with their holder: a requeued or released delivery does not add up. Skipped where the
+/// broker does not count (`deliveries() == 0`).
+pub async fn a_handed_back_delivery_does_not_count(f: &Fixture) {
+    let q = f.queue("counted");
+    f.broker.publish(&q, &[message("t")]).await.expect("publish");
+    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let first = next_task(&mut consumer).await;
+    if first.deliveries() == 0 {
+        eprintln!("skipped: {:?} does not count deliveries", f.broker);
+        return first.ack().await.expect("ack");
+    }
+    assert_eq!(first.deliveries(), 1, "a first delivery");
+    first.requeue().await.expect("requeue");
+    let second = next_task(&mut consumer).await;
+    assert_eq!(second.deliveries(), 1, "a requeue does not count");
+    drop(second);
+    let third = next_task(&mut consumer).await;
+    assert_eq!(third.deliveries(), 1, "a release does not count");
+    third.ack().await.expect("ack");
 }
 
 /// `reject` dead-letters: the message is not delivered again.

@@ -1,13 +1,14 @@
 -- Takes up to ARGV[2] messages off a consumer's lists (best priority first) and records
 -- each as held, in one step, so a consumer dying here loses nothing (kombu's BRPOP +
 -- MULTI has a gap). Envelopes without a delivery tag go to the dead list.
--- KEYS[1] unacked HASH  KEYS[2] unacked_index ZSET  KEYS[3] dead LIST  KEYS[4..] lists
+-- KEYS[1] unacked HASH  KEYS[2] unacked_index ZSET  KEYS[3] dead LIST
+-- KEYS[4] deliveries HASH (tag -> deliveries not handed back)  KEYS[5..] lists
 -- ARGV[1] now (unix seconds)  ARGV[2] most to take
--- Returns a flat list: tag, envelope, tag, envelope, ...
+-- Returns a flat list of strings: tag, envelope, deliveries, tag, envelope, deliveries, ...
 local taken = {}
 local want = tonumber(ARGV[2])
-for i = 4, #KEYS do
-    while #taken < want * 2 do
+for i = 5, #KEYS do
+    while #taken < want * 3 do
         local envelope = redis.call('RPOP', KEYS[i])
         if not envelope then
             break
@@ -26,6 +27,7 @@ for i = 4, #KEYS do
             redis.call('ZADD', KEYS[2], ARGV[1], tag)
             table.insert(taken, tag)
             table.insert(taken, envelope)
+            table.insert(taken, tostring(redis.call('HINCRBY', KEYS[4], tag, 1)))
         else
             local dead = cjson.encode({queue = KEYS[i], reason = 'not a kombu envelope with a delivery_tag'})
             redis.call('LPUSH', KEYS[3], string.sub(dead, 1, -2) .. ',"envelope":' .. cjson.encode(envelope) .. '}')

@@ -1,5 +1,6 @@
 -- Puts one held message back on its list, or dead-letters it with a reason.
--- KEYS[1] unacked HASH  KEYS[2] unacked_index ZSET  KEYS[3] target LIST
+-- Handing back undoes the delivery's count; dead-lettering forgets it.
+-- KEYS[1] unacked HASH  KEYS[2] unacked_index ZSET  KEYS[3] target LIST  KEYS[4] deliveries HASH
 -- ARGV[1] delivery tag  ARGV[2] 'LPUSH' (back of the queue), 'RPUSH' (delivered next)
 --   or 'DEAD' (push {queue, reason, envelope} to the target)  ARGV[3] queue  ARGV[4] reason
 -- Returns 1 when moved, 0 when it was not held (acked or restored elsewhere).
@@ -9,6 +10,9 @@ if not held then
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[2] == 'DEAD' or tonumber(redis.call('HINCRBY', KEYS[4], ARGV[1], -1)) <= 0 then
+    redis.call('HDEL', KEYS[4], ARGV[1])
+end
 local envelope = cjson.encode(cjson.decode(held)[1])
 if ARGV[2] == 'DEAD' then
     local dead = cjson.encode({queue = ARGV[3], reason = ARGV[4]})

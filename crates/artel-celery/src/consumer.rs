@@ -13,6 +13,9 @@ use tokio::task::JoinHandle;
 use crate::broker::Shared;
 use crate::eta::{Waiting, now_ms};
 
+/// A message taken off the lists: (delivery tag, message, deliveries not handed back).
+type Claimed = (String, Message, u32);
+
 /// Delivery tags this consumer holds (delivered or waiting for their ETA).
 type Held = Arc<Mutex<HashSet<String>>>;
 
@@ -24,9 +27,9 @@ pub(crate) struct CeleryConsumer {
     shared: Arc<Shared>,
     lists: Vec<String>,
     prefetch: usize,
-    ready: VecDeque<(String, Message)>,
+    ready: VecDeque<Claimed>,
     /// ETA messages with their delivery tags, held until due.
-    delayed: Waiting<(String, Message)>,
+    delayed: Waiting<Claimed>,
     held: Held,
     upkeep: JoinHandle<()>,
 }
@@ -50,7 +53,7 @@ impl CeleryConsumer {
         let want = self.prefetch.saturating_sub(self.ready.len()).max(1);
         let names = &self.shared.names;
         let mut invocation = self.shared.scripts.claim.prepare_invoke();
-        invocation.key(names.unacked()).key(names.unacked_index()).key(names.dead_list());
+        invocation.key(names.unacked()).key(names.unacked_index()).key(names.dead_list()).key(names.deliveries());
         for list in &self.lists {
             invocation.key(list);
         }
@@ -59,13 +62,14 @@ impl CeleryConsumer {
         let taken: Vec<Vec<u8>> =
             invocation.invoke_async(&mut conn).await.map_err(|e| redis_error("taking messages", e))?;
         let now = now_ms();
-        for pair in taken.chunks_exact(2) {
-            let tag = String::from_utf8_lossy(&pair[0]).into_owned();
+        for claimed in taken.chunks_exact(3) {
+            let tag = String::from_utf8_lossy(&claimed[0]).into_owned();
+            let deliveries = std::str::from_utf8(&claimed[2]).ok().and_then(|n| n.parse().ok()).unwrap_or(1);
             lock(&self.held).insert(tag.clone());
-            match Message::from_envelope(&pair[1]) {
+            match Message::from_envelope(&claimed[1]) {
                 Ok(message) => match message.headers.eta.map(|eta| eta.timestamp_millis()) {
-                    Some(due) if due > now => self.delayed.hold(due, (tag, message)),
-                    _ => self.ready.push_back((tag, message)),
+                    Some(due) if due > now => self.delayed.hold(due, (tag, message, deliveries)),
+                    _ => self.ready.push_back((tag, message, deliveries)),
                 },
                 Err(e) => {
                     let reason = format!("undecodable message: {e}");
@@ -77,9 +81,9 @@ impl CeleryConsumer {
         Ok(())
     }
 
-    fn deliver(&self, (tag, message): (String, Message)) -> Delivery {
+    fn deliver(&self, (tag, message, deliveries): Claimed) -> Delivery {
         let acker = Acker::new(self.shared.clone(), self.held.clone(), tag, Some(&message));
-        Delivery::new(message, Box::new(acker))
+        Delivery::new(message, Box::new(acker)).with_deliveries(deliveries)
     }
 
     /// How long to wait before looking again: the poll interval or the next ETA.
@@ -113,14 +117,14 @@ impl Drop for CeleryConsumer {
     fn drop(&mut self) {
         self.upkeep.abort();
         // Hand back what was taken but not delivered, next in line.
-        let undelivered: Vec<(String, Message)> = self.ready.drain(..).chain(self.delayed.drain()).collect();
+        let undelivered: Vec<Claimed> = self.ready.drain(..).chain(self.delayed.drain()).collect();
         if undelivered.is_empty() {
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let (shared, held) = (self.shared.clone(), self.held.clone());
             runtime.spawn(async move {
-                for (tag, message) in undelivered {
+                for (tag, message, _) in undelivered {
                     let acker = Acker::new(shared.clone(), held.clone(), tag, Some(&message));
                     if let Err(e) = acker.restore("RPUSH").await {
                         tracing::warn!(error = %e, "could not hand a message back; it returns after the visibility timeout");
@@ -215,6 +219,7 @@ impl Acker {
             .key(names.unacked())
             .key(names.unacked_index())
             .key(target)
+            .key(names.deliveries())
             .arg(&self.tag)
             .arg(how)
             .arg(&self.queue)
@@ -237,6 +242,7 @@ impl Acknowledge for Acker {
             .ack
             .key(self.shared.names.unacked())
             .key(self.shared.names.unacked_index())
+            .key(self.shared.names.deliveries())
             .arg(&self.tag)
             .invoke_async(&mut conn)
             .await
@@ -266,6 +272,7 @@ impl Acknowledge for Acker {
             .key(names.result(&result.task_id))
             .key(names.unacked())
             .key(names.unacked_index())
+            .key(names.deliveries())
             .arg(json)
             .arg(artel_redis::toolkit::ttl_ms(ttl))
             .arg(&self.tag)

@@ -65,6 +65,12 @@ impl Names {
         format!("{}_artel.dead", self.prefix)
     }
 
+    /// HASH delivery tag -> deliveries to artel consumers not handed back (a count past
+    /// one: earlier holders died); kombu keeps no such count.
+    pub(crate) fn deliveries(&self) -> String {
+        format!("{}_artel.deliveries", self.prefix)
+    }
+
     /// The revocation log artel workers poll (Celery keeps revokes in worker memory).
     pub(crate) fn revocations(&self) -> (String, String) {
         (format!("{}_artel.revoked", self.prefix), format!("{}_artel.revoked.seq", self.prefix))

@@ -70,6 +70,7 @@ conformance!(@tests match celery_fixture().await {
     earlier_queues_are_served_first,
     an_undecided_delivery_is_delivered_again,
     a_requeued_message_is_delivered_again,
+    a_handed_back_delivery_does_not_count,
     a_rejected_message_is_not_delivered_again,
     purge_removes_waiting_messages_and_counts_them,
     a_batch_is_delivered_whole_and_in_order,

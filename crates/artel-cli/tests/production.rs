@@ -100,3 +100,44 @@ fn exec_and_http_are_off_unless_enabled() {
     let (code, out, stderr) = support::artel(&url, &["result", id.trim()]);
     assert_eq!(code, 0, "ran once enabled: {out} {stderr}");
 }
+
+/// A task that kills its own worker (as a segfault or the OOM killer would) is
+/// dead-lettered after `--max-deliveries` deaths, its caller sees WorkerLostError, and the
+/// next good task runs.
+fn a_poison_message_is_quarantined_after_max_deliveries(url: &str) {
+    let kill_my_worker = serde_json::to_string(&json!(["sh", ["-c", "kill -9 $PPID"]])).expect("json");
+    let (code, poison, _) = support::artel(url, &["call", "exec", "--args", &kill_my_worker]);
+    assert_eq!(code, 0);
+    let worker = ["--enable", "exec", "-c", "1", "--prefetch", "1", "--max-deliveries", "2"];
+    for death in 1..=2 {
+        let mut doomed = support::WorkerProcess::start(url, &worker);
+        let status = doomed.wait(Duration::from_secs(20));
+        assert_eq!(status.code(), None, "death {death}: killed by the task, not an exit: {status}");
+    }
+    let survivor = support::WorkerProcess::start(url, &worker);
+    let (code, out, _) = support::artel(url, &["call", "echo", "--args", r#"["after"]"#, "--wait", "--timeout", "20"]);
+    assert_eq!((code, out.trim()), (0, r#""after""#), "the next good task runs");
+    let (code, _, stderr) = support::artel(url, &["result", "--wait", "--timeout", "20", poison.trim()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("WorkerLostError"), "{stderr}");
+    let (_, dead, _) = support::artel(url, &["dead", "list"]);
+    assert!(dead.contains("delivered 2 times without finishing (the worker died each time"), "{dead}");
+    drop(survivor);
+}
+
+#[test]
+fn a_poison_message_is_quarantined_on_sqlite() {
+    let db = ScratchDb::new("poison");
+    a_poison_message_is_quarantined_after_max_deliveries(&format!(
+        "sqlite://{}?poll_ms=10&lease_ms=300",
+        db.path().display()
+    ));
+}
+
+#[test]
+fn a_poison_message_is_quarantined_on_redis() {
+    let prefix = format!("artel-test-poison-{}", uuid::Uuid::new_v4());
+    let _cleanup = support::RedisCleanup { prefix: prefix.clone(), runs: String::new() };
+    let url = format!("{}?prefix={prefix}&poll_ms=10&lease_ms=300", support::redis_url());
+    a_poison_message_is_quarantined_after_max_deliveries(&url);
+}

@@ -73,12 +73,27 @@ pub struct Delivery {
     message: Message,
     acker: Option<Box<dyn Acknowledge>>,
     release_on_drop: bool,
+    deliveries: u32,
 }
 
 impl Delivery {
     /// Wraps a message with its broker's acknowledger.
     pub fn new(message: Message, acker: Box<dyn Acknowledge>) -> Self {
-        Self { message, acker: Some(acker), release_on_drop: true }
+        Self { message, acker: Some(acker), release_on_drop: true, deliveries: 0 }
+    }
+
+    /// Says how many times the message has been delivered, this time included, not
+    /// counting deliveries that were handed back (requeued or released): a count past
+    /// one means earlier deliveries ended with their worker.
+    pub fn with_deliveries(mut self, deliveries: u32) -> Self {
+        self.deliveries = deliveries;
+        self
+    }
+
+    /// How many times the message has been delivered without being handed back, this
+    /// time included; 0 when the broker does not count.
+    pub fn deliveries(&self) -> u32 {
+        self.deliveries
     }
 
     /// Dropping this delivery undecided will leave the message held until its lease

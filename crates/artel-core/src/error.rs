@@ -94,10 +94,13 @@ pub enum TaskErrorKind {
     Revoked,
     /// The task asked to be run again ([`TaskError::retry`]).
     Retry,
+    /// The message was delivered `max_deliveries` times and its worker died each time
+    /// (crash, out of memory, kill): it is quarantined rather than run again.
+    WorkerLost,
 }
 
 /// (kind, Celery exception name, Python module) for the kinds with a fixed exception.
-const KIND_EXCEPTIONS: [(TaskErrorKind, &str, &str); 7] = [
+const KIND_EXCEPTIONS: [(TaskErrorKind, &str, &str); 8] = [
     (TaskErrorKind::InvalidArguments, "TypeError", "builtins"),
     (TaskErrorKind::NotRegistered, "NotRegistered", "celery.exceptions"),
     (TaskErrorKind::InvalidMessage, "DecodeError", "kombu.exceptions"),
@@ -105,6 +108,7 @@ const KIND_EXCEPTIONS: [(TaskErrorKind, &str, &str); 7] = [
     (TaskErrorKind::TimedOut, "TimeLimitExceeded", "celery.exceptions"),
     (TaskErrorKind::Revoked, "TaskRevokedError", "celery.exceptions"),
     (TaskErrorKind::Retry, "Retry", "celery.exceptions"),
+    (TaskErrorKind::WorkerLost, "WorkerLostError", "billiard.exceptions"),
 ];
 
 /// Python builtin exceptions a task may name, so Python re-raises the real class.

@@ -77,6 +77,11 @@ pub struct TaskOptions {
     /// Wait before the first automatic retry; doubles each time, full jitter, 10 min cap.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "seconds_opt")]
     pub retry_backoff: Option<Duration>,
+    /// Deliveries without an outcome (each worker died running it) after which the
+    /// message is dead-lettered as `WorkerLostError` instead of run again; the worker's
+    /// `--max-deliveries` (5) when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_deliveries: Option<u32>,
     /// Most runs of this task per worker: `"100/s"`, `"10/m"`, `"5/h"` (Celery's format).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<String>,

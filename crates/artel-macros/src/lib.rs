@@ -44,6 +44,7 @@ struct Options {
     name: Option<LitStr>,
     blocking: bool,
     max_retries: Option<syn::LitInt>,
+    max_deliveries: Option<syn::LitInt>,
     autoretry: bool,
     retry_backoff_ms: Option<syn::LitInt>,
     time_limit_ms: Option<syn::LitInt>,
@@ -67,6 +68,10 @@ impl Parse for Options {
                     input.parse::<Token![=]>()?;
                     options.max_retries = Some(input.parse()?);
                 }
+                "max_deliveries" => {
+                    input.parse::<Token![=]>()?;
+                    options.max_deliveries = Some(input.parse()?);
+                }
                 "retry_backoff_ms" => {
                     input.parse::<Token![=]>()?;
                     options.retry_backoff_ms = Some(input.parse()?);
@@ -88,7 +93,7 @@ impl Parse for Options {
                 other => {
                     let message = format!(
                         "unknown task option `{other}`; expected `name = \"...\"`, `blocking`, `max_retries = N`, \
-                         `autoretry`, `retry_backoff_ms = N`, `time_limit_ms = N`, `soft_time_limit_ms = N` or \
+                         `max_deliveries = N`, `autoretry`, `retry_backoff_ms = N`, `time_limit_ms = N`, `soft_time_limit_ms = N` or \
                          `rate_limit = \"N/s\"`"
                     );
                     return Err(syn::Error::new(key.span(), message));
@@ -213,6 +218,8 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
     let decoded = format_ident!("__artel_decoded");
     let max_retries =
         options.max_retries.as_ref().map(|n| quote!(options.max_retries = ::core::option::Option::Some(#n);));
+    let max_deliveries =
+        options.max_deliveries.as_ref().map(|n| quote!(options.max_deliveries = ::core::option::Option::Some(#n);));
     let autoretry = options.autoretry.then(|| quote!(options.autoretry = ::core::option::Option::Some(true);));
     let rate_limit = options
         .rate_limit
@@ -260,6 +267,7 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
                 #[allow(unused_mut)]
                 let mut options = ::artel::TaskOptions::default();
                 #max_retries
+                #max_deliveries
                 #autoretry
                 #backoff
                 #time_limit

@@ -20,7 +20,8 @@ pub(crate) struct RedisConsumer {
     queues: Vec<String>,
     prefetch: usize,
     token: Arc<str>,
-    buffer: VecDeque<(String, String, Message)>,
+    /// Claimed, not yet handed out: (queue, id, message, deliveries).
+    buffer: VecDeque<(String, String, Message, u32)>,
     held: Held,
     /// Only for BLPOP: blocking never stalls the shared multiplexed connection. `None`
     /// after it failed; reopened on the next wait.
@@ -68,6 +69,7 @@ impl RedisConsumer {
                 .key(&keys.priorities)
                 .key(&keys.holders)
                 .key(&keys.sequence)
+                .key(&keys.deliveries)
                 .arg(now)
                 .arg(until)
                 .arg(left)
@@ -83,16 +85,17 @@ impl RedisConsumer {
                 }
                 continue;
             }
-            for pair in reply.chunks(2) {
-                let (Ok(id), Ok(envelope)) = (
-                    redis::from_redis_value::<String>(pair[0].clone()),
-                    redis::from_redis_value::<Vec<u8>>(pair.get(1).cloned().unwrap_or(redis::Value::Nil)),
-                ) else {
+            for claimed in reply.chunks(3) {
+                let field = |i: usize| claimed.get(i).cloned().unwrap_or(redis::Value::Nil);
+                let (Ok(id), Ok(envelope)) =
+                    (redis::from_redis_value::<String>(field(0)), redis::from_redis_value::<Vec<u8>>(field(1)))
+                else {
                     continue;
                 };
+                let deliveries = redis::from_redis_value::<u32>(field(2)).unwrap_or(1);
                 lock(&self.held).entry(queue.clone()).or_default().push(id.clone());
                 match Message::from_envelope(&envelope) {
-                    Ok(message) => self.buffer.push_back((queue.clone(), id, message)),
+                    Ok(message) => self.buffer.push_back((queue.clone(), id, message, deliveries)),
                     Err(error) => {
                         let acker = self.acker(&queue, &id);
                         acker.reject(&format!("undecodable message: {error}")).await?;
@@ -154,9 +157,9 @@ async fn heartbeat(shared: Arc<Shared>, token: Arc<str>, held: Held) {
 impl Consumer for RedisConsumer {
     async fn next(&mut self) -> BrokerResult<Delivery> {
         loop {
-            if let Some((queue, id, message)) = self.buffer.pop_front() {
+            if let Some((queue, id, message, deliveries)) = self.buffer.pop_front() {
                 let acker = self.acker(&queue, &id);
-                return Ok(Delivery::new(message, Box::new(acker)));
+                return Ok(Delivery::new(message, Box::new(acker)).with_deliveries(deliveries));
             }
             let next_due = self.claim().await?;
             if !self.buffer.is_empty() {
@@ -190,7 +193,7 @@ impl Drop for RedisConsumer {
     fn drop(&mut self) {
         self.heartbeat.abort();
         // Prefetched messages never started: hand them back now rather than after the lease.
-        for (queue, id, _) in self.buffer.drain(..) {
+        for (queue, id, ..) in self.buffer.drain(..) {
             let acker = RedisAcker {
                 shared: self.shared.clone(),
                 queue,
@@ -238,6 +241,7 @@ impl RedisAcker {
             .key(&keys.holders)
             .key(&keys.sequence)
             .key(&keys.signal)
+            .key(&keys.deliveries)
             .arg(&id)
             .arg(&*token)
             .invoke_async(&mut conn)

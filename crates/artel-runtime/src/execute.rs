@@ -44,6 +44,9 @@ pub(crate) struct Executor {
     pub(crate) events: Option<Arc<dyn EventSink>>,
     /// Fired when the worker stops now: every run is dropped and its message handed back.
     pub(crate) stop_runs: tokio_util::sync::CancellationToken,
+    /// Deliveries without an outcome after which a message is quarantined, for tasks
+    /// that declare none; 0 turns the check off.
+    pub(crate) max_deliveries: u32,
 }
 
 impl Executor {
@@ -72,6 +75,12 @@ impl Executor {
                 "expires": headers.expires.as_ref().map(artel_core::time::to_iso),
             })
         });
+        let options = handler.options();
+        if let Some(error) =
+            lost_too_often(delivery.deliveries(), options.max_deliveries.unwrap_or(self.max_deliveries))
+        {
+            return self.reject(delivery, &id, error, &embed).await;
+        }
         let ignore_result = headers.ignore_result;
         if headers.expires.is_some_and(|at| at <= self.clock.now()) {
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
@@ -81,7 +90,6 @@ impl Executor {
         if self.track_received && !ignore_result {
             self.store(TaskResult::progress(&id, State::Received, meta()), false).await;
         }
-        let options = handler.options();
         tokio::select! {
             biased;
             // Not started: the dropped delivery goes straight back to the queue.
@@ -249,6 +257,17 @@ impl Executor {
     }
 }
 
+/// The error that quarantines a message delivered more than `max` times (its earlier
+/// workers all died running it), if it was; a poison message must not take down every
+/// worker in turn.
+fn lost_too_often(deliveries: u32, max: u32) -> Option<TaskError> {
+    (max > 0 && deliveries > max).then(|| {
+        let reason =
+            format!("delivered {max} times without finishing (the worker died each time: crash, OOM or kill?)");
+        TaskError::of_kind(TaskErrorKind::WorkerLost, reason)
+    })
+}
+
 /// Gives the message of a run the worker stopped back to the queue once the run has
 /// really stopped, so it never runs twice at once: at once when nothing of it is left
 /// (an async task's future is dropped, its child processes killed), else when its thread
@@ -275,5 +294,21 @@ pub(crate) fn settle(outcome: artel_core::BrokerResult<()>, id: &str) {
     if let Err(e) = outcome {
         // The broker redelivers an unsettled message once its lease lapses.
         tracing::error!(id = %id, error = %e, "could not acknowledge the message; it will be delivered again");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_quarantined_only_past_its_max_deliveries() {
+        assert!(lost_too_often(0, 5).is_none(), "0: the broker does not count");
+        assert!(lost_too_often(5, 5).is_none(), "the fifth delivery still runs");
+        let error = lost_too_often(6, 5).expect("quarantined");
+        assert_eq!(error.kind(), TaskErrorKind::WorkerLost);
+        assert_eq!(error.exc_type(), "WorkerLostError");
+        assert!(error.message().starts_with("delivered 5 times without finishing"), "{error}");
+        assert!(lost_too_often(100, 0).is_none(), "0 turns the check off");
     }
 }

@@ -48,6 +48,10 @@ pub struct WorkerConfig {
     pub revoke_poll: Duration,
     /// Where task events go (Celery's `-E`); none by default.
     pub events: Option<Arc<dyn EventSink>>,
+    /// A message delivered this many times without an outcome (its worker died each
+    /// time: crash, out of memory, kill) is dead-lettered as `WorkerLostError` instead of
+    /// run again; tasks may declare their own (`max_deliveries`). 0 turns this off.
+    pub max_deliveries: u32,
 }
 
 /// How a worker is told to stop.
@@ -86,6 +90,7 @@ impl Default for WorkerConfig {
             soft_time_limit: None,
             revoke_poll: Duration::from_millis(200),
             events: None,
+            max_deliveries: 5,
         }
     }
 }
@@ -140,6 +145,7 @@ impl Worker {
             origin: format!("artel.{}@{}", std::process::id(), crate::hostname()),
             events: config.events.clone(),
             stop_runs: CancellationToken::new(),
+            max_deliveries: config.max_deliveries,
         };
         Self { broker, executor: Arc::new(executor), config }
     }

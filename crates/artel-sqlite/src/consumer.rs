@@ -17,7 +17,8 @@ pub(crate) struct SqliteConsumer {
     queues: Vec<String>,
     prefetch: usize,
     token: Arc<str>,
-    buffer: VecDeque<(i64, Message)>,
+    /// Claimed, not yet handed out: (row id, message, deliveries).
+    buffer: VecDeque<(i64, Message, u32)>,
     heartbeat: JoinHandle<()>,
 }
 
@@ -91,17 +92,17 @@ async fn heartbeat(shared: Arc<Shared>, token: Arc<str>) {
 impl Consumer for SqliteConsumer {
     async fn next(&mut self) -> BrokerResult<Delivery> {
         loop {
-            if let Some((id, message)) = self.buffer.pop_front() {
+            if let Some((id, message, deliveries)) = self.buffer.pop_front() {
                 let acker = SqliteAcker { shared: self.shared.clone(), id, token: self.token.clone() };
-                return Ok(Delivery::new(message, Box::new(acker)));
+                return Ok(Delivery::new(message, Box::new(acker)).with_deliveries(deliveries));
             }
             let published = self.shared.published.notified();
             tokio::pin!(published);
             published.as_mut().enable();
             let (claimed, next_visible) = self.claim().await?;
-            for (id, envelope, _deliveries) in claimed {
+            for (id, envelope, deliveries) in claimed {
                 match Message::from_envelope(&envelope) {
-                    Ok(message) => self.buffer.push_back((id, message)),
+                    Ok(message) => self.buffer.push_back((id, message, deliveries)),
                     Err(error) => self.bury_undecodable(id, error).await?,
                 }
             }
@@ -123,7 +124,7 @@ impl Drop for SqliteConsumer {
         // Prefetched messages never started: hand them back now rather than after the
         // lease. Delivered ones are their deliveries' to settle (a run that cannot be
         // stopped keeps its message held until the process exits).
-        let ids: Vec<i64> = self.buffer.drain(..).map(|(id, _)| id).collect();
+        let ids: Vec<i64> = self.buffer.drain(..).map(|(id, ..)| id).collect();
         if ids.is_empty() {
             return;
         }

@@ -50,6 +50,7 @@ async fn a_crashed_holders_message_is_delivered_again_after_the_lease() {
         tokio::time::timeout(Duration::from_secs(10), consumer.next()).await.expect("in time").expect("delivery");
     assert_eq!(again.message().headers.id, id);
     assert!(crashed_at.elapsed() >= LEASE - Duration::from_millis(50), "not before the lease lapsed");
+    assert_eq!(again.deliveries(), 2, "the delivery lost with its holder counts");
     again.ack().await.expect("ack");
     assert_eq!(broker.len("q").await.expect("len"), 0);
 }

@@ -180,7 +180,8 @@ impl Consumer for MemoryConsumer {
                 Ok((queue, message)) => {
                     let acker =
                         MemoryAcker { shared: self.shared.clone(), queue, message: Mutex::new(Some(message.clone())) };
-                    return Ok(Delivery::new(message, Box::new(acker)));
+                    // An in-process queue dies with its workers: no delivery is ever lost to count.
+                    return Ok(Delivery::new(message, Box::new(acker)).with_deliveries(1));
                 }
                 Err(Some(due_in)) => {
                     let _ = tokio::time::timeout(due_in, published).await;

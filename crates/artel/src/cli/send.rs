@@ -23,7 +23,7 @@ pub(crate) struct CallArgs {
     /// Keyword arguments as a JSON object.
     #[arg(long, default_value = "{}")]
     kwargs: String,
-    /// Wait for the result and print it.
+    /// Wait for the result and print it (the task id then goes to standard error).
     #[arg(long)]
     wait: bool,
     /// With --wait: give up after this many seconds (exit status 3).
@@ -103,10 +103,12 @@ pub(crate) async fn call(connection: Connection, args: CallArgs) -> anyhow::Resu
     }
     let app = App::new(connection.broker.clone(), connection.backend.clone());
     let id = app.send(signature).await?;
-    println!("{id}");
     if !args.wait {
+        println!("{id}");
         return Ok(ExitCode::SUCCESS);
     }
+    // Standard output carries only the result, for scripts.
+    eprintln!("sent {id}");
     let result = wait(&connection, &id, seconds(args.timeout, "--timeout")?).await?;
     print_value(&result)
 }

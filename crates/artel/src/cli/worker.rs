@@ -50,6 +50,11 @@ pub(crate) struct WorkerArgs {
     /// How often to read revocations, in milliseconds: the longest a revoke takes to arrive.
     #[arg(long, default_value_t = 200)]
     revoke_poll_ms: u64,
+    /// Dead-letter a message (as WorkerLostError) once it was delivered this many times and
+    /// its worker died each time (crash, out of memory, kill), instead of letting it take
+    /// down every worker in turn; tasks may set their own (`max_deliveries`). 0: never.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    max_deliveries: u32,
     /// Turn on built-in tasks that are off by default because they act for whoever can
     /// publish: `exec` (runs any program on this machine), `http` (sends requests from this
     /// network). Comma-separated; enable them only where every producer is trusted.
@@ -106,6 +111,7 @@ pub(crate) async fn run(
         time_limit: limit(args.time_limit, "--time-limit")?,
         soft_time_limit: limit(args.soft_time_limit, "--soft-time-limit")?,
         revoke_poll: Duration::from_millis(args.revoke_poll_ms.max(1)),
+        max_deliveries: args.max_deliveries,
         events: events.as_ref().map(|(publisher, _)| publisher.clone() as Arc<dyn artel_runtime::EventSink>),
         ..WorkerConfig::default()
     };
