@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use artel_core::{
-    Broker, BrokerErrorKind, Clock, Message, ResultBackend, Revocation, Signature, State, SystemClock, TaskResult,
+    Broker, BrokerErrorKind, Clock, FailedFilter, FailedTask, FailedTasks, Message, ResultBackend, Revocation,
+    Signature, State, SystemClock, TaskResult,
 };
 use serde_json::json;
 
@@ -24,6 +25,9 @@ pub struct Fixture {
     pub backend: Arc<dyn ResultBackend>,
     /// Unique per test; prefix queue names with it.
     pub prefix: String,
+    /// The broker's record of failed tasks, where it keeps one, and how many failures
+    /// per queue it was configured to keep (use a small number: the suite fills it).
+    pub failed: Option<(Arc<dyn FailedTasks>, u32)>,
     /// Dropped at the end of the test (removes files, keys...).
     pub cleanup: Box<dyn Send>,
 }
@@ -90,6 +94,7 @@ macro_rules! conformance {
             an_undecided_delivery_is_delivered_again,
             a_requeued_message_is_delivered_again,
             a_handed_back_delivery_does_not_count,
+            failures_are_recorded_with_the_ack_newest_kept_and_run_again,
             a_rejected_message_is_not_delivered_again,
             delayed_messages_wait_for_their_eta,
             purge_removes_waiting_messages_and_counts_them,
@@ -212,6 +217,58 @@ pub async fn a_handed_back_delivery_does_not_count(f: &Fixture) {
     let third = next_task(&mut consumer).await;
     assert_eq!(third.deliveries(), 1, "a release does not count");
     third.ack().await.expect("ack");
+}
+
+/// A task that failed for good is acknowledged and recorded in one step
+/// (`ack_failed`); the newest failures of a queue are kept, newest first; `failed_retry`
+/// publishes one again with its retry count reset and forgets its stored result.
+/// Skipped where the broker keeps no failures.
+pub async fn failures_are_recorded_with_the_ack_newest_kept_and_run_again(f: &Fixture) {
+    let Some((failed, kept)) = &f.failed else {
+        return eprintln!("skipped: {:?} keeps no failed tasks", f.broker);
+    };
+    let q = f.queue("failed");
+    let retried = |_| {
+        let mut m = message("boom");
+        m.headers.retries = 2;
+        m
+    };
+    let batch: Vec<Message> = (0..=*kept).map(retried).collect();
+    f.broker.publish(&q, &batch).await.expect("publish");
+    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    for n in 0..=*kept {
+        let delivery = next_task(&mut consumer).await;
+        let headers = &delivery.message().headers;
+        let failure = FailedTask {
+            task_id: headers.id.clone(),
+            task: headers.task.clone(),
+            queue: q.clone(),
+            args: "[]".to_owned(),
+            error: format!("RuntimeError: boom {n}"),
+            worker: "conformance@test".to_owned(),
+            failed_at_ms: 1_000 + i64::from(n),
+            attempts: headers.retries + 1,
+        };
+        let stored = TaskResult::failure(&headers.id, &artel_core::TaskError::msg("boom"), SystemClock.now());
+        f.backend.store(&stored, None).await.expect("store");
+        delivery.ack_failed(&failure).await.expect("ack and record");
+    }
+    assert_eq!(f.broker.len(&q).await.expect("len"), 0, "acknowledged");
+    let filter = FailedFilter { queue: Some(q.clone()), limit: 100, ..FailedFilter::default() };
+    let listed = failed.failed_list(&filter).await.expect("list");
+    let errors: Vec<&str> = listed.iter().map(|f| f.error.as_str()).collect();
+    let newest: Vec<String> = (1..=*kept).rev().map(|n| format!("RuntimeError: boom {n}")).collect();
+    assert_eq!(errors, newest, "the newest {kept}, newest first");
+    assert_eq!(listed[0].attempts, 3);
+
+    let again = listed[0].task_id.clone();
+    assert_eq!(failed.failed_retry(Some(std::slice::from_ref(&again))).await.expect("retry"), 1);
+    assert!(f.backend.get(&again).await.expect("get").is_none(), "its FAILURE is forgotten: PENDING");
+    let rerun = next_task(&mut consumer).await;
+    assert_eq!((rerun.message().headers.id.as_str(), rerun.message().headers.retries), (again.as_str(), 0));
+    rerun.ack().await.expect("ack");
+    let left = failed.failed_list(&filter).await.expect("list").len();
+    assert_eq!(left, usize::try_from(kept - 1).expect("small"), "a retried failure leaves the record");
 }
 
 /// `reject` dead-letters: the message is not delivered again.

@@ -10,6 +10,7 @@ fn memory() -> Fixture {
         broker: Arc::new(MemoryBroker::new()),
         backend: Arc::new(MemoryBackend::new()),
         prefix: "t-".to_owned(),
+        failed: None,
         cleanup: Box::new(()),
     }
 }

@@ -60,7 +60,8 @@ async fn open() -> Option<(Amqp, CeleryRedis, DropPrefix, String)> {
 
 async fn amqp_fixture() -> Option<Fixture> {
     let (broker, backend, cleanup, prefix) = open().await?;
-    Some(Fixture { broker: Arc::new(broker), backend: Arc::new(backend), prefix, cleanup: Box::new(cleanup) })
+    let (broker, backend) = (Arc::new(broker), Arc::new(backend));
+    Some(Fixture { broker, backend, prefix, failed: None, cleanup: Box::new(cleanup) })
 }
 
 conformance!(@tests match amqp_fixture().await {
@@ -70,6 +71,7 @@ conformance!(@tests match amqp_fixture().await {
     publish_consume_ack_empties_the_queue,
     an_undecided_delivery_is_delivered_again,
     a_handed_back_delivery_does_not_count,
+    failures_are_recorded_with_the_ack_newest_kept_and_run_again,
     a_rejected_message_is_not_delivered_again,
     purge_removes_waiting_messages_and_counts_them,
     a_batch_is_delivered_whole_and_in_order,

@@ -58,6 +58,7 @@ async fn celery_fixture() -> Option<Fixture> {
         broker: Arc::new(broker.clone()),
         backend: Arc::new(broker),
         prefix: "q-".to_owned(),
+        failed: None,
         cleanup: Box::new(cleanup),
     })
 }
@@ -71,6 +72,7 @@ conformance!(@tests match celery_fixture().await {
     an_undecided_delivery_is_delivered_again,
     a_requeued_message_is_delivered_again,
     a_handed_back_delivery_does_not_count,
+    failures_are_recorded_with_the_ack_newest_kept_and_run_again,
     a_rejected_message_is_not_delivered_again,
     purge_removes_waiting_messages_and_counts_them,
     a_batch_is_delivered_whole_and_in_order,

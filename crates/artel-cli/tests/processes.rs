@@ -163,6 +163,12 @@ fn bad_input_is_dead_lettered_with_its_reason_and_can_be_retried_or_purged() {
 }
 
 #[test]
+fn failed_tasks_are_listed_and_run_again() {
+    let db = Scratch::new();
+    support::failed_tasks_round_trip(&db.url("?poll_ms=10"));
+}
+
+#[test]
 fn the_cli_revokes_a_delayed_task_and_stops_a_running_one() {
     let db = Scratch::new();
     let url = db.url("?poll_ms=10");
@@ -186,9 +192,9 @@ fn the_cli_revokes_a_delayed_task_and_stops_a_running_one() {
     let (code, out, _) = support::artel(&url, &["revoke", "--terminate", delayed, long]);
     assert_eq!((code, out.lines().count()), (0, 2), "{out}");
     for id in [delayed, long] {
-        let (code, _, stderr) = support::artel(&url, &["result", "--wait", "--timeout", "10", id]);
-        assert_eq!(code, 1, "a revoked task's result is an error: {stderr}");
-        assert!(stderr.contains("Revoked"), "{stderr}");
+        let (code, shown, _) = support::artel(&url, &["result", "--wait", "--timeout", "10", id]);
+        assert_eq!(code, 1, "a revoked task's result is an error: {shown}");
+        assert!(shown.contains("REVOKED"), "{shown}");
     }
     std::thread::sleep(Duration::from_millis(1200));
     assert!(std::fs::read_to_string(&runs).is_err(), "the delayed task never ran");

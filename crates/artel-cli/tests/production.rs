@@ -117,9 +117,9 @@ fn a_poison_message_is_quarantined_after_max_deliveries(url: &str) {
     let survivor = support::WorkerProcess::start(url, &worker);
     let (code, out, _) = support::artel(url, &["call", "echo", "--args", r#"["after"]"#, "--wait", "--timeout", "20"]);
     assert_eq!((code, out.trim()), (0, r#""after""#), "the next good task runs");
-    let (code, _, stderr) = support::artel(url, &["result", "--wait", "--timeout", "20", poison.trim()]);
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("WorkerLostError"), "{stderr}");
+    let (code, shown, _) = support::artel(url, &["result", "--wait", "--timeout", "20", poison.trim()]);
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("WorkerLostError"), "{shown}");
     let (_, dead, _) = support::artel(url, &["dead", "list"]);
     assert!(dead.contains("delivered 2 times without finishing (the worker died each time"), "{dead}");
     drop(survivor);
@@ -140,4 +140,56 @@ fn a_poison_message_is_quarantined_on_redis() {
     let _cleanup = support::RedisCleanup { prefix: prefix.clone(), runs: String::new() };
     let url = format!("{}?prefix={prefix}&poll_ms=10&lease_ms=300", support::redis_url());
     a_poison_message_is_quarantined_after_max_deliveries(&url);
+}
+
+#[test]
+fn the_worker_logs_each_outcome_and_never_a_password() {
+    let prefix = format!("artel-test-logs-{}", uuid::Uuid::new_v4());
+    let _cleanup = support::RedisCleanup { prefix: prefix.clone(), runs: String::new() };
+    // Redis's default user takes any password when it has none: the URL carries one.
+    let url = support::redis_url().replacen("redis://", "redis://default:s3cret-pw@", 1);
+    let url = format!("{url}?prefix={prefix}&poll_ms=10");
+    let (code, id, stderr) = support::artel(&url, &["call", "echo", "--args", r#"["logged"]"#]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = support::artel(&url, &["worker", "--burst", "--log-format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("s3cret-pw"), "the password is never shown: {stderr}");
+    let events: Vec<serde_json::Value> =
+        stderr.lines().map(|l| serde_json::from_str(l).expect("every line is JSON")).collect();
+    let started =
+        events.iter().find(|e| e["fields"]["message"].as_str().is_some_and(|m| m.starts_with("worker started")));
+    assert!(
+        started.is_some_and(|e| e["fields"]["broker"].as_str().is_some_and(|b| b.contains("default:***@"))),
+        "{stderr}"
+    );
+    let done = events.iter().find(|e| e["fields"]["message"] == "succeeded").expect("a succeeded line");
+    assert_eq!((&done["fields"]["task"], done["fields"]["id"].as_str()), (&json!("echo"), Some(id.trim())));
+
+    support::artel(&url, &["call", "echo", "--args", r#"["quiet"]"#]);
+    let (code, _, stderr) = support::artel(&url, &["worker", "--burst", "--log-level", "warn"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("succeeded"), "warn hides outcomes that went well: {stderr}");
+}
+
+#[test]
+fn a_wrong_redis_password_is_named_as_such_once_and_hidden() {
+    let user = format!("artel-test-{}", uuid::Uuid::new_v4());
+    let acl = |args: &[&str]| {
+        let status = std::process::Command::new("redis-cli")
+            .args(["-u", &support::redis_url(), "ACL"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("redis-cli");
+        assert!(status.success(), "ACL {args:?}");
+    };
+    acl(&["SETUSER", &user, "on", ">right-pw", "~*", "&*", "+@all"]);
+    let url = support::redis_url().replacen("redis://", &format!("redis://{user}:wrong-pw@"), 1);
+    let (code, _, stderr) = support::artel(&url, &["queues"]);
+    acl(&["DELUSER", &user]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("check the password in the URL"), "{stderr}");
+    assert!(!stderr.contains("is redis-server running"), "the server answered: {stderr}");
+    assert!(!stderr.contains("wrong-pw"), "{stderr}");
+    assert_eq!(stderr.matches("Password authentication failed").count(), 1, "the cause once: {stderr}");
 }

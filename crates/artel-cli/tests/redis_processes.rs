@@ -72,3 +72,10 @@ fn the_cli_lists_dead_letters_queues_and_workers_on_redis() {
     }
     drop(worker);
 }
+
+#[test]
+fn failed_tasks_are_listed_and_run_again_on_redis() {
+    let prefix = format!("artel-test-{}", uuid::Uuid::new_v4());
+    let _cleanup = support::RedisCleanup { prefix: prefix.clone(), runs: String::new() };
+    support::failed_tasks_round_trip(&format!("{}?prefix={prefix}&poll_ms=20", support::redis_url()));
+}

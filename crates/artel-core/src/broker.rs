@@ -59,6 +59,12 @@ pub trait Acknowledge: Send + Sync + fmt::Debug {
     /// Called when the delivery is dropped undecided: must put the message back.
     fn release(&self);
 
+    /// Done with a task that failed for good: remove it, and record `failure` (with the
+    /// message, so it can run again) where the broker keeps failures ([`crate::FailedTasks`]).
+    async fn ack_failed(&self, _failure: &crate::FailedTask) -> BrokerResult<()> {
+        self.ack().await
+    }
+
     /// Stores `result` and acknowledges in one step, for brokers that are also the
     /// result backend; `Ok(None)` when this broker cannot (store, then ack, instead).
     /// `Some(written)` says whether the result was written (false: a final one was kept).
@@ -112,6 +118,15 @@ impl Delivery {
     pub async fn ack(mut self) -> BrokerResult<()> {
         match self.acker.take() {
             Some(acker) => acker.ack().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Acknowledges a task that failed for good, recording the failure where the broker
+    /// keeps them.
+    pub async fn ack_failed(mut self, failure: &crate::FailedTask) -> BrokerResult<()> {
+        match self.acker.take() {
+            Some(acker) => acker.ack_failed(failure).await,
             None => Ok(()),
         }
     }

@@ -39,11 +39,20 @@ impl RedisBroker {
         Ok(raw.into_iter().filter_map(|json| Some((json.clone(), serde_json::from_str(&json).ok()?))).collect())
     }
 
-    async fn chosen(&self, queue: Option<&str>) -> BrokerResult<Vec<String>> {
+    pub(crate) async fn chosen(&self, queue: Option<&str>) -> BrokerResult<Vec<String>> {
         Ok(match queue {
             Some(queue) => vec![queue.to_owned()],
             None => self.queue_names().await?.into_iter().collect(),
         })
+    }
+
+    /// Publishes a dead or failed message again, first forgetting its stored outcome (the
+    /// rejection's or failure's FAILURE would hide the new run's): PENDING until it ends.
+    pub(crate) async fn publish_again(&self, queue: &str, message: &Message) -> BrokerResult<()> {
+        let result = crate::keys::result(&self.shared.config.prefix, &message.headers.id);
+        let mut conn = self.shared.conn.clone();
+        let _: i64 = conn.del(&result).await.map_err(|e| redis_error("forgetting a result", e))?;
+        self.publish(queue, std::slice::from_ref(message)).await
     }
 
     fn workers_key(&self) -> String {
@@ -103,10 +112,7 @@ impl Admin for RedisBroker {
             for (raw, entry) in self.dead_entries(&queue).await? {
                 let mut conn = self.shared.conn.clone();
                 if let Ok(message) = Message::from_envelope(entry.envelope.as_bytes()) {
-                    // The rejection's FAILURE would hide the new run's outcome: PENDING until then.
-                    let result = crate::keys::result(&self.shared.config.prefix, &message.headers.id);
-                    let _: i64 = conn.del(&result).await.map_err(|e| redis_error("forgetting a result", e))?;
-                    self.publish(&queue, std::slice::from_ref(&message)).await?;
+                    self.publish_again(&queue, &message).await?;
                     retried += 1;
                 }
                 let _: i64 = conn.lrem(&dead, 1, raw).await.map_err(|e| redis_error("removing a dead message", e))?;

@@ -22,11 +22,18 @@ pub struct RedisConfig {
     /// Longest an idle consumer blocks before looking again (delayed messages and
     /// lapsed leases are picked up at least this often).
     pub idle_wait: Duration,
+    /// How many tasks that failed for good are kept per queue for `artel failed`.
+    pub failed_kept: u32,
 }
 
 impl Default for RedisConfig {
     fn default() -> Self {
-        Self { prefix: "artel".to_owned(), lease: Duration::from_secs(30), idle_wait: Duration::from_millis(500) }
+        Self {
+            prefix: "artel".to_owned(),
+            lease: Duration::from_secs(30),
+            idle_wait: Duration::from_millis(500),
+            failed_kept: artel_core::FAILED_KEPT,
+        }
     }
 }
 

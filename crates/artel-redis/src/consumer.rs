@@ -4,7 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use artel_core::{Acknowledge, BrokerResult, Consumer, Delivery, Message, TaskResult};
+use artel_core::{Acknowledge, BrokerResult, Consumer, Delivery, FailedTask, Message, TaskResult};
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use serde_json::json;
@@ -295,6 +295,36 @@ impl Acknowledge for RedisAcker {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| redis_error("dead-lettering a message", e))?;
+        Ok(())
+    }
+
+    async fn ack_failed(&self, failure: &FailedTask) -> BrokerResult<()> {
+        self.forget();
+        let json = serde_json::to_string(failure).map_err(|e| {
+            artel_core::BrokerError::new(artel_core::BrokerErrorKind::Other, "encoding a failure").with_source(e)
+        })?;
+        let keys = self.shared.keys(&self.queue);
+        let mut conn = self.shared.conn.clone();
+        let held: i64 = self
+            .shared
+            .scripts
+            .fail
+            .key(keys.held().as_slice())
+            .key(&keys.failed)
+            .key(&keys.failed_entries)
+            .key(&keys.failed_envelopes)
+            .arg(&self.id)
+            .arg(&*self.token)
+            .arg(&failure.task_id)
+            .arg(json)
+            .arg(failure.failed_at_ms)
+            .arg(self.shared.config.failed_kept)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("recording a failed task", e))?;
+        if held == 0 {
+            tracing::warn!(id = %self.id, "acked a message whose lease had lapsed; another worker may run it again");
+        }
         Ok(())
     }
 

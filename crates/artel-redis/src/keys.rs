@@ -26,6 +26,12 @@ pub(crate) struct QueueKeys {
     pub(crate) signal: String,
     /// LIST of dead entries (JSON).
     pub(crate) dead: String,
+    /// ZSET task id -> failed at ms: tasks that failed for good, newest kept.
+    pub(crate) failed: String,
+    /// HASH task id -> failure JSON (`artel_core::FailedTask`).
+    pub(crate) failed_entries: String,
+    /// HASH task id -> the failed message's envelope, to publish it again.
+    pub(crate) failed_envelopes: String,
 }
 
 impl QueueKeys {
@@ -47,6 +53,9 @@ impl QueueKeys {
             sequence: key("seq"),
             signal: key("signal"),
             dead: key("dead"),
+            failed: key("failed"),
+            failed_entries: key("failed_entries"),
+            failed_envelopes: key("failed_envelopes"),
         }
     }
 }

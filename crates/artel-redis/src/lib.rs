@@ -23,6 +23,7 @@ mod admin;
 mod backend;
 mod broker;
 mod consumer;
+mod failed;
 mod keys;
 mod scripts;
 pub mod toolkit;

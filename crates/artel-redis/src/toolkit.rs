@@ -29,15 +29,25 @@ pub fn redis_error(what: &str, e: redis::RedisError) -> BrokerError {
 /// Opens `url` (`redis://host:port/db`): a client for dedicated connections and a
 /// multiplexed, reconnecting connection for everything else.
 pub async fn open(url: &str) -> BrokerResult<(redis::Client, ConnectionManager)> {
-    let what = format!("connecting to Redis at {url} (is redis-server running?)");
-    let client = redis::Client::open(url).map_err(|e| redis_error(&what, e))?;
+    let shown = artel_core::redact_url(url);
+    let failed = |e: redis::RedisError| {
+        let hint = match e.kind() {
+            redis::ErrorKind::AuthenticationFailed => {
+                " (check the password in the URL, redis://:PASSWORD@HOST, or the ACL user, redis://USER:PASSWORD@HOST)"
+            }
+            _ if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() => " (is redis-server running there?)",
+            _ => "",
+        };
+        redis_error(&format!("connecting to Redis at {shown}{hint}"), e)
+    };
+    let client = redis::Client::open(url).map_err(failed)?;
     // Few quick retries: a wrong address should be reported in about a second, not
     // after the default backoff; later drops are reconnected on the next command.
     let manager = redis::aio::ConnectionManagerConfig::new()
         .set_number_of_retries(2)
         .set_max_delay(Duration::from_millis(500))
         .set_connection_timeout(Some(Duration::from_secs(2)));
-    let conn = ConnectionManager::new_with_config(client.clone(), manager).await.map_err(|e| redis_error(&what, e))?;
+    let conn = ConnectionManager::new_with_config(client.clone(), manager).await.map_err(failed)?;
     Ok((client, conn))
 }
 

@@ -32,13 +32,17 @@ impl Drop for DropPrefix {
     }
 }
 
+/// Failures kept per queue: small, so the suite sees older ones dropped.
+const FAILED_KEPT: u32 = 3;
+
 async fn redis_fixture() -> Option<Fixture> {
     let prefix = format!("artel-test-{}", uuid::Uuid::new_v4());
-    let config = RedisConfig { prefix: prefix.clone(), ..RedisConfig::default() };
+    let config = RedisConfig { prefix: prefix.clone(), failed_kept: FAILED_KEPT, ..RedisConfig::default() };
     match RedisBroker::connect_with(&url(), config, Arc::new(SystemClock)).await {
         Ok(broker) => Some(Fixture {
             broker: Arc::new(broker.clone()),
-            backend: Arc::new(broker),
+            backend: Arc::new(broker.clone()),
+            failed: Some((Arc::new(broker), FAILED_KEPT)),
             prefix: "q-".to_owned(),
             cleanup: Box::new(DropPrefix { url: url(), prefix }),
         }),

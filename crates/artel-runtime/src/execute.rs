@@ -12,8 +12,8 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use artel_core::{
-    Arguments, Broker, Clock, Context, Delivery, Embed, Registry, ResultBackend, State, TaskError, TaskErrorKind,
-    TaskResult,
+    Arguments, Broker, Clock, Context, Delivery, Embed, FailedTask, Headers, Registry, ResultBackend, State, TaskError,
+    TaskErrorKind, TaskResult,
 };
 
 use crate::canvas::{self, Ended};
@@ -118,39 +118,49 @@ impl Executor {
             Run::Ended(outcome) => outcome,
             Run::Stopped => return hand_back(delivery, &ctx).await,
         };
-        self.stats.record(&task, started.elapsed());
+        let runtime = started.elapsed();
+        self.stats.record(&task, runtime);
         match outcome {
             Ok(value) => {
                 self.stats.succeeded.fetch_add(1, Ordering::Relaxed);
-                let runtime = started.elapsed().as_secs_f64();
-                self.event("task-succeeded", || json!({"uuid": id, "result": value.to_string(), "runtime": runtime}));
-                let result = TaskResult::success(&id, value, self.clock.now());
-                self.complete(delivery, &id, result, ignore_result, &embed).await;
+                tracing::info!(%task, %id, ?runtime, "succeeded");
+                let seconds = runtime.as_secs_f64();
+                self.event("task-succeeded", || json!({"uuid": id, "result": value.to_string(), "runtime": seconds}));
+                let result = self.extended(TaskResult::success(&id, value, self.clock.now()), headers, runtime);
+                self.complete(delivery, &id, result, ignore_result, &embed, None).await;
             }
             Err(error) if error.kind() == TaskErrorKind::InvalidArguments => {
                 self.reject(delivery, &id, error, &embed).await;
             }
             Err(error) if retry::wanted(&error, &options) => {
                 if let Some((delivery, error)) = self.retry(delivery, &id, error, &options).await {
-                    self.fail(delivery, &task, &id, error, ignore_result, &embed).await;
+                    log_failure(&task, &id, runtime, &error);
+                    self.fail(delivery, error, runtime, &embed).await;
                 }
             }
-            Err(error) => self.fail(delivery, &task, &id, error, ignore_result, &embed).await,
+            Err(error) => {
+                log_failure(&task, &id, runtime, &error);
+                self.fail(delivery, error, runtime, &embed).await;
+            }
         }
     }
 
     /// Settles a message that will not run (expired, revoked) as REVOKED.
     async fn discard(&self, delivery: Delivery, id: &str, why: &str, ignore_result: bool, embed: &Embed) {
-        tracing::info!(id = %id, task = %delivery.message().headers.task, "discarded: {why}");
+        tracing::info!(task = %delivery.message().headers.task, %id, reason = why, "revoked");
         let expired = why == "expired";
         self.event("task-revoked", || json!({"uuid": id, "terminated": false, "signum": null, "expired": expired}));
         let error = TaskError::of_kind(TaskErrorKind::Revoked, why);
-        self.complete(delivery, id, TaskResult::failure(id, &error, self.clock.now()), ignore_result, embed).await;
+        let result = TaskResult::failure(id, &error, self.clock.now());
+        self.complete(delivery, id, result, ignore_result, embed, None).await;
     }
 
-    async fn fail(&self, delivery: Delivery, task: &str, id: &str, error: TaskError, ignore: bool, embed: &Embed) {
+    /// Records a run that failed for good (or was terminated): FAILURE (REVOKED) stored,
+    /// the failure kept where the broker records failures, the message acknowledged.
+    async fn fail(&self, delivery: Delivery, error: TaskError, runtime: Duration, embed: &Embed) {
         self.stats.failed.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(task = %task, id = %id, %error, "task failed");
+        let headers = &delivery.message().headers;
+        let id = headers.id.as_str();
         if error.kind() == TaskErrorKind::Revoked {
             self.event("task-revoked", || json!({"uuid": id, "terminated": true, "signum": null, "expired": false}));
         } else {
@@ -160,7 +170,32 @@ impl Executor {
                 || json!({"uuid": id, "exception": exception_repr(&error), "traceback": traceback}),
             );
         }
-        self.complete(delivery, id, TaskResult::failure(id, &error, self.clock.now()), ignore, embed).await;
+        let now = self.clock.now();
+        let failure = (error.kind() != TaskErrorKind::Revoked).then(|| FailedTask {
+            task_id: id.to_owned(),
+            task: headers.task.clone(),
+            queue: delivery.message().queue().to_owned(),
+            args: FailedTask::preview(headers.argsrepr.as_deref().unwrap_or_default()),
+            error: error.to_string(),
+            worker: self.origin.clone(),
+            failed_at_ms: now.timestamp_millis(),
+            attempts: headers.retries.saturating_add(1),
+        });
+        let result = self.extended(TaskResult::failure(id, &error, now), headers, runtime);
+        let (id, ignore) = (id.to_owned(), headers.ignore_result);
+        self.complete(delivery, &id, result, ignore, embed, failure).await;
+    }
+
+    /// Adds who ran the task and for how long to its final result (Celery's extended
+    /// result fields, plus `runtime` in seconds), for `artel result` and Python's
+    /// `AsyncResult.name` / `.worker`.
+    fn extended(&self, mut result: TaskResult, headers: &Headers, runtime: Duration) -> TaskResult {
+        let extra = &mut result.extra;
+        extra.insert("name".to_owned(), Value::from(headers.task.as_str()));
+        extra.insert("worker".to_owned(), Value::from(self.origin.as_str()));
+        extra.insert("retries".to_owned(), Value::from(headers.retries));
+        extra.insert("runtime".to_owned(), Value::from(runtime.as_secs_f64()));
+        result
     }
 
     /// Emits an event when the worker has a sink; `fields` is only built then.
@@ -193,15 +228,23 @@ impl Executor {
     }
 
     /// Advances the workflow, records the outcome and settles the message: in one step
-    /// when the broker holds the results too, else store, then ack.
-    async fn complete(&self, delivery: Delivery, id: &str, result: TaskResult, ignore_result: bool, embed: &Embed) {
+    /// when the broker holds the results too, else store, then ack (recording `failure`
+    /// with the ack when there is one).
+    async fn complete(
+        &self,
+        delivery: Delivery,
+        id: &str,
+        result: TaskResult,
+        ignore_result: bool,
+        embed: &Embed,
+        failure: Option<FailedTask>,
+    ) {
         if !self.advance(&delivery, &result, embed).await {
             return settle(delivery.requeue().await, id);
         }
-        if ignore_result {
-            return settle(delivery.ack().await, id);
-        }
-        let delivery = if self.results_in_broker {
+        let delivery = if ignore_result || failure.is_some() || !self.results_in_broker {
+            delivery
+        } else {
             match delivery.ack_with_result(&result, self.result_ttl).await {
                 Ok(None) => return,
                 Ok(Some(unsupported)) => unsupported,
@@ -210,18 +253,19 @@ impl Executor {
                     return;
                 }
             }
-        } else {
-            delivery
         };
-        let stored = self.store(result, false).await;
-        self.finish(delivery, id, stored).await;
+        let stored = self.store(result, ignore_result).await;
+        self.finish(delivery, id, stored, failure).await;
     }
 
     /// Acks once the result is safely stored; otherwise hands the message back so the
     /// task runs again (at least once) rather than losing its result.
-    async fn finish(&self, delivery: Delivery, id: &str, stored: bool) {
+    async fn finish(&self, delivery: Delivery, id: &str, stored: bool, failure: Option<FailedTask>) {
         if stored {
-            settle(delivery.ack().await, id);
+            match failure {
+                Some(failure) => settle(delivery.ack_failed(&failure).await, id),
+                None => settle(delivery.ack().await, id),
+            }
         } else {
             tracing::warn!(id = %id, "the result could not be stored; the message goes back to the queue to run again");
             settle(delivery.requeue().await, id);
@@ -231,7 +275,7 @@ impl Executor {
     /// Dead-letters bad input with its reason and records the reason as the result.
     async fn reject(&self, delivery: Delivery, id: &str, error: TaskError, embed: &Embed) {
         self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(id = %id, task = %delivery.message().headers.task, %error, "message rejected to dead letter");
+        tracing::error!(task = %delivery.message().headers.task, %id, %error, "rejected to the dead letters");
         if !id.is_empty() {
             let result = TaskResult::failure(id, &error, self.clock.now());
             if !self.advance(&delivery, &result, embed).await {
@@ -254,6 +298,18 @@ impl Executor {
                 false
             }
         }
+    }
+}
+
+/// The outcome line of a run that failed for good (or was terminated), with the error's
+/// chain of causes.
+fn log_failure(task: &str, id: &str, runtime: Duration, error: &TaskError) {
+    if error.kind() == TaskErrorKind::Revoked {
+        return tracing::info!(%task, %id, ?runtime, reason = %error.message(), "revoked");
+    }
+    match error.traceback() {
+        Some(chain) => tracing::warn!(%task, %id, ?runtime, %error, chain = %chain.replace('\n', "; "), "failed"),
+        None => tracing::warn!(%task, %id, ?runtime, %error, "failed"),
     }
 }
 

@@ -69,7 +69,8 @@ impl Executor {
             let traceback = error.traceback().unwrap_or_default();
             serde_json::json!({"uuid": id, "exception": crate::events::exception_repr(&error), "traceback": traceback})
         });
-        tracing::info!(id = %id, retry = next, of = max, ?countdown, %error, "task will be retried");
+        let task = &message.headers.task;
+        tracing::info!(%task, %id, retry = next, of = max, ?countdown, %error, "retried");
         settle(delivery.ack().await, id);
         None
     }

@@ -20,11 +20,17 @@ pub struct SqliteConfig {
     pub lease: Duration,
     /// How often an idle consumer looks for messages published by other processes.
     pub poll_interval: Duration,
+    /// How many tasks that failed for good are kept per queue for `artel failed`.
+    pub failed_kept: u32,
 }
 
 impl Default for SqliteConfig {
     fn default() -> Self {
-        Self { lease: Duration::from_secs(30), poll_interval: Duration::from_millis(50) }
+        Self {
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_millis(50),
+            failed_kept: artel_core::FAILED_KEPT,
+        }
     }
 }
 

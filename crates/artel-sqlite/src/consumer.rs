@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_core::{Acknowledge, BrokerResult, Consumer, Delivery, Message};
+use artel_core::{Acknowledge, BrokerResult, Consumer, Delivery, FailedTask, Message};
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
 
@@ -173,6 +173,26 @@ impl Acknowledge for SqliteAcker {
             .db
             .call("dead-lettering a message", move |tx| queries::bury(tx, id, &token, &reason, now).map(drop))
             .await
+    }
+
+    async fn ack_failed(&self, failure: &FailedTask) -> BrokerResult<()> {
+        let entry = serde_json::to_string(failure).map_err(|e| {
+            artel_core::BrokerError::new(artel_core::BrokerErrorKind::Other, "encoding a failure").with_source(e)
+        })?;
+        let (id, token, task) = (self.id, self.token.clone(), failure.task.clone());
+        let (failed_at, keep) = (failure.failed_at_ms, self.shared.config.failed_kept);
+        let held = self
+            .shared
+            .db
+            .call("recording a failed task", move |tx| {
+                let failure = queries::Failure { id, token: &token, task: &task, failed_at, entry: &entry, keep };
+                queries::fail(tx, &failure)
+            })
+            .await?;
+        if !held {
+            tracing::warn!(id, "acked a message whose lease had lapsed; another worker may run it again");
+        }
+        Ok(())
     }
 
     fn release(&self) {

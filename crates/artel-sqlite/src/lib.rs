@@ -22,6 +22,7 @@ mod backend;
 mod broker;
 mod consumer;
 mod db;
+mod failed;
 mod queries;
 
 pub use broker::{SqliteBroker, SqliteConfig};

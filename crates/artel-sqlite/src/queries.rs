@@ -101,6 +101,63 @@ pub(crate) fn bury(tx: &Transaction<'_>, id: i64, token: &str, reason: &str, now
     Ok(moved == 1)
 }
 
+/// A failure to record with its message's ack.
+pub(crate) struct Failure<'a> {
+    pub(crate) id: i64,
+    pub(crate) token: &'a str,
+    pub(crate) task: &'a str,
+    pub(crate) failed_at: i64,
+    pub(crate) entry: &'a str,
+    pub(crate) keep: u32,
+}
+
+/// Acks a held message and records its task as failed, keeping the queue's newest failures.
+pub(crate) fn fail(tx: &Transaction<'_>, f: &Failure<'_>) -> rusqlite::Result<bool> {
+    let queue: Option<String> = tx
+        .prepare_cached(sql!("failed/record.sql"))?
+        .query_row(
+            named_params! {
+                ":id": f.id, ":token": f.token, ":task": f.task, ":failed_at": f.failed_at, ":entry": f.entry,
+            },
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(queue) = queue {
+        tx.prepare_cached(sql!("failed/trim.sql"))?.execute(named_params! { ":queue": queue, ":keep": f.keep })?;
+    }
+    ack(tx, f.id, f.token)
+}
+
+/// Recorded failures (their JSON entries), newest first.
+pub(crate) fn failed_list(
+    tx: &Transaction<'_>,
+    queue: Option<&str>,
+    task: Option<&str>,
+    since: Option<i64>,
+    limit: usize,
+) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = tx.prepare_cached(sql!("failed/list.sql"))?;
+    let rows = stmt
+        .query_map(named_params! { ":queue": queue, ":task": task, ":since": since, ":limit": limit as i64 }, |r| {
+            r.get(0)
+        })?;
+    rows.collect()
+}
+
+/// Removes the failures of `ids` (a JSON array; all when `None`): (row id, queue, envelope).
+pub(crate) fn failed_take(tx: &Transaction<'_>, ids: Option<&str>) -> rusqlite::Result<Vec<(i64, String, Vec<u8>)>> {
+    let mut stmt = tx.prepare_cached(sql!("failed/take.sql"))?;
+    let rows = stmt.query_map(named_params! { ":ids": ids }, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let mut taken: Vec<(i64, String, Vec<u8>)> = rows.collect::<Result<_, _>>()?;
+    taken.sort_by_key(|(id, ..)| *id);
+    Ok(taken)
+}
+
+pub(crate) fn forget_result(tx: &Transaction<'_>, task_id: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql!("result/forget.sql"))?.execute(named_params! { ":task_id": task_id })?;
+    Ok(())
+}
+
 /// A dead message's row: id, queue, task id, reason, died at (ms), deliveries.
 pub(crate) type DeadRow = (i64, String, String, String, i64, u32);
 

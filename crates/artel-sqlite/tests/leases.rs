@@ -16,7 +16,7 @@ fn temp_db() -> ScratchDb {
 const LEASE: Duration = Duration::from_millis(600);
 
 fn open(db: &ScratchDb) -> SqliteBroker {
-    let config = SqliteConfig { lease: LEASE, poll_interval: Duration::from_millis(20) };
+    let config = SqliteConfig { lease: LEASE, poll_interval: Duration::from_millis(20), ..SqliteConfig::default() };
     SqliteBroker::open_with(db.path(), config, Arc::new(SystemClock)).expect("open")
 }
 

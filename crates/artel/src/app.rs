@@ -54,6 +54,9 @@ impl App {
 
     /// A client of `broker` and `backend` that also runs `registry`'s tasks in this
     /// process (on the current tokio runtime); stop it with [`App::shutdown`].
+    ///
+    /// Installs `info`-level logs on standard error (see [`crate::logging`]) unless the
+    /// program installed a `tracing` subscriber of its own first.
     pub fn with_worker(
         broker: Arc<dyn Broker>,
         backend: Arc<dyn ResultBackend>,
@@ -65,6 +68,7 @@ impl App {
                 "an in-process worker needs a tokio runtime: call it inside #[tokio::main] or Runtime::block_on",
             )
         })?;
+        crate::logging::init_default();
         let mut app = Self::new(broker.clone(), backend.clone());
         let worker = Worker::new(broker, backend, Arc::new(registry), config);
         let stats = worker.stats();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use artel_celery::amqp::{Amqp, AmqpConfig};
 use artel_celery::{CeleryRedis, CeleryRedisConfig, Wire};
 use artel_core::memory::{MemoryBackend, MemoryBroker};
-use artel_core::{Admin, Broker, BrokerError, Inspect, ResultBackend, SystemClock};
+use artel_core::{Admin, Broker, BrokerError, FailedTasks, Inspect, ResultBackend, SystemClock};
 use artel_redis::{RedisBroker, RedisConfig};
 use artel_sqlite::{SqliteBroker, SqliteConfig};
 
@@ -23,13 +23,13 @@ pub enum ConnectError {
         "unsupported broker URL {url:?}: use sqlite://PATH (embedded, the default), redis://HOST:PORT/DB, celery+redis://HOST:PORT/DB or amqp://HOST:5672//?results=redis://HOST:6379/0 (shared with Python Celery), or memory:// (this process only)"
     )]
     Unsupported {
-        /// The URL as given.
+        /// The URL as given, its password replaced by `***`.
         url: String,
     },
     /// A query parameter is unknown or malformed.
     #[error("broker URL {url:?}: {problem}")]
     BadParameter {
-        /// The URL as given.
+        /// The URL as given, its password replaced by `***`.
         url: String,
         /// What is wrong with it.
         problem: String,
@@ -37,7 +37,7 @@ pub enum ConnectError {
     /// The broker could not be opened.
     #[error("cannot open broker {url:?}: {source}")]
     Open {
-        /// The URL as given.
+        /// The URL as given, its password replaced by `***`.
         url: String,
         /// The broker's error.
         #[source]
@@ -56,6 +56,8 @@ pub struct Connection {
     pub inspect: Option<Arc<dyn Inspect>>,
     /// Queue counts, dead letters and worker reports (SQLite, Redis).
     pub admin: Option<Arc<dyn Admin>>,
+    /// Tasks that failed for good, to list and run again (SQLite, Redis).
+    pub failed: Option<Arc<dyn FailedTasks>>,
     /// The SQLite broker, for its inspection commands (queues, dead letters, workers).
     pub sqlite: Option<SqliteBroker>,
     /// The Redis broker, for its admin commands.
@@ -90,7 +92,7 @@ fn params(url: &str, query: &str, allow_prefix: bool) -> Result<Params, ConnectE
     let mut out = Params::default();
     let known = if allow_prefix { "lease_ms, poll_ms, prefix" } else { "lease_ms, poll_ms" };
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let bad = |problem: String| ConnectError::BadParameter { url: url.to_owned(), problem };
+        let bad = |problem: String| ConnectError::BadParameter { url: artel_core::redact_url(url), problem };
         let (key, value) = pair.split_once('=').ok_or_else(|| bad(format!("`{pair}` is not key=value")))?;
         if key == "prefix" && allow_prefix && !value.is_empty() {
             out.prefix = Some(value.to_owned());
@@ -136,12 +138,13 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
         };
         let broker = CeleryRedis::connect(&format!("redis://{address}"), config)
             .await
-            .map_err(|source| ConnectError::Open { url: url.to_owned(), source })?;
+            .map_err(|source| ConnectError::Open { url: artel_core::redact_url(url), source })?;
         return Ok(Connection {
             broker: Arc::new(broker.clone()),
             backend: Arc::new(broker.clone()),
             inspect: Some(Arc::new(broker.clone())),
             admin: None,
+            failed: None,
             sqlite: None,
             redis: None,
             wire: Some(Arc::new(broker)),
@@ -156,15 +159,17 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
             prefix: p.prefix.unwrap_or(defaults.prefix),
             lease: p.lease.unwrap_or(defaults.lease),
             idle_wait: p.poll.unwrap_or(defaults.idle_wait),
+            ..defaults
         };
         let broker = RedisBroker::connect_with(&format!("redis://{address}"), config, Arc::new(SystemClock))
             .await
-            .map_err(|source| ConnectError::Open { url: url.to_owned(), source })?;
+            .map_err(|source| ConnectError::Open { url: artel_core::redact_url(url), source })?;
         return Ok(Connection {
             broker: Arc::new(broker.clone()),
             backend: Arc::new(broker.clone()),
             inspect: Some(Arc::new(broker.clone())),
             admin: Some(Arc::new(broker.clone())),
+            failed: Some(Arc::new(broker.clone())),
             sqlite: None,
             redis: Some(broker),
             wire: None,
@@ -177,6 +182,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
             backend: Arc::new(MemoryBackend::new()),
             inspect: None,
             admin: None,
+            failed: None,
             sqlite: None,
             redis: None,
             wire: None,
@@ -184,25 +190,30 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
         });
     }
     let Some(rest) = url.strip_prefix("sqlite://") else {
-        return Err(ConnectError::Unsupported { url: url.to_owned() });
+        return Err(ConnectError::Unsupported { url: artel_core::redact_url(url) });
     };
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() {
-        return Err(ConnectError::BadParameter { url: url.to_owned(), problem: "no database path".to_owned() });
+        return Err(ConnectError::BadParameter {
+            url: artel_core::redact_url(url),
+            problem: "no database path".to_owned(),
+        });
     }
     let p = params(url, query, false)?;
     let defaults = SqliteConfig::default();
     let config = SqliteConfig {
         lease: p.lease.unwrap_or(defaults.lease),
         poll_interval: p.poll.unwrap_or(defaults.poll_interval),
+        ..defaults
     };
     let broker = SqliteBroker::open_with(path, config, Arc::new(SystemClock))
-        .map_err(|source| ConnectError::Open { url: url.to_owned(), source })?;
+        .map_err(|source| ConnectError::Open { url: artel_core::redact_url(url), source })?;
     Ok(Connection {
         broker: Arc::new(broker.clone()),
         backend: Arc::new(broker.clone()),
         inspect: Some(Arc::new(broker.clone())),
         admin: Some(Arc::new(broker.clone())),
+        failed: Some(Arc::new(broker.clone())),
         sqlite: Some(broker),
         redis: None,
         wire: None,
@@ -217,12 +228,12 @@ async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
     let p = params(url, query, true)?;
     let Some(results) = p.results else {
         return Err(ConnectError::BadParameter {
-            url: url.to_owned(),
+            url: artel_core::redact_url(url),
             problem: "amqp:// needs a result backend: add ?results=redis://HOST:6379/0 (Celery's Redis result backend)"
                 .to_owned(),
         });
     };
-    let open = |source| ConnectError::Open { url: url.to_owned(), source };
+    let open = |source| ConnectError::Open { url: artel_core::redact_url(url), source };
     let broker = Amqp::connect(address, AmqpConfig { max_priority: p.max_priority, ..AmqpConfig::default() })
         .await
         .map_err(open)?;
@@ -234,6 +245,7 @@ async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
         backend: Arc::new(backend),
         inspect: None,
         admin: None,
+        failed: None,
         sqlite: None,
         redis: None,
         wire: Some(wire),
@@ -263,6 +275,8 @@ mod tests {
         assert!(matches!(err, ConnectError::Open { .. }), "{err}");
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
         let err = connect(&format!("redis://127.0.0.1:{port}/0")).await.expect_err("nobody listens");
-        assert!(err.to_string().contains("is redis-server running?"), "{err}");
+        assert!(err.to_string().contains("is redis-server running there?"), "{err}");
+        let err = connect("redis://:not-the-password@127.0.0.1:1/0").await.expect_err("nobody listens");
+        assert!(!err.to_string().contains("not-the-password"), "a password is never shown: {err}");
     }
 }

@@ -33,6 +33,7 @@ pub mod cli;
 mod client;
 pub mod connect;
 mod group;
+pub mod logging;
 
 pub use app::App;
 pub use artel_core::canvas::{self, chain, chord, group};

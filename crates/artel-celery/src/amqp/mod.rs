@@ -75,19 +75,28 @@ impl Amqp {
     /// Connects to `url` (`amqp://user:password@host:5672/vhost`; Celery writes the
     /// default vhost as `//`).
     pub async fn connect(url: &str, config: AmqpConfig) -> BrokerResult<Self> {
-        let what = format!("connecting to RabbitMQ at {url} (is rabbitmq-server running, are the credentials right?)");
         let properties = ConnectionProperties::default()
             .with_executor(tokio_executor_trait::Tokio::current())
             .with_reactor(tokio_reactor_trait::Tokio::current());
-        let connection = Connection::connect(url, properties).await.map_err(|e| amqp_error(&what, e))?;
+        let connection = Connection::connect(url, properties).await.map_err(|e| {
+            let refused = lapin::protocol::AMQPErrorKind::Soft(lapin::protocol::AMQPSoftError::ACCESSREFUSED);
+            let hint = match e.kind() {
+                lapin::ErrorKind::ProtocolError(error) if *error.kind() == refused => {
+                    " (check the user and password in the URL, amqp://USER:PASSWORD@HOST:5672/VHOST, and the user's access to the vhost)"
+                }
+                lapin::ErrorKind::IOError(_) => " (is rabbitmq-server running there?)",
+                _ => "",
+            };
+            amqp_error(&format!("connecting to RabbitMQ at {}{hint}", artel_core::redact_url(url)), e)
+        })?;
         let publisher = connection.create_channel().await.map_err(|e| amqp_error("opening a channel", e))?;
         publisher
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .map_err(|e| amqp_error("turning on publisher confirms", e))?;
-        let uri: lapin::uri::AMQPUri = url
-            .parse()
-            .map_err(|e: String| BrokerError::new(BrokerErrorKind::Other, format!("bad AMQP URL {url}: {e}")))?;
+        let uri: lapin::uri::AMQPUri = url.parse().map_err(|e: String| {
+            BrokerError::new(BrokerErrorKind::Other, format!("bad AMQP URL {}: {e}", artel_core::redact_url(url)))
+        })?;
         let (host, port, vhost) = (uri.authority.host.clone(), uri.authority.port, uri.vhost.clone());
         let shared = Shared { connection, publisher, declared: Mutex::default(), config, host, port, vhost };
         Ok(Self { shared: Arc::new(shared) })

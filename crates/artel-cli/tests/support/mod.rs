@@ -96,12 +96,14 @@ pub fn dead_letters_round_trip(url: &str) {
     let (_, dead, _) = artel(url, &["dead", "list"]);
     assert!(dead.contains("NotRegistered: no.such.task"), "{dead}");
     assert!(dead.contains("TypeError: echo(): takes 1 positional arguments but 2 were given"), "{dead}");
-    let (code, _, stderr) = artel(url, &["result", unknown_id.trim()]);
+    let (code, shown, _) = artel(url, &["result", unknown_id.trim()]);
     assert_eq!(code, 1, "a failed task's result exits 1");
-    assert!(stderr.contains("NotRegistered"), "{stderr}");
+    assert!(shown.contains("FAILURE") && shown.contains("NotRegistered"), "{shown}");
 
     let (_, retried, _) = artel(url, &["dead", "retry"]);
     assert_eq!(retried.trim(), "requeued 2 dead messages");
+    let (code, shown, _) = artel(url, &["result", unknown_id.trim()]);
+    assert_eq!(code, 4, "PENDING again: the retried message has not run yet: {shown}");
     let (_, queues, _) = artel(url, &["queues"]);
     let celery = queues.lines().find(|l| l.starts_with("celery")).expect("the celery queue");
     assert_eq!(celery.split_whitespace().collect::<Vec<_>>(), ["celery", "2", "0", "0", "0"], "{queues}");
@@ -109,4 +111,43 @@ pub fn dead_letters_round_trip(url: &str) {
     assert_eq!(purged.trim(), "purged 2 messages from celery");
     let (_, deleted, _) = artel(url, &["dead", "purge"]);
     assert_eq!(deleted.trim(), "deleted 0 dead messages");
+}
+
+/// A task that fails for good is listed by `failed list` (with its worker, attempts and
+/// error), shown by `result`, and `failed retry` runs it again from PENDING.
+pub fn failed_tasks_round_trip(url: &str) {
+    let (code, id, _) = artel(url, &["call", "exec", "--args", r#"["/no/such/program", ["--flag"]]"#]);
+    assert_eq!(code, 0);
+    let id = id.trim();
+    let (code, _, stderr) = artel(url, &["worker", "--burst", "--enable", "exec"]);
+    assert_eq!(code, 0, "{stderr}");
+
+    let (code, listed, _) = artel(url, &["failed", "list", "--since", "1h"]);
+    assert_eq!(code, 0);
+    let row = listed.lines().find(|l| l.contains(id)).unwrap_or_else(|| panic!("{id} listed: {listed}"));
+    assert!(row.contains("exec") && row.contains("cannot run") && row.contains("/no/such/program"), "{row}");
+    let (_, json, _) = artel(url, &["failed", "list", "--json"]);
+    let failures: serde_json::Value = serde_json::from_str(&json).expect("--json is JSON");
+    assert_eq!(failures[0]["task_id"], id, "{json}");
+    assert_eq!(failures[0]["attempts"], 1, "{json}");
+    assert!(failures[0]["worker"].as_str().is_some_and(|w| w.starts_with("artel.")), "{json}");
+    let (_, other, _) = artel(url, &["failed", "list", "--task", "echo"]);
+    assert_eq!(other.trim(), "no failed tasks");
+
+    let (code, shown, _) = artel(url, &["result", id]);
+    assert_eq!(code, 1, "{shown}");
+    for part in ["FAILURE", "exec", "cannot run", "worker", "runtime"] {
+        assert!(shown.contains(part), "{part} in {shown}");
+    }
+
+    let (code, out, _) = artel(url, &["failed", "retry", id]);
+    assert_eq!((code, out.trim()), (0, "published 1 failed task again"));
+    let (code, shown, _) = artel(url, &["result", id]);
+    assert_eq!(code, 4, "PENDING until it runs again: {shown}");
+    let (_, listed, _) = artel(url, &["failed", "list"]);
+    assert_eq!(listed.trim(), "no failed tasks");
+    artel(url, &["worker", "--burst", "--enable", "exec"]);
+    let (code, out, _) = artel(url, &["failed", "retry", "--all"]);
+    assert_eq!((code, out.trim()), (0, "published 1 failed task again"), "it failed again and was recorded again");
+    artel(url, &["purge", "celery"]);
 }

@@ -7,7 +7,7 @@ use artel_core::Admin;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use super::table::render;
+use super::table::{count, render};
 use crate::connect::Connection;
 
 /// Options of `artel purge`.
@@ -60,7 +60,7 @@ pub(crate) async fn queues(broker: &dyn Admin) -> anyhow::Result<ExitCode> {
 
 pub(crate) async fn purge(connection: Connection, args: PurgeArgs) -> anyhow::Result<ExitCode> {
     let removed = connection.broker.purge(&args.queue).await?;
-    println!("purged {removed} messages from {}", args.queue);
+    println!("purged {} from {}", count(removed, "message"), args.queue);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -80,10 +80,10 @@ pub(crate) async fn dead(broker: &dyn Admin, command: DeadCommand) -> anyhow::Re
             }
         }
         DeadCommand::Retry { queue } => {
-            println!("requeued {} dead messages", broker.dead_retry(queue.as_deref()).await?)
+            println!("requeued {}", count(broker.dead_retry(queue.as_deref()).await?, "dead message"))
         }
         DeadCommand::Purge { queue } => {
-            println!("deleted {} dead messages", broker.dead_purge(queue.as_deref()).await?)
+            println!("deleted {}", count(broker.dead_purge(queue.as_deref()).await?, "dead message"))
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@ mod bench;
 mod bench_broker;
 mod child;
 mod demo;
+mod failed;
 mod send;
 mod table;
 mod worker;
@@ -30,6 +31,14 @@ struct Cli {
     /// layouts: celery+redis://HOST:PORT/DB, amqp://USER:PASS@HOST:5672//?results=redis://HOST:PORT/DB.
     #[arg(long, global = true, env = "ARTEL_BROKER", default_value = DEFAULT_BROKER)]
     broker: String,
+    /// Log level of artel's own crates (other crates log warnings and errors); RUST_LOG,
+    /// when set, is the whole filter instead. Logs go to standard error.
+    #[arg(long, global = true, env = "ARTEL_LOG_LEVEL", default_value = "info",
+          value_parser = clap::builder::PossibleValuesParser::new(crate::logging::LEVELS))]
+    log_level: String,
+    /// Log lines as readable text or as one JSON object per line.
+    #[arg(long, global = true, env = "ARTEL_LOG_FORMAT", value_enum, default_value_t = crate::logging::LogFormat::Text)]
+    log_format: crate::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -65,6 +74,9 @@ enum BrokerCommand {
     Dead(admin::DeadCommand),
     /// Workers' heartbeats, counters and per-task run times.
     Stats,
+    /// List or run again tasks that failed for good (after their retries).
+    #[command(subcommand)]
+    Failed(failed::FailedCommand),
 }
 
 /// Outcomes with their own exit status.
@@ -83,6 +95,9 @@ pub(crate) enum Exit {
 /// exit status.
 pub fn main(registry: Registry) -> ExitCode {
     let cli = Cli::parse();
+    if let Err(error) = crate::logging::init(&cli.log_level, cli.log_format) {
+        return report(&anyhow::anyhow!(error));
+    }
     let command = match cli.command {
         Command::Broker(command) => command,
         // These manage their own runtimes and processes.
@@ -111,12 +126,29 @@ fn report(error: &anyhow::Error) -> ExitCode {
     {
         return ExitCode::SUCCESS;
     }
-    eprintln!("artel: error: {error:#}");
+    eprintln!("artel: error: {}", describe(error));
     match error.downcast_ref::<Exit>() {
         Some(Exit::TaskFailed(_)) => ExitCode::from(1),
         Some(Exit::TimedOut(_)) => ExitCode::from(3),
         None => ExitCode::from(2),
     }
+}
+
+/// The error and its causes, each said once: a cause whose text the layer above already
+/// included is not repeated.
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let said = cause.to_string();
+        if text.contains(&said) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&said);
+    }
+    text
 }
 
 async fn run(url: &str, command: BrokerCommand, tasks: Registry) -> anyhow::Result<ExitCode> {
@@ -130,6 +162,12 @@ async fn run(url: &str, command: BrokerCommand, tasks: Registry) -> anyhow::Resu
         BrokerCommand::Purge(args) => admin::purge(connection, args).await,
         BrokerCommand::Dead(command) => admin::dead(admin_of(&connection, "dead")?.as_ref(), command).await,
         BrokerCommand::Stats => admin::stats(admin_of(&connection, "stats")?.as_ref()).await,
+        BrokerCommand::Failed(command) => {
+            let store = connection.failed.clone().ok_or_else(|| {
+                anyhow::anyhow!("`artel failed` needs a sqlite:// or redis:// broker (this one keeps no failed tasks)")
+            })?;
+            failed::failed(store.as_ref(), command).await
+        }
     }
 }
 

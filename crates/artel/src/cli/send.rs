@@ -62,6 +62,8 @@ pub(crate) struct RevokeArgs {
 
 /// Options of `artel result`.
 #[derive(Debug, Args)]
+#[command(after_help = "Exit status: 0 SUCCESS; 1 FAILURE or REVOKED; 3 --wait timed out; \
+                        4 not finished (PENDING or an unknown id, RECEIVED, STARTED, RETRY, PROGRESS).")]
 pub(crate) struct ResultArgs {
     /// The task id `artel call` printed.
     id: String,
@@ -71,6 +73,9 @@ pub(crate) struct ResultArgs {
     /// With --wait: give up after this many seconds (exit status 3).
     #[arg(long, default_value_t = 60.0)]
     timeout: f64,
+    /// Print the stored result as Celery's JSON instead of a summary.
+    #[arg(long)]
+    json: bool,
 }
 
 fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
@@ -123,22 +128,68 @@ pub(crate) async fn revoke(connection: Connection, args: RevokeArgs) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
+/// Shows a task's state and outcome: its value or its error with the chain of causes,
+/// the worker, when it finished and how long it ran. The exit status says how it ended.
 pub(crate) async fn result(connection: Connection, args: ResultArgs) -> anyhow::Result<ExitCode> {
-    if args.wait {
-        let result = wait(&connection, &args.id, seconds(args.timeout, "--timeout")?).await?;
-        return print_value(&result);
+    let stored = if args.wait {
+        Some(wait(&connection, &args.id, seconds(args.timeout, "--timeout")?).await?)
+    } else {
+        connection.backend.get(&args.id).await?
+    };
+    let state = stored.as_ref().map_or(State::Pending, |r| r.status);
+    if args.json {
+        let pending = || serde_json::json!({"status": State::Pending, "task_id": args.id});
+        println!("{}", stored.as_ref().map_or_else(pending, |r| serde_json::to_value(r).unwrap_or_else(|_| pending())));
+    } else {
+        println!("{}", summary(&args.id, stored.as_ref()));
     }
-    match connection.backend.get(&args.id).await? {
-        None => {
-            println!("{}", serde_json::json!({"status": State::Pending, "task_id": args.id}));
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(result) if result.status.is_ready() => print_value(&result),
-        Some(result) => {
-            println!("{}", serde_json::to_string(&result)?);
-            Ok(ExitCode::SUCCESS)
-        }
+    Ok(match state {
+        State::Success => ExitCode::SUCCESS,
+        State::Failure | State::Revoked => ExitCode::from(1),
+        _ => ExitCode::from(4),
+    })
+}
+
+/// `label  value` lines for `artel result`.
+fn summary(id: &str, stored: Option<&TaskResult>) -> String {
+    let mut lines = vec![("id", id.to_owned())];
+    let Some(r) = stored else {
+        lines.push(("state", "PENDING (no result stored: not run yet, unknown, or expired)".to_owned()));
+        return labelled(&lines);
+    };
+    let text = |key: &str| r.extra.get(key).and_then(Value::as_str).map(str::to_owned);
+    lines.push(("state", r.status.as_str().to_owned()));
+    if let Some(name) = text("name") {
+        lines.push(("task", name));
     }
+    match r.error() {
+        Some(error) if r.status.is_ready() => {
+            lines.push(("error", error.to_string()));
+            for cause in error.traceback().unwrap_or_default().lines().filter(|l| !l.trim().is_empty()) {
+                lines.push(("", cause.to_owned()));
+            }
+        }
+        _ if r.status == State::Success => lines.push(("result", r.result.to_string())),
+        _ if !r.result.is_null() => lines.push(("info", r.result.to_string())),
+        _ => {}
+    }
+    let host = r.result.get("hostname").and_then(Value::as_str).map(str::to_owned);
+    if let Some(worker) = text("worker").or(host) {
+        lines.push(("worker", worker));
+    }
+    if let Some(done) = r.date_done {
+        lines.push(("done", artel_core::time::to_iso(&done)));
+    }
+    if let Some(runtime) = r.extra.get("runtime").and_then(Value::as_f64) {
+        lines.push(("runtime", format!("{runtime:.3} s")));
+    }
+    labelled(&lines)
+}
+
+fn labelled(lines: &[(&str, String)]) -> String {
+    let width = lines.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
+    let out: Vec<String> = lines.iter().map(|(label, value)| format!("{label:<width$}  {value}")).collect();
+    out.join("\n")
 }
 
 async fn wait(connection: &Connection, id: &str, timeout: Duration) -> anyhow::Result<TaskResult> {

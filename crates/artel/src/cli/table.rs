@@ -26,8 +26,35 @@ pub(crate) fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     out.join("\n")
 }
 
+/// `1 message`, `2 messages`: a count with its noun.
+pub(crate) fn count(n: u64, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
+/// `text` on one line, cut to `most` characters with `…`.
+pub(crate) fn shorten(text: &str, most: usize) -> String {
+    let line = text.replace('\n', " ");
+    match line.char_indices().nth(most) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
+}
+
+/// A unix-millisecond time as `2026-11-29 19:53:59` (UTC).
+pub(crate) fn utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map_or_else(|| ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counts_say_message_or_messages() {
+        assert_eq!(super::count(1, "message"), "1 message");
+        assert_eq!(super::count(0, "message"), "0 messages");
+        assert_eq!(super::count(2, "failed task"), "2 failed tasks");
+    }
+
     #[test]
     fn numbers_align_right_and_text_left() {
         let rows =

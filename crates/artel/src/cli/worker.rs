@@ -120,10 +120,19 @@ pub(crate) async fn run(
     let stats = worker.stats();
     let pool = Pool::builder().on_runtime(tokio::runtime::Handle::current()).build().context("starting the pool")?;
     let stop = Stop::default();
-    eprintln!(
-        "artel worker {name}: queues [{}], concurrency {}, broker {url}\n  tasks: {names}",
-        args.queues.join(", "),
-        args.concurrency
+    let off: Vec<&str> = crate::builtins::GUARDED
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| !args.enable.iter().any(|e| e == name))
+        .collect();
+    tracing::info!(
+        worker = %name,
+        queues = %args.queues.join(","),
+        concurrency = args.concurrency,
+        broker = %artel_core::redact_url(url),
+        tasks = %names,
+        "worker started{}",
+        if off.is_empty() { String::new() } else { format!(" ({} off: start with --enable {} to run them)", off.join(", "), off.join(",")) }
     );
     tokio::spawn(signals(stop.clone()));
     if let Some(admin) = connection.admin.clone() {
@@ -164,12 +173,13 @@ pub(crate) async fn run(
         let _ = admin.worker_gone(&name).await;
     }
     let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    eprintln!(
-        "artel worker {name} stopped: {} received, {} succeeded, {} failed, {} rejected",
-        load(&stats.received),
-        load(&stats.succeeded),
-        load(&stats.failed),
-        load(&stats.rejected)
+    tracing::info!(
+        worker = %name,
+        received = load(&stats.received),
+        succeeded = load(&stats.succeeded),
+        failed = load(&stats.failed),
+        rejected = load(&stats.rejected),
+        "worker stopped"
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -185,13 +195,13 @@ async fn signals(stop: Stop) {
         tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
     };
     next.await;
-    eprintln!("artel worker: stopping: finishing running tasks (signal again to stop now)");
+    tracing::warn!("stopping: finishing running tasks (signal again to stop now)");
     stop.warm.cancel();
     let next = async {
         tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
     };
     next.await;
-    eprintln!("artel worker: stopping now: running tasks are stopped, then their messages go back to the queue");
+    tracing::warn!("stopping now: running tasks are stopped, then their messages go back to the queue");
     stop.cold.cancel();
 }
 

@@ -13,6 +13,8 @@ pub type BrokerApp = (&'static str, App, Box<dyn Send>);
 /// The brokers to run on: memory, a scratch SQLite file, and Redis when it answers
 /// (required when `ARTEL_REQUIRE_SERVICES=1`, as `scripts/test` sets).
 pub async fn apps(registry: fn() -> Registry, config: fn() -> WorkerConfig) -> Vec<BrokerApp> {
+    // Logs go to the test's captured output (shown when it fails), not the terminal.
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let mut apps = vec![("memory", App::local_with(registry(), config()).expect("app"), Box::new(()) as Box<dyn Send>)];
     let db = ScratchDb::new("apps");
     let sqlite = connect(&format!("sqlite://{}?poll_ms=10", db.path().display())).await.expect("sqlite");
