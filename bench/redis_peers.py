@@ -6,7 +6,7 @@ Usage (from the repository root; `scripts/bench-redis-peers` makes the venv):
 For each system and workload (no-op, 100 ms sleep) it starts the system's own worker
 as a separate process on a fresh queue, enqueues the tasks from this process, and
 times enqueue and enqueue-to-last-done. artel is measured with its own
-`artel bench broker --url ...` in the same run. Prints a table and JSON.
+`artel --broker URL bench broker` in the same run. Prints a table and JSON.
 """
 
 import argparse
@@ -99,7 +99,7 @@ def run_peer(system, n, sleep, url, venv_bin, timeout):
 
 
 def run_artel(n, sleep_ms, url, artel):
-    command = [artel, "bench", "broker", "--url", url, "--tasks", str(n), "--round-trips", "20"]
+    command = [artel, "--broker", url, "bench", "broker", "--tasks", str(n), "--round-trips", "20"]
     if sleep_ms:
         command += ["--sleep-ms", str(sleep_ms)]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout

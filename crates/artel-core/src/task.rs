@@ -26,6 +26,9 @@ pub trait Task: Send + Sync + 'static {
     const NAME: &'static str;
     /// What the task returns on success.
     type Output: Serialize + DeserializeOwned + Send + 'static;
+    /// Its parameters and result as written, e.g. `add(x: i64, y: i64) -> i64`, for
+    /// `artel tasks`; empty when unknown.
+    const SIGNATURE: &'static str = "";
 
     /// Options the task declares (queue, retries, limits); calls may override them.
     fn options(&self) -> TaskOptions {
@@ -85,6 +88,8 @@ pub trait Handler: Send + Sync {
     fn call(&self, args: Arguments, ctx: Context) -> BoxFuture<'static, Result<Value, TaskError>>;
     /// The task's declared options.
     fn options(&self) -> TaskOptions;
+    /// Its parameters and result as written ([`Task::SIGNATURE`]).
+    fn signature(&self) -> &'static str;
 }
 
 struct Erased<T>(T);
@@ -101,6 +106,10 @@ impl<T: Task> Handler for Erased<T> {
 
     fn options(&self) -> TaskOptions {
         self.0.options()
+    }
+
+    fn signature(&self) -> &'static str {
+        T::SIGNATURE
     }
 }
 

@@ -120,6 +120,14 @@ fn check_rate(rate: &LitStr) -> syn::Result<()> {
     }
 }
 
+/// A type as written, without the spaces a token stream prints between its tokens.
+fn tidy(tokens: TokenStream2) -> String {
+    let text = tokens.to_string();
+    [(" :: ", "::"), (" <", "<"), ("< ", "<"), (" >", ">"), (" ,", ","), ("& ", "&"), ("( ", "("), (" )", ")")]
+        .iter()
+        .fold(text, |text, (from, to)| text.replace(from, to))
+}
+
 /// Whether a parameter is the task's `Context` (by its type's last path segment).
 fn is_context(ty: &Type) -> bool {
     matches!(ty, Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Context"))
@@ -216,6 +224,10 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
         (true, false) => blocking,
     };
     let decoded = format_ident!("__artel_decoded");
+    let signature = {
+        let params: Vec<String> = names.iter().zip(&types).map(|(n, t)| format!("{n}: {}", tidy(quote!(#t)))).collect();
+        format!("{}({}) -> {}", task_name.value(), params.join(", "), tidy(quote!(#output)))
+    };
     let max_retries =
         options.max_retries.as_ref().map(|n| quote!(options.max_retries = ::core::option::Option::Some(#n);));
     let max_deliveries =
@@ -262,6 +274,7 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
         impl ::artel::Task for #ident {
             const NAME: &'static str = #task_name;
             type Output = #output;
+            const SIGNATURE: &'static str = #signature;
 
             fn options(&self) -> ::artel::TaskOptions {
                 #[allow(unused_mut)]

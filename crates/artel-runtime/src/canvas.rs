@@ -210,4 +210,12 @@ impl Handler for Iterate {
     fn options(&self) -> TaskOptions {
         TaskOptions::default()
     }
+
+    fn signature(&self) -> &'static str {
+        if self.star {
+            "celery.starmap(task: Signature, it: Vec<Vec<Value>>)"
+        } else {
+            "celery.map(task: Signature, it: Vec<Value>)"
+        }
+    }
 }

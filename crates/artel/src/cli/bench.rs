@@ -47,10 +47,10 @@ pub(crate) struct PoolArgs {
     check: bool,
 }
 
-pub(crate) fn run(command: &BenchCommand) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(command: &BenchCommand, broker: Option<&str>) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Pool(args) => pool(args),
-        BenchCommand::Broker(args) => super::bench_broker::run(args),
+        BenchCommand::Broker(args) => super::bench_broker::run(args, broker),
     }
 }
 

@@ -1,5 +1,5 @@
 //! `artel bench broker`: a broker's throughput and latency, with producer and worker in
-//! separate processes (scratch SQLite file by default, or `--url redis://...`).
+//! separate processes (a scratch SQLite file by default, or the `--broker` given).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -10,67 +10,13 @@ use artel_core::{Clock, Signature, SystemClock};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::child::{TempDb, Worker};
+use super::child::{Namespace, Worker};
 use super::table::render;
 use crate::connect::{Connection, connect};
-
-/// A throwaway namespace on the broker under test, removed when dropped (SQLite: a
-/// scratch file; Redis: a unique key prefix).
-enum Namespace {
-    Sqlite(TempDb),
-    Redis { url: String, connection: Option<Connection> },
-}
-
-impl Namespace {
-    fn new(base: Option<&str>) -> anyhow::Result<Self> {
-        match base {
-            None => Ok(Self::Sqlite(TempDb::new("bench"))),
-            Some(url) if url.starts_with("redis://") => {
-                let sep = if url.contains('?') { '&' } else { '?' };
-                let url = format!("{url}{sep}prefix=artel-bench-{}", uuid::Uuid::new_v4());
-                Ok(Self::Redis { url, connection: None })
-            }
-            Some(url) => anyhow::bail!("bench broker --url takes a redis:// URL (SQLite uses a scratch file): {url}"),
-        }
-    }
-
-    /// The URL with `extra` query parameters (e.g. `poll_ms=1`).
-    fn url(&self, extra: &str) -> String {
-        let base = match self {
-            Self::Sqlite(db) => format!("sqlite://{}", db.path().display()),
-            Self::Redis { url, .. } => url.clone(),
-        };
-        match (extra.is_empty(), base.contains('?')) {
-            (true, _) => base,
-            (false, true) => format!("{base}&{extra}"),
-            (false, false) => format!("{base}?{extra}"),
-        }
-    }
-
-    async fn open(&mut self) -> anyhow::Result<Connection> {
-        let connection = connect(&self.url("")).await?;
-        if let Self::Redis { connection: keep, .. } = self {
-            *keep = Some(connection.clone());
-        }
-        Ok(connection)
-    }
-
-    async fn remove(self) {
-        if let Self::Redis { connection: Some(c), .. } = self {
-            if let Some(redis) = c.redis {
-                let _ = redis.delete_namespace().await;
-            }
-        }
-    }
-}
 
 /// Options of `artel bench broker`.
 #[derive(Debug, Args)]
 pub(crate) struct BrokerArgs {
-    /// Broker to measure: a redis:// URL (a unique key prefix is added and removed
-    /// afterwards); default: a scratch SQLite file.
-    #[arg(long)]
-    url: Option<String>,
     /// No-op tasks per throughput phase.
     #[arg(long, default_value_t = 50_000)]
     tasks: u64,
@@ -91,10 +37,12 @@ pub(crate) struct BrokerArgs {
 const QUEUE: &str = "bench";
 const BATCH: u64 = 1_000;
 
-pub(crate) fn run(args: &BrokerArgs) -> anyhow::Result<ExitCode> {
+/// Measures `broker` (`--broker`: sqlite:// or redis://, under a unique key prefix on
+/// Redis), or a scratch SQLite file when none was named.
+pub(crate) fn run(args: &BrokerArgs, broker: Option<&str>) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.concurrency > 0 && args.tasks > 0, "--tasks and --concurrency must be at least 1");
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(bench(args))
+    runtime.block_on(bench(args, broker))
 }
 
 struct Phase {
@@ -104,13 +52,14 @@ struct Phase {
     note: String,
 }
 
-async fn bench(args: &BrokerArgs) -> anyhow::Result<ExitCode> {
+async fn bench(args: &BrokerArgs, broker: Option<&str>) -> anyhow::Result<ExitCode> {
     let c = args.concurrency.to_string();
     let worker_args = ["-Q", QUEUE, "-c", c.as_str(), "--burst"];
     let mut phases = Vec::new();
 
     // 1 and 2: fill the queue, then drain it with a worker process.
-    let mut space = Namespace::new(args.url.as_deref())?;
+    let mut space = Namespace::new("bench", broker)?;
+    println!("broker: {}", space.describe());
     let url = space.url("");
     let connection = space.open().await?;
     let inspect = connection.inspect.clone().context("this broker cannot count unfinished messages")?;
@@ -133,7 +82,7 @@ async fn bench(args: &BrokerArgs) -> anyhow::Result<ExitCode> {
     space.remove().await;
 
     // 3: producer and worker at the same time.
-    let mut space = Namespace::new(args.url.as_deref())?;
+    let mut space = Namespace::new("bench", broker)?;
     let url = space.url("");
     let connection = space.open().await?;
     let inspect = connection.inspect.clone().context("this broker cannot count unfinished messages")?;

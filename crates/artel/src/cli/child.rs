@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::connect::{Connection, connect};
+
 /// A database file in the temp directory, removed (with its WAL files) on drop.
 #[derive(Debug)]
 pub(crate) struct TempDb(PathBuf);
@@ -24,6 +26,70 @@ impl Drop for TempDb {
     fn drop(&mut self) {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+/// Where `demo` and `bench` send their tasks: a scratch SQLite file (removed when
+/// dropped) unless the user named a broker with `--broker`; on Redis under a unique key
+/// prefix, deleted by [`Namespace::remove`].
+pub(crate) enum Namespace {
+    Scratch(TempDb),
+    Sqlite(String),
+    Redis { url: String, connection: Option<Connection> },
+}
+
+impl Namespace {
+    pub(crate) fn new(purpose: &str, broker: Option<&str>) -> anyhow::Result<Self> {
+        match broker {
+            None => Ok(Self::Scratch(TempDb::new(purpose))),
+            Some(url) if url.starts_with("sqlite://") => Ok(Self::Sqlite(url.to_owned())),
+            Some(url) if url.starts_with("redis://") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                let url = format!("{url}{sep}prefix=artel-{purpose}-{}", uuid::Uuid::new_v4());
+                Ok(Self::Redis { url, connection: None })
+            }
+            Some(url) => anyhow::bail!(
+                "`artel {purpose}` runs on sqlite:// or redis:// (it counts unfinished messages), not {}",
+                artel_core::redact_url(url)
+            ),
+        }
+    }
+
+    /// What to tell the user was measured, password hidden.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Self::Scratch(db) => format!("sqlite://{} (scratch file)", db.path().display()),
+            Self::Sqlite(url) | Self::Redis { url, .. } => artel_core::redact_url(url),
+        }
+    }
+
+    /// The URL with `extra` query parameters (e.g. `poll_ms=1`).
+    pub(crate) fn url(&self, extra: &str) -> String {
+        let base = match self {
+            Self::Scratch(db) => format!("sqlite://{}", db.path().display()),
+            Self::Sqlite(url) | Self::Redis { url, .. } => url.clone(),
+        };
+        match (extra.is_empty(), base.contains('?')) {
+            (true, _) => base,
+            (false, true) => format!("{base}&{extra}"),
+            (false, false) => format!("{base}?{extra}"),
+        }
+    }
+
+    pub(crate) async fn open(&mut self) -> anyhow::Result<Connection> {
+        let connection = connect(&self.url("")).await?;
+        if let Self::Redis { connection: keep, .. } = self {
+            *keep = Some(connection.clone());
+        }
+        Ok(connection)
+    }
+
+    pub(crate) async fn remove(self) {
+        if let Self::Redis { connection: Some(c), .. } = self {
+            if let Some(redis) = c.redis {
+                let _ = redis.delete_namespace().await;
+            }
         }
     }
 }

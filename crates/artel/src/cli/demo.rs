@@ -11,9 +11,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use super::child::{TempDb, Worker};
+use super::child::{Namespace, Worker};
 use super::table::render;
-use crate::connect::connect;
 
 /// Options of `artel demo`.
 #[derive(Debug, Args)]
@@ -34,13 +33,15 @@ pub(crate) struct DemoArgs {
 
 const QUEUE: &str = "demo";
 
-pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+/// Runs the demo on the local pool (`--local`), or through a worker process on `broker`
+/// (`--broker`: sqlite:// or redis://), by default a scratch SQLite file.
+pub(crate) fn run(args: &DemoArgs, broker: Option<&str>) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
     let bar = ProgressBar::new(args.calls).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} calls  {per_sec}  eta {eta}")
             .context("progress bar template")?,
     );
-    let (wall, failed) = if args.local { local(args, &bar)? } else { embedded(args, &bar)? };
+    let (wall, failed) = if args.local { local(args, &bar)? } else { through_a_worker(args, broker, &bar)? };
     bar.finish_and_clear();
     let latency = Duration::from_millis(args.latency_ms);
     let sequential = latency * u32::try_from(args.calls).unwrap_or(u32::MAX);
@@ -71,19 +72,19 @@ fn local(args: &DemoArgs, bar: &ProgressBar) -> anyhow::Result<(Duration, u64)> 
     Ok((started.elapsed(), failed))
 }
 
-fn embedded(args: &DemoArgs, bar: &ProgressBar) -> anyhow::Result<(Duration, u64)> {
+fn through_a_worker(args: &DemoArgs, broker: Option<&str>, bar: &ProgressBar) -> anyhow::Result<(Duration, u64)> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let db = TempDb::new("demo");
-        let url = format!("sqlite://{}?poll_ms=10", db.path().display());
-        let connection = connect(&url).await?;
+        let mut space = Namespace::new("demo", broker)?;
+        let url = space.url("poll_ms=10");
+        let connection = space.open().await?;
         let inspect = connection.inspect.clone().context("the demo needs a broker that counts unfinished messages")?;
         println!(
             "artel demo: {} calls of {} ms simulated I/O through a worker process (concurrency {}) on {}",
             args.calls,
             args.latency_ms,
             args.concurrency,
-            db.path().display()
+            space.describe()
         );
         let seconds = args.latency_ms as f64 / 1000.0;
         let started = Instant::now();
@@ -122,6 +123,7 @@ fn embedded(args: &DemoArgs, bar: &ProgressBar) -> anyhow::Result<(Duration, u64
             let ok = connection.backend.get(id).await?.is_some_and(|r| r.status == artel_core::State::Success);
             failed += u64::from(!ok);
         }
+        space.remove().await;
         Ok((wall, failed))
     })
 }

@@ -9,6 +9,7 @@ mod demo;
 mod failed;
 mod send;
 mod table;
+mod tasks;
 mod worker;
 
 use std::process::ExitCode;
@@ -27,10 +28,12 @@ use crate::connect::{Connection, DEFAULT_BROKER, connect};
     after_help = "Exit status: 0 success; 1 a task or check failed; 2 bad usage or broker error; 3 timed out waiting."
 )]
 struct Cli {
-    /// Broker URL: sqlite://PATH (embedded, default), redis://HOST:PORT/DB, memory://, or Celery's own
-    /// layouts: celery+redis://HOST:PORT/DB, amqp://USER:PASS@HOST:5672//?results=redis://HOST:PORT/DB.
-    #[arg(long, global = true, env = "ARTEL_BROKER", default_value = DEFAULT_BROKER)]
-    broker: String,
+    /// Broker URL: sqlite://PATH (embedded; default sqlite://artel.db), redis://HOST:PORT/DB, or
+    /// Celery's own layouts: celery+redis://HOST:PORT/DB,
+    /// amqp://USER:PASS@HOST:5672//?results=redis://HOST:PORT/DB. `demo` and `bench broker` use a
+    /// scratch SQLite file unless one is given.
+    #[arg(long, global = true, env = "ARTEL_BROKER")]
+    broker: Option<String>,
     /// Log level of artel's own crates (other crates log warnings and errors); RUST_LOG,
     /// when set, is the whole filter instead. Logs go to standard error.
     #[arg(long, global = true, env = "ARTEL_LOG_LEVEL", default_value = "info",
@@ -52,6 +55,17 @@ enum Command {
     /// Measure artel against its Python peers, side by side in one run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// List the tasks this binary's workers can run, with their parameters and options.
+    Tasks {
+        /// One JSON array, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script: `artel completions bash > /etc/bash_completion.d/artel`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Commands that talk to the broker.
@@ -79,6 +93,17 @@ enum BrokerCommand {
     Failed(failed::FailedCommand),
 }
 
+/// A queue name as given to `-Q`: not empty, no surrounding spaces.
+fn queue_name(name: &str) -> Result<String, String> {
+    if name.trim().is_empty() {
+        return Err("a queue name cannot be empty (the default queue is `celery`)".to_owned());
+    }
+    if name.trim() != name {
+        return Err(format!("queue name {name:?} has spaces around it"));
+    }
+    Ok(name.to_owned())
+}
+
 /// Outcomes with their own exit status.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Exit {
@@ -98,14 +123,26 @@ pub fn main(registry: Registry) -> ExitCode {
     if let Err(error) = crate::logging::init(&cli.log_level, cli.log_format) {
         return report(&anyhow::anyhow!(error));
     }
-    let command = match cli.command {
-        Command::Broker(command) => command,
-        // These manage their own runtimes and processes.
-        Command::Demo(args) => return demo::run(&args).unwrap_or_else(|error| report(&error)),
-        Command::Bench(command) => return bench::run(&command).unwrap_or_else(|error| report(&error)),
-    };
     let mut tasks = crate::builtins::registry();
     tasks.extend(registry);
+    let command = match cli.command {
+        Command::Broker(command) => command,
+        Command::Tasks { json } => return tasks::list(&tasks, json).unwrap_or_else(|error| report(&error)),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let name = std::env::args()
+                .next()
+                .and_then(|exe| std::path::Path::new(&exe).file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "artel".to_owned());
+            clap_complete::generate(shell, &mut command, name, &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        // These manage their own runtimes and processes.
+        Command::Demo(args) => return demo::run(&args, cli.broker.as_deref()).unwrap_or_else(|error| report(&error)),
+        Command::Bench(command) => {
+            return bench::run(&command, cli.broker.as_deref()).unwrap_or_else(|error| report(&error));
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -113,7 +150,8 @@ pub fn main(registry: Registry) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(&cli.broker, command, tasks)) {
+    let broker = cli.broker.as_deref().unwrap_or(DEFAULT_BROKER);
+    match runtime.block_on(run(broker, command, tasks)) {
         Ok(code) => code,
         Err(error) => report(&error),
     }
@@ -152,6 +190,11 @@ fn describe(error: &anyhow::Error) -> String {
 }
 
 async fn run(url: &str, command: BrokerCommand, tasks: Registry) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        !url.starts_with("memory://"),
+        "memory:// lives inside one process, so a worker or a call started from the command line would have \
+         a queue of its own that nothing else sees: use sqlite://artel.db (no server) or redis://HOST:6379/0"
+    );
     let connection = connect(url).await?;
     match command {
         BrokerCommand::Worker(args) => worker::run(connection, url, tasks, args).await,

@@ -29,14 +29,17 @@ pub(crate) struct CallArgs {
     /// With --wait: give up after this many seconds (exit status 3).
     #[arg(long, default_value_t = 60.0)]
     timeout: f64,
-    /// Run no earlier than this many seconds from now.
-    #[arg(long)]
+    /// Run no earlier than this many seconds from now (at most 10 years).
+    #[arg(long, conflicts_with = "eta")]
     countdown: Option<f64>,
-    /// Discard the task if not started within this many seconds.
+    /// Run no earlier than this time, RFC 3339 (`2026-12-01T09:00:00Z`; within 10 years).
+    #[arg(long)]
+    eta: Option<String>,
+    /// Discard the task if not started within this many seconds (at most 10 years).
     #[arg(long)]
     expires: Option<f64>,
     /// Queue to send to.
-    #[arg(short = 'Q', long, default_value = artel_core::DEFAULT_QUEUE)]
+    #[arg(short = 'Q', long, default_value = artel_core::DEFAULT_QUEUE, value_parser = super::queue_name)]
     queue: String,
     /// Priority 0-9, higher runs first.
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
@@ -82,6 +85,30 @@ fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(value).with_context(|| format!("{flag} must be a non-negative number of seconds"))
 }
 
+/// The furthest ahead a task may be scheduled or expire: beyond it a time is a mistake
+/// (and past what dates can hold), not a plan.
+const TEN_YEARS: Duration = Duration::from_secs(10 * 365 * 86_400 + 2 * 86_400);
+
+/// A delay of at most ten years.
+fn ahead(value: f64, flag: &str) -> anyhow::Result<Duration> {
+    let delay = seconds(value, flag)?;
+    anyhow::ensure!(
+        delay <= TEN_YEARS,
+        "{flag} {value} is more than 10 years ahead: give at most {} seconds",
+        TEN_YEARS.as_secs()
+    );
+    Ok(delay)
+}
+
+/// An RFC 3339 time at most ten years ahead.
+fn eta(text: &str) -> anyhow::Result<artel_core::Timestamp> {
+    let at = chrono::DateTime::parse_from_rfc3339(text)
+        .with_context(|| format!("--eta {text:?} is not an RFC 3339 time such as 2026-12-01T09:00:00Z"))?;
+    let latest = chrono::Utc::now() + chrono::Duration::from_std(TEN_YEARS).unwrap_or(chrono::Duration::MAX);
+    anyhow::ensure!(at <= latest, "--eta {text} is more than 10 years ahead");
+    Ok(at)
+}
+
 pub(crate) async fn call(connection: Connection, args: CallArgs) -> anyhow::Result<ExitCode> {
     let Value::Array(positional) = serde_json::from_str(&args.args).context("--args is not valid JSON")? else {
         bail!("--args must be a JSON array, e.g. --args '[2, 3]'");
@@ -92,10 +119,13 @@ pub(crate) async fn call(connection: Connection, args: CallArgs) -> anyhow::Resu
     let mut signature = Signature::new(&args.task).with_args(positional).queue(&args.queue);
     signature.kwargs = kwargs;
     if let Some(countdown) = args.countdown {
-        signature = signature.countdown(seconds(countdown, "--countdown")?);
+        signature = signature.countdown(ahead(countdown, "--countdown")?);
+    }
+    if let Some(at) = &args.eta {
+        signature = signature.eta(eta(at)?);
     }
     if let Some(expires) = args.expires {
-        signature = signature.expires_in(seconds(expires, "--expires")?);
+        signature = signature.expires_in(ahead(expires, "--expires")?);
     }
     if let Some(priority) = args.priority {
         signature = signature.priority(priority);

@@ -17,7 +17,7 @@ use crate::connect::Connection;
 #[derive(Debug, Args)]
 pub(crate) struct WorkerArgs {
     /// Queues to consume, most important first (comma-separated).
-    #[arg(short = 'Q', long, value_delimiter = ',', default_value = artel_core::DEFAULT_QUEUE)]
+    #[arg(short = 'Q', long, value_delimiter = ',', default_value = artel_core::DEFAULT_QUEUE, value_parser = super::queue_name)]
     queues: Vec<String>,
     /// Tasks running at once.
     #[arg(short = 'c', long, default_value_t = 100)]
