@@ -14,6 +14,7 @@ fn demo_runs_the_calls_through_a_worker_process() {
     assert!(stdout.contains("400 calls of 20 ms simulated I/O through a worker process (concurrency 100)"), "{stdout}");
     let failed = stdout.lines().find(|l| l.starts_with("failed")).expect("a failed row");
     assert!(failed.trim_end().ends_with(" 0"), "{failed}");
+    assert!(stdout.contains("artel worker --enable exec,http"), "says how to turn exec and http on: {stdout}");
 }
 
 #[test]

@@ -13,10 +13,6 @@ fn sqlite(db: &ScratchDb) -> String {
     format!("sqlite://{}?poll_ms=10", db.path().display())
 }
 
-fn lines(path: &str) -> Vec<String> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_owned).collect()
-}
-
 fn wait_until(what: &str, patience: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + patience;
     while !done() {
@@ -25,21 +21,48 @@ fn wait_until(what: &str, patience: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// An `exec` call whose run appends `start <worker pid>`, sleeps, then appends `end <worker pid>`.
-fn start_sleep_end(runs: &str, seconds: u32) -> String {
-    let script = format!("echo start $PPID >> {runs}; sleep {seconds}; echo end $PPID >> {runs}");
-    serde_json::to_string(&json!(["sh", ["-c", script]])).expect("json")
+/// A scratch database holding one `exec` call whose run appends `start <worker pid>` to a
+/// side-effect file, sleeps, then appends `end <worker pid>`; the file goes at the end.
+struct Sleeper {
+    _db: ScratchDb,
+    url: String,
+    runs: String,
+    id: String,
+}
+
+impl Sleeper {
+    fn queued(purpose: &str, seconds: u32) -> Self {
+        let db = ScratchDb::new(purpose);
+        let (url, runs) = (sqlite(&db), format!("{}.runs", db.path().display()));
+        let script = format!("echo start $PPID >> {runs}; sleep {seconds}; echo end $PPID >> {runs}");
+        let args = serde_json::to_string(&json!(["sh", ["-c", script]])).expect("json");
+        let (code, id, stderr) = support::artel(&url, &["call", "exec", "--args", &args]);
+        assert_eq!(code, 0, "{stderr}");
+        Self { _db: db, url, runs, id: id.trim().to_owned() }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.runs).unwrap_or_default().lines().map(str::to_owned).collect()
+    }
+
+    /// Starts a worker that may run `exec`, and waits until it started the call.
+    fn started_by(&self, args: &[&str]) -> support::WorkerProcess {
+        let worker = support::WorkerProcess::start(&self.url, &[&["--enable", "exec", "-c", "1"], args].concat());
+        wait_until("the worker starts the task", Duration::from_secs(10), || !self.lines().is_empty());
+        worker
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.runs);
+    }
 }
 
 #[test]
 fn a_second_signal_stops_the_run_before_its_message_goes_back_and_the_worker_exits_within_2s() {
-    let db = ScratchDb::new("cold-stop");
-    let (url, runs) = (sqlite(&db), format!("{}.runs", db.path().display()));
-    let _cleanup = support::RedisCleanup { prefix: String::new(), runs: runs.clone() };
-    let (code, id, _) = support::artel(&url, &["call", "exec", "--args", &start_sleep_end(&runs, 3)]);
-    assert_eq!(code, 0);
-    let mut first = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "1", "--grace", "30"]);
-    wait_until("the first worker starts the task", Duration::from_secs(10), || !lines(&runs).is_empty());
+    let call = Sleeper::queued("cold-stop", 3);
+    let mut first = call.started_by(&["--grace", "30"]);
     first.signal("-TERM");
     std::thread::sleep(Duration::from_millis(200));
     first.signal("-TERM");
@@ -47,12 +70,12 @@ fn a_second_signal_stops_the_run_before_its_message_goes_back_and_the_worker_exi
     first.wait(Duration::from_secs(5));
     assert!(stopped.elapsed() < Duration::from_secs(2), "exited {:?} after the second signal", stopped.elapsed());
 
-    let second = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "1"]);
-    let (code, _, stderr) = support::artel(&url, &["result", "--wait", "--timeout", "20", id.trim()]);
-    assert_eq!(code, 0, "{stderr}");
+    let second = support::WorkerProcess::start(&call.url, &["--enable", "exec", "-c", "1"]);
+    let (code, shown, _) = support::artel(&call.url, &["result", "--wait", "--timeout", "20", &call.id]);
+    assert_eq!(code, 0, "{shown}");
     let (a, b) = (first.pid(), second.pid());
     assert_eq!(
-        lines(&runs),
+        call.lines(),
         [format!("start {a}"), format!("start {b}"), format!("end {b}")],
         "the first run was killed before the second began"
     );
@@ -60,20 +83,15 @@ fn a_second_signal_stops_the_run_before_its_message_goes_back_and_the_worker_exi
 
 #[test]
 fn the_end_of_the_grace_period_stops_the_run_as_a_second_signal_does() {
-    let db = ScratchDb::new("grace-stop");
-    let (url, runs) = (sqlite(&db), format!("{}.runs", db.path().display()));
-    let _cleanup = support::RedisCleanup { prefix: String::new(), runs: runs.clone() };
-    let (code, _, _) = support::artel(&url, &["call", "exec", "--args", &start_sleep_end(&runs, 4)]);
-    assert_eq!(code, 0);
-    let mut worker = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "1", "--grace", "1"]);
-    wait_until("the worker starts the task", Duration::from_secs(10), || !lines(&runs).is_empty());
+    let call = Sleeper::queued("grace-stop", 4);
+    let mut worker = call.started_by(&["--grace", "1"]);
     worker.signal("-TERM");
     let stopped = Instant::now();
     worker.wait(Duration::from_secs(5));
     assert!(stopped.elapsed() < Duration::from_secs(3), "grace 1 s, then stopped: took {:?}", stopped.elapsed());
     std::thread::sleep(Duration::from_secs(4));
-    assert_eq!(lines(&runs).len(), 1, "the stopped run never reached its end: {:?}", lines(&runs));
-    let (_, queues, _) = support::artel(&url, &["queues"]);
+    assert_eq!(call.lines().len(), 1, "the stopped run never reached its end: {:?}", call.lines());
+    let (_, queues, _) = support::artel(&call.url, &["queues"]);
     let celery = queues.lines().find(|l| l.starts_with("celery")).expect("the celery queue");
     assert_eq!(celery.split_whitespace().nth(1), Some("1"), "the message is ready again: {queues}");
 }

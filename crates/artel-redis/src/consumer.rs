@@ -222,7 +222,20 @@ struct RedisAcker {
     held: Held,
 }
 
+/// `value` as JSON for a script argument.
+fn to_json(what: &str, value: &impl serde::Serialize) -> BrokerResult<String> {
+    serde_json::to_string(value)
+        .map_err(|e| artel_core::BrokerError::new(artel_core::BrokerErrorKind::Other, what.to_owned()).with_source(e))
+}
+
 impl RedisAcker {
+    /// Warns when a settling script found the message no longer held by this consumer.
+    fn lapsed_unless(&self, held: bool) {
+        if !held {
+            tracing::warn!(id = %self.id, "acked a message whose lease had lapsed; another worker may run it again");
+        }
+    }
+
     fn forget(&self) {
         if let Some(ids) = lock(&self.held).get_mut(&self.queue) {
             ids.retain(|id| id != &self.id);
@@ -267,9 +280,7 @@ impl Acknowledge for RedisAcker {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| redis_error("acknowledging a message", e))?;
-        if held == 0 {
-            tracing::warn!(id = %self.id, "acked a message whose lease had lapsed; another worker may run it again");
-        }
+        self.lapsed_unless(held == 1);
         Ok(())
     }
 
@@ -300,9 +311,7 @@ impl Acknowledge for RedisAcker {
 
     async fn ack_failed(&self, failure: &FailedTask) -> BrokerResult<()> {
         self.forget();
-        let json = serde_json::to_string(failure).map_err(|e| {
-            artel_core::BrokerError::new(artel_core::BrokerErrorKind::Other, "encoding a failure").with_source(e)
-        })?;
+        let json = to_json("encoding a failure", failure)?;
         let keys = self.shared.keys(&self.queue);
         let mut conn = self.shared.conn.clone();
         let held: i64 = self
@@ -322,17 +331,13 @@ impl Acknowledge for RedisAcker {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| redis_error("recording a failed task", e))?;
-        if held == 0 {
-            tracing::warn!(id = %self.id, "acked a message whose lease had lapsed; another worker may run it again");
-        }
+        self.lapsed_unless(held == 1);
         Ok(())
     }
 
     async fn ack_with_result(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<Option<bool>> {
         self.forget();
-        let json = serde_json::to_vec(result).map_err(|e| {
-            artel_core::BrokerError::new(artel_core::BrokerErrorKind::Other, "encoding a result").with_source(e)
-        })?;
+        let json = to_json("encoding a result", result)?;
         let keys = self.shared.keys(&self.queue);
         let mut conn = self.shared.conn.clone();
         let (written, acked): (i64, i64) = self
@@ -348,9 +353,7 @@ impl Acknowledge for RedisAcker {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| redis_error("storing a result and acknowledging", e))?;
-        if acked == 0 {
-            tracing::warn!(id = %self.id, "acked a message whose lease had lapsed; another worker may run it again");
-        }
+        self.lapsed_unless(acked == 1);
         Ok(Some(written == 1))
     }
 

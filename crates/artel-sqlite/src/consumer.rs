@@ -141,6 +141,13 @@ impl std::fmt::Debug for SqliteConsumer {
     }
 }
 
+/// Warns when a settling write found the message no longer held by this consumer.
+fn lapsed_unless(held: bool, id: i64) {
+    if !held {
+        tracing::warn!(id, "acked a message whose lease had lapsed; another worker may run it again");
+    }
+}
+
 /// Settles one claimed message; every write is guarded by the holder's token.
 #[derive(Debug)]
 struct SqliteAcker {
@@ -154,9 +161,7 @@ impl Acknowledge for SqliteAcker {
     async fn ack(&self) -> BrokerResult<()> {
         let (id, token) = (self.id, self.token.clone());
         let held = self.shared.db.call("acknowledging a message", move |tx| queries::ack(tx, id, &token)).await?;
-        if !held {
-            tracing::warn!(id, "acked a message whose lease had lapsed; another worker may run it again");
-        }
+        lapsed_unless(held, id);
         Ok(())
     }
 
@@ -189,9 +194,7 @@ impl Acknowledge for SqliteAcker {
                 queries::fail(tx, &failure)
             })
             .await?;
-        if !held {
-            tracing::warn!(id, "acked a message whose lease had lapsed; another worker may run it again");
-        }
+        lapsed_unless(held, id);
         Ok(())
     }
 

@@ -53,6 +53,10 @@ pub(crate) fn run(args: &DemoArgs, broker: Option<&str>) -> anyhow::Result<ExitC
         vec!["failed".to_owned(), failed.to_string()],
     ];
     println!("{}", render(&["measure", "value"], &rows));
+    println!(
+        "\nThe built-in `exec` (run a program) and `http` (send a request) tasks are off by default, since they act \
+         for whoever can publish to the queue: start a worker with `artel worker --enable exec,http` to run them."
+    );
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
