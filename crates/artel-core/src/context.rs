@@ -54,8 +54,9 @@ struct Inner {
     cancel: CancellationToken,
     reason: OnceLock<Cancelled>,
     results: Option<(Arc<dyn ResultBackend>, Option<Duration>)>,
-    /// How many threads that the worker cannot stop still run this call's body.
-    unstoppable: tokio::sync::watch::Sender<usize>,
+    /// How many threads that the worker cannot stop still run this call's body; made by
+    /// the first `blocking` run, so async calls never pay for it.
+    unstoppable: OnceLock<tokio::sync::watch::Sender<usize>>,
 }
 
 /// Held while a thread the worker cannot stop runs a call's body (see
@@ -91,8 +92,7 @@ impl Context {
 
     fn build(ids: Ids, results: Option<(Arc<dyn ResultBackend>, Option<Duration>)>) -> Self {
         let (cancel, reason) = (CancellationToken::new(), OnceLock::new());
-        let unstoppable = tokio::sync::watch::Sender::new(0);
-        Self { inner: Arc::new(Inner { ids, cancel, reason, results, unstoppable }) }
+        Self { inner: Arc::new(Inner { ids, cancel, reason, results, unstoppable: OnceLock::new() }) }
     }
 
     /// This call's task id (also its result key).
@@ -142,20 +142,21 @@ impl Context {
     /// until the returned guard drops. A worker that stops does not hand such a call's
     /// message back while the thread runs, so it never runs twice at once.
     pub fn unstoppable(&self) -> Unstoppable {
-        self.inner.unstoppable.send_modify(|n| *n += 1);
-        Unstoppable(self.inner.unstoppable.clone())
+        let threads = self.inner.unstoppable.get_or_init(|| tokio::sync::watch::Sender::new(0));
+        threads.send_modify(|n| *n += 1);
+        Unstoppable(threads.clone())
     }
 
     /// Whether a thread the worker cannot stop still runs this call.
     pub fn runs_unstoppably(&self) -> bool {
-        *self.inner.unstoppable.borrow() > 0
+        self.inner.unstoppable.get().is_some_and(|threads| *threads.borrow() > 0)
     }
 
     /// Completes once no thread the worker cannot stop runs this call (at once if none).
     pub async fn stoppable(&self) {
-        let mut threads = self.inner.unstoppable.subscribe();
+        let Some(threads) = self.inner.unstoppable.get() else { return };
         // The sender lives in `self`, so the channel cannot close while this waits.
-        let _ = threads.wait_for(|n| *n == 0).await;
+        let _ = threads.subscribe().wait_for(|n| *n == 0).await;
     }
 
     /// Whether the task has been asked to stop.

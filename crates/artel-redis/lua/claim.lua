@@ -2,15 +2,16 @@
 -- back to pending (so a dead worker's messages come back without a separate recoverer),
 -- then pops the best pending ones (higher priority, then older).
 -- KEYS[1] pending zset   KEYS[2] scheduled zset   KEYS[3] leases zset
--- KEYS[4] messages hash  KEYS[5] priorities hash  KEYS[6] holders hash  KEYS[7] sequence
--- KEYS[8] deliveries hash (id -> deliveries not handed back, this one included)
+-- KEYS[4] messages hash  KEYS[5] priorities hash (priority + 10 x deliveries not handed
+-- back: one field keeps both, so counting costs one command)  KEYS[6] holders hash
+-- KEYS[7] sequence
 -- ARGV[1] now (ms)  ARGV[2] lease until (ms)  ARGV[3] limit  ARGV[4] holder token
 -- Returns a flat list: id1, envelope1, deliveries1, id2, envelope2, deliveries2, ...; or
 -- {next_visible_ms} as a one-element list when nothing is pending (-1 when nothing is
 -- waiting at all).
 local now, until_ms, limit, token = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local function make_pending(id)
-    local priority = tonumber(redis.call('HGET', KEYS[5], id) or '0')
+    local priority = tonumber(redis.call('HGET', KEYS[5], id) or '0') % 10
     local seq = redis.call('INCR', KEYS[7])
     redis.call('ZADD', KEYS[1], (9 - priority) * 1e13 + seq, id)
 end
@@ -39,6 +40,6 @@ for i = 1, #popped, 2 do
     redis.call('HSET', KEYS[6], id, token)
     out[#out + 1] = id
     out[#out + 1] = redis.call('HGET', KEYS[4], id) or ''
-    out[#out + 1] = redis.call('HINCRBY', KEYS[8], id, 1)
+    out[#out + 1] = math.floor(redis.call('HINCRBY', KEYS[5], id, 10) / 10)
 end
 return out

@@ -1,14 +1,13 @@
 -- Gives a held message back: pending at once, for anyone. The delivery it undoes does not
 -- count towards max deliveries (handed back, not lost with its worker).
--- KEYS[1] pending zset  KEYS[2] leases zset  KEYS[3] priorities hash  KEYS[4] holders hash
--- KEYS[5] sequence  KEYS[6] signal list  KEYS[7] deliveries hash
+-- KEYS[1] pending zset  KEYS[2] leases zset  KEYS[3] priorities hash (priority + 10 x
+-- deliveries)  KEYS[4] holders hash  KEYS[5] sequence  KEYS[6] signal list
 -- ARGV[1] id  ARGV[2] holder token
 -- Returns 1 when released, 0 when the caller no longer held it.
 if redis.call('HGET', KEYS[4], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
-if tonumber(redis.call('HINCRBY', KEYS[7], ARGV[1], -1)) <= 0 then redis.call('HDEL', KEYS[7], ARGV[1]) end
-local priority = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
+local priority = redis.call('HINCRBY', KEYS[3], ARGV[1], -10) % 10
 local seq = redis.call('INCR', KEYS[5])
 redis.call('ZADD', KEYS[1], (9 - priority) * 1e13 + seq, ARGV[1])
 redis.call('LPUSH', KEYS[6], 1)

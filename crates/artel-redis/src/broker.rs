@@ -145,7 +145,6 @@ impl Broker for RedisBroker {
             .key(&keys.scheduled)
             .key(&keys.messages)
             .key(&keys.priorities)
-            .key(&keys.deliveries)
             .invoke_async(&mut conn)
             .await
             .map_err(|e| redis_error("purging a queue", e))

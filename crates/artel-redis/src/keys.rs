@@ -14,12 +14,11 @@ pub(crate) struct QueueKeys {
     pub(crate) leases: String,
     /// HASH id -> envelope.
     pub(crate) messages: String,
-    /// HASH id -> priority.
+    /// HASH id -> priority + 10 x deliveries not handed back (a count past one: earlier
+    /// holders died); one field, so counting a delivery is one command.
     pub(crate) priorities: String,
     /// HASH id -> holder token.
     pub(crate) holders: String,
-    /// HASH id -> deliveries not handed back (a count past one: earlier holders died).
-    pub(crate) deliveries: String,
     /// STRING counter for FIFO order within a priority.
     pub(crate) sequence: String,
     /// LIST with at most one token: wakes a consumer blocked on an empty queue.
@@ -36,8 +35,8 @@ pub(crate) struct QueueKeys {
 
 impl QueueKeys {
     /// The keys of a held message, in the order `drop_held` (lua/lib/common.lua) takes them.
-    pub(crate) fn held(&self) -> [&str; 5] {
-        [&self.leases, &self.messages, &self.priorities, &self.holders, &self.deliveries]
+    pub(crate) fn held(&self) -> [&str; 4] {
+        [&self.leases, &self.messages, &self.priorities, &self.holders]
     }
 
     pub(crate) fn new(prefix: &str, queue: &str) -> Self {
@@ -49,7 +48,6 @@ impl QueueKeys {
             messages: key("messages"),
             priorities: key("priorities"),
             holders: key("holders"),
-            deliveries: key("deliveries"),
             sequence: key("seq"),
             signal: key("signal"),
             dead: key("dead"),

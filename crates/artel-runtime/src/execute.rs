@@ -90,11 +90,13 @@ impl Executor {
         if self.track_received && !ignore_result {
             self.store(TaskResult::progress(&id, State::Received, meta()), false).await;
         }
-        tokio::select! {
-            biased;
-            // Not started: the dropped delivery goes straight back to the queue.
-            _ = self.stop_runs.cancelled() => return,
-            _ = self.rate_limits.wait(&task, options.rate_limit.as_deref()) => {}
+        if let Some(rate) = options.rate_limit.as_deref() {
+            tokio::select! {
+                biased;
+                // Not started: the dropped delivery goes straight back to the queue.
+                _ = self.stop_runs.cancelled() => return,
+                _ = self.rate_limits.wait(&task, Some(rate)) => {}
+            }
         }
         if self.revoked.contains(&id) {
             self.stats.revoked.fetch_add(1, Ordering::Relaxed);

@@ -25,7 +25,8 @@ use crate::connect::{Connection, DEFAULT_BROKER, connect};
     name = "artel",
     version,
     about,
-    after_help = "Exit status: 0 success; 1 a task or check failed; 2 bad usage or broker error; 3 timed out waiting."
+    after_help = "Exit status: 0 success; 1 a task or check failed; 2 bad usage or broker error; 3 timed out waiting; \
+                  4 the task has not finished (artel result)."
 )]
 struct Cli {
     /// Broker URL: sqlite://PATH (embedded; default sqlite://artel.db), redis://HOST:PORT/DB, or
