@@ -55,6 +55,7 @@ async fn open() -> Option<(Amqp, CeleryRedis, DropPrefix, String)> {
     let prefix = format!("{unique}:");
     let results = CeleryRedisConfig { prefix: prefix.clone(), ..CeleryRedisConfig::default() };
     let backend = CeleryRedis::connect(&redis_url(), results).await.expect("Redis for results");
+    let broker = broker.with_delivery_counts(backend.clone());
     Some((broker, backend, DropPrefix(prefix), format!("{unique}-")))
 }
 
@@ -111,4 +112,35 @@ async fn a_requeued_message_comes_back() {
     assert_eq!(again.message().properties.delivery_info.extra.get("redelivered"), Some(&serde_json::json!(true)));
     again.ack().await.expect("ack");
     assert_eq!(broker.len(&q).await.expect("len"), 0);
+}
+
+/// RabbitMQ only says "redelivered"; artel counts the deliveries lost with their
+/// consumer (in the result backend's Redis), not those handed back, so a poison message
+/// can be quarantined on amqp:// too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_lost_with_their_channel_count_and_prefetched_ones_do_not() {
+    let Some((broker, _backend, _cleanup, prefix)) = open().await else { return };
+    let q = format!("{prefix}lost");
+    let batch = [
+        Signature::new("poison").to_message(SystemClock.now(), "t"),
+        Signature::new("next").to_message(SystemClock.now(), "t"),
+    ];
+    broker.publish(&q, &batch).await.expect("publish");
+    for lost in 1..=2 {
+        let mut consumer = broker.consume(std::slice::from_ref(&q), 2).await.expect("consume");
+        let mut delivery = consumer.next().await.expect("delivery");
+        assert_eq!((delivery.message().headers.task.as_str(), delivery.deliveries()), ("poison", lost));
+        // The worker dies running it: nothing settles it, its channel closes.
+        delivery.keep_on_drop();
+        drop(delivery);
+        drop(consumer);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut consumer = broker.consume(std::slice::from_ref(&q), 2).await.expect("consume");
+    let third = consumer.next().await.expect("delivery");
+    assert_eq!(third.deliveries(), 3, "two deliveries were lost");
+    third.ack().await.expect("ack");
+    let next = consumer.next().await.expect("delivery");
+    assert_eq!((next.message().headers.task.as_str(), next.deliveries()), ("next", 1), "prefetched twice, never lost");
+    next.ack().await.expect("ack");
 }

@@ -241,7 +241,7 @@ async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
     let wire: Arc<dyn Wire> = Arc::new(broker.clone());
     let backend = CeleryRedis::connect(&results, config).await.map_err(open)?.with_control(wire.clone());
     Ok(Connection {
-        broker: Arc::new(broker.clone()),
+        broker: Arc::new(broker.with_delivery_counts(backend.clone())),
         backend: Arc::new(backend),
         inspect: None,
         admin: None,

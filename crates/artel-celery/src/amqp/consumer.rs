@@ -27,7 +27,7 @@ pub(crate) struct AmqpConsumer {
     prefetch: u16,
     inbox: mpsc::Receiver<BrokerResult<lapin::message::Delivery>>,
     /// ETA messages, held (unacknowledged) until due.
-    held: Waiting<(Message, lapin::acker::Acker)>,
+    held: Waiting<(Message, lapin::acker::Acker, u32)>,
     readers: Vec<JoinHandle<()>>,
 }
 
@@ -67,9 +67,20 @@ impl AmqpConsumer {
         }
     }
 
-    fn deliver(&self, message: Message, acker: lapin::acker::Acker) -> Delivery {
-        let settle = Acker { broker: self.broker.clone(), acker, message: message.clone() };
-        Delivery::new(message, Box::new(settle))
+    fn deliver(&self, message: Message, acker: lapin::acker::Acker, deliveries: u32) -> Delivery {
+        let settle =
+            Acker { broker: self.broker.clone(), acker, message: message.clone(), redelivered: deliveries > 1 };
+        Delivery::new(message, Box::new(settle)).with_deliveries(deliveries)
+    }
+
+    /// How many times `received` has been delivered without being handed back, this time
+    /// included (0 when deliveries are not counted).
+    async fn deliveries(&self, received: &lapin::message::Delivery, task_id: &str) -> u32 {
+        match (&self.broker.counts, received.redelivered) {
+            (None, _) => 0,
+            (Some(_), false) => 1,
+            (Some(counts), true) => counts.redelivered(task_id).await,
+        }
     }
 }
 
@@ -144,9 +155,9 @@ fn to_message(delivery: &lapin::message::Delivery) -> Message {
 impl Consumer for AmqpConsumer {
     async fn next(&mut self) -> BrokerResult<Delivery> {
         loop {
-            if let Some((message, acker)) = self.held.pop_due() {
+            if let Some((message, acker, deliveries)) = self.held.pop_due() {
                 self.adjust_prefetch().await;
-                return Ok(self.deliver(message, acker));
+                return Ok(self.deliver(message, acker, deliveries));
             }
             let wait = self.held.next_in().unwrap_or(std::time::Duration::from_secs(3600));
             let received = match tokio::time::timeout(wait, self.inbox.recv()).await {
@@ -155,12 +166,13 @@ impl Consumer for AmqpConsumer {
                 Ok(Some(received)) => received?,
             };
             let message = to_message(&received);
+            let deliveries = self.deliveries(&received, &message.headers.id).await;
             match message.headers.eta.map(|eta| eta.timestamp_millis()) {
                 Some(due) if due > now_ms() => {
-                    self.held.hold(due, (message, received.acker));
+                    self.held.hold(due, (message, received.acker, deliveries));
                     self.adjust_prefetch().await;
                 }
-                _ => return Ok(self.deliver(message, received.acker)),
+                _ => return Ok(self.deliver(message, received.acker, deliveries)),
             }
         }
     }
@@ -170,6 +182,20 @@ impl Drop for AmqpConsumer {
     fn drop(&mut self) {
         for reader in &self.readers {
             reader.abort();
+        }
+        // What was received but not delivered goes back with the channel: handed back,
+        // not lost, so it must not count as a delivery. Held ETA messages were counted
+        // when received; the inbox's were not, and a redelivered one then needs nothing,
+        // while a first delivery must offset the redelivery RabbitMQ will report for it.
+        if let Some(counts) = &self.broker.counts {
+            while let Ok(Ok(received)) = self.inbox.try_recv() {
+                if !received.redelivered {
+                    counts.handed_back(&to_message(&received).headers.id);
+                }
+            }
+            for (message, ..) in self.held.drain() {
+                counts.handed_back(&message.headers.id);
+            }
         }
         // Closing the channel hands every unacknowledged message back to RabbitMQ.
         let channel = self.channel.clone();
@@ -187,17 +213,37 @@ struct Acker {
     broker: Amqp,
     acker: lapin::acker::Acker,
     message: Message,
+    /// Counted as a redelivery: its count is forgotten once it is settled.
+    redelivered: bool,
+}
+
+impl Acker {
+    fn handed_back(&self) {
+        if let Some(counts) = &self.broker.counts {
+            counts.handed_back(&self.message.headers.id);
+        }
+    }
+
+    fn settled(&self) {
+        if let (true, Some(counts)) = (self.redelivered, &self.broker.counts) {
+            counts.settled(&self.message.headers.id);
+        }
+    }
 }
 
 #[async_trait]
 impl Acknowledge for Acker {
     async fn ack(&self) -> BrokerResult<()> {
-        self.acker.ack(BasicAckOptions::default()).await.map(drop).map_err(|e| amqp_error("acknowledging", e))
+        self.acker.ack(BasicAckOptions::default()).await.map_err(|e| amqp_error("acknowledging", e))?;
+        self.settled();
+        Ok(())
     }
 
     async fn requeue(&self) -> BrokerResult<()> {
         let requeue = BasicNackOptions { requeue: true, ..BasicNackOptions::default() };
-        self.acker.nack(requeue).await.map(drop).map_err(|e| amqp_error("requeueing", e))
+        self.acker.nack(requeue).await.map_err(|e| amqp_error("requeueing", e))?;
+        self.handed_back();
+        Ok(())
     }
 
     /// RabbitMQ would drop a rejected message: keep it in `artel.dead` with the reason.
@@ -209,6 +255,7 @@ impl Acknowledge for Acker {
     }
 
     fn release(&self) {
+        self.handed_back();
         let acker = self.acker.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {

@@ -8,6 +8,7 @@
 //! its consumer until due, like Celery's. Publishes wait for RabbitMQ's confirm.
 
 mod consumer;
+mod deliveries;
 mod table;
 mod wire;
 
@@ -42,6 +43,8 @@ pub struct AmqpConfig {
 #[derive(Clone)]
 pub struct Amqp {
     pub(crate) shared: Arc<Shared>,
+    /// Where deliveries are counted (for quarantining poison messages), if anywhere.
+    pub(crate) counts: Option<deliveries::DeliveryCounts>,
 }
 
 pub(crate) struct Shared {
@@ -99,7 +102,15 @@ impl Amqp {
         })?;
         let (host, port, vhost) = (uri.authority.host.clone(), uri.authority.port, uri.vhost.clone());
         let shared = Shared { connection, publisher, declared: Mutex::default(), config, host, port, vhost };
-        Ok(Self { shared: Arc::new(shared) })
+        Ok(Self { shared: Arc::new(shared), counts: None })
+    }
+
+    /// Counts deliveries in `results` (the Celery Redis result backend this broker's
+    /// tasks store their results in), so a message that keeps killing its workers is
+    /// quarantined: RabbitMQ's classic queues only say whether a message was redelivered.
+    pub fn with_delivery_counts(mut self, results: crate::CeleryRedis) -> Self {
+        self.counts = Some(deliveries::DeliveryCounts::new(results));
+        self
     }
 
     /// Declares `queue` (and its exchange and binding) once per connection.
