@@ -94,6 +94,7 @@ macro_rules! conformance {
             an_undecided_delivery_is_delivered_again,
             a_requeued_message_is_delivered_again,
             a_handed_back_delivery_does_not_count,
+            a_stopped_consumer_keeps_a_running_delivery_held_until_it_settles,
             failures_are_recorded_with_the_ack_newest_kept_and_run_again,
             a_rejected_message_is_not_delivered_again,
             delayed_messages_wait_for_their_eta,
@@ -217,6 +218,28 @@ pub async fn a_handed_back_delivery_does_not_count(f: &Fixture) {
     let third = next_task(&mut consumer).await;
     assert_eq!(third.deliveries(), 1, "a release does not count");
     third.ack().await.expect("ack");
+}
+
+/// A consumer that stops (its worker is stopping) hands back what it prefetched at once,
+/// but a delivery still running stays held until it is settled: a run the worker could
+/// not stop must not start again elsewhere while it goes on.
+pub async fn a_stopped_consumer_keeps_a_running_delivery_held_until_it_settles(f: &Fixture) {
+    let q = f.queue("running");
+    f.broker.publish(&q, &[message("running"), message("prefetched")]).await.expect("publish");
+    let mut stopping = f.broker.consume(std::slice::from_ref(&q), 2).await.expect("consume");
+    let running = next_task(&mut stopping).await;
+    assert_eq!(running.message().headers.task, "running");
+    drop(stopping);
+    let mut next = f.broker.consume(std::slice::from_ref(&q), 2).await.expect("consume");
+    let prefetched = next_task(&mut next).await;
+    assert_eq!(prefetched.message().headers.task, "prefetched", "handed back at once");
+    prefetched.ack().await.expect("ack");
+    let early = tokio::time::timeout(Duration::from_millis(500), next.next()).await;
+    assert!(early.is_err(), "the running delivery is still held: {early:?}");
+    running.requeue().await.expect("requeue once it stopped");
+    let again = next_task(&mut next).await;
+    assert_eq!(again.message().headers.task, "running");
+    again.ack().await.expect("ack");
 }
 
 /// A task that failed for good is acknowledged and recorded in one step

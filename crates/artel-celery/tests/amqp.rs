@@ -72,6 +72,7 @@ conformance!(@tests match amqp_fixture().await {
     publish_consume_ack_empties_the_queue,
     an_undecided_delivery_is_delivered_again,
     a_handed_back_delivery_does_not_count,
+    a_stopped_consumer_keeps_a_running_delivery_held_until_it_settles,
     failures_are_recorded_with_the_ack_newest_kept_and_run_again,
     a_rejected_message_is_not_delivered_again,
     purge_removes_waiting_messages_and_counts_them,

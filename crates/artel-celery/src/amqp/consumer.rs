@@ -8,9 +8,11 @@ use artel_core::{
 use async_trait::async_trait;
 use futures_core::Stream;
 use lapin::Channel;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use serde_json::{Map, Value};
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -21,9 +23,29 @@ use crate::eta::{Waiting, now_ms};
 /// RabbitMQ); a per-consumer prefetch would only apply to consumers started later.
 const GLOBAL_QOS: BasicQosOptions = BasicQosOptions { global: true };
 
+/// Closes a consumer's channel, which hands every unacknowledged message on it back to
+/// RabbitMQ, once neither the consumer nor any of its unsettled deliveries needs it: a
+/// run the worker could not stop keeps its message held until it ends (or the process
+/// exits and the connection closes), so it never runs twice at once.
+#[derive(Debug)]
+struct ChannelCloser(Channel);
+
+impl Drop for ChannelCloser {
+    fn drop(&mut self) {
+        let channel = self.0.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = channel.close(200, "consumer stopped").await;
+            });
+        }
+    }
+}
+
 pub(crate) struct AmqpConsumer {
     broker: Amqp,
     channel: Channel,
+    closer: Arc<ChannelCloser>,
+    tags: Vec<String>,
     prefetch: u16,
     inbox: mpsc::Receiver<BrokerResult<lapin::message::Delivery>>,
     /// ETA messages, held (unacknowledged) until due.
@@ -44,7 +66,7 @@ impl AmqpConsumer {
         let prefetch = u16::try_from(prefetch.max(1)).unwrap_or(u16::MAX);
         channel.basic_qos(prefetch, GLOBAL_QOS).await.map_err(|e| amqp_error("setting the prefetch", e))?;
         let (sender, inbox) = mpsc::channel(usize::from(prefetch).max(16));
-        let mut readers = Vec::new();
+        let (mut readers, mut tags) = (Vec::new(), Vec::new());
         for queue in queues {
             broker.declare(&channel, queue).await?;
             let tag = format!("artel-{}", uuid::Uuid::new_v4());
@@ -54,8 +76,10 @@ impl AmqpConsumer {
                 .await
                 .map_err(|e| amqp_error(&what, e))?;
             readers.push(tokio::spawn(forward(consumer, sender.clone())));
+            tags.push(tag);
         }
-        Ok(Self { broker, channel, prefetch, inbox, held: Waiting::default(), readers })
+        let closer = Arc::new(ChannelCloser(channel.clone()));
+        Ok(Self { broker, channel, closer, tags, prefetch, inbox, held: Waiting::default(), readers })
     }
 
     /// Lets one more message in for each one held, as Celery does, so held ETA messages
@@ -68,8 +92,13 @@ impl AmqpConsumer {
     }
 
     fn deliver(&self, message: Message, acker: lapin::acker::Acker, deliveries: u32) -> Delivery {
-        let settle =
-            Acker { broker: self.broker.clone(), acker, message: message.clone(), redelivered: deliveries > 1 };
+        let settle = Acker {
+            broker: self.broker.clone(),
+            acker,
+            message: message.clone(),
+            redelivered: deliveries > 1,
+            _channel: self.closer.clone(),
+        };
         Delivery::new(message, Box::new(settle)).with_deliveries(deliveries)
     }
 
@@ -180,32 +209,49 @@ impl Consumer for AmqpConsumer {
 
 impl Drop for AmqpConsumer {
     fn drop(&mut self) {
-        for reader in &self.readers {
-            reader.abort();
-        }
-        // What was received but not delivered goes back with the channel: handed back,
-        // not lost, so it must not count as a delivery. Held ETA messages were counted
-        // when received; the inbox's were not, and a redelivered one then needs nothing,
-        // while a first delivery must offset the redelivery RabbitMQ will report for it.
-        if let Some(counts) = &self.broker.counts {
-            while let Ok(Ok(received)) = self.inbox.try_recv() {
-                if !received.redelivered {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime left: the process is going; its connection's end hands all back.
+            return self.readers.iter().for_each(JoinHandle::abort);
+        };
+        // Stop RabbitMQ's deliveries first, then hand back what was received but not
+        // delivered (the readers end once their consumer is cancelled). The channel may
+        // stay open for a delivery still running, so this is done message by message.
+        let (_, closed) = mpsc::channel(1);
+        let mut inbox = std::mem::replace(&mut self.inbox, closed);
+        let held: Vec<(Message, lapin::acker::Acker, u32)> = self.held.drain().collect();
+        let (channel, tags, closer) = (self.channel.clone(), std::mem::take(&mut self.tags), self.closer.clone());
+        let counts = self.broker.counts.clone();
+        runtime.spawn(async move {
+            for tag in &tags {
+                let _ = channel.basic_cancel(tag, BasicCancelOptions::default()).await;
+            }
+            let requeue = BasicNackOptions { requeue: true, ..BasicNackOptions::default() };
+            // Handed back, not lost: no delivery is counted for them. Held ETA messages
+            // were counted when received; the inbox's were not, and a redelivered one then
+            // needs nothing, while a first delivery offsets the redelivery RabbitMQ will
+            // report for it.
+            for (message, acker, _) in held {
+                if let Some(counts) = &counts {
+                    counts.handed_back(&message.headers.id);
+                }
+                let _ = acker.nack(requeue).await;
+            }
+            while let Ok(Some(received)) = tokio::time::timeout(HAND_BACK, inbox.recv()).await {
+                let Ok(received) = received else { continue };
+                if let (Some(counts), false) = (&counts, received.redelivered) {
                     counts.handed_back(&to_message(&received).headers.id);
                 }
+                let _ = received.acker.nack(requeue).await;
             }
-            for (message, ..) in self.held.drain() {
-                counts.handed_back(&message.headers.id);
-            }
-        }
-        // Closing the channel hands every unacknowledged message back to RabbitMQ.
-        let channel = self.channel.clone();
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let _ = channel.close(200, "consumer stopped").await;
-            });
-        }
+            // The channel closes when the last unsettled delivery is done with it.
+            drop(closer);
+        });
     }
 }
+
+/// How long a stopping consumer waits for its readers to hand over what RabbitMQ had
+/// already sent; whatever is left returns when the channel closes.
+const HAND_BACK: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Settles one delivery; keeps the message to dead-letter it.
 #[derive(Debug)]
@@ -215,6 +261,8 @@ struct Acker {
     message: Message,
     /// Counted as a redelivery: its count is forgotten once it is settled.
     redelivered: bool,
+    /// Keeps the channel open while this delivery is unsettled.
+    _channel: Arc<ChannelCloser>,
 }
 
 impl Acker {
