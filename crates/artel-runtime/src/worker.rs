@@ -48,6 +48,9 @@ pub struct WorkerConfig {
     pub revoke_poll: Duration,
     /// Where task events go (Celery's `-E`); none by default.
     pub events: Option<Arc<dyn EventSink>>,
+    /// The worker's node name, recorded with its results, failed tasks and the messages
+    /// it publishes; `artel.<pid>@<host>` when unset.
+    pub name: Option<String>,
     /// A message delivered this many times without an outcome (its worker died each
     /// time: crash, out of memory, kill) is dead-lettered as `WorkerLostError` instead of
     /// run again; tasks may declare their own (`max_deliveries`). 0 turns this off.
@@ -90,6 +93,7 @@ impl Default for WorkerConfig {
             soft_time_limit: None,
             revoke_poll: Duration::from_millis(200),
             events: None,
+            name: None,
             max_deliveries: 5,
         }
     }
@@ -142,7 +146,10 @@ impl Worker {
             stats: Arc::default(),
             rate_limits: Default::default(),
             revoked: Revoked::default(),
-            origin: format!("artel.{}@{}", std::process::id(), crate::hostname()),
+            origin: config
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("artel.{}@{}", std::process::id(), crate::hostname())),
             events: config.events.clone(),
             stop_runs: CancellationToken::new(),
             max_deliveries: config.max_deliveries,

@@ -119,7 +119,7 @@ pub fn failed_tasks_round_trip(url: &str) {
     let (code, id, _) = artel(url, &["call", "exec", "--args", r#"["/no/such/program", ["--flag"]]"#]);
     assert_eq!(code, 0);
     let id = id.trim();
-    let (code, _, stderr) = artel(url, &["worker", "--burst", "--enable", "exec"]);
+    let (code, _, stderr) = artel(url, &["worker", "--burst", "--enable", "exec", "-n", "failing@test"]);
     assert_eq!(code, 0, "{stderr}");
 
     let (code, listed, _) = artel(url, &["failed", "list", "--since", "1h"]);
@@ -130,13 +130,13 @@ pub fn failed_tasks_round_trip(url: &str) {
     let failures: serde_json::Value = serde_json::from_str(&json).expect("--json is JSON");
     assert_eq!(failures[0]["task_id"], id, "{json}");
     assert_eq!(failures[0]["attempts"], 1, "{json}");
-    assert!(failures[0]["worker"].as_str().is_some_and(|w| w.starts_with("artel.")), "{json}");
+    assert_eq!(failures[0]["worker"], "failing@test", "{json}");
     let (_, other, _) = artel(url, &["failed", "list", "--task", "echo"]);
     assert_eq!(other.trim(), "no failed tasks");
 
     let (code, shown, _) = artel(url, &["result", id]);
     assert_eq!(code, 1, "{shown}");
-    for part in ["FAILURE", "exec", "cannot run", "worker", "runtime"] {
+    for part in ["FAILURE", "exec", "cannot run", "failing@test", "runtime"] {
         assert!(shown.contains(part), "{part} in {shown}");
     }
 

@@ -101,6 +101,7 @@ pub(crate) async fn run(
         _ => None,
     };
     let config = WorkerConfig {
+        name: Some(name.clone()),
         queues: args.queues.clone(),
         concurrency: args.concurrency,
         prefetch: args.prefetch.unwrap_or(args.concurrency),
