@@ -136,14 +136,10 @@ impl Executor {
             }
             Err(error) if retry::wanted(&error, &options) => {
                 if let Some((delivery, error)) = self.retry(delivery, &id, error, &options).await {
-                    log_failure(&task, &id, runtime, &error);
                     self.fail(delivery, error, runtime, &embed).await;
                 }
             }
-            Err(error) => {
-                log_failure(&task, &id, runtime, &error);
-                self.fail(delivery, error, runtime, &embed).await;
-            }
+            Err(error) => self.fail(delivery, error, runtime, &embed).await,
         }
     }
 
@@ -163,6 +159,7 @@ impl Executor {
         self.stats.failed.fetch_add(1, Ordering::Relaxed);
         let headers = &delivery.message().headers;
         let id = headers.id.as_str();
+        log_failure(&headers.task, id, runtime, &error);
         if error.kind() == TaskErrorKind::Revoked {
             self.event("task-revoked", || json!({"uuid": id, "terminated": true, "signum": null, "expired": false}));
         } else {
