@@ -64,7 +64,7 @@ impl Arguments {
             (Some(_), Some(_)) => return Err(format!("got multiple values for argument `{name}`")),
             (Some(v), None) | (None, Some(v)) => v,
             (None, None) => {
-                return serde_json::from_value(Value::Null).map_err(|_| format!("missing required argument `{name}`"));
+                return T::deserialize(Missing).map_err(|_| format!("missing required argument `{name}`"));
             }
         };
         serde_json::from_value(value).map_err(|e| format!("argument `{name}`: {e}"))
@@ -79,6 +79,27 @@ impl Arguments {
             Some(name) => Err(format!("got an unexpected keyword argument `{name}`")),
             None => Ok(()),
         }
+    }
+}
+
+/// The value of an argument the call left out: `None` for an `Option` parameter, an
+/// error for any other (a JSON `Value` parameter included, as Python raises TypeError).
+struct Missing;
+
+impl<'de> serde::Deserializer<'de> for Missing {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("missing"))
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_none()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit unit_struct
+        newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
     }
 }
 
@@ -185,6 +206,9 @@ mod tests {
         let mut a = args(json!([]), json!({}));
         assert_eq!(a.take::<Option<i64>>(0, "x"), Ok(None));
         assert_eq!(a.take::<i64>(1, "y"), Err("missing required argument `y`".to_owned()));
+        let err = a.take::<Value>(2, "value").expect_err("a JSON value is required too, as in Python");
+        assert_eq!(err, "missing required argument `value`");
+        assert_eq!(a.take::<Option<Value>>(3, "maybe"), Ok(None));
     }
 
     #[test]

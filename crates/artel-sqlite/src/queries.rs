@@ -38,12 +38,26 @@ pub(crate) fn claim(
     let mut stmt = tx.prepare_cached(sql!("message/claim.sql"))?;
     let rows = stmt.query_map(
         named_params! { ":queue": queue, ":now": now, ":lease_until": lease_until, ":token": token, ":limit": limit as i64 },
-        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        |row| Ok((row.get(0)?, envelope(row.get_ref(1)?), row.get(2)?)),
     )?;
     let mut claimed: Vec<Claimed> = rows.collect::<Result<_, _>>()?;
     // RETURNING gives rows in no promised order; deliver in the order the claim chose.
     claimed.sort_by_key(|(id, ..)| *id);
     Ok(claimed)
+}
+
+/// An envelope column as bytes, whatever another program stored there: a TEXT envelope
+/// (what Python's `sqlite3` writes for a `str`) is the same JSON; anything else becomes
+/// bytes that fail to decode, so the message is dead-lettered with the reason rather than
+/// failing the claim (and with it every worker, forever).
+fn envelope(value: rusqlite::types::ValueRef<'_>) -> Vec<u8> {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Blob(bytes) | ValueRef::Text(bytes) => bytes.to_vec(),
+        ValueRef::Null => Vec::new(),
+        ValueRef::Integer(n) => n.to_string().into_bytes(),
+        ValueRef::Real(x) => x.to_string().into_bytes(),
+    }
 }
 
 pub(crate) fn next_visible(tx: &Transaction<'_>, queue: &str) -> rusqlite::Result<Option<i64>> {
