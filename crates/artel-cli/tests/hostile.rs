@@ -11,9 +11,8 @@ fn sqlite(db: &ScratchDb) -> String {
 
 /// Runs `statements` on the database with Python's `sqlite3`, as another program would.
 fn python_sqlite(db: &ScratchDb, statements: &str) {
-    let script = format!(
-        "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.executescript({statements:?})\nc.commit()"
-    );
+    let script =
+        format!("import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.executescript({statements:?})\nc.commit()");
     let status = std::process::Command::new("python3")
         .args(["-c", &script, &db.path().display().to_string()])
         .status()

@@ -88,6 +88,42 @@ pub(crate) fn sql_error(what: &str, e: rusqlite::Error) -> BrokerError {
     BrokerError::new(kind, what.to_owned()).with_source(e)
 }
 
+fn cannot_open(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly))
+}
+
+/// Why a database file cannot be opened, as far as the file system says, with what to do;
+/// SQLite itself only says "unable to open database file".
+fn open_hint(path: &Path) -> Option<String> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if path.is_dir() {
+        return Some(format!(
+            "{} is a directory: name a file in it, e.g. sqlite://{}/artel.db",
+            path.display(),
+            path.display()
+        ));
+    }
+    if !dir.is_dir() {
+        return Some(format!(
+            "the directory {} does not exist: create it (mkdir -p {}) or name another path",
+            dir.display(),
+            dir.display()
+        ));
+    }
+    let read_only = rustix::fs::statvfs(dir).is_ok_and(|fs| fs.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY));
+    if read_only {
+        return Some(format!("{} is on a read-only file system: put the database on a writable one", dir.display()));
+    }
+    let writable = |p: &Path| rustix::fs::access(p, rustix::fs::Access::WRITE_OK).is_ok();
+    if !writable(dir) || (path.exists() && !writable(path)) {
+        return Some(format!(
+            "{} is not writable by this user (SQLite also writes -wal and -shm files beside it): change its permissions or name another path",
+            if path.exists() && !writable(path) { path } else { dir }.display()
+        ));
+    }
+    None
+}
+
 impl Db {
     /// Opens (creating if needed) the database at `path`, migrates it, starts its thread.
     pub(crate) fn open(path: &Path) -> BrokerResult<Self> {
@@ -102,7 +138,13 @@ impl Db {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(500));
                 }
-                Err(e) => return Err(sql_error(&what, e)),
+                Err(e) => {
+                    let what = match open_hint(path) {
+                        Some(hint) if cannot_open(&e) => format!("{what}: {hint}"),
+                        _ => what,
+                    };
+                    return Err(sql_error(&what, e));
+                }
             }
         };
         let (ops, inbox) = mpsc::channel::<Box<dyn Op>>();

@@ -20,3 +20,13 @@ fn connections_racing_to_create_one_file_all_open_it() {
         }
     }
 }
+
+#[test]
+fn a_path_that_cannot_be_opened_says_why_and_what_to_do() {
+    let missing = std::env::temp_dir().join(format!("artel-no-such-dir-{}", uuid::Uuid::new_v4())).join("a.db");
+    let error = SqliteBroker::open(&missing).expect_err("no directory").to_string();
+    assert!(error.contains("does not exist: create it (mkdir -p"), "{error}");
+    let dir = std::env::temp_dir();
+    let error = SqliteBroker::open(&dir).expect_err("a directory").to_string();
+    assert!(error.contains("is a directory: name a file in it"), "{error}");
+}
