@@ -1,6 +1,7 @@
 -- Takes up to ARGV[2] messages off a consumer's lists (best priority first) and records
 -- each as held, in one step, so a consumer dying here loses nothing (kombu's BRPOP +
 -- MULTI has a gap). Envelopes without a delivery tag go to the dead list.
+-- (Prepended with lib/held.lua.)
 -- KEYS[1] unacked HASH  KEYS[2] unacked_index ZSET  KEYS[3] dead LIST
 -- KEYS[4] deliveries HASH (tag -> deliveries not handed back)  KEYS[5..] lists
 -- ARGV[1] now (unix seconds)  ARGV[2] most to take
@@ -29,8 +30,7 @@ for i = 5, #KEYS do
             table.insert(taken, envelope)
             table.insert(taken, tostring(redis.call('HINCRBY', KEYS[4], tag, 1)))
         else
-            local dead = cjson.encode({queue = KEYS[i], reason = 'not a kombu envelope with a delivery_tag'})
-            redis.call('LPUSH', KEYS[3], string.sub(dead, 1, -2) .. ',"envelope":' .. cjson.encode(envelope) .. '}')
+            push_dead(KEYS[3], KEYS[i], 'not a kombu envelope with a delivery_tag', envelope)
         end
     end
 end

@@ -1,7 +1,9 @@
 -- Restores messages held past the visibility timeout (their consumer is gone) to the
--- front of their lists, under kombu's restore mutex so one consumer does it at a time.
+-- front of their lists, under kombu's restore mutex so one consumer does it at a time,
+-- moving each envelope's original bytes; an entry that cannot be read goes to the dead
+-- list instead of stopping every later sweep. (Prepended with lib/held.lua.)
 -- Lists are named from each message's routing key and priority (not Cluster-safe, like kombu).
--- KEYS[1] unacked HASH  KEYS[2] unacked_index ZSET  KEYS[3] unacked_mutex
+-- KEYS[1] unacked HASH  KEYS[2] unacked_index ZSET  KEYS[3] unacked_mutex  KEYS[4] dead LIST
 -- ARGV[1] taken before this (unix seconds) counts as abandoned  ARGV[2] mutex token
 -- ARGV[3] mutex ttl ms  ARGV[4] key prefix  ARGV[5] most to restore
 -- Returns how many were restored, or -1 when another consumer holds the mutex.
@@ -12,16 +14,20 @@ local tags = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, t
 for _, tag in ipairs(tags) do
     local held = redis.call('HGET', KEYS[1], tag)
     if held then
-        local entry = cjson.decode(held)
-        local priority = tonumber(entry[1]['properties']['priority']) or 0
-        local list = ARGV[4] .. entry[3]
-        for _, step in ipairs({9, 6, 3}) do
-            if priority >= step then
-                list = list .. '\6\22' .. step
-                break
+        local envelope, routing_key = split_held(held)
+        if envelope then
+            local priority = envelope_priority(envelope)
+            local list = ARGV[4] .. routing_key
+            for _, step in ipairs({9, 6, 3}) do
+                if priority >= step then
+                    list = list .. '\6\22' .. step
+                    break
+                end
             end
+            redis.call('RPUSH', list, envelope)
+        else
+            push_dead(KEYS[4], '', 'a held entry that is not [envelope, exchange, routing_key]', held)
         end
-        redis.call('RPUSH', list, cjson.encode(entry[1]))
     end
     redis.call('HDEL', KEYS[1], tag)
     redis.call('ZREM', KEYS[2], tag)

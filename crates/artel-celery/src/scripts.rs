@@ -20,10 +20,10 @@ pub(crate) struct Scripts {
 impl Scripts {
     pub(crate) fn load() -> Self {
         Self {
-            claim: Script::new(include_str!("../lua/claim.lua")),
+            claim: Script::new(concat!(include_str!("../lua/lib/held.lua"), include_str!("../lua/claim.lua"))),
             ack: Script::new(include_str!("../lua/ack.lua")),
-            restore: Script::new(include_str!("../lua/restore.lua")),
-            sweep: Script::new(include_str!("../lua/sweep.lua")),
+            restore: Script::new(concat!(include_str!("../lua/lib/held.lua"), include_str!("../lua/restore.lua"))),
+            sweep: Script::new(concat!(include_str!("../lua/lib/held.lua"), include_str!("../lua/sweep.lua"))),
             complete: with_result(include_str!("../lua/complete.lua")),
             chord_part: Script::new(include_str!("../lua/chord_part.lua")),
         }

@@ -50,3 +50,47 @@ fn a_missing_required_argument_is_a_type_error_not_null() {
     assert_eq!(code, 1, "{shown}");
     assert!(shown.contains("TypeError: echo(): missing required argument `value`"), "{shown}");
 }
+
+/// Pushes raw `envelope` onto kombu's list `list` (as any producer could).
+fn lpush(list: &str, envelope: &str) {
+    let status = std::process::Command::new("redis-cli")
+        .args(["-u", &support::redis_url(), "LPUSH", list, envelope])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("redis-cli");
+    assert!(status.success());
+}
+
+fn kombu_envelope(id: &str, headers_extra: &str, body: &str, queue: &str) -> String {
+    format!(
+        r#"{{"body":"{body}","content-encoding":"utf-8","content-type":"application/json","headers":{{"task":"echo","id":"{id}"{headers_extra}}},"properties":{{"delivery_tag":"{id}","body_encoding":"base64","delivery_info":{{"routing_key":"{queue}"}}}}}}"#
+    )
+}
+
+#[test]
+fn celery_redis_reads_pythons_infinity_and_dead_letters_what_it_cannot_read() {
+    let prefix = format!("artel-test-hostile-{}", uuid::Uuid::new_v4());
+    let _cleanup = support::RedisCleanup { prefix: prefix.clone(), runs: String::new() };
+    let url = format!("{}?prefix={prefix}:", support::redis_url().replacen("redis://", "celery+redis://", 1));
+    let mut worker = support::WorkerProcess::start(&url, &["-Q", "q"]);
+    let list = format!("{prefix}:q");
+    let (infinite, unreadable) = (format!("inf-{}", uuid::Uuid::new_v4()), format!("bad-{}", uuid::Uuid::new_v4()));
+    // What Celery 5.7 sends for send_task('echo', ['x'], time_limit=float('inf')).
+    lpush(&list, &kombu_envelope(&infinite, r#","timelimit":[Infinity,null]"#, "W1sieCJdLHt9LHt9XQ==", "q"));
+    lpush(&list, &kombu_envelope(&unreadable, r#","eta":1e400"#, "not base64!", "q"));
+    let (code, shown, _) = support::artel(&url, &["result", "--wait", "--timeout", "20", &infinite]);
+    assert_eq!(code, 0, "an infinite time limit is no limit: {shown}");
+    assert!(shown.contains(r#""x""#), "{shown}");
+    let (code, out, stderr) = support::artel(&url, &["call", "echo", "-Q", "q", "--args", r#"["next"]"#, "--wait"]);
+    assert_eq!((code, out.trim()), (0, r#""next""#), "the worker serves on: {stderr}");
+    assert!(worker.0.try_wait().expect("try_wait").is_none(), "the worker is still running");
+    let dead: String = String::from_utf8_lossy(
+        &std::process::Command::new("redis-cli")
+            .args(["-u", &support::redis_url(), "LRANGE", &format!("{prefix}:_artel.dead"), "0", "-1"])
+            .output()
+            .expect("redis-cli")
+            .stdout,
+    )
+    .into_owned();
+    assert!(dead.contains(&unreadable) && dead.contains("undecodable message"), "kept with its reason: {dead}");
+}

@@ -57,7 +57,14 @@ const BODY_ENCODING: &str = "body_encoding";
 impl Message {
     /// Parses kombu's JSON envelope (as found on a Celery Redis list).
     pub fn from_envelope(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut env: Envelope = serde_json::from_slice(bytes).map_err(DecodeError::Envelope)?;
+        let mut env: Envelope = match serde_json::from_slice(bytes) {
+            Ok(env) => env,
+            // Python's json writes bare NaN and Infinity (Celery does for an infinite time
+            // limit); Celery reads them, so artel reads them as null (no value).
+            Err(e) => python_non_finite_as_null(bytes)
+                .and_then(|strict| serde_json::from_slice(&strict).ok())
+                .ok_or(DecodeError::Envelope(e))?,
+        };
         let body = match env.properties.extra.remove(BODY_ENCODING) {
             Some(Value::String(enc)) if enc == "base64" => BASE64.decode(env.body.as_bytes())?,
             None | Some(Value::Null) => env.body.into_bytes(),
@@ -86,5 +93,52 @@ impl Message {
         };
         // Serializing plain data with string keys cannot fail.
         serde_json::to_vec(&env).unwrap_or_default()
+    }
+}
+
+/// `bytes` with Python's non-finite numbers (`NaN`, `Infinity`, `-Infinity`) outside
+/// strings replaced by `null`; `None` when there are none (nothing to retry with).
+fn python_non_finite_as_null(bytes: &[u8]) -> Option<Vec<u8>> {
+    const TOKENS: [&[u8]; 3] = [b"-Infinity", b"Infinity", b"NaN"];
+    let (mut out, mut i, mut in_string, mut replaced) = (Vec::with_capacity(bytes.len()), 0, false, false);
+    while i < bytes.len() {
+        let byte = bytes[i];
+        if in_string {
+            out.push(byte);
+            if byte == b'\\' {
+                if let Some(escaped) = bytes.get(i + 1) {
+                    out.push(*escaped);
+                    i += 1;
+                }
+            } else if byte == b'"' {
+                in_string = false;
+            }
+        } else if let Some(token) = TOKENS.iter().find(|t| bytes[i..].starts_with(t)) {
+            out.extend_from_slice(b"null");
+            replaced = true;
+            i += token.len();
+            continue;
+        } else {
+            in_string = byte == b'"';
+            out.push(byte);
+        }
+        i += 1;
+    }
+    replaced.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pythons_non_finite_numbers_read_as_null_but_never_inside_strings() {
+        let python = br#"{"timelimit": [Infinity, -Infinity], "x": NaN, "s": "NaN \"Infinity\" \\"}"#;
+        let strict = python_non_finite_as_null(python).expect("replaced");
+        let value: Value = serde_json::from_slice(&strict).expect("strict JSON now");
+        assert_eq!(value["timelimit"], serde_json::json!([null, null]));
+        assert_eq!(value["x"], Value::Null);
+        assert_eq!(value["s"], "NaN \"Infinity\" \\");
+        assert_eq!(python_non_finite_as_null(br#"{"a": 1}"#), None, "nothing to replace");
     }
 }
