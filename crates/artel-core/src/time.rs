@@ -59,6 +59,16 @@ impl Clock for ManualClock {
     }
 }
 
+/// `now` plus `delay`, saturating at the last second Python's `datetime` can hold
+/// (9999-12-31T23:59:59Z): a delay from a message or a retry never overflows into a panic.
+pub fn after(now: Timestamp, delay: Duration) -> Timestamp {
+    let latest = DateTime::from_timestamp(253_402_300_799, 0).unwrap_or_default().fixed_offset();
+    chrono::TimeDelta::from_std(delay)
+        .ok()
+        .and_then(|delta| now.checked_add_signed(delta))
+        .map_or(latest, |at| at.min(latest))
+}
+
 /// Formats a timestamp exactly like Python's `datetime.isoformat()`.
 pub fn to_iso(ts: &Timestamp) -> String {
     if ts.nanosecond() / 1000 == 0 {
@@ -157,5 +167,17 @@ mod tests {
         assert_eq!(clock.now(), before);
         clock.advance(Duration::from_secs(90));
         assert_eq!(to_iso(&clock.now()), "2030-01-01T00:01:30+00:00");
+    }
+
+    #[test]
+    fn a_delay_past_what_dates_hold_saturates_instead_of_panicking() {
+        let now = SystemClock.now();
+        assert_eq!(after(now, Duration::from_secs(1)), now + chrono::TimeDelta::seconds(1));
+        for huge in [Duration::MAX, Duration::from_secs(u64::MAX / 2), Duration::from_secs(1_000_000 * 365 * 86_400)] {
+            assert_eq!(to_iso(&after(now, huge)), "9999-12-31T23:59:59+00:00");
+        }
+        let message =
+            crate::Signature::new("t").countdown(Duration::MAX).expires_in(Duration::MAX).to_message(now, "t");
+        assert_eq!(message.headers.eta.map(|eta| to_iso(&eta)).as_deref(), Some("9999-12-31T23:59:59+00:00"));
     }
 }

@@ -47,7 +47,7 @@ impl Executor {
         let now = self.clock.now();
         let mut message = delivery.message().clone();
         message.headers.retries = next;
-        message.headers.eta = Some(now + chrono::Duration::from_std(countdown).unwrap_or(chrono::Duration::MAX));
+        message.headers.eta = Some(artel_core::time::after(now, countdown));
         message.headers.parent_id.get_or_insert_with(|| id.to_owned());
         message.properties.delivery_tag = Some(uuid::Uuid::new_v4().to_string());
         let queue = match message.queue() {

@@ -24,9 +24,9 @@ impl Signature {
     pub(crate) fn message(&self, now: Timestamp, origin: &str, chain: Vec<Signature>) -> Message {
         let opts = &self.options;
         let id = opts.task_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let eta = opts.eta.or_else(|| opts.countdown.map(|d| now + to_chrono(d)));
+        let eta = opts.eta.or_else(|| opts.countdown.map(|d| crate::time::after(now, d)));
         let (expires, expiration) = match opts.expires {
-            Some(Expires::In(ttl)) => (Some(now + to_chrono(ttl)), Some(ttl.as_millis().to_string())),
+            Some(Expires::In(ttl)) => (Some(crate::time::after(now, ttl)), Some(ttl.as_millis().to_string())),
             Some(Expires::At(at)) => {
                 let left = (at - now).num_milliseconds().max(0);
                 (Some(at), Some(left.to_string()))
@@ -84,10 +84,6 @@ impl Signature {
             content_encoding: "utf-8".to_owned(),
         }
     }
-}
-
-fn to_chrono(d: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 fn repr(value: &Value) -> String {
