@@ -94,3 +94,42 @@ fn celery_redis_reads_pythons_infinity_and_dead_letters_what_it_cannot_read() {
     .into_owned();
     assert!(dead.contains(&unreadable) && dead.contains("undecodable message"), "kept with its reason: {dead}");
 }
+
+fn redis_cli(args: &[&std::ffi::OsStr]) -> String {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-u", &support::redis_url()])
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn redis_junk_in_the_keyspace_neither_stops_a_worker_nor_breaks_dead_list() {
+    use std::os::unix::ffi::OsStrExt;
+    let prefix = format!("artel-test-junk-{}", uuid::Uuid::new_v4());
+    let _cleanup = support::RedisCleanup { prefix: prefix.clone(), runs: String::new() };
+    let url = format!("{}?prefix={prefix}&poll_ms=10", support::redis_url());
+    let (code, id, _) = support::artel(&url, &["call", "echo", "--args", r#"["despite junk"]"#]);
+    assert_eq!(code, 0);
+    let priorities = format!("{prefix}:{{celery}}:priorities");
+    let messages = format!("{prefix}:{{celery}}:messages");
+    let held = redis_cli(&["HKEYS".as_ref(), messages.as_ref()]);
+    let message_id = held.lines().next().expect("the message is stored");
+    redis_cli(&["HSET".as_ref(), priorities.as_ref(), message_id.as_ref(), "not a number".as_ref()]);
+    let dead = format!("{prefix}:{{celery}}:dead");
+    redis_cli(&["RPUSH".as_ref(), dead.as_ref(), std::ffi::OsStr::from_bytes(b"\xff\xfe not utf-8")]);
+
+    let (code, _, stderr) = support::artel(&url, &["worker", "--burst"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, shown, _) = support::artel(&url, &["result", id.trim()]);
+    assert_eq!(code, 0, "junk in the priorities hash reads as priority 0: {shown}");
+    let (code, listed, stderr) = support::artel(&url, &["dead", "list"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(listed.contains("an entry artel cannot read"), "{listed}");
+    let (_, retried, _) = support::artel(&url, &["dead", "retry"]);
+    assert_eq!(retried.trim(), "requeued 0 dead messages");
+    let (_, listed, _) = support::artel(&url, &["dead", "list"]);
+    assert!(listed.contains("an entry artel cannot read"), "an unreadable entry is kept, not lost: {listed}");
+}

@@ -1,6 +1,7 @@
 -- Leases up to ARGV[3] messages: first moves due scheduled messages and lapsed leases
 -- back to pending (so a dead worker's messages come back without a separate recoverer),
--- then pops the best pending ones (higher priority, then older).
+-- then pops the best pending ones (higher priority, then older). (Prepended with
+-- lib/common.lua.)
 -- KEYS[1] pending zset   KEYS[2] scheduled zset   KEYS[3] leases zset
 -- KEYS[4] messages hash  KEYS[5] priorities hash (priority + 10 x deliveries not handed
 -- back: one field keeps both, so counting costs one command)  KEYS[6] holders hash
@@ -11,7 +12,7 @@
 -- waiting at all).
 local now, until_ms, limit, token = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local function make_pending(id)
-    local priority = tonumber(redis.call('HGET', KEYS[5], id) or '0') % 10
+    local priority = priority_of(KEYS[5], id)
     local seq = redis.call('INCR', KEYS[7])
     redis.call('ZADD', KEYS[1], (9 - priority) * 1e13 + seq, id)
 end
@@ -40,6 +41,6 @@ for i = 1, #popped, 2 do
     redis.call('HSET', KEYS[6], id, token)
     out[#out + 1] = id
     out[#out + 1] = redis.call('HGET', KEYS[4], id) or ''
-    out[#out + 1] = math.floor(redis.call('HINCRBY', KEYS[5], id, 10) / 10)
+    out[#out + 1] = math.floor(add_deliveries(KEYS[5], id, 10) / 10)
 end
 return out

@@ -32,11 +32,28 @@ impl RedisBroker {
             .collect())
     }
 
-    async fn dead_entries(&self, queue: &str) -> BrokerResult<Vec<(String, DeadEntry)>> {
+    /// The dead list's entries, each with its raw bytes (to remove it by value). An entry
+    /// artel did not write is listed with what it looks like, not dropped or fatal.
+    async fn dead_entries(&self, queue: &str) -> BrokerResult<Vec<(Vec<u8>, DeadEntry)>> {
         let dead = self.shared.keys(queue).dead;
         let mut conn = self.shared.conn.clone();
-        let raw: Vec<String> = conn.lrange(&dead, 0, -1).await.map_err(|e| redis_error("listing dead messages", e))?;
-        Ok(raw.into_iter().filter_map(|json| Some((json.clone(), serde_json::from_str(&json).ok()?))).collect())
+        let raw: Vec<Vec<u8>> = conn.lrange(&dead, 0, -1).await.map_err(|e| redis_error("listing dead messages", e))?;
+        Ok(raw
+            .into_iter()
+            .map(|bytes| {
+                let entry = serde_json::from_slice(&bytes).unwrap_or_else(|_| DeadEntry {
+                    id: "?".to_owned(),
+                    reason: format!(
+                        "an entry artel cannot read ({} bytes): {}",
+                        bytes.len(),
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(80)])
+                    ),
+                    died_at_ms: 0,
+                    envelope: String::new(),
+                });
+                (bytes, entry)
+            })
+            .collect())
     }
 
     pub(crate) async fn chosen(&self, queue: Option<&str>) -> BrokerResult<Vec<String>> {
@@ -104,17 +121,17 @@ impl Admin for RedisBroker {
     }
 
     /// Each entry is published again, then removed: a crash in between leaves it in
-    /// both places (it may run twice), never in neither.
+    /// both places (it may run twice), never in neither. An entry whose message cannot
+    /// be read stays dead (`dead purge` removes it), so nothing vanishes.
     async fn dead_retry(&self, queue: Option<&str>) -> BrokerResult<u64> {
         let mut retried = 0;
         for queue in self.chosen(queue).await? {
             let dead = self.shared.keys(&queue).dead;
             for (raw, entry) in self.dead_entries(&queue).await? {
                 let mut conn = self.shared.conn.clone();
-                if let Ok(message) = Message::from_envelope(entry.envelope.as_bytes()) {
-                    self.publish_again(&queue, &message).await?;
-                    retried += 1;
-                }
+                let Ok(message) = Message::from_envelope(entry.envelope.as_bytes()) else { continue };
+                self.publish_again(&queue, &message).await?;
+                retried += 1;
                 let _: i64 = conn.lrem(&dead, 1, raw).await.map_err(|e| redis_error("removing a dead message", e))?;
             }
         }

@@ -32,9 +32,9 @@ impl Scripts {
     pub(crate) fn load() -> Self {
         Self {
             enqueue: Script::new(include_str!("../lua/enqueue.lua")),
-            claim: Script::new(include_str!("../lua/claim.lua")),
+            claim: with_common!("claim.lua"),
             ack: with_common!("ack.lua"),
-            release: Script::new(include_str!("../lua/release.lua")),
+            release: with_common!("release.lua"),
             bury: with_common!("bury.lua"),
             fail: with_common!("fail.lua"),
             extend: Script::new(include_str!("../lua/extend.lua")),

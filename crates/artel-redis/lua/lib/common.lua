@@ -9,3 +9,20 @@ local function drop_held(leases, messages, priorities, holders, id, token)
     redis.call('HDEL', holders, id)
     return 1
 end
+
+-- Adds `by` to the priorities field of `id` (priority + 10 x deliveries not handed back)
+-- and returns it; junk another program wrote there becomes priority 0 instead of an
+-- error that would stop every claim.
+local function add_deliveries(priorities, id, by)
+    local n = redis.pcall('HINCRBY', priorities, id, by)
+    if type(n) ~= 'number' then
+        n = math.max(by, 0)
+        redis.call('HSET', priorities, id, n)
+    end
+    return n
+end
+
+-- The priority (0-9) of `id`, 0 when its field is missing or junk.
+local function priority_of(priorities, id)
+    return math.floor(tonumber(redis.call('HGET', priorities, id)) or 0) % 10
+end
