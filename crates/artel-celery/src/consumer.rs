@@ -66,7 +66,7 @@ impl CeleryConsumer {
             let tag = String::from_utf8_lossy(&claimed[0]).into_owned();
             let deliveries = std::str::from_utf8(&claimed[2]).ok().and_then(|n| n.parse().ok()).unwrap_or(1);
             lock(&self.held).insert(tag.clone());
-            match Message::from_envelope(&claimed[1]) {
+            match Message::from_envelope_or_salvage(&claimed[1]) {
                 Ok(message) => match message.headers.eta.map(|eta| eta.timestamp_millis()) {
                     Some(due) if due > now => self.delayed.hold(due, (tag, message, deliveries)),
                     _ => self.ready.push_back((tag, message, deliveries)),

@@ -93,7 +93,7 @@ impl RedisConsumer {
                 };
                 let deliveries = redis::from_redis_value::<u32>(field(2)).unwrap_or(1);
                 lock(&self.held).entry(queue.clone()).or_default().push(id.clone());
-                match Message::from_envelope(&envelope) {
+                match Message::from_envelope_or_salvage(&envelope) {
                     Ok(message) => self.buffer.push_back((queue.clone(), id, message, deliveries)),
                     Err(error) => {
                         let acker = self.acker(&queue, &id);

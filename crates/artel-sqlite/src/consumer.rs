@@ -101,7 +101,7 @@ impl Consumer for SqliteConsumer {
             published.as_mut().enable();
             let (claimed, next_visible) = self.claim().await?;
             for (id, envelope, deliveries) in claimed {
-                match Message::from_envelope(&envelope) {
+                match Message::from_envelope_or_salvage(&envelope) {
                     Ok(message) => self.buffer.push_back((id, message, deliveries)),
                     Err(error) => self.bury_undecodable(id, error).await?,
                 }

@@ -31,7 +31,13 @@ pub enum DecodeError {
     /// The body is JSON but not `[args, kwargs, embed]`.
     #[error("body is not [args, kwargs, embed]: {0}")]
     Body(#[source] serde_json::Error),
+    /// The envelope could not be read, but its task id could ([`Message::from_envelope_or_salvage`]).
+    #[error("undecodable message: {0}")]
+    Salvaged(String),
 }
+
+/// Where a salvaged message keeps why the rest of it could not be read.
+pub(super) const UNDECODABLE: &str = "x-artel-undecodable";
 
 #[derive(Serialize, Deserialize)]
 struct Envelope {
@@ -78,6 +84,35 @@ impl Message {
             content_type: env.content_type,
             content_encoding: env.content_encoding,
         })
+    }
+
+    /// [`Message::from_envelope`], or, when that fails but the envelope's `headers.id`
+    /// can still be read, a message with that id, task name and routing whose body does
+    /// not decode ([`DecodeError::Salvaged`] with the reason): the worker then
+    /// dead-letters it *and* stores a FAILURE under its id, so the caller's `get()` says
+    /// what was wrong instead of waiting for its timeout.
+    pub fn from_envelope_or_salvage(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let error = match Self::from_envelope(bytes) {
+            Ok(message) => return Ok(message),
+            Err(error) => error,
+        };
+        let parsed = serde_json::from_slice::<Value>(bytes)
+            .ok()
+            .or_else(|| serde_json::from_slice(&python_non_finite_as_null(bytes)?).ok());
+        let Some(envelope) = parsed else { return Err(error) };
+        let text = |value: &Value| value.as_str().map(str::to_owned);
+        let Some(id) = text(&envelope["headers"]["id"]).filter(|id| !id.is_empty()) else { return Err(error) };
+        let task = text(&envelope["headers"]["task"]).unwrap_or_default();
+        let salvaged = (
+            serde_json::from_value::<Headers>(serde_json::json!({"id": id, "task": task})),
+            serde_json::from_value::<Properties>(serde_json::json!({})),
+        );
+        let (Ok(headers), Ok(mut properties)) = salvaged else { return Err(error) };
+        properties.delivery_info.routing_key =
+            text(&envelope["properties"]["delivery_info"]["routing_key"]).unwrap_or_default();
+        properties.delivery_tag = text(&envelope["properties"]["delivery_tag"]);
+        properties.extra.insert(UNDECODABLE.to_owned(), Value::from(error.to_string()));
+        Ok(Message { headers, properties, body: Vec::new(), content_type: json(), content_encoding: utf8() })
     }
 
     /// Writes kombu's JSON envelope with a base64 body.

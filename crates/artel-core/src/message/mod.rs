@@ -175,6 +175,9 @@ pub struct DeliveryInfo {
 impl Message {
     /// Decodes the body as `[args, kwargs, embed]`, refusing anything that is not plain JSON.
     pub fn decode_body(&self) -> Result<TaskBody, DecodeError> {
+        if let Some(reason) = self.properties.extra.get(envelope::UNDECODABLE) {
+            return Err(DecodeError::Salvaged(reason.as_str().unwrap_or_default().to_owned()));
+        }
         if let Some(codec) = &self.headers.compression {
             return Err(DecodeError::Compressed(codec.clone()));
         }
