@@ -7,6 +7,8 @@
 //! `setup` returns a [`Fixture`]: the broker, the result backend, and a unique prefix so
 //! tests never share queues, even against a shared server.
 
+pub mod hostile;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

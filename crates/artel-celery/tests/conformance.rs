@@ -138,3 +138,37 @@ async fn a_delayed_message_is_held_by_its_consumer_until_due() {
     second.ack().await.expect("ack");
     assert_eq!(broker.len(&q).await.expect("len"), 0);
 }
+
+mod hostile {
+    //! Whatever a producer pushes onto kombu's lists, one worker's consume runs it or
+    //! dead-letters it: never lost, never an error that would stop the worker.
+
+    use artel_broker_tests::hostile::{consume_until_dead, envelopes};
+    use proptest::prelude::*;
+    use redis::AsyncCommands;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_envelope_is_run_or_dead_lettered_never_lost(envelope in envelopes()) {
+            let runtime = tokio::runtime::Runtime::new().expect("runtime");
+            runtime.block_on(async {
+                let Some((broker, cleanup)) = super::open().await else { return };
+                let client = redis::Client::open(super::url()).expect("client");
+                let mut conn = client.get_multiplexed_async_connection().await.expect("connection");
+                let (list, dead_list, unacked) =
+                    (format!("{}q", cleanup.prefix), format!("{}_artel.dead", cleanup.prefix), format!("{}unacked", cleanup.prefix));
+                let _: i64 = conn.lpush(&list, envelope.as_slice()).await.expect("push");
+                let dead = || {
+                    let (mut conn, dead_list) = (conn.clone(), dead_list.clone());
+                    async move { conn.llen::<_, i64>(&dead_list).await.expect("llen") == 1 }
+                };
+                consume_until_dead(&broker, "q", dead).await;
+                let (waiting, held): (i64, i64) =
+                    redis::pipe().llen(&list).hlen(&unacked).query_async(&mut conn).await.expect("counts");
+                assert_eq!((waiting, held), (0, 0), "nothing left behind");
+            });
+        }
+    }
+}
