@@ -142,3 +142,18 @@ fn redis_junk_in_the_keyspace_neither_stops_a_worker_nor_breaks_dead_list() {
     let (_, listed, _) = support::artel(&url, &["dead", "list"]);
     assert!(listed.contains("an entry artel cannot read"), "an unreadable entry is kept, not lost: {listed}");
 }
+
+#[test]
+fn a_message_over_the_size_limit_is_dead_lettered_unread() {
+    let db = ScratchDb::new("too-large");
+    let url = sqlite(&db);
+    let (code, id, _) = support::artel(&url, &["call", "echo", "--args", r#"["a body"]"#]);
+    assert_eq!(code, 0);
+    let (code, _, stderr) = support::artel(&url, &["worker", "--burst", "--max-message-size", "0"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, shown, _) = support::artel(&url, &["result", id.trim()]);
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("over this worker's 0-byte maximum (artel worker --max-message-size)"), "{shown}");
+    let (_, dead, _) = support::artel(&url, &["dead", "list"]);
+    assert!(dead.contains("over this worker's 0-byte maximum"), "{dead}");
+}

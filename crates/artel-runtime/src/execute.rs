@@ -47,6 +47,8 @@ pub(crate) struct Executor {
     /// Deliveries without an outcome after which a message is quarantined, for tasks
     /// that declare none; 0 turns the check off.
     pub(crate) max_deliveries: u32,
+    /// Bodies larger than this are dead-lettered unread.
+    pub(crate) max_message_bytes: usize,
 }
 
 impl Executor {
@@ -54,6 +56,15 @@ impl Executor {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         let headers = &delivery.message().headers;
         let (id, task) = (headers.id.clone(), headers.task.clone());
+        let size = delivery.message().body.len();
+        if size > self.max_message_bytes {
+            let limit = self.max_message_bytes;
+            let reason = format!(
+                "message body of {size} bytes is over this worker's {limit}-byte maximum (artel worker --max-message-size)"
+            );
+            let error = TaskError::of_kind(TaskErrorKind::InvalidMessage, reason);
+            return self.reject(delivery, &id, error, &Embed::default()).await;
+        }
         let body = match delivery.message().decode_body() {
             Ok(body) => body,
             Err(e) => {

@@ -55,6 +55,9 @@ pub struct WorkerConfig {
     /// time: crash, out of memory, kill) is dead-lettered as `WorkerLostError` instead of
     /// run again; tasks may declare their own (`max_deliveries`). 0 turns this off.
     pub max_deliveries: u32,
+    /// A message whose body is larger is dead-lettered with the reason instead of decoded
+    /// (16 MiB by default).
+    pub max_message_bytes: usize,
 }
 
 /// How a worker is told to stop.
@@ -95,6 +98,7 @@ impl Default for WorkerConfig {
             events: None,
             name: None,
             max_deliveries: 5,
+            max_message_bytes: 16 << 20,
         }
     }
 }
@@ -153,6 +157,7 @@ impl Worker {
             events: config.events.clone(),
             stop_runs: CancellationToken::new(),
             max_deliveries: config.max_deliveries,
+            max_message_bytes: config.max_message_bytes,
         };
         Self { broker, executor: Arc::new(executor), config }
     }

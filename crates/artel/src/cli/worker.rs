@@ -55,6 +55,9 @@ pub(crate) struct WorkerArgs {
     /// down every worker in turn; tasks may set their own (`max_deliveries`). 0: never.
     #[arg(long, default_value_t = 5, value_name = "N")]
     max_deliveries: u32,
+    /// Dead-letter messages whose body is larger than this many MiB, unread.
+    #[arg(long, default_value_t = 16, value_name = "MIB")]
+    max_message_size: usize,
     /// Turn on built-in tasks that are off by default because they act for whoever can
     /// publish: `exec` (runs any program on this machine), `http` (sends requests from this
     /// network). Comma-separated; enable them only where every producer is trusted.
@@ -113,6 +116,7 @@ pub(crate) async fn run(
         soft_time_limit: limit(args.soft_time_limit, "--soft-time-limit")?,
         revoke_poll: Duration::from_millis(args.revoke_poll_ms.max(1)),
         max_deliveries: args.max_deliveries,
+        max_message_bytes: args.max_message_size.saturating_mul(1 << 20),
         events: events.as_ref().map(|(publisher, _)| publisher.clone() as Arc<dyn artel_runtime::EventSink>),
         ..WorkerConfig::default()
     };
