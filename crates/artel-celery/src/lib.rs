@@ -17,6 +17,7 @@
 //!
 //! `prefix` is kombu's `global_keyprefix`.
 
+mod admin;
 pub mod amqp;
 mod backend;
 mod broker;

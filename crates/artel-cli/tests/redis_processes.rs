@@ -79,3 +79,11 @@ fn failed_tasks_are_listed_and_run_again_on_redis() {
     let _cleanup = support::RedisCleanup { prefix: prefix.clone(), runs: String::new() };
     support::failed_tasks_round_trip(&format!("{}?prefix={prefix}&poll_ms=20", support::redis_url()));
 }
+
+#[test]
+fn the_cli_lists_queues_and_dead_letters_on_celerys_redis_layout() {
+    let prefix = format!("artel-test-{}", uuid::Uuid::new_v4());
+    let _cleanup = support::RedisCleanup { prefix: prefix.clone(), runs: String::new() };
+    let celery = support::redis_url().replacen("redis://", "celery+redis://", 1);
+    support::dead_letters_round_trip(&format!("{celery}?prefix={prefix}:&poll_ms=20"));
+}

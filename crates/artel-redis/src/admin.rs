@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use artel_core::{Admin, Broker, BrokerResult, DeadMessage, Message, QueueCounts, WorkerReport};
 use async_trait::async_trait;
 use redis::AsyncCommands;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::broker::{RedisBroker, redis_error};
 use crate::toolkit::scan;
@@ -72,8 +72,8 @@ impl RedisBroker {
         self.publish(queue, std::slice::from_ref(message)).await
     }
 
-    fn workers_key(&self) -> String {
-        format!("{}:workers", self.shared.config.prefix)
+    fn worker_reports(&self) -> crate::toolkit::WorkerReports {
+        crate::toolkit::WorkerReports { key: format!("{}:workers", self.shared.config.prefix) }
     }
 }
 
@@ -155,32 +155,14 @@ impl Admin for RedisBroker {
     }
 
     async fn report_worker(&self, name: &str, stats: &Value) -> BrokerResult<()> {
-        let report = json!({"heartbeat_at_ms": self.shared.now_ms(), "stats": stats}).to_string();
-        let mut conn = self.shared.conn.clone();
-        conn.hset(self.workers_key(), name, report).await.map_err(|e| redis_error("recording a worker heartbeat", e))
+        self.worker_reports().report(&mut self.shared.conn.clone(), name, stats, self.shared.now_ms()).await
     }
 
     async fn worker_gone(&self, name: &str) -> BrokerResult<()> {
-        let mut conn = self.shared.conn.clone();
-        conn.hdel(self.workers_key(), name).await.map_err(|e| redis_error("removing a worker", e))
+        self.worker_reports().gone(&mut self.shared.conn.clone(), name).await
     }
 
     async fn workers(&self) -> BrokerResult<Vec<WorkerReport>> {
-        let mut conn = self.shared.conn.clone();
-        let all: Vec<(String, String)> =
-            conn.hgetall(self.workers_key()).await.map_err(|e| redis_error("listing workers", e))?;
-        let mut reports: Vec<WorkerReport> = all
-            .into_iter()
-            .map(|(name, json)| {
-                let report: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
-                WorkerReport {
-                    name,
-                    heartbeat_at_ms: report["heartbeat_at_ms"].as_i64().unwrap_or(0),
-                    stats: report["stats"].clone(),
-                }
-            })
-            .collect();
-        reports.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(reports)
+        self.worker_reports().list(&mut self.shared.conn.clone()).await
     }
 }

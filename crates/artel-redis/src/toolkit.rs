@@ -202,3 +202,48 @@ impl RevocationLog {
         Ok((revocations, next))
     }
 }
+
+/// Workers' heartbeats and stats in one hash (`artel stats`), for either Redis layout.
+#[derive(Debug, Clone)]
+pub struct WorkerReports {
+    /// The hash: worker name -> `{"heartbeat_at_ms", "stats"}`.
+    pub key: String,
+}
+
+impl WorkerReports {
+    /// Records `name`'s heartbeat at `now_ms` with its stats.
+    pub async fn report(
+        &self,
+        conn: &mut ConnectionManager,
+        name: &str,
+        stats: &serde_json::Value,
+        now_ms: i64,
+    ) -> BrokerResult<()> {
+        let report = serde_json::json!({"heartbeat_at_ms": now_ms, "stats": stats}).to_string();
+        conn.hset(&self.key, name, report).await.map_err(|e| redis_error("recording a worker heartbeat", e))
+    }
+
+    /// Forgets a worker that stopped cleanly.
+    pub async fn gone(&self, conn: &mut ConnectionManager, name: &str) -> BrokerResult<()> {
+        conn.hdel(&self.key, name).await.map_err(|e| redis_error("removing a worker", e))
+    }
+
+    /// Every report, by worker name.
+    pub async fn list(&self, conn: &mut ConnectionManager) -> BrokerResult<Vec<artel_core::WorkerReport>> {
+        let all: Vec<(String, String)> =
+            conn.hgetall(&self.key).await.map_err(|e| redis_error("listing workers", e))?;
+        let mut reports: Vec<artel_core::WorkerReport> = all
+            .into_iter()
+            .map(|(name, json)| {
+                let report: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+                artel_core::WorkerReport {
+                    name,
+                    heartbeat_at_ms: report["heartbeat_at_ms"].as_i64().unwrap_or(0),
+                    stats: report["stats"].clone(),
+                }
+            })
+            .collect();
+        reports.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(reports)
+    }
+}

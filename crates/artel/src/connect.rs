@@ -143,7 +143,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
             broker: Arc::new(broker.clone()),
             backend: Arc::new(broker.clone()),
             inspect: Some(Arc::new(broker.clone())),
-            admin: None,
+            admin: Some(Arc::new(broker.clone())),
             failed: None,
             sqlite: None,
             redis: None,

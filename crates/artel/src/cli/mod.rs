@@ -217,6 +217,8 @@ async fn run(url: &str, command: BrokerCommand, tasks: Registry) -> anyhow::Resu
 
 fn admin_of(connection: &Connection, command: &str) -> anyhow::Result<std::sync::Arc<dyn artel_core::Admin>> {
     connection.admin.clone().ok_or_else(|| {
-        anyhow::anyhow!("`artel {command}` needs a sqlite:// or redis:// broker (this one cannot list its queues)")
+        anyhow::anyhow!(
+            "`artel {command}` needs a sqlite://, redis:// or celery+redis:// broker (on amqp://, use RabbitMQ's management tools)"
+        )
     })
 }
