@@ -80,3 +80,15 @@ where
     }
     assert!(dead_lettered().await, "a delivered message, once rejected, is dead");
 }
+
+/// Dead letters and messages still waiting or held, over every queue of a broker with
+/// the [`Admin`](artel_core::Admin) capability: (dead, left).
+pub async fn dead_and_left(admin: &dyn artel_core::Admin) -> (u64, u64) {
+    let counts = admin.queue_counts().await.expect("counts");
+    counts.iter().fold((0, 0), |(dead, left), c| (dead + c.dead, left + c.ready + c.delayed + c.leased))
+}
+
+/// Runs one property-test case on a fresh runtime (proptest's cases are synchronous).
+pub fn block_on<F: std::future::Future<Output = ()>>(case: F) {
+    tokio::runtime::Runtime::new().expect("runtime").block_on(case);
+}

@@ -143,7 +143,7 @@ mod hostile {
     //! Whatever a producer pushes onto kombu's lists, one worker's consume runs it or
     //! dead-letters it: never lost, never an error that would stop the worker.
 
-    use artel_broker_tests::hostile::{consume_until_dead, envelopes};
+    use artel_broker_tests::hostile::{block_on, consume_until_dead, envelopes};
     use proptest::prelude::*;
     use redis::AsyncCommands;
 
@@ -152,8 +152,7 @@ mod hostile {
 
         #[test]
         fn any_envelope_is_run_or_dead_lettered_never_lost(envelope in envelopes()) {
-            let runtime = tokio::runtime::Runtime::new().expect("runtime");
-            runtime.block_on(async {
+            block_on(async {
                 let Some((broker, cleanup)) = super::open().await else { return };
                 let client = redis::Client::open(super::url()).expect("client");
                 let mut conn = client.get_multiplexed_async_connection().await.expect("connection");

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use artel_broker_tests::hostile::{consume_until_dead, envelopes};
-use artel_core::{Admin, SystemClock};
+use artel_broker_tests::hostile::{block_on, consume_until_dead, dead_and_left, envelopes};
+use artel_core::SystemClock;
 use artel_redis::{RedisBroker, RedisConfig};
 use proptest::prelude::*;
 
@@ -29,8 +29,7 @@ proptest! {
 
     #[test]
     fn any_envelope_is_run_or_dead_lettered_never_lost(envelope in envelopes()) {
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        runtime.block_on(async {
+        block_on(async {
             let prefix = format!("artel-test-hostile-{}", uuid::Uuid::new_v4());
             let config = RedisConfig { prefix: prefix.clone(), ..RedisConfig::default() };
             let broker = match RedisBroker::connect_with(&url(), config, Arc::new(SystemClock)).await {
@@ -41,15 +40,10 @@ proptest! {
             let client = redis::Client::open(url()).expect("client");
             let mut conn = client.get_multiplexed_async_connection().await.expect("connection");
             insert_raw(&mut conn, &prefix, &envelope).await;
-            let dead = || async {
-                let counts = broker.queue_counts().await.expect("counts");
-                counts.iter().map(|c| c.dead).sum::<u64>() == 1
-            };
-            consume_until_dead(&broker, "q", dead).await;
-            let counts = broker.queue_counts().await.expect("counts");
-            let left: u64 = counts.iter().map(|c| c.ready + c.delayed + c.leased).sum();
+            consume_until_dead(&broker, "q", || async { dead_and_left(&broker).await.0 == 1 }).await;
+            let outcome = dead_and_left(&broker).await;
             broker.delete_namespace().await.expect("clean up");
-            assert_eq!(left, 0, "{counts:?}");
+            assert_eq!(outcome, (1, 0), "dead, nothing left");
         });
     }
 }

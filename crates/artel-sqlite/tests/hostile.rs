@@ -2,8 +2,7 @@
 //! or dead-letters it: never lost, never an error that would stop the worker.
 
 use artel_broker_tests::ScratchDb;
-use artel_broker_tests::hostile::{consume_until_dead, envelopes};
-use artel_core::Admin;
+use artel_broker_tests::hostile::{block_on, consume_until_dead, dead_and_left, envelopes};
 use artel_sqlite::SqliteBroker;
 use proptest::prelude::*;
 
@@ -21,19 +20,12 @@ proptest! {
 
     #[test]
     fn any_envelope_is_run_or_dead_lettered_never_lost(envelope in envelopes()) {
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        runtime.block_on(async {
+        block_on(async {
             let db = ScratchDb::new("hostile");
             let broker = SqliteBroker::open(db.path()).expect("open");
             insert_raw(&db, &envelope);
-            let dead = || async {
-                let counts = broker.queue_counts().await.expect("counts");
-                counts.iter().map(|c| c.dead).sum::<u64>() == 1
-            };
-            consume_until_dead(&broker, "q", dead).await;
-            let counts = broker.queue_counts().await.expect("counts");
-            let left: u64 = counts.iter().map(|c| c.ready + c.delayed + c.leased).sum();
-            assert_eq!(left, 0, "{counts:?}");
+            consume_until_dead(&broker, "q", || async { dead_and_left(&broker).await.0 == 1 }).await;
+            assert_eq!(dead_and_left(&broker).await, (1, 0), "dead, nothing left");
         });
     }
 }
