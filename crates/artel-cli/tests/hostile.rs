@@ -157,3 +157,62 @@ fn a_message_over_the_size_limit_is_dead_lettered_unread() {
     let (_, dead, _) = support::artel(&url, &["dead", "list"]);
     assert!(dead.contains("over this worker's 0-byte maximum"), "{dead}");
 }
+
+/// A small file system of the test's own (a tmpfs: needs root), unmounted at the end.
+struct TinyDisk(std::path::PathBuf);
+
+impl TinyDisk {
+    fn mount(megabytes: u32) -> Option<Self> {
+        let dir = std::env::temp_dir().join(format!("artel-tiny-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(&dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if mounted {
+            return Some(Self(dir));
+        }
+        let _ = std::fs::remove_dir(&dir);
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        None
+    }
+
+    /// Writes a file until the disk is full.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.0.join("filler");
+        let mut file = std::fs::File::create(&filler).expect("filler");
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.sync_all();
+        filler
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_full_disk_pauses_the_worker_until_space_returns() {
+    let Some(disk) = TinyDisk::mount(8) else { return };
+    let url = format!("sqlite://{}?poll_ms=10", disk.0.join("artel.db").display());
+    let mut worker = support::WorkerProcess::start(&url, &["-c", "2"]);
+    let (code, out, stderr) =
+        support::artel(&url, &["call", "echo", "--args", r#"["before"]"#, "--wait", "--timeout", "20"]);
+    assert_eq!((code, out.trim()), (0, r#""before""#), "{stderr}");
+    let (code, later, _) = support::artel(&url, &["call", "echo", "--args", r#"["after"]"#, "--countdown", "1"]);
+    assert_eq!(code, 0);
+    let filler = disk.fill();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(worker.0.try_wait().expect("try_wait").is_none(), "the worker pauses instead of exiting");
+    std::fs::remove_file(filler).expect("free the space");
+    let (code, shown, _) = support::artel(&url, &["result", "--wait", "--timeout", "30", later.trim()]);
+    assert_eq!(code, 0, "it resumes by itself once space is freed: {shown}");
+    drop(worker);
+}

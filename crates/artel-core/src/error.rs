@@ -23,6 +23,8 @@ pub enum BrokerErrorKind {
     Corrupt,
     /// The broker was closed by its owner.
     Closed,
+    /// The broker's storage is full: writes fail until space is freed, then work again.
+    StorageFull,
     /// Anything else.
     Other,
 }
@@ -54,7 +56,7 @@ impl BrokerError {
 
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self.kind, BrokerErrorKind::Connection | BrokerErrorKind::Timeout)
+        matches!(self.kind, BrokerErrorKind::Connection | BrokerErrorKind::Timeout | BrokerErrorKind::StorageFull)
     }
 }
 

@@ -80,8 +80,8 @@ pub(crate) fn sql_error(what: &str, e: rusqlite::Error) -> BrokerError {
         Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => BrokerErrorKind::Connection,
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => BrokerErrorKind::Corrupt,
         Some(ErrorCode::DiskFull) => {
-            return BrokerError::new(BrokerErrorKind::Other, format!("{what}: the disk is full; free space and retry"))
-                .with_source(e);
+            let what = format!("{what}: the disk is full; workers pause and resume once space is freed");
+            return BrokerError::new(BrokerErrorKind::StorageFull, what).with_source(e);
         }
         _ => BrokerErrorKind::Other,
     };
