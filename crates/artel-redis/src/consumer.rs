@@ -116,10 +116,16 @@ impl RedisConsumer {
     }
 }
 
+/// The consumer's own connection for BLPOP. Its replies may take the whole idle wait:
+/// redis-rs's default 500 ms response timeout raced the server's 0.5 s BLPOP timeout and
+/// failed idle consumers now and then with a transient error (a spurious "broker
+/// unavailable" warning and back-off).
 async fn open_blocking(shared: &Shared) -> BrokerResult<MultiplexedConnection> {
+    let patience = shared.config.idle_wait + Duration::from_secs(5);
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(patience));
     shared
         .client
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&config)
         .await
         .map_err(|e| redis_error("opening the consumer's blocking connection", e))
 }
