@@ -53,12 +53,7 @@ fn a_missing_required_argument_is_a_type_error_not_null() {
 
 /// Pushes raw `envelope` onto kombu's list `list` (as any producer could).
 fn lpush(list: &str, envelope: &str) {
-    let status = std::process::Command::new("redis-cli")
-        .args(["-u", &support::redis_url(), "LPUSH", list, envelope])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("redis-cli");
-    assert!(status.success());
+    redis_cli(&["LPUSH".as_ref(), list.as_ref(), envelope.as_ref()]);
 }
 
 fn kombu_envelope(id: &str, headers_extra: &str, body: &str, queue: &str) -> String {
@@ -104,6 +99,7 @@ fn celery_redis_reads_pythons_infinity_and_dead_letters_what_it_cannot_read() {
     assert!(dead.contains(&bad_body), "and it is dead-lettered: {dead}");
 }
 
+/// Runs `redis-cli` against the test Redis and returns its output.
 fn redis_cli(args: &[&std::ffi::OsStr]) -> String {
     let out = std::process::Command::new("redis-cli")
         .args(["-u", &support::redis_url()])
