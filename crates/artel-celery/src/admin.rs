@@ -52,9 +52,11 @@ impl CeleryRedis {
         let mut conn = self.shared.conn.clone();
         let mut queues = std::collections::BTreeSet::new();
         for binding in scan(&mut conn, &format!("{}_kombu.binding.*", names.prefix)).await? {
-            let members: Vec<String> =
+            // Bytes, not strings: one junk member must not hide every queue.
+            let members: Vec<Vec<u8>> =
                 conn.smembers(&binding).await.map_err(|e| redis_error("reading kombu's bindings", e))?;
-            queues.extend(members.iter().filter_map(|m| m.rsplit(SEP).next()).map(str::to_owned));
+            let members = members.iter().filter_map(|m| std::str::from_utf8(m).ok());
+            queues.extend(members.filter_map(|m| m.rsplit(SEP).next()).map(str::to_owned));
         }
         Ok(queues.into_iter().collect())
     }
@@ -73,10 +75,10 @@ impl Admin for CeleryRedis {
             counts.insert(queue.clone(), QueueCounts { queue, ready, ..QueueCounts::default() });
         }
         let mut conn = self.shared.conn.clone();
-        let held: Vec<String> =
+        let held: Vec<Vec<u8>> =
             conn.hvals(self.shared.names.unacked()).await.map_err(|e| redis_error("reading held messages", e))?;
         let now = now_ms();
-        for entry in held.iter().filter_map(|held| serde_json::from_str::<Value>(held).ok()) {
+        for entry in held.iter().filter_map(|held| serde_json::from_slice::<Value>(held).ok()) {
             let queue = entry[2].as_str().unwrap_or_default().to_owned();
             let due = entry[0]["headers"]["eta"].as_str().and_then(|eta| artel_core::time::parse_iso(eta).ok());
             let c = counts.entry(queue.clone()).or_insert_with(|| QueueCounts { queue, ..QueueCounts::default() });

@@ -1,6 +1,7 @@
 //! [`CeleryRedis`]: publishing to and inspecting kombu's queue lists.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use artel_core::{Broker, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Inspect, Message};
@@ -9,7 +10,7 @@ use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 
 use crate::consumer::CeleryConsumer;
-use crate::keys::{Names, SEP};
+use crate::keys::Names;
 use crate::scripts::Scripts;
 use crate::wire::Wire;
 
@@ -47,6 +48,12 @@ pub(crate) struct Shared {
     pub(crate) scripts: Scripts,
     pub(crate) names: Names,
     pub(crate) config: CeleryRedisConfig,
+    /// Queues this connection's publishes declared.
+    pub(crate) declared: Mutex<HashSet<String>>,
+}
+
+fn lock(declared: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    declared.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl CeleryRedis {
@@ -55,7 +62,8 @@ impl CeleryRedis {
         let (client, conn) = open(url).await?;
         let db = client.get_connection_info().redis_settings().db();
         let names = Names { prefix: config.prefix.clone(), db };
-        Ok(Self { shared: Arc::new(Shared { client, conn, scripts: Scripts::load(), names, config }), control: None })
+        let shared = Shared { client, conn, scripts: Scripts::load(), names, config, declared: Mutex::default() };
+        Ok(Self { shared: Arc::new(shared), control: None })
     }
 
     /// This backend with control broadcasts (a revoke) sent over `wire` instead, for a
@@ -87,6 +95,12 @@ impl Broker for CeleryRedis {
     async fn publish(&self, queue: &str, messages: &[Message]) -> BrokerResult<()> {
         let names = &self.shared.names;
         let mut pipe = redis::pipe();
+        // Declare the queue once per connection, as kombu's producer does (its exchange is
+        // named like it), so `artel queues` and Celery's tools see it before any worker.
+        let first = lock(&self.shared.declared).insert(queue.to_owned());
+        if first {
+            pipe.sadd(names.binding(queue), Names::binding_member(queue)).ignore();
+        }
         for message in messages {
             // kombu restores a held message to the queue its routing key names.
             let envelope = if message.queue() == queue {
@@ -101,7 +115,11 @@ impl Broker for CeleryRedis {
             pipe.lpush(names.list(queue, message.properties.priority), envelope).ignore();
         }
         let mut conn = self.shared.conn.clone();
-        pipe.query_async::<()>(&mut conn).await.map_err(|e| redis_error("publishing messages", e))
+        let published = pipe.query_async::<()>(&mut conn).await.map_err(|e| redis_error("publishing messages", e));
+        if published.is_err() && first {
+            lock(&self.shared.declared).remove(queue);
+        }
+        published
     }
 
     async fn consume(&self, queues: &[String], prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
@@ -112,7 +130,7 @@ impl Broker for CeleryRedis {
         // `celery` exchange find them.
         let mut pipe = redis::pipe();
         for queue in queues {
-            pipe.sadd(self.shared.names.binding("celery"), format!("{queue}{SEP}{SEP}{queue}")).ignore();
+            pipe.sadd(self.shared.names.binding("celery"), Names::binding_member(queue)).ignore();
         }
         let mut conn = self.shared.conn.clone();
         pipe.query_async::<()>(&mut conn).await.map_err(|e| redis_error("declaring queues", e))?;

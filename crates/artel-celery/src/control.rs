@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 use crate::events::EventPublisher;
 use crate::wire::Wire;
 
-/// What a request asks, read from the pidbox message body.
+/// What a remote-control request asks, read from a pidbox message body.
 #[derive(Debug, serde::Deserialize)]
-struct Request {
+pub struct ControlRequest {
     method: String,
     #[serde(default)]
     arguments: serde_json::Map<String, Value>,
@@ -32,6 +32,37 @@ struct Request {
 #[derive(Debug, serde::Deserialize)]
 struct ReplyTo {
     routing_key: String,
+}
+
+impl ControlRequest {
+    /// The request in a pidbox message body, or why it is not one.
+    pub fn decode(body: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
+
+    /// The method asked for (`ping`, `revoke`, ...).
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// Whether a worker named `nodename` is to answer: requests name their destinations,
+    /// or go to all; a pattern (glob or regex destinations) is not matched, so not served.
+    pub fn is_for(&self, nodename: &str) -> bool {
+        match (&self.destination, &self.pattern) {
+            (Some(nodes), _) => nodes.iter().any(|node| node == nodename),
+            (None, Some(_)) => false,
+            (None, None) => true,
+        }
+    }
+
+    /// The task ids a `revoke` or `terminate` names: one id or a list (non-strings skipped).
+    pub fn task_ids(&self) -> Vec<String> {
+        match self.arguments.get("task_id") {
+            Some(Value::String(id)) => vec![id.clone()],
+            Some(Value::Array(ids)) => ids.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Serves remote-control requests addressed to `nodename` until `done` fires; a
@@ -60,7 +91,7 @@ pub async fn serve_remote_control(
             body = mailbox.recv() => body,
         };
         let Some(body) = body else { break };
-        match serde_json::from_slice::<Request>(&body) {
+        match ControlRequest::decode(&body) {
             Ok(request) => server.handle(request).await,
             Err(e) => tracing::warn!(error = %e, "ignoring a malformed remote-control request"),
         }
@@ -80,13 +111,8 @@ struct Server {
 }
 
 impl Server {
-    async fn handle(&self, request: Request) {
-        let addressed = match (&request.destination, &request.pattern) {
-            (Some(nodes), _) => nodes.contains(&self.nodename),
-            (None, Some(_)) => false,
-            (None, None) => true,
-        };
-        if !addressed {
+    async fn handle(&self, request: ControlRequest) {
+        if !request.is_for(&self.nodename) {
             return;
         }
         let clock = self.clock.fetch_add(1, Ordering::Relaxed) + 1;
@@ -100,7 +126,7 @@ impl Server {
     }
 
     /// The reply to `request`, or `None` for casts that expect none.
-    fn answer(&self, request: &Request, clock: u64) -> Option<Value> {
+    fn answer(&self, request: &ControlRequest, clock: u64) -> Option<Value> {
         let args = &request.arguments;
         Some(match request.method.as_str() {
             "ping" => json!({"ok": "pong"}),
@@ -125,11 +151,7 @@ impl Server {
                 return None;
             }
             "revoke" | "terminate" => {
-                let ids = match args.get("task_id") {
-                    Some(Value::String(id)) => vec![id.clone()],
-                    Some(Value::Array(ids)) => ids.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-                    _ => Vec::new(),
-                };
+                let ids = request.task_ids();
                 let terminate =
                     request.method == "terminate" || args.get("terminate").and_then(Value::as_bool) == Some(true);
                 self.control.revoke(&ids, terminate);

@@ -60,6 +60,11 @@ impl Names {
         format!("{}_kombu.binding.{exchange}", self.prefix)
     }
 
+    /// The member of a direct exchange's binding that routes key `queue` to `queue`.
+    pub(crate) fn binding_member(queue: &str) -> String {
+        format!("{queue}{SEP}{SEP}{queue}")
+    }
+
     /// LIST of `{queue, reason, envelope}` artel rejected (kombu has no dead letters).
     pub(crate) fn dead_list(&self) -> String {
         format!("{}_artel.dead", self.prefix)

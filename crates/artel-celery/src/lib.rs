@@ -31,9 +31,10 @@ mod wire;
 mod wire_redis;
 
 pub use broker::{CeleryRedis, CeleryRedisConfig};
-pub use control::serve_remote_control;
+pub use control::{ControlRequest, serve_remote_control};
 pub use events::{EventLoop, EventPublisher};
 pub use wire::{Mailbox, Wire};
+pub use wire_redis::unwrap_envelope;
 
 /// kombu's JSON envelope around a raw JSON `body` (events and control messages, which
 /// are not task messages).

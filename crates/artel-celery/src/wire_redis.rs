@@ -18,8 +18,9 @@ fn mailbox_member(nodename: &str) -> String {
     format!("{SEP}{SEP}{nodename}.celery.pidbox")
 }
 
-/// The JSON body inside a kombu envelope.
-fn unwrap_envelope(payload: &[u8]) -> Option<Vec<u8>> {
+/// The body inside a kombu envelope as published on Redis (a remote-control request,
+/// an event), base64-decoded when the envelope says so; `None` when it is not one.
+pub fn unwrap_envelope(payload: &[u8]) -> Option<Vec<u8>> {
     let envelope: Value = serde_json::from_slice(payload).ok()?;
     let body = envelope.get("body")?.as_str()?;
     match envelope.pointer("/properties/body_encoding").and_then(Value::as_str) {

@@ -145,3 +145,94 @@ async fn deliveries_lost_with_their_channel_count_and_prefetched_ones_do_not() {
     assert_eq!((next.message().headers.task.as_str(), next.deliveries()), ("next", 1), "prefetched twice, never lost");
     next.ack().await.expect("ack");
 }
+
+mod hostile {
+    //! Whatever headers and body a producer publishes to a queue, the consumer delivers it
+    //! for the worker to run or dead-letter: never an error that would stop the worker,
+    //! and a readable `id` header kept so the FAILURE can be stored under it.
+
+    use artel_broker_tests::hostile::block_on;
+    use artel_core::Broker;
+    use lapin::options::BasicPublishOptions;
+    use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
+    use lapin::{BasicProperties, Connection, ConnectionProperties};
+    use proptest::prelude::*;
+
+    /// Header values of every kind RabbitMQ passes on (it refuses non-finite doubles).
+    fn values() -> impl Strategy<Value = AMQPValue> {
+        prop_oneof![
+            Just(AMQPValue::Void),
+            any::<bool>().prop_map(AMQPValue::Boolean),
+            any::<i64>().prop_map(AMQPValue::LongLongInt),
+            prop::num::f64::NORMAL.prop_map(AMQPValue::Double),
+            prop::sample::select(vec!["x", "", "2026-13-45T00:00:00", "2026-01-01T00:00:00+00:00", "echo"])
+                .prop_map(|s| AMQPValue::LongString(LongString::from(s))),
+            any::<Vec<u8>>().prop_map(|b| AMQPValue::LongString(LongString::from(b))),
+            Just(AMQPValue::FieldArray(FieldArray::from(vec![AMQPValue::Double(1e308), AMQPValue::Void]))),
+            Just(AMQPValue::FieldTable(FieldTable::default())),
+        ]
+    }
+
+    fn headers() -> impl Strategy<Value = FieldTable> {
+        let field = prop::sample::select(vec![
+            "id",
+            "task",
+            "eta",
+            "expires",
+            "timelimit",
+            "retries",
+            "group_index",
+            "ignore_result",
+            "x-junk",
+        ]);
+        prop::collection::vec((field, values()), 0..8).prop_map(|entries| {
+            let mut table = FieldTable::default();
+            for (key, value) in entries {
+                table.insert(ShortString::from(key), value);
+            }
+            table
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_headers_and_body_are_delivered_to_be_dead_lettered_never_lost(
+            headers in headers(),
+            body in any::<Vec<u8>>(),
+        ) {
+            block_on(async {
+                let Some((broker, _backend, _cleanup, prefix)) = super::open().await else { return };
+                let queue = format!("{prefix}hostile");
+                let mut consumer = broker.consume(std::slice::from_ref(&queue), 1).await.expect("consume");
+                let properties = ConnectionProperties::default()
+                    .with_executor(tokio_executor_trait::Tokio::current())
+                    .with_reactor(tokio_reactor_trait::Tokio::current());
+                let producer = Connection::connect(&super::amqp_url(), properties).await.expect("connect");
+                let channel = producer.create_channel().await.expect("channel");
+                let id = match headers.inner().get("id") {
+                    Some(AMQPValue::LongString(id)) => std::str::from_utf8(id.as_bytes()).ok().map(str::to_owned),
+                    _ => None,
+                };
+                let properties = BasicProperties::default().with_headers(headers);
+                channel
+                    .basic_publish("", queue.as_str(), BasicPublishOptions::default(), &body, properties)
+                    .await
+                    .expect("publish")
+                    .await
+                    .expect("confirm");
+                let delivery = tokio::time::timeout(std::time::Duration::from_secs(10), consumer.next())
+                    .await
+                    .expect("delivered within 10 s")
+                    .expect("one message never fails the consumer");
+                if let Some(id) = id {
+                    assert_eq!(delivery.message().headers.id, id, "the id is kept for the FAILURE result");
+                }
+                delivery.reject("dead-lettered by the property test").await.expect("reject");
+                assert_eq!(broker.len(&queue).await.expect("len"), 0, "nothing left behind");
+                let _ = producer.close(200, "done").await;
+            });
+        }
+    }
+}

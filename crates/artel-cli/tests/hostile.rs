@@ -140,6 +140,26 @@ fn redis_junk_in_the_keyspace_neither_stops_a_worker_nor_breaks_dead_list() {
 }
 
 #[test]
+fn kombu_junk_in_bindings_and_held_messages_does_not_break_artel_queues() {
+    use std::os::unix::ffi::OsStrExt;
+    let prefix = format!("artel-test-kombu-junk-{}", uuid::Uuid::new_v4());
+    let _cleanup = support::RedisCleanup { prefix: prefix.clone(), runs: String::new() };
+    let url = format!("{}?prefix={prefix}:", support::redis_url().replacen("redis://", "celery+redis://", 1));
+    let (code, _, stderr) = support::artel(&url, &["call", "echo", "-Q", "q", "--args", r#"["x"]"#]);
+    assert_eq!(code, 0, "{stderr}");
+    let junk = std::ffi::OsStr::from_bytes(b"\xff\xfe not utf-8");
+    let binding = format!("{prefix}:_kombu.binding.junk");
+    redis_cli(&["SADD".as_ref(), binding.as_ref(), junk]);
+    let unacked = format!("{prefix}:unacked");
+    redis_cli(&["HSET".as_ref(), unacked.as_ref(), "junk-tag".as_ref(), junk]);
+
+    let (code, shown, stderr) = support::artel(&url, &["queues"]);
+    assert_eq!(code, 0, "{stderr}");
+    let q = shown.lines().find(|line| line.split_whitespace().next() == Some("q"));
+    assert_eq!(q.and_then(|line| line.split_whitespace().nth(1)), Some("1"), "q with its one message: {shown}");
+}
+
+#[test]
 fn a_message_over_the_size_limit_is_dead_lettered_unread() {
     let db = ScratchDb::new("too-large");
     let url = sqlite(&db);

@@ -1,22 +1,19 @@
 //! Consuming with manual acks: deliveries of every queue merged into one stream, ETA
 //! messages held (unacknowledged) until due.
 
-use artel_core::{
-    Acknowledge, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Delivery, DeliveryInfo, Headers, Message,
-    Properties,
-};
+use artel_core::{Acknowledge, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Delivery, Message};
 use async_trait::async_trait;
 use futures_core::Stream;
 use lapin::Channel;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use serde_json::{Map, Value};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{Amqp, DEAD_QUEUE, amqp_error, table};
+use super::message::{Arrival, to_message};
+use super::{Amqp, DEAD_QUEUE, amqp_error};
 use crate::eta::{Waiting, now_ms};
 
 /// The prefetch applies to the whole channel and changes at once (Celery sets it so on
@@ -128,56 +125,8 @@ async fn forward(mut consumer: lapin::Consumer, sender: mpsc::Sender<BrokerResul
     }
 }
 
-/// A delivery as a task message; a message without Celery headers still becomes one
-/// (with empty task and id) so the worker can reject it with a reason.
-fn to_message(delivery: &lapin::message::Delivery) -> Message {
-    let p = &delivery.properties;
-    let headers: Map<String, Value> = p.headers().as_ref().map(table::from_table).unwrap_or_default();
-    let headers: Headers = serde_json::from_value(Value::Object(headers)).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "a message without Celery headers");
-        Headers {
-            lang: String::new(),
-            task: String::new(),
-            id: String::new(),
-            shadow: None,
-            eta: None,
-            expires: None,
-            group: None,
-            group_index: None,
-            retries: 0,
-            timelimit: (None, None),
-            root_id: None,
-            parent_id: None,
-            argsrepr: None,
-            kwargsrepr: None,
-            origin: None,
-            ignore_result: false,
-            compression: None,
-            extra: Map::new(),
-        }
-    });
-    let text = |s: &Option<lapin::types::ShortString>| s.as_ref().map(|s| s.as_str().to_owned());
-    let properties = Properties {
-        correlation_id: text(p.correlation_id()).unwrap_or_default(),
-        reply_to: text(p.reply_to()).unwrap_or_default(),
-        delivery_mode: p.delivery_mode().unwrap_or(2),
-        delivery_info: DeliveryInfo {
-            exchange: delivery.exchange.as_str().to_owned(),
-            routing_key: delivery.routing_key.as_str().to_owned(),
-            extra: Map::from_iter([("redelivered".to_owned(), Value::from(delivery.redelivered))]),
-        },
-        priority: p.priority().unwrap_or(0),
-        expiration: text(p.expiration()),
-        delivery_tag: Some(delivery.delivery_tag.to_string()),
-        extra: Map::new(),
-    };
-    Message {
-        headers,
-        properties,
-        body: delivery.data.clone(),
-        content_type: text(p.content_type()).unwrap_or_else(|| artel_core::message::JSON.to_owned()),
-        content_encoding: text(p.content_encoding()).unwrap_or_else(|| "utf-8".to_owned()),
-    }
+fn delivered_message(received: &lapin::message::Delivery) -> Message {
+    to_message(&received.properties, Arrival::of(received), received.data.clone())
 }
 
 #[async_trait]
@@ -194,7 +143,7 @@ impl Consumer for AmqpConsumer {
                 Ok(None) => return Err(BrokerError::new(BrokerErrorKind::Closed, "the AMQP consumer stopped")),
                 Ok(Some(received)) => received?,
             };
-            let message = to_message(&received);
+            let message = delivered_message(&received);
             let deliveries = self.deliveries(&received, &message.headers.id).await;
             match message.headers.eta.map(|eta| eta.timestamp_millis()) {
                 Some(due) if due > now_ms() => {
@@ -239,7 +188,7 @@ impl Drop for AmqpConsumer {
             while let Ok(Some(received)) = tokio::time::timeout(HAND_BACK, inbox.recv()).await {
                 let Ok(received) = received else { continue };
                 if let (Some(counts), false) = (&counts, received.redelivered) {
-                    counts.handed_back(&to_message(&received).headers.id);
+                    counts.handed_back(&delivered_message(&received).headers.id);
                 }
                 let _ = received.acker.nack(requeue).await;
             }

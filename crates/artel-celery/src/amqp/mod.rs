@@ -9,6 +9,7 @@
 
 mod consumer;
 mod deliveries;
+mod message;
 mod table;
 mod wire;
 
@@ -24,6 +25,8 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde_json::Value;
+
+pub use message::{Arrival, to_message};
 
 /// Where messages artel rejects go, with the reason in the `x-artel-reason` header.
 pub(crate) const DEAD_QUEUE: &str = "artel.dead";

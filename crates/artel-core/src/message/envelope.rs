@@ -3,9 +3,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::{Headers, Message, Properties};
+use super::{DeliveryInfo, Headers, Message, Properties};
 
 /// Why bytes are not a usable task message. Each names the fix.
 #[derive(Debug, thiserror::Error)]
@@ -102,17 +102,38 @@ impl Message {
         let Some(envelope) = parsed else { return Err(error) };
         let text = |value: &Value| value.as_str().map(str::to_owned);
         let Some(id) = text(&envelope["headers"]["id"]).filter(|id| !id.is_empty()) else { return Err(error) };
-        let task = text(&envelope["headers"]["task"]).unwrap_or_default();
-        let salvaged = (
-            serde_json::from_value::<Headers>(serde_json::json!({"id": id, "task": task})),
-            serde_json::from_value::<Properties>(serde_json::json!({})),
+        let mut message = Self::undecodable(
+            &id,
+            &text(&envelope["headers"]["task"]).unwrap_or_default(),
+            &text(&envelope["properties"]["delivery_info"]["routing_key"]).unwrap_or_default(),
+            &error.to_string(),
         );
-        let (Ok(headers), Ok(mut properties)) = salvaged else { return Err(error) };
-        properties.delivery_info.routing_key =
-            text(&envelope["properties"]["delivery_info"]["routing_key"]).unwrap_or_default();
-        properties.delivery_tag = text(&envelope["properties"]["delivery_tag"]);
-        properties.extra.insert(UNDECODABLE.to_owned(), Value::from(error.to_string()));
-        Ok(Message { headers, properties, body: Vec::new(), content_type: json(), content_encoding: utf8() })
+        message.properties.delivery_tag = text(&envelope["properties"]["delivery_tag"]);
+        Ok(message)
+    }
+
+    /// A message whose task `id`, `task` name and `routing_key` could be read but whose
+    /// rest could not: its body never decodes ([`DecodeError::Salvaged`] with `reason`),
+    /// so the worker dead-letters it and stores a FAILURE under `id`.
+    pub fn undecodable(id: &str, task: &str, routing_key: &str, reason: &str) -> Self {
+        let mut extra = Map::new();
+        extra.insert(UNDECODABLE.to_owned(), Value::from(reason));
+        Message {
+            headers: Headers::named(task, id),
+            properties: Properties {
+                correlation_id: id.to_owned(),
+                reply_to: String::new(),
+                delivery_mode: 2,
+                delivery_info: DeliveryInfo { routing_key: routing_key.to_owned(), ..DeliveryInfo::default() },
+                priority: 0,
+                expiration: None,
+                delivery_tag: None,
+                extra,
+            },
+            body: Vec::new(),
+            content_type: json(),
+            content_encoding: utf8(),
+        }
     }
 
     /// Writes kombu's JSON envelope with a base64 body.

@@ -93,6 +93,32 @@ pub struct Headers {
     pub extra: Map<String, Value>,
 }
 
+impl Headers {
+    /// Headers with nothing but a task name and id, every other field at its default.
+    pub fn named(task: &str, id: &str) -> Self {
+        Headers {
+            lang: default_lang(),
+            task: task.to_owned(),
+            id: id.to_owned(),
+            shadow: None,
+            eta: None,
+            expires: None,
+            group: None,
+            group_index: None,
+            retries: 0,
+            timelimit: (None, None),
+            root_id: None,
+            parent_id: None,
+            argsrepr: None,
+            kwargsrepr: None,
+            origin: None,
+            ignore_result: false,
+            compression: None,
+            extra: Map::new(),
+        }
+    }
+}
+
 /// Writes whole-second limits as integers, as Python sends them.
 mod timelimit {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
