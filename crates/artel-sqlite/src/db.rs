@@ -217,6 +217,12 @@ fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
     // queue indexes, and reads through a bounded memory map (file pages, reclaimable by
     // the OS; not heap): together ~1.6x the tasks/s of the defaults on 2 cores.
     conn.pragma_update(None, "wal_autocheckpoint", 8_000)?;
+    // SQLite keeps the log file at its largest size; cut it back to 32 MiB whenever a
+    // checkpoint restarts it, so a burst does not hold tens of MiB of disk for good.
+    conn.pragma_update(None, "journal_size_limit", 32 << 20)?;
+    if let Ok(mb) = std::env::var("ARTEL_JSL") {
+        conn.pragma_update(None, "journal_size_limit", mb.parse::<i64>().unwrap_or(64) << 20)?;
+    }
     conn.pragma_update(None, "cache_size", -16_384)?;
     conn.pragma_update(None, "mmap_size", 268_435_456)?;
     conn.set_prepared_statement_cache_capacity(64);
