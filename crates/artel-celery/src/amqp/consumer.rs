@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::deliveries::DeliveryCounts;
 use super::message::{Arrival, to_message};
 use super::{Amqp, DEAD_QUEUE, amqp_error};
 use crate::eta::{Waiting, now_ms};
@@ -180,15 +181,13 @@ impl Drop for AmqpConsumer {
             // needs nothing, while a first delivery offsets the redelivery RabbitMQ will
             // report for it.
             for (message, acker, _) in held {
-                if let Some(counts) = &counts {
-                    counts.handed_back(&message.headers.id);
-                }
+                Acker::handed_back(counts.as_ref(), &message.headers.id).await;
                 let _ = acker.nack(requeue).await;
             }
             while let Ok(Some(received)) = tokio::time::timeout(HAND_BACK, inbox.recv()).await {
                 let Ok(received) = received else { continue };
-                if let (Some(counts), false) = (&counts, received.redelivered) {
-                    counts.handed_back(&delivered_message(&received).headers.id);
+                if !received.redelivered {
+                    Acker::handed_back(counts.as_ref(), &delivered_message(&received).headers.id).await;
                 }
                 let _ = received.acker.nack(requeue).await;
             }
@@ -215,9 +214,9 @@ struct Acker {
 }
 
 impl Acker {
-    fn handed_back(&self) {
-        if let Some(counts) = &self.broker.counts {
-            counts.handed_back(&self.message.headers.id);
+    async fn handed_back(counts: Option<&DeliveryCounts>, task_id: &str) {
+        if let Some(counts) = counts {
+            counts.handed_back(task_id).await;
         }
     }
 
@@ -237,10 +236,9 @@ impl Acknowledge for Acker {
     }
 
     async fn requeue(&self) -> BrokerResult<()> {
+        Self::handed_back(self.broker.counts.as_ref(), &self.message.headers.id).await;
         let requeue = BasicNackOptions { requeue: true, ..BasicNackOptions::default() };
-        self.acker.nack(requeue).await.map_err(|e| amqp_error("requeueing", e))?;
-        self.handed_back();
-        Ok(())
+        self.acker.nack(requeue).await.map(drop).map_err(|e| amqp_error("requeueing", e))
     }
 
     /// RabbitMQ would drop a rejected message: keep it in `artel.dead` with the reason.
@@ -252,10 +250,11 @@ impl Acknowledge for Acker {
     }
 
     fn release(&self) {
-        self.handed_back();
-        let acker = self.acker.clone();
+        let (acker, counts, task_id) =
+            (self.acker.clone(), self.broker.counts.clone(), self.message.headers.id.clone());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
+                Self::handed_back(counts.as_ref(), &task_id).await;
                 let requeue = BasicNackOptions { requeue: true, ..BasicNackOptions::default() };
                 if let Err(e) = acker.nack(requeue).await {
                     tracing::warn!(error = %e, "could not hand a message back; RabbitMQ returns it when the channel closes");

@@ -57,16 +57,16 @@ impl DeliveryCounts {
         }
     }
 
-    /// Undoes the count of a delivery that is handed back (it was not lost).
-    pub(crate) fn handed_back(&self, task_id: &str) {
-        let (counts, task_id) = (self.clone(), task_id.to_owned());
-        spawn(async move {
-            if !task_id.is_empty() {
-                if let Err(e) = counts.add(&task_id, -1).await {
-                    tracing::warn!(error = %redis_error("uncounting a handed-back delivery", e), "its next delivery may count one too many");
-                }
-            }
-        });
+    /// Undoes the count of a delivery that is handed back (it was not lost). Awaited
+    /// before the message goes back: RabbitMQ redelivers at once, and the redelivery must
+    /// find the count already lowered.
+    pub(crate) async fn handed_back(&self, task_id: &str) {
+        if task_id.is_empty() {
+            return;
+        }
+        if let Err(e) = self.add(task_id, -1).await {
+            tracing::warn!(error = %redis_error("uncounting a handed-back delivery", e), "its next delivery may count one too many");
+        }
     }
 
     /// Forgets the count of a message that is settled for good.
