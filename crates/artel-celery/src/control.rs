@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use artel_runtime::{Stop, WorkerControl};
+use artel_runtime::{Component, ComponentError, Scope, Stop, WorkerControl};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -65,9 +65,37 @@ impl ControlRequest {
     }
 }
 
+/// The worker component that answers `celery inspect` / `celery control` and Flower.
+#[derive(Debug)]
+pub struct RemoteControl {
+    /// Where the pidbox requests arrive and replies go.
+    pub wire: Arc<dyn Wire>,
+    /// Where a `heartbeat` request's event goes, when the worker sends events.
+    pub events: Option<Arc<EventPublisher>>,
+}
+
+#[async_trait::async_trait]
+impl Component for RemoteControl {
+    fn name(&self) -> &'static str {
+        "remote control"
+    }
+
+    async fn run(&self, scope: &Scope) -> Result<(), ComponentError> {
+        let serving = serve_remote_control(
+            self.wire.clone(),
+            scope.name.clone(),
+            scope.control.clone(),
+            self.events.clone(),
+            scope.stop.clone(),
+            scope.shutdown.clone(),
+        );
+        serving.await.map_err(|e| ComponentError::Failed(e.to_string()))
+    }
+}
+
 /// Serves remote-control requests addressed to `nodename` until `done` fires; a
 /// `shutdown` request fires `stop.warm`. Events (for `heartbeat`) go through `events`.
-pub async fn serve_remote_control(
+async fn serve_remote_control(
     wire: Arc<dyn Wire>,
     nodename: String,
     control: WorkerControl,

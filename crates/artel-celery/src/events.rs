@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use artel_runtime::{EventSink, WorkerStats};
+use artel_runtime::{Component, ComponentError, EventSink, Scope, WorkerStats};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -30,7 +30,7 @@ impl EventPublisher {
     pub fn new(wire: Arc<dyn Wire>, hostname: String) -> (Arc<Self>, EventLoop) {
         let (queue, outbox) = mpsc::unbounded_channel();
         let publisher = Arc::new(Self { hostname, clock: AtomicU64::new(0), queue });
-        let events = EventLoop { wire, publisher: publisher.clone(), outbox };
+        let events = EventLoop { wire, publisher: publisher.clone(), outbox: tokio::sync::Mutex::new(outbox) };
         (publisher, events)
     }
 
@@ -83,31 +83,37 @@ fn worker_fields(stats: &WorkerStats) -> Map<String, Value> {
     }
 }
 
-/// Sends a publisher's events; see [`EventLoop::run`].
+/// The worker component that sends a publisher's events: worker-online, then the
+/// emitted events and a heartbeat with the worker's counts every two seconds, and
+/// worker-offline at shutdown.
 #[derive(Debug)]
 pub struct EventLoop {
     wire: Arc<dyn Wire>,
     publisher: Arc<EventPublisher>,
-    outbox: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    outbox: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Vec<u8>)>>,
 }
 
-impl EventLoop {
-    /// Sends worker-online, then the emitted events and a heartbeat with `stats`' counts
-    /// every two seconds, and worker-offline once `stop` fires.
-    pub async fn run(self, stats: Arc<WorkerStats>, stop: CancellationToken) {
-        let Self { wire, publisher, outbox } = self;
-        run(wire, publisher, outbox, stats, stop).await;
+#[async_trait::async_trait]
+impl Component for EventLoop {
+    fn name(&self) -> &'static str {
+        "event publisher"
+    }
+
+    async fn run(&self, scope: &Scope) -> Result<(), ComponentError> {
+        let mut outbox = self.outbox.lock().await;
+        run(&self.wire, &self.publisher, &mut outbox, &scope.stats, &scope.shutdown).await;
+        Ok(())
     }
 }
 
 async fn run(
-    wire: Arc<dyn Wire>,
-    publisher: Arc<EventPublisher>,
-    mut outbox: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
-    stats: Arc<WorkerStats>,
-    stop: CancellationToken,
+    wire: &Arc<dyn Wire>,
+    publisher: &EventPublisher,
+    outbox: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    stats: &WorkerStats,
+    stop: &CancellationToken,
 ) {
-    publisher.emit("worker-online", worker_fields(&stats));
+    publisher.emit("worker-online", worker_fields(stats));
     let mut beat = tokio::time::interval(Duration::from_secs_f64(HEARTBEAT));
     let send = |routing_key: String, body: Vec<u8>| {
         let (wire, hostname) = (wire.clone(), publisher.hostname.clone());
@@ -120,11 +126,11 @@ async fn run(
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
-            _ = beat.tick() => publisher.heartbeat(&stats),
+            _ = beat.tick() => publisher.heartbeat(stats),
             Some((routing_key, body)) = outbox.recv() => send(routing_key, body).await,
         }
     }
-    publisher.emit("worker-offline", worker_fields(&stats));
+    publisher.emit("worker-offline", worker_fields(stats));
     while let Ok((routing_key, body)) = outbox.try_recv() {
         send(routing_key, body).await;
     }

@@ -31,7 +31,7 @@ mod wire;
 mod wire_redis;
 
 pub use broker::{CeleryRedis, CeleryRedisConfig};
-pub use control::{ControlRequest, serve_remote_control};
+pub use control::{ControlRequest, RemoteControl};
 pub use events::{EventLoop, EventPublisher};
 pub use wire::{Mailbox, Wire};
 pub use wire_redis::unwrap_envelope;

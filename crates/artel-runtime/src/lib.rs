@@ -6,6 +6,8 @@
 //! acknowledges (acks late: a task whose worker dies is delivered again).
 
 mod canvas;
+mod component;
+mod components;
 mod control;
 mod events;
 mod execute;
@@ -16,11 +18,18 @@ mod stats;
 mod supervise;
 mod worker;
 
+pub use component::{Component, ComponentError, Scope};
+pub use components::{BurstWatcher, StatsReporter};
 pub use control::{ActiveTask, WorkerControl};
 pub use events::EventSink;
 pub use rate::parse_rate;
 pub use stats::{TaskTiming, WorkerStats};
 pub use worker::{Stop, Worker, WorkerConfig};
+
+/// The node name of a worker that was given none: `artel.<pid>@<host>`.
+pub fn default_worker_name() -> String {
+    format!("artel.{}@{}", std::process::id(), hostname())
+}
 
 /// This machine's name, for worker and producer names (`artel.<pid>@<host>`); read once,
 /// since the worker puts it in every STARTED/RECEIVED result it stores.

@@ -8,6 +8,8 @@ use artel_pool::Pool;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::component::{self, Component, Scope};
+use crate::components::RevocationPoller;
 use crate::control::WorkerControl;
 use crate::events::EventSink;
 use crate::execute::Executor;
@@ -103,12 +105,13 @@ impl Default for WorkerConfig {
     }
 }
 
-/// Consumes tasks and runs them; see [`Worker::run`].
+/// Consumes tasks and runs them, with its background components; see [`Worker::run`].
 #[derive(Debug)]
 pub struct Worker {
     broker: Arc<dyn Broker>,
     executor: Arc<Executor>,
     config: WorkerConfig,
+    components: Vec<Arc<dyn Component>>,
 }
 
 /// Pauses after transient broker errors: doubling from the first to the last.
@@ -150,16 +153,26 @@ impl Worker {
             stats: Arc::default(),
             rate_limits: Default::default(),
             revoked: Revoked::default(),
-            origin: config
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("artel.{}@{}", std::process::id(), crate::hostname())),
+            origin: config.name.clone().unwrap_or_else(crate::default_worker_name),
             events: config.events.clone(),
             stop_runs: CancellationToken::new(),
             max_deliveries: config.max_deliveries,
             max_message_bytes: config.max_message_bytes,
         };
-        Self { broker, executor: Arc::new(executor), config }
+        let executor = Arc::new(executor);
+        let poller = RevocationPoller { executor: executor.clone(), every: config.revoke_poll };
+        Self { broker, executor, config, components: vec![Arc::new(poller)] }
+    }
+
+    /// This worker with `component` running beside it, supervised (see [`Component`]).
+    pub fn with_component(mut self, component: impl Component) -> Self {
+        self.components.push(Arc::new(component));
+        self
+    }
+
+    /// The worker's node name.
+    pub fn name(&self) -> &str {
+        &self.executor.origin
     }
 
     /// Live counters.
@@ -177,8 +190,9 @@ impl Worker {
         }
     }
 
-    /// Runs until `stop.warm` fires, then stops fetching and waits for the tasks in flight
-    /// (at most the grace period, or until `stop.cold` fires).
+    /// Starts the components, then runs until `stop.warm` fires: stops fetching and waits
+    /// for the tasks in flight (at most the grace period, or until `stop.cold` fires), then
+    /// shuts the components down and waits for them.
     ///
     /// Returns an error only when the broker fails in a way retrying cannot fix.
     pub async fn run(self, pool: &Pool, stop: Stop) -> Result<(), BrokerError> {
@@ -187,16 +201,19 @@ impl Worker {
         if let Err(e) = executor.revoked.refresh(executor.backend.as_ref(), executor.clock.now()).await {
             tracing::warn!(error = %e, "could not read revocations at start; polling will retry");
         }
-        let (every, stop_polling) = (self.config.revoke_poll, stop.cold.child_token());
-        let poller = {
-            let (executor, stop) = (self.executor.clone(), stop_polling.clone());
-            tokio::spawn(async move {
-                executor.revoked.poll(executor.backend.as_ref(), executor.clock.as_ref(), every, stop).await
-            })
+        let scope = Scope {
+            shutdown: CancellationToken::new(),
+            stop: stop.clone(),
+            name: self.executor.origin.clone(),
+            stats: self.stats(),
+            control: self.control(),
         };
+        let running: Vec<_> = self.components.iter().map(|c| component::supervise(c.clone(), scope.clone())).collect();
         let outcome = self.serve(pool, &stop).await;
-        stop_polling.cancel();
-        let _ = poller.await;
+        scope.shutdown.cancel();
+        for component in running {
+            let _ = component.await;
+        }
         outcome
     }
 

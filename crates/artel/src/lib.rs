@@ -34,6 +34,7 @@ mod client;
 pub mod connect;
 mod group;
 pub mod logging;
+mod worker;
 
 pub use app::App;
 pub use artel_core::canvas::{self, chain, chord, group};
@@ -46,6 +47,7 @@ pub use artel_runtime::{Stop, TaskTiming, Worker, WorkerConfig, WorkerStats};
 pub use client::{AsyncResult, ResultError, SendError, TypedSignature};
 pub use connect::{ConnectError, Connection, DEFAULT_BROKER, connect};
 pub use group::GroupResult;
+pub use worker::{WorkerBuilder, WorkerSetupError};
 
 /// Celery's Redis layout (`celery+redis://`).
 pub use artel_celery as celery;

@@ -314,3 +314,66 @@ fn flower_on(transport: Transport) {
     let tasks = json!([["app.add", "SUCCESS", &node], ["app.add", "SUCCESS", &node], ["app.add", "SUCCESS", &node]]);
     assert_eq!(seen["tasks"], tasks, "{seen}");
 }
+
+static EMBEDDED_RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Counts its runs, so a revoked call can be seen not to run.
+#[artel::task(name = "app.count")]
+async fn count() -> u32 {
+    EMBEDDED_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+}
+
+/// A worker built through the library inside a program of its own (not `artel worker`)
+/// has what the command-line worker has: it reports to `artel stats`, honours a revoke,
+/// and answers `celery inspect`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_embedded_in_a_program_reports_honours_revokes_and_answers_celery_inspect() {
+    use std::sync::atomic::Ordering;
+    let Some(world) = World::new() else { return };
+    let connection = connect(&world.url()).await.expect("connect");
+    let node = world.node();
+    let config = artel::WorkerConfig {
+        name: Some(node.clone()),
+        queues: vec![world.rs.clone()],
+        revoke_poll: Duration::from_millis(50),
+        ..artel::WorkerConfig::default()
+    };
+    let worker = connection.worker(artel::Registry::new().with(count), config).build().expect("a worker");
+    let stats = worker.stats();
+    let pool = artel::pool::Pool::builder().on_runtime(tokio::runtime::Handle::current()).build().expect("pool");
+    let stop = artel::Stop::default();
+    let running = tokio::spawn({
+        let stop = stop.clone();
+        async move { worker.run(&pool, stop).await }
+    });
+
+    let app = App::new(connection.broker.clone(), connection.backend.clone());
+    let sent = app.send_task(Signature::new("app.count").queue(world.rs.clone())).await.expect("send");
+    assert_eq!(sent.get(Duration::from_secs(10)).await.expect("it runs"), json!(1));
+    let admin = connection.admin.clone().expect("celery+redis keeps worker reports");
+    let reported = admin.workers().await.expect("workers");
+    assert!(reported.iter().any(|w| w.name == node), "artel stats lists {node}: {reported:?}");
+
+    let later = Signature::new("app.count").queue(world.rs.clone()).countdown(Duration::from_millis(800));
+    let id = app.send(later).await.expect("send");
+    app.revoke(&id, false).await.expect("revoke");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while stats.revoked.load(Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the revoked message was never discarded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(EMBEDDED_RUNS.load(Ordering::SeqCst), 1, "the revoked call did not run");
+
+    let out = world
+        .python()
+        .args(["-m", "celery", "-A", "app", "inspect", "ping", "-d", &node, "--json"])
+        .output()
+        .expect("run celery inspect");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("pong"), "celery inspect ping: {stdout}");
+
+    stop.warm.cancel();
+    running.await.expect("the worker task").expect("a clean stop");
+    let reported = admin.workers().await.expect("workers");
+    assert!(!reported.iter().any(|w| w.name == node), "a stopped worker leaves artel stats: {reported:?}");
+}

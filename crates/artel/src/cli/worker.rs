@@ -1,17 +1,16 @@
 //! `artel worker`: run tasks from the broker until told to stop.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
 use artel_pool::Pool;
-use artel_runtime::{Stop, Worker, WorkerConfig, WorkerStats};
+use artel_runtime::{Stop, WorkerConfig};
 use clap::Args;
 
-use crate::Registry;
 use crate::connect::Connection;
+use crate::{Registry, WorkerSetupError};
 
 /// Options of `artel worker`.
 #[derive(Debug, Args)]
@@ -76,9 +75,6 @@ fn limit(seconds: Option<f64>, flag: &str) -> anyhow::Result<Option<Duration>> {
         .transpose()
 }
 
-/// How often the worker records its heartbeat and stats.
-const HEARTBEAT: Duration = Duration::from_secs(2);
-
 pub(crate) async fn run(
     connection: Connection,
     url: &str,
@@ -89,27 +85,12 @@ pub(crate) async fn run(
         crate::builtins::enable(&mut tasks, name).map_err(anyhow::Error::msg)?;
     }
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
-    anyhow::ensure!(
-        !args.burst || connection.inspect.is_some(),
-        "--burst needs a broker that can count unfinished messages (sqlite:// or redis://)"
-    );
-    let name =
-        args.name.clone().unwrap_or_else(|| format!("artel.{}@{}", std::process::id(), artel_runtime::hostname()));
-    anyhow::ensure!(
-        !args.events || connection.wire.is_some(),
-        "--events needs a celery+redis:// or amqp:// broker (events go where Celery's monitors listen)"
-    );
-    let events = match (&connection.wire, args.events) {
-        (Some(wire), true) => Some(artel_celery::EventPublisher::new(wire.clone(), name.clone())),
-        _ => None,
-    };
     let config = WorkerConfig {
-        name: Some(name.clone()),
+        name: args.name.clone(),
         queues: args.queues.clone(),
         concurrency: args.concurrency,
         prefetch: args.prefetch.unwrap_or(args.concurrency),
         grace: Duration::from_secs(args.grace),
-        results_in_broker: connection.results_in_broker(),
         track_started: args.track_started,
         track_received: args.track_received,
         time_limit: limit(args.time_limit, "--time-limit")?,
@@ -117,12 +98,17 @@ pub(crate) async fn run(
         revoke_poll: Duration::from_millis(args.revoke_poll_ms.max(1)),
         max_deliveries: args.max_deliveries,
         max_message_bytes: args.max_message_size.saturating_mul(1 << 20),
-        events: events.as_ref().map(|(publisher, _)| publisher.clone() as Arc<dyn artel_runtime::EventSink>),
         ..WorkerConfig::default()
     };
     let names = tasks.names().join(", ");
-    let worker = Worker::new(connection.broker.clone(), connection.backend.clone(), Arc::new(tasks), config);
-    let stats = worker.stats();
+    let worker = connection.worker(tasks, config).burst(args.burst).events(args.events).build().map_err(|e| {
+        let flag = match e {
+            WorkerSetupError::BurstUnsupported => "--burst",
+            _ => "--events",
+        };
+        anyhow::anyhow!("{flag}: {e}")
+    })?;
+    let (name, stats) = (worker.name().to_owned(), worker.stats());
     let pool = Pool::builder().on_runtime(tokio::runtime::Handle::current()).build().context("starting the pool")?;
     let stop = Stop::default();
     let off: Vec<&str> = crate::builtins::GUARDED
@@ -140,43 +126,7 @@ pub(crate) async fn run(
         if off.is_empty() { String::new() } else { format!(" ({} off: start with --enable {} to run them)", off.join(", "), off.join(",")) }
     );
     tokio::spawn(signals(stop.clone()));
-    if let Some(admin) = connection.admin.clone() {
-        tokio::spawn(heartbeat(admin, name.clone(), stats.clone(), stop.clone()));
-    }
-    if let (true, Some(inspect)) = (args.burst, connection.inspect.clone()) {
-        tokio::spawn(burst(inspect, args.queues.clone(), stats.clone(), stop.clone()));
-    }
-    // On Celery's layout: answer `celery inspect` / `control` and publish events.
-    let done = tokio_util::sync::CancellationToken::new();
-    let mut helpers = Vec::new();
-    if let Some(wire) = connection.wire.clone() {
-        let publisher = events.as_ref().map(|(publisher, _)| publisher.clone());
-        let control = artel_celery::serve_remote_control(
-            wire,
-            name.clone(),
-            worker.control(),
-            publisher,
-            stop.clone(),
-            done.clone(),
-        );
-        helpers.push(tokio::spawn(async move {
-            if let Err(e) = control.await {
-                tracing::error!(error = %e, "remote control stopped");
-            }
-        }));
-    }
-    if let Some((_, event_loop)) = events {
-        helpers.push(tokio::spawn(event_loop.run(stats.clone(), done.clone())));
-    }
-    let outcome = worker.run(&pool, stop).await;
-    done.cancel();
-    for helper in helpers {
-        let _ = helper.await;
-    }
-    outcome.context("the broker failed")?;
-    if let Some(admin) = &connection.admin {
-        let _ = admin.worker_gone(&name).await;
-    }
+    worker.run(&pool, stop).await.context("the broker failed")?;
     let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     tracing::info!(
         worker = %name,
@@ -208,31 +158,4 @@ async fn signals(stop: Stop) {
     next.await;
     tracing::warn!("stopping now: running tasks are stopped, then their messages go back to the queue");
     stop.cold.cancel();
-}
-
-async fn heartbeat(broker: Arc<dyn artel_core::Admin>, name: String, stats: Arc<WorkerStats>, stop: Stop) {
-    loop {
-        if let Err(error) = broker.report_worker(&name, &stats.to_json()).await {
-            tracing::warn!(%error, "could not record the worker heartbeat");
-        }
-        tokio::select! {
-            _ = stop.warm.cancelled() => return,
-            _ = tokio::time::sleep(HEARTBEAT) => {}
-        }
-    }
-}
-
-/// Stops the worker once its queues hold nothing ready or delayed and nothing runs.
-async fn burst(broker: Arc<dyn artel_core::Inspect>, queues: Vec<String>, stats: Arc<WorkerStats>, stop: Stop) {
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let mut waiting = 0;
-        for queue in &queues {
-            waiting += broker.unfinished(queue, 1).await.unwrap_or(1);
-        }
-        if waiting == 0 && stats.active.load(Ordering::Relaxed) == 0 {
-            stop.warm.cancel();
-            return;
-        }
-    }
 }

@@ -1,0 +1,187 @@
+//! A worker's background loops, one shape: a component is built from its parameters and
+//! runs until its scope's `shutdown` fires. The worker supervises each one:
+//!
+//! * returning `Ok` ends it (its work is done, or `shutdown` fired);
+//! * [`ComponentError::Failed`] or a panic restarts it after a backoff that doubles from
+//!   100 ms to 30 s (reset once it has run a minute), logged each time;
+//! * [`ComponentError::Fatal`] stops the worker (warm): it cannot do its job at all.
+//!
+//! `shutdown` fires once the worker has stopped fetching and its tasks have finished (or
+//! been stopped), so reporters see the whole grace period and say goodbye last.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::control::WorkerControl;
+use crate::stats::WorkerStats;
+use crate::worker::Stop;
+
+/// What a component may see and do of its worker.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// Fires when the component is to end.
+    pub shutdown: CancellationToken,
+    /// Stops the worker (a burst watcher, a remote `shutdown`).
+    pub stop: Stop,
+    /// The worker's node name.
+    pub name: String,
+    /// Live counters.
+    pub stats: Arc<WorkerStats>,
+    /// Active tasks, revokes, queues, registered tasks.
+    pub control: WorkerControl,
+}
+
+/// Why a component's run ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentError {
+    /// It failed this time; run it again after a pause.
+    #[error("{0}")]
+    Failed(String),
+    /// It can never run (misconfigured): the worker stops.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// A background loop of a worker; see the module docs.
+#[async_trait]
+pub trait Component: Send + Sync + std::fmt::Debug + 'static {
+    /// Its name in logs.
+    fn name(&self) -> &'static str;
+
+    /// Runs until `scope.shutdown` fires or it fails.
+    async fn run(&self, scope: &Scope) -> Result<(), ComponentError>;
+}
+
+/// Restart pauses: doubling from the first to the last.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(30));
+
+/// A run this long counts as healthy: the next failure starts the backoff over.
+const HEALTHY: Duration = Duration::from_secs(60);
+
+/// Starts `component` under supervision.
+pub(crate) fn supervise(component: Arc<dyn Component>, scope: Scope) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let name = component.name();
+        let mut backoff = BACKOFF.0;
+        loop {
+            let started = Instant::now();
+            let attempt = {
+                let (component, scope) = (component.clone(), scope.clone());
+                tokio::spawn(async move { component.run(&scope).await })
+            };
+            let reason = match attempt.await {
+                Ok(Ok(())) => return,
+                Ok(Err(ComponentError::Fatal(reason))) => {
+                    tracing::error!(component = name, %reason, "stopping the worker: a component cannot run");
+                    scope.stop.warm.cancel();
+                    return;
+                }
+                Ok(Err(ComponentError::Failed(reason))) => reason,
+                Err(panic) => format!("panicked: {panic}"),
+            };
+            if started.elapsed() >= HEALTHY {
+                backoff = BACKOFF.0;
+            }
+            tracing::warn!(component = name, %reason, retry_in = ?backoff, "a worker component failed; restarting it");
+            tokio::select! {
+                _ = scope.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF.1);
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use artel_core::Registry;
+    use artel_core::memory::{MemoryBackend, MemoryBroker};
+    use artel_pool::Pool;
+
+    use super::*;
+    use crate::{Worker, WorkerConfig};
+
+    /// Fails (or panics) on its first `failures` runs, then stops the worker.
+    #[derive(Debug)]
+    struct Flaky {
+        runs: Arc<AtomicU32>,
+        failures: u32,
+        panics: bool,
+    }
+
+    #[async_trait]
+    impl Component for Flaky {
+        fn name(&self) -> &'static str {
+            "flaky"
+        }
+
+        async fn run(&self, scope: &Scope) -> Result<(), ComponentError> {
+            let run = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
+            if run <= self.failures {
+                assert!(!self.panics, "run {run} panics");
+                return Err(ComponentError::Failed(format!("run {run} fails")));
+            }
+            scope.stop.warm.cancel();
+            Ok(())
+        }
+    }
+
+    /// Can never run.
+    #[derive(Debug)]
+    struct Misconfigured;
+
+    #[async_trait]
+    impl Component for Misconfigured {
+        fn name(&self) -> &'static str {
+            "misconfigured"
+        }
+
+        async fn run(&self, _: &Scope) -> Result<(), ComponentError> {
+            Err(ComponentError::Fatal("no such thing".to_owned()))
+        }
+    }
+
+    async fn run_with(component: impl Component) {
+        let worker = Worker::new(
+            Arc::new(MemoryBroker::new()),
+            Arc::new(MemoryBackend::new()),
+            Arc::new(Registry::new()),
+            WorkerConfig::default(),
+        )
+        .with_component(component);
+        let pool = Pool::builder().on_runtime(tokio::runtime::Handle::current()).build().expect("pool");
+        let run = worker.run(&pool, Stop::default());
+        tokio::time::timeout(Duration::from_secs(60), run).await.expect("the worker stops").expect("cleanly");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_component_is_restarted_after_a_backoff() {
+        let runs = Arc::new(AtomicU32::new(0));
+        let started = tokio::time::Instant::now();
+        run_with(Flaky { runs: runs.clone(), failures: 3, panics: false }).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 4, "three failures, then the run that stops the worker");
+        assert!(
+            started.elapsed() >= Duration::from_millis(700),
+            "100 + 200 + 400 ms of backoff: {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_component_is_restarted_too() {
+        let runs = Arc::new(AtomicU32::new(0));
+        run_with(Flaky { runs: runs.clone(), failures: 2, panics: true }).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_component_that_cannot_run_stops_the_worker() {
+        run_with(Misconfigured).await;
+    }
+}

@@ -1,0 +1,10 @@
+//! The worker components any broker can use (see [`crate::Component`]); those that speak
+//! a wire protocol (Celery's remote control and events) live with their wire.
+
+mod burst;
+mod reporter;
+mod revocations;
+
+pub use burst::BurstWatcher;
+pub use reporter::StatsReporter;
+pub(crate) use revocations::RevocationPoller;

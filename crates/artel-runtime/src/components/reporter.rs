@@ -1,0 +1,43 @@
+//! Records the worker's counters and timings through the broker's [`Admin`] capability
+//! every few seconds (what `artel stats` reads), and removes the record when the worker
+//! stops.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use artel_core::Admin;
+use async_trait::async_trait;
+
+use crate::component::{Component, ComponentError, Scope};
+
+/// Reports the worker to `admin` every `every` (2 s is what `artel stats` expects).
+#[derive(Debug)]
+pub struct StatsReporter {
+    /// Where worker reports are kept.
+    pub admin: Arc<dyn Admin>,
+    /// How often to report.
+    pub every: Duration,
+}
+
+#[async_trait]
+impl Component for StatsReporter {
+    fn name(&self) -> &'static str {
+        "stats reporter"
+    }
+
+    async fn run(&self, scope: &Scope) -> Result<(), ComponentError> {
+        loop {
+            if let Err(error) = self.admin.report_worker(&scope.name, &scope.stats.to_json()).await {
+                tracing::warn!(%error, "could not record the worker heartbeat");
+            }
+            tokio::select! {
+                _ = scope.shutdown.cancelled() => break,
+                _ = tokio::time::sleep(self.every) => {}
+            }
+        }
+        if let Err(error) = self.admin.worker_gone(&scope.name).await {
+            tracing::warn!(%error, "could not remove the worker's report");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,94 @@
+//! A worker on a [`Connection`] with every component its broker allows, the same whether
+//! it runs as `artel worker` or inside a program of its own: reports for `artel stats`
+//! (where the broker keeps worker reports), revocations, and on Celery's layouts answers
+//! to `celery inspect`/`control` and Flower, plus task events when asked.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use artel_core::Registry;
+use artel_runtime::{BurstWatcher, StatsReporter, Worker, WorkerConfig};
+
+use crate::connect::Connection;
+
+/// How often the worker records its counters for `artel stats`.
+const REPORT_EVERY: Duration = Duration::from_secs(2);
+
+/// Why a worker could not be assembled.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerSetupError {
+    /// Burst mode needs counts of unfinished messages.
+    #[error("burst mode needs a broker that can count unfinished messages (sqlite:// or redis://)")]
+    BurstUnsupported,
+    /// Events go where Celery's monitors listen.
+    #[error("events need a celery+redis:// or amqp:// broker (events go where Celery's monitors listen)")]
+    EventsUnsupported,
+}
+
+/// Assembles a [`Worker`] on a connection; see [`Connection::worker`].
+#[derive(Debug)]
+pub struct WorkerBuilder<'a> {
+    connection: &'a Connection,
+    registry: Arc<Registry>,
+    config: WorkerConfig,
+    burst: bool,
+    events: bool,
+}
+
+impl Connection {
+    /// A worker for `registry`'s tasks on this connection, with `config`'s settings (its
+    /// `results_in_broker` is set from the connection).
+    pub fn worker(&self, registry: Registry, config: WorkerConfig) -> WorkerBuilder<'_> {
+        WorkerBuilder { connection: self, registry: Arc::new(registry), config, burst: false, events: false }
+    }
+}
+
+impl WorkerBuilder<'_> {
+    /// Stop once the queues are drained and nothing runs (RQ's burst mode).
+    pub fn burst(mut self, on: bool) -> Self {
+        self.burst = on;
+        self
+    }
+
+    /// Send task and worker events for Celery's monitors (Celery's `-E`).
+    pub fn events(mut self, on: bool) -> Self {
+        self.events = on;
+        self
+    }
+
+    /// The worker with its components.
+    pub fn build(self) -> Result<Worker, WorkerSetupError> {
+        let Self { connection, registry, mut config, burst, events } = self;
+        let name = config.name.get_or_insert_with(artel_runtime::default_worker_name).clone();
+        config.results_in_broker = connection.results_in_broker();
+        let inspect = match (burst, &connection.inspect) {
+            (false, _) => None,
+            (true, Some(inspect)) => Some(inspect.clone()),
+            (true, None) => return Err(WorkerSetupError::BurstUnsupported),
+        };
+        let events = match (events, &connection.wire) {
+            (false, _) => None,
+            (true, Some(wire)) => Some(artel_celery::EventPublisher::new(wire.clone(), name)),
+            (true, None) => return Err(WorkerSetupError::EventsUnsupported),
+        };
+        if let Some((publisher, _)) = &events {
+            config.events = Some(publisher.clone() as Arc<dyn artel_runtime::EventSink>);
+        }
+        let mut worker = Worker::new(connection.broker.clone(), connection.backend.clone(), registry, config);
+        if let Some(admin) = &connection.admin {
+            worker = worker.with_component(StatsReporter { admin: admin.clone(), every: REPORT_EVERY });
+        }
+        if let Some(inspect) = inspect {
+            worker = worker.with_component(BurstWatcher { inspect });
+        }
+        let publisher = events.as_ref().map(|(publisher, _)| publisher.clone());
+        if let Some(wire) = &connection.wire {
+            worker = worker.with_component(artel_celery::RemoteControl { wire: wire.clone(), events: publisher });
+        }
+        if let Some((_, event_loop)) = events {
+            worker = worker.with_component(event_loop);
+        }
+        Ok(worker)
+    }
+}
