@@ -2,13 +2,20 @@
 //! `celery+redis://host:port/db` (Celery's own layout, shared with Python Celery).
 
 use std::sync::Arc;
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "celery"))]
 use std::time::Duration;
 
+#[cfg(feature = "celery")]
 use artel_celery::amqp::{Amqp, AmqpConfig};
+#[cfg(feature = "celery")]
 use artel_celery::{CeleryRedis, CeleryRedisConfig, Wire};
+#[cfg(any(feature = "sqlite", feature = "redis"))]
+use artel_core::SystemClock;
 use artel_core::memory::{MemoryBackend, MemoryBroker};
-use artel_core::{Admin, Broker, BrokerError, FailedTasks, Inspect, ResultBackend, SystemClock};
+use artel_core::{Admin, Broker, BrokerError, FailedTasks, Inspect, ResultBackend};
+#[cfg(feature = "redis")]
 use artel_redis::{RedisBroker, RedisConfig};
+#[cfg(feature = "sqlite")]
 use artel_sqlite::{SqliteBroker, SqliteConfig};
 
 /// The broker URL used when none is given.
@@ -25,6 +32,14 @@ pub enum ConnectError {
     Unsupported {
         /// The URL as given, its password replaced by `***`.
         url: String,
+    },
+    /// The scheme needs a broker this build of artel was compiled without.
+    #[error("broker URL {url:?} needs artel's `{feature}` feature, which this build was compiled without")]
+    NotCompiledIn {
+        /// The URL as given, its password replaced by `***`.
+        url: String,
+        /// The cargo feature to turn on.
+        feature: &'static str,
     },
     /// A query parameter is unknown or malformed.
     #[error("broker URL {url:?}: {problem}")]
@@ -58,11 +73,11 @@ pub struct Connection {
     pub admin: Option<Arc<dyn Admin>>,
     /// Tasks that failed for good, to list and run again (SQLite, Redis).
     pub failed: Option<Arc<dyn FailedTasks>>,
-    /// The SQLite broker, for its inspection commands (queues, dead letters, workers).
-    pub sqlite: Option<SqliteBroker>,
     /// The Redis broker, for its admin commands.
+    #[cfg(feature = "redis")]
     pub redis: Option<RedisBroker>,
     /// Where Celery's events and remote control travel (`celery+redis://`, `amqp://`).
+    #[cfg(feature = "celery")]
     pub wire: Option<Arc<dyn Wire>>,
     results_in_broker: bool,
 }
@@ -78,6 +93,7 @@ impl Connection {
 /// URL query settings: `lease_ms` (for celery+redis: the visibility timeout), `poll_ms`,
 /// and `prefix` (Redis keys; for celery+redis kombu's `global_keyprefix`).
 #[derive(Default)]
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "celery"))]
 struct Params {
     lease: Option<Duration>,
     poll: Option<Duration>,
@@ -88,6 +104,7 @@ struct Params {
     max_priority: Option<u8>,
 }
 
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "celery"))]
 fn params(url: &str, query: &str, allow_prefix: bool) -> Result<Params, ConnectError> {
     let mut out = Params::default();
     let known = if allow_prefix { "lease_ms, poll_ms, prefix" } else { "lease_ms, poll_ms" };
@@ -125,56 +142,24 @@ fn params(url: &str, query: &str, allow_prefix: bool) -> Result<Params, ConnectE
 /// back, `?poll_ms=N` how long an idle consumer waits before looking again.
 pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
     if url.starts_with("amqp://") {
+        #[cfg(feature = "celery")]
         return connect_amqp(url).await;
+        #[cfg(not(feature = "celery"))]
+        return not_compiled_in(url, "celery");
     }
+    #[allow(unused_variables)]
     if let Some(rest) = url.strip_prefix("celery+redis://") {
-        let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let p = params(url, query, true)?;
-        let defaults = CeleryRedisConfig::default();
-        let config = CeleryRedisConfig {
-            prefix: p.prefix.unwrap_or(defaults.prefix),
-            visibility_timeout: p.lease.unwrap_or(defaults.visibility_timeout),
-            poll: p.poll.unwrap_or(defaults.poll),
-        };
-        let broker = CeleryRedis::connect(&format!("redis://{address}"), config)
-            .await
-            .map_err(|source| ConnectError::Open { url: artel_core::redact_url(url), source })?;
-        return Ok(Connection {
-            broker: Arc::new(broker.clone()),
-            backend: Arc::new(broker.clone()),
-            inspect: Some(Arc::new(broker.clone())),
-            admin: Some(Arc::new(broker.clone())),
-            failed: None,
-            sqlite: None,
-            redis: None,
-            wire: Some(Arc::new(broker)),
-            results_in_broker: true,
-        });
+        #[cfg(feature = "celery")]
+        return connect_celery_redis(url, rest).await;
+        #[cfg(not(feature = "celery"))]
+        return not_compiled_in(url, "celery");
     }
+    #[allow(unused_variables)]
     if let Some(rest) = url.strip_prefix("redis://") {
-        let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let p = params(url, query, true)?;
-        let defaults = RedisConfig::default();
-        let config = RedisConfig {
-            prefix: p.prefix.unwrap_or(defaults.prefix),
-            lease: p.lease.unwrap_or(defaults.lease),
-            idle_wait: p.poll.unwrap_or(defaults.idle_wait),
-            ..defaults
-        };
-        let broker = RedisBroker::connect_with(&format!("redis://{address}"), config, Arc::new(SystemClock))
-            .await
-            .map_err(|source| ConnectError::Open { url: artel_core::redact_url(url), source })?;
-        return Ok(Connection {
-            broker: Arc::new(broker.clone()),
-            backend: Arc::new(broker.clone()),
-            inspect: Some(Arc::new(broker.clone())),
-            admin: Some(Arc::new(broker.clone())),
-            failed: Some(Arc::new(broker.clone())),
-            sqlite: None,
-            redis: Some(broker),
-            wire: None,
-            results_in_broker: true,
-        });
+        #[cfg(feature = "redis")]
+        return connect_redis(url, rest).await;
+        #[cfg(not(feature = "redis"))]
+        return not_compiled_in(url, "redis");
     }
     if url == "memory://" {
         return Ok(Connection {
@@ -183,15 +168,86 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
             inspect: None,
             admin: None,
             failed: None,
-            sqlite: None,
+            #[cfg(feature = "redis")]
             redis: None,
+            #[cfg(feature = "celery")]
             wire: None,
             results_in_broker: false,
         });
     }
-    let Some(rest) = url.strip_prefix("sqlite://") else {
-        return Err(ConnectError::Unsupported { url: artel_core::redact_url(url) });
+    #[allow(unused_variables)]
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        #[cfg(feature = "sqlite")]
+        return connect_sqlite(url, rest);
+        #[cfg(not(feature = "sqlite"))]
+        return not_compiled_in(url, "sqlite");
+    }
+    Err(ConnectError::Unsupported { url: artel_core::redact_url(url) })
+}
+
+#[cfg(not(all(feature = "sqlite", feature = "redis", feature = "celery")))]
+fn not_compiled_in(url: &str, feature: &'static str) -> Result<Connection, ConnectError> {
+    Err(ConnectError::NotCompiledIn { url: artel_core::redact_url(url), feature })
+}
+
+/// `celery+redis://host:port/db?prefix=P`: Celery's own Redis layout.
+#[cfg(feature = "celery")]
+async fn connect_celery_redis(url: &str, rest: &str) -> Result<Connection, ConnectError> {
+    let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let p = params(url, query, true)?;
+    let defaults = CeleryRedisConfig::default();
+    let config = CeleryRedisConfig {
+        prefix: p.prefix.unwrap_or(defaults.prefix),
+        visibility_timeout: p.lease.unwrap_or(defaults.visibility_timeout),
+        poll: p.poll.unwrap_or(defaults.poll),
     };
+    let broker = CeleryRedis::connect(&format!("redis://{address}"), config)
+        .await
+        .map_err(|source| ConnectError::Open { url: artel_core::redact_url(url), source })?;
+    Ok(Connection {
+        broker: Arc::new(broker.clone()),
+        backend: Arc::new(broker.clone()),
+        inspect: Some(Arc::new(broker.clone())),
+        admin: Some(Arc::new(broker.clone())),
+        failed: None,
+        #[cfg(feature = "redis")]
+        redis: None,
+        wire: Some(Arc::new(broker)),
+        results_in_broker: true,
+    })
+}
+
+/// `redis://host:port/db?prefix=P`: artel's own Redis broker.
+#[cfg(feature = "redis")]
+async fn connect_redis(url: &str, rest: &str) -> Result<Connection, ConnectError> {
+    let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let p = params(url, query, true)?;
+    let defaults = RedisConfig::default();
+    let config = RedisConfig {
+        prefix: p.prefix.unwrap_or(defaults.prefix),
+        lease: p.lease.unwrap_or(defaults.lease),
+        idle_wait: p.poll.unwrap_or(defaults.idle_wait),
+        ..defaults
+    };
+    let broker = RedisBroker::connect_with(&format!("redis://{address}"), config, Arc::new(SystemClock))
+        .await
+        .map_err(|source| ConnectError::Open { url: artel_core::redact_url(url), source })?;
+    Ok(Connection {
+        broker: Arc::new(broker.clone()),
+        backend: Arc::new(broker.clone()),
+        inspect: Some(Arc::new(broker.clone())),
+        admin: Some(Arc::new(broker.clone())),
+        failed: Some(Arc::new(broker.clone())),
+        redis: Some(broker),
+        #[cfg(feature = "celery")]
+        wire: None,
+        results_in_broker: true,
+    })
+}
+
+/// `sqlite://path`: the embedded broker.
+#[cfg(feature = "sqlite")]
+fn connect_sqlite(url: &str, rest: &str) -> Result<Connection, ConnectError> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() {
         return Err(ConnectError::BadParameter {
@@ -214,8 +270,9 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
         inspect: Some(Arc::new(broker.clone())),
         admin: Some(Arc::new(broker.clone())),
         failed: Some(Arc::new(broker.clone())),
-        sqlite: Some(broker),
+        #[cfg(feature = "redis")]
         redis: None,
+        #[cfg(feature = "celery")]
         wire: None,
         results_in_broker: true,
     })
@@ -223,6 +280,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
 
 /// `amqp://user:pass@host:5672/vhost?results=redis://host:6379/0&prefix=P&max_priority=N`:
 /// tasks on RabbitMQ in Celery's layout, results in Celery's Redis result backend.
+#[cfg(feature = "celery")]
 async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
     let (address, query) = url.split_once('?').unwrap_or((url, ""));
     let p = params(url, query, true)?;
@@ -246,7 +304,7 @@ async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
         inspect: None,
         admin: None,
         failed: None,
-        sqlite: None,
+        #[cfg(feature = "redis")]
         redis: None,
         wire: Some(wire),
         results_in_broker: false,

@@ -23,6 +23,11 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Cargo features pick the brokers compiled in: `sqlite` (default), `redis`, `celery`
+//! (`celery+redis://` and `amqp://`), `http-task` (the guarded `http` built-in), `cli`
+//! (`artel::cli::main`), `full` (all of them). A URL whose broker is not compiled in is
+//! refused with the feature to turn on.
 
 extern crate self as artel;
 
@@ -49,15 +54,18 @@ pub use connect::{ConnectError, Connection, DEFAULT_BROKER, connect};
 pub use group::GroupResult;
 pub use worker::{WorkerBuilder, WorkerSetupError};
 
-/// Celery's Redis layout (`celery+redis://`).
+/// Celery's own layouts (`celery+redis://`, `amqp://`).
+#[cfg(feature = "celery")]
 pub use artel_celery as celery;
 /// The data model and broker seams.
 pub use artel_core as core;
 /// Local executors.
 pub use artel_pool as pool;
 /// The native Redis broker (`redis://`).
+#[cfg(feature = "redis")]
 pub use artel_redis as redis;
 /// The embedded SQLite broker (`sqlite://`).
+#[cfg(feature = "sqlite")]
 pub use artel_sqlite as sqlite;
 
 /// Items `#[artel::task]` expands to; not part of the public API.

@@ -60,6 +60,7 @@ impl WorkerBuilder<'_> {
     /// The worker with its components.
     pub fn build(self) -> Result<Worker, WorkerSetupError> {
         let Self { connection, registry, mut config, burst, events } = self;
+        #[cfg_attr(not(feature = "celery"), allow(unused_variables))]
         let name = config.name.get_or_insert_with(artel_runtime::default_worker_name).clone();
         config.results_in_broker = connection.results_in_broker();
         let inspect = match (burst, &connection.inspect) {
@@ -67,11 +68,17 @@ impl WorkerBuilder<'_> {
             (true, Some(inspect)) => Some(inspect.clone()),
             (true, None) => return Err(WorkerSetupError::BurstUnsupported),
         };
+        #[cfg(feature = "celery")]
         let events = match (events, &connection.wire) {
             (false, _) => None,
             (true, Some(wire)) => Some(artel_celery::EventPublisher::new(wire.clone(), name)),
             (true, None) => return Err(WorkerSetupError::EventsUnsupported),
         };
+        #[cfg(not(feature = "celery"))]
+        if events {
+            return Err(WorkerSetupError::EventsUnsupported);
+        }
+        #[cfg(feature = "celery")]
         if let Some((publisher, _)) = &events {
             config.events = Some(publisher.clone() as Arc<dyn artel_runtime::EventSink>);
         }
@@ -82,12 +89,15 @@ impl WorkerBuilder<'_> {
         if let Some(inspect) = inspect {
             worker = worker.with_component(BurstWatcher { inspect });
         }
-        let publisher = events.as_ref().map(|(publisher, _)| publisher.clone());
-        if let Some(wire) = &connection.wire {
-            worker = worker.with_component(artel_celery::RemoteControl { wire: wire.clone(), events: publisher });
-        }
-        if let Some((_, event_loop)) = events {
-            worker = worker.with_component(event_loop);
+        #[cfg(feature = "celery")]
+        {
+            let publisher = events.as_ref().map(|(publisher, _)| publisher.clone());
+            if let Some(wire) = &connection.wire {
+                worker = worker.with_component(artel_celery::RemoteControl { wire: wire.clone(), events: publisher });
+            }
+            if let Some((_, event_loop)) = events {
+                worker = worker.with_component(event_loop);
+            }
         }
         Ok(worker)
     }

@@ -86,6 +86,7 @@ impl Namespace {
     }
 
     pub(crate) async fn remove(self) {
+        #[cfg(feature = "redis")]
         if let Self::Redis { connection: Some(c), .. } = self {
             if let Some(redis) = c.redis {
                 let _ = redis.delete_namespace().await;
