@@ -29,7 +29,7 @@ pub use error::{BoxError, BrokerError, BrokerErrorKind, TaskError, TaskErrorKind
 pub use failed::{FAILED_KEPT, FailedFilter, FailedTask, FailedTasks};
 pub use message::{DecodeError, DeliveryInfo, Embed, Headers, Message, Properties, TaskBody};
 pub use redact::redact_url;
-pub use result::TaskResult;
+pub use result::{RESULT_EXPIRES, TaskResult};
 pub use retry::{Backoff, RetryPolicy, retry};
 pub use signature::{DEFAULT_QUEUE, Expires, Signature, TaskOptions};
 pub use state::State;

@@ -7,6 +7,10 @@ use crate::error::{TaskError, TaskErrorKind, exc_module};
 use crate::state::State;
 use crate::time::{Timestamp, iso_opt};
 
+/// How long results, saved groups and chord counters are kept unless configured
+/// otherwise: Celery's `result_expires` default, one day.
+pub const RESULT_EXPIRES: std::time::Duration = std::time::Duration::from_secs(86_400);
+
 /// One stored result: `{"status", "result", "traceback", "children", "date_done", "task_id"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskResult {

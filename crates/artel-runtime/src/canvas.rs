@@ -13,7 +13,7 @@ use artel_core::{
 };
 use serde_json::{Value, json};
 
-use crate::execute::Executor;
+use crate::execute::Dispatcher;
 
 /// How a task ended, for its workflow.
 pub(crate) enum Ended<'a> {
@@ -21,7 +21,7 @@ pub(crate) enum Ended<'a> {
     Failed(&'a TaskError),
 }
 
-impl Executor {
+impl Dispatcher {
     /// Publishes what follows `headers`' task now that it has ended; an error means some
     /// follow-up could not be published and the task's message should go back to the queue.
     pub(crate) async fn follow_up(

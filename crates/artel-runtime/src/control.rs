@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use artel_core::Revocation;
 
-use crate::execute::Executor;
+use crate::execute::Dispatcher;
 use crate::stats::WorkerStats;
 
 /// A task running now, as `inspect active` reports it.
@@ -30,7 +30,7 @@ pub struct ActiveTask {
 /// A handle on a worker for remote control; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct WorkerControl {
-    pub(crate) executor: Arc<Executor>,
+    pub(crate) executor: Arc<Dispatcher>,
     pub(crate) queues: Vec<String>,
     pub(crate) concurrency: usize,
     pub(crate) prefetch: usize,

@@ -19,14 +19,33 @@ use artel_core::{
 use crate::canvas::{self, Ended};
 use crate::events::{EventSink, exception_repr};
 use crate::rate::RateLimits;
-use crate::retry;
+use crate::retry::{self, Decision};
 use crate::revoke::Revoked;
 use crate::stats::WorkerStats;
 use crate::supervise::{Limits, Run, supervise};
 
+/// Why a message is settled as REVOKED without running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Discard {
+    /// Its `expires` time passed before it could run.
+    Expired,
+    /// It was revoked.
+    Revoked,
+}
+
+impl Discard {
+    /// The reason stored with the REVOKED result (Celery's wording).
+    fn reason(self) -> &'static str {
+        match self {
+            Discard::Expired => "expired",
+            Discard::Revoked => "revoked",
+        }
+    }
+}
+
 /// What executing a delivery needs; shared by all in-flight tasks of a worker.
 #[derive(Debug)]
-pub(crate) struct Executor {
+pub(crate) struct Dispatcher {
     pub(crate) registry: Arc<Registry>,
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) backend: Arc<dyn ResultBackend>,
@@ -51,7 +70,7 @@ pub(crate) struct Executor {
     pub(crate) max_message_bytes: usize,
 }
 
-impl Executor {
+impl Dispatcher {
     pub(crate) async fn execute(&self, delivery: Delivery) {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         let headers = &delivery.message().headers;
@@ -95,7 +114,7 @@ impl Executor {
         let ignore_result = headers.ignore_result;
         if headers.expires.is_some_and(|at| at <= self.clock.now()) {
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
-            return self.discard(delivery, &id, "expired", ignore_result, &embed).await;
+            return self.discard(delivery, &id, Discard::Expired, ignore_result, &embed).await;
         }
         let meta = || serde_json::json!({"pid": std::process::id(), "hostname": crate::hostname()});
         if self.track_received && !ignore_result {
@@ -111,7 +130,7 @@ impl Executor {
         }
         if self.revoked.contains(&id) {
             self.stats.revoked.fetch_add(1, Ordering::Relaxed);
-            return self.discard(delivery, &id, "revoked", ignore_result, &embed).await;
+            return self.discard(delivery, &id, Discard::Revoked, ignore_result, &embed).await;
         }
         if self.track_started && !ignore_result {
             self.store(TaskResult::progress(&id, State::Started, meta()), false).await;
@@ -145,21 +164,24 @@ impl Executor {
             Err(error) if error.kind() == TaskErrorKind::InvalidArguments => {
                 self.reject(delivery, &id, error, &embed).await;
             }
-            Err(error) if retry::wanted(&error, &options) => {
-                if let Some((delivery, error)) = self.retry(delivery, &id, error, &options).await {
+            Err(error) => match retry::decide(&error, &options, headers.retries, fastrand::f64()) {
+                Decision::Retry { retry, countdown } => self.retry(delivery, &id, error, retry, countdown).await,
+                Decision::GiveUp { max } => {
+                    let error = error.with_traceback(format!("gave up after {max} retries"));
                     self.fail(delivery, error, runtime, &embed).await;
                 }
-            }
-            Err(error) => self.fail(delivery, error, runtime, &embed).await,
+                Decision::Fail => self.fail(delivery, error, runtime, &embed).await,
+            },
         }
     }
 
-    /// Settles a message that will not run (expired, revoked) as REVOKED.
-    async fn discard(&self, delivery: Delivery, id: &str, why: &str, ignore_result: bool, embed: &Embed) {
-        tracing::info!(task = %delivery.message().headers.task, %id, reason = why, "revoked");
-        let expired = why == "expired";
+    /// Settles a message that will not run as REVOKED.
+    async fn discard(&self, delivery: Delivery, id: &str, why: Discard, ignore_result: bool, embed: &Embed) {
+        let reason = why.reason();
+        tracing::info!(task = %delivery.message().headers.task, %id, reason, "revoked");
+        let expired = why == Discard::Expired;
         self.event("task-revoked", || json!({"uuid": id, "terminated": false, "signum": null, "expired": expired}));
-        let error = TaskError::of_kind(TaskErrorKind::Revoked, why);
+        let error = TaskError::of_kind(TaskErrorKind::Revoked, reason);
         let result = TaskResult::failure(id, &error, self.clock.now());
         self.complete(delivery, id, result, ignore_result, embed, None).await;
     }

@@ -12,7 +12,7 @@ use crate::component::{self, Component, Scope};
 use crate::components::RevocationPoller;
 use crate::control::WorkerControl;
 use crate::events::EventSink;
-use crate::execute::Executor;
+use crate::execute::Dispatcher;
 use crate::revoke::Revoked;
 use crate::stats::WorkerStats;
 use crate::supervise::Limits;
@@ -26,7 +26,7 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// Messages the broker may hand out ahead of a free slot.
     pub prefetch: usize,
-    /// How long results are kept (Celery's `result_expires`, one day by default).
+    /// How long results are kept (Celery's `result_expires`; [`artel_core::RESULT_EXPIRES`] by default).
     pub result_ttl: Option<Duration>,
     /// On a warm stop, how long running tasks may take to finish before the worker
     /// stops them (their messages go back to the queue once they are stopped).
@@ -89,7 +89,7 @@ impl Default for WorkerConfig {
             queues: vec![DEFAULT_QUEUE.to_owned()],
             concurrency: 100,
             prefetch: 100,
-            result_ttl: Some(Duration::from_secs(86_400)),
+            result_ttl: Some(artel_core::RESULT_EXPIRES),
             grace: Duration::from_secs(30),
             results_in_broker: false,
             track_started: false,
@@ -109,7 +109,7 @@ impl Default for WorkerConfig {
 #[derive(Debug)]
 pub struct Worker {
     broker: Arc<dyn Broker>,
-    executor: Arc<Executor>,
+    executor: Arc<Dispatcher>,
     config: WorkerConfig,
     components: Vec<Arc<dyn Component>>,
 }
@@ -140,7 +140,7 @@ impl Worker {
         config: WorkerConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let executor = Executor {
+        let executor = Dispatcher {
             registry,
             broker: broker.clone(),
             backend,

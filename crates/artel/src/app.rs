@@ -12,9 +12,6 @@ use tokio::task::JoinHandle;
 use crate::client::{AsyncResult, SendError};
 use crate::group::GroupResult;
 
-/// How long a backend keeps a chord's size (Celery's `result_expires` default).
-const CHORD_KEPT: std::time::Duration = std::time::Duration::from_secs(86_400);
-
 /// A connection to a broker and result backend, optionally with an in-process worker.
 #[derive(Debug)]
 pub struct App {
@@ -138,7 +135,7 @@ impl App {
             .map_err(|source| SendError::Canvas { task: task.clone(), source })?;
         for (group, size) in &plan.chords {
             self.backend
-                .prepare_chord(group, *size, Some(CHORD_KEPT))
+                .prepare_chord(group, *size, Some(artel_core::RESULT_EXPIRES))
                 .await
                 .map_err(|source| SendError::Broker { task: task.clone(), source })?;
         }

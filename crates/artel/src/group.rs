@@ -8,9 +8,6 @@ use serde_json::Value;
 
 use crate::client::{AsyncResult, ResultError};
 
-/// How long a saved group is kept (Celery's `result_expires` default).
-const GROUP_KEPT: Duration = Duration::from_secs(86_400);
-
 /// Handles to the results of a group's members, in member order (Celery's `GroupResult`).
 pub struct GroupResult {
     id: String,
@@ -38,7 +35,7 @@ impl GroupResult {
     pub async fn save(&self) -> Result<(), ResultError> {
         let ids: Vec<String> = self.results.iter().map(|r| r.id().to_owned()).collect();
         self.backend
-            .save_group(&self.id, &ids, Some(GROUP_KEPT))
+            .save_group(&self.id, &ids, Some(artel_core::RESULT_EXPIRES))
             .await
             .map_err(|source| ResultError::Backend { id: self.id.clone(), source })
     }

@@ -7,12 +7,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::component::{Component, ComponentError, Scope};
-use crate::execute::Executor;
+use crate::execute::Dispatcher;
 
 /// Polls the backend's revocations every `every`.
 #[derive(Debug)]
 pub(crate) struct RevocationPoller {
-    pub(crate) executor: Arc<Executor>,
+    pub(crate) executor: Arc<Dispatcher>,
     pub(crate) every: Duration,
 }
 
