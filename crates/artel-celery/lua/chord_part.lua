@@ -1,4 +1,4 @@
--- Records one chord member the way Celery 5.7 does (spec §d.6) and, when every member
+-- Records one chord member the way Celery 5.7 does (docs/wire-format.md §d.6) and, when every member
 -- is in, claims the right to call the body and returns all members.
 -- KEYS[1] G.j ZSET  KEYS[2] G.t  KEYS[3] G.s  KEYS[4] G.d SET  KEYS[5] G.c
 -- ARGV[1] task id  ARGV[2] group index  ARGV[3] member JSON [1, id, state, result]

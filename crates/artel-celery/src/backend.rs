@@ -1,4 +1,4 @@
-//! Results in Celery's Redis result backend format (spec §d): what Python's
+//! Results in Celery's Redis result backend format (docs/wire-format.md §d): what Python's
 //! `AsyncResult.get()` reads, and what artel reads of Python workers' results.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Remote control over kombu's pidbox (spec §f): `celery inspect` / `celery control`
+//! Remote control over kombu's pidbox (docs/wire-format.md §f): `celery inspect` / `celery control`
 //! and Flower reach an artel worker through the `celery.pidbox` fanout and get their
 //! replies through the client's reply queue, over whichever [`Wire`] the broker has.
 

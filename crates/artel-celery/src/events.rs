@@ -1,4 +1,4 @@
-//! Publishing a worker's events where Celery's monitors listen (spec §e), over the
+//! Publishing a worker's events where Celery's monitors listen (docs/wire-format.md §e), over the
 //! broker's [`Wire`]: worker-online, a heartbeat every 2 s, worker-offline, and the task
 //! events the worker emits.
 

@@ -1,4 +1,4 @@
-//! Every name kombu and Celery use on Redis, built in one place (spec §b, §d, §e, §f).
+//! Every name kombu and Celery use on Redis, built in one place (docs/wire-format.md §b, §d, §e, §f).
 //!
 //! `prefix` is kombu's `global_keyprefix`: prepended to every key and channel, so a
 //! Python app configured with the same prefix shares them.
@@ -87,7 +87,7 @@ impl Names {
     }
 
     /// A group's key `G` (a saved group) or its chord bookkeeping `G<suffix>` (`.j`, `.s`,
-    /// `.t`, `.d`, `.c`; spec §d.1, §d.6).
+    /// `.t`, `.d`, `.c`; docs/wire-format.md §d.1, §d.6).
     pub(crate) fn chord(&self, group_id: &str, suffix: &str) -> String {
         format!("{}celery-taskset-meta-{group_id}{suffix}", self.prefix)
     }

@@ -1,5 +1,5 @@
 //! [`Wire`] on the Redis layout: events on the `celeryev` channels, requests on the
-//! `celery.pidbox` channel, replies pushed to the client's reply list (spec §b.4, §f.1).
+//! `celery.pidbox` channel, replies pushed to the client's reply list (docs/wire-format.md §b.4, §f.1).
 
 use base64::Engine;
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! `amqp://`: Celery's AMQP 0-9-1 layout on RabbitMQ, through lapin (spec §c).
+//! `amqp://`: Celery's AMQP 0-9-1 layout on RabbitMQ, through lapin (docs/wire-format.md §c).
 //!
 //! Tasks go to the default exchange with the queue as routing key; each queue is durable
 //! and bound to a durable direct exchange of the same name, as Celery declares them

@@ -1,4 +1,4 @@
-//! Celery's headers as an AMQP field table and back (spec §c.2: null → void, lists →
+//! Celery's headers as an AMQP field table and back (docs/wire-format.md §c.2: null → void, lists →
 //! arrays, objects → tables).
 
 use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};

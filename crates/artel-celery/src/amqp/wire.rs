@@ -1,6 +1,6 @@
 //! [`Wire`] on RabbitMQ: events on the `celeryev` topic exchange, requests through the
 //! `celery.pidbox` fanout exchange into the worker's own queue, replies through the
-//! `reply.celery.pidbox` direct exchange (spec §c.1; declared exactly as Celery does).
+//! `reply.celery.pidbox` direct exchange (docs/wire-format.md §c.1; declared exactly as Celery does).
 
 use artel_core::BrokerResult;
 use async_trait::async_trait;
