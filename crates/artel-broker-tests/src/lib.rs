@@ -4,8 +4,11 @@
 //! against whatever `setup()` opens. Every broker crate invokes it; a change to any
 //! broker's behaviour extends this suite, not only that broker's tests.
 //!
-//! `setup` returns a [`Fixture`]: the broker, the result backend, and a unique prefix so
-//! tests never share queues, even against a shared server.
+//! `setup` returns a [`Fixture`]: the broker, the result backend, a unique prefix so
+//! tests never share queues, even against a shared server, and the broker's
+//! [`Capabilities`]. Every behaviour runs on every broker; one that depends on a
+//! capability the broker lacks says so and passes (`skipped: ...`) — there are no lists
+//! of behaviours to opt out of.
 
 pub mod hostile;
 
@@ -30,8 +33,66 @@ pub struct Fixture {
     /// The broker's record of failed tasks, where it keeps one, and how many failures
     /// per queue it was configured to keep (use a small number: the suite fills it).
     pub failed: Option<(Arc<dyn FailedTasks>, u32)>,
+    /// What the broker does where brokers differ.
+    pub capabilities: Capabilities,
     /// Dropped at the end of the test (removes files, keys...).
     pub cleanup: Box<dyn Send>,
+}
+
+/// Where brokers legitimately differ (as Celery's transports do); artel's native brokers
+/// have every capability ([`Capabilities::NATIVE`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The order priorities are served in.
+    pub priority: PriorityOrder,
+    /// One consumer of several queues serves the first named first (RabbitMQ pushes from
+    /// each queue to its own consumer and interleaves them).
+    pub queues_in_order: bool,
+    /// The broker keeps a delayed message out of the queue until due (Celery's transports
+    /// deliver it at once and the consumer holds it, so `len` counts it).
+    pub broker_holds_delayed: bool,
+    /// A requeued message reaches another consumer (RabbitMQ may push it straight back to
+    /// the one that requeued it).
+    pub requeue_reaches_others: bool,
+    /// How chords count their members.
+    pub chords: ChordCounting,
+}
+
+/// The order a broker serves priorities in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriorityOrder {
+    /// 9 before 0 (artel's brokers; RabbitMQ with `x-max-priority`).
+    HigherFirst,
+    /// 0 before 9 (kombu's Redis layout).
+    LowerFirst,
+    /// Priorities are not honoured (RabbitMQ without `x-max-priority`).
+    Ignored,
+}
+
+/// How a broker's result backend completes a chord.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChordCounting {
+    /// Counts each member once, and a redelivered member sees the complete set again.
+    CountEachOnce,
+    /// Celery 5.7's claim: the body is claimed once; a later redelivery of a member does
+    /// not see the set again (tested in the Celery crate).
+    ClaimOnce,
+}
+
+impl Capabilities {
+    /// artel's own brokers (`sqlite://`, `redis://`, `memory://`).
+    pub const NATIVE: Capabilities = Capabilities {
+        priority: PriorityOrder::HigherFirst,
+        queues_in_order: true,
+        broker_holds_delayed: true,
+        requeue_reaches_others: true,
+        chords: ChordCounting::CountEachOnce,
+    };
+}
+
+/// Says why a behaviour does not apply to this broker.
+fn skip(f: &Fixture, why: &str) {
+    eprintln!("skipped on {:?}: {why}", f.broker);
 }
 
 impl std::fmt::Debug for Fixture {
@@ -91,7 +152,7 @@ macro_rules! conformance {
     ($setup:expr) => {
         $crate::conformance!(@tests $setup;
             publish_consume_ack_empties_the_queue,
-            higher_priority_is_served_first,
+            priorities_are_served_in_order,
             earlier_queues_are_served_first,
             an_undecided_delivery_is_delivered_again,
             a_requeued_message_is_delivered_again,
@@ -147,8 +208,14 @@ pub async fn publish_consume_ack_empties_the_queue(f: &Fixture) {
     assert!(tokio::time::timeout(Duration::from_millis(200), consumer.next()).await.is_err(), "nothing left");
 }
 
-/// Priority 9 before 5 before 0; equal priorities in publish order.
-pub async fn higher_priority_is_served_first(f: &Fixture) {
+/// Priorities are served in the broker's order (9 first on artel's brokers, 0 first on
+/// kombu's Redis layout); equal priorities in publish order.
+pub async fn priorities_are_served_in_order(f: &Fixture) {
+    let expected = match f.capabilities.priority {
+        PriorityOrder::HigherFirst => ["b", "d", "c", "a"],
+        PriorityOrder::LowerFirst => ["a", "c", "b", "d"],
+        PriorityOrder::Ignored => return skip(f, "it does not honour priorities"),
+    };
     let q = f.queue("prio");
     let batch: Vec<Message> = [("a", 0), ("b", 9), ("c", 5), ("d", 9)]
         .iter()
@@ -162,11 +229,14 @@ pub async fn higher_priority_is_served_first(f: &Fixture) {
         order.push(d.message().headers.task.clone());
         d.ack().await.expect("ack");
     }
-    assert_eq!(order, ["b", "d", "c", "a"]);
+    assert_eq!(order, expected);
 }
 
 /// With several queues ready, the first named is served first.
 pub async fn earlier_queues_are_served_first(f: &Fixture) {
+    if !f.capabilities.queues_in_order {
+        return skip(f, "it interleaves the queues of one consumer");
+    }
     let (high, low) = (f.queue("high"), f.queue("low"));
     f.broker.publish(&low, &[message("from-low")]).await.expect("publish");
     f.broker.publish(&high, &[message("from-high")]).await.expect("publish");
@@ -192,6 +262,9 @@ pub async fn an_undecided_delivery_is_delivered_again(f: &Fixture) {
 
 /// `requeue` puts the message back for anyone.
 pub async fn a_requeued_message_is_delivered_again(f: &Fixture) {
+    if !f.capabilities.requeue_reaches_others {
+        return skip(f, "a requeued message may go straight back to the consumer that requeued it");
+    }
     let q = f.queue("requeue");
     f.broker.publish(&q, &[message("t")]).await.expect("publish");
     let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
@@ -308,6 +381,9 @@ pub async fn a_rejected_message_is_not_delivered_again(f: &Fixture) {
 
 /// A countdown message is not delivered before its ETA and is delivered after it.
 pub async fn delayed_messages_wait_for_their_eta(f: &Fixture) {
+    if !f.capabilities.broker_holds_delayed {
+        return skip(f, "delayed messages are delivered at once and held by their consumer");
+    }
     let q = f.queue("delayed");
     let delayed = Signature::new("later").countdown(Duration::from_millis(400)).to_message(SystemClock.now(), "t");
     let sent = Instant::now();
@@ -429,6 +505,9 @@ pub async fn a_task_id_published_again_is_a_separate_message(f: &Fixture) {
 /// A chord's members are counted by index: a redelivered member overwrites its own
 /// entry, and the set is complete (results in member order) once every index is in.
 pub async fn a_chord_completes_when_every_member_is_in_counting_each_once(f: &Fixture) {
+    if f.capabilities.chords != ChordCounting::CountEachOnce {
+        return skip(f, "its chords are claimed once (Celery 5.7), tested with the broker");
+    }
     let group = format!("{}chord", f.prefix);
     let part =
         |i: u32, value: serde_json::Value| TaskResult::success(&format!("{group}-{i}"), value, SystemClock.now());

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use artel_broker_tests::{Fixture, conformance};
+use artel_broker_tests::{Capabilities, Fixture, conformance};
 use artel_core::memory::{MemoryBackend, MemoryBroker};
 
 fn memory() -> Fixture {
@@ -11,6 +11,7 @@ fn memory() -> Fixture {
         backend: Arc::new(MemoryBackend::new()),
         prefix: "t-".to_owned(),
         failed: None,
+        capabilities: Capabilities::NATIVE,
         cleanup: Box::new(()),
     }
 }

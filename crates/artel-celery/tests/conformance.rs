@@ -1,17 +1,14 @@
 //! The conformance suite on Celery's Redis layout, each test under its own kombu
 //! `global_keyprefix`, plus the behaviours where kombu's layout decides differently.
 //!
-//! Left out of the shared suite, with the kombu behaviour tested below instead:
-//! `higher_priority_is_served_first` (kombu serves priority 0 first),
-//! `delayed_messages_wait_for_their_eta` (a delayed message waits on the list like any
-//! other, so `len` counts it; the consumer holds it until due) and
-//! `a_chord_completes_when_every_member_is_in_counting_each_once` (Celery 5.7 claims the
-//! body once; a later redelivery of a member does not see the set again).
+//! kombu's layout differs from artel's brokers where Celery's does (see the fixture's
+//! capabilities): priority 0 is served first, a delayed message waits on the list like any
+//! other (its consumer holds it until due) and a chord's body is claimed once (Celery 5.7).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_broker_tests::{Fixture, conformance};
+use artel_broker_tests::{Capabilities, ChordCounting, Fixture, PriorityOrder, conformance};
 use artel_celery::{CeleryRedis, CeleryRedisConfig};
 use artel_core::{Broker, Clock, ResultBackend, Signature, SystemClock, TaskResult};
 use serde_json::json;
@@ -59,52 +56,20 @@ async fn celery_fixture() -> Option<Fixture> {
         backend: Arc::new(broker),
         prefix: "q-".to_owned(),
         failed: None,
+        capabilities: Capabilities {
+            priority: PriorityOrder::LowerFirst,
+            broker_holds_delayed: false,
+            chords: ChordCounting::ClaimOnce,
+            ..Capabilities::NATIVE
+        },
         cleanup: Box::new(cleanup),
     })
 }
 
-conformance!(@tests match celery_fixture().await {
+conformance!(match celery_fixture().await {
     Some(fixture) => fixture,
     None => return,
-};
-    publish_consume_ack_empties_the_queue,
-    earlier_queues_are_served_first,
-    an_undecided_delivery_is_delivered_again,
-    a_requeued_message_is_delivered_again,
-    a_handed_back_delivery_does_not_count,
-    a_stopped_consumer_keeps_a_running_delivery_held_until_it_settles,
-    failures_are_recorded_with_the_ack_newest_kept_and_run_again,
-    a_rejected_message_is_not_delivered_again,
-    purge_removes_waiting_messages_and_counts_them,
-    a_batch_is_delivered_whole_and_in_order,
-    results_round_trip_and_wake_waiters,
-    waiting_for_a_missing_result_times_out,
-    a_final_result_is_never_overwritten,
-    results_expire_after_their_ttl,
-    ack_with_result_stores_and_acks_or_hands_the_delivery_back,
-    a_task_id_published_again_is_a_separate_message,
-    revocations_are_read_in_order_after_a_cursor,
-    a_stopped_consumer_leaves_a_delayed_message_for_the_next,
-);
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn like_kombu_priority_zero_is_served_first() {
-    let Some((broker, _cleanup)) = open().await else { return };
-    let q = "q-prio".to_owned();
-    let sent: Vec<_> =
-        [9u8, 0, 5].iter().map(|p| Signature::new("t").priority(*p).to_message(SystemClock.now(), "test")).collect();
-    for m in &sent {
-        broker.publish(&q, std::slice::from_ref(m)).await.expect("publish");
-    }
-    let mut consumer = broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
-    let mut order = Vec::new();
-    for _ in 0..3 {
-        let delivery = consumer.next().await.expect("delivery");
-        order.push(delivery.message().properties.priority);
-        delivery.ack().await.expect("ack");
-    }
-    assert_eq!(order, vec![0, 5, 9]);
-}
+});
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chord_body_is_claimed_once_with_the_size_from_prepare_chord() {

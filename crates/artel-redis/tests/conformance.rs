@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use artel_broker_tests::{Fixture, conformance};
+use artel_broker_tests::{Capabilities, Fixture, conformance};
 use artel_core::SystemClock;
 use artel_redis::{RedisBroker, RedisConfig};
 
@@ -44,6 +44,7 @@ async fn redis_fixture() -> Option<Fixture> {
             backend: Arc::new(broker.clone()),
             failed: Some((Arc::new(broker), FAILED_KEPT)),
             prefix: "q-".to_owned(),
+            capabilities: Capabilities::NATIVE,
             cleanup: Box::new(DropPrefix { url: url(), prefix }),
         }),
         Err(error) if std::env::var("ARTEL_REQUIRE_SERVICES").as_deref() == Ok("1") => {

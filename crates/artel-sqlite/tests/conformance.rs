@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use artel_broker_tests::{Fixture, ScratchDb, conformance};
+use artel_broker_tests::{Capabilities, Fixture, ScratchDb, conformance};
 use artel_core::SystemClock;
 use artel_sqlite::{SqliteBroker, SqliteConfig};
 
@@ -18,6 +18,7 @@ fn sqlite() -> Fixture {
         backend: Arc::new(broker.clone()),
         failed: Some((Arc::new(broker), FAILED_KEPT)),
         prefix: "t-".to_owned(),
+        capabilities: Capabilities::NATIVE,
         cleanup: Box::new(db),
     }
 }
