@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use artel_core::{
-    Broker, BrokerErrorKind, Clock, FailedFilter, FailedTask, FailedTasks, Message, ResultBackend, Revocation,
-    Signature, State, SystemClock, TaskResult,
+    Admin, Broker, BrokerErrorKind, Clock, FailedFilter, FailedTask, FailedTasks, Inspect, Message, ResultBackend,
+    Revocation, Signature, State, SystemClock, TaskResult,
 };
 use serde_json::json;
 
@@ -33,6 +33,11 @@ pub struct Fixture {
     /// The broker's record of failed tasks, where it keeps one, and how many failures
     /// per queue it was configured to keep (use a small number: the suite fills it).
     pub failed: Option<(Arc<dyn FailedTasks>, u32)>,
+    /// The broker's operator view (queue counts, dead letters, worker reports), where it
+    /// has one.
+    pub admin: Option<Arc<dyn Admin>>,
+    /// The broker's count of unfinished messages, where it has one.
+    pub inspect: Option<Arc<dyn Inspect>>,
     /// What the broker does where brokers differ.
     pub capabilities: Capabilities,
     /// Dropped at the end of the test (removes files, keys...).
@@ -172,6 +177,9 @@ macro_rules! conformance {
             a_chord_completes_when_every_member_is_in_counting_each_once,
             revocations_are_read_in_order_after_a_cursor,
             a_stopped_consumer_leaves_a_delayed_message_for_the_next,
+            queues_are_counted_and_dead_letters_listed_retried_and_purged,
+            workers_report_and_leave,
+            unfinished_messages_count_waiting_and_held_ones,
         );
     };
     (@tests $setup:expr; $($name:ident),* $(,)?) => {
@@ -571,4 +579,64 @@ pub async fn a_stopped_consumer_leaves_a_delayed_message_for_the_next(f: &Fixtur
         .expect("delivery");
     assert_eq!(delivery.message().headers.id, later.headers.id);
     delivery.ack().await.expect("ack");
+}
+
+/// The counts of `queue` in the broker's admin view.
+async fn counts_of(admin: &dyn Admin, queue: &str) -> artel_core::QueueCounts {
+    let counts = admin.queue_counts().await.expect("queue counts");
+    counts.into_iter().find(|c| c.queue == queue).unwrap_or_default()
+}
+
+/// `artel queues` and `artel dead`: a rejected message is counted as dead, listed with its
+/// reason and task id, put back by a retry, and gone after a purge.
+pub async fn queues_are_counted_and_dead_letters_listed_retried_and_purged(f: &Fixture) {
+    let Some(admin) = f.admin.as_deref() else { return skip(f, "it has no admin view") };
+    let q = f.queue("admin");
+    let bad = message("bad");
+    f.broker.publish(&q, &[bad.clone(), message("good")]).await.expect("publish");
+    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let delivery = next_task(&mut consumer).await;
+    assert_eq!(delivery.message().headers.id, bad.headers.id);
+    delivery.reject("not this one").await.expect("reject");
+    drop(consumer);
+    let counts = counts_of(admin, &q).await;
+    assert_eq!((counts.ready, counts.dead), (1, 1), "{counts:?}");
+    let dead = admin.dead_list(Some(&q), 10).await.expect("dead list");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!((dead[0].task_id.as_str(), dead[0].reason.as_str()), (bad.headers.id.as_str(), "not this one"));
+    assert_eq!(admin.dead_retry(Some(&q)).await.expect("retry"), 1);
+    let counts = counts_of(admin, &q).await;
+    assert_eq!((counts.ready, counts.dead), (2, 0), "{counts:?}");
+    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    next_task(&mut consumer).await.reject("again").await.expect("reject");
+    assert_eq!(admin.dead_purge(Some(&q)).await.expect("purge"), 1);
+    assert_eq!(counts_of(admin, &q).await.dead, 0);
+}
+
+/// `artel stats`: a worker's report is listed with its stats until it leaves.
+pub async fn workers_report_and_leave(f: &Fixture) {
+    let Some(admin) = f.admin.as_deref() else { return skip(f, "it keeps no worker reports") };
+    let name = format!("{}worker@test", f.prefix);
+    admin.report_worker(&name, &json!({"received": 3})).await.expect("report");
+    let reports = admin.workers().await.expect("workers");
+    let report = reports.iter().find(|r| r.name == name).expect("the worker is listed");
+    assert_eq!(report.stats["received"], json!(3));
+    assert!(report.heartbeat_at_ms > 0);
+    admin.worker_gone(&name).await.expect("gone");
+    assert!(!admin.workers().await.expect("workers").iter().any(|r| r.name == name), "it left");
+}
+
+/// `--burst` and `artel queues` count messages not yet acknowledged: waiting and held
+/// alike, capped at `up_to`.
+pub async fn unfinished_messages_count_waiting_and_held_ones(f: &Fixture) {
+    let Some(inspect) = f.inspect.as_deref() else { return skip(f, "it cannot count unfinished messages") };
+    let q = f.queue("unfinished");
+    assert_eq!(inspect.unfinished(&q, 10).await.expect("count"), 0);
+    f.broker.publish(&q, &[message("a"), message("b")]).await.expect("publish");
+    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let held = next_task(&mut consumer).await;
+    assert_eq!(inspect.unfinished(&q, 10).await.expect("count"), 2, "one waiting, one held");
+    assert_eq!(inspect.unfinished(&q, 1).await.expect("count"), 1, "capped");
+    held.ack().await.expect("ack");
+    assert_eq!(inspect.unfinished(&q, 10).await.expect("count"), 1);
 }

@@ -11,6 +11,8 @@ fn memory() -> Fixture {
         backend: Arc::new(MemoryBackend::new()),
         prefix: "t-".to_owned(),
         failed: None,
+        admin: None,
+        inspect: None,
         capabilities: Capabilities::NATIVE,
         cleanup: Box::new(()),
     }

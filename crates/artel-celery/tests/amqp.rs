@@ -67,7 +67,16 @@ async fn amqp_fixture() -> Option<Fixture> {
         requeue_reaches_others: false,
         chords: ChordCounting::ClaimOnce,
     };
-    Some(Fixture { broker, backend, prefix, failed: None, capabilities, cleanup: Box::new(cleanup) })
+    Some(Fixture {
+        broker,
+        backend,
+        prefix,
+        failed: None,
+        admin: None,
+        inspect: None,
+        capabilities,
+        cleanup: Box::new(cleanup),
+    })
 }
 
 conformance!(match amqp_fixture().await {

@@ -53,9 +53,11 @@ async fn celery_fixture() -> Option<Fixture> {
     let (broker, cleanup) = open().await?;
     Some(Fixture {
         broker: Arc::new(broker.clone()),
-        backend: Arc::new(broker),
+        backend: Arc::new(broker.clone()),
         prefix: "q-".to_owned(),
         failed: None,
+        admin: Some(Arc::new(broker.clone())),
+        inspect: Some(Arc::new(broker)),
         capabilities: Capabilities {
             priority: PriorityOrder::LowerFirst,
             broker_holds_delayed: false,

@@ -42,8 +42,10 @@ async fn redis_fixture() -> Option<Fixture> {
         Ok(broker) => Some(Fixture {
             broker: Arc::new(broker.clone()),
             backend: Arc::new(broker.clone()),
-            failed: Some((Arc::new(broker), FAILED_KEPT)),
+            failed: Some((Arc::new(broker.clone()), FAILED_KEPT)),
             prefix: "q-".to_owned(),
+            admin: Some(Arc::new(broker.clone())),
+            inspect: Some(Arc::new(broker.clone())),
             capabilities: Capabilities::NATIVE,
             cleanup: Box::new(DropPrefix { url: url(), prefix }),
         }),

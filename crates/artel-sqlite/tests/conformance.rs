@@ -16,8 +16,10 @@ fn sqlite() -> Fixture {
     Fixture {
         broker: Arc::new(broker.clone()),
         backend: Arc::new(broker.clone()),
-        failed: Some((Arc::new(broker), FAILED_KEPT)),
+        failed: Some((Arc::new(broker.clone()), FAILED_KEPT)),
         prefix: "t-".to_owned(),
+        admin: Some(Arc::new(broker.clone())),
+        inspect: Some(Arc::new(broker.clone())),
         capabilities: Capabilities::NATIVE,
         cleanup: Box::new(db),
     }
