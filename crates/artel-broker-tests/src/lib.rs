@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use artel_core::{
-    Admin, Broker, BrokerErrorKind, Clock, FailedFilter, FailedTask, FailedTasks, Inspect, Message, ResultBackend,
-    Revocation, Signature, State, SystemClock, TaskResult,
+    Admin, BoxFuture, Broker, BrokerErrorKind, Clock, FailedFilter, FailedTask, FailedTasks, Inspect, Message,
+    ResultBackend, Revocation, Signature, State, SystemClock, TaskResult,
 };
 use serde_json::json;
 
@@ -38,10 +38,28 @@ pub struct Fixture {
     pub admin: Option<Arc<dyn Admin>>,
     /// The broker's count of unfinished messages, where it has one.
     pub inspect: Option<Arc<dyn Inspect>>,
+    /// Another connection to the same store with short leases, for the lease behaviours;
+    /// `None` where messages are not leased (RabbitMQ holds them for the channel).
+    pub leases: Option<Leases>,
     /// What the broker does where brokers differ.
     pub capabilities: Capabilities,
     /// Dropped at the end of the test (removes files, keys...).
     pub cleanup: Box<dyn Send>,
+}
+
+/// Opens connections to a fixture's store as other worker processes would, with leases
+/// of `lease`.
+pub struct Leases {
+    /// How long a claimed message stays held without a heartbeat (keep it short).
+    pub lease: Duration,
+    /// Opens another connection; callable from any tokio runtime.
+    pub open: Box<dyn Fn() -> BoxFuture<'static, Arc<dyn Broker>> + Send + Sync>,
+}
+
+impl std::fmt::Debug for Leases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leases").field("lease", &self.lease).finish()
+    }
 }
 
 /// Where brokers legitimately differ (as Celery's transports do); artel's native brokers
@@ -61,6 +79,9 @@ pub struct Capabilities {
     pub requeue_reaches_others: bool,
     /// How chords count their members.
     pub chords: ChordCounting,
+    /// A holder whose lease lapsed cannot settle the message another consumer took since
+    /// (kombu settles by delivery tag, whoever holds the message now).
+    pub stale_acks_refused: bool,
 }
 
 /// The order a broker serves priorities in.
@@ -92,7 +113,29 @@ impl Capabilities {
         broker_holds_delayed: true,
         requeue_reaches_others: true,
         chords: ChordCounting::CountEachOnce,
+        stale_acks_refused: true,
     };
+}
+
+/// Claims one message of `queue` on a runtime of its own that is then torn down without
+/// settling anything, as when a worker process is killed: no ack, no release, no more
+/// heartbeats. Returns its task id.
+#[allow(clippy::mem_forget)] // forgetting the delivery and consumer is the crash
+fn claim_and_crash(leases: &Leases, queue: &str) -> String {
+    tokio::task::block_in_place(|| {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let id = runtime.block_on(async {
+            let broker = (leases.open)().await;
+            let mut consumer = broker.consume(&[queue.to_owned()], 1).await.expect("consume");
+            let delivery = next_task(&mut consumer).await;
+            let id = delivery.message().headers.id.clone();
+            std::mem::forget(delivery);
+            std::mem::forget(consumer);
+            id
+        });
+        runtime.shutdown_background();
+        id
+    })
 }
 
 /// Says why a behaviour does not apply to this broker.
@@ -180,6 +223,9 @@ macro_rules! conformance {
             queues_are_counted_and_dead_letters_listed_retried_and_purged,
             workers_report_and_leave,
             unfinished_messages_count_waiting_and_held_ones,
+            a_crashed_holders_message_is_delivered_again_after_the_lease,
+            a_live_holders_heartbeat_keeps_its_lease,
+            a_stale_holders_ack_does_not_settle_the_rescued_message,
         );
     };
     (@tests $setup:expr; $($name:ident),* $(,)?) => {
@@ -639,4 +685,78 @@ pub async fn unfinished_messages_count_waiting_and_held_ones(f: &Fixture) {
     assert_eq!(inspect.unfinished(&q, 1).await.expect("count"), 1, "capped");
     held.ack().await.expect("ack");
     assert_eq!(inspect.unfinished(&q, 10).await.expect("count"), 1);
+}
+
+/// A holder that dies (no ack, no heartbeat) loses its message when the lease lapses, not
+/// before, and the next delivery counts the lost one.
+pub async fn a_crashed_holders_message_is_delivered_again_after_the_lease(f: &Fixture) {
+    let Some(leases) = &f.leases else { return skip(f, "its messages are not leased") };
+    let q = f.queue("crashed");
+    f.broker.publish(&q, &[message("t")]).await.expect("publish");
+    let crashed_at = Instant::now();
+    let id = claim_and_crash(leases, &q);
+    let broker = (leases.open)().await;
+    let mut consumer = broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let again = next_task(&mut consumer).await;
+    assert_eq!(again.message().headers.id, id);
+    assert!(crashed_at.elapsed() >= leases.lease - Duration::from_millis(50), "not before the lease lapsed");
+    if again.deliveries() != 0 {
+        assert_eq!(again.deliveries(), 2, "the delivery lost with its holder counts");
+    }
+    again.ack().await.expect("ack");
+    assert_eq!(f.broker.len(&q).await.expect("len"), 0);
+}
+
+/// A live holder's heartbeat keeps its lease for as long as the task runs.
+pub async fn a_live_holders_heartbeat_keeps_its_lease(f: &Fixture) {
+    let Some(leases) = &f.leases else { return skip(f, "its messages are not leased") };
+    let q = f.queue("held");
+    f.broker.publish(&q, &[message("long")]).await.expect("publish");
+    let holder_broker = (leases.open)().await;
+    let mut holder = holder_broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let held = next_task(&mut holder).await;
+    let rival_broker = (leases.open)().await;
+    let mut rival = rival_broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    // Three lease periods: without the heartbeat the rival would have taken it.
+    assert!(tokio::time::timeout(leases.lease * 3, rival.next()).await.is_err(), "the lease was kept");
+    held.ack().await.expect("ack");
+}
+
+/// A holder frozen past its lease (its heartbeat never ran) cannot settle the message
+/// another worker rescued meanwhile: its late ack changes nothing.
+pub async fn a_stale_holders_ack_does_not_settle_the_rescued_message(f: &Fixture) {
+    let Some(leases) = &f.leases else { return skip(f, "its messages are not leased") };
+    if !f.capabilities.stale_acks_refused {
+        return skip(f, "an ack settles a message by its delivery tag, whoever holds it now");
+    }
+    let q = f.queue("stale");
+    f.broker.publish(&q, &[message("t")]).await.expect("publish");
+    // The stale holder lives on a current-thread runtime that is not driven between its
+    // claim and its ack: its heartbeat never runs, as in a worker frozen past its lease.
+    let (stalled, stale) = tokio::task::block_in_place(|| {
+        let stalled = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let stale = stalled.block_on(async {
+            let broker = (leases.open)().await;
+            let mut consumer = broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+            let delivery = next_task(&mut consumer).await;
+            #[allow(clippy::mem_forget)] // the frozen worker never gives its consumer up
+            std::mem::forget(consumer);
+            (broker, delivery)
+        });
+        (stalled, stale)
+    });
+    let rescuer_broker = (leases.open)().await;
+    let mut rescuer = rescuer_broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let rescued = next_task(&mut rescuer).await;
+    let (_stale_broker, stale) = stale;
+    assert_eq!(rescued.message().headers.id, stale.message().headers.id);
+    tokio::task::block_in_place(|| stalled.block_on(stale.ack())).expect("a stale ack is a no-op, not an error");
+    if let Some(inspect) = &f.inspect {
+        assert_eq!(inspect.unfinished(&q, 10).await.expect("count"), 1, "the rescuer still holds it");
+    }
+    rescued.ack().await.expect("ack");
+    if let Some(inspect) = &f.inspect {
+        assert_eq!(inspect.unfinished(&q, 10).await.expect("count"), 0);
+    }
+    tokio::task::block_in_place(|| drop(stalled));
 }

@@ -13,6 +13,7 @@ fn memory() -> Fixture {
         failed: None,
         admin: None,
         inspect: None,
+        leases: None,
         capabilities: Capabilities::NATIVE,
         cleanup: Box::new(()),
     }

@@ -66,6 +66,7 @@ async fn amqp_fixture() -> Option<Fixture> {
         broker_holds_delayed: false,
         requeue_reaches_others: false,
         chords: ChordCounting::ClaimOnce,
+        stale_acks_refused: false,
     };
     Some(Fixture {
         broker,
@@ -74,6 +75,7 @@ async fn amqp_fixture() -> Option<Fixture> {
         failed: None,
         admin: None,
         inspect: None,
+        leases: None,
         capabilities,
         cleanup: Box::new(cleanup),
     })

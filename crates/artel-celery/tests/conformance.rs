@@ -3,12 +3,14 @@
 //!
 //! kombu's layout differs from artel's brokers where Celery's does (see the fixture's
 //! capabilities): priority 0 is served first, a delayed message waits on the list like any
-//! other (its consumer holds it until due) and a chord's body is claimed once (Celery 5.7).
+//! other (its consumer holds it until due), a chord's body is claimed once (Celery 5.7), and
+//! an ack settles a message by its delivery tag, so a holder frozen past the visibility
+//! timeout can still settle the copy another worker restored and took (as with kombu).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_broker_tests::{Capabilities, ChordCounting, Fixture, PriorityOrder, conformance};
+use artel_broker_tests::{Capabilities, ChordCounting, Fixture, Leases, PriorityOrder, conformance};
 use artel_celery::{CeleryRedis, CeleryRedisConfig};
 use artel_core::{Broker, Clock, ResultBackend, Signature, SystemClock, TaskResult};
 use serde_json::json;
@@ -49,6 +51,25 @@ async fn open() -> Option<(CeleryRedis, DropPrefix)> {
     }
 }
 
+/// Other workers on the same prefix, with a short visibility timeout.
+fn leases(prefix: &str) -> Leases {
+    let (prefix, lease) = (prefix.to_owned(), Duration::from_millis(600));
+    Leases {
+        lease,
+        open: Box::new(move || {
+            let config = CeleryRedisConfig {
+                prefix: prefix.clone(),
+                visibility_timeout: lease,
+                poll: Duration::from_millis(10),
+            };
+            Box::pin(async move {
+                let broker = CeleryRedis::connect(&url(), config).await.expect("connect");
+                Arc::new(broker) as Arc<dyn Broker>
+            })
+        }),
+    }
+}
+
 async fn celery_fixture() -> Option<Fixture> {
     let (broker, cleanup) = open().await?;
     Some(Fixture {
@@ -58,10 +79,12 @@ async fn celery_fixture() -> Option<Fixture> {
         failed: None,
         admin: Some(Arc::new(broker.clone())),
         inspect: Some(Arc::new(broker)),
+        leases: Some(leases(&cleanup.prefix)),
         capabilities: Capabilities {
             priority: PriorityOrder::LowerFirst,
             broker_holds_delayed: false,
             chords: ChordCounting::ClaimOnce,
+            stale_acks_refused: false,
             ..Capabilities::NATIVE
         },
         cleanup: Box::new(cleanup),

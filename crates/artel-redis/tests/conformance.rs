@@ -5,9 +5,10 @@
 //! (set by `scripts/test`), which makes a missing server a failure.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use artel_broker_tests::{Capabilities, Fixture, conformance};
-use artel_core::SystemClock;
+use artel_broker_tests::{Capabilities, Fixture, Leases, conformance};
+use artel_core::{Broker, SystemClock};
 use artel_redis::{RedisBroker, RedisConfig};
 
 fn url() -> String {
@@ -35,6 +36,26 @@ impl Drop for DropPrefix {
 /// Failures kept per queue: small, so the suite sees older ones dropped.
 const FAILED_KEPT: u32 = 3;
 
+/// Other worker processes on the same prefix, with short leases.
+fn leases(prefix: &str) -> Leases {
+    let (prefix, lease) = (prefix.to_owned(), Duration::from_millis(600));
+    Leases {
+        lease,
+        open: Box::new(move || {
+            let config = RedisConfig {
+                prefix: prefix.clone(),
+                lease,
+                idle_wait: Duration::from_millis(20),
+                ..RedisConfig::default()
+            };
+            Box::pin(async move {
+                let broker = RedisBroker::connect_with(&url(), config, Arc::new(SystemClock)).await.expect("connect");
+                Arc::new(broker) as Arc<dyn Broker>
+            })
+        }),
+    }
+}
+
 async fn redis_fixture() -> Option<Fixture> {
     let prefix = format!("artel-test-{}", uuid::Uuid::new_v4());
     let config = RedisConfig { prefix: prefix.clone(), failed_kept: FAILED_KEPT, ..RedisConfig::default() };
@@ -46,6 +67,7 @@ async fn redis_fixture() -> Option<Fixture> {
             prefix: "q-".to_owned(),
             admin: Some(Arc::new(broker.clone())),
             inspect: Some(Arc::new(broker.clone())),
+            leases: Some(leases(&prefix)),
             capabilities: Capabilities::NATIVE,
             cleanup: Box::new(DropPrefix { url: url(), prefix }),
         }),

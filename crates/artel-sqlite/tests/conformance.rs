@@ -1,9 +1,10 @@
 //! The conformance suite against `sqlite://` on a fresh file per test.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use artel_broker_tests::{Capabilities, Fixture, ScratchDb, conformance};
-use artel_core::SystemClock;
+use artel_broker_tests::{Capabilities, Fixture, Leases, ScratchDb, conformance};
+use artel_core::{Broker, SystemClock};
 use artel_sqlite::{SqliteBroker, SqliteConfig};
 
 /// Failures kept per queue: small, so the suite sees older ones dropped.
@@ -20,8 +21,22 @@ fn sqlite() -> Fixture {
         prefix: "t-".to_owned(),
         admin: Some(Arc::new(broker.clone())),
         inspect: Some(Arc::new(broker.clone())),
+        leases: Some(leases(db.path())),
         capabilities: Capabilities::NATIVE,
         cleanup: Box::new(db),
+    }
+}
+
+/// Other worker processes on the same file, with short leases.
+fn leases(path: &std::path::Path) -> Leases {
+    let (path, lease) = (path.to_owned(), Duration::from_millis(600));
+    let config = SqliteConfig { lease, poll_interval: Duration::from_millis(20), ..SqliteConfig::default() };
+    Leases {
+        lease,
+        open: Box::new(move || {
+            let broker = SqliteBroker::open_with(&path, config, Arc::new(SystemClock)).expect("open");
+            Box::pin(async move { Arc::new(broker) as Arc<dyn Broker> })
+        }),
     }
 }
 
