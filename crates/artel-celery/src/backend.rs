@@ -41,6 +41,10 @@ impl CeleryRedis {
 
 #[async_trait]
 impl ResultBackend for CeleryRedis {
+    fn store_identity(&self) -> Option<usize> {
+        Some(std::sync::Arc::as_ptr(&self.shared) as usize)
+    }
+
     async fn store(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<bool> {
         store_result(&mut self.shared.conn.clone(), &self.shared.names.result(&result.task_id), result, ttl).await
     }

@@ -92,6 +92,10 @@ impl CeleryRedis {
 
 #[async_trait]
 impl Broker for CeleryRedis {
+    fn store_identity(&self) -> Option<usize> {
+        Some(std::sync::Arc::as_ptr(&self.shared) as usize)
+    }
+
     async fn publish(&self, queue: &str, messages: &[Message]) -> BrokerResult<()> {
         let names = &self.shared.names;
         let mut pipe = redis::pipe();

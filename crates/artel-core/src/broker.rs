@@ -35,6 +35,13 @@ pub trait Broker: Send + Sync + fmt::Debug {
 
     /// Deletes every ready message of `queue`; returns how many.
     async fn purge(&self, queue: &str) -> BrokerResult<u64>;
+
+    /// The identity of the connection this broker shares with its own result backend, if
+    /// it is one: a worker whose backend reports the same identity stores each result and
+    /// acknowledges its message in one step ([`Acknowledge::ack_with_result`]).
+    fn store_identity(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// A stream of deliveries from one `consume` call.
@@ -185,6 +192,12 @@ pub trait Inspect: Send + Sync + fmt::Debug {
 /// Where task results are stored and waited for.
 #[async_trait]
 pub trait ResultBackend: Send + Sync + fmt::Debug {
+    /// The identity of the connection this backend shares with a broker, if it is one
+    /// (see [`Broker::store_identity`]).
+    fn store_identity(&self) -> Option<usize> {
+        None
+    }
+
     /// Stores `result` unless the stored state may not move to it (see
     /// [`crate::State::can_transition_to`]); returns whether it was written.
     async fn store(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<bool>;

@@ -22,6 +22,10 @@ fn encode<T: serde::Serialize>(value: &T, what: &'static str) -> BrokerResult<Ve
 
 #[async_trait]
 impl ResultBackend for RedisBroker {
+    fn store_identity(&self) -> Option<usize> {
+        Some(std::sync::Arc::as_ptr(&self.shared) as usize)
+    }
+
     async fn store(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<bool> {
         let key = keys::result(&self.shared.config.prefix, &result.task_id);
         store_result(&mut self.shared.conn.clone(), &key, result, ttl).await

@@ -88,6 +88,10 @@ impl RedisBroker {
 
 #[async_trait]
 impl Broker for RedisBroker {
+    fn store_identity(&self) -> Option<usize> {
+        Some(std::sync::Arc::as_ptr(&self.shared) as usize)
+    }
+
     async fn publish(&self, queue: &str, messages: &[Message]) -> BrokerResult<()> {
         if messages.is_empty() {
             return Ok(());

@@ -114,8 +114,7 @@ async fn a_restart_mid_run_loses_no_task_and_no_result() {
     let ids: Vec<String> = messages.iter().map(|m| m.headers.id.clone()).collect();
     broker.publish("celery", &messages).await.expect("publish");
 
-    let worker_config =
-        WorkerConfig { concurrency: 10, prefetch: 10, results_in_broker: true, ..WorkerConfig::default() };
+    let worker_config = WorkerConfig { concurrency: 10, prefetch: 10, ..WorkerConfig::default() };
     let worker = Worker::new(
         Arc::new(broker.clone()),
         Arc::new(broker.clone()),

@@ -31,10 +31,6 @@ pub struct WorkerConfig {
     /// On a warm stop, how long running tasks may take to finish before the worker
     /// stops them (their messages go back to the queue once they are stopped).
     pub grace: Duration,
-    /// The broker is also the result backend (same server or file): store the result and
-    /// acknowledge in one step where the broker supports it. Leave false when results go
-    /// elsewhere, or they would be written to the broker instead.
-    pub results_in_broker: bool,
     /// Store STARTED (with the worker's pid and hostname) when a task starts, as Celery's
     /// `task_track_started`; off by default because it costs one more write per task.
     pub track_started: bool,
@@ -91,7 +87,6 @@ impl Default for WorkerConfig {
             prefetch: 100,
             result_ttl: Some(artel_core::RESULT_EXPIRES),
             grace: Duration::from_secs(30),
-            results_in_broker: false,
             track_started: false,
             track_received: false,
             time_limit: None,
@@ -140,13 +135,15 @@ impl Worker {
         config: WorkerConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        // Store and ack in one step only where the backend is the broker's own store.
+        let results_in_broker = broker.store_identity().is_some_and(|id| backend.store_identity() == Some(id));
         let executor = Dispatcher {
             registry,
             broker: broker.clone(),
             backend,
             clock,
             result_ttl: config.result_ttl,
-            results_in_broker: config.results_in_broker,
+            results_in_broker,
             track_started: config.track_started,
             track_received: config.track_received,
             limits: Limits { soft: config.soft_time_limit, hard: config.time_limit },

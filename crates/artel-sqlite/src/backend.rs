@@ -40,6 +40,10 @@ impl SqliteBroker {
 
 #[async_trait]
 impl ResultBackend for SqliteBroker {
+    fn store_identity(&self) -> Option<usize> {
+        Some(std::sync::Arc::as_ptr(&self.shared) as usize)
+    }
+
     async fn store(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<bool> {
         let now = self.shared.now_ms();
         let json = encode(result)?;

@@ -87,6 +87,10 @@ impl SqliteBroker {
 
 #[async_trait]
 impl Broker for SqliteBroker {
+    fn store_identity(&self) -> Option<usize> {
+        Some(std::sync::Arc::as_ptr(&self.shared) as usize)
+    }
+
     async fn publish(&self, queue: &str, messages: &[Message]) -> BrokerResult<()> {
         let now = self.shared.now_ms();
         let queue = queue.to_owned();

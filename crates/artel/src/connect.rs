@@ -79,15 +79,6 @@ pub struct Connection {
     /// Where Celery's events and remote control travel (`celery+redis://`, `amqp://`).
     #[cfg(feature = "celery")]
     pub wire: Option<Arc<dyn Wire>>,
-    results_in_broker: bool,
-}
-
-impl Connection {
-    /// Whether the broker also holds the results (sqlite://, redis://, celery+redis://), so a
-    /// worker may store and acknowledge in one step (`WorkerConfig::results_in_broker`).
-    pub fn results_in_broker(&self) -> bool {
-        self.results_in_broker
-    }
 }
 
 /// URL query settings: `lease_ms` (for celery+redis: the visibility timeout), `poll_ms`,
@@ -172,7 +163,6 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
             redis: None,
             #[cfg(feature = "celery")]
             wire: None,
-            results_in_broker: false,
         });
     }
     #[allow(unused_variables)]
@@ -213,7 +203,6 @@ async fn connect_celery_redis(url: &str, rest: &str) -> Result<Connection, Conne
         #[cfg(feature = "redis")]
         redis: None,
         wire: Some(Arc::new(broker)),
-        results_in_broker: true,
     })
 }
 
@@ -241,7 +230,6 @@ async fn connect_redis(url: &str, rest: &str) -> Result<Connection, ConnectError
         redis: Some(broker),
         #[cfg(feature = "celery")]
         wire: None,
-        results_in_broker: true,
     })
 }
 
@@ -274,7 +262,6 @@ fn connect_sqlite(url: &str, rest: &str) -> Result<Connection, ConnectError> {
         redis: None,
         #[cfg(feature = "celery")]
         wire: None,
-        results_in_broker: true,
     })
 }
 
@@ -307,7 +294,6 @@ async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
         #[cfg(feature = "redis")]
         redis: None,
         wire: Some(wire),
-        results_in_broker: false,
     })
 }
 

@@ -37,8 +37,7 @@ pub struct WorkerBuilder<'a> {
 }
 
 impl Connection {
-    /// A worker for `registry`'s tasks on this connection, with `config`'s settings (its
-    /// `results_in_broker` is set from the connection).
+    /// A worker for `registry`'s tasks on this connection, with `config`'s settings.
     pub fn worker(&self, registry: Registry, config: WorkerConfig) -> WorkerBuilder<'_> {
         WorkerBuilder { connection: self, registry: Arc::new(registry), config, burst: false, events: false }
     }
@@ -62,7 +61,6 @@ impl WorkerBuilder<'_> {
         let Self { connection, registry, mut config, burst, events } = self;
         #[cfg_attr(not(feature = "celery"), allow(unused_variables))]
         let name = config.name.get_or_insert_with(artel_runtime::default_worker_name).clone();
-        config.results_in_broker = connection.results_in_broker();
         let inspect = match (burst, &connection.inspect) {
             (false, _) => None,
             (true, Some(inspect)) => Some(inspect.clone()),
