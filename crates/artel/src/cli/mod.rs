@@ -2,13 +2,9 @@
 //! `fn main() -> ExitCode { artel::cli::main(my_registry()) }`.
 
 mod admin;
-mod bench;
-mod bench_broker;
-mod child;
-mod demo;
 mod failed;
 mod send;
-mod table;
+pub mod table;
 mod tasks;
 mod worker;
 
@@ -28,11 +24,11 @@ use crate::connect::{Connection, DEFAULT_BROKER, connect};
     after_help = "Exit status: 0 success; 1 a task or check failed; 2 bad usage or broker error; 3 timed out waiting; \
                   4 the task has not finished (artel result)."
 )]
-struct Cli {
+struct Cli<E: Extra> {
     /// Broker URL: sqlite://PATH (embedded; default sqlite://artel.db), redis://HOST:PORT/DB, or
     /// Celery's own layouts: celery+redis://HOST:PORT/DB,
-    /// amqp://USER:PASS@HOST:5672//?results=redis://HOST:PORT/DB. `demo` and `bench broker` use a
-    /// scratch SQLite file unless one is given.
+    /// amqp://USER:PASS@HOST:5672//?results=redis://HOST:PORT/DB. `demo` and `bench broker` (in the
+    /// `artel` binary) use a scratch SQLite file unless one is given.
     #[arg(long, global = true, env = "ARTEL_BROKER")]
     broker: Option<String>,
     /// Log level of artel's own crates (other crates log warnings and errors); RUST_LOG,
@@ -44,18 +40,32 @@ struct Cli {
     #[arg(long, global = true, env = "ARTEL_LOG_FORMAT", value_enum, default_value_t = crate::logging::LogFormat::Text)]
     log_format: crate::logging::LogFormat,
     #[command(subcommand)]
-    command: Command,
+    command: Command<E>,
+}
+
+/// Commands a binary adds to artel's own (the `artel` binary adds `demo` and `bench`),
+/// run with the `--broker` given, if any, before any runtime is started.
+pub trait Extra: Subcommand + std::fmt::Debug {
+    /// Runs the command.
+    fn run(self, broker: Option<&str>) -> anyhow::Result<ExitCode>;
+}
+
+/// No commands beyond artel's own.
+#[derive(Debug, Subcommand)]
+pub enum NoExtra {}
+
+impl Extra for NoExtra {
+    fn run(self, _: Option<&str>) -> anyhow::Result<ExitCode> {
+        match self {}
+    }
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+enum Command<E: Extra> {
     #[command(flatten)]
     Broker(BrokerCommand),
-    /// Fan out 10,000 simulated 100 ms calls through a worker process and report the speed-up.
-    Demo(demo::DemoArgs),
-    /// Measure artel against its Python peers, side by side in one run.
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    #[command(flatten)]
+    Extra(E),
     /// List the tasks this binary's workers can run, with their parameters and options.
     Tasks {
         /// One JSON array, for scripts.
@@ -120,7 +130,12 @@ pub(crate) enum Exit {
 /// ones (`noop`, `echo`, `sleep`, `exec`; yours win on a name clash), and returns the
 /// exit status.
 pub fn main(registry: Registry) -> ExitCode {
-    let cli = Cli::parse();
+    main_with::<NoExtra>(registry)
+}
+
+/// [`main`] with the binary's own commands `E` beside artel's.
+pub fn main_with<E: Extra>(registry: Registry) -> ExitCode {
+    let cli = Cli::<E>::parse();
     if let Err(error) = crate::logging::init(&cli.log_level, cli.log_format) {
         return report(&anyhow::anyhow!(error));
     }
@@ -130,7 +145,7 @@ pub fn main(registry: Registry) -> ExitCode {
         Command::Broker(command) => command,
         Command::Tasks { json } => return tasks::list(&tasks, json).unwrap_or_else(|error| report(&error)),
         Command::Completions { shell } => {
-            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut command = <Cli<E> as clap::CommandFactory>::command();
             let name = std::env::args()
                 .next()
                 .and_then(|exe| std::path::Path::new(&exe).file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -139,10 +154,7 @@ pub fn main(registry: Registry) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         // These manage their own runtimes and processes.
-        Command::Demo(args) => return demo::run(&args, cli.broker.as_deref()).unwrap_or_else(|error| report(&error)),
-        Command::Bench(command) => {
-            return bench::run(&command, cli.broker.as_deref()).unwrap_or_else(|error| report(&error));
-        }
+        Command::Extra(command) => return command.run(cli.broker.as_deref()).unwrap_or_else(|error| report(&error)),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

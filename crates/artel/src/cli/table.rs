@@ -1,8 +1,8 @@
-//! Aligned plain-text tables for command output.
+//! Aligned plain-text tables for command output (also for a binary's own commands).
 
 /// Renders rows under a header with every column padded to its widest cell; a column
 /// whose cells all start with a digit holds numbers and is right-aligned.
-pub(crate) fn render(header: &[&str], rows: &[Vec<String>]) -> String {
+pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     let mut numeric = vec![!rows.is_empty(); header.len()];
     for row in rows {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::connect::{Connection, connect};
+use artel::{Connection, connect};
 
 /// A database file in the temp directory, removed (with its WAL files) on drop.
 #[derive(Debug)]
@@ -51,7 +51,7 @@ impl Namespace {
             }
             Some(url) => anyhow::bail!(
                 "`artel {purpose}` runs on sqlite:// or redis:// (it counts unfinished messages), not {}",
-                artel_core::redact_url(url)
+                artel::core::redact_url(url)
             ),
         }
     }
@@ -60,7 +60,7 @@ impl Namespace {
     pub(crate) fn describe(&self) -> String {
         match self {
             Self::Scratch(db) => format!("sqlite://{} (scratch file)", db.path().display()),
-            Self::Sqlite(url) | Self::Redis { url, .. } => artel_core::redact_url(url),
+            Self::Sqlite(url) | Self::Redis { url, .. } => artel::core::redact_url(url),
         }
     }
 
@@ -86,7 +86,6 @@ impl Namespace {
     }
 
     pub(crate) async fn remove(self) {
-        #[cfg(feature = "redis")]
         if let Self::Redis { connection: Some(c), .. } = self {
             if let Some(redis) = c.redis {
                 let _ = redis.delete_namespace().await;

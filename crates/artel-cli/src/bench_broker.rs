@@ -5,14 +5,14 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use artel_core::Inspect;
-use artel_core::{Clock, Signature, SystemClock};
+use artel::core::Inspect;
+use artel::core::{Clock, Signature, SystemClock};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::child::{Namespace, Worker};
-use super::table::render;
-use crate::connect::{Connection, connect};
+use crate::child::{Namespace, Worker};
+use artel::cli::table::render;
+use artel::{Connection, connect};
 
 /// Options of `artel bench broker`.
 #[derive(Debug, Args)]

@@ -5,14 +5,14 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use artel_core::{Clock, Signature, SystemClock};
-use artel_pool::Pool;
+use artel::core::{Clock, Signature, SystemClock};
+use artel::pool::Pool;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use super::child::{Namespace, Worker};
-use super::table::render;
+use crate::child::{Namespace, Worker};
+use artel::cli::table::render;
 
 /// Options of `artel demo`.
 #[derive(Debug, Args)]
@@ -124,7 +124,7 @@ fn through_a_worker(args: &DemoArgs, broker: Option<&str>, bar: &ProgressBar) ->
         }
         let mut failed = 0;
         for id in &ids {
-            let ok = connection.backend.get(id).await?.is_some_and(|r| r.status == artel_core::State::Success);
+            let ok = connection.backend.get(id).await?.is_some_and(|r| r.status == artel::core::State::Success);
             failed += u64::from(!ok);
         }
         space.remove().await;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use artel_pool::Pool;
+use artel::pool::Pool;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
@@ -17,7 +17,7 @@ pub(crate) enum BenchCommand {
     Pool(PoolArgs),
     /// Throughput and latency of a broker (SQLite by default, or --url redis://...),
     /// producer and worker in separate processes.
-    Broker(super::bench_broker::BrokerArgs),
+    Broker(crate::bench_broker::BrokerArgs),
 }
 
 /// Options of `artel bench pool`.
@@ -50,7 +50,7 @@ pub(crate) struct PoolArgs {
 pub(crate) fn run(command: &BenchCommand, broker: Option<&str>) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Pool(args) => pool(args),
-        BenchCommand::Broker(args) => super::bench_broker::run(args, broker),
+        BenchCommand::Broker(args) => crate::bench_broker::run(args, broker),
     }
 }
 
@@ -191,7 +191,7 @@ fn pool(args: &PoolArgs) -> anyhow::Result<ExitCode> {
             })
             .collect();
         let header = ["executor", "submit+get", "ns/task", "tasks/s", "vs ThreadPoolExecutor(2)"];
-        println!("{}", super::table::render(&header, &rows));
+        println!("{}", artel::cli::table::render(&header, &rows));
     }
     if !args.check {
         return Ok(ExitCode::SUCCESS);
