@@ -81,6 +81,36 @@ pub struct Connection {
     pub wire: Option<Arc<dyn Wire>>,
 }
 
+impl Connection {
+    /// A broker and a result backend, with no other capability.
+    fn bare(broker: Arc<dyn Broker>, backend: Arc<dyn ResultBackend>) -> Self {
+        Connection {
+            broker,
+            backend,
+            inspect: None,
+            admin: None,
+            failed: None,
+            #[cfg(feature = "redis")]
+            redis: None,
+            #[cfg(feature = "celery")]
+            wire: None,
+        }
+    }
+
+    /// A broker that is its own result backend, with counts and the admin view.
+    #[cfg(any(feature = "sqlite", feature = "redis", feature = "celery"))]
+    fn administered<B>(broker: B) -> Self
+    where
+        B: Broker + ResultBackend + Inspect + Admin + Clone + 'static,
+    {
+        Connection {
+            inspect: Some(Arc::new(broker.clone())),
+            admin: Some(Arc::new(broker.clone())),
+            ..Connection::bare(Arc::new(broker.clone()), Arc::new(broker))
+        }
+    }
+}
+
 /// URL query settings: `lease_ms` (for celery+redis: the visibility timeout), `poll_ms`,
 /// and `prefix` (Redis keys; for celery+redis kombu's `global_keyprefix`).
 #[derive(Default)]
@@ -153,17 +183,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
         return not_compiled_in(url, "redis");
     }
     if url == "memory://" {
-        return Ok(Connection {
-            broker: Arc::new(MemoryBroker::new()),
-            backend: Arc::new(MemoryBackend::new()),
-            inspect: None,
-            admin: None,
-            failed: None,
-            #[cfg(feature = "redis")]
-            redis: None,
-            #[cfg(feature = "celery")]
-            wire: None,
-        });
+        return Ok(Connection::bare(Arc::new(MemoryBroker::new()), Arc::new(MemoryBackend::new())));
     }
     #[allow(unused_variables)]
     if let Some(rest) = url.strip_prefix("sqlite://") {
@@ -194,16 +214,7 @@ async fn connect_celery_redis(url: &str, rest: &str) -> Result<Connection, Conne
     let broker = CeleryRedis::connect(&format!("redis://{address}"), config)
         .await
         .map_err(|source| ConnectError::Open { url: artel_core::redact_url(url), source })?;
-    Ok(Connection {
-        broker: Arc::new(broker.clone()),
-        backend: Arc::new(broker.clone()),
-        inspect: Some(Arc::new(broker.clone())),
-        admin: Some(Arc::new(broker.clone())),
-        failed: None,
-        #[cfg(feature = "redis")]
-        redis: None,
-        wire: Some(Arc::new(broker)),
-    })
+    Ok(Connection { wire: Some(Arc::new(broker.clone())), ..Connection::administered(broker) })
 }
 
 /// `redis://host:port/db?prefix=P`: artel's own Redis broker.
@@ -221,16 +232,8 @@ async fn connect_redis(url: &str, rest: &str) -> Result<Connection, ConnectError
     let broker = RedisBroker::connect_with(&format!("redis://{address}"), config, Arc::new(SystemClock))
         .await
         .map_err(|source| ConnectError::Open { url: artel_core::redact_url(url), source })?;
-    Ok(Connection {
-        broker: Arc::new(broker.clone()),
-        backend: Arc::new(broker.clone()),
-        inspect: Some(Arc::new(broker.clone())),
-        admin: Some(Arc::new(broker.clone())),
-        failed: Some(Arc::new(broker.clone())),
-        redis: Some(broker),
-        #[cfg(feature = "celery")]
-        wire: None,
-    })
+    let failed: Arc<dyn FailedTasks> = Arc::new(broker.clone());
+    Ok(Connection { failed: Some(failed), redis: Some(broker.clone()), ..Connection::administered(broker) })
 }
 
 /// `sqlite://path`: the embedded broker.
@@ -252,17 +255,8 @@ fn connect_sqlite(url: &str, rest: &str) -> Result<Connection, ConnectError> {
     };
     let broker = SqliteBroker::open_with(path, config, Arc::new(SystemClock))
         .map_err(|source| ConnectError::Open { url: artel_core::redact_url(url), source })?;
-    Ok(Connection {
-        broker: Arc::new(broker.clone()),
-        backend: Arc::new(broker.clone()),
-        inspect: Some(Arc::new(broker.clone())),
-        admin: Some(Arc::new(broker.clone())),
-        failed: Some(Arc::new(broker.clone())),
-        #[cfg(feature = "redis")]
-        redis: None,
-        #[cfg(feature = "celery")]
-        wire: None,
-    })
+    let failed: Arc<dyn FailedTasks> = Arc::new(broker.clone());
+    Ok(Connection { failed: Some(failed), ..Connection::administered(broker) })
 }
 
 /// `amqp://user:pass@host:5672/vhost?results=redis://host:6379/0&prefix=P&max_priority=N`:
@@ -285,16 +279,8 @@ async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
     let config = CeleryRedisConfig { prefix: p.prefix.unwrap_or_default(), ..CeleryRedisConfig::default() };
     let wire: Arc<dyn Wire> = Arc::new(broker.clone());
     let backend = CeleryRedis::connect(&results, config).await.map_err(open)?.with_control(wire.clone());
-    Ok(Connection {
-        broker: Arc::new(broker.with_delivery_counts(backend.clone())),
-        backend: Arc::new(backend),
-        inspect: None,
-        admin: None,
-        failed: None,
-        #[cfg(feature = "redis")]
-        redis: None,
-        wire: Some(wire),
-    })
+    let broker = Arc::new(broker.with_delivery_counts(backend.clone()));
+    Ok(Connection { wire: Some(wire), ..Connection::bare(broker, Arc::new(backend)) })
 }
 
 #[cfg(test)]
@@ -305,22 +291,37 @@ mod tests {
     async fn unknown_schemes_and_parameters_are_explained() {
         let err = connect("kafka://localhost").await.expect_err("unsupported");
         assert!(err.to_string().contains("use sqlite://PATH"), "{err}");
-        let err = connect("amqp://localhost//").await.expect_err("no result backend");
-        assert!(err.to_string().contains("add ?results=redis://"), "{err}");
+        let err = connect("amqp://localhost//").await.expect_err("no result backend, or no amqp in this build");
+        let expected = if cfg!(feature = "celery") { "add ?results=redis://" } else { "`celery` feature" };
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_parameters_and_paths_are_checked() {
         let err = connect("sqlite:///tmp/x.db?lease=5").await.expect_err("bad parameter");
         assert!(err.to_string().contains("unknown parameter `lease`"), "{err}");
         let err = connect("sqlite:///tmp/x.db?lease_ms=soon").await.expect_err("bad value");
         assert!(err.to_string().contains("expected milliseconds above 0"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn an_unreachable_server_or_unwritable_path_is_an_open_error() {
         let err = connect("sqlite:///proc/definitely/not/here.db").await.expect_err("cannot open");
         assert!(matches!(err, ConnectError::Open { .. }), "{err}");
+    }
+
+    #[cfg(feature = "redis")]
+    #[tokio::test]
+    async fn an_unreachable_redis_is_an_open_error_that_hides_the_password() {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
         let err = connect(&format!("redis://127.0.0.1:{port}/0")).await.expect_err("nobody listens");
         assert!(err.to_string().contains("is redis-server running there?"), "{err}");
         let err = connect("redis://:not-the-password@127.0.0.1:1/0").await.expect_err("nobody listens");
+        assert!(!err.to_string().contains("not-the-password"), "a password is never shown: {err}");
+    }
+
+    #[cfg(not(feature = "redis"))]
+    #[tokio::test]
+    async fn a_broker_not_compiled_in_names_its_feature_and_hides_the_password() {
+        let err = connect("redis://:not-the-password@127.0.0.1:1/0").await.expect_err("not compiled in");
+        assert!(matches!(err, ConnectError::NotCompiledIn { feature: "redis", .. }), "{err}");
         assert!(!err.to_string().contains("not-the-password"), "a password is never shown: {err}");
     }
 }
