@@ -10,6 +10,7 @@
 //! capability the broker lacks says so and passes (`skipped: ...`) — there are no lists
 //! of behaviours to opt out of.
 
+pub mod faults;
 pub mod hostile;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,124 @@
+//! A broker and result backend that fail on demand, for tests of what the runtime does
+//! when publishing or storing fails: the message goes back to the queue and runs again,
+//! nothing is lost. Each wraps a real one and fails its next `n` calls of one kind.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use artel_core::{
+    Broker, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Message, ResultBackend, Revocation, TaskResult,
+};
+use async_trait::async_trait;
+
+/// How many of the next calls of each kind fail.
+#[derive(Debug, Default)]
+pub struct Faults {
+    stores: AtomicU32,
+    publishes: AtomicU32,
+}
+
+impl Faults {
+    /// The next `n` result stores fail.
+    pub fn fail_stores(&self, n: u32) {
+        self.stores.store(n, Ordering::SeqCst);
+    }
+
+    /// The next `n` publishes fail.
+    pub fn fail_publishes(&self, n: u32) {
+        self.publishes.store(n, Ordering::SeqCst);
+    }
+
+    /// Takes one failure of `left`, if any remain: the call it is for fails.
+    fn take(left: &AtomicU32, what: &str) -> BrokerResult<()> {
+        match left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)) {
+            Ok(_) => Err(BrokerError::new(BrokerErrorKind::Connection, format!("{what}: injected fault"))),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// A broker whose publishes fail on demand.
+#[derive(Debug)]
+pub struct FaultyBroker {
+    /// The broker that does the work.
+    pub inner: Arc<dyn Broker>,
+    /// The failures to come.
+    pub faults: Arc<Faults>,
+}
+
+#[async_trait]
+impl Broker for FaultyBroker {
+    async fn publish(&self, queue: &str, messages: &[Message]) -> BrokerResult<()> {
+        Faults::take(&self.faults.publishes, "publishing")?;
+        self.inner.publish(queue, messages).await
+    }
+
+    async fn consume(&self, queues: &[String], prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
+        self.inner.consume(queues, prefetch).await
+    }
+
+    async fn len(&self, queue: &str) -> BrokerResult<u64> {
+        self.inner.len(queue).await
+    }
+
+    async fn purge(&self, queue: &str) -> BrokerResult<u64> {
+        self.inner.purge(queue).await
+    }
+}
+
+/// A result backend whose stores fail on demand.
+#[derive(Debug)]
+pub struct FaultyBackend {
+    /// The backend that does the work.
+    pub inner: Arc<dyn ResultBackend>,
+    /// The failures to come.
+    pub faults: Arc<Faults>,
+}
+
+#[async_trait]
+impl ResultBackend for FaultyBackend {
+    async fn store(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<bool> {
+        Faults::take(&self.faults.stores, "storing a result")?;
+        self.inner.store(result, ttl).await
+    }
+
+    async fn get(&self, task_id: &str) -> BrokerResult<Option<TaskResult>> {
+        self.inner.get(task_id).await
+    }
+
+    async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {
+        self.inner.wait(task_id, timeout).await
+    }
+
+    async fn prepare_chord(&self, group_id: &str, size: u32, ttl: Option<Duration>) -> BrokerResult<()> {
+        self.inner.prepare_chord(group_id, size, ttl).await
+    }
+
+    async fn chord_part(
+        &self,
+        group_id: &str,
+        index: u32,
+        size: Option<u32>,
+        result: &TaskResult,
+        ttl: Option<Duration>,
+    ) -> BrokerResult<Option<Vec<TaskResult>>> {
+        self.inner.chord_part(group_id, index, size, result, ttl).await
+    }
+
+    async fn save_group(&self, group_id: &str, task_ids: &[String], ttl: Option<Duration>) -> BrokerResult<()> {
+        self.inner.save_group(group_id, task_ids, ttl).await
+    }
+
+    async fn restore_group(&self, group_id: &str) -> BrokerResult<Option<Vec<String>>> {
+        self.inner.restore_group(group_id).await
+    }
+
+    async fn revoke(&self, revocation: &Revocation) -> BrokerResult<()> {
+        self.inner.revoke(revocation).await
+    }
+
+    async fn revocations(&self, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)> {
+        self.inner.revocations(cursor).await
+    }
+}
