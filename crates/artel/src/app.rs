@@ -36,6 +36,13 @@ impl App {
         Self { broker, backend, clock: Arc::new(SystemClock), origin, local: None }
     }
 
+    /// A client of the broker and result backend `url` names (see [`crate::connect`]):
+    /// `App::connect("sqlite://artel.db").await?`.
+    pub async fn connect(url: &str) -> Result<Self, crate::ConnectError> {
+        let connection = crate::connect(url).await?;
+        Ok(Self::new(connection.broker, connection.backend))
+    }
+
     /// Everything in this process: an in-memory broker and backend and a worker running
     /// `registry`'s tasks on the current tokio runtime. No server, no files.
     ///
