@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use artel_core::canvas::{Lineage, Plan, by_queue, plan};
+use artel_core::canvas::{Lineage, Plan, plan};
 use artel_core::{
     Arguments, BoxFuture, BrokerError, Context, Embed, Handler, Headers, Registry, Signature, TaskError, TaskOptions,
     TaskResult,
@@ -135,17 +135,7 @@ impl Dispatcher {
     /// Publishes the plans' messages, one batch per queue, in order, after telling the
     /// backend the size of every chord they start.
     pub(crate) async fn publish_all(&self, plans: Vec<Plan>) -> Result<(), BrokerError> {
-        let mut messages = Vec::new();
-        for plan in plans {
-            for (group, size) in &plan.chords {
-                self.backend.prepare_chord(group, *size, self.result_ttl).await?;
-            }
-            messages.extend(plan.messages);
-        }
-        for (queue, batch) in by_queue(messages) {
-            self.broker.publish(&queue, &batch).await?;
-        }
-        Ok(())
+        artel_core::canvas::publish(self.broker.as_ref(), self.backend.as_ref(), plans, self.result_ttl).await
     }
 }
 

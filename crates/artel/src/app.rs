@@ -140,19 +140,10 @@ impl App {
         let task = signature.task.clone();
         let plan = canvas::plan(signature, None, &Lineage::default(), self.clock.now(), &self.origin)
             .map_err(|source| SendError::Canvas { task: task.clone(), source })?;
-        for (group, size) in &plan.chords {
-            self.backend
-                .prepare_chord(group, *size, Some(artel_core::RESULT_EXPIRES))
-                .await
-                .map_err(|source| SendError::Broker { task: task.clone(), source })?;
-        }
-        for (queue, batch) in canvas::by_queue(plan.messages) {
-            self.broker
-                .publish(&queue, &batch)
-                .await
-                .map_err(|source| SendError::Broker { task: task.clone(), source })?;
-        }
-        Ok(plan.outcome)
+        let outcome = plan.outcome.clone();
+        let (broker, backend, ttl) = (self.broker.as_ref(), self.backend.as_ref(), Some(artel_core::RESULT_EXPIRES));
+        canvas::publish(broker, backend, vec![plan], ttl).await.map_err(|source| SendError::Broker { task, source })?;
+        Ok(outcome)
     }
 
     /// Revokes task `id`; see [`AsyncResult::revoke`].

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::signature::Signature;
 
-pub use plan::{Lineage, Outcome, Plan, by_queue, plan};
+pub use plan::{Lineage, Outcome, Plan, by_queue, plan, publish};
 
 /// Why a signature cannot be run as a workflow.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
