@@ -44,7 +44,7 @@ impl WorkerControl {
 
     /// The tasks running now.
     pub fn active(&self) -> Vec<ActiveTask> {
-        self.executor.revoked.active()
+        self.executor.active.list()
     }
 
     /// Names of the tasks this worker runs, sorted.
@@ -73,7 +73,8 @@ impl WorkerControl {
         let expires_at = self.executor.clock.now() + chrono::Duration::days(1);
         let revocations =
             ids.iter().map(|id| Revocation { task_id: id.clone(), terminate, expires_at }).collect::<Vec<_>>();
-        self.executor.revoked.apply(revocations, self.executor.clock.now());
+        let terminate = self.executor.revoked.apply(revocations, self.executor.clock.now());
+        self.executor.active.terminate(&terminate);
     }
 
     /// Ids this worker will not run.

@@ -16,6 +16,7 @@ use artel_core::{
     TaskErrorKind, TaskResult,
 };
 
+use crate::active::ActiveTasks;
 use crate::canvas::{self, Ended};
 use crate::events::{EventSink, exception_repr};
 use crate::rate::RateLimits;
@@ -58,6 +59,7 @@ pub(crate) struct Dispatcher {
     pub(crate) stats: Arc<WorkerStats>,
     pub(crate) rate_limits: RateLimits,
     pub(crate) revoked: Revoked,
+    pub(crate) active: ActiveTasks,
     /// This worker's node name, as the origin of the messages it publishes.
     pub(crate) origin: String,
     pub(crate) events: Option<Arc<dyn EventSink>>,
@@ -71,6 +73,14 @@ pub(crate) struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// Reads the revocations recorded since the last read and terminates the running
+    /// tasks they say to.
+    pub(crate) async fn read_revocations(&self) -> artel_core::BrokerResult<()> {
+        let terminate = self.revoked.refresh(self.backend.as_ref(), self.clock.now()).await?;
+        self.active.terminate(&terminate);
+        Ok(())
+    }
+
     pub(crate) async fn execute(&self, delivery: Delivery) {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         let headers = &delivery.message().headers;
@@ -138,7 +148,7 @@ impl Dispatcher {
         let results = (!ignore_result).then(|| (self.backend.clone(), self.result_ttl));
         let ctx = Context::for_message(headers, results);
         let limits = Limits::of(headers, &options, self.limits);
-        let running = self.revoked.running(&ctx, delivery.message());
+        let running = self.active.register(&ctx, delivery.message());
         self.event("task-started", || json!({"uuid": id}));
         let call = handler.call(Arguments::new(body.args, body.kwargs), ctx.clone());
         self.stats.active.fetch_add(1, Ordering::Relaxed);

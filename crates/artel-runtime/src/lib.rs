@@ -5,6 +5,7 @@
 //! `concurrency` in flight, stores the outcome in the result backend and then
 //! acknowledges (acks late: a task whose worker dies is delivered again).
 
+mod active;
 mod canvas;
 mod component;
 mod components;

@@ -8,6 +8,7 @@ use artel_pool::Pool;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::active::ActiveTasks;
 use crate::component::{self, Component, Scope};
 use crate::components::RevocationPoller;
 use crate::control::WorkerControl;
@@ -150,6 +151,7 @@ impl Worker {
             stats: Arc::default(),
             rate_limits: Default::default(),
             revoked: Revoked::default(),
+            active: ActiveTasks::default(),
             origin: config.name.clone().unwrap_or_else(crate::default_worker_name),
             events: config.events.clone(),
             stop_runs: CancellationToken::new(),
@@ -195,7 +197,7 @@ impl Worker {
     pub async fn run(self, pool: &Pool, stop: Stop) -> Result<(), BrokerError> {
         // Revocations made while no worker ran must hold before the first task.
         let executor = &self.executor;
-        if let Err(e) = executor.revoked.refresh(executor.backend.as_ref(), executor.clock.now()).await {
+        if let Err(e) = executor.read_revocations().await {
             tracing::warn!(error = %e, "could not read revocations at start; polling will retry");
         }
         let scope = Scope {

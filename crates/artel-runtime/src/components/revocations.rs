@@ -23,11 +23,14 @@ impl Component for RevocationPoller {
     }
 
     async fn run(&self, scope: &Scope) -> Result<(), ComponentError> {
-        let executor = &self.executor;
-        executor
-            .revoked
-            .poll(executor.backend.as_ref(), executor.clock.as_ref(), self.every, scope.shutdown.clone())
-            .await;
-        Ok(())
+        loop {
+            tokio::select! {
+                _ = scope.shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(self.every) => {}
+            }
+            if let Err(e) = self.executor.read_revocations().await {
+                tracing::warn!(error = %e, "could not read revocations; retrying at the next poll");
+            }
+        }
     }
 }
