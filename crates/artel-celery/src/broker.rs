@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use artel_core::{Broker, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Inspect, Message};
+use artel_core::{Broker, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Inspect, Message, lock};
 use artel_redis::toolkit::{open, redis_error};
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
@@ -50,10 +50,6 @@ pub(crate) struct Shared {
     pub(crate) config: CeleryRedisConfig,
     /// Queues this connection's publishes declared.
     pub(crate) declared: Mutex<HashSet<String>>,
-}
-
-fn lock(declared: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
-    declared.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl CeleryRedis {

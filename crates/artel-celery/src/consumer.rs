@@ -5,7 +5,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use artel_core::{Acknowledge, BrokerResult, Consumer, Delivery, Message, TaskResult};
+use artel_core::{Acknowledge, BrokerResult, Consumer, Delivery, Message, TaskResult, lock};
 use artel_redis::toolkit::redis_error;
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
@@ -18,10 +18,6 @@ type Claimed = (String, Message, u32);
 
 /// Delivery tags this consumer holds (delivered or waiting for their ETA).
 type Held = Arc<Mutex<HashSet<String>>>;
-
-fn lock(held: &Held) -> std::sync::MutexGuard<'_, HashSet<String>> {
-    held.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 pub(crate) struct CeleryConsumer {
     shared: Arc<Shared>,

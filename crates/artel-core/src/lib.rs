@@ -35,3 +35,10 @@ pub use signature::{DEFAULT_QUEUE, Expires, Signature, TaskOptions};
 pub use state::State;
 pub use task::{Arguments, BoxFuture, Handler, Registry, Task};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
+
+/// Locks `mutex`, taking the data even if a thread panicked holding it: every mutex in
+/// artel guards plain bookkeeping (sets of ids, counters) that a panic cannot leave half
+/// written, so going on beats stopping the worker.
+pub fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -4,7 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use artel_core::{Acknowledge, BrokerResult, Consumer, Delivery, FailedTask, Message, TaskResult};
+use artel_core::{Acknowledge, BrokerResult, Consumer, Delivery, FailedTask, Message, TaskResult, lock};
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use serde_json::json;
@@ -27,10 +27,6 @@ pub(crate) struct RedisConsumer {
     /// after it failed; reopened on the next wait.
     blocking: Option<MultiplexedConnection>,
     heartbeat: JoinHandle<()>,
-}
-
-fn lock(held: &Held) -> std::sync::MutexGuard<'_, HashMap<String, Vec<String>>> {
-    held.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn millis(d: Duration) -> i64 {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use artel_core::{Cancelled, Context, Message};
+use artel_core::{Cancelled, Context, Message, lock};
 use tokio_util::sync::CancellationToken;
 
 use crate::control::ActiveTask;
@@ -50,10 +50,6 @@ impl Drop for RunningGuard<'_> {
     fn drop(&mut self) {
         lock(&self.active.running).remove(&self.serial);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl ActiveTasks {

@@ -6,17 +6,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use artel_core::{BrokerResult, ResultBackend, Revocation, Timestamp};
+use artel_core::{BrokerResult, ResultBackend, Revocation, Timestamp, lock};
 
 /// Revoked ids, until their expiry, and how far the backend's revocations were read.
 #[derive(Debug, Default)]
 pub(crate) struct Revoked {
     ids: Mutex<HashMap<String, Timestamp>>,
     cursor: AtomicU64,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Revoked {
