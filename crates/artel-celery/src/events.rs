@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use artel_runtime::{Component, ComponentError, EventSink, Scope, WorkerStats};
+use artel_core::{EventSink, TaskError, TaskEvent};
+use artel_runtime::{Component, ComponentError, Scope, WorkerStats};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -42,12 +43,11 @@ impl EventPublisher {
     /// A worker heartbeat with the current counts (also the answer to the `heartbeat`
     /// control command).
     pub fn heartbeat(&self, stats: &WorkerStats) {
-        self.emit("worker-heartbeat", worker_fields(stats));
+        self.publish("worker-heartbeat", worker_fields(stats));
     }
-}
 
-impl EventSink for EventPublisher {
-    fn emit(&self, kind: &'static str, mut fields: Map<String, Value>) {
+    /// Sends event `kind` with `fields` and what every Celery event carries.
+    fn publish(&self, kind: &'static str, mut fields: Map<String, Value>) {
         let clock = self.clock.fetch_add(1, Ordering::Relaxed) + 1;
         fields.insert("type".to_owned(), json!(kind));
         fields.insert("hostname".to_owned(), json!(self.hostname));
@@ -61,6 +61,47 @@ impl EventSink for EventPublisher {
         // already has, and the event has nobody to go to.
         let _ = self.queue.send((routing_key, body));
     }
+}
+
+impl EventSink for EventPublisher {
+    fn emit(&self, event: TaskEvent) {
+        let (kind, fields) = celery_event(event);
+        self.publish(kind, fields);
+    }
+}
+
+/// A task event as Celery's type and fields (docs/wire-format.md §e.4).
+fn celery_event(event: TaskEvent) -> (&'static str, Map<String, Value>) {
+    let (kind, fields) = match event {
+        TaskEvent::Received { id, name, args, kwargs, root_id, parent_id, retries, eta, expires } => (
+            "task-received",
+            json!({
+                "uuid": id, "name": name, "args": args, "kwargs": kwargs, "root_id": root_id,
+                "parent_id": parent_id, "retries": retries,
+                "eta": eta.as_ref().map(artel_core::time::to_iso),
+                "expires": expires.as_ref().map(artel_core::time::to_iso),
+            }),
+        ),
+        TaskEvent::Started { id } => ("task-started", json!({"uuid": id})),
+        TaskEvent::Succeeded { id, result, runtime } => {
+            ("task-succeeded", json!({"uuid": id, "result": result.to_string(), "runtime": runtime.as_secs_f64()}))
+        }
+        TaskEvent::Failed { id, error } => ("task-failed", exception_fields(id, &error)),
+        TaskEvent::Retried { id, error } => ("task-retried", exception_fields(id, &error)),
+        TaskEvent::Revoked { id, terminated, expired } => {
+            ("task-revoked", json!({"uuid": id, "terminated": terminated, "signum": null, "expired": expired}))
+        }
+    };
+    match fields {
+        Value::Object(fields) => (kind, fields),
+        _ => (kind, Map::new()),
+    }
+}
+
+/// `uuid`, `exception` as Python's repr (`ValueError('boom')`) and `traceback`.
+fn exception_fields(id: String, error: &TaskError) -> Value {
+    let exception = format!("{}({:?})", error.exc_type(), error.message());
+    json!({"uuid": id, "exception": exception, "traceback": error.traceback().unwrap_or_default()})
 }
 
 fn loadavg() -> Vec<f64> {
@@ -113,7 +154,7 @@ async fn run(
     stats: &WorkerStats,
     stop: &CancellationToken,
 ) {
-    publisher.emit("worker-online", worker_fields(stats));
+    publisher.publish("worker-online", worker_fields(stats));
     let mut beat = tokio::time::interval(Duration::from_secs_f64(HEARTBEAT));
     let send = |routing_key: String, body: Vec<u8>| {
         let (wire, hostname) = (wire.clone(), publisher.hostname.clone());
@@ -130,8 +171,49 @@ async fn run(
             Some((routing_key, body)) = outbox.recv() => send(routing_key, body).await,
         }
     }
-    publisher.emit("worker-offline", worker_fields(stats));
+    publisher.publish("worker-offline", worker_fields(stats));
     while let Ok((routing_key, body)) = outbox.try_recv() {
         send(routing_key, body).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use artel_core::TaskErrorKind;
+
+    fn fields(event: TaskEvent) -> (&'static str, Value) {
+        let (kind, fields) = celery_event(event);
+        (kind, Value::Object(fields))
+    }
+
+    #[test]
+    fn task_events_read_as_celery_writes_them() {
+        let runtime = Duration::from_millis(1500);
+        let succeeded = fields(TaskEvent::Succeeded { id: "t1".into(), result: json!({"a": 1}), runtime });
+        assert_eq!(succeeded, ("task-succeeded", json!({"uuid": "t1", "result": "{\"a\":1}", "runtime": 1.5})));
+        let error = TaskError::new(TaskErrorKind::Failed, "ValueError", "boom").with_traceback("at line 1");
+        let failed = fields(TaskEvent::Failed { id: "t2".into(), error });
+        let expected = json!({"uuid": "t2", "exception": "ValueError(\"boom\")", "traceback": "at line 1"});
+        assert_eq!(failed, ("task-failed", expected));
+        let revoked = fields(TaskEvent::Revoked { id: "t3".into(), terminated: false, expired: true });
+        let expected = json!({"uuid": "t3", "terminated": false, "signum": null, "expired": true});
+        assert_eq!(revoked, ("task-revoked", expected));
+        let received = fields(TaskEvent::Received {
+            id: "t4".into(),
+            name: "add".into(),
+            args: Some("(2, 3)".into()),
+            kwargs: None,
+            root_id: Some("t4".into()),
+            parent_id: None,
+            retries: 1,
+            eta: None,
+            expires: None,
+        });
+        let expected = json!({
+            "uuid": "t4", "name": "add", "args": "(2, 3)", "kwargs": null, "root_id": "t4",
+            "parent_id": null, "retries": 1, "eta": null, "expires": null,
+        });
+        assert_eq!(received, ("task-received", expected));
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use artel_core::{
     Arguments, Broker, Clock, Context, Delivery, Embed, FailedTask, Headers, Registry, ResultBackend, State, TaskError,
@@ -18,12 +18,12 @@ use artel_core::{
 
 use crate::active::ActiveTasks;
 use crate::canvas::{self, Ended};
-use crate::events::{EventSink, exception_repr};
 use crate::rate::RateLimits;
 use crate::retry::{self, Decision};
 use crate::revoke::Revoked;
 use crate::stats::WorkerStats;
 use crate::supervise::{Limits, Run, supervise};
+use artel_core::{EventSink, TaskEvent};
 
 /// Why a message is settled as REVOKED without running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,16 +104,19 @@ impl Dispatcher {
         let embed = body.embed;
         let Some(handler) = self.registry.get(&task).cloned().or_else(|| canvas::builtin(&task, &self.registry)) else {
             let error = TaskError::not_registered(&task);
-            self.event("task-failed", || json!({"uuid": id, "exception": exception_repr(&error), "traceback": ""}));
+            self.event(|| TaskEvent::Failed { id: id.clone(), error: error.clone() });
             return self.reject(delivery, &id, error, &embed).await;
         };
-        self.event("task-received", || {
-            json!({
-                "uuid": id, "name": task, "args": headers.argsrepr, "kwargs": headers.kwargsrepr,
-                "root_id": headers.root_id, "parent_id": headers.parent_id, "retries": headers.retries,
-                "eta": headers.eta.as_ref().map(artel_core::time::to_iso),
-                "expires": headers.expires.as_ref().map(artel_core::time::to_iso),
-            })
+        self.event(|| TaskEvent::Received {
+            id: id.clone(),
+            name: task.clone(),
+            args: headers.argsrepr.clone(),
+            kwargs: headers.kwargsrepr.clone(),
+            root_id: headers.root_id.clone(),
+            parent_id: headers.parent_id.clone(),
+            retries: headers.retries,
+            eta: headers.eta,
+            expires: headers.expires,
         });
         let options = handler.options();
         if let Some(error) =
@@ -149,7 +152,7 @@ impl Dispatcher {
         let ctx = Context::for_message(headers, results);
         let limits = Limits::of(headers, &options, self.limits);
         let running = self.active.register(&ctx, delivery.message());
-        self.event("task-started", || json!({"uuid": id}));
+        self.event(|| TaskEvent::Started { id: id.clone() });
         let call = handler.call(Arguments::new(body.args, body.kwargs), ctx.clone());
         self.stats.active.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
@@ -166,8 +169,7 @@ impl Dispatcher {
             Ok(value) => {
                 self.stats.succeeded.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(%task, %id, ?runtime, "succeeded");
-                let seconds = runtime.as_secs_f64();
-                self.event("task-succeeded", || json!({"uuid": id, "result": value.to_string(), "runtime": seconds}));
+                self.event(|| TaskEvent::Succeeded { id: id.clone(), result: value.clone(), runtime });
                 let result = self.extended(TaskResult::success(&id, value, self.clock.now()), headers, runtime);
                 self.complete(delivery, &id, result, ignore_result, &embed, None).await;
             }
@@ -190,7 +192,7 @@ impl Dispatcher {
         let reason = why.reason();
         tracing::info!(task = %delivery.message().headers.task, %id, reason, "revoked");
         let expired = why == Discard::Expired;
-        self.event("task-revoked", || json!({"uuid": id, "terminated": false, "signum": null, "expired": expired}));
+        self.event(|| TaskEvent::Revoked { id: id.to_owned(), terminated: false, expired });
         let error = TaskError::of_kind(TaskErrorKind::Revoked, reason);
         let result = TaskResult::failure(id, &error, self.clock.now());
         self.complete(delivery, id, result, ignore_result, embed, None).await;
@@ -204,13 +206,9 @@ impl Dispatcher {
         let id = headers.id.as_str();
         log_failure(&headers.task, id, runtime, &error);
         if error.kind() == TaskErrorKind::Revoked {
-            self.event("task-revoked", || json!({"uuid": id, "terminated": true, "signum": null, "expired": false}));
+            self.event(|| TaskEvent::Revoked { id: id.to_owned(), terminated: true, expired: false });
         } else {
-            let traceback = error.traceback().unwrap_or_default().to_owned();
-            self.event(
-                "task-failed",
-                || json!({"uuid": id, "exception": exception_repr(&error), "traceback": traceback}),
-            );
+            self.event(|| TaskEvent::Failed { id: id.to_owned(), error: error.clone() });
         }
         let now = self.clock.now();
         let failure = (error.kind() != TaskErrorKind::Revoked).then(|| FailedTask {
@@ -241,11 +239,10 @@ impl Dispatcher {
     }
 
     /// Emits an event when the worker has a sink; `fields` is only built then.
-    pub(crate) fn event(&self, kind: &'static str, fields: impl FnOnce() -> Value) {
+    /// Emits the event `make` builds, built only when events are on.
+    pub(crate) fn event(&self, make: impl FnOnce() -> TaskEvent) {
         if let Some(sink) = &self.events {
-            if let Value::Object(fields) = fields() {
-                sink.emit(kind, fields);
-            }
+            sink.emit(make());
         }
     }
 

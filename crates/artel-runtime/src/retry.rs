@@ -79,10 +79,7 @@ impl Dispatcher {
             tracing::warn!(id = %id, error = %e, "could not store the RETRY state");
         }
         self.stats.retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.event("task-retried", || {
-            let traceback = error.traceback().unwrap_or_default();
-            serde_json::json!({"uuid": id, "exception": crate::events::exception_repr(&error), "traceback": traceback})
-        });
+        self.event(|| artel_core::TaskEvent::Retried { id: id.to_owned(), error: error.clone() });
         let task = &message.headers.task;
         tracing::info!(%task, %id, retry = next, ?countdown, %error, "retried");
         settle(delivery.ack().await, id);

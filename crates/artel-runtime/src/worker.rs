@@ -12,11 +12,11 @@ use crate::active::ActiveTasks;
 use crate::component::{self, Component, Scope};
 use crate::components::RevocationPoller;
 use crate::control::WorkerControl;
-use crate::events::EventSink;
 use crate::execute::Dispatcher;
 use crate::revoke::Revoked;
 use crate::stats::WorkerStats;
 use crate::supervise::Limits;
+use artel_core::EventSink;
 
 /// Worker settings.
 #[derive(Debug, Clone)]

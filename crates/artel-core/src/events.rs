@@ -1,0 +1,82 @@
+//! Task events: what a worker says happened to each task, for monitors. The worker emits
+//! them typed through an [`EventSink`]; a transport turns them into its own format
+//! (`artel-celery` into Celery's `task-received`, `task-succeeded`... that Flower reads).
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::TaskError;
+use crate::time::Timestamp;
+
+/// One thing that happened to task `id`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskEvent {
+    /// The worker took the message and will run it.
+    Received {
+        /// Task id.
+        id: String,
+        /// Task name.
+        name: String,
+        /// Printable positional arguments, as the producer wrote them.
+        args: Option<String>,
+        /// Printable keyword arguments.
+        kwargs: Option<String>,
+        /// First task of the workflow.
+        root_id: Option<String>,
+        /// Task that published this one.
+        parent_id: Option<String>,
+        /// Retries so far.
+        retries: u32,
+        /// Earliest run time.
+        eta: Option<Timestamp>,
+        /// Time after which it must not run.
+        expires: Option<Timestamp>,
+    },
+    /// The run started.
+    Started {
+        /// Task id.
+        id: String,
+    },
+    /// The run returned `result` after `runtime`.
+    Succeeded {
+        /// Task id.
+        id: String,
+        /// The return value.
+        result: Value,
+        /// How long it ran.
+        runtime: Duration,
+    },
+    /// The task failed for good (or is not registered here).
+    Failed {
+        /// Task id.
+        id: String,
+        /// Why.
+        error: TaskError,
+    },
+    /// The task will run again after a retry.
+    Retried {
+        /// Task id.
+        id: String,
+        /// What asked for the retry.
+        error: TaskError,
+    },
+    /// The task was revoked: dropped before it ran (or `expired`), or stopped while
+    /// running (`terminated`).
+    Revoked {
+        /// Task id.
+        id: String,
+        /// It was running and was stopped.
+        terminated: bool,
+        /// Its `expires` time passed before it ran.
+        expired: bool,
+    },
+}
+
+/// Where a worker's task events go.
+pub trait EventSink: Send + Sync + fmt::Debug {
+    /// Publishes `event`; the sink adds what every event carries in its format
+    /// (hostname, timestamp, pid, clock). Must not block.
+    fn emit(&self, event: TaskEvent);
+}
