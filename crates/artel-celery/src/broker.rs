@@ -97,7 +97,11 @@ impl Broker for CeleryRedis {
         let mut pipe = redis::pipe();
         // Declare the queue once per connection, as kombu's producer does (its exchange is
         // named like it), so `artel queues` and Celery's tools see it before any worker.
-        let first = lock(&self.shared.declared).insert(queue.to_owned());
+        // Looked up before inserting: no allocation on the publishes after the first.
+        let first = {
+            let mut declared = lock(&self.shared.declared);
+            !declared.contains(queue) && declared.insert(queue.to_owned())
+        };
         if first {
             pipe.sadd(names.binding(queue), Names::binding_member(queue)).ignore();
         }
