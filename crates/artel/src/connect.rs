@@ -125,8 +125,10 @@ struct Params {
     max_priority: Option<u8>,
 }
 
+/// `rest`, what follows a URL's scheme, as its address and its query settings.
 #[cfg(any(feature = "sqlite", feature = "redis", feature = "celery"))]
-fn params(url: &str, query: &str, allow_prefix: bool) -> Result<Params, ConnectError> {
+fn params<'a>(url: &str, rest: &'a str, allow_prefix: bool) -> Result<(&'a str, Params), ConnectError> {
+    let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
     let mut out = Params::default();
     let known = if allow_prefix { "lease_ms, poll_ms, prefix" } else { "lease_ms, poll_ms" };
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -156,7 +158,7 @@ fn params(url: &str, query: &str, allow_prefix: bool) -> Result<Params, ConnectE
             other => return Err(bad(format!("unknown parameter `{other}` (known: {known})"))),
         }
     }
-    Ok(out)
+    Ok((address, out))
 }
 
 /// Opens the broker a URL names. `?lease_ms=N` sets how soon a dead worker's tasks come
@@ -195,6 +197,12 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
     Err(ConnectError::Unsupported { url: artel_core::redact_url(url) })
 }
 
+/// Turns a broker's failure to open into the error that names the URL (password hidden).
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "celery"))]
+fn opening(url: &str) -> impl Fn(BrokerError) -> ConnectError + '_ {
+    move |source| ConnectError::Open { url: artel_core::redact_url(url), source }
+}
+
 #[cfg(not(all(feature = "sqlite", feature = "redis", feature = "celery")))]
 fn not_compiled_in(url: &str, feature: &'static str) -> Result<Connection, ConnectError> {
     Err(ConnectError::NotCompiledIn { url: artel_core::redact_url(url), feature })
@@ -203,25 +211,21 @@ fn not_compiled_in(url: &str, feature: &'static str) -> Result<Connection, Conne
 /// `celery+redis://host:port/db?prefix=P`: Celery's own Redis layout.
 #[cfg(feature = "celery")]
 async fn connect_celery_redis(url: &str, rest: &str) -> Result<Connection, ConnectError> {
-    let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let p = params(url, query, true)?;
+    let (address, p) = params(url, rest, true)?;
     let defaults = CeleryRedisConfig::default();
     let config = CeleryRedisConfig {
         prefix: p.prefix.unwrap_or(defaults.prefix),
         visibility_timeout: p.lease.unwrap_or(defaults.visibility_timeout),
         poll: p.poll.unwrap_or(defaults.poll),
     };
-    let broker = CeleryRedis::connect(&format!("redis://{address}"), config)
-        .await
-        .map_err(|source| ConnectError::Open { url: artel_core::redact_url(url), source })?;
+    let broker = CeleryRedis::connect(&format!("redis://{address}"), config).await.map_err(opening(url))?;
     Ok(Connection { wire: Some(Arc::new(broker.clone())), ..Connection::administered(broker) })
 }
 
 /// `redis://host:port/db?prefix=P`: artel's own Redis broker.
 #[cfg(feature = "redis")]
 async fn connect_redis(url: &str, rest: &str) -> Result<Connection, ConnectError> {
-    let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let p = params(url, query, true)?;
+    let (address, p) = params(url, rest, true)?;
     let defaults = RedisConfig::default();
     let config = RedisConfig {
         prefix: p.prefix.unwrap_or(defaults.prefix),
@@ -231,7 +235,7 @@ async fn connect_redis(url: &str, rest: &str) -> Result<Connection, ConnectError
     };
     let broker = RedisBroker::connect_with(&format!("redis://{address}"), config, Arc::new(SystemClock))
         .await
-        .map_err(|source| ConnectError::Open { url: artel_core::redact_url(url), source })?;
+        .map_err(opening(url))?;
     let failed: Arc<dyn FailedTasks> = Arc::new(broker.clone());
     Ok(Connection { failed: Some(failed), redis: Some(broker.clone()), ..Connection::administered(broker) })
 }
@@ -239,22 +243,20 @@ async fn connect_redis(url: &str, rest: &str) -> Result<Connection, ConnectError
 /// `sqlite://path`: the embedded broker.
 #[cfg(feature = "sqlite")]
 fn connect_sqlite(url: &str, rest: &str) -> Result<Connection, ConnectError> {
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path.is_empty() {
+    if rest.is_empty() || rest.starts_with('?') {
         return Err(ConnectError::BadParameter {
             url: artel_core::redact_url(url),
             problem: "no database path".to_owned(),
         });
     }
-    let p = params(url, query, false)?;
+    let (path, p) = params(url, rest, false)?;
     let defaults = SqliteConfig::default();
     let config = SqliteConfig {
         lease: p.lease.unwrap_or(defaults.lease),
         poll_interval: p.poll.unwrap_or(defaults.poll_interval),
         ..defaults
     };
-    let broker = SqliteBroker::open_with(path, config, Arc::new(SystemClock))
-        .map_err(|source| ConnectError::Open { url: artel_core::redact_url(url), source })?;
+    let broker = SqliteBroker::open_with(path, config, Arc::new(SystemClock)).map_err(opening(url))?;
     let failed: Arc<dyn FailedTasks> = Arc::new(broker.clone());
     Ok(Connection { failed: Some(failed), ..Connection::administered(broker) })
 }
@@ -263,8 +265,7 @@ fn connect_sqlite(url: &str, rest: &str) -> Result<Connection, ConnectError> {
 /// tasks on RabbitMQ in Celery's layout, results in Celery's Redis result backend.
 #[cfg(feature = "celery")]
 async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
-    let (address, query) = url.split_once('?').unwrap_or((url, ""));
-    let p = params(url, query, true)?;
+    let (address, p) = params(url, url, true)?;
     let Some(results) = p.results else {
         return Err(ConnectError::BadParameter {
             url: artel_core::redact_url(url),
@@ -272,13 +273,12 @@ async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
                 .to_owned(),
         });
     };
-    let open = |source| ConnectError::Open { url: artel_core::redact_url(url), source };
     let broker = Amqp::connect(address, AmqpConfig { max_priority: p.max_priority, ..AmqpConfig::default() })
         .await
-        .map_err(open)?;
+        .map_err(opening(url))?;
     let config = CeleryRedisConfig { prefix: p.prefix.unwrap_or_default(), ..CeleryRedisConfig::default() };
     let wire: Arc<dyn Wire> = Arc::new(broker.clone());
-    let backend = CeleryRedis::connect(&results, config).await.map_err(open)?.with_control(wire.clone());
+    let backend = CeleryRedis::connect(&results, config).await.map_err(opening(url))?.with_control(wire.clone());
     let broker = Arc::new(broker.with_delivery_counts(backend.clone()));
     Ok(Connection { wire: Some(wire), ..Connection::bare(broker, Arc::new(backend)) })
 }
