@@ -35,6 +35,16 @@ pub struct Scope {
     pub control: WorkerControl,
 }
 
+impl Scope {
+    /// Waits `pause`; false when shutdown fired first (the component is to end).
+    pub async fn sleep(&self, pause: Duration) -> bool {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => false,
+            _ = tokio::time::sleep(pause) => true,
+        }
+    }
+}
+
 /// Why a component's run ended early.
 #[derive(Debug, thiserror::Error)]
 pub enum ComponentError {
@@ -87,9 +97,8 @@ pub(crate) fn supervise(component: Arc<dyn Component>, scope: Scope) -> JoinHand
                 backoff = BACKOFF.0;
             }
             tracing::warn!(component = name, %reason, retry_in = ?backoff, "a worker component failed; restarting it");
-            tokio::select! {
-                _ = scope.shutdown.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
+            if !scope.sleep(backoff).await {
+                return;
             }
             backoff = (backoff * 2).min(BACKOFF.1);
         }

@@ -28,9 +28,8 @@ impl Component for BurstWatcher {
 
     async fn run(&self, scope: &Scope) -> Result<(), ComponentError> {
         loop {
-            tokio::select! {
-                _ = scope.shutdown.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(EVERY) => {}
+            if !scope.sleep(EVERY).await {
+                return Ok(());
             }
             let mut waiting = 0;
             for queue in scope.control.queues() {

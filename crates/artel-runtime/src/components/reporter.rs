@@ -30,9 +30,8 @@ impl Component for StatsReporter {
             if let Err(error) = self.admin.report_worker(&scope.name, &scope.stats.to_json()).await {
                 tracing::warn!(%error, "could not record the worker heartbeat");
             }
-            tokio::select! {
-                _ = scope.shutdown.cancelled() => break,
-                _ = tokio::time::sleep(self.every) => {}
+            if !scope.sleep(self.every).await {
+                break;
             }
         }
         if let Err(error) = self.admin.worker_gone(&scope.name).await {

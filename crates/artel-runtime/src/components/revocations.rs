@@ -24,9 +24,8 @@ impl Component for RevocationPoller {
 
     async fn run(&self, scope: &Scope) -> Result<(), ComponentError> {
         loop {
-            tokio::select! {
-                _ = scope.shutdown.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(self.every) => {}
+            if !scope.sleep(self.every).await {
+                return Ok(());
             }
             if let Err(e) = self.executor.read_revocations().await {
                 tracing::warn!(error = %e, "could not read revocations; retrying at the next poll");
