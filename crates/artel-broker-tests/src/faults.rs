@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use artel_core::Queues;
 use artel_core::{
     Broker, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Message, ResultBackend, Revocation, TaskResult,
 };
@@ -54,7 +55,7 @@ impl Broker for FaultyBroker {
         self.inner.publish(queue, messages).await
     }
 
-    async fn consume(&self, queues: &[String], prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
+    async fn consume(&self, queues: &Queues, prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
         self.inner.consume(queues, prefetch).await
     }
 

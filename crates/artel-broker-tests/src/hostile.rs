@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use artel_core::Broker;
+use artel_core::Queues;
 use proptest::prelude::*;
 
 /// Bytes a queue may hold: anything at all, JSON-ish junk built from the pieces of an
@@ -64,7 +65,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let mut consumer = broker.consume(&[queue.to_owned()], 4).await.expect("consume");
+    let mut consumer = broker.consume(&Queues::one(queue), 4).await.expect("consume");
     let next = tokio::spawn(async move { consumer.next().await.map(|delivery| (delivery, consumer)) });
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !next.is_finished() {

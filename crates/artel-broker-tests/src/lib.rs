@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use artel_core::Queues;
 use artel_core::{
     Admin, BoxFuture, Broker, BrokerErrorKind, Clock, FailedFilter, FailedTask, FailedTasks, Inspect, Message,
     ResultBackend, Revocation, Signature, State, SystemClock, TaskResult,
@@ -127,7 +128,7 @@ fn claim_and_crash(leases: &Leases, queue: &str) -> String {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let id = runtime.block_on(async {
             let broker = (leases.open)().await;
-            let mut consumer = broker.consume(&[queue.to_owned()], 1).await.expect("consume");
+            let mut consumer = broker.consume(&Queues::one(queue), 1).await.expect("consume");
             let delivery = next_task(&mut consumer).await;
             let id = delivery.message().headers.id.clone();
             std::mem::forget(delivery);
@@ -255,7 +256,7 @@ pub async fn publish_consume_ack_empties_the_queue(f: &Fixture) {
     let q = f.queue("basic");
     f.broker.publish(&q, &[message("a")]).await.expect("publish");
     assert_eq!(f.broker.len(&q).await.expect("len"), 1);
-    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 4).await.expect("consume");
+    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 4).await.expect("consume");
     let delivery = next_task(&mut consumer).await;
     assert_eq!(delivery.message().headers.task, "a");
     delivery.ack().await.expect("ack");
@@ -277,7 +278,7 @@ pub async fn priorities_are_served_in_order(f: &Fixture) {
         .map(|(name, p)| Signature::new(*name).priority(*p).to_message(SystemClock.now(), "t"))
         .collect();
     f.broker.publish(&q, &batch).await.expect("publish");
-    let mut consumer = f.broker.consume(&[q], 1).await.expect("consume");
+    let mut consumer = f.broker.consume(&Queues::one(q), 1).await.expect("consume");
     let mut order = Vec::new();
     for _ in 0..4 {
         let d = next_task(&mut consumer).await;
@@ -295,7 +296,7 @@ pub async fn earlier_queues_are_served_first(f: &Fixture) {
     let (high, low) = (f.queue("high"), f.queue("low"));
     f.broker.publish(&low, &[message("from-low")]).await.expect("publish");
     f.broker.publish(&high, &[message("from-high")]).await.expect("publish");
-    let mut consumer = f.broker.consume(&[high, low], 1).await.expect("consume");
+    let mut consumer = f.broker.consume(&Queues::new([high, low]).expect("two queues"), 1).await.expect("consume");
     let first = next_task(&mut consumer).await;
     assert_eq!(first.message().headers.task, "from-high");
     first.ack().await.expect("ack");
@@ -309,7 +310,7 @@ pub async fn earlier_queues_are_served_first(f: &Fixture) {
 pub async fn an_undecided_delivery_is_delivered_again(f: &Fixture) {
     let q = f.queue("undecided");
     f.broker.publish(&q, &[message("t")]).await.expect("publish");
-    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
     let first = next_task(&mut consumer).await;
     let id = first.message().headers.id.clone();
     drop(first);
@@ -325,9 +326,9 @@ pub async fn a_requeued_message_is_delivered_again(f: &Fixture) {
     }
     let q = f.queue("requeue");
     f.broker.publish(&q, &[message("t")]).await.expect("publish");
-    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
     next_task(&mut consumer).await.requeue().await.expect("requeue");
-    let mut other = f.broker.consume(&[q], 1).await.expect("consume");
+    let mut other = f.broker.consume(&Queues::one(q), 1).await.expect("consume");
     next_task(&mut other).await.ack().await.expect("ack");
 }
 
@@ -337,7 +338,7 @@ pub async fn a_requeued_message_is_delivered_again(f: &Fixture) {
 pub async fn a_handed_back_delivery_does_not_count(f: &Fixture) {
     let q = f.queue("counted");
     f.broker.publish(&q, &[message("t")]).await.expect("publish");
-    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
     let first = next_task(&mut consumer).await;
     if first.deliveries() == 0 {
         eprintln!("skipped: {:?} does not count deliveries", f.broker);
@@ -359,11 +360,11 @@ pub async fn a_handed_back_delivery_does_not_count(f: &Fixture) {
 pub async fn a_stopped_consumer_keeps_a_running_delivery_held_until_it_settles(f: &Fixture) {
     let q = f.queue("running");
     f.broker.publish(&q, &[message("running"), message("prefetched")]).await.expect("publish");
-    let mut stopping = f.broker.consume(std::slice::from_ref(&q), 2).await.expect("consume");
+    let mut stopping = f.broker.consume(&Queues::one(q.clone()), 2).await.expect("consume");
     let running = next_task(&mut stopping).await;
     assert_eq!(running.message().headers.task, "running");
     drop(stopping);
-    let mut next = f.broker.consume(std::slice::from_ref(&q), 2).await.expect("consume");
+    let mut next = f.broker.consume(&Queues::one(q.clone()), 2).await.expect("consume");
     let prefetched = next_task(&mut next).await;
     assert_eq!(prefetched.message().headers.task, "prefetched", "handed back at once");
     prefetched.ack().await.expect("ack");
@@ -391,7 +392,7 @@ pub async fn failures_are_recorded_with_the_ack_newest_kept_and_run_again(f: &Fi
     };
     let batch: Vec<Message> = (0..=*kept).map(retried).collect();
     f.broker.publish(&q, &batch).await.expect("publish");
-    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
     for n in 0..=*kept {
         let delivery = next_task(&mut consumer).await;
         let headers = &delivery.message().headers;
@@ -431,7 +432,7 @@ pub async fn failures_are_recorded_with_the_ack_newest_kept_and_run_again(f: &Fi
 pub async fn a_rejected_message_is_not_delivered_again(f: &Fixture) {
     let q = f.queue("reject");
     f.broker.publish(&q, &[message("bad")]).await.expect("publish");
-    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
     next_task(&mut consumer).await.reject("unknown task `bad`").await.expect("reject");
     assert_eq!(f.broker.len(&q).await.expect("len"), 0);
     assert!(tokio::time::timeout(Duration::from_millis(300), consumer.next()).await.is_err());
@@ -447,7 +448,7 @@ pub async fn delayed_messages_wait_for_their_eta(f: &Fixture) {
     let sent = Instant::now();
     f.broker.publish(&q, &[delayed]).await.expect("publish");
     assert_eq!(f.broker.len(&q).await.expect("len"), 0, "not ready yet");
-    let mut consumer = f.broker.consume(&[q], 1).await.expect("consume");
+    let mut consumer = f.broker.consume(&Queues::one(q), 1).await.expect("consume");
     let d = next_task(&mut consumer).await;
     assert!(sent.elapsed() >= Duration::from_millis(390), "delivered after {:?}", sent.elapsed());
     assert_eq!(d.message().headers.task, "later");
@@ -467,7 +468,7 @@ pub async fn a_batch_is_delivered_whole_and_in_order(f: &Fixture) {
     let q = f.queue("batch");
     let batch: Vec<Message> = (0..200).map(|i| message(&format!("t{i}"))).collect();
     f.broker.publish(&q, &batch).await.expect("publish");
-    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 50).await.expect("consume");
+    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 50).await.expect("consume");
     for i in 0..200 {
         let d = next_task(&mut consumer).await;
         assert_eq!(d.message().headers.task, format!("t{i}"));
@@ -525,7 +526,7 @@ pub async fn ack_with_result_stores_and_acks_or_hands_the_delivery_back(f: &Fixt
     let m = message("t");
     let id = m.headers.id.clone();
     f.broker.publish(&q, &[m]).await.expect("publish");
-    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
     let delivery = next_task(&mut consumer).await;
     let result = TaskResult::success(&id, json!("done"), SystemClock.now());
     match delivery.ack_with_result(&result, None).await.expect("complete") {
@@ -545,7 +546,7 @@ pub async fn a_task_id_published_again_is_a_separate_message(f: &Fixture) {
     let q = f.queue("same-id");
     let first = message("t");
     f.broker.publish(&q, std::slice::from_ref(&first)).await.expect("publish");
-    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
     let held = next_task(&mut consumer).await;
     let mut again = first.clone();
     again.headers.retries = 1;
@@ -619,10 +620,10 @@ pub async fn a_stopped_consumer_leaves_a_delayed_message_for_the_next(f: &Fixtur
     let q = f.queue("handback");
     let later = Signature::new("later").countdown(Duration::from_millis(300)).to_message(SystemClock.now(), "t");
     f.broker.publish(&q, std::slice::from_ref(&later)).await.expect("publish");
-    let mut first = f.broker.consume(std::slice::from_ref(&q), 4).await.expect("consume");
+    let mut first = f.broker.consume(&Queues::one(q.clone()), 4).await.expect("consume");
     assert!(tokio::time::timeout(Duration::from_millis(100), first.next()).await.is_err(), "not due yet");
     drop(first);
-    let mut second = f.broker.consume(std::slice::from_ref(&q), 4).await.expect("consume");
+    let mut second = f.broker.consume(&Queues::one(q.clone()), 4).await.expect("consume");
     let delivery = tokio::time::timeout(Duration::from_secs(5), second.next())
         .await
         .expect("delivered when due")
@@ -644,7 +645,7 @@ pub async fn queues_are_counted_and_dead_letters_listed_retried_and_purged(f: &F
     let q = f.queue("admin");
     let bad = message("bad");
     f.broker.publish(&q, &[bad.clone(), message("good")]).await.expect("publish");
-    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
     let delivery = next_task(&mut consumer).await;
     assert_eq!(delivery.message().headers.id, bad.headers.id);
     delivery.reject("not this one").await.expect("reject");
@@ -657,7 +658,7 @@ pub async fn queues_are_counted_and_dead_letters_listed_retried_and_purged(f: &F
     assert_eq!(admin.dead_retry(Some(&q)).await.expect("retry"), 1);
     let counts = counts_of(admin, &q).await;
     assert_eq!((counts.ready, counts.dead), (2, 0), "{counts:?}");
-    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
     next_task(&mut consumer).await.reject("again").await.expect("reject");
     assert_eq!(admin.dead_purge(Some(&q)).await.expect("purge"), 1);
     assert_eq!(counts_of(admin, &q).await.dead, 0);
@@ -683,7 +684,7 @@ pub async fn unfinished_messages_count_waiting_and_held_ones(f: &Fixture) {
     let q = f.queue("unfinished");
     assert_eq!(inspect.unfinished(&q, 10).await.expect("count"), 0);
     f.broker.publish(&q, &[message("a"), message("b")]).await.expect("publish");
-    let mut consumer = f.broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
     let held = next_task(&mut consumer).await;
     assert_eq!(inspect.unfinished(&q, 10).await.expect("count"), 2, "one waiting, one held");
     assert_eq!(inspect.unfinished(&q, 1).await.expect("count"), 1, "capped");
@@ -700,7 +701,7 @@ pub async fn a_crashed_holders_message_is_delivered_again_after_the_lease(f: &Fi
     let crashed_at = Instant::now();
     let id = claim_and_crash(leases, &q);
     let broker = (leases.open)().await;
-    let mut consumer = broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let mut consumer = broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
     let again = next_task(&mut consumer).await;
     assert_eq!(again.message().headers.id, id);
     assert!(crashed_at.elapsed() >= leases.lease - Duration::from_millis(50), "not before the lease lapsed");
@@ -717,10 +718,10 @@ pub async fn a_live_holders_heartbeat_keeps_its_lease(f: &Fixture) {
     let q = f.queue("held");
     f.broker.publish(&q, &[message("long")]).await.expect("publish");
     let holder_broker = (leases.open)().await;
-    let mut holder = holder_broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let mut holder = holder_broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
     let held = next_task(&mut holder).await;
     let rival_broker = (leases.open)().await;
-    let mut rival = rival_broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let mut rival = rival_broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
     // Three lease periods: without the heartbeat the rival would have taken it.
     assert!(tokio::time::timeout(leases.lease * 3, rival.next()).await.is_err(), "the lease was kept");
     held.ack().await.expect("ack");
@@ -741,7 +742,7 @@ pub async fn a_stale_holders_ack_does_not_settle_the_rescued_message(f: &Fixture
         let stalled = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let stale = stalled.block_on(async {
             let broker = (leases.open)().await;
-            let mut consumer = broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+            let mut consumer = broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
             let delivery = next_task(&mut consumer).await;
             #[allow(clippy::mem_forget)] // the frozen worker never gives its consumer up
             std::mem::forget(consumer);
@@ -750,7 +751,7 @@ pub async fn a_stale_holders_ack_does_not_settle_the_rescued_message(f: &Fixture
         (stalled, stale)
     });
     let rescuer_broker = (leases.open)().await;
-    let mut rescuer = rescuer_broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let mut rescuer = rescuer_broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
     let rescued = next_task(&mut rescuer).await;
     let (_stale_broker, stale) = stale;
     assert_eq!(rescued.message().headers.id, stale.message().headers.id);

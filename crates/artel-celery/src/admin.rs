@@ -12,8 +12,8 @@ use redis::AsyncCommands;
 use serde_json::Value;
 
 use crate::CeleryRedis;
-use crate::eta::now_ms;
 use crate::keys::SEP;
+use artel_core::time::now_ms;
 
 /// A dead letter as `lib/held.lua` writes it, with its raw bytes (to remove it by value).
 struct DeadEntry {

@@ -1,36 +1,16 @@
 //! [`CeleryRedis`]: publishing to and inspecting kombu's queue lists.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use artel_core::{Broker, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Inspect, Message, lock};
+use artel_core::leased::LeasedConsumer;
+use artel_core::{Broker, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Inspect, Message, Queues, lock};
 use artel_redis::toolkit::{open, redis_error};
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
 
-use crate::consumer::CeleryConsumer;
 use crate::keys::Names;
 use crate::scripts::Scripts;
+use crate::shared::{CeleryRedisConfig, Shared};
 use crate::wire::Wire;
-
-/// Settings of a [`CeleryRedis`] connection.
-#[derive(Debug, Clone)]
-pub struct CeleryRedisConfig {
-    /// kombu's `global_keyprefix`: prepended to every key and channel.
-    pub prefix: String,
-    /// kombu's `visibility_timeout`: a message held this long by a consumer that stopped
-    /// refreshing it is restored to its queue (Celery's default, one hour).
-    pub visibility_timeout: Duration,
-    /// How often an idle consumer looks for messages.
-    pub poll: Duration,
-}
-
-impl Default for CeleryRedisConfig {
-    fn default() -> Self {
-        Self { prefix: String::new(), visibility_timeout: Duration::from_secs(3600), poll: Duration::from_millis(50) }
-    }
-}
 
 /// Broker and result backend in Celery's Redis layout; clones share connections.
 #[derive(Debug, Clone)]
@@ -39,17 +19,6 @@ pub struct CeleryRedis {
     /// Where Celery's control broadcasts go when the broker is not this Redis (RabbitMQ
     /// with results here); `None`: this Redis's own pidbox channel.
     control: Option<Arc<dyn Wire>>,
-}
-
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) client: redis::Client,
-    pub(crate) conn: ConnectionManager,
-    pub(crate) scripts: Scripts,
-    pub(crate) names: Names,
-    pub(crate) config: CeleryRedisConfig,
-    /// Queues this connection's publishes declared.
-    pub(crate) declared: Mutex<HashSet<String>>,
 }
 
 impl CeleryRedis {
@@ -126,19 +95,16 @@ impl Broker for CeleryRedis {
         published
     }
 
-    async fn consume(&self, queues: &[String], prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
-        if queues.is_empty() {
-            return Err(BrokerError::new(BrokerErrorKind::Other, "consume needs at least one queue name"));
-        }
+    async fn consume(&self, queues: &Queues, prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
         // Declare the queues as a Celery worker does, so producers routing through the
         // `celery` exchange find them.
         let mut pipe = redis::pipe();
-        for queue in queues {
+        for queue in queues.iter() {
             pipe.sadd(self.shared.names.binding("celery"), Names::binding_member(queue)).ignore();
         }
         let mut conn = self.shared.conn.clone();
         pipe.query_async::<()>(&mut conn).await.map_err(|e| redis_error("declaring queues", e))?;
-        Ok(Box::new(CeleryConsumer::new(self.shared.clone(), queues, prefetch.max(1))))
+        Ok(Box::new(LeasedConsumer::open(self.shared.clone(), queues.clone(), prefetch).await?))
     }
 
     async fn len(&self, queue: &str) -> BrokerResult<u64> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use artel_runtime::{Component, ComponentError, Scope, Stop, WorkerControl};
+use artel_core::worker::{Component, ComponentError, Scope, Stop, WorkerControl};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -98,7 +98,7 @@ impl Component for RemoteControl {
 async fn serve_remote_control(
     wire: Arc<dyn Wire>,
     nodename: String,
-    control: WorkerControl,
+    control: Arc<dyn WorkerControl>,
     events: Option<Arc<EventPublisher>>,
     stop: Stop,
     done: CancellationToken,
@@ -131,7 +131,7 @@ async fn serve_remote_control(
 struct Server {
     wire: Arc<dyn Wire>,
     nodename: String,
-    control: WorkerControl,
+    control: Arc<dyn WorkerControl>,
     events: Option<Arc<EventPublisher>>,
     stop: Stop,
     started: Instant,

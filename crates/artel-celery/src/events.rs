@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use artel_core::worker::{Component, ComponentError, Scope, WorkerStats};
 use artel_core::{EventSink, TaskError, TaskEvent};
-use artel_runtime::{Component, ComponentError, Scope, WorkerStats};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

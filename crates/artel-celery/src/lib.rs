@@ -21,18 +21,19 @@ mod admin;
 pub mod amqp;
 mod backend;
 mod broker;
-mod consumer;
 mod control;
-mod eta;
 mod events;
 mod keys;
+mod lease;
 mod scripts;
+mod shared;
 mod wire;
 mod wire_redis;
 
-pub use broker::{CeleryRedis, CeleryRedisConfig};
+pub use broker::CeleryRedis;
 pub use control::{ControlRequest, RemoteControl};
 pub use events::{EventLoop, EventPublisher};
+pub use shared::CeleryRedisConfig;
 pub use wire::{Mailbox, Wire};
 pub use wire_redis::unwrap_envelope;
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use artel_broker_tests::{Capabilities, ChordCounting, Fixture, PriorityOrder, conformance};
 use artel_celery::amqp::{Amqp, AmqpConfig};
 use artel_celery::{CeleryRedis, CeleryRedisConfig};
+use artel_core::Queues;
 use artel_core::{Broker, Clock, Signature, SystemClock};
 
 fn amqp_url() -> String {
@@ -94,7 +95,7 @@ async fn a_delayed_message_is_held_unacknowledged_until_due() {
     let later = Signature::new("later").countdown(Duration::from_millis(400)).to_message(now, "t");
     let sent = std::time::Instant::now();
     broker.publish(&q, &[later, Signature::new("now").to_message(now, "t")]).await.expect("publish");
-    let mut consumer = broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let mut consumer = broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
     let first = consumer.next().await.expect("delivery");
     assert_eq!(first.message().headers.task, "now", "a held ETA message does not use up the prefetch of 1");
     first.ack().await.expect("ack");
@@ -110,7 +111,7 @@ async fn a_requeued_message_comes_back() {
     let q = format!("{prefix}requeue");
     let sent = Signature::new("t").to_message(SystemClock.now(), "t");
     broker.publish(&q, std::slice::from_ref(&sent)).await.expect("publish");
-    let mut consumer = broker.consume(std::slice::from_ref(&q), 1).await.expect("consume");
+    let mut consumer = broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
     consumer.next().await.expect("delivery").requeue().await.expect("requeue");
     let again = consumer.next().await.expect("delivered again");
     assert_eq!(again.message().headers.id, sent.headers.id);
@@ -132,7 +133,7 @@ async fn deliveries_lost_with_their_channel_count_and_prefetched_ones_do_not() {
     ];
     broker.publish(&q, &batch).await.expect("publish");
     for lost in 1..=2 {
-        let mut consumer = broker.consume(std::slice::from_ref(&q), 2).await.expect("consume");
+        let mut consumer = broker.consume(&Queues::one(q.clone()), 2).await.expect("consume");
         let mut delivery = consumer.next().await.expect("delivery");
         assert_eq!((delivery.message().headers.task.as_str(), delivery.deliveries()), ("poison", lost));
         // The worker dies running it: nothing settles it, its channel closes.
@@ -141,7 +142,7 @@ async fn deliveries_lost_with_their_channel_count_and_prefetched_ones_do_not() {
         drop(consumer);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let mut consumer = broker.consume(std::slice::from_ref(&q), 2).await.expect("consume");
+    let mut consumer = broker.consume(&Queues::one(q.clone()), 2).await.expect("consume");
     let third = consumer.next().await.expect("delivery");
     assert_eq!(third.deliveries(), 3, "two deliveries were lost");
     third.ack().await.expect("ack");
@@ -209,7 +210,7 @@ mod hostile {
             block_on(async {
                 let Some((broker, _backend, _cleanup, prefix)) = super::open().await else { return };
                 let queue = format!("{prefix}hostile");
-                let mut consumer = broker.consume(std::slice::from_ref(&queue), 1).await.expect("consume");
+                let mut consumer = broker.consume(&artel_core::Queues::one(queue.clone()), 1).await.expect("consume");
                 let properties = ConnectionProperties::default()
                     .with_executor(tokio_executor_trait::Tokio::current())
                     .with_reactor(tokio_reactor_trait::Tokio::current());

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use artel_broker_tests::{Capabilities, ChordCounting, Fixture, Leases, PriorityOrder, conformance};
 use artel_celery::{CeleryRedis, CeleryRedisConfig};
+use artel_core::Queues;
 use artel_core::{Broker, Clock, ResultBackend, Signature, SystemClock, TaskResult};
 use serde_json::json;
 
@@ -118,7 +119,7 @@ async fn a_delayed_message_is_held_by_its_consumer_until_due() {
     let later = Signature::new("later").countdown(Duration::from_millis(400)).to_message(now, "t");
     let sent = std::time::Instant::now();
     broker.publish(&q, &[later, Signature::new("now").to_message(now, "t")]).await.expect("publish");
-    let mut consumer = broker.consume(std::slice::from_ref(&q), 4).await.expect("consume");
+    let mut consumer = broker.consume(&Queues::one(q.clone()), 4).await.expect("consume");
     let first = consumer.next().await.expect("delivery");
     assert_eq!(first.message().headers.task, "now", "the due message is not held up behind the delayed one");
     first.ack().await.expect("ack");

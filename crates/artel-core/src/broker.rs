@@ -5,6 +5,7 @@
 //! unacknowledged is ever lost.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{BrokerError, BrokerErrorKind};
 use crate::message::Message;
+use crate::queues::Queues;
 use crate::result::TaskResult;
 use crate::time::Timestamp;
 
@@ -28,7 +30,7 @@ pub trait Broker: Send + Sync + fmt::Debug {
     async fn publish(&self, queue: &str, messages: &[Message]) -> BrokerResult<()>;
 
     /// Starts consuming `queues`, earlier queues first when several have ready messages.
-    async fn consume(&self, queues: &[String], prefetch: usize) -> BrokerResult<Box<dyn Consumer>>;
+    async fn consume(&self, queues: &Queues, prefetch: usize) -> BrokerResult<Box<dyn Consumer>>;
 
     /// Messages ready to run in `queue` (not counting delayed or in-flight ones).
     async fn len(&self, queue: &str) -> BrokerResult<u64>;
@@ -52,6 +54,25 @@ pub trait Consumer: Send + fmt::Debug {
     /// # Cancel safety
     /// Cancel safe: a dropped call takes no message off the queue.
     async fn next(&mut self) -> BrokerResult<Delivery>;
+
+    /// Hands the duty of keeping this consumer's leases alive to the caller, who must
+    /// call [`Heartbeat::beat`] every [`Heartbeat::every`] (a worker runs it as a
+    /// supervised component). `None` when the consumer holds no leases or its heartbeat
+    /// already runs; a consumer whose heartbeat is not taken before its first `next`
+    /// runs its own.
+    fn take_heartbeat(&mut self) -> Option<Arc<dyn Heartbeat>> {
+        None
+    }
+}
+
+/// Keeps a consumer's held messages from being delivered to others.
+#[async_trait]
+pub trait Heartbeat: Send + Sync + fmt::Debug {
+    /// How often to beat.
+    fn every(&self) -> Duration;
+
+    /// Extends the leases of every message the consumer holds.
+    async fn beat(&self) -> BrokerResult<()>;
 }
 
 /// What happens to a delivered message; implemented by each broker.

@@ -4,7 +4,9 @@
 //! Celery protocol 2 [`Message`]s, [`Signature`]s and their [`TaskOptions`], task
 //! [`State`]s and stored [`TaskResult`]s, errors with a kind, the [`Broker`] /
 //! [`Consumer`] / [`ResultBackend`] traits that backend crates implement, the [`Task`]
-//! trait and [`Registry`], an injected [`Clock`], and the `memory://` reference broker.
+//! trait and [`Registry`], an injected [`Clock`], the `memory://` reference broker, and
+//! [`leased::LeasedConsumer`], the consumer every leasing broker shares (brokers bring
+//! only its storage verbs).
 
 pub mod admin;
 pub mod broker;
@@ -13,8 +15,10 @@ pub mod context;
 pub mod error;
 pub mod events;
 pub mod failed;
+pub mod leased;
 pub mod memory;
 pub mod message;
+pub mod queues;
 pub mod redact;
 pub mod result;
 pub mod retry;
@@ -22,14 +26,18 @@ pub mod signature;
 pub mod state;
 pub mod task;
 pub mod time;
+pub mod worker;
 
 pub use admin::{Admin, DeadMessage, QueueCounts, WorkerReport};
-pub use broker::{Acknowledge, Broker, BrokerResult, Consumer, Delivery, Inspect, ResultBackend, Revocation};
+pub use broker::{
+    Acknowledge, Broker, BrokerResult, Consumer, Delivery, Heartbeat, Inspect, ResultBackend, Revocation,
+};
 pub use context::{Cancelled, Context, Unstoppable};
 pub use error::{BoxError, BrokerError, BrokerErrorKind, TaskError, TaskErrorKind};
 pub use events::{EventSink, TaskEvent};
 pub use failed::{FAILED_KEPT, FailedFilter, FailedTask, FailedTasks};
 pub use message::{DecodeError, DeliveryInfo, Embed, Headers, Message, Properties, TaskBody};
+pub use queues::Queues;
 pub use redact::redact_url;
 pub use result::{RESULT_EXPIRES, TaskResult};
 pub use retry::{Backoff, RetryPolicy, retry};

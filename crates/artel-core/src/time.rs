@@ -36,6 +36,11 @@ pub fn unix_seconds() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// Now as unix milliseconds, for due times kept in memory (ETAs a consumer holds).
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
 /// A clock that moves only when told to, for deterministic tests of ETAs and expiry.
 #[derive(Debug)]
 pub struct ManualClock(Mutex<Timestamp>);

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use redis::AsyncCommands;
 use serde_json::Value;
 
-use crate::broker::{RedisBroker, redis_error};
+use crate::broker::RedisBroker;
+use crate::toolkit::redis_error;
 use crate::toolkit::scan;
 
 /// A dead entry as `bury.lua` writes it.

@@ -6,8 +6,9 @@ use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, ResultBackend, Revo
 use async_trait::async_trait;
 use redis::AsyncCommands;
 
-use crate::broker::{RedisBroker, redis_error};
+use crate::broker::RedisBroker;
 use crate::keys;
+use crate::toolkit::redis_error;
 use crate::toolkit::{RevocationLog, store_result, ttl_ms, wait_published};
 
 fn decode<T: serde::de::DeserializeOwned>(owner: &str, json: &[u8]) -> BrokerResult<T> {

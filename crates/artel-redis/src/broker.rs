@@ -1,66 +1,19 @@
-//! [`RedisBroker`]: publishing and inspecting queues; consuming is in `consumer.rs`.
+//! [`RedisBroker`]: publishing and inspecting queues; consuming is in `lease.rs`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use artel_core::{Broker, BrokerError, BrokerErrorKind, BrokerResult, Clock, Consumer, Inspect, Message, SystemClock};
+use artel_core::leased::LeasedConsumer;
+use artel_core::{Broker, BrokerResult, Clock, Consumer, Inspect, Message, Queues, SystemClock};
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
 
-use crate::consumer::RedisConsumer;
-use crate::keys::QueueKeys;
 use crate::scripts::Scripts;
-pub(crate) use crate::toolkit::redis_error;
-
-/// Settings of a [`RedisBroker`].
-#[derive(Debug, Clone)]
-pub struct RedisConfig {
-    /// Prefix of every key, so several apps (or tests) share one server.
-    pub prefix: String,
-    /// How long a claimed message stays hidden without a heartbeat.
-    pub lease: Duration,
-    /// Longest an idle consumer blocks before looking again (delayed messages and
-    /// lapsed leases are picked up at least this often).
-    pub idle_wait: Duration,
-    /// How many tasks that failed for good are kept per queue for `artel failed`.
-    pub failed_kept: u32,
-}
-
-impl Default for RedisConfig {
-    fn default() -> Self {
-        Self {
-            prefix: "artel".to_owned(),
-            lease: Duration::from_secs(30),
-            idle_wait: Duration::from_millis(500),
-            failed_kept: artel_core::FAILED_KEPT,
-        }
-    }
-}
+use crate::shared::{RedisConfig, Shared};
+use crate::toolkit::redis_error;
 
 /// Broker and result backend on a Redis server; clones share connections.
 #[derive(Debug, Clone)]
 pub struct RedisBroker {
     pub(crate) shared: Arc<Shared>,
-}
-
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) client: redis::Client,
-    /// Multiplexed, reconnecting; never used for blocking commands.
-    pub(crate) conn: ConnectionManager,
-    pub(crate) scripts: Scripts,
-    pub(crate) config: RedisConfig,
-    pub(crate) clock: Arc<dyn Clock>,
-}
-
-impl Shared {
-    pub(crate) fn now_ms(&self) -> i64 {
-        self.clock.now().timestamp_millis()
-    }
-
-    pub(crate) fn keys(&self, queue: &str) -> QueueKeys {
-        QueueKeys::new(&self.config.prefix, queue)
-    }
 }
 
 impl RedisBroker {
@@ -119,11 +72,8 @@ impl Broker for RedisBroker {
         Ok(())
     }
 
-    async fn consume(&self, queues: &[String], prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
-        if queues.is_empty() {
-            return Err(BrokerError::new(BrokerErrorKind::Other, "consume needs at least one queue name"));
-        }
-        Ok(Box::new(RedisConsumer::new(self.shared.clone(), queues.to_vec(), prefetch.max(1)).await?))
+    async fn consume(&self, queues: &Queues, prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
+        Ok(Box::new(LeasedConsumer::open(self.shared.clone(), queues.clone(), prefetch).await?))
     }
 
     async fn len(&self, queue: &str) -> BrokerResult<u64> {

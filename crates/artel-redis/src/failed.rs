@@ -5,7 +5,8 @@ use artel_core::{BrokerResult, FailedFilter, FailedTask, FailedTasks, Message};
 use async_trait::async_trait;
 use redis::AsyncCommands;
 
-use crate::broker::{RedisBroker, redis_error};
+use crate::broker::RedisBroker;
+use crate::toolkit::redis_error;
 
 #[async_trait]
 impl FailedTasks for RedisBroker {

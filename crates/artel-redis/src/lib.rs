@@ -22,10 +22,12 @@
 mod admin;
 mod backend;
 mod broker;
-mod consumer;
 mod failed;
 mod keys;
+mod lease;
 mod scripts;
+mod shared;
 pub mod toolkit;
 
-pub use broker::{RedisBroker, RedisConfig};
+pub use broker::RedisBroker;
+pub use shared::RedisConfig;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use artel_core::{Cancelled, Context, Message, lock};
 use tokio_util::sync::CancellationToken;
 
-use crate::control::ActiveTask;
+use artel_core::worker::ActiveTask;
 
 /// The running tasks, by registration.
 #[derive(Debug, Default)]

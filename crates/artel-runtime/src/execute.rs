@@ -21,8 +21,8 @@ use crate::canvas::{self, Ended};
 use crate::rate::RateLimits;
 use crate::retry::{self, Decision};
 use crate::revoke::Revoked;
-use crate::stats::WorkerStats;
 use crate::supervise::{Limits, Run, supervise};
+use artel_core::worker::WorkerStats;
 use artel_core::{EventSink, TaskEvent};
 
 /// Why a message is settled as REVOKED without running.

@@ -7,24 +7,23 @@
 
 mod active;
 mod canvas;
-mod component;
 mod components;
 mod control;
 mod execute;
 mod rate;
 mod retry;
 mod revoke;
-mod stats;
 mod supervise;
+mod supervisor;
 mod worker;
 
+pub use artel_core::worker::{
+    ActiveTask, Component, ComponentError, Scope, Stop, TaskTiming, WorkerControl, WorkerStats,
+};
 pub use artel_core::{EventSink, TaskEvent};
-pub use component::{Component, ComponentError, Scope};
 pub use components::{BurstWatcher, StatsReporter};
-pub use control::{ActiveTask, WorkerControl};
 pub use rate::parse_rate;
-pub use stats::{TaskTiming, WorkerStats};
-pub use worker::{Stop, Worker, WorkerConfig};
+pub use worker::{Worker, WorkerConfig};
 
 /// The node name of a worker that was given none: `artel.<pid>@<host>`.
 pub fn default_worker_name() -> String {

@@ -3,20 +3,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_core::{Broker, BrokerError, Clock, DEFAULT_QUEUE, Registry, ResultBackend, SystemClock};
+use artel_core::{Broker, BrokerError, Clock, Consumer, DEFAULT_QUEUE, Queues, Registry, ResultBackend, SystemClock};
 use artel_pool::Pool;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::active::ActiveTasks;
-use crate::component::{self, Component, Scope};
-use crate::components::RevocationPoller;
-use crate::control::WorkerControl;
+use crate::components::{LeaseHeartbeat, RevocationPoller};
+use crate::control::Handle;
 use crate::execute::Dispatcher;
 use crate::revoke::Revoked;
-use crate::stats::WorkerStats;
 use crate::supervise::Limits;
+use crate::supervisor;
 use artel_core::EventSink;
+use artel_core::worker::{Component, Scope, Stop, WorkerControl, WorkerStats};
 
 /// Worker settings.
 #[derive(Debug, Clone)]
@@ -57,27 +57,6 @@ pub struct WorkerConfig {
     /// A message whose body is larger is dead-lettered with the reason instead of decoded
     /// (16 MiB by default).
     pub max_message_bytes: usize,
-}
-
-/// How a worker is told to stop.
-#[derive(Debug, Clone, Default)]
-pub struct Stop {
-    /// Warm: stop fetching, let running tasks finish (up to the grace period), hand back
-    /// prefetched messages.
-    pub warm: CancellationToken,
-    /// Cold: stop now. Running tasks are dropped (async ones stop at their next await,
-    /// their child processes are killed) and their messages go back to the queue; a
-    /// blocking task's thread cannot be stopped, so its message is held until the thread
-    /// ends, or until its lease lapses once the process has exited.
-    pub cold: CancellationToken,
-}
-
-impl Stop {
-    /// Fires both: used when a warm stop is not wanted.
-    pub fn now(&self) {
-        self.warm.cancel();
-        self.cold.cancel();
-    }
 }
 
 impl Default for WorkerConfig {
@@ -180,13 +159,13 @@ impl Worker {
     }
 
     /// A handle for remote control: active tasks, revoke, registered tasks, stats.
-    pub fn control(&self) -> WorkerControl {
-        WorkerControl {
+    pub fn control(&self) -> Arc<dyn WorkerControl> {
+        Arc::new(Handle {
             executor: self.executor.clone(),
             queues: self.config.queues.clone(),
             concurrency: self.config.concurrency,
             prefetch: self.config.prefetch,
-        }
+        })
     }
 
     /// Starts the components, then runs until `stop.warm` fires: stops fetching and waits
@@ -200,6 +179,12 @@ impl Worker {
         if let Err(e) = executor.read_revocations().await {
             tracing::warn!(error = %e, "could not read revocations at start; polling will retry");
         }
+        let queues = Queues::new(self.config.queues.clone())?;
+        let mut consumer = self.broker.consume(&queues, self.config.prefetch).await?;
+        let mut components = self.components.clone();
+        if let Some(heartbeat) = consumer.take_heartbeat() {
+            components.push(Arc::new(LeaseHeartbeat { heartbeat }));
+        }
         let scope = Scope {
             shutdown: CancellationToken::new(),
             stop: stop.clone(),
@@ -207,8 +192,8 @@ impl Worker {
             stats: self.stats(),
             control: self.control(),
         };
-        let running: Vec<_> = self.components.iter().map(|c| component::supervise(c.clone(), scope.clone())).collect();
-        let outcome = self.serve(pool, &stop).await;
+        let running: Vec<_> = components.into_iter().map(|c| supervisor::supervise(c, scope.clone())).collect();
+        let outcome = self.serve(consumer, pool, &stop).await;
         scope.shutdown.cancel();
         for component in running {
             let _ = component.await;
@@ -216,9 +201,8 @@ impl Worker {
         outcome
     }
 
-    async fn serve(&self, pool: &Pool, stop: &Stop) -> Result<(), BrokerError> {
+    async fn serve(&self, mut consumer: Box<dyn Consumer>, pool: &Pool, stop: &Stop) -> Result<(), BrokerError> {
         let shutdown = stop.warm.clone();
-        let mut consumer = self.broker.consume(&self.config.queues, self.config.prefetch).await?;
         let concurrency = self.config.concurrency.max(1);
         let slots = Arc::new(Semaphore::new(concurrency));
         let mut backoff = FETCH_BACKOFF.0;
@@ -260,6 +244,8 @@ impl Worker {
                 Err(e) => return Err(e),
             }
         }
+        // Prefetched messages go back now, for other workers; held ones keep their leases.
+        drop(consumer);
         // Every slot back means every task in flight has finished (or been handed back).
         let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
         tokio::select! {

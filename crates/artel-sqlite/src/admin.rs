@@ -57,7 +57,7 @@ impl Admin for SqliteBroker {
             .db
             .call("retrying dead messages", move |tx| queries::dead_retry(tx, queue.as_deref(), now))
             .await?;
-        self.shared.published.notify_waiters();
+        self.shared.wake_consumers();
         Ok(n as u64)
     }
 

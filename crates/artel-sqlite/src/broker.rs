@@ -2,61 +2,20 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use artel_core::{Broker, BrokerError, BrokerErrorKind, BrokerResult, Clock, Consumer, Inspect, Message, SystemClock};
+use artel_core::leased::LeasedConsumer;
+use artel_core::{Broker, BrokerResult, Clock, Consumer, Inspect, Message, Queues, SystemClock};
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use crate::consumer::SqliteConsumer;
 use crate::db::Db;
 use crate::queries::{self, NewMessage};
-
-/// Timing settings of a [`SqliteBroker`].
-#[derive(Debug, Clone, Copy)]
-pub struct SqliteConfig {
-    /// How long a claimed message stays hidden without a heartbeat; after it lapses the
-    /// message is delivered again (a crashed worker's tasks come back after this).
-    pub lease: Duration,
-    /// How often an idle consumer looks for messages published by other processes.
-    pub poll_interval: Duration,
-    /// How many tasks that failed for good are kept per queue for `artel failed`.
-    pub failed_kept: u32,
-}
-
-impl Default for SqliteConfig {
-    fn default() -> Self {
-        Self {
-            lease: Duration::from_secs(30),
-            poll_interval: Duration::from_millis(50),
-            failed_kept: artel_core::FAILED_KEPT,
-        }
-    }
-}
+use crate::shared::{Shared, SqliteConfig};
 
 /// Broker and result backend on one SQLite file; clones share one connection thread.
 #[derive(Debug, Clone)]
 pub struct SqliteBroker {
     pub(crate) shared: Arc<Shared>,
-}
-
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) db: Db,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) config: SqliteConfig,
-    /// Wakes this process's consumers at once on a local publish.
-    pub(crate) published: Notify,
-    /// Wakes this process's result waiters at once on a local store.
-    pub(crate) stored: Notify,
-    /// When this broker last deleted expired results (unix ms).
-    pub(crate) last_sweep_ms: std::sync::atomic::AtomicI64,
-}
-
-impl Shared {
-    pub(crate) fn now_ms(&self) -> i64 {
-        self.clock.now().timestamp_millis()
-    }
 }
 
 impl SqliteBroker {
@@ -72,7 +31,7 @@ impl SqliteBroker {
             db,
             clock,
             config,
-            published: Notify::new(),
+            published: tokio::sync::watch::Sender::new(0),
             stored: Notify::new(),
             last_sweep_ms: Default::default(),
         };
@@ -112,15 +71,12 @@ impl Broker for SqliteBroker {
                 Ok(())
             })
             .await?;
-        self.shared.published.notify_waiters();
+        self.shared.wake_consumers();
         Ok(())
     }
 
-    async fn consume(&self, queues: &[String], prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
-        if queues.is_empty() {
-            return Err(BrokerError::new(BrokerErrorKind::Other, "consume needs at least one queue name"));
-        }
-        Ok(Box::new(SqliteConsumer::new(self.shared.clone(), queues.to_vec(), prefetch.max(1))))
+    async fn consume(&self, queues: &Queues, prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
+        Ok(Box::new(LeasedConsumer::open(self.shared.clone(), queues.clone(), prefetch).await?))
     }
 
     async fn len(&self, queue: &str) -> BrokerResult<u64> {

@@ -45,7 +45,7 @@ trait Op: Send {
 struct Call<F, R> {
     work: Option<F>,
     outcome: Option<rusqlite::Result<R>>,
-    reply: Option<oneshot::Sender<BrokerResult<R>>>,
+    reply: oneshot::Sender<BrokerResult<R>>,
     what: &'static str,
 }
 
@@ -67,9 +67,7 @@ where
             (Ok(()), Some(Err(e))) => Err(sql_error(self.what, e)),
             (Ok(()), None) => Err(BrokerError::new(BrokerErrorKind::Other, format!("{}: not run", self.what))),
         };
-        if let Some(reply) = self.reply.take() {
-            let _ = reply.send(answer);
-        }
+        let _ = self.reply.send(answer);
     }
 }
 
@@ -167,32 +165,9 @@ impl Db {
         R: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.send(what, work, Some(reply))?;
-        answer.await.map_err(|_| closed(what))?
-    }
-
-    /// Queues `work` without waiting for it (used from `Drop`).
-    pub(crate) fn spawn<F>(&self, what: &'static str, work: F)
-    where
-        F: FnOnce(&Transaction<'_>) -> rusqlite::Result<()> + Send + 'static,
-    {
-        if self.send(what, work, None).is_err() {
-            tracing::warn!("{what}: the database thread is gone; the lease will lapse instead");
-        }
-    }
-
-    fn send<F, R>(
-        &self,
-        what: &'static str,
-        work: F,
-        reply: Option<oneshot::Sender<BrokerResult<R>>>,
-    ) -> BrokerResult<()>
-    where
-        F: FnOnce(&Transaction<'_>) -> rusqlite::Result<R> + Send + 'static,
-        R: Send + 'static,
-    {
         let call = Call { work: Some(work), outcome: None, reply, what };
-        self.ops.send(Box::new(call)).map_err(|_| closed(what))
+        self.ops.send(Box::new(call)).map_err(|_| closed(what))?;
+        answer.await.map_err(|_| closed(what))?
     }
 }
 

@@ -55,7 +55,7 @@ impl FailedTasks for SqliteBroker {
                 Ok(published)
             })
             .await?;
-        self.shared.published.notify_waiters();
+        self.shared.wake_consumers();
         Ok(published)
     }
 }

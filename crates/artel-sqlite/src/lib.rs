@@ -20,9 +20,11 @@
 mod admin;
 mod backend;
 mod broker;
-mod consumer;
 mod db;
 mod failed;
+mod lease;
 mod queries;
+mod shared;
 
-pub use broker::{SqliteBroker, SqliteConfig};
+pub use broker::SqliteBroker;
+pub use shared::SqliteConfig;

@@ -15,7 +15,8 @@ use tokio::task::JoinHandle;
 use super::deliveries::DeliveryCounts;
 use super::message::{Arrival, to_message};
 use super::{Amqp, DEAD_QUEUE, amqp_error};
-use crate::eta::{Waiting, now_ms};
+use artel_core::leased::Waiting;
+use artel_core::time::now_ms;
 
 /// The prefetch applies to the whole channel and changes at once (Celery sets it so on
 /// RabbitMQ); a per-consumer prefetch would only apply to consumers started later.

@@ -16,6 +16,7 @@ mod wire;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+use artel_core::Queues;
 use artel_core::{Broker, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Message};
 use async_trait::async_trait;
 use lapin::options::{
@@ -200,10 +201,7 @@ impl Broker for Amqp {
         Ok(())
     }
 
-    async fn consume(&self, queues: &[String], prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
-        if queues.is_empty() {
-            return Err(BrokerError::new(BrokerErrorKind::Other, "consume needs at least one queue name"));
-        }
+    async fn consume(&self, queues: &Queues, prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
         Ok(Box::new(consumer::AmqpConsumer::start(self.clone(), queues, prefetch).await?))
     }
 

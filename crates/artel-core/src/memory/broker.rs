@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use crate::broker::{Acknowledge, Broker, BrokerResult, Consumer, Delivery};
-use crate::error::{BrokerError, BrokerErrorKind};
 use crate::message::Message;
+use crate::queues::Queues;
 use crate::time::{Clock, SystemClock, Timestamp};
 
 /// In-process broker; clones share the same queues.
@@ -124,10 +124,7 @@ impl Broker for MemoryBroker {
         Ok(())
     }
 
-    async fn consume(&self, queues: &[String], _prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
-        if queues.is_empty() {
-            return Err(BrokerError::new(BrokerErrorKind::Other, "consume needs at least one queue name"));
-        }
+    async fn consume(&self, queues: &Queues, _prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
         Ok(Box::new(MemoryConsumer { shared: self.shared.clone(), queues: queues.to_vec() }))
     }
 

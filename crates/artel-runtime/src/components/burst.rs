@@ -7,7 +7,7 @@ use std::time::Duration;
 use artel_core::Inspect;
 use async_trait::async_trait;
 
-use crate::component::{Component, ComponentError, Scope};
+use artel_core::worker::{Component, ComponentError, Scope};
 
 /// How often the queues are looked at.
 const EVERY: Duration = Duration::from_millis(100);

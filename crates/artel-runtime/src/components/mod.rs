@@ -2,9 +2,11 @@
 //! a wire protocol (Celery's remote control and events) live with their wire.
 
 mod burst;
+mod heartbeat;
 mod reporter;
 mod revocations;
 
 pub use burst::BurstWatcher;
+pub(crate) use heartbeat::LeaseHeartbeat;
 pub use reporter::StatsReporter;
 pub(crate) use revocations::RevocationPoller;

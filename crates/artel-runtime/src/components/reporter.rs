@@ -8,7 +8,7 @@ use std::time::Duration;
 use artel_core::Admin;
 use async_trait::async_trait;
 
-use crate::component::{Component, ComponentError, Scope};
+use artel_core::worker::{Component, ComponentError, Scope};
 
 /// Reports the worker to `admin` every `every` (2 s is what `artel stats` expects).
 #[derive(Debug)]

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::component::{Component, ComponentError, Scope};
 use crate::execute::Dispatcher;
+use artel_core::worker::{Component, ComponentError, Scope};
 
 /// Polls the backend's revocations every `every`.
 #[derive(Debug)]

@@ -56,7 +56,8 @@ pub struct TaskTiming {
 }
 
 impl WorkerStats {
-    pub(crate) fn record(&self, task: &str, took: Duration) {
+    /// Records one run of `task` that took `took`.
+    pub fn record(&self, task: &str, took: Duration) {
         let mut timings = self.timings.lock().unwrap_or_else(|e| e.into_inner());
         let t = timings.entry(task.to_owned()).or_default();
         let slot = (t.count % SAMPLES as u64) as usize;

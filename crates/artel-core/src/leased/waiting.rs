@@ -5,9 +5,11 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::Duration;
 
+use crate::time::now_ms;
+
 /// Items by due time (unix ms), earliest first; equal times keep arrival order.
 #[derive(Debug)]
-pub(crate) struct Waiting<T> {
+pub struct Waiting<T> {
     order: BinaryHeap<Reverse<(i64, u64)>>,
     items: HashMap<u64, T>,
     arrivals: u64,
@@ -19,20 +21,16 @@ impl<T> Default for Waiting<T> {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
 impl<T> Waiting<T> {
     /// Holds `item` until `due_ms`.
-    pub(crate) fn hold(&mut self, due_ms: i64, item: T) {
+    pub fn hold(&mut self, due_ms: i64, item: T) {
         self.arrivals += 1;
         self.order.push(Reverse((due_ms, self.arrivals)));
         self.items.insert(self.arrivals, item);
     }
 
     /// The earliest item whose time has come.
-    pub(crate) fn pop_due(&mut self) -> Option<T> {
+    pub fn pop_due(&mut self) -> Option<T> {
         let Reverse((due, arrival)) = *self.order.peek()?;
         if due > now_ms() {
             return None;
@@ -42,18 +40,23 @@ impl<T> Waiting<T> {
     }
 
     /// How long until the earliest item is due (`None`: nothing held).
-    pub(crate) fn next_in(&self) -> Option<Duration> {
+    pub fn next_in(&self) -> Option<Duration> {
         let Reverse((due, _)) = self.order.peek()?;
         Some(Duration::from_millis(u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0)))
     }
 
     /// How many are held.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.items.len()
     }
 
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
     /// Everything held, to hand back.
-    pub(crate) fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
+    pub fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
         self.order.clear();
         self.items.drain().map(|(_, item)| item)
     }

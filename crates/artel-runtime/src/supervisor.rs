@@ -1,70 +1,10 @@
-//! A worker's background loops, one shape: a component is built from its parameters and
-//! runs until its scope's `shutdown` fires. The worker supervises each one:
-//!
-//! * returning `Ok` ends it (its work is done, or `shutdown` fired);
-//! * [`ComponentError::Failed`] or a panic restarts it after a backoff that doubles from
-//!   100 ms to 30 s (reset once it has run a minute), logged each time;
-//! * [`ComponentError::Fatal`] stops the worker (warm): it cannot do its job at all.
-//!
-//! `shutdown` fires once the worker has stopped fetching and its tasks have finished (or
-//! been stopped), so reporters see the whole grace period and say goodbye last.
+//! Supervising a worker's components (see [`artel_core::worker::Component`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
+use artel_core::worker::{Component, ComponentError, Scope};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-
-use crate::control::WorkerControl;
-use crate::stats::WorkerStats;
-use crate::worker::Stop;
-
-/// What a component may see and do of its worker.
-#[derive(Debug, Clone)]
-pub struct Scope {
-    /// Fires when the component is to end.
-    pub shutdown: CancellationToken,
-    /// Stops the worker (a burst watcher, a remote `shutdown`).
-    pub stop: Stop,
-    /// The worker's node name.
-    pub name: String,
-    /// Live counters.
-    pub stats: Arc<WorkerStats>,
-    /// Active tasks, revokes, queues, registered tasks.
-    pub control: WorkerControl,
-}
-
-impl Scope {
-    /// Waits `pause`; false when shutdown fired first (the component is to end).
-    pub async fn sleep(&self, pause: Duration) -> bool {
-        tokio::select! {
-            _ = self.shutdown.cancelled() => false,
-            _ = tokio::time::sleep(pause) => true,
-        }
-    }
-}
-
-/// Why a component's run ended early.
-#[derive(Debug, thiserror::Error)]
-pub enum ComponentError {
-    /// It failed this time; run it again after a pause.
-    #[error("{0}")]
-    Failed(String),
-    /// It can never run (misconfigured): the worker stops.
-    #[error("{0}")]
-    Fatal(String),
-}
-
-/// A background loop of a worker; see the module docs.
-#[async_trait]
-pub trait Component: Send + Sync + std::fmt::Debug + 'static {
-    /// Its name in logs.
-    fn name(&self) -> &'static str;
-
-    /// Runs until `scope.shutdown` fires or it fails.
-    async fn run(&self, scope: &Scope) -> Result<(), ComponentError>;
-}
 
 /// Restart pauses: doubling from the first to the last.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(30));
@@ -112,6 +52,9 @@ mod tests {
     use artel_core::Registry;
     use artel_core::memory::{MemoryBackend, MemoryBroker};
     use artel_pool::Pool;
+
+    use artel_core::worker::Stop;
+    use async_trait::async_trait;
 
     use super::*;
     use crate::{Worker, WorkerConfig};

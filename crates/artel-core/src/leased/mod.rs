@@ -1,0 +1,282 @@
+//! One consumer for every broker that leases messages to a holder: [`LeasedConsumer`]
+//! owns prefetch, the holder token, the heartbeat, burying undecodable messages, handing
+//! back on drop and waiting; a broker implements only the storage verbs of [`LeaseStore`].
+//!
+//! Invariants:
+//! * every claimed message is, at each moment, in exactly one place: this consumer's
+//!   buffer (handed back when it drops), a [`Delivery`] (settled, or handed back when it
+//!   drops), or the dead letters (it could not be decoded);
+//! * every write after the claim names the holder token, so a holder whose lease lapsed
+//!   cannot settle a message another holder has since claimed;
+//! * while a message is held its lease is extended a few times per lease period, by this
+//!   consumer or, once [`Consumer::take_heartbeat`] was called, by whoever took it.
+
+mod store;
+mod waiting;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::task::JoinHandle;
+
+use crate::broker::{Acknowledge, BrokerResult, Consumer, Delivery, Heartbeat};
+use crate::message::Message;
+use crate::queues::Queues;
+use crate::result::TaskResult;
+use crate::{FailedTask, lock};
+
+pub use store::{Claim, Claimed, LeaseStore, Stored};
+pub use waiting::Waiting;
+
+/// The ids a consumer holds (buffered, waiting for their ETA or delivered), for the heartbeat.
+type Held<Id> = Arc<Mutex<Vec<Id>>>;
+
+/// A decoded message with its id and delivery count, not yet handed out.
+type Ready<Id> = (Message, Id, u32);
+
+/// Who keeps the leases alive.
+#[derive(Debug)]
+enum Duty<S: LeaseStore> {
+    /// Nobody yet: the consumer starts its own heartbeat on its first `next`.
+    Unclaimed(Arc<Keeper<S>>),
+    /// The consumer's own heartbeat task.
+    Own(JoinHandle<()>),
+    /// Handed to a caller (a worker runs it as a supervised component).
+    Taken,
+}
+
+/// The generic consumer; see the module docs.
+pub struct LeasedConsumer<S: LeaseStore> {
+    store: Arc<S>,
+    queues: Queues,
+    prefetch: usize,
+    holder: Arc<str>,
+    held: Held<S::Id>,
+    /// Claimed and ready, not yet handed out.
+    buffer: VecDeque<Ready<S::Id>>,
+    /// Claimed with an ETA still ahead, for stores that do not hold delayed messages.
+    delayed: Waiting<Ready<S::Id>>,
+    waiter: S::Waiter,
+    duty: Duty<S>,
+}
+
+impl<S: LeaseStore> LeasedConsumer<S> {
+    /// A new holder of `store`'s messages in `queues`, claiming up to `prefetch` at a time.
+    pub async fn open(store: Arc<S>, queues: Queues, prefetch: usize) -> BrokerResult<Self> {
+        let waiter = store.waiter(&queues).await?;
+        let holder: Arc<str> = uuid::Uuid::new_v4().to_string().into();
+        let held: Held<S::Id> = Arc::default();
+        let keeper = Keeper { store: store.clone(), holder: holder.clone(), held: held.clone() };
+        Ok(Self {
+            store,
+            queues,
+            prefetch: prefetch.max(1),
+            holder,
+            held,
+            buffer: VecDeque::new(),
+            delayed: Waiting::default(),
+            waiter,
+            duty: Duty::Unclaimed(Arc::new(keeper)),
+        })
+    }
+
+    fn acker(&self, id: S::Id) -> LeaseAcker<S> {
+        LeaseAcker { store: self.store.clone(), holder: self.holder.clone(), id, held: self.held.clone() }
+    }
+
+    /// Claims what is ready; returns when something delayed or leased becomes visible.
+    async fn fill(&mut self) -> BrokerResult<Option<Duration>> {
+        let claim = self.store.claim(&self.queues, &self.holder, self.prefetch).await?;
+        lock(&self.held).extend(claim.messages.iter().map(|c| c.id.clone()));
+        let now = crate::time::now_ms();
+        for claimed in claim.messages {
+            match Message::from_envelope_or_salvage(&claimed.envelope) {
+                Ok(message) => {
+                    let id = self.store.address(claimed.id, &message);
+                    let ready = (message, id, claimed.deliveries);
+                    match ready.0.headers.eta.map(|eta| eta.timestamp_millis()) {
+                        Some(due) if due > now && !self.store.holds_delayed() => self.delayed.hold(due, ready),
+                        _ => self.buffer.push_back(ready),
+                    }
+                }
+                Err(error) => {
+                    let reason = format!("undecodable message: {error}");
+                    tracing::error!(id = ?claimed.id, %reason, "message moved to dead letter");
+                    self.acker(claimed.id).reject(&reason).await?;
+                }
+            }
+        }
+        Ok(claim.next_visible)
+    }
+
+    fn deliver(&self, (message, id, deliveries): Ready<S::Id>) -> Delivery {
+        Delivery::new(message, Box::new(self.acker(id))).with_deliveries(deliveries)
+    }
+}
+
+#[async_trait]
+impl<S: LeaseStore> Consumer for LeasedConsumer<S> {
+    async fn next(&mut self) -> BrokerResult<Delivery> {
+        if let Duty::Unclaimed(keeper) = &self.duty {
+            self.duty = Duty::Own(tokio::spawn(keep_alive(keeper.clone())));
+        }
+        loop {
+            if let Some(ready) = self.delayed.pop_due().or_else(|| self.buffer.pop_front()) {
+                return Ok(self.deliver(ready));
+            }
+            let next_visible = self.fill().await?;
+            if !self.buffer.is_empty() {
+                continue;
+            }
+            let due_in = [next_visible, self.delayed.next_in()].into_iter().flatten().min();
+            if due_in.is_some_and(|d| d.is_zero()) {
+                continue;
+            }
+            self.store.wait_for_work(&mut self.waiter, due_in).await?;
+        }
+    }
+
+    fn take_heartbeat(&mut self) -> Option<Arc<dyn Heartbeat>> {
+        match std::mem::replace(&mut self.duty, Duty::Taken) {
+            Duty::Unclaimed(keeper) => Some(keeper),
+            other => {
+                self.duty = other;
+                None
+            }
+        }
+    }
+}
+
+impl<S: LeaseStore> Drop for LeasedConsumer<S> {
+    fn drop(&mut self) {
+        if let Duty::Own(heartbeat) = &self.duty {
+            heartbeat.abort();
+        }
+        // Claimed, never started: hand them back now rather than after the lease. Delivered
+        // ones are their deliveries' to settle.
+        let undelivered: Vec<S::Id> = self.buffer.drain(..).chain(self.delayed.drain()).map(|(_, id, _)| id).collect();
+        for id in undelivered {
+            self.acker(id).release();
+        }
+    }
+}
+
+impl<S: LeaseStore> fmt::Debug for LeasedConsumer<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LeasedConsumer")
+            .field("store", &self.store)
+            .field("queues", &self.queues)
+            .field("buffered", &self.buffer.len())
+            .field("delayed", &self.delayed.len())
+            .finish()
+    }
+}
+
+/// Extends the leases of everything a consumer holds.
+#[derive(Debug)]
+struct Keeper<S: LeaseStore> {
+    store: Arc<S>,
+    holder: Arc<str>,
+    held: Held<S::Id>,
+}
+
+#[async_trait]
+impl<S: LeaseStore> Heartbeat for Keeper<S> {
+    fn every(&self) -> Duration {
+        self.store.heartbeat_every()
+    }
+
+    async fn beat(&self) -> BrokerResult<()> {
+        let held = lock(&self.held).clone();
+        self.store.extend(&self.holder, &held).await
+    }
+}
+
+/// A consumer's own heartbeat, for consumers used without a worker.
+async fn keep_alive(heartbeat: Arc<dyn Heartbeat>) {
+    loop {
+        if let Err(error) = heartbeat.beat().await {
+            tracing::warn!(%error, "could not extend leases; held messages may be delivered again");
+        }
+        tokio::time::sleep(heartbeat.every()).await;
+    }
+}
+
+/// Settles one claimed message through the store, as its holder.
+#[derive(Debug)]
+struct LeaseAcker<S: LeaseStore> {
+    store: Arc<S>,
+    holder: Arc<str>,
+    id: S::Id,
+    held: Held<S::Id>,
+}
+
+impl<S: LeaseStore> LeaseAcker<S> {
+    /// No longer held by this consumer: the heartbeat leaves it alone.
+    fn forget(&self) {
+        let mut held = lock(&self.held);
+        if let Some(at) = held.iter().position(|id| id == &self.id) {
+            held.swap_remove(at);
+        }
+    }
+
+    /// Warns when a settling write found the message no longer held by this holder.
+    fn lapsed_unless(&self, held: bool) {
+        if !held {
+            tracing::warn!(id = ?self.id, "acked a message whose lease had lapsed; another worker may run it again");
+        }
+    }
+}
+
+#[async_trait]
+impl<S: LeaseStore> Acknowledge for LeaseAcker<S> {
+    async fn ack(&self) -> BrokerResult<()> {
+        self.forget();
+        let held = self.store.ack(&self.holder, &self.id).await?;
+        self.lapsed_unless(held);
+        Ok(())
+    }
+
+    async fn requeue(&self) -> BrokerResult<()> {
+        self.forget();
+        self.store.requeue(&self.holder, &self.id).await
+    }
+
+    async fn reject(&self, reason: &str) -> BrokerResult<()> {
+        self.forget();
+        self.store.bury(&self.holder, &self.id, reason).await
+    }
+
+    async fn ack_failed(&self, failure: &FailedTask) -> BrokerResult<()> {
+        self.forget();
+        let held = self.store.ack_failed(&self.holder, &self.id, failure).await?;
+        self.lapsed_unless(held);
+        Ok(())
+    }
+
+    async fn ack_with_result(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<Option<bool>> {
+        let Some(stored) = self.store.ack_with_result(&self.holder, &self.id, result, ttl).await? else {
+            return Ok(None);
+        };
+        self.forget();
+        self.lapsed_unless(stored.held);
+        Ok(Some(stored.written))
+    }
+
+    fn release(&self) {
+        self.forget();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(id = ?self.id, "released outside a runtime; the lease will lapse instead");
+            return;
+        };
+        let (store, holder, id) = (self.store.clone(), self.holder.clone(), self.id.clone());
+        runtime.spawn(async move {
+            if let Err(error) = store.release(&holder, &id).await {
+                tracing::warn!(%error, "could not release a message; its lease will lapse instead");
+            }
+        });
+    }
+}

@@ -1,0 +1,56 @@
+//! What a broker's clones share: the database thread, clock, timings and wake-ups. A
+//! leaf: the broker, its lease store, result backend and admin all build on it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use artel_core::Clock;
+use tokio::sync::{Notify, watch};
+
+use crate::db::Db;
+
+/// Timing settings of a [`crate::SqliteBroker`].
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteConfig {
+    /// How long a claimed message stays hidden without a heartbeat; after it lapses the
+    /// message is delivered again (a crashed worker's tasks come back after this).
+    pub lease: Duration,
+    /// How often an idle consumer looks for messages published by other processes.
+    pub poll_interval: Duration,
+    /// How many tasks that failed for good are kept per queue for `artel failed`.
+    pub failed_kept: u32,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_millis(50),
+            failed_kept: artel_core::FAILED_KEPT,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) db: Db,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: SqliteConfig,
+    /// Counts local publishes and hand-backs: this process's consumers wake on a change.
+    pub(crate) published: watch::Sender<u64>,
+    /// Wakes this process's result waiters at once on a local store.
+    pub(crate) stored: Notify,
+    /// When this broker last deleted expired results (unix ms).
+    pub(crate) last_sweep_ms: std::sync::atomic::AtomicI64,
+}
+
+impl Shared {
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    /// Wakes this process's waiting consumers: something may be ready.
+    pub(crate) fn wake_consumers(&self) {
+        self.published.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
