@@ -43,6 +43,9 @@ pub struct Fixture {
     /// Another connection to the same store with short leases, for the lease behaviours;
     /// `None` where messages are not leased (RabbitMQ holds them for the channel).
     pub leases: Option<Leases>,
+    /// Opens the same store again with every polling interval an hour long, so a
+    /// behaviour can tell a waiter that is woken from one that polls.
+    pub slow_polling: SlowPolling,
     /// What the broker does where brokers differ.
     pub capabilities: Capabilities,
     /// Dropped at the end of the test (removes files, keys...).
@@ -56,6 +59,25 @@ pub struct Leases {
     pub lease: Duration,
     /// Opens another connection; callable from any tokio runtime.
     pub open: Box<dyn Fn() -> BoxFuture<'static, Arc<dyn Broker>> + Send + Sync>,
+}
+
+/// Opens a broker and its result backend (one connection, where they share one) whose
+/// consumers and result waiters would poll only once an hour.
+pub struct SlowPolling {
+    /// Opens them; callable from any tokio runtime.
+    pub open: Box<dyn Fn() -> BoxFuture<'static, Opened> + Send + Sync>,
+}
+
+/// A broker and its result backend.
+pub type Opened = (Arc<dyn Broker>, Arc<dyn ResultBackend>);
+
+/// What [`SlowPolling`] sets every polling interval to.
+pub const SLOW_POLL: Duration = Duration::from_secs(3600);
+
+impl std::fmt::Debug for SlowPolling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlowPolling").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Leases {
@@ -84,6 +106,9 @@ pub struct Capabilities {
     /// A holder whose lease lapsed cannot settle the message another consumer took since
     /// (kombu settles by delivery tag, whoever holds the message now).
     pub stale_acks_refused: bool,
+    /// An idle consumer is woken by a publish (kombu's Redis layout signals nothing: its
+    /// consumers poll).
+    pub consumers_woken: bool,
 }
 
 /// The order a broker serves priorities in.
@@ -116,6 +141,7 @@ impl Capabilities {
         requeue_reaches_others: true,
         chords: ChordCounting::CountEachOnce,
         stale_acks_refused: true,
+        consumers_woken: true,
     };
 }
 
@@ -214,6 +240,7 @@ macro_rules! conformance {
             purge_removes_waiting_messages_and_counts_them,
             a_batch_is_delivered_whole_and_in_order,
             results_round_trip_and_wake_waiters,
+            waiters_are_woken_by_a_store_and_a_publish_not_by_polling,
             waiting_for_a_missing_result_times_out,
             a_final_result_is_never_overwritten,
             results_expire_after_their_ttl,
@@ -491,6 +518,40 @@ pub async fn results_round_trip_and_wake_waiters(f: &Fixture) {
     let got = waiter.await.expect("join").expect("ready");
     assert_eq!(got, done);
     assert_eq!(f.backend.get(&id).await.expect("get"), Some(done));
+}
+
+/// A result waiter is woken by the store and an idle consumer by a publish, on a
+/// connection whose polling would take an hour: waking is not polling.
+pub async fn waiters_are_woken_by_a_store_and_a_publish_not_by_polling(f: &Fixture) {
+    let (broker, backend) = (f.slow_polling.open)().await;
+    let id = format!("{}woken", f.prefix);
+    let waiter = {
+        let (backend, id) = (backend.clone(), id.clone());
+        tokio::spawn(async move { backend.wait(&id, SLOW_POLL).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let done = TaskResult::success(&id, json!(1), SystemClock.now());
+    backend.store(&done, None).await.expect("store");
+    let woken = tokio::time::timeout(PATIENCE, waiter).await.expect("woken by the store, not an hour later");
+    let woken = woken.expect("join").expect("wait");
+    assert_eq!(woken, done);
+
+    if !f.capabilities.consumers_woken {
+        return skip(f, "its consumers poll for messages");
+    }
+    let q = format!("{}woken", f.prefix);
+    let mut consumer = broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
+    let next = tokio::spawn(async move {
+        let delivery = consumer.next().await;
+        (consumer, delivery)
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    broker.publish(&q, &[message("wake")]).await.expect("publish");
+    let (_consumer, delivery) =
+        tokio::time::timeout(PATIENCE, next).await.expect("woken by the publish, not an hour later").expect("join");
+    let delivery = delivery.expect("next");
+    assert_eq!(delivery.message().headers.task, "wake");
+    delivery.ack().await.expect("ack");
 }
 
 /// Waiting for a result nobody stores ends with a Timeout error.

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_broker_tests::{Capabilities, ChordCounting, Fixture, PriorityOrder, conformance};
+use artel_broker_tests::{Capabilities, ChordCounting, Fixture, PriorityOrder, SlowPolling, conformance};
 use artel_celery::amqp::{Amqp, AmqpConfig};
 use artel_celery::{CeleryRedis, CeleryRedisConfig};
 use artel_core::Queues;
@@ -68,6 +68,17 @@ async fn amqp_fixture() -> Option<Fixture> {
         requeue_reaches_others: false,
         chords: ChordCounting::ClaimOnce,
         stale_acks_refused: false,
+        consumers_woken: true,
+    };
+    // RabbitMQ pushes and results arrive by subscription: nothing here polls.
+    let slow_polling = {
+        let (broker, backend) = (broker.clone(), backend.clone());
+        SlowPolling {
+            open: Box::new(move || {
+                let (broker, backend) = (broker.clone(), backend.clone());
+                Box::pin(async move { (broker as _, backend as _) })
+            }),
+        }
     };
     Some(Fixture {
         broker,
@@ -77,6 +88,7 @@ async fn amqp_fixture() -> Option<Fixture> {
         admin: None,
         inspect: None,
         leases: None,
+        slow_polling,
         capabilities,
         cleanup: Box::new(cleanup),
     })

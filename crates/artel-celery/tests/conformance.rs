@@ -10,7 +10,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_broker_tests::{Capabilities, ChordCounting, Fixture, Leases, PriorityOrder, conformance};
+use artel_broker_tests::{
+    Capabilities, ChordCounting, Fixture, Leases, PriorityOrder, SLOW_POLL, SlowPolling, conformance,
+};
 use artel_celery::{CeleryRedis, CeleryRedisConfig};
 use artel_core::Queues;
 use artel_core::{Broker, Clock, ResultBackend, Signature, SystemClock, TaskResult};
@@ -71,6 +73,20 @@ fn leases(prefix: &str) -> Leases {
     }
 }
 
+/// Another connection to the prefix whose consumers would poll once an hour.
+fn slow_polling(prefix: &str) -> SlowPolling {
+    let prefix = prefix.to_owned();
+    SlowPolling {
+        open: Box::new(move || {
+            let config = CeleryRedisConfig { prefix: prefix.clone(), poll: SLOW_POLL, ..Default::default() };
+            Box::pin(async move {
+                let broker = CeleryRedis::connect(&url(), config).await.expect("connect");
+                (Arc::new(broker.clone()) as _, Arc::new(broker) as _)
+            })
+        }),
+    }
+}
+
 async fn celery_fixture() -> Option<Fixture> {
     let (broker, cleanup) = open().await?;
     Some(Fixture {
@@ -81,11 +97,13 @@ async fn celery_fixture() -> Option<Fixture> {
         admin: Some(Arc::new(broker.clone())),
         inspect: Some(Arc::new(broker)),
         leases: Some(leases(&cleanup.prefix)),
+        slow_polling: slow_polling(&cleanup.prefix),
         capabilities: Capabilities {
             priority: PriorityOrder::LowerFirst,
             broker_holds_delayed: false,
             chords: ChordCounting::ClaimOnce,
             stale_acks_refused: false,
+            consumers_woken: false,
             ..Capabilities::NATIVE
         },
         cleanup: Box::new(cleanup),

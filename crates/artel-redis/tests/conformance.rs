@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_broker_tests::{Capabilities, Fixture, Leases, conformance};
+use artel_broker_tests::{Capabilities, Fixture, Leases, SLOW_POLL, SlowPolling, conformance};
 use artel_core::{Broker, SystemClock};
 use artel_redis::{RedisBroker, RedisConfig};
 
@@ -56,6 +56,20 @@ fn leases(prefix: &str) -> Leases {
     }
 }
 
+/// Another connection to the prefix whose idle consumers would block for an hour.
+fn slow_polling(prefix: &str) -> SlowPolling {
+    let prefix = prefix.to_owned();
+    SlowPolling {
+        open: Box::new(move || {
+            let config = RedisConfig { prefix: prefix.clone(), idle_wait: SLOW_POLL, ..RedisConfig::default() };
+            Box::pin(async move {
+                let broker = RedisBroker::connect_with(&url(), config, Arc::new(SystemClock)).await.expect("connect");
+                (Arc::new(broker.clone()) as _, Arc::new(broker) as _)
+            })
+        }),
+    }
+}
+
 async fn redis_fixture() -> Option<Fixture> {
     let prefix = format!("artel-test-{}", uuid::Uuid::new_v4());
     let config = RedisConfig { prefix: prefix.clone(), failed_kept: FAILED_KEPT, ..RedisConfig::default() };
@@ -68,6 +82,7 @@ async fn redis_fixture() -> Option<Fixture> {
             admin: Some(Arc::new(broker.clone())),
             inspect: Some(Arc::new(broker.clone())),
             leases: Some(leases(&prefix)),
+            slow_polling: slow_polling(&prefix),
             capabilities: Capabilities::NATIVE,
             cleanup: Box::new(DropPrefix { url: url(), prefix }),
         }),

@@ -16,9 +16,6 @@ const SWEEP_EVERY_MS: i64 = 30_000;
 const SWEEP_LIMIT: usize = 5_000;
 /// Revocations one poll reads at most.
 const REVOCATIONS_PER_READ: usize = 10_000;
-/// A waiter looks for results stored by another process at the broker's poll interval,
-/// but at least this often.
-const WAIT_POLL_MAX: Duration = Duration::from_millis(20);
 
 fn encode(result: &TaskResult) -> BrokerResult<Vec<u8>> {
     serde_json::to_vec(result).map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a result").with_source(e))
@@ -143,7 +140,7 @@ impl ResultBackend for SqliteBroker {
                 ));
             }
             // Local stores wake us at once; other processes' stores are seen by polling.
-            let poll = self.shared.config.poll_interval.min(WAIT_POLL_MAX);
+            let poll = self.shared.config.result_poll;
             let _ = tokio::time::timeout_at(deadline.min(Instant::now() + poll), stored).await;
         }
     }

@@ -17,6 +17,9 @@ pub struct SqliteConfig {
     pub lease: Duration,
     /// How often an idle consumer looks for messages published by other processes.
     pub poll_interval: Duration,
+    /// How often a result waiter looks for results stored by other processes (this
+    /// process's stores wake it at once).
+    pub result_poll: Duration,
     /// How many tasks that failed for good are kept per queue for `artel failed`.
     pub failed_kept: u32,
 }
@@ -26,6 +29,7 @@ impl Default for SqliteConfig {
         Self {
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_millis(50),
+            result_poll: Duration::from_millis(20),
             failed_kept: artel_core::FAILED_KEPT,
         }
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_broker_tests::{Capabilities, Fixture, Leases, ScratchDb, conformance};
+use artel_broker_tests::{Capabilities, Fixture, Leases, SLOW_POLL, ScratchDb, SlowPolling, conformance};
 use artel_core::{Broker, SystemClock};
 use artel_sqlite::{SqliteBroker, SqliteConfig};
 
@@ -22,6 +22,7 @@ fn sqlite() -> Fixture {
         admin: Some(Arc::new(broker.clone())),
         inspect: Some(Arc::new(broker.clone())),
         leases: Some(leases(db.path())),
+        slow_polling: slow_polling(db.path()),
         capabilities: Capabilities::NATIVE,
         cleanup: Box::new(db),
     }
@@ -36,6 +37,18 @@ fn leases(path: &std::path::Path) -> Leases {
         open: Box::new(move || {
             let broker = SqliteBroker::open_with(&path, config, Arc::new(SystemClock)).expect("open");
             Box::pin(async move { Arc::new(broker) as Arc<dyn Broker> })
+        }),
+    }
+}
+
+/// Another connection to the file that would look for messages and results once an hour.
+fn slow_polling(path: &std::path::Path) -> SlowPolling {
+    let path = path.to_owned();
+    let config = SqliteConfig { poll_interval: SLOW_POLL, result_poll: SLOW_POLL, ..SqliteConfig::default() };
+    SlowPolling {
+        open: Box::new(move || {
+            let broker = SqliteBroker::open_with(&path, config, Arc::new(SystemClock)).expect("open");
+            Box::pin(async move { (Arc::new(broker.clone()) as _, Arc::new(broker) as _) })
         }),
     }
 }

@@ -254,6 +254,7 @@ fn connect_sqlite(url: &str, rest: &str) -> Result<Connection, ConnectError> {
     let config = SqliteConfig {
         lease: p.lease.unwrap_or(defaults.lease),
         poll_interval: p.poll.unwrap_or(defaults.poll_interval),
+        result_poll: p.poll.map_or(defaults.result_poll, |poll| poll.min(defaults.result_poll)),
         ..defaults
     };
     let broker = SqliteBroker::open_with(path, config, Arc::new(SystemClock)).map_err(opening(url))?;
