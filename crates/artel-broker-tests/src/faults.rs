@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use artel_core::Queues;
 use artel_core::{
-    Broker, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Message, ResultBackend, Revocation, TaskResult,
+    Backend, Broker, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Message, ResultBackend, TaskResult,
 };
 use async_trait::async_trait;
 
@@ -92,21 +92,6 @@ impl ResultBackend for FaultyBackend {
         self.inner.wait(task_id, timeout).await
     }
 
-    async fn prepare_chord(&self, group_id: &str, size: u32, ttl: Option<Duration>) -> BrokerResult<()> {
-        self.inner.prepare_chord(group_id, size, ttl).await
-    }
-
-    async fn chord_part(
-        &self,
-        group_id: &str,
-        index: u32,
-        size: Option<u32>,
-        result: &TaskResult,
-        ttl: Option<Duration>,
-    ) -> BrokerResult<Option<Vec<TaskResult>>> {
-        self.inner.chord_part(group_id, index, size, result, ttl).await
-    }
-
     async fn save_group(&self, group_id: &str, task_ids: &[String], ttl: Option<Duration>) -> BrokerResult<()> {
         self.inner.save_group(group_id, task_ids, ttl).await
     }
@@ -114,12 +99,11 @@ impl ResultBackend for FaultyBackend {
     async fn restore_group(&self, group_id: &str) -> BrokerResult<Option<Vec<String>>> {
         self.inner.restore_group(group_id).await
     }
+}
 
-    async fn revoke(&self, revocation: &Revocation) -> BrokerResult<()> {
-        self.inner.revoke(revocation).await
-    }
-
-    async fn revocations(&self, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)> {
-        self.inner.revocations(cursor).await
-    }
+/// `backend` with its publishes and result stores failing as `faults` says.
+pub fn faulty(backend: &Backend, faults: Arc<Faults>) -> Backend {
+    let broker = FaultyBroker { inner: backend.broker().clone(), faults: faults.clone() };
+    let results = FaultyBackend { inner: backend.results().clone(), faults };
+    backend.clone().with_broker(Arc::new(broker)).with_results(Arc::new(results))
 }

@@ -83,9 +83,9 @@ where
 }
 
 /// Dead letters and messages still waiting or held, over every queue of a broker with
-/// the [`Admin`](artel_core::Admin) capability: (dead, left).
-pub async fn dead_and_left(admin: &dyn artel_core::Admin) -> (u64, u64) {
-    let counts = admin.queue_counts().await.expect("counts");
+/// the [`Inspect`](artel_core::Inspect) capability: (dead, left).
+pub async fn dead_and_left(inspect: &dyn artel_core::Inspect) -> (u64, u64) {
+    let counts = inspect.queue_counts().await.expect("counts");
     counts.iter().fold((0, 0), |(dead, left), c| (dead + c.dead, left + c.ready + c.delayed + c.leased))
 }
 

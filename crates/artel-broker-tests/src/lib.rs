@@ -4,9 +4,9 @@
 //! against whatever `setup()` opens. Every broker crate invokes it; a change to any
 //! broker's behaviour extends this suite, not only that broker's tests.
 //!
-//! `setup` returns a [`Fixture`]: the broker, the result backend, a unique prefix so
-//! tests never share queues, even against a shared server, and the broker's
-//! [`Capabilities`]. Every behaviour runs on every broker; one that depends on a
+//! `setup` returns a [`Fixture`]: the [`Backend`] a broker crate opens (its broker,
+//! stores and operator capabilities), a unique prefix so tests never share queues, even
+//! against a shared server, and the broker's [`Capabilities`]. Every behaviour runs on every broker; one that depends on a
 //! capability the broker lacks says so and passes (`skipped: ...`) — there are no lists
 //! of behaviours to opt out of.
 
@@ -19,27 +19,20 @@ use std::time::{Duration, Instant};
 
 use artel_core::Queues;
 use artel_core::{
-    Admin, BoxFuture, Broker, BrokerErrorKind, Clock, FailedFilter, FailedTask, FailedTasks, Inspect, Message,
-    ResultBackend, Revocation, Signature, State, SystemClock, TaskResult,
+    Backend, BoxFuture, Broker, BrokerErrorKind, Clock, FailedFilter, FailedTask, Inspect, Message, ResultBackend,
+    Revocation, Signature, State, SystemClock, TaskResult,
 };
 use serde_json::json;
 
 /// What a broker crate hands the suite.
 pub struct Fixture {
-    /// The broker under test.
-    pub broker: Arc<dyn Broker>,
-    /// The result backend under test.
-    pub backend: Arc<dyn ResultBackend>,
+    /// The broker under test, with its stores and operator capabilities.
+    pub backend: Backend,
     /// Unique per test; prefix queue names with it.
     pub prefix: String,
-    /// The broker's record of failed tasks, where it keeps one, and how many failures
-    /// per queue it was configured to keep (use a small number: the suite fills it).
-    pub failed: Option<(Arc<dyn FailedTasks>, u32)>,
-    /// The broker's operator view (queue counts, dead letters, worker reports), where it
-    /// has one.
-    pub admin: Option<Arc<dyn Admin>>,
-    /// The broker's count of unfinished messages, where it has one.
-    pub inspect: Option<Arc<dyn Inspect>>,
+    /// How many failures per queue the broker's record of failed tasks (where it keeps
+    /// one) was configured to keep: use a small number, the suite fills it.
+    pub failed_kept: u32,
     /// Another connection to the same store with short leases, for the lease behaviours;
     /// `None` where messages are not leased (RabbitMQ holds them for the channel).
     pub leases: Option<Leases>,
@@ -61,15 +54,12 @@ pub struct Leases {
     pub open: Box<dyn Fn() -> BoxFuture<'static, Arc<dyn Broker>> + Send + Sync>,
 }
 
-/// Opens a broker and its result backend (one connection, where they share one) whose
-/// consumers and result waiters would poll only once an hour.
+/// Opens the backend again with consumers and result waiters that would poll only once
+/// an hour.
 pub struct SlowPolling {
     /// Opens them; callable from any tokio runtime.
-    pub open: Box<dyn Fn() -> BoxFuture<'static, Opened> + Send + Sync>,
+    pub open: Box<dyn Fn() -> BoxFuture<'static, Backend> + Send + Sync>,
 }
-
-/// A broker and its result backend.
-pub type Opened = (Arc<dyn Broker>, Arc<dyn ResultBackend>);
 
 /// What [`SlowPolling`] sets every polling interval to.
 pub const SLOW_POLL: Duration = Duration::from_secs(3600);
@@ -168,16 +158,26 @@ fn claim_and_crash(leases: &Leases, queue: &str) -> String {
 
 /// Says why a behaviour does not apply to this broker.
 fn skip(f: &Fixture, why: &str) {
-    eprintln!("skipped on {:?}: {why}", f.broker);
+    eprintln!("skipped on {:?}: {why}", f.broker());
 }
 
 impl std::fmt::Debug for Fixture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fixture").field("broker", &self.broker).field("prefix", &self.prefix).finish()
+        f.debug_struct("Fixture").field("broker", self.broker()).field("prefix", &self.prefix).finish()
     }
 }
 
 impl Fixture {
+    /// The broker under test.
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        self.backend.broker()
+    }
+
+    /// Its result store.
+    pub fn results(&self) -> &Arc<dyn ResultBackend> {
+        self.backend.results()
+    }
+
     /// A queue name unique to this test.
     pub fn queue(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
@@ -281,13 +281,13 @@ async fn next_task(consumer: &mut Box<dyn artel_core::Consumer>) -> artel_core::
 /// Publish, consume, ack: the queue is empty afterwards.
 pub async fn publish_consume_ack_empties_the_queue(f: &Fixture) {
     let q = f.queue("basic");
-    f.broker.publish(&q, &[message("a")]).await.expect("publish");
-    assert_eq!(f.broker.len(&q).await.expect("len"), 1);
-    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 4).await.expect("consume");
+    f.broker().publish(&q, &[message("a")]).await.expect("publish");
+    assert_eq!(f.broker().len(&q).await.expect("len"), 1);
+    let mut consumer = f.broker().consume(&Queues::one(q.clone()), 4).await.expect("consume");
     let delivery = next_task(&mut consumer).await;
     assert_eq!(delivery.message().headers.task, "a");
     delivery.ack().await.expect("ack");
-    assert_eq!(f.broker.len(&q).await.expect("len"), 0);
+    assert_eq!(f.broker().len(&q).await.expect("len"), 0);
     assert!(tokio::time::timeout(Duration::from_millis(200), consumer.next()).await.is_err(), "nothing left");
 }
 
@@ -304,8 +304,8 @@ pub async fn priorities_are_served_in_order(f: &Fixture) {
         .iter()
         .map(|(name, p)| Signature::new(*name).priority(*p).to_message(SystemClock.now(), "t"))
         .collect();
-    f.broker.publish(&q, &batch).await.expect("publish");
-    let mut consumer = f.broker.consume(&Queues::one(q), 1).await.expect("consume");
+    f.broker().publish(&q, &batch).await.expect("publish");
+    let mut consumer = f.broker().consume(&Queues::one(q), 1).await.expect("consume");
     let mut order = Vec::new();
     for _ in 0..4 {
         let d = next_task(&mut consumer).await;
@@ -321,9 +321,9 @@ pub async fn earlier_queues_are_served_first(f: &Fixture) {
         return skip(f, "it interleaves the queues of one consumer");
     }
     let (high, low) = (f.queue("high"), f.queue("low"));
-    f.broker.publish(&low, &[message("from-low")]).await.expect("publish");
-    f.broker.publish(&high, &[message("from-high")]).await.expect("publish");
-    let mut consumer = f.broker.consume(&Queues::new([high, low]).expect("two queues"), 1).await.expect("consume");
+    f.broker().publish(&low, &[message("from-low")]).await.expect("publish");
+    f.broker().publish(&high, &[message("from-high")]).await.expect("publish");
+    let mut consumer = f.broker().consume(&Queues::new([high, low]).expect("two queues"), 1).await.expect("consume");
     let first = next_task(&mut consumer).await;
     assert_eq!(first.message().headers.task, "from-high");
     first.ack().await.expect("ack");
@@ -336,8 +336,8 @@ pub async fn earlier_queues_are_served_first(f: &Fixture) {
 /// A delivery dropped without ack/requeue/reject goes back (nothing unacked is lost).
 pub async fn an_undecided_delivery_is_delivered_again(f: &Fixture) {
     let q = f.queue("undecided");
-    f.broker.publish(&q, &[message("t")]).await.expect("publish");
-    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
+    f.broker().publish(&q, &[message("t")]).await.expect("publish");
+    let mut consumer = f.broker().consume(&Queues::one(q.clone()), 1).await.expect("consume");
     let first = next_task(&mut consumer).await;
     let id = first.message().headers.id.clone();
     drop(first);
@@ -352,10 +352,10 @@ pub async fn a_requeued_message_is_delivered_again(f: &Fixture) {
         return skip(f, "a requeued message may go straight back to the consumer that requeued it");
     }
     let q = f.queue("requeue");
-    f.broker.publish(&q, &[message("t")]).await.expect("publish");
-    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
+    f.broker().publish(&q, &[message("t")]).await.expect("publish");
+    let mut consumer = f.broker().consume(&Queues::one(q.clone()), 1).await.expect("consume");
     next_task(&mut consumer).await.requeue().await.expect("requeue");
-    let mut other = f.broker.consume(&Queues::one(q), 1).await.expect("consume");
+    let mut other = f.broker().consume(&Queues::one(q), 1).await.expect("consume");
     next_task(&mut other).await.ack().await.expect("ack");
 }
 
@@ -364,11 +364,11 @@ pub async fn a_requeued_message_is_delivered_again(f: &Fixture) {
 /// broker does not count (`deliveries() == 0`).
 pub async fn a_handed_back_delivery_does_not_count(f: &Fixture) {
     let q = f.queue("counted");
-    f.broker.publish(&q, &[message("t")]).await.expect("publish");
-    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
+    f.broker().publish(&q, &[message("t")]).await.expect("publish");
+    let mut consumer = f.broker().consume(&Queues::one(q.clone()), 1).await.expect("consume");
     let first = next_task(&mut consumer).await;
     if first.deliveries() == 0 {
-        eprintln!("skipped: {:?} does not count deliveries", f.broker);
+        eprintln!("skipped: {:?} does not count deliveries", f.broker());
         return first.ack().await.expect("ack");
     }
     assert_eq!(first.deliveries(), 1, "a first delivery");
@@ -386,12 +386,12 @@ pub async fn a_handed_back_delivery_does_not_count(f: &Fixture) {
 /// not stop must not start again elsewhere while it goes on.
 pub async fn a_stopped_consumer_keeps_a_running_delivery_held_until_it_settles(f: &Fixture) {
     let q = f.queue("running");
-    f.broker.publish(&q, &[message("running"), message("prefetched")]).await.expect("publish");
-    let mut stopping = f.broker.consume(&Queues::one(q.clone()), 2).await.expect("consume");
+    f.broker().publish(&q, &[message("running"), message("prefetched")]).await.expect("publish");
+    let mut stopping = f.broker().consume(&Queues::one(q.clone()), 2).await.expect("consume");
     let running = next_task(&mut stopping).await;
     assert_eq!(running.message().headers.task, "running");
     drop(stopping);
-    let mut next = f.broker.consume(&Queues::one(q.clone()), 2).await.expect("consume");
+    let mut next = f.broker().consume(&Queues::one(q.clone()), 2).await.expect("consume");
     let prefetched = next_task(&mut next).await;
     assert_eq!(prefetched.message().headers.task, "prefetched", "handed back at once");
     prefetched.ack().await.expect("ack");
@@ -408,8 +408,8 @@ pub async fn a_stopped_consumer_keeps_a_running_delivery_held_until_it_settles(f
 /// publishes one again with its retry count reset and forgets its stored result.
 /// Skipped where the broker keeps no failures.
 pub async fn failures_are_recorded_with_the_ack_newest_kept_and_run_again(f: &Fixture) {
-    let Some((failed, kept)) = &f.failed else {
-        return eprintln!("skipped: {:?} keeps no failed tasks", f.broker);
+    let (Some(failed), kept) = (f.backend.failed(), &f.failed_kept) else {
+        return eprintln!("skipped: {:?} keeps no failed tasks", f.broker());
     };
     let q = f.queue("failed");
     let retried = |_| {
@@ -418,8 +418,8 @@ pub async fn failures_are_recorded_with_the_ack_newest_kept_and_run_again(f: &Fi
         m
     };
     let batch: Vec<Message> = (0..=*kept).map(retried).collect();
-    f.broker.publish(&q, &batch).await.expect("publish");
-    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
+    f.broker().publish(&q, &batch).await.expect("publish");
+    let mut consumer = f.broker().consume(&Queues::one(q.clone()), 1).await.expect("consume");
     for n in 0..=*kept {
         let delivery = next_task(&mut consumer).await;
         let headers = &delivery.message().headers;
@@ -434,10 +434,10 @@ pub async fn failures_are_recorded_with_the_ack_newest_kept_and_run_again(f: &Fi
             attempts: headers.retries + 1,
         };
         let stored = TaskResult::failure(&headers.id, &artel_core::TaskError::msg("boom"), SystemClock.now());
-        f.backend.store(&stored, None).await.expect("store");
+        f.results().store(&stored, None).await.expect("store");
         delivery.ack_failed(&failure).await.expect("ack and record");
     }
-    assert_eq!(f.broker.len(&q).await.expect("len"), 0, "acknowledged");
+    assert_eq!(f.broker().len(&q).await.expect("len"), 0, "acknowledged");
     let filter = FailedFilter { queue: Some(q.clone()), limit: 100, ..FailedFilter::default() };
     let listed = failed.failed_list(&filter).await.expect("list");
     let errors: Vec<&str> = listed.iter().map(|f| f.error.as_str()).collect();
@@ -447,7 +447,7 @@ pub async fn failures_are_recorded_with_the_ack_newest_kept_and_run_again(f: &Fi
 
     let again = listed[0].task_id.clone();
     assert_eq!(failed.failed_retry(Some(std::slice::from_ref(&again))).await.expect("retry"), 1);
-    assert!(f.backend.get(&again).await.expect("get").is_none(), "its FAILURE is forgotten: PENDING");
+    assert!(f.results().get(&again).await.expect("get").is_none(), "its FAILURE is forgotten: PENDING");
     let rerun = next_task(&mut consumer).await;
     assert_eq!((rerun.message().headers.id.as_str(), rerun.message().headers.retries), (again.as_str(), 0));
     rerun.ack().await.expect("ack");
@@ -458,10 +458,10 @@ pub async fn failures_are_recorded_with_the_ack_newest_kept_and_run_again(f: &Fi
 /// `reject` dead-letters: the message is not delivered again.
 pub async fn a_rejected_message_is_not_delivered_again(f: &Fixture) {
     let q = f.queue("reject");
-    f.broker.publish(&q, &[message("bad")]).await.expect("publish");
-    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
+    f.broker().publish(&q, &[message("bad")]).await.expect("publish");
+    let mut consumer = f.broker().consume(&Queues::one(q.clone()), 1).await.expect("consume");
     next_task(&mut consumer).await.reject("unknown task `bad`").await.expect("reject");
-    assert_eq!(f.broker.len(&q).await.expect("len"), 0);
+    assert_eq!(f.broker().len(&q).await.expect("len"), 0);
     assert!(tokio::time::timeout(Duration::from_millis(300), consumer.next()).await.is_err());
 }
 
@@ -473,9 +473,9 @@ pub async fn delayed_messages_wait_for_their_eta(f: &Fixture) {
     let q = f.queue("delayed");
     let delayed = Signature::new("later").countdown(Duration::from_millis(400)).to_message(SystemClock.now(), "t");
     let sent = Instant::now();
-    f.broker.publish(&q, &[delayed]).await.expect("publish");
-    assert_eq!(f.broker.len(&q).await.expect("len"), 0, "not ready yet");
-    let mut consumer = f.broker.consume(&Queues::one(q), 1).await.expect("consume");
+    f.broker().publish(&q, &[delayed]).await.expect("publish");
+    assert_eq!(f.broker().len(&q).await.expect("len"), 0, "not ready yet");
+    let mut consumer = f.broker().consume(&Queues::one(q), 1).await.expect("consume");
     let d = next_task(&mut consumer).await;
     assert!(sent.elapsed() >= Duration::from_millis(390), "delivered after {:?}", sent.elapsed());
     assert_eq!(d.message().headers.task, "later");
@@ -485,45 +485,46 @@ pub async fn delayed_messages_wait_for_their_eta(f: &Fixture) {
 /// Purge deletes waiting messages and returns the count.
 pub async fn purge_removes_waiting_messages_and_counts_them(f: &Fixture) {
     let q = f.queue("purge");
-    f.broker.publish(&q, &[message("a"), message("b"), message("c")]).await.expect("publish");
-    assert_eq!(f.broker.purge(&q).await.expect("purge"), 3);
-    assert_eq!(f.broker.len(&q).await.expect("len"), 0);
+    f.broker().publish(&q, &[message("a"), message("b"), message("c")]).await.expect("publish");
+    assert_eq!(f.broker().purge(&q).await.expect("purge"), 3);
+    assert_eq!(f.broker().len(&q).await.expect("len"), 0);
 }
 
 /// A published batch is delivered whole, in publish order (equal priority).
 pub async fn a_batch_is_delivered_whole_and_in_order(f: &Fixture) {
     let q = f.queue("batch");
     let batch: Vec<Message> = (0..200).map(|i| message(&format!("t{i}"))).collect();
-    f.broker.publish(&q, &batch).await.expect("publish");
-    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 50).await.expect("consume");
+    f.broker().publish(&q, &batch).await.expect("publish");
+    let mut consumer = f.broker().consume(&Queues::one(q.clone()), 50).await.expect("consume");
     for i in 0..200 {
         let d = next_task(&mut consumer).await;
         assert_eq!(d.message().headers.task, format!("t{i}"));
         d.ack().await.expect("ack");
     }
-    assert_eq!(f.broker.len(&q).await.expect("len"), 0);
+    assert_eq!(f.broker().len(&q).await.expect("len"), 0);
 }
 
 /// A stored result is read back as stored, and a waiter is woken by the store.
 pub async fn results_round_trip_and_wake_waiters(f: &Fixture) {
     let id = format!("{}result", f.prefix);
     let waiter = {
-        let (backend, id) = (f.backend.clone(), id.clone());
+        let (backend, id) = (f.results().clone(), id.clone());
         tokio::spawn(async move { backend.wait(&id, PATIENCE).await })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
-    f.backend.store(&TaskResult::progress(&id, State::Started, json!({"pid": 1})), None).await.expect("store");
+    f.results().store(&TaskResult::progress(&id, State::Started, json!({"pid": 1})), None).await.expect("store");
     let done = TaskResult::success(&id, json!({"sum": 5}), SystemClock.now());
-    f.backend.store(&done, None).await.expect("store");
+    f.results().store(&done, None).await.expect("store");
     let got = waiter.await.expect("join").expect("ready");
     assert_eq!(got, done);
-    assert_eq!(f.backend.get(&id).await.expect("get"), Some(done));
+    assert_eq!(f.results().get(&id).await.expect("get"), Some(done));
 }
 
 /// A result waiter is woken by the store and an idle consumer by a publish, on a
 /// connection whose polling would take an hour: waking is not polling.
 pub async fn waiters_are_woken_by_a_store_and_a_publish_not_by_polling(f: &Fixture) {
-    let (broker, backend) = (f.slow_polling.open)().await;
+    let slow = (f.slow_polling.open)().await;
+    let (broker, backend) = (slow.broker(), slow.results());
     let id = format!("{}woken", f.prefix);
     let waiter = {
         let (backend, id) = (backend.clone(), id.clone());
@@ -556,28 +557,29 @@ pub async fn waiters_are_woken_by_a_store_and_a_publish_not_by_polling(f: &Fixtu
 
 /// Waiting for a result nobody stores ends with a Timeout error.
 pub async fn waiting_for_a_missing_result_times_out(f: &Fixture) {
-    let err = f.backend.wait(&format!("{}missing", f.prefix), Duration::from_millis(100)).await.expect_err("times out");
+    let err =
+        f.results().wait(&format!("{}missing", f.prefix), Duration::from_millis(100)).await.expect_err("times out");
     assert_eq!(err.kind(), BrokerErrorKind::Timeout);
-    assert_eq!(f.backend.get(&format!("{}missing", f.prefix)).await.expect("get"), None);
+    assert_eq!(f.results().get(&format!("{}missing", f.prefix)).await.expect("get"), None);
 }
 
 /// A stale write (a late STARTED after SUCCESS) does not replace the final result.
 pub async fn a_final_result_is_never_overwritten(f: &Fixture) {
     let id = format!("{}final", f.prefix);
-    assert!(f.backend.store(&TaskResult::success(&id, json!(1), SystemClock.now()), None).await.expect("store"));
+    assert!(f.results().store(&TaskResult::success(&id, json!(1), SystemClock.now()), None).await.expect("store"));
     let late = TaskResult::progress(&id, State::Started, json!({}));
-    assert!(!f.backend.store(&late, None).await.expect("store"), "refused");
-    assert_eq!(f.backend.get(&id).await.expect("get").expect("stored").status, State::Success);
+    assert!(!f.results().store(&late, None).await.expect("store"), "refused");
+    assert_eq!(f.results().get(&id).await.expect("get").expect("stored").status, State::Success);
 }
 
 /// A result stored with a TTL is gone after it.
 pub async fn results_expire_after_their_ttl(f: &Fixture) {
     let id = format!("{}ttl", f.prefix);
     let r = TaskResult::success(&id, json!(1), SystemClock.now());
-    f.backend.store(&r, Some(Duration::from_millis(100))).await.expect("store");
-    assert!(f.backend.get(&id).await.expect("get").is_some());
+    f.results().store(&r, Some(Duration::from_millis(100))).await.expect("store");
+    assert!(f.results().get(&id).await.expect("get").is_some());
     tokio::time::sleep(Duration::from_millis(250)).await;
-    assert!(f.backend.get(&id).await.expect("get").is_none());
+    assert!(f.results().get(&id).await.expect("get").is_none());
 }
 
 /// `ack_with_result` either stores the result and acks in one step, or hands the
@@ -586,19 +588,19 @@ pub async fn ack_with_result_stores_and_acks_or_hands_the_delivery_back(f: &Fixt
     let q = f.queue("complete");
     let m = message("t");
     let id = m.headers.id.clone();
-    f.broker.publish(&q, &[m]).await.expect("publish");
-    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
+    f.broker().publish(&q, &[m]).await.expect("publish");
+    let mut consumer = f.broker().consume(&Queues::one(q.clone()), 1).await.expect("consume");
     let delivery = next_task(&mut consumer).await;
     let result = TaskResult::success(&id, json!("done"), SystemClock.now());
     match delivery.ack_with_result(&result, None).await.expect("complete") {
-        None => assert_eq!(f.backend.get(&id).await.expect("get"), Some(result), "stored in the same step"),
+        None => assert_eq!(f.results().get(&id).await.expect("get"), Some(result), "stored in the same step"),
         Some(back) => back.ack().await.expect("the handed-back delivery still acks"),
     }
     assert!(
         tokio::time::timeout(Duration::from_millis(300), consumer.next()).await.is_err(),
         "acked: not delivered again"
     );
-    assert_eq!(f.broker.len(&q).await.expect("len"), 0);
+    assert_eq!(f.broker().len(&q).await.expect("len"), 0);
 }
 
 /// Publishing a message whose task id is already queued or held (a retry does this)
@@ -606,12 +608,12 @@ pub async fn ack_with_result_stores_and_acks_or_hands_the_delivery_back(f: &Fixt
 pub async fn a_task_id_published_again_is_a_separate_message(f: &Fixture) {
     let q = f.queue("same-id");
     let first = message("t");
-    f.broker.publish(&q, std::slice::from_ref(&first)).await.expect("publish");
-    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
+    f.broker().publish(&q, std::slice::from_ref(&first)).await.expect("publish");
+    let mut consumer = f.broker().consume(&Queues::one(q.clone()), 1).await.expect("consume");
     let held = next_task(&mut consumer).await;
     let mut again = first.clone();
     again.headers.retries = 1;
-    f.broker.publish(&q, &[again]).await.expect("publish again");
+    f.broker().publish(&q, &[again]).await.expect("publish again");
     held.ack().await.expect("ack the first copy");
     let second = next_task(&mut consumer).await;
     assert_eq!(
@@ -619,7 +621,7 @@ pub async fn a_task_id_published_again_is_a_separate_message(f: &Fixture) {
         (first.headers.id.as_str(), 1)
     );
     second.ack().await.expect("ack the second copy");
-    assert_eq!(f.broker.len(&q).await.expect("len"), 0);
+    assert_eq!(f.broker().len(&q).await.expect("len"), 0);
 }
 
 /// A chord's members are counted by index: a redelivered member overwrites its own
@@ -633,8 +635,8 @@ pub async fn a_chord_completes_when_every_member_is_in_counting_each_once(f: &Fi
         |i: u32, value: serde_json::Value| TaskResult::success(&format!("{group}-{i}"), value, SystemClock.now());
     let ttl = Some(Duration::from_secs(60));
     let record = |i: u32, r: TaskResult| {
-        let (backend, group) = (f.backend.clone(), group.clone());
-        async move { backend.chord_part(&group, i, Some(3), &r, ttl).await.expect("chord_part") }
+        let (chords, group) = (f.backend.chords().clone(), group.clone());
+        async move { chords.chord_part(&group, i, Some(3), &r, ttl).await.expect("chord_part") }
     };
     assert_eq!(record(2, part(2, json!("c"))).await, None);
     assert_eq!(record(0, part(0, json!("first try"))).await, None);
@@ -650,7 +652,7 @@ pub async fn a_chord_completes_when_every_member_is_in_counting_each_once(f: &Fi
 pub async fn revocations_are_read_in_order_after_a_cursor(f: &Fixture) {
     let mut cursor = 0;
     loop {
-        let (seen, next) = f.backend.revocations(cursor).await.expect("read");
+        let (seen, next) = f.backend.revocations().revocations(cursor).await.expect("read");
         if seen.is_empty() {
             break;
         }
@@ -665,12 +667,12 @@ pub async fn revocations_are_read_in_order_after_a_cursor(f: &Fixture) {
     };
     let (a, b, gone) = (revocation("a", false, 60), revocation("b", true, 60), revocation("gone", false, -1));
     for r in [&a, &gone, &b] {
-        f.backend.revoke(r).await.expect("revoke");
+        f.backend.revocations().revoke(r).await.expect("revoke");
     }
-    let (seen, next) = f.backend.revocations(cursor).await.expect("read");
+    let (seen, next) = f.backend.revocations().revocations(cursor).await.expect("read");
     let ours: Vec<_> = seen.into_iter().filter(|r| r.task_id.starts_with(&f.prefix)).collect();
     assert_eq!(ours, vec![a, b], "in order, expired ones left out");
-    let (later, _) = f.backend.revocations(next).await.expect("read again");
+    let (later, _) = f.backend.revocations().revocations(next).await.expect("read again");
     assert!(later.iter().all(|r| !r.task_id.starts_with(&f.prefix)), "nothing before the cursor again");
 }
 
@@ -680,11 +682,11 @@ pub async fn revocations_are_read_in_order_after_a_cursor(f: &Fixture) {
 pub async fn a_stopped_consumer_leaves_a_delayed_message_for_the_next(f: &Fixture) {
     let q = f.queue("handback");
     let later = Signature::new("later").countdown(Duration::from_millis(300)).to_message(SystemClock.now(), "t");
-    f.broker.publish(&q, std::slice::from_ref(&later)).await.expect("publish");
-    let mut first = f.broker.consume(&Queues::one(q.clone()), 4).await.expect("consume");
+    f.broker().publish(&q, std::slice::from_ref(&later)).await.expect("publish");
+    let mut first = f.broker().consume(&Queues::one(q.clone()), 4).await.expect("consume");
     assert!(tokio::time::timeout(Duration::from_millis(100), first.next()).await.is_err(), "not due yet");
     drop(first);
-    let mut second = f.broker.consume(&Queues::one(q.clone()), 4).await.expect("consume");
+    let mut second = f.broker().consume(&Queues::one(q.clone()), 4).await.expect("consume");
     let delivery = tokio::time::timeout(Duration::from_secs(5), second.next())
         .await
         .expect("delivered when due")
@@ -693,59 +695,61 @@ pub async fn a_stopped_consumer_leaves_a_delayed_message_for_the_next(f: &Fixtur
     delivery.ack().await.expect("ack");
 }
 
-/// The counts of `queue` in the broker's admin view.
-async fn counts_of(admin: &dyn Admin, queue: &str) -> artel_core::QueueCounts {
-    let counts = admin.queue_counts().await.expect("queue counts");
+/// The counts of `queue` as the broker reports them.
+async fn counts_of(inspect: &dyn Inspect, queue: &str) -> artel_core::QueueCounts {
+    let counts = inspect.queue_counts().await.expect("queue counts");
     counts.into_iter().find(|c| c.queue == queue).unwrap_or_default()
 }
 
 /// `artel queues` and `artel dead`: a rejected message is counted as dead, listed with its
 /// reason and task id, put back by a retry, and gone after a purge.
 pub async fn queues_are_counted_and_dead_letters_listed_retried_and_purged(f: &Fixture) {
-    let Some(admin) = f.admin.as_deref() else { return skip(f, "it has no admin view") };
+    let (Some(inspect), Some(control)) = (f.backend.inspect(), f.backend.control()) else {
+        return skip(f, "it neither counts queues nor keeps dead letters");
+    };
     let q = f.queue("admin");
     let bad = message("bad");
-    f.broker.publish(&q, &[bad.clone(), message("good")]).await.expect("publish");
-    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
+    f.broker().publish(&q, &[bad.clone(), message("good")]).await.expect("publish");
+    let mut consumer = f.broker().consume(&Queues::one(q.clone()), 1).await.expect("consume");
     let delivery = next_task(&mut consumer).await;
     assert_eq!(delivery.message().headers.id, bad.headers.id);
     delivery.reject("not this one").await.expect("reject");
     drop(consumer);
-    let counts = counts_of(admin, &q).await;
+    let counts = counts_of(inspect.as_ref(), &q).await;
     assert_eq!((counts.ready, counts.dead), (1, 1), "{counts:?}");
-    let dead = admin.dead_list(Some(&q), 10).await.expect("dead list");
+    let dead = inspect.dead_list(Some(&q), 10).await.expect("dead list");
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!((dead[0].task_id.as_str(), dead[0].reason.as_str()), (bad.headers.id.as_str(), "not this one"));
-    assert_eq!(admin.dead_retry(Some(&q)).await.expect("retry"), 1);
-    let counts = counts_of(admin, &q).await;
+    assert_eq!(control.dead_retry(Some(&q)).await.expect("retry"), 1);
+    let counts = counts_of(inspect.as_ref(), &q).await;
     assert_eq!((counts.ready, counts.dead), (2, 0), "{counts:?}");
-    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
+    let mut consumer = f.broker().consume(&Queues::one(q.clone()), 1).await.expect("consume");
     next_task(&mut consumer).await.reject("again").await.expect("reject");
-    assert_eq!(admin.dead_purge(Some(&q)).await.expect("purge"), 1);
-    assert_eq!(counts_of(admin, &q).await.dead, 0);
+    assert_eq!(control.dead_purge(Some(&q)).await.expect("purge"), 1);
+    assert_eq!(counts_of(inspect.as_ref(), &q).await.dead, 0);
 }
 
 /// `artel stats`: a worker's report is listed with its stats until it leaves.
 pub async fn workers_report_and_leave(f: &Fixture) {
-    let Some(admin) = f.admin.as_deref() else { return skip(f, "it keeps no worker reports") };
+    let Some(registry) = f.backend.workers() else { return skip(f, "it keeps no worker reports") };
     let name = format!("{}worker@test", f.prefix);
-    admin.report_worker(&name, &json!({"received": 3})).await.expect("report");
-    let reports = admin.workers().await.expect("workers");
+    registry.report_worker(&name, &json!({"received": 3})).await.expect("report");
+    let reports = registry.workers().await.expect("workers");
     let report = reports.iter().find(|r| r.name == name).expect("the worker is listed");
     assert_eq!(report.stats["received"], json!(3));
     assert!(report.heartbeat_at_ms > 0);
-    admin.worker_gone(&name).await.expect("gone");
-    assert!(!admin.workers().await.expect("workers").iter().any(|r| r.name == name), "it left");
+    registry.worker_gone(&name).await.expect("gone");
+    assert!(!registry.workers().await.expect("workers").iter().any(|r| r.name == name), "it left");
 }
 
 /// `--burst` and `artel queues` count messages not yet acknowledged: waiting and held
 /// alike, capped at `up_to`.
 pub async fn unfinished_messages_count_waiting_and_held_ones(f: &Fixture) {
-    let Some(inspect) = f.inspect.as_deref() else { return skip(f, "it cannot count unfinished messages") };
+    let Some(inspect) = f.backend.inspect() else { return skip(f, "it cannot count unfinished messages") };
     let q = f.queue("unfinished");
     assert_eq!(inspect.unfinished(&q, 10).await.expect("count"), 0);
-    f.broker.publish(&q, &[message("a"), message("b")]).await.expect("publish");
-    let mut consumer = f.broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
+    f.broker().publish(&q, &[message("a"), message("b")]).await.expect("publish");
+    let mut consumer = f.broker().consume(&Queues::one(q.clone()), 1).await.expect("consume");
     let held = next_task(&mut consumer).await;
     assert_eq!(inspect.unfinished(&q, 10).await.expect("count"), 2, "one waiting, one held");
     assert_eq!(inspect.unfinished(&q, 1).await.expect("count"), 1, "capped");
@@ -758,7 +762,7 @@ pub async fn unfinished_messages_count_waiting_and_held_ones(f: &Fixture) {
 pub async fn a_crashed_holders_message_is_delivered_again_after_the_lease(f: &Fixture) {
     let Some(leases) = &f.leases else { return skip(f, "its messages are not leased") };
     let q = f.queue("crashed");
-    f.broker.publish(&q, &[message("t")]).await.expect("publish");
+    f.broker().publish(&q, &[message("t")]).await.expect("publish");
     let crashed_at = Instant::now();
     let id = claim_and_crash(leases, &q);
     let broker = (leases.open)().await;
@@ -770,14 +774,14 @@ pub async fn a_crashed_holders_message_is_delivered_again_after_the_lease(f: &Fi
         assert_eq!(again.deliveries(), 2, "the delivery lost with its holder counts");
     }
     again.ack().await.expect("ack");
-    assert_eq!(f.broker.len(&q).await.expect("len"), 0);
+    assert_eq!(f.broker().len(&q).await.expect("len"), 0);
 }
 
 /// A live holder's heartbeat keeps its lease for as long as the task runs.
 pub async fn a_live_holders_heartbeat_keeps_its_lease(f: &Fixture) {
     let Some(leases) = &f.leases else { return skip(f, "its messages are not leased") };
     let q = f.queue("held");
-    f.broker.publish(&q, &[message("long")]).await.expect("publish");
+    f.broker().publish(&q, &[message("long")]).await.expect("publish");
     let holder_broker = (leases.open)().await;
     let mut holder = holder_broker.consume(&Queues::one(q.clone()), 1).await.expect("consume");
     let held = next_task(&mut holder).await;
@@ -796,7 +800,7 @@ pub async fn a_stale_holders_ack_does_not_settle_the_rescued_message(f: &Fixture
         return skip(f, "an ack settles a message by its delivery tag, whoever holds it now");
     }
     let q = f.queue("stale");
-    f.broker.publish(&q, &[message("t")]).await.expect("publish");
+    f.broker().publish(&q, &[message("t")]).await.expect("publish");
     // The stale holder lives on a current-thread runtime that is not driven between its
     // claim and its ack: its heartbeat never runs, as in a worker frozen past its lease.
     let (stalled, stale) = tokio::task::block_in_place(|| {
@@ -817,11 +821,11 @@ pub async fn a_stale_holders_ack_does_not_settle_the_rescued_message(f: &Fixture
     let (_stale_broker, stale) = stale;
     assert_eq!(rescued.message().headers.id, stale.message().headers.id);
     tokio::task::block_in_place(|| stalled.block_on(stale.ack())).expect("a stale ack is a no-op, not an error");
-    if let Some(inspect) = &f.inspect {
+    if let Some(inspect) = f.backend.inspect() {
         assert_eq!(inspect.unfinished(&q, 10).await.expect("count"), 1, "the rescuer still holds it");
     }
     rescued.ack().await.expect("ack");
-    if let Some(inspect) = &f.inspect {
+    if let Some(inspect) = f.backend.inspect() {
         assert_eq!(inspect.unfinished(&q, 10).await.expect("count"), 0);
     }
     tokio::task::block_in_place(|| drop(stalled));

@@ -3,28 +3,21 @@
 use std::sync::Arc;
 
 use artel_broker_tests::{Capabilities, Fixture, SlowPolling, conformance};
+use artel_core::Backend;
 use artel_core::memory::{MemoryBackend, MemoryBroker};
 
 fn memory() -> Fixture {
-    let (broker, backend) = (Arc::new(MemoryBroker::new()), Arc::new(MemoryBackend::new()));
+    let backend = Backend::new(Arc::new(MemoryBroker::new()), MemoryBackend::new());
     // Nothing in memory polls: the same broker serves as the slowly polling one.
     let slow_polling = {
-        let (broker, backend) = (broker.clone(), backend.clone());
-        SlowPolling {
-            open: Box::new(move || {
-                let (broker, backend) = (broker.clone(), backend.clone());
-                Box::pin(async move { (broker as _, backend as _) })
-            }),
-        }
+        let backend = backend.clone();
+        SlowPolling { open: Box::new(move || Box::pin(std::future::ready(backend.clone()))) }
     };
     Fixture {
-        broker,
         backend,
         slow_polling,
+        failed_kept: 0,
         prefix: "t-".to_owned(),
-        failed: None,
-        admin: None,
-        inspect: None,
         leases: None,
         capabilities: Capabilities::NATIVE,
         cleanup: Box::new(()),

@@ -1,11 +1,14 @@
-//! [`Admin`] on kombu's Redis layout, so `artel queues`, `artel dead` and `artel stats`
-//! work on `celery+redis://` too: queues are found from kombu's bindings, waiting counts
-//! from the priority lists, held and delayed ones from `unacked`, dead letters from
-//! `_artel.dead` (`{queue, reason, envelope}`), worker reports in `_artel.workers`.
+//! [`Inspect`], [`Control`] and [`WorkerRegistry`] on kombu's Redis layout, so `artel
+//! queues`, `artel dead` and `artel stats` work on `celery+redis://` too: queues are
+//! found from kombu's bindings, waiting counts from the priority lists, held and
+//! delayed ones from `unacked`, dead letters from `_artel.dead` (`{queue, reason,
+//! envelope}`), worker reports in `_artel.workers`.
 
 use std::collections::BTreeMap;
 
-use artel_core::{Admin, Broker, BrokerResult, DeadMessage, Message, QueueCounts, WorkerReport};
+use artel_core::{
+    Broker, BrokerResult, Control, DeadMessage, Inspect, Message, QueueCounts, WorkerRegistry, WorkerReport,
+};
 use artel_redis::toolkit::{WorkerReports, redis_error, scan};
 use async_trait::async_trait;
 use redis::AsyncCommands;
@@ -67,7 +70,20 @@ impl CeleryRedis {
 }
 
 #[async_trait]
-impl Admin for CeleryRedis {
+impl Inspect for CeleryRedis {
+    /// Waiting messages of `queue` plus every held message (kombu keeps one `unacked`
+    /// hash for all queues, so this over-counts when several queues are busy).
+    async fn unfinished(&self, queue: &str, up_to: u64) -> BrokerResult<u64> {
+        let waiting = self.len(queue).await?;
+        let mut conn = self.shared.conn.clone();
+        let held: u64 = redis::cmd("HLEN")
+            .arg(self.shared.names.unacked())
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("counting held messages", e))?;
+        Ok((waiting + held).min(up_to))
+    }
+
     async fn queue_counts(&self) -> BrokerResult<Vec<QueueCounts>> {
         let mut counts: BTreeMap<String, QueueCounts> = BTreeMap::new();
         for queue in self.queue_names().await? {
@@ -113,7 +129,10 @@ impl Admin for CeleryRedis {
             })
             .collect())
     }
+}
 
+#[async_trait]
+impl Control for CeleryRedis {
     /// Each entry is pushed back as the bytes it came as, then removed (a crash in between
     /// may run it twice, never lose it); its stored FAILURE is forgotten first. An entry
     /// whose message cannot be read stays dead.
@@ -147,7 +166,10 @@ impl Admin for CeleryRedis {
         }
         Ok(purged)
     }
+}
 
+#[async_trait]
+impl WorkerRegistry for CeleryRedis {
     async fn report_worker(&self, name: &str, stats: &Value) -> BrokerResult<()> {
         self.worker_reports().report(&mut self.shared.conn.clone(), name, stats, now_ms()).await
     }

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, ResultBackend, Revocation, State, TaskResult};
+use artel_core::{
+    BrokerError, BrokerErrorKind, BrokerResult, Chords, ResultBackend, Revocation, Revocations, State, TaskResult,
+};
 use artel_redis::toolkit::{RevocationLog, redis_error, store_result, ttl_ms, wait_published};
 use async_trait::async_trait;
 use redis::AsyncCommands;
@@ -89,7 +91,10 @@ impl ResultBackend for CeleryRedis {
             .map(|members| members.iter().filter_map(|m| m.pointer("/0/0")?.as_str().map(str::to_owned)).collect());
         Ok(ids)
     }
+}
 
+#[async_trait]
+impl Chords for CeleryRedis {
     async fn prepare_chord(&self, group_id: &str, size: u32, ttl: Option<Duration>) -> BrokerResult<()> {
         let names = &self.shared.names;
         let mut conn = self.shared.conn.clone();
@@ -135,7 +140,10 @@ impl ResultBackend for CeleryRedis {
             .map_err(|e| redis_error("recording a chord member", e))?;
         parts.map(|parts| parts.iter().map(|json| from_chord_member(json)).collect()).transpose()
     }
+}
 
+#[async_trait]
+impl Revocations for CeleryRedis {
     /// Records the revocation for artel workers and broadcasts Celery's `revoke` control
     /// command (over the broker's wire) so Python workers honour it too.
     async fn revoke(&self, revocation: &Revocation) -> BrokerResult<()> {

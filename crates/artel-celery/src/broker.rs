@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use artel_core::leased::LeasedConsumer;
-use artel_core::{Broker, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Inspect, Message, Queues, lock};
+use artel_core::{Backend, Broker, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Message, Queues, lock};
 use artel_redis::toolkit::{open, redis_error};
 use async_trait::async_trait;
 
@@ -36,6 +36,13 @@ impl CeleryRedis {
     pub fn with_control(mut self, wire: Arc<dyn Wire>) -> Self {
         self.control = Some(wire);
         self
+    }
+
+    /// This connection with everything it offers: Celery's Redis layout is its own
+    /// result store, chord counter and revocation log, counts queues and keeps dead
+    /// letters and worker reports (Celery keeps no failed-task list).
+    pub fn backend(&self) -> Backend {
+        Backend::new(Arc::new(self.clone()), self.clone()).administered(self.clone())
     }
 
     /// The wire control broadcasts go over.
@@ -126,21 +133,5 @@ impl Broker for CeleryRedis {
             .await
             .map_err(|e| redis_error("purging a queue", e))?;
         Ok(waiting)
-    }
-}
-
-#[async_trait]
-impl Inspect for CeleryRedis {
-    /// Waiting messages of `queue` plus every held message (kombu keeps one `unacked`
-    /// hash for all queues, so this over-counts when several queues are busy).
-    async fn unfinished(&self, queue: &str, up_to: u64) -> BrokerResult<u64> {
-        let waiting = self.len(queue).await?;
-        let mut conn = self.shared.conn.clone();
-        let held: u64 = redis::cmd("HLEN")
-            .arg(self.shared.names.unacked())
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| redis_error("counting held messages", e))?;
-        Ok((waiting + held).min(up_to))
     }
 }

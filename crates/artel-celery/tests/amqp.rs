@@ -14,7 +14,7 @@ use artel_broker_tests::{Capabilities, ChordCounting, Fixture, PriorityOrder, Sl
 use artel_celery::amqp::{Amqp, AmqpConfig};
 use artel_celery::{CeleryRedis, CeleryRedisConfig};
 use artel_core::Queues;
-use artel_core::{Broker, Clock, Signature, SystemClock};
+use artel_core::{Backend, Broker, Clock, Signature, SystemClock};
 
 fn amqp_url() -> String {
     std::env::var("ARTEL_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
@@ -60,7 +60,7 @@ async fn open() -> Option<(Amqp, CeleryRedis, DropPrefix, String)> {
 
 async fn amqp_fixture() -> Option<Fixture> {
     let (broker, backend, cleanup, prefix) = open().await?;
-    let (broker, backend) = (Arc::new(broker), Arc::new(backend));
+    let backend = Backend::new(Arc::new(broker), backend);
     let capabilities = Capabilities {
         priority: PriorityOrder::Ignored,
         queues_in_order: false,
@@ -72,21 +72,13 @@ async fn amqp_fixture() -> Option<Fixture> {
     };
     // RabbitMQ pushes and results arrive by subscription: nothing here polls.
     let slow_polling = {
-        let (broker, backend) = (broker.clone(), backend.clone());
-        SlowPolling {
-            open: Box::new(move || {
-                let (broker, backend) = (broker.clone(), backend.clone());
-                Box::pin(async move { (broker as _, backend as _) })
-            }),
-        }
+        let backend = backend.clone();
+        SlowPolling { open: Box::new(move || Box::pin(std::future::ready(backend.clone()))) }
     };
     Some(Fixture {
-        broker,
         backend,
         prefix,
-        failed: None,
-        admin: None,
-        inspect: None,
+        failed_kept: 0,
         leases: None,
         slow_polling,
         capabilities,

@@ -15,7 +15,7 @@ use artel_broker_tests::{
 };
 use artel_celery::{CeleryRedis, CeleryRedisConfig};
 use artel_core::Queues;
-use artel_core::{Broker, Clock, ResultBackend, Signature, SystemClock, TaskResult};
+use artel_core::{Broker, Chords, Clock, Signature, SystemClock, TaskResult};
 use serde_json::json;
 
 fn url() -> String {
@@ -81,7 +81,7 @@ fn slow_polling(prefix: &str) -> SlowPolling {
             let config = CeleryRedisConfig { prefix: prefix.clone(), poll: SLOW_POLL, ..Default::default() };
             Box::pin(async move {
                 let broker = CeleryRedis::connect(&url(), config).await.expect("connect");
-                (Arc::new(broker.clone()) as _, Arc::new(broker) as _)
+                broker.backend()
             })
         }),
     }
@@ -90,12 +90,9 @@ fn slow_polling(prefix: &str) -> SlowPolling {
 async fn celery_fixture() -> Option<Fixture> {
     let (broker, cleanup) = open().await?;
     Some(Fixture {
-        broker: Arc::new(broker.clone()),
-        backend: Arc::new(broker.clone()),
+        backend: broker.backend(),
         prefix: "q-".to_owned(),
-        failed: None,
-        admin: Some(Arc::new(broker.clone())),
-        inspect: Some(Arc::new(broker)),
+        failed_kept: 0,
         leases: Some(leases(&cleanup.prefix)),
         slow_polling: slow_polling(&cleanup.prefix),
         capabilities: Capabilities {

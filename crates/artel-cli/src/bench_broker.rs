@@ -62,7 +62,7 @@ async fn bench(args: &BrokerArgs, broker: Option<&str>) -> anyhow::Result<ExitCo
     println!("broker: {}", space.describe());
     let url = space.url("");
     let connection = space.open().await?;
-    let inspect = connection.inspect.clone().context("this broker cannot count unfinished messages")?;
+    let inspect = connection.backend.inspect().cloned().context("this broker cannot count unfinished messages")?;
     eprintln!("enqueueing {} no-op tasks...", args.tasks);
     let started = Instant::now();
     enqueue(&connection, args.tasks, None).await?;
@@ -85,7 +85,7 @@ async fn bench(args: &BrokerArgs, broker: Option<&str>) -> anyhow::Result<ExitCo
     let mut space = Namespace::new("bench", broker)?;
     let url = space.url("");
     let connection = space.open().await?;
-    let inspect = connection.inspect.clone().context("this broker cannot count unfinished messages")?;
+    let inspect = connection.backend.inspect().cloned().context("this broker cannot count unfinished messages")?;
     eprintln!("enqueue + drain at once...");
     let started = Instant::now();
     enqueue(&connection, BATCH.min(args.tasks), args.sleep_ms).await?;
@@ -111,8 +111,8 @@ async fn bench(args: &BrokerArgs, broker: Option<&str>) -> anyhow::Result<ExitCo
     for i in 0..args.round_trips + warmup {
         let message = Signature::new("noop").queue(QUEUE).to_message(SystemClock.now(), "bench");
         let started = Instant::now();
-        connection.broker.publish(QUEUE, std::slice::from_ref(&message)).await?;
-        connection.backend.wait(&message.headers.id, Duration::from_secs(30)).await?;
+        connection.backend.broker().publish(QUEUE, std::slice::from_ref(&message)).await?;
+        connection.backend.results().wait(&message.headers.id, Duration::from_secs(30)).await?;
         if i >= warmup {
             samples.push(started.elapsed());
         }
@@ -166,7 +166,7 @@ async fn enqueue(connection: &Connection, tasks: u64, sleep_ms: Option<u64>) -> 
     while sent < tasks {
         let n = BATCH.min(tasks - sent);
         let batch: Vec<_> = (0..n).map(|_| task().queue(QUEUE).to_message(SystemClock.now(), "bench")).collect();
-        connection.broker.publish(QUEUE, &batch).await?;
+        connection.backend.broker().publish(QUEUE, &batch).await?;
         sent += n;
     }
     Ok(())

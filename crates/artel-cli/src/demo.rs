@@ -82,7 +82,8 @@ fn through_a_worker(args: &DemoArgs, broker: Option<&str>, bar: &ProgressBar) ->
         let mut space = Namespace::new("demo", broker)?;
         let url = space.url("poll_ms=10");
         let connection = space.open().await?;
-        let inspect = connection.inspect.clone().context("the demo needs a broker that counts unfinished messages")?;
+        let inspect =
+            connection.backend.inspect().cloned().context("the demo needs a broker that counts unfinished messages")?;
         println!(
             "artel demo: {} calls of {} ms simulated I/O through a worker process (concurrency {}) on {}",
             args.calls,
@@ -104,7 +105,7 @@ fn through_a_worker(args: &DemoArgs, broker: Option<&str>, bar: &ProgressBar) ->
                 .collect();
             ids.extend(batch.iter().map(|m| m.headers.id.clone()));
             sent += batch.len() as u64;
-            connection.broker.publish(QUEUE, &batch).await?;
+            connection.backend.broker().publish(QUEUE, &batch).await?;
             if worker.is_none() {
                 let c = args.concurrency.to_string();
                 worker = Some(Worker::spawn(&url, &["-Q", QUEUE, "-c", &c, "--burst"])?);
@@ -124,7 +125,8 @@ fn through_a_worker(args: &DemoArgs, broker: Option<&str>, bar: &ProgressBar) ->
         }
         let mut failed = 0;
         for id in &ids {
-            let ok = connection.backend.get(id).await?.is_some_and(|r| r.status == artel::core::State::Success);
+            let ok =
+                connection.backend.results().get(id).await?.is_some_and(|r| r.status == artel::core::State::Success);
             failed += u64::from(!ok);
         }
         space.remove().await;

@@ -20,7 +20,7 @@ fn member(i: usize) -> Signature {
 /// Runs the chord on `url` with two worker processes and checks it, reading values back.
 async fn chord_across_two_workers(url: &str, fired: &str) {
     let connection = connect(url).await.expect("open the broker");
-    let app = App::new(connection.broker.clone(), connection.backend.clone());
+    let app = App::new(connection.backend.clone());
     let workers = [
         support::WorkerProcess::start(url, &["--enable", "exec", "-c", "32", "--prefetch", "8"]),
         support::WorkerProcess::start(url, &["--enable", "exec", "-c", "32", "--prefetch", "8"]),

@@ -39,12 +39,12 @@ fn shell_task(runs: &str, seconds: f64) -> Signature {
 
 async fn publish(connection: &Connection, signature: Signature) -> String {
     let message = signature.to_message(SystemClock.now(), "test");
-    connection.broker.publish(message.queue(), std::slice::from_ref(&message)).await.expect("publish");
+    connection.backend.broker().publish(message.queue(), std::slice::from_ref(&message)).await.expect("publish");
     message.headers.id
 }
 
 async fn worker_pid_of(connection: &Connection, id: &str) -> u32 {
-    let result = connection.backend.wait(id, Duration::from_secs(30)).await.expect("finished");
+    let result = connection.backend.results().wait(id, Duration::from_secs(30)).await.expect("finished");
     assert_eq!(result.status, State::Success, "{result:?}");
     let stdout = result.result.get("stdout").and_then(Value::as_str).expect("exec output");
     stdout.trim().parse().expect("a pid")
@@ -63,7 +63,7 @@ async fn settled(connection: &Connection) -> (u64, u64, u64) {
 }
 
 async fn held_and_waiting(connection: &Connection) -> (u64, u64, u64) {
-    let counts = connection.admin.as_ref().expect("admin").queue_counts().await.expect("counts");
+    let counts = connection.backend.inspect().expect("sqlite counts queues").queue_counts().await.expect("counts");
     counts.iter().fold((0, 0, 0), |(r, l, d), c| (r + c.ready + c.delayed, l + c.leased, d + c.dead))
 }
 
@@ -119,7 +119,7 @@ async fn countdown_tasks_run_no_earlier_than_due() {
     let _worker = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "2"]);
     let sent = SystemClock.now();
     let id = publish(&connection, Signature::new("noop").countdown(Duration::from_millis(1500))).await;
-    let result = connection.backend.wait(&id, Duration::from_secs(30)).await.expect("finished");
+    let result = connection.backend.results().wait(&id, Duration::from_secs(30)).await.expect("finished");
     let ran_after = result.date_done.expect("done") - sent;
     assert!(ran_after >= chrono_ms(1500), "finished {ran_after} after sending");
 }
@@ -148,7 +148,9 @@ async fn sigterm_finishes_running_tasks_and_hands_prefetched_ones_back() {
     let finished: Vec<bool> = {
         let mut v = Vec::new();
         for id in &ids {
-            v.push(connection.backend.get(id).await.expect("get").is_some_and(|r| r.status == State::Success));
+            v.push(
+                connection.backend.results().get(id).await.expect("get").is_some_and(|r| r.status == State::Success),
+            );
         }
         v
     };

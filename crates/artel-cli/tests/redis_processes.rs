@@ -27,7 +27,7 @@ async fn a_task_on_a_killed_redis_worker_completes_on_another_after_its_lease() 
         .with_args(vec![json!("sh"), json!(["-c", script])])
         .to_message(SystemClock.now(), "test");
     let id = message.headers.id.clone();
-    connection.broker.publish("celery", std::slice::from_ref(&message)).await.expect("publish");
+    connection.backend.broker().publish("celery", std::slice::from_ref(&message)).await.expect("publish");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !std::path::Path::new(&runs).exists() {
         assert!(Instant::now() < deadline, "the first worker never started the task");
@@ -37,7 +37,7 @@ async fn a_task_on_a_killed_redis_worker_completes_on_another_after_its_lease() 
     doomed.0.wait().expect("reaped");
     let killed_at = Instant::now();
     let rescuer = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "1"]);
-    let result = connection.backend.wait(&id, Duration::from_secs(30)).await.expect("finished");
+    let result = connection.backend.results().wait(&id, Duration::from_secs(30)).await.expect("finished");
     assert_eq!(result.status, State::Success, "{result:?}");
     let pid: u32 =
         result.result.get("stdout").and_then(Value::as_str).and_then(|s| s.trim().parse().ok()).expect("pid");
@@ -46,7 +46,7 @@ async fn a_task_on_a_killed_redis_worker_completes_on_another_after_its_lease() 
     let started = std::fs::read_to_string(&runs).expect("runs").lines().count();
     assert_eq!(started, 2, "at least once: started on the killed worker, then once more");
     tokio::time::sleep(Duration::from_millis(200)).await; // the ack follows the stored result
-    assert_eq!(connection.broker.len("celery").await.expect("len"), 0, "nothing left");
+    assert_eq!(connection.backend.broker().len("celery").await.expect("len"), 0, "nothing left");
 }
 
 #[test]

@@ -1,5 +1,7 @@
-//! [`Admin`]: the optional capability behind `artel queues`, `artel dead` and
-//! `artel stats` — counting queues, handling dead letters, and worker reports.
+//! What a broker may offer operators, each its own capability: reading queues and dead
+//! letters ([`Inspect`]: `artel queues`, `artel dead list`, burst workers), tidying them
+//! ([`Control`]: `artel dead retry|purge`), and where workers report ([`WorkerRegistry`]:
+//! `artel stats`).
 
 use std::fmt;
 
@@ -51,20 +53,33 @@ pub struct WorkerReport {
     pub stats: Value,
 }
 
-/// Inspection and tidying a broker offers to operators.
+/// Reading what a broker holds.
 #[async_trait]
-pub trait Admin: Send + Sync + fmt::Debug {
+pub trait Inspect: Send + Sync + fmt::Debug {
+    /// Messages of `queue` not yet acknowledged — ready, delayed or held by a consumer —
+    /// counting at most `up_to` (so `unfinished(q, 1) == 0` is a cheap emptiness check).
+    async fn unfinished(&self, queue: &str, up_to: u64) -> BrokerResult<u64>;
     /// Counts of every queue that has messages or dead letters, by name.
     async fn queue_counts(&self) -> BrokerResult<Vec<QueueCounts>>;
     /// Dead letters (of `queue`, or all), oldest first, at most `limit`.
     async fn dead_list(&self, queue: Option<&str>, limit: usize) -> BrokerResult<Vec<DeadMessage>>;
+}
+
+/// Tidying what a broker holds.
+#[async_trait]
+pub trait Control: Send + Sync + fmt::Debug {
     /// Puts dead letters (of `queue`, or all) back on their queues; returns how many.
     async fn dead_retry(&self, queue: Option<&str>) -> BrokerResult<u64>;
     /// Deletes dead letters (of `queue`, or all); returns how many.
     async fn dead_purge(&self, queue: Option<&str>) -> BrokerResult<u64>;
+}
+
+/// Where workers report, for `artel stats`.
+#[async_trait]
+pub trait WorkerRegistry: Send + Sync + fmt::Debug {
     /// Records a worker's heartbeat and stats.
     async fn report_worker(&self, name: &str, stats: &Value) -> BrokerResult<()>;
-    /// Forgets a worker that stopped cleanly.
+    /// Forgets a worker that stopped.
     async fn worker_gone(&self, name: &str) -> BrokerResult<()>;
     /// Every worker's last report, by name.
     async fn workers(&self) -> BrokerResult<Vec<WorkerReport>>;

@@ -1,4 +1,4 @@
-//! The seams every backend implements: [`Broker`], [`Consumer`] and [`ResultBackend`].
+//! The seams every broker implements: [`Broker`], [`Consumer`] and [`Acknowledge`].
 //!
 //! Brokers are batch-first (`publish` takes a slice) so network backends can pipeline.
 //! A [`Delivery`] that is dropped without a decision goes back to its queue: nothing
@@ -9,13 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
-use crate::error::{BrokerError, BrokerErrorKind};
+use crate::error::BrokerError;
 use crate::message::Message;
 use crate::queues::Queues;
 use crate::result::TaskResult;
-use crate::time::Timestamp;
 
 /// Short alias used by all broker operations.
 pub type BrokerResult<T> = Result<T, BrokerError>;
@@ -200,103 +198,4 @@ impl Drop for Delivery {
             acker.release();
         }
     }
-}
-
-/// Optional capability: seeing what a queue still owes, for draining and burst workers.
-#[async_trait]
-pub trait Inspect: Send + Sync + fmt::Debug {
-    /// Messages of `queue` not yet acknowledged — ready, delayed or held by a consumer —
-    /// counting at most `up_to` (so `unfinished(q, 1) == 0` is a cheap emptiness check).
-    async fn unfinished(&self, queue: &str, up_to: u64) -> BrokerResult<u64>;
-}
-
-/// Where task results are stored and waited for.
-#[async_trait]
-pub trait ResultBackend: Send + Sync + fmt::Debug {
-    /// The identity of the connection this backend shares with a broker, if it is one
-    /// (see [`Broker::store_identity`]).
-    fn store_identity(&self) -> Option<usize> {
-        None
-    }
-
-    /// Stores `result` unless the stored state may not move to it (see
-    /// [`crate::State::can_transition_to`]); returns whether it was written.
-    async fn store(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<bool>;
-
-    /// The stored result, if any (none reads as PENDING).
-    async fn get(&self, task_id: &str) -> BrokerResult<Option<TaskResult>>;
-
-    /// Waits until the task is ready or `timeout` passes (then a `Timeout` error).
-    ///
-    /// # Cancel safety
-    /// Cancel safe.
-    async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult>;
-
-    /// Records, before a chord's members are published, how many there are; for backends
-    /// that keep the size themselves (Celery's `G.s` key). Others read it from the body.
-    async fn prepare_chord(&self, _group_id: &str, _size: u32, _ttl: Option<Duration>) -> BrokerResult<()> {
-        Ok(())
-    }
-
-    /// Records the outcome of member `index` of chord `group_id` (of `size` members, or as
-    /// many as `prepare_chord` said when the body does not carry its size) and, when every
-    /// member is in, returns their results in member order.
-    ///
-    /// Recording a member twice (a redelivered message) overwrites it, so the set counts
-    /// each member once; whoever records while the set is complete gets the results, so a
-    /// worker that died before calling the chord's body leaves it to the redelivery.
-    async fn chord_part(
-        &self,
-        group_id: &str,
-        index: u32,
-        size: Option<u32>,
-        result: &TaskResult,
-        ttl: Option<Duration>,
-    ) -> BrokerResult<Option<Vec<TaskResult>>>;
-
-    /// Saves which tasks make up group `group_id` (Celery's `GroupResult.save()`), so the
-    /// group can be read back by its id alone. Stored as a result under `group:<id>`
-    /// unless the backend has a format of its own (Celery's `celery-taskset-meta-<id>`).
-    async fn save_group(&self, group_id: &str, task_ids: &[String], ttl: Option<Duration>) -> BrokerResult<()> {
-        let key = format!("group:{group_id}");
-        let saved = TaskResult::success(&key, serde_json::json!(task_ids), chrono::Utc::now().fixed_offset());
-        self.store(&saved, ttl).await.map(drop)
-    }
-
-    /// The task ids of a saved group, if it was saved (and has not expired).
-    async fn restore_group(&self, group_id: &str) -> BrokerResult<Option<Vec<String>>> {
-        let Some(saved) = self.get(&format!("group:{group_id}")).await? else { return Ok(None) };
-        serde_json::from_value(saved.result).map(Some).map_err(|e| {
-            BrokerError::new(BrokerErrorKind::Corrupt, format!("saved group {group_id} is not a list of ids"))
-                .with_source(e)
-        })
-    }
-
-    /// Records that a task must not run (and, with `terminate`, must stop if running).
-    async fn revoke(&self, revocation: &Revocation) -> BrokerResult<()>;
-
-    /// Revocations recorded after `cursor` (0: all), with the cursor to ask from next;
-    /// workers poll this to keep their revoked set current.
-    async fn revocations(&self, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)>;
-}
-
-/// The error of a backend asked to count a chord whose size it was never told.
-pub fn unknown_chord_size(group_id: &str) -> BrokerError {
-    BrokerError::new(
-        BrokerErrorKind::Unsupported,
-        format!(
-            "chord {group_id}: the body does not say how many members it has (send it with artel, or use a Celery result backend)"
-        ),
-    )
-}
-
-/// A request that a task not run, kept until `expires_at`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Revocation {
-    /// The task to stop.
-    pub task_id: String,
-    /// Also stop it if it is running (Celery's `terminate=True`).
-    pub terminate: bool,
-    /// When workers may forget it (by then the message has expired or been discarded).
-    pub expires_at: Timestamp,
 }

@@ -11,10 +11,10 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::ResultBackend;
 use crate::error::{TaskError, TaskErrorKind};
 use crate::message::Headers;
 use crate::result::TaskResult;
+use crate::results::ResultBackend;
 use crate::state::State;
 
 /// Why a running task is asked to stop.

@@ -21,6 +21,7 @@ pub mod message;
 pub mod queues;
 pub mod redact;
 pub mod result;
+pub mod results;
 pub mod retry;
 pub mod signature;
 pub mod state;
@@ -28,10 +29,8 @@ pub mod task;
 pub mod time;
 pub mod worker;
 
-pub use admin::{Admin, DeadMessage, QueueCounts, WorkerReport};
-pub use broker::{
-    Acknowledge, Broker, BrokerResult, Consumer, Delivery, Heartbeat, Inspect, ResultBackend, Revocation,
-};
+pub use admin::{Control, DeadMessage, Inspect, QueueCounts, WorkerRegistry, WorkerReport};
+pub use broker::{Acknowledge, Broker, BrokerResult, Consumer, Delivery, Heartbeat};
 pub use context::{Cancelled, Context, Unstoppable};
 pub use error::{BoxError, BrokerError, BrokerErrorKind, TaskError, TaskErrorKind};
 pub use events::{EventSink, TaskEvent};
@@ -40,6 +39,7 @@ pub use message::{DecodeError, DeliveryInfo, Embed, Headers, Message, Properties
 pub use queues::Queues;
 pub use redact::redact_url;
 pub use result::{RESULT_EXPIRES, TaskResult};
+pub use results::{Backend, Chords, ResultBackend, Revocation, Revocations};
 pub use retry::{Backoff, RetryPolicy, retry};
 pub use signature::{DEFAULT_QUEUE, Expires, Signature, TaskOptions};
 pub use state::State;

@@ -1,9 +1,11 @@
-//! [`Admin`] on Redis: queue counts from each queue's sets, dead letters from its dead
-//! list, worker reports in one hash.
+//! [`Inspect`], [`Control`] and [`WorkerRegistry`] on Redis: queue counts from each
+//! queue's sets, dead letters from its dead list, worker reports in one hash.
 
 use std::collections::BTreeSet;
 
-use artel_core::{Admin, Broker, BrokerResult, DeadMessage, Message, QueueCounts, WorkerReport};
+use artel_core::{
+    Broker, BrokerResult, Control, DeadMessage, Inspect, Message, QueueCounts, WorkerRegistry, WorkerReport,
+};
 use async_trait::async_trait;
 use redis::AsyncCommands;
 use serde_json::Value;
@@ -79,7 +81,20 @@ impl RedisBroker {
 }
 
 #[async_trait]
-impl Admin for RedisBroker {
+impl Inspect for RedisBroker {
+    async fn unfinished(&self, queue: &str, up_to: u64) -> BrokerResult<u64> {
+        let keys = self.shared.keys(queue);
+        let mut conn = self.shared.conn.clone();
+        let (pending, scheduled, leased): (u64, u64, u64) = redis::pipe()
+            .zcard(&keys.pending)
+            .zcard(&keys.scheduled)
+            .zcard(&keys.leases)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("counting unfinished messages", e))?;
+        Ok((pending + scheduled + leased).min(up_to))
+    }
+
     async fn queue_counts(&self) -> BrokerResult<Vec<QueueCounts>> {
         let now = self.shared.now_ms();
         let mut counts = Vec::new();
@@ -120,7 +135,10 @@ impl Admin for RedisBroker {
         listed.truncate(limit);
         Ok(listed)
     }
+}
 
+#[async_trait]
+impl Control for RedisBroker {
     /// Each entry is published again, then removed: a crash in between leaves it in
     /// both places (it may run twice), never in neither. An entry whose message cannot
     /// be read stays dead (`dead purge` removes it), so nothing vanishes.
@@ -154,7 +172,10 @@ impl Admin for RedisBroker {
         }
         Ok(purged)
     }
+}
 
+#[async_trait]
+impl WorkerRegistry for RedisBroker {
     async fn report_worker(&self, name: &str, stats: &Value) -> BrokerResult<()> {
         self.worker_reports().report(&mut self.shared.conn.clone(), name, stats, self.shared.now_ms()).await
     }

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, ResultBackend, Revocation, TaskResult};
+use artel_core::{
+    BrokerError, BrokerErrorKind, BrokerResult, Chords, ResultBackend, Revocation, Revocations, TaskResult,
+};
 use async_trait::async_trait;
 use redis::AsyncCommands;
 
@@ -39,6 +41,14 @@ impl ResultBackend for RedisBroker {
         json.map(|j| decode(&format!("task {task_id}"), &j)).transpose()
     }
 
+    async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {
+        let key = keys::result(&self.shared.config.prefix, task_id);
+        wait_published(&self.shared.client, &key, task_id, timeout, || self.get(task_id)).await
+    }
+}
+
+#[async_trait]
+impl Chords for RedisBroker {
     async fn chord_part(
         &self,
         group_id: &str,
@@ -47,7 +57,7 @@ impl ResultBackend for RedisBroker {
         result: &TaskResult,
         ttl: Option<Duration>,
     ) -> BrokerResult<Option<Vec<TaskResult>>> {
-        let size = size.ok_or_else(|| artel_core::broker::unknown_chord_size(group_id))?;
+        let size = size.ok_or_else(|| artel_core::results::unknown_chord_size(group_id))?;
         let mut conn = self.shared.conn.clone();
         let parts: Option<Vec<(u32, Vec<u8>)>> = self
             .shared
@@ -66,18 +76,16 @@ impl ResultBackend for RedisBroker {
         let owner = format!("chord {group_id}");
         parts.iter().map(|(_, json)| decode(&owner, json)).collect::<BrokerResult<_>>().map(Some)
     }
+}
 
+#[async_trait]
+impl Revocations for RedisBroker {
     async fn revoke(&self, revocation: &Revocation) -> BrokerResult<()> {
         self.revocation_log().record(&mut self.shared.conn.clone(), revocation).await
     }
 
     async fn revocations(&self, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)> {
         self.revocation_log().read(&mut self.shared.conn.clone(), cursor).await
-    }
-
-    async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {
-        let key = keys::result(&self.shared.config.prefix, task_id);
-        wait_published(&self.shared.client, &key, task_id, timeout, || self.get(task_id)).await
     }
 }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use artel_core::leased::LeasedConsumer;
-use artel_core::{Broker, BrokerResult, Clock, Consumer, Inspect, Message, Queues, SystemClock};
+use artel_core::{Backend, Broker, BrokerResult, Clock, Consumer, Message, Queues, SystemClock};
 use async_trait::async_trait;
 
 use crate::scripts::Scripts;
@@ -31,6 +31,15 @@ impl RedisBroker {
 }
 
 impl RedisBroker {
+    /// This broker with everything it offers: it is its own result store, chord counter
+    /// and revocation log, counts queues, keeps dead letters, worker reports and failed
+    /// tasks.
+    pub fn backend(&self) -> Backend {
+        Backend::new(Arc::new(self.clone()), self.clone())
+            .administered(self.clone())
+            .with_failed(Arc::new(self.clone()))
+    }
+
     /// Deletes every key under this broker's prefix (queues, results, dead letters);
     /// for scratch namespaces such as benchmarks. Returns how many keys went.
     pub async fn delete_namespace(&self) -> BrokerResult<u64> {
@@ -102,21 +111,5 @@ impl Broker for RedisBroker {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| redis_error("purging a queue", e))
-    }
-}
-
-#[async_trait]
-impl Inspect for RedisBroker {
-    async fn unfinished(&self, queue: &str, up_to: u64) -> BrokerResult<u64> {
-        let keys = self.shared.keys(queue);
-        let mut conn = self.shared.conn.clone();
-        let (pending, scheduled, leased): (u64, u64, u64) = redis::pipe()
-            .zcard(&keys.pending)
-            .zcard(&keys.scheduled)
-            .zcard(&keys.leases)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| redis_error("counting unfinished messages", e))?;
-        Ok((pending + scheduled + leased).min(up_to))
     }
 }

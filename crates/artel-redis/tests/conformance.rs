@@ -64,7 +64,7 @@ fn slow_polling(prefix: &str) -> SlowPolling {
             let config = RedisConfig { prefix: prefix.clone(), idle_wait: SLOW_POLL, ..RedisConfig::default() };
             Box::pin(async move {
                 let broker = RedisBroker::connect_with(&url(), config, Arc::new(SystemClock)).await.expect("connect");
-                (Arc::new(broker.clone()) as _, Arc::new(broker) as _)
+                broker.backend()
             })
         }),
     }
@@ -75,12 +75,9 @@ async fn redis_fixture() -> Option<Fixture> {
     let config = RedisConfig { prefix: prefix.clone(), failed_kept: FAILED_KEPT, ..RedisConfig::default() };
     match RedisBroker::connect_with(&url(), config, Arc::new(SystemClock)).await {
         Ok(broker) => Some(Fixture {
-            broker: Arc::new(broker.clone()),
-            backend: Arc::new(broker.clone()),
-            failed: Some((Arc::new(broker.clone()), FAILED_KEPT)),
+            backend: broker.backend(),
+            failed_kept: FAILED_KEPT,
             prefix: "q-".to_owned(),
-            admin: Some(Arc::new(broker.clone())),
-            inspect: Some(Arc::new(broker.clone())),
             leases: Some(leases(&prefix)),
             slow_polling: slow_polling(&prefix),
             capabilities: Capabilities::NATIVE,

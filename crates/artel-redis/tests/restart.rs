@@ -115,12 +115,7 @@ async fn a_restart_mid_run_loses_no_task_and_no_result() {
     broker.publish("celery", &messages).await.expect("publish");
 
     let worker_config = WorkerConfig { concurrency: 10, prefetch: 10, ..WorkerConfig::default() };
-    let worker = Worker::new(
-        Arc::new(broker.clone()),
-        Arc::new(broker.clone()),
-        Arc::new(Registry::new().with(Nap)),
-        worker_config,
-    );
+    let worker = Worker::new(&broker.backend(), Arc::new(Registry::new().with(Nap)), worker_config);
     let stop = Stop::default();
     let running = {
         let stop = stop.clone();

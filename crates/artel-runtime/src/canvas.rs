@@ -75,7 +75,7 @@ impl Dispatcher {
     ) -> Result<(), BrokerError> {
         // Celery 5 producers leave the size to the backend (`prepare_chord`).
         let size = body.extra.get("chord_size").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok());
-        let Some(parts) = self.backend.chord_part(group, index, size, result, self.result_ttl).await? else {
+        let Some(parts) = self.chords.chord_part(group, index, size, result, self.result_ttl).await? else {
             return Ok(());
         };
         if let Some(culprit) = parts.iter().find(|p| p.status.is_exception()) {
@@ -135,7 +135,7 @@ impl Dispatcher {
     /// Publishes the plans' messages, one batch per queue, in order, after telling the
     /// backend the size of every chord they start.
     pub(crate) async fn publish_all(&self, plans: Vec<Plan>) -> Result<(), BrokerError> {
-        artel_core::canvas::publish(self.broker.as_ref(), self.backend.as_ref(), plans, self.result_ttl).await
+        artel_core::canvas::publish(self.broker.as_ref(), self.chords.as_ref(), plans, self.result_ttl).await
     }
 }
 

@@ -23,7 +23,7 @@ use crate::retry::{self, Decision};
 use crate::revoke::Revoked;
 use crate::supervise::{Limits, Run, supervise};
 use artel_core::worker::WorkerStats;
-use artel_core::{EventSink, TaskEvent};
+use artel_core::{Chords, EventSink, Revocations, TaskEvent};
 
 /// Why a message is settled as REVOKED without running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,8 @@ pub(crate) struct Dispatcher {
     pub(crate) registry: Arc<Registry>,
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) backend: Arc<dyn ResultBackend>,
+    pub(crate) chords: Arc<dyn Chords>,
+    pub(crate) revocations: Arc<dyn Revocations>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) result_ttl: Option<Duration>,
     pub(crate) results_in_broker: bool,
@@ -76,7 +78,7 @@ impl Dispatcher {
     /// Reads the revocations recorded since the last read and terminates the running
     /// tasks they say to.
     pub(crate) async fn read_revocations(&self) -> artel_core::BrokerResult<()> {
-        let terminate = self.revoked.refresh(self.backend.as_ref(), self.clock.now()).await?;
+        let terminate = self.revoked.refresh(self.revocations.as_ref(), self.clock.now()).await?;
         self.active.terminate(&terminate);
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use artel_core::{BrokerResult, ResultBackend, Revocation, Timestamp, lock};
+use artel_core::{BrokerResult, Revocation, Revocations, Timestamp, lock};
 
 /// Revoked ids, until their expiry, and how far the backend's revocations were read.
 #[derive(Debug, Default)]
@@ -41,11 +41,11 @@ impl Revoked {
     }
 
     /// Reads every revocation recorded since the last call; returns the ids to terminate.
-    pub(crate) async fn refresh(&self, backend: &dyn ResultBackend, now: Timestamp) -> BrokerResult<Vec<String>> {
+    pub(crate) async fn refresh(&self, log: &dyn Revocations, now: Timestamp) -> BrokerResult<Vec<String>> {
         let mut terminate = Vec::new();
         loop {
             let cursor = self.cursor.load(Ordering::Acquire);
-            let (revocations, next) = backend.revocations(cursor).await?;
+            let (revocations, next) = log.revocations(cursor).await?;
             let more = next != cursor && !revocations.is_empty();
             terminate.extend(self.apply(revocations, now));
             self.cursor.store(next, Ordering::Release);

@@ -49,8 +49,8 @@ pub(crate) fn supervise(component: Arc<dyn Component>, scope: Scope) -> JoinHand
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    use artel_core::Registry;
     use artel_core::memory::{MemoryBackend, MemoryBroker};
+    use artel_core::{Backend, Registry};
     use artel_pool::Pool;
 
     use artel_core::worker::Stop;
@@ -100,13 +100,9 @@ mod tests {
     }
 
     async fn run_with(component: impl Component) {
-        let worker = Worker::new(
-            Arc::new(MemoryBroker::new()),
-            Arc::new(MemoryBackend::new()),
-            Arc::new(Registry::new()),
-            WorkerConfig::default(),
-        )
-        .with_component(component);
+        let backend = Backend::new(Arc::new(MemoryBroker::new()), MemoryBackend::new());
+        let worker =
+            Worker::new(&backend, Arc::new(Registry::new()), WorkerConfig::default()).with_component(component);
         let pool = Pool::builder().on_runtime(tokio::runtime::Handle::current()).build().expect("pool");
         let run = worker.run(&pool, Stop::default());
         tokio::time::timeout(Duration::from_secs(60), run).await.expect("the worker stops").expect("cleanly");

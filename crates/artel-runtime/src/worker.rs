@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_core::{Broker, BrokerError, Clock, Consumer, DEFAULT_QUEUE, Queues, Registry, ResultBackend, SystemClock};
+use artel_core::{Backend, Broker, BrokerError, Clock, Consumer, DEFAULT_QUEUE, Queues, Registry, SystemClock};
 use artel_pool::Pool;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -97,30 +97,23 @@ const FETCH_BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duratio
 const HAND_BACK: Duration = Duration::from_millis(1500);
 
 impl Worker {
-    /// A worker for `registry`'s tasks on `broker`, storing results in `backend`.
-    pub fn new(
-        broker: Arc<dyn Broker>,
-        backend: Arc<dyn ResultBackend>,
-        registry: Arc<Registry>,
-        config: WorkerConfig,
-    ) -> Self {
-        Self::with_clock(broker, backend, registry, config, Arc::new(SystemClock))
+    /// A worker for `registry`'s tasks on `backend`'s broker, storing results, counting
+    /// chords and reading revocations in its stores.
+    pub fn new(backend: &Backend, registry: Arc<Registry>, config: WorkerConfig) -> Self {
+        Self::with_clock(backend, registry, config, Arc::new(SystemClock))
     }
 
     /// [`Worker::new`] reading time from `clock`.
-    pub fn with_clock(
-        broker: Arc<dyn Broker>,
-        backend: Arc<dyn ResultBackend>,
-        registry: Arc<Registry>,
-        config: WorkerConfig,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn with_clock(backend: &Backend, registry: Arc<Registry>, config: WorkerConfig, clock: Arc<dyn Clock>) -> Self {
+        let (broker, results) = (backend.broker().clone(), backend.results().clone());
         // Store and ack in one step only where the backend is the broker's own store.
-        let results_in_broker = broker.store_identity().is_some_and(|id| backend.store_identity() == Some(id));
+        let results_in_broker = broker.store_identity().is_some_and(|id| results.store_identity() == Some(id));
         let executor = Dispatcher {
             registry,
             broker: broker.clone(),
-            backend,
+            backend: results,
+            chords: backend.chords().clone(),
+            revocations: backend.revocations().clone(),
             clock,
             result_ttl: config.result_ttl,
             results_in_broker,

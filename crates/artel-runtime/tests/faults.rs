@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use artel_broker_tests::faults::{Faults, FaultyBackend, FaultyBroker};
+use artel_broker_tests::faults::{Faults, faulty};
 use artel_core::memory::{MemoryBackend, MemoryBroker};
 use artel_core::{
-    Arguments, BoxFuture, Broker, Clock, Context, Registry, ResultBackend, Signature, State, SystemClock, Task,
-    TaskError,
+    Arguments, Backend, BoxFuture, Broker, Clock, Context, Registry, ResultBackend, Signature, State, SystemClock,
+    Task, TaskError,
 };
 use artel_pool::Pool;
 use artel_runtime::{Stop, Worker, WorkerConfig};
@@ -39,7 +39,7 @@ impl Task for Counted {
 /// Runs one `counted` call on a worker whose broker and backend fail as `set_faults`
 /// says; returns its final result's value and how many times it ran.
 async fn run_once(retry_first: bool, set_faults: impl FnOnce(&Faults)) -> (serde_json::Value, u32) {
-    let (broker, backend) = (Arc::new(MemoryBroker::new()), Arc::new(MemoryBackend::new()));
+    let (broker, backend) = (Arc::new(MemoryBroker::new()), MemoryBackend::new());
     let message = Signature::new("counted").to_message(SystemClock.now(), "test");
     let id = message.headers.id.clone();
     broker.publish("celery", &[message]).await.expect("publish");
@@ -47,8 +47,7 @@ async fn run_once(retry_first: bool, set_faults: impl FnOnce(&Faults)) -> (serde
     set_faults(&faults);
     let runs = Arc::new(AtomicU32::new(0));
     let worker = Worker::new(
-        Arc::new(FaultyBroker { inner: broker, faults: faults.clone() }),
-        Arc::new(FaultyBackend { inner: backend.clone(), faults }),
+        &faulty(&Backend::new(broker, backend.clone()), faults),
         Arc::new(Registry::new().with(Counted { runs: runs.clone(), retry_first })),
         WorkerConfig::default(),
     );

@@ -1,6 +1,7 @@
-//! [`Admin`] on the database: counts, dead letters, worker reports.
+//! [`Inspect`], [`Control`] and [`WorkerRegistry`] on the database: counts, dead
+//! letters, worker reports.
 
-use artel_core::{Admin, BrokerResult, DeadMessage, QueueCounts, WorkerReport};
+use artel_core::{BrokerResult, Control, DeadMessage, Inspect, QueueCounts, WorkerRegistry, WorkerReport};
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -8,7 +9,12 @@ use crate::broker::SqliteBroker;
 use crate::queries;
 
 #[async_trait]
-impl Admin for SqliteBroker {
+impl Inspect for SqliteBroker {
+    async fn unfinished(&self, queue: &str, up_to: u64) -> BrokerResult<u64> {
+        let queue = queue.to_owned();
+        self.shared.db.call("counting unfinished messages", move |tx| queries::pending(tx, &queue, up_to)).await
+    }
+
     async fn queue_counts(&self) -> BrokerResult<Vec<QueueCounts>> {
         let now = self.shared.now_ms();
         let (live, dead) = self
@@ -49,7 +55,10 @@ impl Admin for SqliteBroker {
             })
             .collect())
     }
+}
 
+#[async_trait]
+impl Control for SqliteBroker {
     async fn dead_retry(&self, queue: Option<&str>) -> BrokerResult<u64> {
         let (queue, now) = (queue.map(str::to_owned), self.shared.now_ms());
         let n = self
@@ -67,7 +76,10 @@ impl Admin for SqliteBroker {
             self.shared.db.call("purging dead messages", move |tx| queries::dead_purge(tx, queue.as_deref())).await?;
         Ok(n as u64)
     }
+}
 
+#[async_trait]
+impl WorkerRegistry for SqliteBroker {
     async fn report_worker(&self, name: &str, stats: &Value) -> BrokerResult<()> {
         let (name, stats, now) = (name.to_owned(), stats.to_string(), self.shared.now_ms());
         self.shared

@@ -3,7 +3,9 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, ResultBackend, Revocation, TaskResult};
+use artel_core::{
+    BrokerError, BrokerErrorKind, BrokerResult, Chords, ResultBackend, Revocation, Revocations, TaskResult,
+};
 use async_trait::async_trait;
 use tokio::time::Instant;
 
@@ -75,6 +77,30 @@ impl ResultBackend for SqliteBroker {
         decode(task_id, &json).map(Some)
     }
 
+    async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let stored = self.shared.stored.notified();
+            tokio::pin!(stored);
+            stored.as_mut().enable();
+            if let Some(result) = self.get(task_id).await?.filter(|r| r.status.is_ready()) {
+                return Ok(result);
+            }
+            if Instant::now() >= deadline {
+                return Err(BrokerError::new(
+                    BrokerErrorKind::Timeout,
+                    format!("task {task_id} was not ready within {timeout:?}"),
+                ));
+            }
+            // Local stores wake us at once; other processes' stores are seen by polling.
+            let poll = self.shared.config.result_poll;
+            let _ = tokio::time::timeout_at(deadline.min(Instant::now() + poll), stored).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Chords for SqliteBroker {
     async fn chord_part(
         &self,
         group_id: &str,
@@ -83,7 +109,7 @@ impl ResultBackend for SqliteBroker {
         result: &TaskResult,
         ttl: Option<Duration>,
     ) -> BrokerResult<Option<Vec<TaskResult>>> {
-        let size = size.ok_or_else(|| artel_core::broker::unknown_chord_size(group_id))?;
+        let size = size.ok_or_else(|| artel_core::results::unknown_chord_size(group_id))?;
         let json = encode(result)?;
         let group = group_id.to_owned();
         let expires_at = self.expiry(ttl);
@@ -98,7 +124,10 @@ impl ResultBackend for SqliteBroker {
         let Some(parts) = parts else { return Ok(None) };
         parts.iter().map(|json| decode(group_id, json)).collect::<BrokerResult<_>>().map(Some)
     }
+}
 
+#[async_trait]
+impl Revocations for SqliteBroker {
     async fn revoke(&self, revocation: &Revocation) -> BrokerResult<()> {
         let (id, terminate) = (revocation.task_id.clone(), revocation.terminate);
         let expires_at = revocation.expires_at.timestamp_millis();
@@ -122,26 +151,5 @@ impl ResultBackend for SqliteBroker {
             })
             .collect();
         Ok((revocations, next))
-    }
-
-    async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let stored = self.shared.stored.notified();
-            tokio::pin!(stored);
-            stored.as_mut().enable();
-            if let Some(result) = self.get(task_id).await?.filter(|r| r.status.is_ready()) {
-                return Ok(result);
-            }
-            if Instant::now() >= deadline {
-                return Err(BrokerError::new(
-                    BrokerErrorKind::Timeout,
-                    format!("task {task_id} was not ready within {timeout:?}"),
-                ));
-            }
-            // Local stores wake us at once; other processes' stores are seen by polling.
-            let poll = self.shared.config.result_poll;
-            let _ = tokio::time::timeout_at(deadline.min(Instant::now() + poll), stored).await;
-        }
     }
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use artel_core::leased::LeasedConsumer;
-use artel_core::{Broker, BrokerResult, Clock, Consumer, Inspect, Message, Queues, SystemClock};
+use artel_core::{Backend, Broker, BrokerResult, Clock, Consumer, Message, Queues, SystemClock};
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
@@ -41,6 +41,15 @@ impl SqliteBroker {
     /// The database file.
     pub fn path(&self) -> &Path {
         self.shared.db.path()
+    }
+
+    /// This broker with everything it offers: it is its own result store, chord counter
+    /// and revocation log, counts queues, keeps dead letters, worker reports and failed
+    /// tasks.
+    pub fn backend(&self) -> Backend {
+        Backend::new(Arc::new(self.clone()), self.clone())
+            .administered(self.clone())
+            .with_failed(Arc::new(self.clone()))
     }
 }
 
@@ -87,13 +96,5 @@ impl Broker for SqliteBroker {
     async fn purge(&self, queue: &str) -> BrokerResult<u64> {
         let (queue, now) = (queue.to_owned(), self.shared.now_ms());
         Ok(self.shared.db.call("purging a queue", move |tx| queries::purge(tx, &queue, now)).await? as u64)
-    }
-}
-
-#[async_trait]
-impl Inspect for SqliteBroker {
-    async fn unfinished(&self, queue: &str, up_to: u64) -> BrokerResult<u64> {
-        let queue = queue.to_owned();
-        self.shared.db.call("counting unfinished messages", move |tx| queries::pending(tx, &queue, up_to)).await
     }
 }

@@ -15,12 +15,9 @@ fn sqlite() -> Fixture {
     let config = SqliteConfig { failed_kept: FAILED_KEPT, ..SqliteConfig::default() };
     let broker = SqliteBroker::open_with(db.path(), config, Arc::new(SystemClock)).expect("open");
     Fixture {
-        broker: Arc::new(broker.clone()),
-        backend: Arc::new(broker.clone()),
-        failed: Some((Arc::new(broker.clone()), FAILED_KEPT)),
+        backend: broker.backend(),
+        failed_kept: FAILED_KEPT,
         prefix: "t-".to_owned(),
-        admin: Some(Arc::new(broker.clone())),
-        inspect: Some(Arc::new(broker.clone())),
         leases: Some(leases(db.path())),
         slow_polling: slow_polling(db.path()),
         capabilities: Capabilities::NATIVE,
@@ -48,7 +45,7 @@ fn slow_polling(path: &std::path::Path) -> SlowPolling {
     SlowPolling {
         open: Box::new(move || {
             let broker = SqliteBroker::open_with(&path, config, Arc::new(SystemClock)).expect("open");
-            Box::pin(async move { (Arc::new(broker.clone()) as _, Arc::new(broker) as _) })
+            Box::pin(std::future::ready(broker.backend()))
         }),
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use artel_core::canvas::{self, Lineage, Outcome};
 use artel_core::memory::{MemoryBackend, MemoryBroker};
-use artel_core::{Broker, Clock, Registry, ResultBackend, Signature, SystemClock};
+use artel_core::{Backend, Clock, Registry, Signature, SystemClock};
 use artel_pool::Pool;
 use artel_runtime::{Stop, Worker, WorkerConfig, WorkerStats};
 use tokio::task::JoinHandle;
@@ -15,8 +15,7 @@ use crate::group::GroupResult;
 /// A connection to a broker and result backend, optionally with an in-process worker.
 #[derive(Debug)]
 pub struct App {
-    broker: Arc<dyn Broker>,
-    backend: Arc<dyn ResultBackend>,
+    backend: Backend,
     clock: Arc<dyn Clock>,
     origin: String,
     local: Option<LocalWorker>,
@@ -30,17 +29,17 @@ struct LocalWorker {
 }
 
 impl App {
-    /// A client of `broker` and `backend` (no worker of its own).
-    pub fn new(broker: Arc<dyn Broker>, backend: Arc<dyn ResultBackend>) -> Self {
+    /// A client of `backend`'s broker and stores (no worker of its own).
+    pub fn new(backend: Backend) -> Self {
         let origin = format!("gen{}@{}", std::process::id(), artel_runtime::hostname());
-        Self { broker, backend, clock: Arc::new(SystemClock), origin, local: None }
+        Self { backend, clock: Arc::new(SystemClock), origin, local: None }
     }
 
     /// A client of the broker and result backend `url` names (see [`crate::connect`]):
     /// `App::connect("sqlite://artel.db").await?`.
     pub async fn connect(url: &str) -> Result<Self, crate::ConnectError> {
         let connection = crate::connect(url).await?;
-        Ok(Self::new(connection.broker, connection.backend))
+        Ok(Self::new(connection.backend))
     }
 
     /// Everything in this process: an in-memory broker and backend and a worker running
@@ -53,28 +52,23 @@ impl App {
 
     /// [`App::local`] with worker settings (concurrency, queues, result TTL).
     pub fn local_with(registry: Registry, config: WorkerConfig) -> std::io::Result<Self> {
-        Self::with_worker(Arc::new(MemoryBroker::new()), Arc::new(MemoryBackend::new()), registry, config)
+        Self::with_worker(Backend::new(Arc::new(MemoryBroker::new()), MemoryBackend::new()), registry, config)
     }
 
-    /// A client of `broker` and `backend` that also runs `registry`'s tasks in this
-    /// process (on the current tokio runtime); stop it with [`App::shutdown`].
+    /// A client of `backend` that also runs `registry`'s tasks in this process (on the
+    /// current tokio runtime); stop it with [`App::shutdown`].
     ///
     /// Installs `info`-level logs on standard error (see [`crate::logging`]) unless the
     /// program installed a `tracing` subscriber of its own first.
-    pub fn with_worker(
-        broker: Arc<dyn Broker>,
-        backend: Arc<dyn ResultBackend>,
-        registry: Registry,
-        config: WorkerConfig,
-    ) -> std::io::Result<Self> {
+    pub fn with_worker(backend: Backend, registry: Registry, config: WorkerConfig) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             std::io::Error::other(
                 "an in-process worker needs a tokio runtime: call it inside #[tokio::main] or Runtime::block_on",
             )
         })?;
         crate::logging::init_default();
-        let mut app = Self::new(broker.clone(), backend.clone());
-        let worker = Worker::new(broker, backend, Arc::new(registry), config);
+        let worker = Worker::new(&backend, Arc::new(registry), config);
+        let mut app = Self::new(backend);
         let stats = worker.stats();
         let pool = Pool::builder().on_runtime(runtime.clone()).build()?;
         let stop = Stop::default();
@@ -89,14 +83,9 @@ impl App {
         Ok(app)
     }
 
-    /// The result backend, for reading results by id.
-    pub fn backend(&self) -> Arc<dyn ResultBackend> {
-        self.backend.clone()
-    }
-
-    /// The broker.
-    pub fn broker(&self) -> Arc<dyn Broker> {
-        self.broker.clone()
+    /// The broker and its stores, for reading results by id.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
     }
 
     /// Counters of the in-process worker, if this app has one.
@@ -119,7 +108,7 @@ impl App {
     /// Publishes `signature` and returns an untyped handle to its JSON result.
     pub async fn send_task(&self, signature: Signature) -> Result<AsyncResult, SendError> {
         let id = self.send(signature).await?;
-        Ok(AsyncResult::new(id, self.backend()))
+        Ok(AsyncResult::new(id, &self.backend))
     }
 
     /// Publishes a group (or `chunks`) and returns a handle to its members' results.
@@ -128,7 +117,7 @@ impl App {
         match self.apply(signature).await? {
             Outcome::Group { id, members } => {
                 let task_ids = members.iter().flat_map(Outcome::task_ids).map(str::to_owned).collect();
-                Ok(GroupResult::new(id, task_ids, self.backend()))
+                Ok(GroupResult::new(id, task_ids, &self.backend))
             }
             Outcome::Task(_) => Err(SendError::NotAGroup { task }),
         }
@@ -141,14 +130,15 @@ impl App {
         let plan = canvas::plan(signature, None, &Lineage::default(), self.clock.now(), &self.origin)
             .map_err(|source| SendError::Canvas { task: task.clone(), source })?;
         let outcome = plan.outcome.clone();
-        let (broker, backend, ttl) = (self.broker.as_ref(), self.backend.as_ref(), Some(artel_core::RESULT_EXPIRES));
-        canvas::publish(broker, backend, vec![plan], ttl).await.map_err(|source| SendError::Broker { task, source })?;
+        let (broker, chords, ttl) =
+            (self.backend.broker().as_ref(), self.backend.chords().as_ref(), Some(artel_core::RESULT_EXPIRES));
+        canvas::publish(broker, chords, vec![plan], ttl).await.map_err(|source| SendError::Broker { task, source })?;
         Ok(outcome)
     }
 
     /// Revokes task `id`; see [`AsyncResult::revoke`].
     pub async fn revoke(&self, id: &str, terminate: bool) -> Result<(), crate::ResultError> {
-        AsyncResult::<serde_json::Value>::new(id.to_owned(), self.backend()).revoke(terminate).await
+        AsyncResult::<serde_json::Value>::new(id.to_owned(), &self.backend).revoke(terminate).await
     }
 
     /// Stops the in-process worker after the tasks it is running finish.

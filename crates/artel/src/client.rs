@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use artel_core::{
-    BrokerError, BrokerErrorKind, Clock, ResultBackend, Revocation, Signature, State, SystemClock, TaskError,
-    TaskErrorKind, TaskResult,
+    Backend, BrokerError, BrokerErrorKind, Clock, ResultBackend, Revocation, Revocations, Signature, State,
+    SystemClock, TaskError, TaskErrorKind, TaskResult,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -145,13 +145,15 @@ impl<T> fmt::Debug for TypedSignature<T> {
 pub struct AsyncResult<T = Value> {
     id: String,
     backend: Arc<dyn ResultBackend>,
+    revocations: Arc<dyn Revocations>,
     _output: PhantomData<fn() -> T>,
 }
 
 impl<T> AsyncResult<T> {
-    /// A handle to task `id`'s result in `backend`.
-    pub fn new(id: String, backend: Arc<dyn ResultBackend>) -> Self {
-        Self { id, backend, _output: PhantomData }
+    /// A handle to task `id`'s result in `backend`'s stores.
+    pub fn new(id: String, backend: &Backend) -> Self {
+        let (results, revocations) = (backend.results().clone(), backend.revocations().clone());
+        Self { id, backend: results, revocations, _output: PhantomData }
     }
 
     /// The task id.
@@ -186,7 +188,7 @@ impl<T> AsyncResult<T> {
     pub async fn revoke(&self, terminate: bool) -> Result<(), ResultError> {
         let now = SystemClock.now();
         let revocation = Revocation { task_id: self.id.clone(), terminate, expires_at: now + REVOCATION_KEPT };
-        self.backend.revoke(&revocation).await.map_err(|source| self.backend_error(source))?;
+        self.revocations.revoke(&revocation).await.map_err(|source| self.backend_error(source))?;
         let stored = self.backend.get(&self.id).await.map_err(|source| self.backend_error(source))?;
         let running = stored.is_some_and(|r| matches!(r.status, State::Started | State::Progress));
         if !running {

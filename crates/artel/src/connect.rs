@@ -12,7 +12,7 @@ use artel_celery::{CeleryRedis, CeleryRedisConfig, Wire};
 #[cfg(any(feature = "sqlite", feature = "redis"))]
 use artel_core::SystemClock;
 use artel_core::memory::{MemoryBackend, MemoryBroker};
-use artel_core::{Admin, Broker, BrokerError, FailedTasks, Inspect, ResultBackend};
+use artel_core::{Backend, BoxFuture, BrokerError};
 #[cfg(feature = "redis")]
 use artel_redis::{RedisBroker, RedisConfig};
 #[cfg(feature = "sqlite")]
@@ -60,19 +60,12 @@ pub enum ConnectError {
     },
 }
 
-/// An opened broker and result backend.
+/// An opened broker URL: the [`Backend`] its broker crate opened, and what the CLI needs
+/// beyond it.
 #[derive(Debug, Clone)]
 pub struct Connection {
-    /// Where tasks are queued.
-    pub broker: Arc<dyn Broker>,
-    /// Where results are stored.
-    pub backend: Arc<dyn ResultBackend>,
-    /// Unfinished-message counts, where the broker offers them (SQLite, Redis).
-    pub inspect: Option<Arc<dyn Inspect>>,
-    /// Queue counts, dead letters and worker reports (SQLite, Redis).
-    pub admin: Option<Arc<dyn Admin>>,
-    /// Tasks that failed for good, to list and run again (SQLite, Redis).
-    pub failed: Option<Arc<dyn FailedTasks>>,
+    /// The broker, its stores, and the operator capabilities it offers.
+    pub backend: Backend,
     /// The Redis broker, for its admin commands.
     #[cfg(feature = "redis")]
     pub redis: Option<RedisBroker>,
@@ -81,32 +74,14 @@ pub struct Connection {
     pub wire: Option<Arc<dyn Wire>>,
 }
 
-impl Connection {
-    /// A broker and a result backend, with no other capability.
-    fn bare(broker: Arc<dyn Broker>, backend: Arc<dyn ResultBackend>) -> Self {
+impl From<Backend> for Connection {
+    fn from(backend: Backend) -> Self {
         Connection {
-            broker,
             backend,
-            inspect: None,
-            admin: None,
-            failed: None,
             #[cfg(feature = "redis")]
             redis: None,
             #[cfg(feature = "celery")]
             wire: None,
-        }
-    }
-
-    /// A broker that is its own result backend, with counts and the admin view.
-    #[cfg(any(feature = "sqlite", feature = "redis", feature = "celery"))]
-    fn administered<B>(broker: B) -> Self
-    where
-        B: Broker + ResultBackend + Inspect + Admin + Clone + 'static,
-    {
-        Connection {
-            inspect: Some(Arc::new(broker.clone())),
-            admin: Some(Arc::new(broker.clone())),
-            ..Connection::bare(Arc::new(broker.clone()), Arc::new(broker))
         }
     }
 }
@@ -161,51 +136,80 @@ fn params<'a>(url: &str, rest: &'a str, allow_prefix: bool) -> Result<(&'a str, 
     Ok((address, out))
 }
 
+/// What opening one scheme's URL yields.
+type Opening<'a> = BoxFuture<'a, Result<Connection, ConnectError>>;
+
+/// One URL scheme: its prefix, the cargo feature that builds it, and how to open what
+/// follows the prefix (`None` when this build was compiled without the feature).
+struct Scheme {
+    prefix: &'static str,
+    feature: &'static str,
+    open: Option<for<'a> fn(&'a str, &'a str) -> Opening<'a>>,
+}
+
+/// Every scheme, tried in order: `celery+redis://` before `redis://`.
+const SCHEMES: &[Scheme] = &[
+    Scheme {
+        prefix: "amqp://",
+        feature: "celery",
+        #[cfg(feature = "celery")]
+        open: Some(|url, _| Box::pin(connect_amqp(url))),
+        #[cfg(not(feature = "celery"))]
+        open: None,
+    },
+    Scheme {
+        prefix: "celery+redis://",
+        feature: "celery",
+        #[cfg(feature = "celery")]
+        open: Some(|url, rest| Box::pin(connect_celery_redis(url, rest))),
+        #[cfg(not(feature = "celery"))]
+        open: None,
+    },
+    Scheme {
+        prefix: "redis://",
+        feature: "redis",
+        #[cfg(feature = "redis")]
+        open: Some(|url, rest| Box::pin(connect_redis(url, rest))),
+        #[cfg(not(feature = "redis"))]
+        open: None,
+    },
+    Scheme { prefix: "memory://", feature: "", open: Some(|url, rest| Box::pin(connect_memory(url, rest))) },
+    Scheme {
+        prefix: "sqlite://",
+        feature: "sqlite",
+        #[cfg(feature = "sqlite")]
+        open: Some(|url, rest| Box::pin(std::future::ready(connect_sqlite(url, rest)))),
+        #[cfg(not(feature = "sqlite"))]
+        open: None,
+    },
+];
+
 /// Opens the broker a URL names. `?lease_ms=N` sets how soon a dead worker's tasks come
 /// back, `?poll_ms=N` how long an idle consumer waits before looking again.
 pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
-    if url.starts_with("amqp://") {
-        #[cfg(feature = "celery")]
-        return connect_amqp(url).await;
-        #[cfg(not(feature = "celery"))]
-        return not_compiled_in(url, "celery");
-    }
-    #[allow(unused_variables)]
-    if let Some(rest) = url.strip_prefix("celery+redis://") {
-        #[cfg(feature = "celery")]
-        return connect_celery_redis(url, rest).await;
-        #[cfg(not(feature = "celery"))]
-        return not_compiled_in(url, "celery");
-    }
-    #[allow(unused_variables)]
-    if let Some(rest) = url.strip_prefix("redis://") {
-        #[cfg(feature = "redis")]
-        return connect_redis(url, rest).await;
-        #[cfg(not(feature = "redis"))]
-        return not_compiled_in(url, "redis");
-    }
-    if url == "memory://" {
-        return Ok(Connection::bare(Arc::new(MemoryBroker::new()), Arc::new(MemoryBackend::new())));
-    }
-    #[allow(unused_variables)]
-    if let Some(rest) = url.strip_prefix("sqlite://") {
-        #[cfg(feature = "sqlite")]
-        return connect_sqlite(url, rest);
-        #[cfg(not(feature = "sqlite"))]
-        return not_compiled_in(url, "sqlite");
+    for scheme in SCHEMES {
+        let Some(rest) = url.strip_prefix(scheme.prefix) else { continue };
+        return match scheme.open {
+            Some(open) => open(url, rest).await,
+            None => Err(ConnectError::NotCompiledIn { url: artel_core::redact_url(url), feature: scheme.feature }),
+        };
     }
     Err(ConnectError::Unsupported { url: artel_core::redact_url(url) })
+}
+
+/// `memory://`: this process only.
+async fn connect_memory(url: &str, rest: &str) -> Result<Connection, ConnectError> {
+    if !rest.is_empty() {
+        let problem = "memory:// takes no address or settings".to_owned();
+        return Err(ConnectError::BadParameter { url: artel_core::redact_url(url), problem });
+    }
+    Ok(Backend::new(Arc::new(MemoryBroker::new()), MemoryBackend::new()).into())
 }
 
 /// Turns a broker's failure to open into the error that names the URL (password hidden).
 #[cfg(any(feature = "sqlite", feature = "redis", feature = "celery"))]
 fn opening(url: &str) -> impl Fn(BrokerError) -> ConnectError + '_ {
     move |source| ConnectError::Open { url: artel_core::redact_url(url), source }
-}
-
-#[cfg(not(all(feature = "sqlite", feature = "redis", feature = "celery")))]
-fn not_compiled_in(url: &str, feature: &'static str) -> Result<Connection, ConnectError> {
-    Err(ConnectError::NotCompiledIn { url: artel_core::redact_url(url), feature })
 }
 
 /// `celery+redis://host:port/db?prefix=P`: Celery's own Redis layout.
@@ -219,7 +223,7 @@ async fn connect_celery_redis(url: &str, rest: &str) -> Result<Connection, Conne
         poll: p.poll.unwrap_or(defaults.poll),
     };
     let broker = CeleryRedis::connect(&format!("redis://{address}"), config).await.map_err(opening(url))?;
-    Ok(Connection { wire: Some(Arc::new(broker.clone())), ..Connection::administered(broker) })
+    Ok(Connection { wire: Some(Arc::new(broker.clone())), ..broker.backend().into() })
 }
 
 /// `redis://host:port/db?prefix=P`: artel's own Redis broker.
@@ -236,8 +240,7 @@ async fn connect_redis(url: &str, rest: &str) -> Result<Connection, ConnectError
     let broker = RedisBroker::connect_with(&format!("redis://{address}"), config, Arc::new(SystemClock))
         .await
         .map_err(opening(url))?;
-    let failed: Arc<dyn FailedTasks> = Arc::new(broker.clone());
-    Ok(Connection { failed: Some(failed), redis: Some(broker.clone()), ..Connection::administered(broker) })
+    Ok(Connection { redis: Some(broker.clone()), ..broker.backend().into() })
 }
 
 /// `sqlite://path`: the embedded broker.
@@ -258,8 +261,7 @@ fn connect_sqlite(url: &str, rest: &str) -> Result<Connection, ConnectError> {
         ..defaults
     };
     let broker = SqliteBroker::open_with(path, config, Arc::new(SystemClock)).map_err(opening(url))?;
-    let failed: Arc<dyn FailedTasks> = Arc::new(broker.clone());
-    Ok(Connection { failed: Some(failed), ..Connection::administered(broker) })
+    Ok(broker.backend().into())
 }
 
 /// `amqp://user:pass@host:5672/vhost?results=redis://host:6379/0&prefix=P&max_priority=N`:
@@ -278,10 +280,9 @@ async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
         .await
         .map_err(opening(url))?;
     let config = CeleryRedisConfig { prefix: p.prefix.unwrap_or_default(), ..CeleryRedisConfig::default() };
+    let results = CeleryRedis::connect(&results, config).await.map_err(opening(url))?;
     let wire: Arc<dyn Wire> = Arc::new(broker.clone());
-    let backend = CeleryRedis::connect(&results, config).await.map_err(opening(url))?.with_control(wire.clone());
-    let broker = Arc::new(broker.with_delivery_counts(backend.clone()));
-    Ok(Connection { wire: Some(wire), ..Connection::bare(broker, Arc::new(backend)) })
+    Ok(Connection { wire: Some(wire), ..broker.backend(results).into() })
 }
 
 #[cfg(test)]

@@ -1,9 +1,8 @@
 //! [`GroupResult`]: the results of a group's members, read together.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use artel_core::{ResultBackend, State};
+use artel_core::{Backend, State};
 use serde_json::Value;
 
 use crate::client::{AsyncResult, ResultError};
@@ -12,21 +11,24 @@ use crate::client::{AsyncResult, ResultError};
 pub struct GroupResult {
     id: String,
     results: Vec<AsyncResult>,
-    backend: Arc<dyn ResultBackend>,
+    backend: Backend,
 }
 
 impl GroupResult {
     /// Group `id` whose members are `task_ids`, in member order, with results in `backend`.
-    pub fn new(id: String, task_ids: Vec<String>, backend: Arc<dyn ResultBackend>) -> Self {
-        let results = task_ids.into_iter().map(|task| AsyncResult::new(task, backend.clone())).collect();
-        Self { id, results, backend }
+    pub fn new(id: String, task_ids: Vec<String>, backend: &Backend) -> Self {
+        let results = task_ids.into_iter().map(|task| AsyncResult::new(task, backend)).collect();
+        Self { id, results, backend: backend.clone() }
     }
 
     /// Group `id` as saved by [`GroupResult::save`] (or Python's `GroupResult.save()`);
     /// `None` when it was never saved or has expired.
-    pub async fn restore(id: &str, backend: Arc<dyn ResultBackend>) -> Result<Option<Self>, ResultError> {
-        let saved =
-            backend.restore_group(id).await.map_err(|source| ResultError::Backend { id: id.to_owned(), source })?;
+    pub async fn restore(id: &str, backend: &Backend) -> Result<Option<Self>, ResultError> {
+        let saved = backend
+            .results()
+            .restore_group(id)
+            .await
+            .map_err(|source| ResultError::Backend { id: id.to_owned(), source })?;
         Ok(saved.map(|task_ids| Self::new(id.to_owned(), task_ids, backend)))
     }
 
@@ -35,6 +37,7 @@ impl GroupResult {
     pub async fn save(&self) -> Result<(), ResultError> {
         let ids: Vec<String> = self.results.iter().map(|r| r.id().to_owned()).collect();
         self.backend
+            .results()
             .save_group(&self.id, &ids, Some(artel_core::RESULT_EXPIRES))
             .await
             .map_err(|source| ResultError::Backend { id: self.id.clone(), source })

@@ -61,7 +61,7 @@ impl WorkerBuilder<'_> {
         let Self { connection, registry, mut config, burst, events } = self;
         #[cfg_attr(not(feature = "celery"), allow(unused_variables))]
         let name = config.name.get_or_insert_with(artel_runtime::default_worker_name).clone();
-        let inspect = match (burst, &connection.inspect) {
+        let inspect = match (burst, connection.backend.inspect()) {
             (false, _) => None,
             (true, Some(inspect)) => Some(inspect.clone()),
             (true, None) => return Err(WorkerSetupError::BurstUnsupported),
@@ -80,9 +80,9 @@ impl WorkerBuilder<'_> {
         if let Some((publisher, _)) = &events {
             config.events = Some(publisher.clone() as Arc<dyn artel_runtime::EventSink>);
         }
-        let mut worker = Worker::new(connection.broker.clone(), connection.backend.clone(), registry, config);
-        if let Some(admin) = &connection.admin {
-            worker = worker.with_component(StatsReporter { admin: admin.clone(), every: REPORT_EVERY });
+        let mut worker = Worker::new(&connection.backend, registry, config);
+        if let Some(workers) = connection.backend.workers() {
+            worker = worker.with_component(StatsReporter { registry: workers.clone(), every: REPORT_EVERY });
         }
         if let Some(inspect) = inspect {
             worker = worker.with_component(BurstWatcher { inspect });

@@ -11,7 +11,7 @@ async fn an_app_connected_by_url_publishes_to_that_broker() {
     let app = App::connect(&url).await.expect("connect");
     let id = app.send(Signature::new("echo").queue("q")).await.expect("send");
     let connection = connect(&url).await.expect("a second connection to the same file");
-    assert_eq!(connection.broker.len("q").await.expect("len"), 1, "{id} waits on the broker the URL named");
+    assert_eq!(connection.backend.broker().len("q").await.expect("len"), 1, "{id} waits on the broker the URL named");
 }
 
 #[tokio::test]

@@ -190,11 +190,11 @@ async fn ignore_result_stores_nothing() {
 #[tokio::test]
 async fn shutdown_lets_running_tasks_finish() {
     let app = App::local(registry()).expect("app");
-    let backend = app.backend();
+    let results = app.backend().results().clone();
     let slow = nap::delay(&app, 150).await.expect("sent");
     tokio::time::sleep(Duration::from_millis(30)).await;
     app.shutdown().await;
-    let stored = backend.get(slow.id()).await.expect("backend").expect("stored before shutdown returned");
+    let stored = results.get(slow.id()).await.expect("backend").expect("stored before shutdown returned");
     assert_eq!((stored.status, stored.result), (State::Success, json!(150)));
 }
 
@@ -260,7 +260,7 @@ async fn track_started_stores_started_with_the_workers_pid() {
         assert!(Instant::now() < deadline, "never saw STARTED");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let started = app.backend().get(slow.id()).await.expect("backend").expect("stored");
+    let started = app.backend().results().get(slow.id()).await.expect("backend").expect("stored");
     assert_eq!(started.result["pid"], json!(std::process::id()));
     assert_eq!(slow.get(WAIT).await.expect("value"), 300);
     assert_eq!(slow.state().await.expect("state"), State::Success);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use artel::core::{Admin, QueueCounts};
+use artel::core::{Inspect, QueueCounts};
 use artel::pool::Pool;
 use artel::{Connection, Registry, Signature, State, Stop, Worker, WorkerConfig, connect};
 use artel_broker_tests::ScratchDb;
@@ -24,7 +24,7 @@ async fn doze(millis: u64) -> u64 {
 }
 
 async fn counts(connection: &Connection) -> (u64, u64) {
-    let admin: &dyn Admin = connection.admin.as_deref().expect("sqlite has admin");
+    let admin: &dyn Inspect = connection.backend.inspect().map(AsRef::as_ref).expect("sqlite counts queues");
     let all: Vec<QueueCounts> = admin.queue_counts().await.expect("counts");
     all.iter().fold((0, 0), |(ready, held), c| (ready + c.ready, held + c.leased))
 }
@@ -37,10 +37,10 @@ async fn running(
 ) -> (String, Stop, tokio::task::JoinHandle<Result<(), artel::core::BrokerError>>) {
     let message = signature.to_message(artel::core::Clock::now(&artel::core::SystemClock), "test");
     let id = message.headers.id.clone();
-    connection.broker.publish(message.queue(), std::slice::from_ref(&message)).await.expect("publish");
+    connection.backend.broker().publish(message.queue(), std::slice::from_ref(&message)).await.expect("publish");
     let registry = Arc::new(Registry::new().with(nap).with(doze));
     let config = WorkerConfig { concurrency: 1, prefetch: 1, track_started: true, ..WorkerConfig::default() };
-    let worker = Worker::new(connection.broker.clone(), connection.backend.clone(), registry, config);
+    let worker = Worker::new(&connection.backend, registry, config);
     let stop = Stop::default();
     let join = tokio::spawn({
         let stop = stop.clone();
@@ -50,7 +50,7 @@ async fn running(
         }
     });
     let deadline = Instant::now() + Duration::from_secs(10);
-    while connection.backend.get(&id).await.expect("get").is_none_or(|r| r.status != State::Started) {
+    while connection.backend.results().get(&id).await.expect("get").is_none_or(|r| r.status != State::Started) {
         assert!(Instant::now() < deadline, "the task never started");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -67,7 +67,7 @@ async fn a_cold_stop_hands_an_async_tasks_message_back_once_it_is_dropped() {
     join.await.expect("joined").expect("the worker returns cleanly");
     assert!(stopped_at.elapsed() < Duration::from_secs(2), "returned {:?} after the stop", stopped_at.elapsed());
     assert_eq!(counts(&connection).await, (1, 0), "ready again at once, held by no one");
-    let stored = connection.backend.get(&id).await.expect("get").expect("STARTED");
+    let stored = connection.backend.results().get(&id).await.expect("get").expect("STARTED");
     assert_eq!(stored.status, State::Started, "no outcome is stored for a run that was stopped");
 }
 

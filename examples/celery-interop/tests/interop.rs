@@ -189,7 +189,7 @@ async fn artel_calls_python_tasks_and_runs_a_mixed_chain_on(transport: Transport
     let Some(mut world) = World::on(transport) else { return };
     world.start_python_worker();
     let connection = connect(&world.url()).await.expect("connect");
-    let app = App::new(connection.broker, connection.backend);
+    let app = App::new(connection.backend);
     let (rs, py) = (world.rs.clone(), world.py.clone());
     let product = app.send_task(Signature::new("py.mul").with_args(vec![json!(6), json!(7)]).queue(&py)).await;
     assert_eq!(product.expect("sent").get(Duration::from_secs(30)).await.expect("value"), json!(42));
@@ -227,7 +227,7 @@ async fn a_saved_group_is_restored_across_languages() {
     let Some(mut world) = World::new() else { return };
     world.start_artel_worker();
     let connection = connect(&world.url()).await.expect("connect");
-    let app = App::new(connection.broker, connection.backend);
+    let app = App::new(connection.backend);
     let members = (0..3).map(|i| Signature::new("app.add").with_args(vec![json!(i), json!(i)]).queue(&world.rs));
     let group = app.send_group(artel::group(members)).await.expect("sent");
     group.save().await.expect("save");
@@ -347,10 +347,10 @@ async fn a_worker_embedded_in_a_program_reports_honours_revokes_and_answers_cele
         async move { worker.run(&pool, stop).await }
     });
 
-    let app = App::new(connection.broker.clone(), connection.backend.clone());
+    let app = App::new(connection.backend.clone());
     let sent = app.send_task(Signature::new("app.count").queue(world.rs.clone())).await.expect("send");
     assert_eq!(sent.get(Duration::from_secs(10)).await.expect("it runs"), json!(1));
-    let admin = connection.admin.clone().expect("celery+redis keeps worker reports");
+    let admin = connection.backend.workers().cloned().expect("celery+redis keeps worker reports");
     let reported = admin.workers().await.expect("workers");
     assert!(reported.iter().any(|w| w.name == node), "artel stats lists {node}: {reported:?}");
 

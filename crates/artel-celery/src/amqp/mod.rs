@@ -117,6 +117,15 @@ impl Amqp {
         self
     }
 
+    /// This broker with its results, chords and revocations in `results` (Celery's Redis
+    /// result backend): control broadcasts (a revoke) then go over RabbitMQ, and
+    /// deliveries are counted there.
+    pub fn backend(self, results: crate::CeleryRedis) -> artel_core::Backend {
+        let results = results.with_control(Arc::new(self.clone()));
+        let broker = self.with_delivery_counts(results.clone());
+        artel_core::Backend::new(Arc::new(broker), results)
+    }
+
     /// Declares `queue` (and its exchange and binding) once per connection.
     pub(crate) async fn declare(&self, channel: &Channel, queue: &str) -> BrokerResult<()> {
         if self.shared.declared.lock().unwrap_or_else(|e| e.into_inner()).contains(queue) {

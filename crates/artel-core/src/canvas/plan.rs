@@ -54,19 +54,19 @@ pub struct Plan {
     pub chords: Vec<(String, u32)>,
 }
 
-/// Publishes `plans`' messages, one batch per queue, in order, after telling `backend` the
+/// Publishes `plans`' messages, one batch per queue, in order, after telling `chords` the
 /// size of every chord they start (kept `ttl`), as a Python producer does: the one way
 /// both a client (`App::apply`) and a worker (follow-ups of a finished task) start work.
 pub async fn publish(
     broker: &dyn crate::Broker,
-    backend: &dyn crate::ResultBackend,
+    chords: &dyn crate::Chords,
     plans: Vec<Plan>,
     ttl: Option<std::time::Duration>,
 ) -> crate::BrokerResult<()> {
     let mut messages = Vec::new();
     for plan in plans {
         for (group, size) in &plan.chords {
-            backend.prepare_chord(group, *size, ttl).await?;
+            chords.prepare_chord(group, *size, ttl).await?;
         }
         messages.extend(plan.messages);
     }

@@ -6,9 +6,10 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::broker::{BrokerResult, ResultBackend, Revocation};
+use crate::broker::BrokerResult;
 use crate::error::{BrokerError, BrokerErrorKind};
 use crate::result::TaskResult;
+use crate::results::{Chords, ResultBackend, Revocation, Revocations};
 
 /// In-process result backend with TTLs and push-based waiting; clones share results.
 #[derive(Debug, Clone, Default)]
@@ -110,43 +111,6 @@ impl ResultBackend for MemoryBackend {
         Ok(self.lock().live(task_id).cloned())
     }
 
-    async fn chord_part(
-        &self,
-        group_id: &str,
-        index: u32,
-        size: Option<u32>,
-        result: &TaskResult,
-        ttl: Option<Duration>,
-    ) -> BrokerResult<Option<Vec<TaskResult>>> {
-        let size = size.ok_or_else(|| crate::broker::unknown_chord_size(group_id))?;
-        let mut state = self.lock();
-        let chord = state.chords.entry(group_id.to_owned()).or_default();
-        chord.parts.insert(index, result.clone());
-        chord.expires_at = ttl.map(|ttl| Instant::now() + ttl);
-        let complete = u32::try_from(chord.parts.len()).is_ok_and(|n| n >= size);
-        Ok(complete.then(|| chord.parts.values().cloned().collect()))
-    }
-
-    async fn revoke(&self, revocation: &Revocation) -> BrokerResult<()> {
-        let mut state = self.lock();
-        let now = chrono::Utc::now();
-        while state.revocations.front().is_some_and(|r| r.expires_at < now) {
-            state.revocations.pop_front();
-            state.revocations_dropped += 1;
-        }
-        state.revocations.push_back(revocation.clone());
-        Ok(())
-    }
-
-    async fn revocations(&self, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)> {
-        let state = self.lock();
-        let skip = usize::try_from(cursor.saturating_sub(state.revocations_dropped)).unwrap_or(usize::MAX);
-        let next = state.revocations_dropped + state.revocations.len() as u64;
-        let now = chrono::Utc::now();
-        let live = state.revocations.iter().skip(skip).filter(|r| r.expires_at > now).cloned().collect();
-        Ok((live, next))
-    }
-
     async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -171,5 +135,48 @@ impl ResultBackend for MemoryBackend {
                 ));
             }
         }
+    }
+}
+
+#[async_trait]
+impl Chords for MemoryBackend {
+    async fn chord_part(
+        &self,
+        group_id: &str,
+        index: u32,
+        size: Option<u32>,
+        result: &TaskResult,
+        ttl: Option<Duration>,
+    ) -> BrokerResult<Option<Vec<TaskResult>>> {
+        let size = size.ok_or_else(|| crate::results::unknown_chord_size(group_id))?;
+        let mut state = self.lock();
+        let chord = state.chords.entry(group_id.to_owned()).or_default();
+        chord.parts.insert(index, result.clone());
+        chord.expires_at = ttl.map(|ttl| Instant::now() + ttl);
+        let complete = u32::try_from(chord.parts.len()).is_ok_and(|n| n >= size);
+        Ok(complete.then(|| chord.parts.values().cloned().collect()))
+    }
+}
+
+#[async_trait]
+impl Revocations for MemoryBackend {
+    async fn revoke(&self, revocation: &Revocation) -> BrokerResult<()> {
+        let mut state = self.lock();
+        let now = chrono::Utc::now();
+        while state.revocations.front().is_some_and(|r| r.expires_at < now) {
+            state.revocations.pop_front();
+            state.revocations_dropped += 1;
+        }
+        state.revocations.push_back(revocation.clone());
+        Ok(())
+    }
+
+    async fn revocations(&self, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)> {
+        let state = self.lock();
+        let skip = usize::try_from(cursor.saturating_sub(state.revocations_dropped)).unwrap_or(usize::MAX);
+        let next = state.revocations_dropped + state.revocations.len() as u64;
+        let now = chrono::Utc::now();
+        let live = state.revocations.iter().skip(skip).filter(|r| r.expires_at > now).cloned().collect();
+        Ok((live, next))
     }
 }

@@ -5,16 +5,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_core::Admin;
+use artel_core::WorkerRegistry;
 use async_trait::async_trait;
 
 use artel_core::worker::{Component, ComponentError, Scope};
 
-/// Reports the worker to `admin` every `every` (2 s is what `artel stats` expects).
+/// Reports the worker to `registry` every `every` (2 s is what `artel stats` expects).
 #[derive(Debug)]
 pub struct StatsReporter {
     /// Where worker reports are kept.
-    pub admin: Arc<dyn Admin>,
+    pub registry: Arc<dyn WorkerRegistry>,
     /// How often to report.
     pub every: Duration,
 }
@@ -27,14 +27,14 @@ impl Component for StatsReporter {
 
     async fn run(&self, scope: &Scope) -> Result<(), ComponentError> {
         loop {
-            if let Err(error) = self.admin.report_worker(&scope.name, &scope.stats.to_json()).await {
+            if let Err(error) = self.registry.report_worker(&scope.name, &scope.stats.to_json()).await {
                 tracing::warn!(%error, "could not record the worker heartbeat");
             }
             if !scope.sleep(self.every).await {
                 break;
             }
         }
-        if let Err(error) = self.admin.worker_gone(&scope.name).await {
+        if let Err(error) = self.registry.worker_gone(&scope.name).await {
             tracing::warn!(%error, "could not remove the worker's report");
         }
         Ok(())

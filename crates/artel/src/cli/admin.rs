@@ -3,7 +3,9 @@
 
 use std::process::ExitCode;
 
-use artel_core::Admin;
+use std::sync::Arc;
+
+use artel_core::{Backend, Inspect, WorkerRegistry};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
@@ -43,7 +45,16 @@ pub(crate) enum DeadCommand {
     },
 }
 
-pub(crate) async fn queues(broker: &dyn Admin) -> anyhow::Result<ExitCode> {
+/// The capability `artel {command}` needs, or an error naming the brokers that offer it.
+pub(crate) fn offered<'a, T: ?Sized>(capability: Option<&'a Arc<T>>, command: &str) -> anyhow::Result<&'a T> {
+    capability.map(Arc::as_ref).ok_or_else(|| {
+        anyhow::anyhow!(
+            "`artel {command}` needs a sqlite://, redis:// or celery+redis:// broker (on amqp://, use RabbitMQ's management tools)"
+        )
+    })
+}
+
+pub(crate) async fn queues(broker: &dyn Inspect) -> anyhow::Result<ExitCode> {
     let rows: Vec<Vec<String>> = broker
         .queue_counts()
         .await?
@@ -59,15 +70,15 @@ pub(crate) async fn queues(broker: &dyn Admin) -> anyhow::Result<ExitCode> {
 }
 
 pub(crate) async fn purge(connection: Connection, args: PurgeArgs) -> anyhow::Result<ExitCode> {
-    let removed = connection.broker.purge(&args.queue).await?;
+    let removed = connection.backend.broker().purge(&args.queue).await?;
     println!("purged {} from {}", count(removed, "message"), args.queue);
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) async fn dead(broker: &dyn Admin, command: DeadCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn dead(backend: &Backend, command: DeadCommand) -> anyhow::Result<ExitCode> {
     match command {
         DeadCommand::List { queue, limit } => {
-            let rows: Vec<Vec<String>> = broker
+            let rows: Vec<Vec<String>> = offered(backend.inspect(), "dead list")?
                 .dead_list(queue.as_deref(), limit)
                 .await?
                 .into_iter()
@@ -80,10 +91,12 @@ pub(crate) async fn dead(broker: &dyn Admin, command: DeadCommand) -> anyhow::Re
             }
         }
         DeadCommand::Retry { queue } => {
-            println!("requeued {}", count(broker.dead_retry(queue.as_deref()).await?, "dead message"))
+            let retried = offered(backend.control(), "dead retry")?.dead_retry(queue.as_deref()).await?;
+            println!("requeued {}", count(retried, "dead message"))
         }
         DeadCommand::Purge { queue } => {
-            println!("deleted {}", count(broker.dead_purge(queue.as_deref()).await?, "dead message"))
+            let purged = offered(backend.control(), "dead purge")?.dead_purge(queue.as_deref()).await?;
+            println!("deleted {}", count(purged, "dead message"))
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -92,7 +105,7 @@ pub(crate) async fn dead(broker: &dyn Admin, command: DeadCommand) -> anyhow::Re
 /// A worker is shown as alive while its heartbeat is this fresh.
 const ALIVE_MS: i64 = 10_000;
 
-pub(crate) async fn stats(broker: &dyn Admin) -> anyhow::Result<ExitCode> {
+pub(crate) async fn stats(broker: &dyn WorkerRegistry) -> anyhow::Result<ExitCode> {
     let workers = broker.workers().await?;
     if workers.is_empty() {
         println!("no workers have reported");

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::Registry;
-use crate::connect::{Connection, DEFAULT_BROKER, connect};
+use crate::connect::{DEFAULT_BROKER, connect};
 
 /// artel: a task queue and local pools; the embedded SQLite broker needs no server.
 #[derive(Debug, Parser)]
@@ -214,23 +214,15 @@ async fn run(url: &str, command: BrokerCommand, tasks: Registry) -> anyhow::Resu
         BrokerCommand::Call(args) => send::call(connection, args).await,
         BrokerCommand::Result(args) => send::result(connection, args).await,
         BrokerCommand::Revoke(args) => send::revoke(connection, args).await,
-        BrokerCommand::Queues => admin::queues(admin_of(&connection, "queues")?.as_ref()).await,
+        BrokerCommand::Queues => admin::queues(admin::offered(connection.backend.inspect(), "queues")?).await,
         BrokerCommand::Purge(args) => admin::purge(connection, args).await,
-        BrokerCommand::Dead(command) => admin::dead(admin_of(&connection, "dead")?.as_ref(), command).await,
-        BrokerCommand::Stats => admin::stats(admin_of(&connection, "stats")?.as_ref()).await,
+        BrokerCommand::Dead(command) => admin::dead(&connection.backend, command).await,
+        BrokerCommand::Stats => admin::stats(admin::offered(connection.backend.workers(), "stats")?).await,
         BrokerCommand::Failed(command) => {
-            let store = connection.failed.clone().ok_or_else(|| {
+            let store = connection.backend.failed().ok_or_else(|| {
                 anyhow::anyhow!("`artel failed` needs a sqlite:// or redis:// broker (this one keeps no failed tasks)")
             })?;
             failed::failed(store.as_ref(), command).await
         }
     }
-}
-
-fn admin_of(connection: &Connection, command: &str) -> anyhow::Result<std::sync::Arc<dyn artel_core::Admin>> {
-    connection.admin.clone().ok_or_else(|| {
-        anyhow::anyhow!(
-            "`artel {command}` needs a sqlite://, redis:// or celery+redis:// broker (on amqp://, use RabbitMQ's management tools)"
-        )
-    })
 }

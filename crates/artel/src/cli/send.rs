@@ -136,7 +136,7 @@ pub(crate) async fn call(connection: Connection, args: CallArgs) -> anyhow::Resu
     if let Some(limit) = args.soft_time_limit {
         signature = signature.soft_time_limit(seconds(limit, "--soft-time-limit")?);
     }
-    let app = App::new(connection.broker.clone(), connection.backend.clone());
+    let app = App::new(connection.backend.clone());
     let id = app.send(signature).await?;
     if !args.wait {
         println!("{id}");
@@ -150,7 +150,7 @@ pub(crate) async fn call(connection: Connection, args: CallArgs) -> anyhow::Resu
 
 /// Revokes tasks; prints each id once recorded.
 pub(crate) async fn revoke(connection: Connection, args: RevokeArgs) -> anyhow::Result<ExitCode> {
-    let app = App::new(connection.broker.clone(), connection.backend.clone());
+    let app = App::new(connection.backend.clone());
     for id in &args.ids {
         app.revoke(id, args.terminate).await?;
         println!("{id}");
@@ -164,7 +164,7 @@ pub(crate) async fn result(connection: Connection, args: ResultArgs) -> anyhow::
     let stored = if args.wait {
         Some(wait(&connection, &args.id, seconds(args.timeout, "--timeout")?).await?)
     } else {
-        connection.backend.get(&args.id).await?
+        connection.backend.results().get(&args.id).await?
     };
     let state = stored.as_ref().map_or(State::Pending, |r| r.status);
     if args.json {
@@ -223,7 +223,7 @@ fn labelled(lines: &[(&str, String)]) -> String {
 }
 
 async fn wait(connection: &Connection, id: &str, timeout: Duration) -> anyhow::Result<TaskResult> {
-    connection.backend.wait(id, timeout).await.map_err(|e| match e.kind() {
+    connection.backend.results().wait(id, timeout).await.map_err(|e| match e.kind() {
         BrokerErrorKind::Timeout => {
             Exit::TimedOut(format!("task {id} did not finish within {timeout:?}; it may still run")).into()
         }

@@ -18,11 +18,7 @@ pub async fn apps(registry: fn() -> Registry, config: fn() -> WorkerConfig) -> V
     let mut apps = vec![("memory", App::local_with(registry(), config()).expect("app"), Box::new(()) as Box<dyn Send>)];
     let db = ScratchDb::new("apps");
     let sqlite = connect(&format!("sqlite://{}?poll_ms=10", db.path().display())).await.expect("sqlite");
-    apps.push((
-        "sqlite",
-        App::with_worker(sqlite.broker, sqlite.backend, registry(), config()).expect("app"),
-        Box::new(db),
-    ));
+    apps.push(("sqlite", App::with_worker(sqlite.backend, registry(), config()).expect("app"), Box::new(db)));
     let redis_url = std::env::var("ARTEL_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned());
     let prefix = format!("artel-test-{}", uuid::Uuid::new_v4());
     match connect(&format!("{redis_url}?prefix={prefix}&poll_ms=20")).await {
@@ -30,7 +26,7 @@ pub async fn apps(registry: fn() -> Registry, config: fn() -> WorkerConfig) -> V
             let cleanup = RedisPrefix(redis.redis.clone());
             apps.push((
                 "redis",
-                App::with_worker(redis.broker, redis.backend, registry(), config()).expect("app"),
+                App::with_worker(redis.backend, registry(), config()).expect("app"),
                 Box::new(cleanup),
             ));
         }
