@@ -5,7 +5,7 @@
 //! and callback registered before that moment is told; one registered after is told at once.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 
 use crate::error::JobError;
 use crate::executor::Control;
+use crate::sync::{Condvar, Mutex, MutexGuard};
 
 /// A job's outcome.
 pub(crate) type Outcome<T> = Result<T, JobError>;
@@ -238,5 +239,37 @@ impl<T: Send> Control for Cell<T> {
 
     fn fail(&self, error: JobError) -> bool {
         self.finish(Err(error))
+    }
+}
+
+/// Every interleaving of finishing, cancelling and watching (`--cfg artel_loom`).
+#[cfg(all(test, artel_loom))]
+mod loom_models {
+    use super::*;
+
+    #[test]
+    fn a_cell_finishes_once_and_tells_a_watcher_registered_at_any_moment() {
+        loom::model(|| {
+            let cell = Cell::<u32>::new();
+            let signal = Arc::new(Signal::default());
+            let finisher = {
+                let cell = cell.clone();
+                loom::thread::spawn(move || cell.finish(Ok(1)))
+            };
+            let canceller = {
+                let cell = cell.clone();
+                loom::thread::spawn(move || cell.cancel(true))
+            };
+            cell.watch(&signal, 7);
+            let finished = finisher.join().expect("finisher");
+            let cancelled = canceller.join().expect("canceller");
+            assert_eq!(signal.pop_blocking(None), Some(7), "the watcher is told once it finished");
+            match cell.try_take() {
+                Some(Ok(1)) => assert!(finished && !cancelled, "the value won: it was not cancelled"),
+                Some(Err(JobError::Cancelled)) => assert!(cancelled && !finished, "the cancel won"),
+                other => panic!("exactly one outcome, got {other:?}"),
+            }
+            assert!(cell.try_take().is_none(), "taken once");
+        });
     }
 }

@@ -17,14 +17,14 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use crate::catch_unwind::panic_message;
 use crate::cell::Status;
 use crate::error::JobError;
 use crate::live::Live;
+use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Mutex, MutexGuard, Ordering};
 
 /// A job's body; it records its own outcome in its cell when it returns.
 pub(crate) type Body = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -156,8 +156,17 @@ impl Executor {
         limits: [usize; 2],
         track_pending: bool,
     ) -> Arc<Self> {
+        let executor = Self::new(runners, limits, track_pending);
+        for index in 0..executor.runners.len() {
+            runtime.spawn(RunnerTask { executor: executor.clone(), index, local: VecDeque::with_capacity(BATCH) });
+        }
+        executor
+    }
+
+    /// An executor whose `runners` are not running yet.
+    fn new(runners: usize, limits: [usize; 2], track_pending: bool) -> Arc<Self> {
         let lane = |limit| Lane { waiting: Mutex::default(), active: Padded(AtomicUsize::new(0)), limit };
-        let executor = Arc::new(Self {
+        Arc::new(Self {
             lanes: limits.map(lane),
             ready: Mutex::default(),
             runners: (0..runners.max(1))
@@ -165,11 +174,7 @@ impl Executor {
                 .collect(),
             stopping: AtomicBool::new(false),
             counters: Counters { track_pending, ..Counters::default() },
-        });
-        for index in 0..executor.runners.len() {
-            runtime.spawn(RunnerTask { executor: executor.clone(), index, local: VecDeque::with_capacity(BATCH) });
-        }
-        executor
+        })
     }
 
     /// Queues a new job; it starts when its lane has a free slot.
@@ -409,5 +414,73 @@ impl Future for RunnerTask {
             // took it, its wake-up will only cause a spare poll).
             runner.idle.store(false, Ordering::SeqCst);
         }
+    }
+}
+
+/// Every interleaving of admitting, running and cancelling a job (`--cfg artel_loom`):
+/// the executor is driven by hand, one loom thread per runner.
+#[cfg(all(test, artel_loom))]
+mod loom_models {
+    use super::*;
+    use crate::cell::Cell;
+
+    /// Runs whatever is runnable until nothing is.
+    fn run_all(executor: &Executor) {
+        let mut local = VecDeque::new();
+        loop {
+            executor.refill(&mut local);
+            let Some(job) = local.pop_front() else { return };
+            job.run();
+            while let Some(job) = local.pop_front() {
+                job.run();
+            }
+        }
+    }
+
+    #[test]
+    fn two_runners_never_both_take_the_last_slot() {
+        loom::model(|| {
+            let lane = Arc::new(Lane { waiting: Mutex::default(), active: Padded(AtomicUsize::new(0)), limit: 1 });
+            let other = {
+                let lane = lane.clone();
+                loom::thread::spawn(move || lane.reserve(1))
+            };
+            let mine = lane.reserve(1);
+            let theirs = other.join().expect("runner");
+            assert_eq!(mine + theirs, 1, "one slot, one taker");
+        });
+    }
+
+    #[test]
+    fn a_job_cancelled_while_a_runner_admits_it_ends_once_and_gives_its_slot_back() {
+        loom::model(|| {
+            let executor = Executor::new(1, [1, 1], true);
+            let cell = Cell::<()>::new();
+            let finish = cell.clone();
+            executor.counters.pending.fetch_add(1, Ordering::AcqRel);
+            executor.counters.live.enter();
+            let job = executor.submit(
+                LaneId::Async,
+                cell.clone(),
+                Box::pin(async move {
+                    finish.finish(Ok(()));
+                }),
+            );
+            let runner = {
+                let executor = executor.clone();
+                loom::thread::spawn(move || run_all(&executor))
+            };
+            if cell.cancel(true) {
+                job.reap();
+            }
+            runner.join().expect("runner");
+            run_all(&executor);
+            let counters = &executor.counters;
+            let ended = counters.succeeded.load(Ordering::SeqCst) + counters.cancelled.load(Ordering::SeqCst);
+            assert_eq!(ended, 1, "the job ended exactly once");
+            assert_eq!(counters.live.count(), 0, "nothing is left live");
+            assert_eq!(counters.pending.load(Ordering::SeqCst), 0, "nothing is left pending");
+            assert_eq!(executor.lanes[LaneId::Async as usize].active.load(Ordering::SeqCst), 0, "the slot is free");
+        });
     }
 }

@@ -34,6 +34,7 @@ mod live;
 mod map;
 mod periodic;
 mod pool;
+mod sync;
 mod wait;
 
 use std::future::Future;
