@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use artel_core::canvas::{Lineage, Plan, plan};
+use artel_core::canvas::{ChordMember, Ended, FollowUp, Lineage, Plan, plan};
 use artel_core::{
     Arguments, BoxFuture, BrokerError, Context, Embed, Handler, Headers, Registry, Signature, TaskError, TaskOptions,
     TaskResult,
@@ -15,50 +15,34 @@ use serde_json::{Value, json};
 
 use crate::execute::Dispatcher;
 
-/// How a task ended, for its workflow.
-pub(crate) enum Ended<'a> {
-    Succeeded(&'a Value),
-    Failed(&'a TaskError),
-}
-
 impl Dispatcher {
-    /// Publishes what follows `headers`' task now that it has ended; an error means some
-    /// follow-up could not be published and the task's message should go back to the queue.
+    /// Carries out what follows `headers`' task now that it has ended (see [`FollowUp`]);
+    /// an error means some follow-up could not be published and the task's message
+    /// should go back to the queue.
     pub(crate) async fn follow_up(
         &self,
         headers: &Headers,
         embed: &Embed,
-        ended: Ended<'_>,
+        outcome: Result<&Value, &TaskError>,
     ) -> Result<(), BrokerError> {
-        let id = headers.id.as_str();
-        let lineage = Lineage {
-            parent_id: Some(id.to_owned()),
-            root_id: Some(headers.root_id.clone().unwrap_or_else(|| id.to_owned())),
-        };
+        let ended = outcome.map_or(Ended::Failed, Ended::Succeeded);
+        let FollowUp { lineage, calls, doomed, chord } = FollowUp::of(headers, embed, ended);
         let mut plans = Vec::new();
-        match ended {
-            Ended::Succeeded(value) => {
-                for callback in embed.callbacks.iter().flatten() {
-                    self.plan_into(&mut plans, callback.clone(), Some(value), &lineage);
-                }
-                if let Some(next) = next_step(embed) {
-                    self.plan_into(&mut plans, next, Some(value), &lineage);
-                }
-            }
-            Ended::Failed(error) => {
-                self.errbacks(&mut plans, embed.errbacks.iter().flatten(), id, &lineage);
-                for step in embed.chain.iter().flatten() {
-                    self.fail_downstream(step, error).await;
-                }
+        for (signature, value) in calls {
+            self.plan_into(&mut plans, signature, Some(&value), &lineage);
+        }
+        if let Err(error) = outcome {
+            for step in &doomed {
+                self.fail_downstream(step, error).await;
             }
         }
-        if let (Some(body), Some(group)) = (&embed.chord, &headers.group) {
-            let index = headers.group_index.unwrap_or(0);
-            let result = match ended {
-                Ended::Succeeded(value) => TaskResult::success(id, value.clone(), self.clock.now()),
-                Ended::Failed(error) => TaskResult::failure(id, error, self.clock.now()),
+        if let Some(member) = chord {
+            let id = headers.id.as_str();
+            let result = match outcome {
+                Ok(value) => TaskResult::success(id, value.clone(), self.clock.now()),
+                Err(error) => TaskResult::failure(id, error, self.clock.now()),
             };
-            self.chord_part(&mut plans, body, group, index, &result, &lineage).await?;
+            self.chord_part(&mut plans, &member, &result, &lineage).await?;
         }
         self.publish_all(plans).await
     }
@@ -67,15 +51,12 @@ impl Dispatcher {
     async fn chord_part(
         &self,
         plans: &mut Vec<Plan>,
-        body: &Signature,
-        group: &str,
-        index: u32,
+        member: &ChordMember,
         result: &TaskResult,
         lineage: &Lineage,
     ) -> Result<(), BrokerError> {
-        // Celery 5 producers leave the size to the backend (`prepare_chord`).
-        let size = body.extra.get("chord_size").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok());
-        let Some(parts) = self.chords.chord_part(group, index, size, result, self.result_ttl).await? else {
+        let ChordMember { body, group, index, size } = member;
+        let Some(parts) = self.chords.chord_part(group, *index, *size, result, self.result_ttl).await? else {
             return Ok(());
         };
         if let Some(culprit) = parts.iter().find(|p| p.status.is_exception()) {
@@ -137,18 +118,6 @@ impl Dispatcher {
     pub(crate) async fn publish_all(&self, plans: Vec<Plan>) -> Result<(), BrokerError> {
         artel_core::canvas::publish(self.broker.as_ref(), self.chords.as_ref(), plans, self.result_ttl).await
     }
-}
-
-/// The next chain step, carrying the steps after it.
-fn next_step(embed: &Embed) -> Option<Signature> {
-    let mut rest = embed.chain.clone()?;
-    let next = rest.pop()?;
-    if rest.is_empty() {
-        return Some(next);
-    }
-    rest.push(next);
-    rest.reverse();
-    Some(artel_core::canvas::chain(rest))
 }
 
 /// The worker-side built-ins of Celery's canvas, when `name` is one.

@@ -17,7 +17,7 @@ use artel_core::{
 };
 
 use crate::active::ActiveTasks;
-use crate::canvas::{self, Ended};
+use crate::canvas;
 use crate::rate::RateLimits;
 use crate::retry::{self, Decision};
 use crate::revoke::Revoked;
@@ -255,11 +255,8 @@ impl Dispatcher {
             return true;
         }
         let error = result.error();
-        let ended = match &error {
-            Some(error) => Ended::Failed(error),
-            None => Ended::Succeeded(&result.result),
-        };
-        match self.follow_up(&delivery.message().headers, embed, ended).await {
+        let outcome = error.as_ref().map_or(Ok(&result.result), Err);
+        match self.follow_up(&delivery.message().headers, embed, outcome).await {
             Ok(()) => true,
             Err(e) => {
                 tracing::error!(id = %result.task_id, error = %e, "could not publish the workflow's next steps; the message goes back to the queue");

@@ -4,14 +4,17 @@
 //! Composites are plain [`Signature`]s in Celery's dict form (`celery.chain` with
 //! `kwargs.tasks`, `celery.chord` with `kwargs.header`/`kwargs.body`, ...), so they nest
 //! inside messages and cross between Python and Rust unchanged. [`plan`] turns one into
-//! the messages to publish; the worker calls it again for each next step.
+//! the messages to publish; [`FollowUp`] says what a finished task's workflow does next,
+//! and the worker plans and publishes that the same way.
 
+mod follow_up;
 mod plan;
 
 use serde_json::{Map, Value, json};
 
 use crate::signature::Signature;
 
+pub use follow_up::{ChordMember, Ended, FollowUp};
 pub use plan::{Lineage, Outcome, Plan, by_queue, plan, publish};
 
 /// Why a signature cannot be run as a workflow.
