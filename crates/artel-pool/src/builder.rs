@@ -68,7 +68,7 @@ impl PoolBuilder {
             runners: if self.runtime.is_some() { cpus } else { workers },
         };
         match self.runtime {
-            Some(handle) => Ok(Pool::from_parts(limits, handle, None)),
+            Some(handle) => Pool::from_parts(limits, handle, None),
             None => {
                 let runtime = Builder::new_multi_thread()
                     .worker_threads(workers)
@@ -76,7 +76,7 @@ impl PoolBuilder {
                     .enable_all()
                     .build()?;
                 let handle = runtime.handle().clone();
-                Ok(Pool::from_parts(limits, handle, Some(runtime)))
+                Pool::from_parts(limits, handle, Some(runtime))
             }
         }
     }

@@ -1,9 +1,15 @@
-//! The pool's own executor: a few runner tasks poll many jobs.
+//! The pool's own executor: a few runner tasks poll many async jobs, and the pool's own
+//! threads run blocking ones.
 //!
 //! A tokio task per job costs ~0.5-0.8 µs on a 2-core machine (spawn, cross-worker
 //! wake-ups, join handle). Here a job is one allocation pushed on a queue; runner tasks
-//! (one per core) pop and poll jobs, and a job's waker puts it back on the ready queue.
-//! Concurrency limits become counters checked when a runner admits a job.
+//! (one per core) pop and poll async jobs, and a job's waker puts it back on the ready
+//! queue. Concurrency limits become counters checked when a runner admits a job.
+//!
+//! Blocking jobs skip the runners: each of the lane's `threads` OS threads takes the next
+//! waiting job itself and runs it to the end, so a job costs one queue push and pop (a
+//! `spawn_blocking` per job cost ~15 µs: a thread hand-off and a wake-up of the runner
+//! awaiting it). A submitter wakes a thread only when one sleeps.
 //!
 //! Invariants:
 //! * a job is polled by at most one runner at a time (its future sits behind a mutex, and
@@ -24,10 +30,15 @@ use crate::catch_unwind::panic_message;
 use crate::cell::Status;
 use crate::error::JobError;
 use crate::live::Live;
-use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 
-/// A job's body; it records its own outcome in its cell when it returns.
-pub(crate) type Body = Pin<Box<dyn Future<Output = ()> + Send>>;
+/// A job's body; it records its own outcome in its cell when it ends.
+pub(crate) enum Work {
+    /// Polled by the runners.
+    Async(Pin<Box<dyn Future<Output = ()> + Send>>),
+    /// Run by a pool thread; a panic is recorded as the job's failure.
+    Blocking(Box<dyn FnOnce() + Send>),
+}
 
 /// What the executor needs from a job's typed completion cell.
 pub(crate) trait Control: Send + Sync {
@@ -44,10 +55,19 @@ pub(crate) enum LaneId {
 }
 
 struct Lane {
-    waiting: Mutex<VecDeque<Arc<Job>>>,
+    waiting: Mutex<Waiting>,
+    /// Pool threads sleeping for a job (the blocking lane's).
+    wake: Condvar,
     /// Slots taken: running jobs plus reservations of runners about to admit jobs.
     active: Padded<AtomicUsize>,
     limit: usize,
+}
+
+/// A lane's jobs waiting for a slot, and how many pool threads sleep for one.
+#[derive(Default)]
+struct Waiting {
+    jobs: VecDeque<Arc<Job>>,
+    sleepers: usize,
 }
 
 impl Lane {
@@ -123,7 +143,7 @@ pub(crate) struct Executor {
 }
 
 pub(crate) struct Job {
-    body: Mutex<Option<Body>>,
+    body: Mutex<Option<Work>>,
     control: Arc<dyn Control>,
     executor: Arc<Executor>,
     lane: LaneId,
@@ -149,23 +169,42 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Executor {
-    /// An executor with `runners` runner tasks spawned on `runtime`.
+    /// An executor with `runners` runner tasks spawned on `runtime`, and as many threads
+    /// as the blocking lane's limit.
     pub(crate) fn start(
         runtime: &tokio::runtime::Handle,
         runners: usize,
         limits: [usize; 2],
         track_pending: bool,
-    ) -> Arc<Self> {
+    ) -> std::io::Result<Arc<Self>> {
         let executor = Self::new(runners, limits, track_pending);
+        for index in 0..executor.lanes[LaneId::Blocking as usize].limit {
+            let (serving, runtime) = (executor.clone(), runtime.clone());
+            // Inside the runtime, as tokio's blocking threads are: a job may use
+            // `Handle::current()` to block on async work.
+            let spawned = std::thread::Builder::new().name(format!("artel-pool-{index}")).spawn(move || {
+                let _runtime = runtime.enter();
+                serving.serve_thread();
+            });
+            if let Err(error) = spawned {
+                executor.stop();
+                return Err(error);
+            }
+        }
         for index in 0..executor.runners.len() {
             runtime.spawn(RunnerTask { executor: executor.clone(), index, local: VecDeque::with_capacity(BATCH) });
         }
-        executor
+        Ok(executor)
     }
 
-    /// An executor whose `runners` are not running yet.
+    /// An executor whose `runners` and threads are not running yet.
     fn new(runners: usize, limits: [usize; 2], track_pending: bool) -> Arc<Self> {
-        let lane = |limit| Lane { waiting: Mutex::default(), active: Padded(AtomicUsize::new(0)), limit };
+        let lane = |limit| Lane {
+            waiting: Mutex::default(),
+            wake: Condvar::new(),
+            active: Padded(AtomicUsize::new(0)),
+            limit,
+        };
         Arc::new(Self {
             lanes: limits.map(lane),
             ready: Mutex::default(),
@@ -178,7 +217,7 @@ impl Executor {
     }
 
     /// Queues a new job; it starts when its lane has a free slot.
-    pub(crate) fn submit(self: &Arc<Self>, lane: LaneId, control: Arc<dyn Control>, body: Body) -> Arc<Job> {
+    pub(crate) fn submit(self: &Arc<Self>, lane: LaneId, control: Arc<dyn Control>, body: Work) -> Arc<Job> {
         let job = Arc::new(Job {
             body: Mutex::new(Some(body)),
             control,
@@ -187,15 +226,52 @@ impl Executor {
             scheduled: AtomicBool::new(false),
             phase: AtomicU8::new(WAITING),
         });
-        lock(&self.lanes[lane as usize].waiting).push_back(job.clone());
-        self.wake_a_runner();
+        let queue = &self.lanes[lane as usize];
+        let mut waiting = lock(&queue.waiting);
+        waiting.jobs.push_back(job.clone());
+        let sleeping = waiting.sleepers > 0;
+        drop(waiting);
+        match lane {
+            LaneId::Async => self.wake_a_runner(),
+            // Read under the lock: a thread counts itself asleep under it, so it is
+            // either seen here or sees the job before it sleeps.
+            LaneId::Blocking if sleeping => queue.wake.notify_one(),
+            LaneId::Blocking => {}
+        }
         job
+    }
+
+    /// A pool thread's life: take the blocking lane's next job, run it, until the
+    /// executor stops and no job waits.
+    fn serve_thread(self: Arc<Self>) {
+        let lane = &self.lanes[LaneId::Blocking as usize];
+        loop {
+            let job = {
+                let mut waiting = lock(&lane.waiting);
+                loop {
+                    if let Some(job) = waiting.jobs.pop_front() {
+                        break job;
+                    }
+                    if self.stopping.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    waiting.sleepers += 1;
+                    waiting = lane.wake.wait(waiting).unwrap_or_else(|e| e.into_inner());
+                    waiting.sleepers -= 1;
+                }
+            };
+            // A thread is its own slot: the lane has as many slots as threads.
+            lane.active.fetch_add(1, Ordering::AcqRel);
+            if job.admit() {
+                job.run_here();
+            }
+        }
     }
 
     /// Cancels every job still waiting for a slot.
     pub(crate) fn cancel_waiting(&self) {
         for lane in &self.lanes {
-            let waiting = std::mem::take(&mut *lock(&lane.waiting));
+            let waiting = std::mem::take(&mut lock(&lane.waiting).jobs);
             for job in waiting {
                 job.control.fail(JobError::Cancelled);
                 job.end_unrun();
@@ -208,12 +284,16 @@ impl Executor {
         if self.counters.track_pending {
             return self.counters.pending.load(Ordering::Acquire);
         }
-        self.lanes.iter().map(|l| lock(&l.waiting).len()).sum()
+        self.lanes.iter().map(|l| lock(&l.waiting).jobs.len()).sum()
     }
 
     /// Lets the runners exit once no job is left.
     pub(crate) fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+        let threads = &self.lanes[LaneId::Blocking as usize];
+        // Under the lock: a thread about to sleep has either seen `stopping` or is asleep.
+        drop(lock(&threads.waiting));
+        threads.wake.notify_all();
         for runner in &self.runners {
             runner.idle.store(false, Ordering::SeqCst);
             if let Some(waker) = lock(&runner.waker).take() {
@@ -234,8 +314,8 @@ impl Executor {
         }
     }
 
-    /// Moves a batch of runnable jobs into `local`: woken jobs first, then waiting jobs
-    /// as far as their lanes have free slots. Batches keep queue locks from bouncing
+    /// Moves a batch of runnable jobs into `local`: woken jobs first, then waiting async
+    /// jobs as far as their lane has free slots. Batches keep queue locks from bouncing
     /// between the submitting thread and the runners on every job.
     fn refill(&self, local: &mut VecDeque<Arc<Job>>) {
         {
@@ -246,25 +326,25 @@ impl Executor {
         if !local.is_empty() {
             return;
         }
-        for lane in &self.lanes {
-            let reserved = lane.reserve(BATCH);
-            if reserved == 0 {
-                continue;
-            }
-            let batch: Vec<Arc<Job>> = {
-                let mut waiting = lock(&lane.waiting);
-                let take = waiting.len().min(reserved);
-                waiting.drain(..take).collect()
-            };
-            lane.release(reserved - batch.len());
-            // Each admit uses one reservation, or gives it back when the job was cancelled.
-            local.extend(batch.into_iter().filter(|job| job.admit()));
+        let lane = &self.lanes[LaneId::Async as usize];
+        let reserved = lane.reserve(BATCH);
+        if reserved == 0 {
+            return;
         }
+        let batch: Vec<Arc<Job>> = {
+            let mut waiting = lock(&lane.waiting);
+            let take = waiting.jobs.len().min(reserved);
+            waiting.jobs.drain(..take).collect()
+        };
+        lane.release(reserved - batch.len());
+        // Each admit uses one reservation, or gives it back when the job was cancelled.
+        local.extend(batch.into_iter().filter(|job| job.admit()));
     }
 
     fn has_work(&self) -> bool {
+        let lane = &self.lanes[LaneId::Async as usize];
         !lock(&self.ready).is_empty()
-            || self.lanes.iter().any(|l| l.active.load(Ordering::Acquire) < l.limit && !lock(&l.waiting).is_empty())
+            || (lane.active.load(Ordering::Acquire) < lane.limit && !lock(&lane.waiting).jobs.is_empty())
     }
 }
 
@@ -292,16 +372,30 @@ impl Job {
         self.complete();
     }
 
+    /// Runs a blocking job on this thread, to the end.
+    fn run_here(&self) {
+        let work = lock(&self.body).take();
+        if let Some(Work::Blocking(work)) = work {
+            if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(work)) {
+                self.control.fail(JobError::Panicked(panic_message(payload)));
+            }
+        }
+        self.complete();
+    }
+
+    /// Polls an async job on a runner (or drops the body of one that was cancelled).
     fn run(self: Arc<Self>) {
         self.scheduled.store(false, Ordering::SeqCst);
         let mut slot = lock(&self.body);
-        let Some(body) = slot.as_mut() else { return };
+        let Some(work) = slot.as_mut() else { return };
         if self.control.status().is_done() {
             // Cancelled: drop the body now.
             *slot = None;
             drop(slot);
             return self.complete();
         }
+        // A blocking job reaches a runner only when reaped after a cancel (above).
+        let Work::Async(body) = work else { return };
         let waker = Waker::from(self.clone());
         let polled =
             std::panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(&mut Context::from_waker(&waker))));
@@ -344,7 +438,7 @@ impl Job {
         counters.live.exit();
         if executor.stopping.load(Ordering::SeqCst) {
             executor.stop(); // let every runner see whether it may exit
-        } else {
+        } else if self.lane == LaneId::Async {
             executor.wake_a_runner(); // a slot opened: a sleeping runner may admit a job
         }
     }
@@ -440,7 +534,12 @@ mod loom_models {
     #[test]
     fn two_runners_never_both_take_the_last_slot() {
         loom::model(|| {
-            let lane = Arc::new(Lane { waiting: Mutex::default(), active: Padded(AtomicUsize::new(0)), limit: 1 });
+            let lane = Arc::new(Lane {
+                waiting: Mutex::default(),
+                wake: Condvar::new(),
+                active: Padded(AtomicUsize::new(0)),
+                limit: 1,
+            });
             let other = {
                 let lane = lane.clone();
                 loom::thread::spawn(move || lane.reserve(1))
@@ -462,9 +561,9 @@ mod loom_models {
             let job = executor.submit(
                 LaneId::Async,
                 cell.clone(),
-                Box::pin(async move {
+                Work::Async(Box::pin(async move {
                     finish.finish(Ok(()));
-                }),
+                })),
             );
             let runner = {
                 let executor = executor.clone();

@@ -8,10 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::runtime::{Handle as RuntimeHandle, Runtime, RuntimeFlavor};
 
 use crate::BoxError;
-use crate::catch_unwind::panic_message;
 use crate::cell::{Cell, Outcome};
 use crate::error::{JobError, Rejected};
-use crate::executor::{Executor, LaneId, Padded};
+use crate::executor::{Executor, LaneId, Padded, Work};
 use crate::handle::Handle;
 
 /// A local executor: async jobs and blocking jobs (on threads) behind one futures API.
@@ -81,10 +80,10 @@ impl Pool {
         crate::PoolBuilder::default()
     }
 
-    pub(crate) fn from_parts(limits: Limits, handle: RuntimeHandle, runtime: Option<Runtime>) -> Self {
+    pub(crate) fn from_parts(limits: Limits, handle: RuntimeHandle, runtime: Option<Runtime>) -> std::io::Result<Self> {
         let track_pending = limits.max_backlog.is_some();
-        let executor = Executor::start(&handle, limits.runners, [limits.concurrency, limits.threads], track_pending);
-        Self {
+        let executor = Executor::start(&handle, limits.runners, [limits.concurrency, limits.threads], track_pending)?;
+        Ok(Self {
             executor,
             closed: AtomicBool::new(false),
             max_backlog: limits.max_backlog,
@@ -92,7 +91,7 @@ impl Pool {
             rejected: AtomicU64::new(0),
             handle,
             runtime,
-        }
+        })
     }
 
     /// The tokio runtime the pool's jobs run on.
@@ -108,7 +107,7 @@ impl Pool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn(LaneId::Async, async move { Ok(job.await) })
+        self.spawn_async(async move { Ok(job.await) })
     }
 
     /// Runs an async job returning `Result`; an `Err` arrives as [`JobError::Failed`].
@@ -118,28 +117,28 @@ impl Pool {
         T: Send + 'static,
         E: Into<BoxError>,
     {
-        self.spawn(LaneId::Async, async move { job.await.map_err(|e| JobError::Failed(e.into())) })
+        self.spawn_async(async move { job.await.map_err(|e| JobError::Failed(e.into())) })
     }
 
-    /// Runs a blocking or CPU-bound closure on a thread, at most `threads` at once.
+    /// Runs a blocking or CPU-bound closure on one of the pool's `threads` threads.
     /// Once running it cannot be cancelled (threads cannot be interrupted).
     pub fn submit_blocking<F, T>(&self, job: F) -> Result<Handle<T>, Rejected>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.spawn(LaneId::Blocking, async move {
-            let run = move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-            match tokio::task::spawn_blocking(run).await {
-                Ok(Ok(value)) => Ok(value),
-                Ok(Err(payload)) => Err(JobError::Panicked(panic_message(payload))),
-                // The runtime is shutting down and dropped the job before it ran.
-                Err(_) => Err(JobError::Cancelled),
-            }
-        })
+        self.admit()?;
+        let cell = Cell::new();
+        let finish = cell.clone();
+        // A panic is caught by the thread and recorded as the job's failure.
+        let work = Work::Blocking(Box::new(move || {
+            finish.finish(Ok(job()));
+        }));
+        let handle = self.executor.submit(LaneId::Blocking, cell.clone(), work);
+        Ok(Handle::new(cell, &handle, false))
     }
 
-    fn spawn<T, F>(&self, lane: LaneId, run: F) -> Result<Handle<T>, Rejected>
+    fn spawn_async<T, F>(&self, run: F) -> Result<Handle<T>, Rejected>
     where
         F: Future<Output = Outcome<T>> + Send + 'static,
         T: Send + 'static,
@@ -147,14 +146,11 @@ impl Pool {
         self.admit()?;
         let cell = Cell::new();
         let finish = cell.clone();
-        let job = self.executor.submit(
-            lane,
-            cell.clone(),
-            Box::pin(async move {
-                finish.finish(run.await);
-            }),
-        );
-        Ok(Handle::new(cell, &job, lane == LaneId::Async))
+        let work = Work::Async(Box::pin(async move {
+            finish.finish(run.await);
+        }));
+        let job = self.executor.submit(LaneId::Async, cell.clone(), work);
+        Ok(Handle::new(cell, &job, true))
     }
 
     /// Accepts one more job or says why not.

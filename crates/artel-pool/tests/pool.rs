@@ -439,3 +439,40 @@ fn the_thread_limit_holds_under_many_concurrent_submits() {
         assert_eq!(peak.load(Ordering::SeqCst), 1, "threads(1) ran more than one job at once");
     }
 }
+
+#[test]
+fn blocking_jobs_run_on_the_pools_own_threads_inside_its_runtime() {
+    let pool = Pool::builder().threads(2).build().expect("pool");
+    let names: Vec<_> = (0..20)
+        .map(|_| pool.submit_blocking(|| std::thread::current().name().map(str::to_owned)).expect("accepted"))
+        .collect();
+    for name in names {
+        let name = name.wait().expect("ran").expect("a named thread");
+        assert!(name.starts_with("artel-pool-"), "ran on {name}");
+    }
+    let value = pool
+        .submit_blocking(|| tokio::runtime::Handle::current().block_on(async { 7 }))
+        .expect("accepted")
+        .wait()
+        .expect("a blocking job can block on async work, as on tokio's blocking threads");
+    assert_eq!(value, 7);
+}
+
+#[test]
+fn a_pending_blocking_job_cancelled_never_runs_and_is_counted() {
+    let pool = Pool::builder().threads(1).build().expect("pool");
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let blocker = pool.submit_blocking(move || gate.recv().ok()).expect("runs");
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    let pending = pool.submit_blocking(move || r.store(true, Ordering::SeqCst)).expect("queued");
+    assert_eq!(pending.status(), Status::Pending);
+    assert!(pending.cancel(), "a pending blocking job can be cancelled");
+    release.send(()).expect("release the blocker");
+    blocker.wait().expect("the blocker ends");
+    assert!(matches!(pending.wait(), Err(JobError::Cancelled)));
+    pool.shutdown(Shutdown::default());
+    assert!(!ran.load(Ordering::SeqCst), "a cancelled job never runs");
+    let stats = pool.stats();
+    assert_eq!((stats.succeeded, stats.cancelled, stats.live, stats.pending), (1, 1, 0, 0), "{stats:?}");
+}
