@@ -15,6 +15,13 @@ pub enum JobError {
     /// The job was cancelled before it finished.
     #[error("job was cancelled before it finished")]
     Cancelled,
+    /// The process running the job died before answering (abort, segfault, killed for
+    /// memory): Celery's `WorkerLostError`. The pool replaced the process.
+    #[error("WorkerLostError: {0}")]
+    WorkerLost(String),
+    /// The job ran past its time limit and its process was killed.
+    #[error("TimeLimitExceeded: the job ran past its time limit ({0:?}); its process was killed")]
+    TimedOut(std::time::Duration),
     /// The job was never accepted.
     #[error(transparent)]
     Rejected(#[from] Rejected),
@@ -22,9 +29,10 @@ pub enum JobError {
 
 impl JobError {
     /// Whether this counts as an exception for `ReturnWhen::FirstException`
-    /// (a failure or panic; cancellation does not count, as in concurrent.futures).
+    /// (a failure, panic, lost process or time limit; cancellation does not count, as in
+    /// concurrent.futures).
     pub fn is_exception(&self) -> bool {
-        matches!(self, JobError::Failed(_) | JobError::Panicked(_))
+        matches!(self, JobError::Failed(_) | JobError::Panicked(_) | JobError::WorkerLost(_) | JobError::TimedOut(_))
     }
 }
 

@@ -34,6 +34,7 @@ mod live;
 mod map;
 mod periodic;
 mod pool;
+mod process;
 mod sync;
 mod wait;
 
@@ -48,6 +49,7 @@ pub use handle::Handle;
 pub use map::{BlockingMap, Map};
 pub use periodic::{Periodic, PeriodicBuilder};
 pub use pool::{Pool, PoolStats, Shutdown};
+pub use process::{Call, Functions, ProcessPool, ProcessPoolBuilder, ProcessPoolStats, serve_if_child};
 pub use wait::{ReturnWhen, Waited, wait, wait_blocking};
 
 /// Boxed error of a failed job.

@@ -138,7 +138,7 @@ impl Pool {
         Ok(Handle::new(cell, &handle, false))
     }
 
-    fn spawn_async<T, F>(&self, run: F) -> Result<Handle<T>, Rejected>
+    pub(crate) fn spawn_async<T, F>(&self, run: F) -> Result<Handle<T>, Rejected>
     where
         F: Future<Output = Outcome<T>> + Send + 'static,
         T: Send + 'static,

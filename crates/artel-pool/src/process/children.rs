@@ -1,0 +1,215 @@
+//! A process pool's children, parent side: started on demand (at most one per slot of
+//! the pool), lent to one call at a time, recycled after `max_tasks_per_child` calls or
+//! past `max_memory_per_child`, killed when a call overruns or is cancelled.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{UnixListener, UnixStream};
+use tokio::process::Command;
+
+use super::child::CHILD_ENV;
+use super::frame::{self, Reply, Request};
+use crate::error::JobError;
+
+/// Builds the command that starts a child (the current executable by default).
+pub(crate) type Launcher = Arc<dyn Fn() -> Command + Send + Sync>;
+
+/// How children are started and when they are replaced.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub(crate) launcher: Launcher,
+    pub(crate) max_tasks_per_child: Option<u32>,
+    pub(crate) max_memory_per_child: Option<u64>,
+    pub(crate) start_timeout: Duration,
+    pub(crate) kill_grace: Duration,
+}
+
+/// What happened to children since the pool started.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    pub(crate) started: AtomicU64,
+    pub(crate) lost: AtomicU64,
+    pub(crate) recycled: AtomicU64,
+    pub(crate) killed: AtomicU64,
+}
+
+/// One child process and its connection; dropping it closes the connection (the child
+/// exits) and kills the process if it has not.
+pub(crate) struct Child {
+    stream: UnixStream,
+    process: tokio::process::Child,
+    pid: u32,
+    calls: u32,
+}
+
+pub(crate) struct Children {
+    settings: Settings,
+    idle: Mutex<Vec<Child>>,
+    pub(crate) counts: Counts,
+}
+
+/// Numbers the sockets children connect to, unique in this process (every pool's).
+static NEXT_SOCKET: AtomicU64 = AtomicU64::new(0);
+
+impl Children {
+    pub(crate) fn new(settings: Settings) -> Self {
+        Self { settings, idle: Mutex::default(), counts: Counts::default() }
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Child>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Pids of the children waiting for a call.
+    pub(crate) fn idle_pids(&self) -> Vec<u32> {
+        self.idle().iter().map(|c| c.pid).collect()
+    }
+
+    /// Ends every idle child (they exit when their connection closes).
+    pub(crate) fn close(&self) {
+        self.idle().clear();
+    }
+
+    /// Runs `request` on an idle child (or a new one), within `limit`.
+    pub(crate) async fn call(&self, request: &Request, limit: Option<Duration>) -> Result<Reply, JobError> {
+        let taken = self.idle().pop();
+        let mut child = match taken {
+            Some(child) => child,
+            None => self.start().await?,
+        };
+        let answer = child.call(request);
+        let answer = match limit {
+            None => answer.await,
+            Some(limit) => match tokio::time::timeout(limit, answer).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    self.counts.killed.fetch_add(1, Ordering::Relaxed);
+                    child.terminate(self.settings.kill_grace).await;
+                    return Err(JobError::TimedOut(limit));
+                }
+            },
+        };
+        match answer {
+            Ok(reply) => {
+                self.give_back(child);
+                Ok(reply)
+            }
+            Err(_) => {
+                self.counts.lost.fetch_add(1, Ordering::Relaxed);
+                Err(JobError::WorkerLost(child.lost().await))
+            }
+        }
+    }
+
+    /// Keeps a child for the next call unless it has served its share or grown too big.
+    fn give_back(&self, mut child: Child) {
+        child.calls += 1;
+        let worn = self.settings.max_tasks_per_child.is_some_and(|max| child.calls >= max);
+        let bloated = self.settings.max_memory_per_child.is_some_and(|max| rss(child.pid).is_some_and(|rss| rss > max));
+        if worn || bloated {
+            self.counts.recycled.fetch_add(1, Ordering::Relaxed);
+            return; // dropped: its connection closes and it exits
+        }
+        self.idle().push(child);
+    }
+
+    /// Starts a child and waits for it to connect.
+    async fn start(&self) -> Result<Child, JobError> {
+        let lost = |why: String| JobError::WorkerLost(why);
+        let n = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed);
+        let path: PathBuf = std::env::temp_dir().join(format!("artel-pool-{}-{n}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener =
+            UnixListener::bind(&path).map_err(|e| lost(format!("cannot listen on {}: {e}", path.display())))?;
+        let mut command = (self.settings.launcher)();
+        command.env(CHILD_ENV, &path).kill_on_drop(true).stdin(std::process::Stdio::null());
+        let spawned = command.spawn();
+        let connected = match spawned {
+            Err(e) => Err(lost(format!("cannot start a child process: {e}"))),
+            Ok(mut process) => {
+                let timeout = self.settings.start_timeout;
+                tokio::select! {
+                    accepted = tokio::time::timeout(timeout, listener.accept()) => match accepted {
+                        Ok(Ok((stream, _))) => {
+                            let pid = process.id().unwrap_or_default();
+                            Ok(Child { stream, process, pid, calls: 0 })
+                        }
+                        Ok(Err(e)) => Err(lost(format!("the child could not connect: {e}"))),
+                        Err(_) => Err(lost(format!(
+                            "the child did not connect within {timeout:?}: its program must call artel_pool::serve_if_child first thing in main"
+                        ))),
+                    },
+                    status = process.wait() => Err(lost(format!(
+                        "the child exited before connecting ({}): its program must call artel_pool::serve_if_child first thing in main",
+                        status.map_or_else(|e| e.to_string(), describe)
+                    ))),
+                }
+            }
+        };
+        let _ = std::fs::remove_file(&path);
+        if connected.is_ok() {
+            self.counts.started.fetch_add(1, Ordering::Relaxed);
+        }
+        connected
+    }
+}
+
+impl Child {
+    async fn call(&mut self, request: &Request) -> std::io::Result<Reply> {
+        frame::write(&mut self.stream, request).await?;
+        frame::read(&mut self.stream).await
+    }
+
+    /// Asks the child to stop (SIGTERM), then kills it after `grace`.
+    async fn terminate(mut self, grace: Duration) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.pid.try_into().unwrap_or(0)) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        if tokio::time::timeout(grace, self.process.wait()).await.is_err() {
+            let _ = self.process.kill().await;
+        }
+    }
+
+    /// Why a child broke its connection, once it has exited (or been killed for not).
+    async fn lost(mut self) -> String {
+        let pid = self.pid;
+        match tokio::time::timeout(Duration::from_secs(2), self.process.wait()).await {
+            Ok(Ok(status)) => format!("the process running the task ({pid}) {}", describe(status)),
+            _ => {
+                let _ = self.process.kill().await;
+                format!("the process running the task ({pid}) stopped answering and was killed")
+            }
+        }
+    }
+}
+
+/// An exit status as a person would say it.
+fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}{}", signal_name(signal)),
+        (None, None) => "ended".to_owned(),
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        6 => " (SIGABRT)",
+        9 => " (SIGKILL: out of memory, or killed)",
+        11 => " (SIGSEGV)",
+        15 => " (SIGTERM)",
+        _ => "",
+    }
+}
+
+/// A process's resident memory in bytes, from `/proc` (Linux); `None` elsewhere.
+pub(crate) fn rss(pid: u32) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * rustix::param::page_size() as u64)
+}
