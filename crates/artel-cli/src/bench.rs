@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use artel::pool::Pool;
+use artel::pool::{Functions, Pool, ProcessPool};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
@@ -41,10 +41,33 @@ pub(crate) struct PoolArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// CPU-bound case: each task computes fib(N) recursively.
+    #[arg(long, default_value_t = 25)]
+    fib: u64,
+    /// CPU-bound case: tasks per measurement for artel (Python's process pools, some 40x
+    /// slower per call, run a fiftieth of it).
+    #[arg(long, default_value_t = 2_000)]
+    cpu_tasks: u32,
     /// Exit with status 1 unless batch submit+get is under 2 µs per task and below
-    /// ThreadPoolExecutor(2) by at least 20x for async jobs and 7x for threads(2).
+    /// ThreadPoolExecutor(2) by at least 20x for async jobs and 7x for threads(2),
+    /// processes(2) is at least 8x below ProcessPoolExecutor(2), and CPU-bound work
+    /// scales at least 1.8x from one thread or process to two.
     #[arg(long)]
     check: bool,
+}
+
+/// The mode of the CPU-bound rows.
+const CPU: &str = "CPU-bound (fib)";
+
+fn fib(n: u64) -> u64 {
+    if n < 2 { n } else { fib(n - 1) + fib(n - 2) }
+}
+
+/// What the `artel` binary's process-pool children run for `bench pool`.
+pub(crate) fn child_functions() -> Functions {
+    Functions::new().register("noop", Ok).register("fib", |n: Value| {
+        n.as_u64().map(|n| json!(fib(n))).ok_or_else(|| format!("fib needs a number, got {n}"))
+    })
 }
 
 pub(crate) fn run(command: &BenchCommand, broker: Option<&str>) -> anyhow::Result<ExitCode> {
@@ -126,6 +149,50 @@ fn rust_cases(args: &PoolArgs) -> anyhow::Result<Vec<Case>> {
         Ok(())
     })?;
     cases.push(thread_case("one at a time", ns));
+    cases.extend(process_cases(args)?);
+    cases.extend(cpu_cases(args)?);
+    Ok(cases)
+}
+
+/// No-op calls through `processes(2)`: the submit+get overhead of a process pool.
+fn process_cases(args: &PoolArgs) -> anyhow::Result<Vec<Case>> {
+    let pool = ProcessPool::builder().processes(2).build().context("starting the process pool")?;
+    let n = (args.tasks / 40).max(1);
+    let case = |mode, ns_per_task| Case { executor: "artel processes(2)".into(), mode, ns_per_task };
+    let batch = measure(args.repeat, n, || {
+        let handles = (0..n).map(|i| pool.submit("noop", json!(i))).collect::<Result<Vec<_>, _>>()?;
+        handles.into_iter().try_for_each(|h| h.wait().map(drop))?;
+        Ok(())
+    })?;
+    let one = measure(args.repeat, n / 4, || {
+        for i in 0..n / 4 {
+            pool.submit("noop", json!(i))?.wait()?;
+        }
+        Ok(())
+    })?;
+    Ok(vec![case("batch", batch), case("one at a time", one)])
+}
+
+/// fib(N) over one and two threads, and one and two processes.
+fn cpu_cases(args: &PoolArgs) -> anyhow::Result<Vec<Case>> {
+    let (n, fib_n) = (args.cpu_tasks.max(1), args.fib);
+    let mut cases = Vec::new();
+    for workers in [1, 2] {
+        let pool = Pool::builder().worker_threads(1).threads(workers).build().context("starting the pool")?;
+        let ns = measure(args.repeat, n, || {
+            let handles = (0..n).map(|_| pool.submit_blocking(move || fib(fib_n))).collect::<Result<Vec<_>, _>>()?;
+            handles.into_iter().try_for_each(|h| h.wait().map(drop))?;
+            Ok(())
+        })?;
+        cases.push(Case { executor: format!("artel threads({workers})"), mode: CPU, ns_per_task: ns });
+        let pool = ProcessPool::builder().processes(workers).build().context("starting the process pool")?;
+        let ns = measure(args.repeat, n, || {
+            let handles = (0..n).map(|_| pool.submit("fib", json!(fib_n))).collect::<Result<Vec<_>, _>>()?;
+            handles.into_iter().try_for_each(|h| h.wait().map(drop))?;
+            Ok(())
+        })?;
+        cases.push(Case { executor: format!("artel processes({workers})"), mode: CPU, ns_per_task: ns });
+    }
     Ok(cases)
 }
 
@@ -140,6 +207,10 @@ fn python_cases(args: &PoolArgs) -> anyhow::Result<Vec<Case>> {
         .arg(&args.peers_script)
         .arg("--repeat")
         .arg(args.repeat.to_string())
+        .arg("--fib")
+        .arg(args.fib.to_string())
+        .arg("--cpu-tasks")
+        .arg((args.cpu_tasks / 50).max(2).to_string())
         .output()
         .with_context(|| format!("running {} (is Python installed? pass --python or --no-peers)", args.python))?;
     if !output.status.success() {
@@ -148,7 +219,7 @@ fn python_cases(args: &PoolArgs) -> anyhow::Result<Vec<Case>> {
     let report: Value = serde_json::from_slice(&output.stdout).context("reading the peer script's JSON")?;
     let mut cases = Vec::new();
     for (executor, modes) in report.as_object().into_iter().flatten() {
-        for (mode, key) in [("batch", "batch_ns"), ("one at a time", "one_at_a_time_ns")] {
+        for (mode, key) in [("batch", "batch_ns"), ("one at a time", "one_at_a_time_ns"), (CPU, "cpu_ns")] {
             if let Some(ns) = modes.get(key).and_then(Value::as_f64) {
                 cases.push(Case { executor: executor.clone(), mode, ns_per_task: ns });
             }
@@ -158,7 +229,10 @@ fn python_cases(args: &PoolArgs) -> anyhow::Result<Vec<Case>> {
 }
 
 fn pool(args: &PoolArgs) -> anyhow::Result<ExitCode> {
-    eprintln!("measuring artel pools ({} async jobs per run, median of {})...", args.tasks, args.repeat);
+    eprintln!(
+        "measuring artel pools ({} async jobs per run, median of {}; CPU-bound: fib({}))...",
+        args.tasks, args.repeat, args.fib
+    );
     let mut cases = rust_cases(args)?;
     if !args.no_peers {
         eprintln!("measuring Python concurrent.futures peers...");
@@ -195,19 +269,37 @@ fn pool(args: &PoolArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let Some(theirs) = reference("batch") else { bail!("--check needs the Python peers (drop --no-peers)") };
-    let batch_of = |executor: &str| cases.iter().find(|c| c.executor == executor && c.mode == "batch");
-    // (executor, most ns per task, least times below ThreadPoolExecutor(2))
-    let targets = [("artel async pool", 2_000.0, 20.0), ("artel threads(2)", 2_000.0, 7.0)];
+    let ns = |executor: &str, mode: &str| {
+        cases
+            .iter()
+            .find(|c| c.executor == executor && c.mode == mode)
+            .map(|c| c.ns_per_task)
+            .with_context(|| format!("{executor} {mode} case missing"))
+    };
     let mut ok = true;
-    for (executor, most_ns, least_ratio) in targets {
-        let ours = batch_of(executor).with_context(|| format!("{executor} batch case missing"))?.ns_per_task;
-        let ratio = theirs / ours;
-        let pass = ours < most_ns && ratio >= least_ratio;
+    let mut verdict = |what: String, pass: bool| {
         ok &= pass;
-        eprintln!(
-            "check: {executor} batch submit+get {ours:.0} ns (target < {most_ns:.0}), {ratio:.1}x lower than ThreadPoolExecutor(2) (target >= {least_ratio}x): {}",
-            if pass { "pass" } else { "FAIL" }
+        eprintln!("check: {what}: {}", if pass { "pass" } else { "FAIL" });
+    };
+    // (executor, most ns per task, least times below ThreadPoolExecutor(2))
+    for (executor, most_ns, least_ratio) in [("artel async pool", 2_000.0, 20.0), ("artel threads(2)", 2_000.0, 7.0)] {
+        let ours = ns(executor, "batch")?;
+        let ratio = theirs / ours;
+        verdict(
+            format!(
+                "{executor} batch submit+get {ours:.0} ns (target < {most_ns:.0}), {ratio:.1}x lower than ThreadPoolExecutor(2) (target >= {least_ratio}x)"
+            ),
+            ours < most_ns && ratio >= least_ratio,
         );
+    }
+    let ratio = ns("ProcessPoolExecutor(2)", "batch")? / ns("artel processes(2)", "batch")?;
+    verdict(
+        format!("artel processes(2) batch {ratio:.1}x lower than ProcessPoolExecutor(2) (target >= 8x)"),
+        ratio >= 8.0,
+    );
+    for kind in ["threads", "processes"] {
+        let scaling = ns(&format!("artel {kind}(1)"), CPU)? / ns(&format!("artel {kind}(2)"), CPU)?;
+        verdict(format!("CPU-bound work scales {scaling:.2}x from 1 to 2 {kind} (target >= 1.8x)"), scaling >= 1.8);
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -35,5 +35,7 @@ impl artel::cli::Extra for Own {
 }
 
 fn main() -> ExitCode {
+    // `bench pool` runs process-pool children: this binary again, in the child role.
+    artel::pool::serve_if_child(&bench::child_functions());
     artel::cli::main_with::<Own>(artel::Registry::new())
 }

@@ -93,9 +93,11 @@ pub fn serve_if_child(functions: &Functions) {
 }
 
 fn serve(functions: &Functions, path: &std::ffi::OsStr) -> std::io::Result<()> {
-    let mut stream = UnixStream::connect(path)?;
-    while let Some(request) = frame::read_blocking::<Request>(&mut stream)? {
-        frame::write_blocking(&mut stream, &functions.call(request))?;
+    let mut writer = UnixStream::connect(path)?;
+    // Buffered: a frame's length and body arrive in one read.
+    let mut reader = std::io::BufReader::new(writer.try_clone()?);
+    while let Some(request) = frame::read_blocking::<Request>(&mut reader)? {
+        frame::write_blocking(&mut writer, &functions.call(request))?;
     }
     Ok(())
 }

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::{UnixListener, UnixStream};
+use tokio::io::BufReader;
+use tokio::net::UnixListener;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::process::Command;
 
 use super::child::CHILD_ENV;
@@ -41,7 +43,9 @@ pub(crate) struct Counts {
 /// One child process and its connection; dropping it closes the connection (the child
 /// exits) and kills the process if it has not.
 pub(crate) struct Child {
-    stream: UnixStream,
+    /// Buffered: a reply's length and body arrive in one read.
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
     process: tokio::process::Child,
     pid: u32,
     calls: u32,
@@ -137,7 +141,8 @@ impl Children {
                     accepted = tokio::time::timeout(timeout, listener.accept()) => match accepted {
                         Ok(Ok((stream, _))) => {
                             let pid = process.id().unwrap_or_default();
-                            Ok(Child { stream, process, pid, calls: 0 })
+                            let (reader, writer) = stream.into_split();
+                            Ok(Child { reader: BufReader::new(reader), writer, process, pid, calls: 0 })
                         }
                         Ok(Err(e)) => Err(lost(format!("the child could not connect: {e}"))),
                         Err(_) => Err(lost(format!(
@@ -161,8 +166,8 @@ impl Children {
 
 impl Child {
     async fn call(&mut self, request: &Request) -> std::io::Result<Reply> {
-        frame::write(&mut self.stream, request).await?;
-        frame::read(&mut self.stream).await
+        frame::write(&mut self.writer, request).await?;
+        frame::read(&mut self.reader).await
     }
 
     /// Asks the child to stop (SIGTERM), then kills it after `grace`.
