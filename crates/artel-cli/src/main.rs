@@ -32,10 +32,12 @@ impl artel::cli::Extra for Own {
             Own::Bench(command) => bench::run(&command, broker),
         }
     }
+
+    fn child_functions() -> artel::pool::Functions {
+        bench::child_functions()
+    }
 }
 
 fn main() -> ExitCode {
-    // `bench pool` runs process-pool children: this binary again, in the child role.
-    artel::pool::serve_if_child(&bench::child_functions());
     artel::cli::main_with::<Own>(artel::Registry::new())
 }

@@ -91,6 +91,10 @@ pub struct TaskOptions {
     /// Soft time limit: the task is told to stop after this.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "seconds_opt")]
     pub soft_time_limit: Option<Duration>,
+    /// Run in one of the worker's child processes (`#[artel::task(process)]`): a crash or
+    /// a runaway loop then takes down only that child.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<bool>,
     /// Store no result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignore_result: Option<bool>,

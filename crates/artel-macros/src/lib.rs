@@ -10,6 +10,9 @@
 //! #[artel::task(blocking)]             // a plain fn, run on a blocking thread
 //! fn checksum(path: String) -> Result<u32, TaskError> { ... }
 //!
+//! #[artel::task(blocking, process)]    // in a worker's child process: a crash or a
+//! fn render(page: u32) -> Vec<u8> { ... }   // runaway loop takes down only that child
+//!
 //! #[artel::task(soft_time_limit_ms = 5000, time_limit_ms = 6000)]
 //! async fn crawl(ctx: Context, url: String) -> Result<u32, TaskError> {
 //!     ctx.check()?;                     // stop cleanly once the soft limit passed
@@ -43,6 +46,7 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
 struct Options {
     name: Option<LitStr>,
     blocking: bool,
+    process: bool,
     max_retries: Option<syn::LitInt>,
     max_deliveries: Option<syn::LitInt>,
     autoretry: bool,
@@ -63,6 +67,7 @@ impl Parse for Options {
                     options.name = Some(input.parse()?);
                 }
                 "blocking" => options.blocking = true,
+                "process" => options.process = true,
                 "autoretry" => options.autoretry = true,
                 "max_retries" => {
                     input.parse::<Token![=]>()?;
@@ -92,7 +97,7 @@ impl Parse for Options {
                 }
                 other => {
                     let message = format!(
-                        "unknown task option `{other}`; expected `name = \"...\"`, `blocking`, `max_retries = N`, \
+                        "unknown task option `{other}`; expected `name = \"...\"`, `blocking`, `process`, `max_retries = N`, \
                          `max_deliveries = N`, `autoretry`, `retry_backoff_ms = N`, `time_limit_ms = N`, `soft_time_limit_ms = N` or \
                          `rate_limit = \"N/s\"`"
                     );
@@ -233,6 +238,7 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
     let max_deliveries =
         options.max_deliveries.as_ref().map(|n| quote!(options.max_deliveries = ::core::option::Option::Some(#n);));
     let autoretry = options.autoretry.then(|| quote!(options.autoretry = ::core::option::Option::Some(true);));
+    let process = options.process.then(|| quote!(options.process = ::core::option::Option::Some(true);));
     let rate_limit = options
         .rate_limit
         .as_ref()
@@ -282,6 +288,7 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
                 #max_retries
                 #max_deliveries
                 #autoretry
+                #process
                 #backoff
                 #time_limit
                 #soft_time_limit

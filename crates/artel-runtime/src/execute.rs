@@ -72,6 +72,8 @@ pub(crate) struct Dispatcher {
     pub(crate) max_deliveries: u32,
     /// Bodies larger than this are dead-lettered unread.
     pub(crate) max_message_bytes: usize,
+    /// Child processes for tasks that run in them, and whether every task does.
+    pub(crate) processes: Option<(Arc<artel_pool::ProcessPool>, bool)>,
 }
 
 impl Dispatcher {
@@ -155,7 +157,14 @@ impl Dispatcher {
         let limits = Limits::of(headers, &options, self.limits);
         let running = self.active.register(&ctx, delivery.message());
         self.event(|| TaskEvent::Started { id: id.clone() });
-        let call = handler.call(Arguments::new(body.args, body.kwargs), ctx.clone());
+        let in_child = self
+            .processes
+            .as_ref()
+            .filter(|(_, all)| (*all || options.process == Some(true)) && self.registry.get(&task).is_some());
+        let call = match in_child {
+            Some((pool, _)) => crate::process::run_in_child(pool, &id, &task, body.args, body.kwargs),
+            None => handler.call(Arguments::new(body.args, body.kwargs), ctx.clone()),
+        };
         self.stats.active.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let run = supervise(call, &ctx, limits, running.terminate(), &self.stop_runs).await;

@@ -10,6 +10,7 @@ mod canvas;
 mod components;
 mod control;
 mod execute;
+mod process;
 mod rate;
 mod retry;
 mod revoke;
@@ -22,6 +23,7 @@ pub use artel_core::worker::{
 };
 pub use artel_core::{EventSink, TaskEvent};
 pub use components::{BurstWatcher, StatsReporter};
+pub use process::{ProcessSettings, child_functions};
 pub use rate::parse_rate;
 pub use worker::{Worker, WorkerConfig};
 

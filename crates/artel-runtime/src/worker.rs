@@ -12,6 +12,7 @@ use crate::active::ActiveTasks;
 use crate::components::{LeaseHeartbeat, RevocationPoller};
 use crate::control::Handle;
 use crate::execute::Dispatcher;
+use crate::process::ProcessSettings;
 use crate::revoke::Revoked;
 use crate::supervise::Limits;
 use crate::supervisor;
@@ -57,6 +58,9 @@ pub struct WorkerConfig {
     /// A message whose body is larger is dead-lettered with the reason instead of decoded
     /// (16 MiB by default).
     pub max_message_bytes: usize,
+    /// Child processes for tasks (`--pool processes`); when unset and a registered task
+    /// is declared `process`, those tasks get one child per CPU.
+    pub processes: Option<ProcessSettings>,
 }
 
 impl Default for WorkerConfig {
@@ -76,6 +80,7 @@ impl Default for WorkerConfig {
             name: None,
             max_deliveries: 5,
             max_message_bytes: 16 << 20,
+            processes: None,
         }
     }
 }
@@ -87,6 +92,28 @@ pub struct Worker {
     executor: Arc<Dispatcher>,
     config: WorkerConfig,
     components: Vec<Arc<dyn Component>>,
+}
+
+/// The process pool the tasks need, if any: the configured one, or one child per CPU
+/// when some registered task is declared `process`.
+fn child_processes(config: &WorkerConfig, registry: &Registry) -> Option<(Arc<artel_pool::ProcessPool>, bool)> {
+    let declared =
+        || registry.names().into_iter().any(|n| registry.get(n).is_some_and(|h| h.options().process == Some(true)));
+    let settings = config.processes.clone().or_else(|| {
+        declared().then(|| ProcessSettings {
+            all_tasks: false,
+            processes: std::thread::available_parallelism().map_or(1, usize::from),
+            max_tasks_per_child: None,
+            max_memory_per_child: None,
+        })
+    })?;
+    match settings.start() {
+        Ok(pool) => Some((Arc::new(pool), settings.all_tasks)),
+        Err(error) => {
+            tracing::error!(%error, "cannot start the process pool: tasks meant for child processes run in this one");
+            None
+        }
+    }
 }
 
 /// Pauses after transient broker errors: doubling from the first to the last.
@@ -106,6 +133,7 @@ impl Worker {
     /// [`Worker::new`] reading time from `clock`.
     pub fn with_clock(backend: &Backend, registry: Arc<Registry>, config: WorkerConfig, clock: Arc<dyn Clock>) -> Self {
         let (broker, results) = (backend.broker().clone(), backend.results().clone());
+        let processes = child_processes(&config, &registry);
         // Store and ack in one step only where the backend is the broker's own store.
         let results_in_broker = broker.store_identity().is_some_and(|id| results.store_identity() == Some(id));
         let executor = Dispatcher {
@@ -129,6 +157,7 @@ impl Worker {
             stop_runs: CancellationToken::new(),
             max_deliveries: config.max_deliveries,
             max_message_bytes: config.max_message_bytes,
+            processes,
         };
         let executor = Arc::new(executor);
         let poller = RevocationPoller { executor: executor.clone(), every: config.revoke_poll };

@@ -42,6 +42,12 @@ impl Functions {
         self
     }
 
+    /// These functions and `other`'s (`other`'s win where both name one).
+    pub fn merge(mut self, other: Functions) -> Self {
+        self.by_name.extend(other.by_name);
+        self
+    }
+
     /// Whether `name` is registered.
     pub fn contains(&self, name: &str) -> bool {
         self.by_name.contains_key(name)

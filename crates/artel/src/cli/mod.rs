@@ -48,6 +48,11 @@ struct Cli<E: Extra> {
 pub trait Extra: Subcommand + std::fmt::Debug {
     /// Runs the command.
     fn run(self, broker: Option<&str>) -> anyhow::Result<ExitCode>;
+
+    /// Functions the commands run in process-pool children, beside the tasks.
+    fn child_functions() -> artel_pool::Functions {
+        artel_pool::Functions::new()
+    }
 }
 
 /// No commands beyond artel's own.
@@ -135,12 +140,14 @@ pub fn main(registry: Registry) -> ExitCode {
 
 /// [`main`] with the binary's own commands `E` beside artel's.
 pub fn main_with<E: Extra>(registry: Registry) -> ExitCode {
+    let mut tasks = crate::builtins::registry();
+    tasks.extend(registry);
+    // Started by a worker's process pool: run its tasks, then exit.
+    artel_pool::serve_if_child(&artel_runtime::child_functions(&tasks).merge(E::child_functions()));
     let cli = Cli::<E>::parse();
     if let Err(error) = crate::logging::init(&cli.log_level, cli.log_format) {
         return report(&anyhow::anyhow!(error));
     }
-    let mut tasks = crate::builtins::registry();
-    tasks.extend(registry);
     let command = match cli.command {
         Command::Broker(command) => command,
         Command::Tasks { json } => return tasks::list(&tasks, json).unwrap_or_else(|error| report(&error)),

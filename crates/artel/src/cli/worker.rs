@@ -65,6 +65,52 @@ pub(crate) struct WorkerArgs {
     /// Send task and worker events for monitors such as Flower (Celery's -E; celery+redis:// or amqp://).
     #[arg(short = 'E', long)]
     events: bool,
+    /// Where tasks run: `local` (this process's async tasks and threads) or `processes`
+    /// (every task in one of --concurrency child processes: a crash, a leak or a runaway
+    /// loop takes down only its child, which is replaced). Tasks declared `process` run in
+    /// children either way.
+    #[arg(long, value_enum, default_value = "local")]
+    pool: PoolKind,
+    /// With child processes: replace a child after this many tasks (Celery's
+    /// --max-tasks-per-child).
+    #[arg(long, value_name = "N")]
+    max_tasks_per_child: Option<u32>,
+    /// With child processes: replace a child whose resident memory is past this after a
+    /// task, e.g. `200MiB`, `1GiB`, `500MB` (Celery's --max-memory-per-child).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_memory_per_child: Option<u64>,
+}
+
+/// Where `artel worker` runs tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PoolKind {
+    /// In this process.
+    Local,
+    /// In child processes.
+    Processes,
+}
+
+/// A size such as `200MiB`, `1GiB`, `500MB`, `64KB` or a plain number of bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| format!("`{text}` is not a size (e.g. 200MiB)"))?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "kib" | "k" => 1024.0,
+        "mib" | "m" => 1024.0 * 1024.0,
+        "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
+        other => return Err(format!("unknown size unit `{other}` in `{text}` (use B, KB, MB, GB, KiB, MiB, GiB)")),
+    };
+    let bytes = number * scale;
+    if !(bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64) {
+        return Err(format!("`{text}` is not a size this worker can use"));
+    }
+    Ok(bytes as u64)
 }
 
 fn limit(seconds: Option<f64>, flag: &str) -> anyhow::Result<Option<Duration>> {
@@ -98,6 +144,12 @@ pub(crate) async fn run(
         revoke_poll: Duration::from_millis(args.revoke_poll_ms.max(1)),
         max_deliveries: args.max_deliveries,
         max_message_bytes: args.max_message_size.saturating_mul(1 << 20),
+        processes: (args.pool == PoolKind::Processes).then_some(artel_runtime::ProcessSettings {
+            all_tasks: true,
+            processes: args.concurrency,
+            max_tasks_per_child: args.max_tasks_per_child,
+            max_memory_per_child: args.max_memory_per_child,
+        }),
         ..WorkerConfig::default()
     };
     let names = tasks.names().join(", ");
@@ -158,4 +210,20 @@ async fn signals(stop: Stop) {
     next.await;
     tracing::warn!("stopping now: running tasks are stopped, then their messages go back to the queue");
     stop.cold.cancel();
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_read_binary_and_decimal_units_and_refuse_nonsense() {
+        assert_eq!(parse_size("200MiB"), Ok(200 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("500MB"), Ok(500_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("12 parsecs").expect_err("unit").contains("unknown size unit"));
+        assert!(parse_size("0").is_err());
+    }
 }

@@ -1,0 +1,171 @@
+//! Tasks in child processes (`artel worker --pool processes`, `#[artel::task(process)]`):
+//! the worker's [`ProcessPool`] starts its program again in the child role, where
+//! [`child_functions`] serves every registered task by name.
+//!
+//! A call carries the task's id, name and arguments as JSON; a task error comes back as
+//! its Celery exception fields, so retries and FAILURE results read as they would
+//! in-process. A child that dies fails its task with `WorkerLostError`; a hard time limit,
+//! a revoke with `terminate` or a cold stop drops the call, which kills the child.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use artel_core::{Arguments, BoxFuture, Context, Registry, TaskError, TaskErrorKind};
+use artel_pool::{Functions, Handle, JobError, ProcessPool};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// How a worker runs tasks in child processes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessSettings {
+    /// Every task runs in a child (`--pool processes`); otherwise only the tasks
+    /// declared `process`.
+    pub all_tasks: bool,
+    /// Children at once.
+    pub processes: usize,
+    /// Replace a child after this many tasks (`--max-tasks-per-child`).
+    pub max_tasks_per_child: Option<u32>,
+    /// Replace a child whose resident memory is past this after a task
+    /// (`--max-memory-per-child`).
+    pub max_memory_per_child: Option<u64>,
+}
+
+impl ProcessSettings {
+    /// Starts the pool (children start when tasks need them).
+    pub(crate) fn start(&self) -> std::io::Result<ProcessPool> {
+        let mut builder = ProcessPool::builder().processes(self.processes.max(1));
+        if let Some(n) = self.max_tasks_per_child {
+            builder = builder.max_tasks_per_child(n);
+        }
+        if let Some(bytes) = self.max_memory_per_child {
+            builder = builder.max_memory_per_child(bytes);
+        }
+        builder.build()
+    }
+}
+
+/// One task call as it travels to a child.
+#[derive(Debug, Serialize, Deserialize)]
+struct Call {
+    id: String,
+    task: String,
+    args: Vec<Value>,
+    kwargs: Map<String, Value>,
+}
+
+/// A task error as it travels back.
+#[derive(Debug, Serialize, Deserialize)]
+struct Failure {
+    exc_type: String,
+    message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    traceback: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_after_ms: Option<u64>,
+}
+
+impl Failure {
+    fn of(error: &TaskError) -> Self {
+        Self {
+            exc_type: error.exc_type().to_owned(),
+            message: error.message().to_owned(),
+            traceback: error.traceback().map(str::to_owned),
+            retry_after_ms: error.retry_after().map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+
+    fn into_error(self) -> TaskError {
+        let kind = TaskErrorKind::from_exc_type(&self.exc_type);
+        let mut error = TaskError::new(kind, self.exc_type, self.message);
+        if let Some(traceback) = self.traceback {
+            error = error.with_traceback(traceback);
+        }
+        if let Some(ms) = self.retry_after_ms {
+            error = error.after(Duration::from_millis(ms));
+        }
+        error
+    }
+}
+
+/// The child's runtime for async task bodies: one thread, made on the first call.
+fn child_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| {
+            eprintln!("artel child {}: cannot start a runtime: {e}", std::process::id());
+            std::process::exit(70)
+        })
+    })
+}
+
+/// What a worker's children serve: every task of `registry`, by name.
+pub fn child_functions(registry: &Registry) -> Functions {
+    let mut functions = Functions::new();
+    for name in registry.names() {
+        let Some(handler) = registry.get(name).cloned() else { continue };
+        functions = functions.register(name, move |call: Value| {
+            let call: Call = serde_json::from_value(call).map_err(|e| encode(&TaskError::msg(e)))?;
+            let ctx = Context::detached(call.id, call.task);
+            let run = handler.call(Arguments::new(call.args, call.kwargs), ctx);
+            child_runtime().block_on(run).map_err(|error| encode(&error))
+        });
+    }
+    functions
+}
+
+fn encode(error: &TaskError) -> String {
+    serde_json::to_string(&Failure::of(error)).unwrap_or_else(|_| error.message().to_owned())
+}
+
+/// Runs task `task` (id `id`) in one of `pool`'s children. Dropping the future cancels
+/// the call, which kills the child running it.
+pub(crate) fn run_in_child(
+    pool: &Arc<ProcessPool>,
+    id: &str,
+    task: &str,
+    args: Vec<Value>,
+    kwargs: Map<String, Value>,
+) -> BoxFuture<'static, Result<Value, TaskError>> {
+    let call = Call { id: id.to_owned(), task: task.to_owned(), args, kwargs };
+    let submitted = serde_json::to_value(&call)
+        .map_err(TaskError::msg)
+        .and_then(|call| pool.submit(task, call).map_err(TaskError::msg));
+    Box::pin(async move {
+        let handle = CancelOnDrop(Some(submitted?));
+        handle.await.map_err(|error| match error {
+            JobError::Failed(error) => {
+                let raw = error.to_string();
+                serde_json::from_str::<Failure>(&raw).map_or_else(|_| TaskError::msg(raw), Failure::into_error)
+            }
+            JobError::WorkerLost(why) => TaskError::of_kind(TaskErrorKind::WorkerLost, why),
+            JobError::TimedOut(limit) => {
+                TaskError::of_kind(TaskErrorKind::TimedOut, format!("hard time limit ({limit:?}) exceeded"))
+            }
+            other => TaskError::msg(other),
+        })
+    })
+}
+
+/// A call's handle that cancels the call (killing its child) when dropped unfinished.
+struct CancelOnDrop(Option<Handle<Value>>);
+
+impl std::future::Future for CancelOnDrop {
+    type Output = Result<Value, JobError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let Some(handle) = self.0.as_mut() else { return std::task::Poll::Ready(Err(JobError::Cancelled)) };
+        let outcome = std::pin::Pin::new(handle).poll(cx);
+        if outcome.is_ready() {
+            self.0 = None;
+        }
+        outcome
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.cancel();
+        }
+    }
+}
