@@ -4,6 +4,7 @@
 mod admin;
 mod failed;
 mod send;
+mod supervise;
 pub mod table;
 mod tasks;
 mod worker;
@@ -71,6 +72,9 @@ enum Command<E: Extra> {
     Broker(BrokerCommand),
     #[command(flatten)]
     Extra(E),
+    /// Run the services a TOML file lists (artel workers, beat, any command), N copies
+    /// each, restarted when they exit; SIGHUP re-reads the file. `status` lists them.
+    Supervise(supervise::SuperviseArgs),
     /// List the tasks this binary's workers can run, with their parameters and options.
     Tasks {
         /// One JSON array, for scripts.
@@ -151,6 +155,7 @@ pub fn main_with<E: Extra>(registry: Registry) -> ExitCode {
     let command = match cli.command {
         Command::Broker(command) => command,
         Command::Tasks { json } => return tasks::list(&tasks, json).unwrap_or_else(|error| report(&error)),
+        Command::Supervise(args) => return supervise::run(args).unwrap_or_else(|error| report(&error)),
         Command::Completions { shell } => {
             let mut command = <Cli<E> as clap::CommandFactory>::command();
             let name = std::env::args()
