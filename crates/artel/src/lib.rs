@@ -67,6 +67,9 @@ pub use artel_redis as redis;
 /// The embedded SQLite broker (`sqlite://`).
 #[cfg(feature = "sqlite")]
 pub use artel_sqlite as sqlite;
+/// The service manager: `artel supervise`, and [`supervise::ServiceManager`] for Rust services.
+#[cfg(feature = "cli")]
+pub use artel_supervise as supervise;
 
 /// Items `#[artel::task]` expands to; not part of the public API.
 #[doc(hidden)]
