@@ -185,6 +185,17 @@ impl Server {
                 self.control.revoke(&ids, terminate);
                 json!({"ok": format!("tasks {} flagged as revoked", ids.join(", "))})
             }
+            "pool_grow" | "pool_shrink" => {
+                let n = args.get("n").and_then(Value::as_i64).unwrap_or(1).max(0);
+                let (delta, verb) = if request.method == "pool_grow" { (n, "grow") } else { (-n, "shrink") };
+                match self.control.resize_processes(delta) {
+                    Ok(size) => {
+                        tracing::info!(size, "pool resized by remote control");
+                        json!({"ok": format!("pool will {verb}")})
+                    }
+                    Err(error) => json!({"error": error}),
+                }
+            }
             "shutdown" => {
                 tracing::warn!("shutdown requested by remote control");
                 self.stop.warm.cancel();
@@ -204,16 +215,26 @@ impl Server {
         }
         let total: serde_json::Map<String, Value> =
             stats.timings().into_iter().map(|(name, timing)| (name, json!(timing.count))).collect();
+        // Celery's prefork pool lists its children; a worker without them lists itself.
+        let pool = match self.control.processes() {
+            Some(children) => json!({
+                "implementation": "artel:processes", "max-concurrency": children.size,
+                "processes": children.pids,
+                "max-tasks-per-child": children.max_tasks_per_child.map_or(json!("N/A"), |n| json!(n)),
+                "put-guarded-by-semaphore": true, "timeouts": [0, 0],
+            }),
+            None => json!({
+                "implementation": "artel", "max-concurrency": self.control.concurrency(),
+                "processes": [std::process::id()], "max-tasks-per-child": "N/A",
+                "put-guarded-by-semaphore": false, "timeouts": [0, 0],
+            }),
+        };
         json!({
             "total": total,
             "pid": std::process::id(),
             "clock": clock.to_string(),
             "uptime": self.started.elapsed().as_secs(),
-            "pool": {
-                "implementation": "artel", "max-concurrency": self.control.concurrency(),
-                "processes": [std::process::id()], "max-tasks-per-child": "N/A",
-                "put-guarded-by-semaphore": false, "timeouts": [0, 0],
-            },
+            "pool": pool,
             "broker": broker,
             "prefetch_count": self.control.prefetch(),
             "rusage": "N/A",

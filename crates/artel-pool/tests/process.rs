@@ -121,3 +121,21 @@ fn cancelling_a_running_call_kills_its_child() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn the_pool_grows_and_shrinks_and_a_full_backlog_rejects() {
+    let pool = pool().max_backlog(1).build().expect("pool");
+    assert_eq!(pool.size(), 1);
+    let first = pid(&pool);
+    assert_eq!(pool.pids(), vec![first as u32]);
+    let busy = pool.submit_call(Call::new("spin", json!(null)).time_limit(Duration::from_millis(600))).expect("runs");
+    std::thread::sleep(Duration::from_millis(100));
+    let queued = pool.submit("square", json!(2)).expect("one may wait");
+    let refused = pool.submit("square", json!(3)).expect_err("the backlog is full");
+    assert!(matches!(refused, artel_pool::Rejected::Backlog { limit: 1 }), "{refused}");
+    assert_eq!(pool.resize(1), 2, "grown");
+    assert_eq!(queued.wait().expect("ran on the new child"), json!(4));
+    assert_eq!(pool.pids().len(), 2, "{:?}", pool.pids());
+    assert_eq!(pool.resize(-5), 1, "never below one");
+    drop(busy.wait());
+}

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use artel_core::Revocation;
-use artel_core::worker::{ActiveTask, WorkerControl, WorkerStats};
+use artel_core::worker::{ActiveTask, ProcessesInfo, WorkerControl, WorkerStats};
 
 use crate::execute::Dispatcher;
 
@@ -51,5 +51,17 @@ impl WorkerControl for Handle {
 
     fn revoked(&self) -> Vec<String> {
         self.executor.revoked.ids()
+    }
+
+    fn processes(&self) -> Option<ProcessesInfo> {
+        let (pool, _) = self.executor.processes.as_ref()?;
+        Some(ProcessesInfo { pids: pool.pids(), size: pool.size(), max_tasks_per_child: pool.max_tasks_per_child() })
+    }
+
+    fn resize_processes(&self, delta: i64) -> Result<usize, String> {
+        match &self.executor.processes {
+            Some((pool, _)) => Ok(pool.resize(delta)),
+            None => Err(artel_core::worker::NO_PROCESSES.to_owned()),
+        }
     }
 }

@@ -147,5 +147,21 @@ def delete_queues():
     return "deleted"
 
 
+def pool(node):
+    """The pool as `inspect stats` shows it, before and after `control pool_grow`."""
+    control = app.control.inspect(destination=[node], timeout=2)
+    before = (control.stats() or {}).get(node, {}).get("pool", {})
+    grown = app.control.pool_grow(1, destination=[node], reply=True, timeout=2)
+    after = (control.stats() or {}).get(node, {}).get("pool", {})
+    return {
+        "implementation": before.get("implementation"),
+        "children": len(before.get("processes", [])),
+        "max_tasks_per_child": before.get("max-tasks-per-child"),
+        "before": before.get("max-concurrency"),
+        "grown": grown,
+        "after": after.get("max-concurrency"),
+    }
+
+
 if __name__ == "__main__":
     print(json.dumps(globals()[sys.argv[1]](*sys.argv[2:])))

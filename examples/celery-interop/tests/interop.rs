@@ -92,9 +92,14 @@ impl World {
     }
 
     fn start_artel_worker(&mut self) {
+        self.start_artel_worker_with(&["-c", "8"]);
+    }
+
+    fn start_artel_worker_with(&mut self, args: &[&str]) {
         let node = self.node();
         let child = Command::new(env!("CARGO_BIN_EXE_celery-interop"))
-            .args(["--broker", &self.url(), "worker", "-Q", &self.rs, "-c", "8", "-E", "-n", &node])
+            .args(["--broker", &self.url(), "worker", "-Q", &self.rs, "-E", "-n", &node])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -282,6 +287,20 @@ fn inspect_and_control_on(transport: Transport) {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "a clean shutdown: {status}");
+}
+
+#[test]
+fn a_process_pool_worker_shows_its_children_to_celery_inspect_and_grows_on_pool_grow() {
+    let Some(mut world) = World::on(Transport::Redis) else { return };
+    world.start_artel_worker_with(&["--pool", "processes", "-c", "2", "--max-tasks-per-child", "50"]);
+    let node = world.node();
+    assert_eq!(world.client("call_add"), json!(5), "a task ran in a child");
+    let pool = world.client_with("pool", &[&node]);
+    assert_eq!(pool["implementation"], json!("artel:processes"), "{pool}");
+    assert!(pool["children"].as_u64().is_some_and(|n| (1..=2).contains(&n)), "{pool}");
+    assert_eq!((&pool["max_tasks_per_child"], &pool["before"]), (&json!(50), &json!(2)), "{pool}");
+    assert_eq!(pool["grown"], json!([{ &node: {"ok": "pool will grow"} }]), "{pool}");
+    assert_eq!(pool["after"], json!(3), "{pool}");
 }
 
 #[test]

@@ -25,6 +25,21 @@ pub struct ActiveTask {
     pub priority: u8,
 }
 
+/// Why a worker without child processes cannot resize them.
+pub const NO_PROCESSES: &str =
+    "this worker runs tasks in its own process: start it with --pool processes to resize its pool";
+
+/// A worker's child processes, for `inspect stats` (Celery's `pool.processes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessesInfo {
+    /// Pids of the children alive now.
+    pub pids: Vec<u32>,
+    /// How many may run at once.
+    pub size: usize,
+    /// Calls after which a child is replaced, if set.
+    pub max_tasks_per_child: Option<u32>,
+}
+
 /// A running worker, as remote control sees it.
 pub trait WorkerControl: Send + Sync + fmt::Debug {
     /// Live counters and timings.
@@ -51,4 +66,15 @@ pub trait WorkerControl: Send + Sync + fmt::Debug {
 
     /// Ids this worker will not run.
     fn revoked(&self) -> Vec<String>;
+
+    /// Its child processes, when it runs tasks in them.
+    fn processes(&self) -> Option<ProcessesInfo> {
+        None
+    }
+
+    /// Grows (positive `delta`) or shrinks its child processes (Celery's `pool_grow` and
+    /// `pool_shrink`); the new size, or why it cannot.
+    fn resize_processes(&self, _delta: i64) -> Result<usize, String> {
+        Err(NO_PROCESSES.to_owned())
+    }
 }

@@ -9,5 +9,5 @@ mod control;
 mod stats;
 
 pub use component::{Component, ComponentError, Scope, Stop};
-pub use control::{ActiveTask, WorkerControl};
+pub use control::{ActiveTask, NO_PROCESSES, ProcessesInfo, WorkerControl};
 pub use stats::{TaskTiming, WorkerStats};

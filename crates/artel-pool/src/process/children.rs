@@ -2,12 +2,15 @@
 //! the pool), lent to one call at a time, recycled after `max_tasks_per_child` calls or
 //! past `max_memory_per_child`, killed when a call overruns or is cancelled.
 
+use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use tokio::io::BufReader;
 use tokio::net::UnixListener;
@@ -49,20 +52,103 @@ pub(crate) struct Child {
     process: tokio::process::Child,
     pid: u32,
     calls: u32,
+    /// Where it counts itself alive until dropped.
+    alive: Alive,
+}
+
+/// Pids of the children alive now.
+type Alive = Arc<Mutex<BTreeSet<u32>>>;
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.alive.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.pid);
+    }
 }
 
 pub(crate) struct Children {
     settings: Settings,
     idle: Mutex<Vec<Child>>,
+    alive: Alive,
+    /// One permit per child that may run at once; resized by `resize`.
+    slots: Arc<Semaphore>,
+    size: AtomicUsize,
+    /// Calls accepted and not yet holding a slot.
+    pub(crate) waiting: AtomicUsize,
     pub(crate) counts: Counts,
+}
+
+/// Counts a call as waiting until it holds a slot (or is dropped first).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Numbers the sockets children connect to, unique in this process (every pool's).
 static NEXT_SOCKET: AtomicU64 = AtomicU64::new(0);
 
 impl Children {
-    pub(crate) fn new(settings: Settings) -> Self {
-        Self { settings, idle: Mutex::default(), counts: Counts::default() }
+    pub(crate) fn new(settings: Settings, size: usize) -> Self {
+        Self {
+            settings,
+            idle: Mutex::default(),
+            alive: Alive::default(),
+            slots: Arc::new(Semaphore::new(size)),
+            size: AtomicUsize::new(size),
+            waiting: AtomicUsize::new(0),
+            counts: Counts::default(),
+        }
+    }
+
+    /// Pids of every child alive now, idle or busy.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.alive.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect()
+    }
+
+    /// How many children may run at once.
+    pub(crate) fn size(&self) -> usize {
+        self.size.load(Ordering::Acquire)
+    }
+
+    /// Slots free now.
+    pub(crate) fn free(&self) -> usize {
+        self.slots.available_permits()
+    }
+
+    /// Calls after which a child is replaced, if set.
+    pub(crate) fn max_tasks_per_child(&self) -> Option<u32> {
+        self.settings.max_tasks_per_child
+    }
+
+    /// Grows or shrinks how many children run at once (never below one); returns the new
+    /// size. Shrinking takes effect as running calls end: their slots are retired.
+    pub(crate) fn resize(&self, delta: i64) -> usize {
+        let mut current = self.size();
+        loop {
+            let wanted = usize::try_from((current as i64).saturating_add(delta).max(1)).unwrap_or(1);
+            match self.size.compare_exchange(current, wanted, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    if wanted > current {
+                        self.slots.add_permits(wanted - current);
+                    } else if wanted < current {
+                        let (slots, retired) =
+                            (self.slots.clone(), u32::try_from(current - wanted).unwrap_or(u32::MAX));
+                        tokio::spawn(async move {
+                            if let Ok(permits) = slots.acquire_many_owned(retired).await {
+                                permits.forget();
+                            }
+                        });
+                        let mut idle = self.idle();
+                        let keep = idle.len().min(wanted);
+                        idle.truncate(keep);
+                    }
+                    return wanted;
+                }
+                Err(now) => current = now,
+            }
+        }
     }
 
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Child>> {
@@ -79,8 +165,12 @@ impl Children {
         self.idle().clear();
     }
 
-    /// Runs `request` on an idle child (or a new one), within `limit`.
+    /// Runs `request` on an idle child (or a new one), within `limit`; the caller counted
+    /// it in `waiting`.
     pub(crate) async fn call(&self, request: &Request, limit: Option<Duration>) -> Result<Reply, JobError> {
+        let waiting = Waiting(&self.waiting);
+        let _slot = self.slots.acquire().await.map_err(|_| JobError::Cancelled)?;
+        drop(waiting);
         let taken = self.idle().pop();
         let mut child = match taken {
             Some(child) => child,
@@ -119,7 +209,10 @@ impl Children {
             self.counts.recycled.fetch_add(1, Ordering::Relaxed);
             return; // dropped: its connection closes and it exits
         }
-        self.idle().push(child);
+        let mut idle = self.idle();
+        if idle.len() < self.size() {
+            idle.push(child);
+        }
     }
 
     /// Starts a child and waits for it to connect.
@@ -142,7 +235,9 @@ impl Children {
                         Ok(Ok((stream, _))) => {
                             let pid = process.id().unwrap_or_default();
                             let (reader, writer) = stream.into_split();
-                            Ok(Child { reader: BufReader::new(reader), writer, process, pid, calls: 0 })
+                            self.alive.lock().unwrap_or_else(|e| e.into_inner()).insert(pid);
+                            let alive = self.alive.clone();
+                            Ok(Child { reader: BufReader::new(reader), writer, process, pid, calls: 0, alive })
                         }
                         Ok(Err(e)) => Err(lost(format!("the child could not connect: {e}"))),
                         Err(_) => Err(lost(format!(

@@ -35,6 +35,9 @@ use crate::handle::Handle;
 use crate::map::Map;
 use crate::pool::{Pool, PoolStats, Shutdown};
 
+/// Calls admitted from the pool's backlog to wait for a child's slot.
+const MAX_CALLS_WAITING: usize = 4096;
+
 /// One call of a registered function.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -142,11 +145,11 @@ impl ProcessPoolBuilder {
                 "this process was started as a process-pool child but did not serve: call artel_pool::serve_if_child first thing in main",
             ));
         }
-        let mut pool = Pool::builder().concurrency(self.processes.max(1)).threads(1).worker_threads(1);
-        if let Some(n) = self.max_backlog {
-            pool = pool.max_backlog(n);
-        }
-        Ok(ProcessPool { pool: pool.build()?, children: Arc::new(Children::new(self.settings)) })
+        // The children's slots bound the calls running; the pool's limit only bounds how
+        // many calls wait for a slot inside it (so `resize` can grow past the start size).
+        let pool = Pool::builder().concurrency(MAX_CALLS_WAITING).threads(1).worker_threads(1).build()?;
+        let children = Children::new(self.settings, self.processes.max(1));
+        Ok(ProcessPool { pool, children: Arc::new(children), max_backlog: self.max_backlog })
     }
 }
 
@@ -157,6 +160,7 @@ impl ProcessPoolBuilder {
 pub struct ProcessPool {
     pool: Pool,
     children: Arc<Children>,
+    max_backlog: Option<usize>,
 }
 
 impl std::fmt::Debug for ProcessPool {
@@ -191,14 +195,25 @@ impl ProcessPool {
 
     /// Runs `call` in a child. A function's error arrives as [`JobError::Failed`].
     pub fn submit_call(&self, call: Call) -> Result<Handle<Value>, Rejected> {
+        let waiting = &self.children.waiting;
+        let queued = waiting.fetch_add(1, Ordering::AcqRel);
+        // Waiting beyond the free slots is the backlog.
+        if let Some(limit) = self.max_backlog.filter(|limit| queued >= *limit + self.children.free()) {
+            waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(Rejected::Backlog { limit });
+        }
         let children = self.children.clone();
-        self.pool.spawn_async(async move {
+        let submitted = self.pool.spawn_async(async move {
             let request = Request { task: call.task, args: call.args };
             match children.call(&request, call.time_limit).await? {
                 Reply::Ok(value) => Ok(value),
                 Reply::Err(error) => Err(JobError::Failed(error.into())),
             }
-        })
+        });
+        if submitted.is_err() {
+            waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+        submitted
     }
 
     /// `task` over `items`, results in input order with at most `window` calls in
@@ -209,6 +224,29 @@ impl ProcessPool {
     {
         let task = task.to_owned();
         Map::new(items.into_iter(), window, Box::new(move |args| self.submit(&task, args)))
+    }
+
+    /// Pids of every child alive now.
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.pids()
+    }
+
+    /// How many children may run at once.
+    pub fn size(&self) -> usize {
+        self.children.size()
+    }
+
+    /// Calls after which a child is replaced, if set.
+    pub fn max_tasks_per_child(&self) -> Option<u32> {
+        self.children.max_tasks_per_child()
+    }
+
+    /// Grows (positive `delta`) or shrinks how many children run at once, never below
+    /// one (Celery's `pool_grow` / `pool_shrink`); returns the new size. A shrink takes
+    /// effect as running calls end.
+    pub fn resize(&self, delta: i64) -> usize {
+        let _runtime = self.pool.runtime().enter();
+        self.children.resize(delta)
     }
 
     /// Counters, and the children idle now.
