@@ -201,3 +201,19 @@ fn the_cli_revokes_a_delayed_task_and_stops_a_running_one() {
     std::thread::sleep(Duration::from_millis(1200));
     assert!(std::fs::read_to_string(&runs).is_err(), "the delayed task never ran");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_pool_processes_tasks_run_in_children_with_the_built_ins_the_worker_enabled() {
+    let db = Scratch::new();
+    let url = db.url("?poll_ms=10");
+    let connection = connect(&url).await.expect("open");
+    let runs = format!("{}.runs", db.0.display());
+    let worker = support::WorkerProcess::start(&url, &["--pool", "processes", "-c", "2", "--enable", "exec"]);
+    let id = publish(&connection, shell_task(&runs, 0.0)).await;
+    let ran_in = worker_pid_of(&connection, &id).await;
+    assert_ne!(ran_in, worker.pid(), "exec ran in a child process, not the worker");
+    let parent = std::fs::read_to_string(format!("/proc/{ran_in}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().and_then(|rest| rest.split_whitespace().nth(1)?.parse::<u32>().ok()));
+    assert_eq!(parent, Some(worker.pid()), "a child of the worker");
+}

@@ -28,6 +28,8 @@ pub struct ProcessSettings {
     /// Replace a child whose resident memory is past this after a task
     /// (`--max-memory-per-child`).
     pub max_memory_per_child: Option<u64>,
+    /// Extra environment of the children (the worker's `--enable`, passed on).
+    pub env: Vec<(String, String)>,
 }
 
 impl ProcessSettings {
@@ -39,6 +41,9 @@ impl ProcessSettings {
         }
         if let Some(bytes) = self.max_memory_per_child {
             builder = builder.max_memory_per_child(bytes);
+        }
+        for (key, value) in &self.env {
+            builder = builder.env(key, value);
         }
         builder.build()
     }

@@ -105,6 +105,7 @@ fn child_processes(config: &WorkerConfig, registry: &Registry) -> Option<(Arc<ar
             processes: std::thread::available_parallelism().map_or(1, usize::from),
             max_tasks_per_child: None,
             max_memory_per_child: None,
+            env: Vec::new(),
         })
     })?;
     match settings.start() {

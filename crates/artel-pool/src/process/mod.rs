@@ -132,6 +132,17 @@ impl ProcessPoolBuilder {
         self
     }
 
+    /// Sets `key=value` in every child's environment.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        let (launch, key, value) = (self.settings.launcher.clone(), key.to_owned(), value.to_owned());
+        self.settings.launcher = Arc::new(move || {
+            let mut command = launch();
+            command.env(&key, &value);
+            command
+        });
+        self
+    }
+
     /// How long an overrunning child gets between SIGTERM and SIGKILL. Default: 1 s.
     pub fn kill_grace(mut self, grace: Duration) -> Self {
         self.settings.kill_grace = grace;

@@ -146,7 +146,13 @@ pub fn main(registry: Registry) -> ExitCode {
 pub fn main_with<E: Extra>(registry: Registry) -> ExitCode {
     let mut tasks = crate::builtins::registry();
     tasks.extend(registry);
-    // Started by a worker's process pool: run its tasks, then exit.
+    // Started by a worker's process pool: run its tasks (with the built-ins it enabled),
+    // then exit.
+    if let Some(enabled) = std::env::var_os(worker::CHILD_ENABLE) {
+        for name in enabled.to_string_lossy().split(',').filter(|n| !n.is_empty()) {
+            let _ = crate::builtins::enable(&mut tasks, name);
+        }
+    }
     artel_pool::serve_if_child(&artel_runtime::child_functions(&tasks).merge(E::child_functions()));
     let cli = Cli::<E>::parse();
     if let Err(error) = crate::logging::init(&cli.log_level, cli.log_format) {

@@ -81,6 +81,9 @@ pub(crate) struct WorkerArgs {
     max_memory_per_child: Option<u64>,
 }
 
+/// Tells a worker's children which guarded built-ins the worker enabled (`--enable`).
+pub(crate) const CHILD_ENABLE: &str = "ARTEL_CHILD_ENABLE";
+
 /// Where `artel worker` runs tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum PoolKind {
@@ -149,6 +152,7 @@ pub(crate) async fn run(
             processes: args.concurrency,
             max_tasks_per_child: args.max_tasks_per_child,
             max_memory_per_child: args.max_memory_per_child,
+            env: vec![(CHILD_ENABLE.to_owned(), args.enable.join(","))],
         }),
         ..WorkerConfig::default()
     };
