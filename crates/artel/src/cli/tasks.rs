@@ -18,6 +18,9 @@ fn declared(options: &TaskOptions) -> Vec<String> {
     if options.autoretry == Some(true) {
         words.push("autoretry".to_owned());
     }
+    if options.process == Some(true) {
+        words.push("process".to_owned());
+    }
     if let Some(d) = options.retry_backoff {
         words.push(format!("retry_backoff={}", seconds(d)));
     }
