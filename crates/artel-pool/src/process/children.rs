@@ -1,6 +1,7 @@
 //! A process pool's children, parent side: started on demand (at most one per slot of
-//! the pool), lent to one call at a time, recycled after `max_tasks_per_child` calls or
-//! past `max_memory_per_child`, killed when a call overruns or is cancelled.
+//! the pool), lent to one driver's batch at a time, recycled after `max_tasks_per_child`
+//! calls or past `max_memory_per_child` (read after each batch), killed when a call
+//! overruns or is cancelled while running.
 
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
@@ -10,7 +11,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use std::collections::VecDeque;
+
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use tokio::io::BufReader;
 use tokio::net::UnixListener;
@@ -72,18 +76,20 @@ pub(crate) struct Children {
     /// One permit per child that may run at once; resized by `resize`.
     slots: Arc<Semaphore>,
     size: AtomicUsize,
-    /// Calls accepted and not yet holding a slot.
-    pub(crate) waiting: AtomicUsize,
+    /// Calls waiting to be sent to a child, oldest first.
+    queue: Mutex<VecDeque<Pending>>,
     pub(crate) counts: Counts,
 }
 
-/// Counts a call as waiting until it holds a slot (or is dropped first).
-struct Waiting<'a>(&'a AtomicUsize);
+/// Calls sent to a child at once, when that many wait: the child runs them one after
+/// another and answers in order, so its socket's round trip is paid once per batch.
+const BATCH: usize = 8;
 
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
+/// A call waiting for a child, and where its answer goes.
+struct Pending {
+    request: Request,
+    limit: Option<Duration>,
+    answer: oneshot::Sender<Result<Reply, JobError>>,
 }
 
 /// Numbers the sockets children connect to, unique in this process (every pool's).
@@ -97,7 +103,7 @@ impl Children {
             alive: Alive::default(),
             slots: Arc::new(Semaphore::new(size)),
             size: AtomicUsize::new(size),
-            waiting: AtomicUsize::new(0),
+            queue: Mutex::default(),
             counts: Counts::default(),
         }
     }
@@ -115,6 +121,15 @@ impl Children {
     /// Slots free now.
     pub(crate) fn free(&self) -> usize {
         self.slots.available_permits()
+    }
+
+    /// Calls waiting to be sent to a child.
+    pub(crate) fn queued(&self) -> usize {
+        self.queue().len()
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Pending>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Calls after which a child is replaced, if set.
@@ -165,44 +180,144 @@ impl Children {
         self.idle().clear();
     }
 
-    /// Runs `request` on an idle child (or a new one), within `limit`; the caller counted
-    /// it in `waiting`.
-    pub(crate) async fn call(&self, request: &Request, limit: Option<Duration>) -> Result<Reply, JobError> {
-        let waiting = Waiting(&self.waiting);
-        let _slot = self.slots.acquire().await.map_err(|_| JobError::Cancelled)?;
-        drop(waiting);
-        let taken = self.idle().pop();
-        let mut child = match taken {
-            Some(child) => child,
-            None => self.start().await?,
-        };
-        let answer = child.call(request);
-        let answer = match limit {
-            None => answer.await,
-            Some(limit) => match tokio::time::timeout(limit, answer).await {
-                Ok(answer) => answer,
-                Err(_) => {
-                    self.counts.killed.fetch_add(1, Ordering::Relaxed);
-                    child.terminate(self.settings.kill_grace).await;
-                    return Err(JobError::TimedOut(limit));
-                }
-            },
-        };
-        match answer {
-            Ok(reply) => {
-                self.give_back(child);
-                Ok(reply)
+    /// Queues `request` (within `limit`) and makes sure a driver (one per free slot) will
+    /// send it; the answer arrives on the receiver. Dropping the receiver cancels the
+    /// call; if it was running, its child is killed. Call inside the pool's runtime.
+    pub(crate) fn enqueue(
+        self: &Arc<Self>,
+        request: Request,
+        limit: Option<Duration>,
+    ) -> oneshot::Receiver<Result<Reply, JobError>> {
+        let (answer, answered) = oneshot::channel();
+        self.queue().push_back(Pending { request, limit, answer });
+        self.drive();
+        answered
+    }
+
+    /// Starts a driver if a slot is free (inside the pool's runtime).
+    pub(crate) fn drive(self: &Arc<Self>) {
+        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+            tokio::spawn(self.clone().driver(slot));
+        }
+    }
+
+    /// Sends queued calls to a child in batches until none waits, then gives its slot
+    /// back. A call queued after the last look took no slot (this driver held it), so
+    /// the queue is looked at again after the slot is given back.
+    async fn driver(self: Arc<Self>, mut slot: OwnedSemaphorePermit) {
+        loop {
+            while let Some(batch) = self.next_batch() {
+                self.run_batch(batch).await;
             }
-            Err(_) => {
-                self.counts.lost.fetch_add(1, Ordering::Relaxed);
-                Err(JobError::WorkerLost(child.lost().await))
+            drop(slot);
+            if self.queue().is_empty() {
+                return;
+            }
+            match self.slots.clone().try_acquire_owned() {
+                Ok(again) => slot = again,
+                Err(_) => return,
             }
         }
     }
 
+    /// The next calls to send together: up to [`BATCH`] without a time limit, or one with
+    /// a limit alone (its timer must measure its own run). Calls cancelled while queued
+    /// are dropped here.
+    fn next_batch(&self) -> Option<Vec<Pending>> {
+        let mut queue = self.queue();
+        queue.retain(|p| !p.answer.is_closed());
+        let first = queue.pop_front()?;
+        let mut batch = vec![first];
+        if batch[0].limit.is_none() {
+            while batch.len() < BATCH && queue.front().is_some_and(|p| p.limit.is_none()) {
+                batch.extend(queue.pop_front());
+            }
+        }
+        Some(batch)
+    }
+
+    /// Puts calls that were never started back at the head of the queue, in order.
+    fn requeue(&self, calls: impl DoubleEndedIterator<Item = Pending>) {
+        let mut queue = self.queue();
+        for call in calls.rev() {
+            queue.push_front(call);
+        }
+    }
+
+    /// Sends `batch` to one child and hands out its answers in order.
+    async fn run_batch(&self, mut batch: Vec<Pending>) {
+        let taken = self.idle().pop();
+        let mut child = match taken {
+            Some(child) => child,
+            None => match self.start().await {
+                Ok(child) => child,
+                Err(why) => {
+                    for call in batch {
+                        let _ = call.answer.send(Err(JobError::WorkerLost(why.clone())));
+                    }
+                    return;
+                }
+            },
+        };
+        // A child near its share takes only what it has left.
+        if let Some(max) = self.settings.max_tasks_per_child {
+            let left = max.saturating_sub(child.calls).max(1) as usize;
+            if batch.len() > left {
+                self.requeue(batch.split_off(left).into_iter());
+            }
+        }
+        let requests: Vec<&Request> = batch.iter().map(|p| &p.request).collect();
+        if child.send(&requests).await.is_err() {
+            // Died while idle: the first call is the one it failed.
+            let first = batch.remove(0);
+            self.lose(child, first).await;
+            self.requeue(batch.into_iter());
+            return;
+        }
+        let mut calls = batch.into_iter();
+        while let Some(mut call) = calls.next() {
+            // Replies come in order: while this one is awaited, this call is running.
+            let reply = tokio::select! {
+                reply = child.receive() => Some(reply),
+                _ = call.answer.closed() => None,
+                _ = sleep_for(call.limit) => {
+                    let limit = call.limit.unwrap_or_default();
+                    self.counts.killed.fetch_add(1, Ordering::Relaxed);
+                    child.terminate(self.settings.kill_grace).await;
+                    let _ = call.answer.send(Err(JobError::TimedOut(limit)));
+                    self.requeue(calls);
+                    return;
+                }
+            };
+            match reply {
+                // Cancelled while running: its child goes with it.
+                None => {
+                    self.requeue(calls);
+                    return;
+                }
+                Some(Ok(reply)) => {
+                    child.calls += 1;
+                    let _ = call.answer.send(Ok(reply));
+                }
+                Some(Err(_)) => {
+                    self.lose(child, call).await;
+                    self.requeue(calls);
+                    return;
+                }
+            }
+        }
+        self.give_back(child);
+    }
+
+    /// Fails `call` with why its child died.
+    async fn lose(&self, child: Child, call: Pending) {
+        self.counts.lost.fetch_add(1, Ordering::Relaxed);
+        let why = child.lost().await;
+        let _ = call.answer.send(Err(JobError::WorkerLost(why)));
+    }
+
     /// Keeps a child for the next call unless it has served its share or grown too big.
-    fn give_back(&self, mut child: Child) {
-        child.calls += 1;
+    fn give_back(&self, child: Child) {
         let worn = self.settings.max_tasks_per_child.is_some_and(|max| child.calls >= max);
         let bloated = self.settings.max_memory_per_child.is_some_and(|max| rss(child.pid).is_some_and(|rss| rss > max));
         if worn || bloated {
@@ -215,9 +330,9 @@ impl Children {
         }
     }
 
-    /// Starts a child and waits for it to connect.
-    async fn start(&self) -> Result<Child, JobError> {
-        let lost = |why: String| JobError::WorkerLost(why);
+    /// Starts a child and waits for it to connect; why not, if it cannot.
+    async fn start(&self) -> Result<Child, String> {
+        let lost = |why: String| why;
         let n = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed);
         let path: PathBuf = std::env::temp_dir().join(format!("artel-pool-{}-{n}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
@@ -260,8 +375,17 @@ impl Children {
 }
 
 impl Child {
-    async fn call(&mut self, request: &Request) -> std::io::Result<Reply> {
-        frame::write(&mut self.writer, request).await?;
+    /// Sends `requests` in one write.
+    async fn send(&mut self, requests: &[&Request]) -> std::io::Result<()> {
+        let mut frames = Vec::new();
+        for request in requests {
+            frames.extend(frame::encode(request)?);
+        }
+        self.writer.write_all(&frames).await
+    }
+
+    /// The next reply.
+    async fn receive(&mut self) -> std::io::Result<Reply> {
         frame::read(&mut self.reader).await
     }
 
@@ -285,6 +409,14 @@ impl Child {
                 format!("the process running the task ({pid}) stopped answering and was killed")
             }
         }
+    }
+}
+
+/// Waits `limit`, or forever without one.
+async fn sleep_for(limit: Option<Duration>) {
+    match limit {
+        Some(limit) => tokio::time::sleep(limit).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 /// The largest frame either side accepts (64 MiB).
 pub(crate) const MAX_FRAME: usize = 64 << 20;
@@ -32,7 +32,8 @@ fn too_large(len: usize) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("frame of {len} bytes exceeds the {MAX_FRAME}-byte limit"))
 }
 
-fn encode(value: &impl Serialize) -> io::Result<Vec<u8>> {
+/// One frame: the length, then the JSON.
+pub(crate) fn encode(value: &impl Serialize) -> io::Result<Vec<u8>> {
     let body = serde_json::to_vec(value).map_err(io::Error::other)?;
     let len = u32::try_from(body.len()).ok().filter(|n| (*n as usize) <= MAX_FRAME).ok_or(too_large(body.len()))?;
     let mut frame = Vec::with_capacity(4 + body.len());
@@ -43,11 +44,6 @@ fn encode(value: &impl Serialize) -> io::Result<Vec<u8>> {
 
 fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> io::Result<T> {
     serde_json::from_slice(body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-}
-
-/// Writes one frame (the parent's side).
-pub(crate) async fn write(stream: &mut (impl AsyncWriteExt + Unpin), value: &impl Serialize) -> io::Result<()> {
-    stream.write_all(&encode(value)?).await
 }
 
 /// Reads one frame (the parent's side).

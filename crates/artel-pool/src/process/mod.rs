@@ -4,15 +4,19 @@
 //!
 //! Children are the same program started again in the child role (no `fork` of a running
 //! tokio process): [`serve_if_child`] at the top of `main` serves calls and exits. Each
-//! call travels as a length-prefixed JSON frame over a Unix socket; a child serves one
-//! call at a time. Crash isolation: a child that dies (abort, segfault, out of memory)
-//! fails only its call with [`JobError::WorkerLost`] and is replaced; a call past its
-//! time limit has its child killed (SIGTERM, then SIGKILL after a grace) and fails with
-//! [`JobError::TimedOut`]; a cancelled running call kills its child.
+//! call travels as a length-prefixed JSON frame over a Unix socket. Calls queue; one
+//! driver per free slot sends them to its child in batches of up to 8 (a call with a
+//! time limit alone), and the child runs them one after another and answers in order, so
+//! the socket's round trip is paid once per batch. Crash isolation: a child that dies
+//! (abort, segfault, out of memory) fails only the call it was running with
+//! [`JobError::WorkerLost`] and is replaced, and the batch's calls it had not started go
+//! back to the head of the queue; a call past its time limit has its child killed
+//! (SIGTERM, then SIGKILL after a grace) and fails with [`JobError::TimedOut`]; a
+//! cancelled running call kills its child.
 //!
-//! Invariants: a child is lent to one call at a time and goes back to the idle set only
-//! after a complete answer; a child that broke a call, overran or was cancelled is never
-//! reused.
+//! Invariants: a child runs one batch at a time and goes back to the idle set only after
+//! every answer of it; a child that broke a call, overran or was cancelled is never
+//! reused; every queued call is answered or, once its caller is gone, dropped.
 
 mod child;
 mod children;
@@ -206,25 +210,22 @@ impl ProcessPool {
 
     /// Runs `call` in a child. A function's error arrives as [`JobError::Failed`].
     pub fn submit_call(&self, call: Call) -> Result<Handle<Value>, Rejected> {
-        let waiting = &self.children.waiting;
-        let queued = waiting.fetch_add(1, Ordering::AcqRel);
-        // Waiting beyond the free slots is the backlog.
+        // Calls queued beyond what the free slots take at once are the backlog.
+        let queued = self.children.queued();
         if let Some(limit) = self.max_backlog.filter(|limit| queued >= *limit + self.children.free()) {
-            waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(Rejected::Backlog { limit });
         }
-        let children = self.children.clone();
-        let submitted = self.pool.spawn_async(async move {
-            let request = Request { task: call.task, args: call.args };
-            match children.call(&request, call.time_limit).await? {
+        // Queued now, so the backlog counts it at once; the job only awaits the answer.
+        let answered = {
+            let _runtime = self.pool.runtime().enter();
+            self.children.enqueue(Request { task: call.task, args: call.args }, call.time_limit)
+        };
+        self.pool.spawn_async(async move {
+            match answered.await.unwrap_or(Err(JobError::Cancelled))? {
                 Reply::Ok(value) => Ok(value),
                 Reply::Err(error) => Err(JobError::Failed(error.into())),
             }
-        });
-        if submitted.is_err() {
-            waiting.fetch_sub(1, Ordering::AcqRel);
-        }
-        submitted
+        })
     }
 
     /// `task` over `items`, results in input order with at most `window` calls in
@@ -257,7 +258,13 @@ impl ProcessPool {
     /// effect as running calls end.
     pub fn resize(&self, delta: i64) -> usize {
         let _runtime = self.pool.runtime().enter();
-        self.children.resize(delta)
+        let before = self.children.size();
+        let size = self.children.resize(delta);
+        // New slots take on calls already waiting.
+        for _ in before..size {
+            self.children.drive();
+        }
+        size
     }
 
     /// Counters, and the children idle now.
