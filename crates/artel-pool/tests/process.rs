@@ -139,3 +139,20 @@ fn the_pool_grows_and_shrinks_and_a_full_backlog_rejects() {
     assert_eq!(pool.resize(-5), 1, "never below one");
     drop(busy.wait());
 }
+
+#[test]
+fn calls_batched_behind_a_crash_run_on_the_next_child() {
+    let pool = pool().build().expect("pool");
+    pid(&pool); // a child is up, so the calls below go to it together
+    let calls = [json!(["square", 2]), json!(["abort", 0]), json!(["square", 3]), json!(["square", 4])];
+    let handles: Vec<_> = calls
+        .iter()
+        .map(|call| pool.submit(call[0].as_str().expect("name"), call[1].clone()).expect("accepted"))
+        .collect();
+    let outcomes: Vec<_> = handles.into_iter().map(|h| h.wait()).collect();
+    assert_eq!(outcomes[0].as_ref().expect("ran before the crash"), &json!(4));
+    assert!(matches!(&outcomes[1], Err(JobError::WorkerLost(_))), "{:?}", outcomes[1]);
+    assert_eq!(outcomes[2].as_ref().expect("ran on the next child"), &json!(9));
+    assert_eq!(outcomes[3].as_ref().expect("ran on the next child"), &json!(16));
+    assert_eq!(pool.stats().lost, 1);
+}

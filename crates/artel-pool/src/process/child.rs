@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -100,16 +99,13 @@ pub fn serve_if_child(functions: &Functions) {
 }
 
 fn serve(functions: &Functions, path: &std::ffi::OsStr) -> std::io::Result<()> {
-    let stream = UnixStream::connect(path)?;
-    // Buffered both ways: a batch of calls arrives in one read, and their answers leave
-    // in one write once no call is left to run.
-    let mut reader = std::io::BufReader::new(stream.try_clone()?);
-    let mut writer = std::io::BufWriter::new(stream);
+    let mut writer = UnixStream::connect(path)?;
+    // Buffered: a batch of calls arrives in one read. Each answer leaves as soon as it
+    // is ready, before the next call runs: a call that then crashes the child must not
+    // take the answers of the calls before it along.
+    let mut reader = std::io::BufReader::new(writer.try_clone()?);
     while let Some(request) = frame::read_blocking::<Request>(&mut reader)? {
         frame::write_blocking(&mut writer, &functions.call(request))?;
-        if reader.buffer().is_empty() {
-            writer.flush()?;
-        }
     }
-    writer.flush()
+    Ok(())
 }
