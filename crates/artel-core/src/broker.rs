@@ -85,6 +85,13 @@ pub trait Acknowledge: Send + Sync + fmt::Debug {
     /// Called when the delivery is dropped undecided: must put the message back.
     fn release(&self);
 
+    /// Gives the message up as a dead worker would: brokers that lease let the lease
+    /// lapse, so it comes back later counted as a delivery (toward `max_deliveries`);
+    /// others hand it back now.
+    fn abandon(&self) {
+        self.release();
+    }
+
     /// Done with a task that failed for good: remove it, and record `failure` (with the
     /// message, so it can run again) where the broker keeps failures ([`crate::FailedTasks`]).
     async fn ack_failed(&self, _failure: &crate::FailedTask) -> BrokerResult<()> {
@@ -180,6 +187,13 @@ impl Delivery {
                 acker.release();
                 Err(e)
             }
+        }
+    }
+
+    /// Gives the message up as a dead worker would (see [`Acknowledge::abandon`]).
+    pub fn abandon(mut self) {
+        if let Some(acker) = self.acker.take() {
+            acker.abandon();
         }
     }
 

@@ -95,6 +95,11 @@ pub struct TaskOptions {
     /// a runaway loop then takes down only that child.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<bool>,
+    /// When the child running it dies, deliver the message again (after its lease, the
+    /// delivery counted toward `max_deliveries`) instead of storing `WorkerLostError`
+    /// (Celery's `reject_on_worker_lost`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reject_on_worker_lost: Option<bool>,
     /// Store no result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignore_result: Option<bool>,

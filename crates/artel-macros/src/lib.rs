@@ -47,6 +47,7 @@ struct Options {
     name: Option<LitStr>,
     blocking: bool,
     process: bool,
+    reject_on_worker_lost: bool,
     max_retries: Option<syn::LitInt>,
     max_deliveries: Option<syn::LitInt>,
     autoretry: bool,
@@ -68,6 +69,7 @@ impl Parse for Options {
                 }
                 "blocking" => options.blocking = true,
                 "process" => options.process = true,
+                "reject_on_worker_lost" => options.reject_on_worker_lost = true,
                 "autoretry" => options.autoretry = true,
                 "max_retries" => {
                     input.parse::<Token![=]>()?;
@@ -97,7 +99,7 @@ impl Parse for Options {
                 }
                 other => {
                     let message = format!(
-                        "unknown task option `{other}`; expected `name = \"...\"`, `blocking`, `process`, `max_retries = N`, \
+                        "unknown task option `{other}`; expected `name = \"...\"`, `blocking`, `process`, `reject_on_worker_lost`, `max_retries = N`, \
                          `max_deliveries = N`, `autoretry`, `retry_backoff_ms = N`, `time_limit_ms = N`, `soft_time_limit_ms = N` or \
                          `rate_limit = \"N/s\"`"
                     );
@@ -239,6 +241,9 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
         options.max_deliveries.as_ref().map(|n| quote!(options.max_deliveries = ::core::option::Option::Some(#n);));
     let autoretry = options.autoretry.then(|| quote!(options.autoretry = ::core::option::Option::Some(true);));
     let process = options.process.then(|| quote!(options.process = ::core::option::Option::Some(true);));
+    let reject_on_worker_lost = options
+        .reject_on_worker_lost
+        .then(|| quote!(options.reject_on_worker_lost = ::core::option::Option::Some(true);));
     let rate_limit = options
         .rate_limit
         .as_ref()
@@ -289,6 +294,7 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
                 #max_deliveries
                 #autoretry
                 #process
+                #reject_on_worker_lost
                 #backoff
                 #time_limit
                 #soft_time_limit

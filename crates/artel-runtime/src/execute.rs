@@ -187,6 +187,10 @@ impl Dispatcher {
             Err(error) if error.kind() == TaskErrorKind::InvalidArguments => {
                 self.reject(delivery, &id, error, &embed).await;
             }
+            Err(error) if error.kind() == TaskErrorKind::WorkerLost && options.reject_on_worker_lost == Some(true) => {
+                tracing::warn!(%task, %id, %error, "its child process died; the message comes back after its lease (reject_on_worker_lost)");
+                delivery.abandon();
+            }
             Err(error) => match retry::decide(&error, &options, headers.retries, fastrand::f64()) {
                 Decision::Retry { retry, countdown } => self.retry(delivery, &id, error, retry, countdown).await,
                 Decision::GiveUp { max } => {

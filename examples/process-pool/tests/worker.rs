@@ -16,8 +16,12 @@ struct Worker {
 
 impl Worker {
     fn start(args: &[&str]) -> (Self, String) {
+        Self::start_on("?poll_ms=10", args)
+    }
+
+    fn start_on(params: &str, args: &[&str]) -> (Self, String) {
         let db = std::env::temp_dir().join(format!("artel-process-worker-{}.db", uuid::Uuid::new_v4()));
-        let url = format!("sqlite://{}?poll_ms=10", db.display());
+        let url = format!("sqlite://{}{params}", db.display());
         let child = Command::new(env!("CARGO_BIN_EXE_process-worker"))
             .args(["--broker", &url, "worker"])
             .args(args)
@@ -85,5 +89,23 @@ async fn a_runaway_task_past_its_hard_limit_is_stopped_with_its_child() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_ne!(pid_of(&run(&connection, Signature::new("whoami")).await), spinner);
+    assert!(worker.alive());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_declared_reject_on_worker_lost_is_delivered_again_until_quarantined() {
+    // No --pool processes: the task's own `process` option sends it to a child.
+    let (mut worker, url) = Worker::start_on("?poll_ms=10&lease_ms=300", &["--max-deliveries", "2"]);
+    let connection = connect(&url).await.expect("open");
+    let runs = worker.db.with_extension("runs");
+    let call = Signature::new("crash_again").with_args(vec![serde_json::json!(runs.display().to_string())]);
+    let result = run(&connection, call).await;
+    assert_eq!(result.status, State::Failure, "{result:?}");
+    let error = result.error().expect("an error");
+    assert_eq!(error.exc_type(), "WorkerLostError", "{error}");
+    assert!(error.message().contains("delivered 2 times"), "quarantined after two deliveries: {error}");
+    let ran = std::fs::read_to_string(&runs).expect("runs").lines().count();
+    let _ = std::fs::remove_file(&runs);
+    assert_eq!(ran, 2, "each delivery ran once, in a child");
     assert!(worker.alive());
 }

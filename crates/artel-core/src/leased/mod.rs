@@ -266,6 +266,12 @@ impl<S: LeaseStore> Acknowledge for LeaseAcker<S> {
         Ok(Some(stored.written))
     }
 
+    /// No longer kept alive by the heartbeat: the lease lapses and the message comes back
+    /// with its delivery counted.
+    fn abandon(&self) {
+        self.forget();
+    }
+
     fn release(&self) {
         self.forget();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {

@@ -290,8 +290,11 @@ impl Children {
                 }
             };
             match reply {
-                // Cancelled while running: its child goes with it.
+                // Cancelled while running (a worker's hard limit, a terminate): its child
+                // goes with it, asked first (SIGTERM), killed after the grace.
                 None => {
+                    self.counts.killed.fetch_add(1, Ordering::Relaxed);
+                    child.terminate(self.settings.kill_grace).await;
                     self.requeue(calls);
                     return;
                 }

@@ -21,6 +21,9 @@ fn declared(options: &TaskOptions) -> Vec<String> {
     if options.process == Some(true) {
         words.push("process".to_owned());
     }
+    if options.reject_on_worker_lost == Some(true) {
+        words.push("reject_on_worker_lost".to_owned());
+    }
     if let Some(d) = options.retry_backoff {
         words.push(format!("retry_backoff={}", seconds(d)));
     }

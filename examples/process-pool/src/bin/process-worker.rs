@@ -27,6 +27,17 @@ fn spin() -> u32 {
     }
 }
 
+/// Notes its run in `runs`, then aborts its process; declared to run in a child and to
+/// be delivered again when that child dies.
+#[artel::task(blocking, process, reject_on_worker_lost)]
+fn crash_again(runs: String) -> Result<u32, TaskError> {
+    use std::io::Write;
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(&runs) {
+        let _ = writeln!(file, "run");
+    }
+    std::process::abort()
+}
+
 fn main() -> std::process::ExitCode {
-    artel::cli::main(Registry::new().with(whoami).with(crash).with(spin))
+    artel::cli::main(Registry::new().with(whoami).with(crash).with(spin).with(crash_again))
 }
