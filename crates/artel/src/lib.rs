@@ -48,7 +48,23 @@ pub use artel_core::{
     TaskErrorKind, TaskOptions, TaskResult, retry,
 };
 pub use artel_macros::task;
-pub use artel_runtime::{Stop, TaskTiming, Worker, WorkerConfig, WorkerStats};
+pub use artel_runtime::{ProcessSettings, Stop, TaskTiming, Worker, WorkerConfig, WorkerStats};
+
+/// In a program that embeds a [`Worker`] whose tasks run in child processes
+/// (`WorkerConfig::processes`, or tasks declared `process`): serves `registry`'s tasks
+/// and exits when this process is one of those children; returns at once otherwise.
+/// Call it first thing in `main` (`artel::cli::main` does it for you):
+///
+/// ```no_run
+/// fn main() {
+///     let registry = artel::Registry::new(); // your tasks, as the worker has them
+///     artel::serve_if_child(&registry);
+///     // ... build the worker as usual
+/// }
+/// ```
+pub fn serve_if_child(registry: &Registry) {
+    artel_pool::serve_if_child(&artel_runtime::child_functions(registry));
+}
 pub use client::{AsyncResult, ResultError, SendError, TypedSignature};
 pub use connect::{ConnectError, Connection, DEFAULT_BROKER, connect};
 pub use group::GroupResult;
