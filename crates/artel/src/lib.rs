@@ -56,11 +56,10 @@ pub use artel_runtime::{ProcessSettings, Stop, TaskTiming, Worker, WorkerConfig,
 /// Call it first thing in `main` (`artel::cli::main` does it for you):
 ///
 /// ```no_run
-/// fn main() {
-///     let registry = artel::Registry::new(); // your tasks, as the worker has them
-///     artel::serve_if_child(&registry);
-///     // ... build the worker as usual
-/// }
+/// // First thing in `main`:
+/// let registry = artel::Registry::new(); // your tasks, as the worker has them
+/// artel::serve_if_child(&registry);
+/// // ... then build the worker as usual
 /// ```
 pub fn serve_if_child(registry: &Registry) {
     artel_pool::serve_if_child(&artel_runtime::child_functions(registry));
