@@ -335,17 +335,15 @@ impl Children {
 
     /// Starts a child and waits for it to connect; why not, if it cannot.
     async fn start(&self) -> Result<Child, String> {
-        let lost = |why: String| why;
         let n = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed);
         let path: PathBuf = std::env::temp_dir().join(format!("artel-pool-{}-{n}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        let listener =
-            UnixListener::bind(&path).map_err(|e| lost(format!("cannot listen on {}: {e}", path.display())))?;
+        let listener = UnixListener::bind(&path).map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
         let mut command = (self.settings.launcher)();
         command.env(CHILD_ENV, &path).kill_on_drop(true).stdin(std::process::Stdio::null());
         let spawned = command.spawn();
         let connected = match spawned {
-            Err(e) => Err(lost(format!("cannot start a child process: {e}"))),
+            Err(e) => Err(format!("cannot start a child process: {e}")),
             Ok(mut process) => {
                 let timeout = self.settings.start_timeout;
                 tokio::select! {
@@ -357,15 +355,15 @@ impl Children {
                             let alive = self.alive.clone();
                             Ok(Child { reader: BufReader::new(reader), writer, process, pid, calls: 0, alive })
                         }
-                        Ok(Err(e)) => Err(lost(format!("the child could not connect: {e}"))),
-                        Err(_) => Err(lost(format!(
+                        Ok(Err(e)) => Err(format!("the child could not connect: {e}")),
+                        Err(_) => Err(format!(
                             "the child did not connect within {timeout:?}: its program must call artel_pool::serve_if_child first thing in main"
-                        ))),
+                        )),
                     },
-                    status = process.wait() => Err(lost(format!(
+                    status = process.wait() => Err(format!(
                         "the child exited before connecting ({}): its program must call artel_pool::serve_if_child first thing in main",
                         status.map_or_else(|e| e.to_string(), describe)
-                    ))),
+                    )),
                 }
             }
         };
