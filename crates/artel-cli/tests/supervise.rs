@@ -98,18 +98,28 @@ copies = 2
 "#;
 
 #[test]
-fn a_killed_copy_is_restarted_at_once() {
-    let supervised = Supervised::start(SLEEPERS);
-    let copies = supervised.until("two copies running", |c| running_pids(c, "sleeper").len() == 2);
-    let victim = running_pids(&copies, "sleeper")[0];
+fn a_killed_worker_is_restarted_at_once() {
+    let db = std::env::temp_dir().join(format!("artel-supervised-{}.db", uuid::Uuid::new_v4()));
+    let config = format!(
+        "grace = \"2s\"\n[[service]]\nname = \"worker\"\ncommand = [{:?}, \"--broker\", {:?}, \"worker\", \"-c\", \"1\"]\ncopies = 2\n",
+        env!("CARGO_BIN_EXE_artel"),
+        format!("sqlite://{}", db.display()),
+    );
+    let supervised = Supervised::start(&config);
+    let copies = supervised.until("two workers running", |c| running_pids(c, "worker").len() == 2);
+    let victim = running_pids(&copies, "worker")[0];
     let killed = Instant::now();
     Command::new("kill").args(["-9", &victim.to_string()]).status().expect("kill -9");
     let copies = supervised.until("a new pid", |c| {
-        let pids = running_pids(c, "sleeper");
+        let pids = running_pids(c, "worker");
         pids.len() == 2 && !pids.contains(&victim)
     });
     assert!(killed.elapsed() < Duration::from_secs(1), "replaced in {:?}", killed.elapsed());
     assert!(copies.iter().any(|c| c["restarts"] == 1), "{copies:?}");
+    drop(supervised);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
 }
 
 #[test]
