@@ -2,6 +2,7 @@
 //! `fn main() -> ExitCode { artel::cli::main(my_registry()) }`.
 
 mod admin;
+mod beat;
 mod failed;
 mod send;
 mod supervise;
@@ -93,6 +94,9 @@ enum Command<E: Extra> {
 enum BrokerCommand {
     /// Run a worker: consume queues and run tasks until SIGTERM/SIGINT (twice: stop now).
     Worker(worker::WorkerArgs),
+    /// Send periodic tasks from a schedule file (intervals, cron in a time zone); edits to
+    /// the file are picked up without a restart. --list shows the next fire times.
+    Beat(beat::BeatArgs),
     /// Send a task; with --wait, print its result.
     Call(send::CallArgs),
     /// Show (or wait for) a task's result.
@@ -229,6 +233,7 @@ async fn run(url: &str, command: BrokerCommand, tasks: Registry) -> anyhow::Resu
     let connection = connect(url).await?;
     match command {
         BrokerCommand::Worker(args) => worker::run(connection, url, tasks, args).await,
+        BrokerCommand::Beat(args) => beat::run(connection, args).await,
         BrokerCommand::Call(args) => send::call(connection, args).await,
         BrokerCommand::Result(args) => send::result(connection, args).await,
         BrokerCommand::Revoke(args) => send::revoke(connection, args).await,
