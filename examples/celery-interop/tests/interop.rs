@@ -396,3 +396,45 @@ async fn a_worker_embedded_in_a_program_reports_honours_revokes_and_answers_cele
     let reported = admin.workers().await.expect("workers");
     assert!(!reported.iter().any(|w| w.name == node), "a stopped worker leaves artel stats: {reported:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_worker_runs_what_artel_beat_sends_on_celery_redis() {
+    let Some(mut world) = World::on(Transport::Redis) else { return };
+    world.start_python_worker();
+    let text = format!(
+        "[[schedule]]\nname = \"mul\"\ntask = \"py.mul\"\nargs = [6, 7]\nqueue = \"{}\"\nevery = \"1s\"\n",
+        world.py
+    );
+    let dir = std::env::temp_dir().join(format!("artel-interop-beat-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let schedule = dir.join("beat.toml");
+    std::fs::write(&schedule, &text).expect("schedule");
+    let beat = Command::new(env!("CARGO_BIN_EXE_celery-interop"))
+        .args(["--broker", &world.url(), "beat", "--schedule"])
+        .arg(&schedule)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start artel beat");
+    world.children.push(beat);
+    // Each fire's task id is derived from the entry and the fire second: look for the
+    // Python worker's results under the ids of the last few seconds.
+    let entry = artel_beat::Schedule::parse(&text).expect("valid").entries.remove(0);
+    let connection = artel::connect(&world.url()).await.expect("open");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut ran = std::collections::BTreeSet::new();
+    while ran.len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the Python worker ran {ran:?}");
+        let now = chrono::Utc::now().timestamp();
+        for second in now - 10..=now {
+            let fire = chrono::DateTime::from_timestamp(second, 0).expect("a time").fixed_offset();
+            let id = entry.task_id(fire);
+            if let Ok(Some(result)) = connection.backend.results().get(&id).await {
+                assert_eq!(result.result, json!(42), "{result:?}");
+                ran.insert(second);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
