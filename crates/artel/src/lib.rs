@@ -74,6 +74,8 @@ pub use worker::{WorkerBuilder, WorkerSetupError};
 pub use artel_celery as celery;
 /// The data model and broker seams.
 pub use artel_core as core;
+/// Locks with a guard released on drop and a fencing token: in-process and file (`flock`).
+pub use artel_lock as lock;
 /// Local executors.
 pub use artel_pool as pool;
 /// The native Redis broker (`redis://`).

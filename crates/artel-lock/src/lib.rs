@@ -1,0 +1,109 @@
+//! Locks with one API ([`Locks`]): [`Locks::try_acquire`] and [`Locks::acquire`] (with a
+//! timeout) give a [`Guard`] that releases the lock when dropped, and whose
+//! [`Guard::fence`] grows with every acquisition of the same key, so a resource can
+//! refuse a late write from a holder that has since lost the lock (a fencing token).
+//!
+//! Backends: [`LocalLocks`] (this process) and [`FileLocks`] (processes on one machine,
+//! like Python's fasteners: `flock` on one file per key, released by the kernel when its
+//! holder dies).
+
+mod file;
+mod local;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use file::FileLocks;
+pub use local::LocalLocks;
+
+/// Why a lock was not acquired.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockError {
+    /// Someone else held it for the whole timeout.
+    #[error("lock {key:?} is still held by someone else after {waited:?}")]
+    Timeout {
+        /// The key.
+        key: String,
+        /// How long this caller waited.
+        waited: Duration,
+    },
+    /// The key cannot name a lock.
+    #[error("{0:?} cannot name a lock: use letters, digits, `.`, `_` and `-`")]
+    InvalidKey(String),
+    /// The backend failed.
+    #[error("lock {key:?}: {source}")]
+    Io {
+        /// The key.
+        key: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A held lock: released when dropped.
+pub struct Guard {
+    key: String,
+    fence: u64,
+    _held: Box<dyn Send + Sync>,
+}
+
+impl Guard {
+    pub(crate) fn new(key: &str, fence: u64, held: impl Send + Sync + 'static) -> Self {
+        Self { key: key.to_owned(), fence, _held: Box::new(held) }
+    }
+
+    /// The key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// This acquisition's fencing token: larger than every earlier acquisition's.
+    pub fn fence(&self) -> u64 {
+        self.fence
+    }
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard").field("key", &self.key).field("fence", &self.fence).finish()
+    }
+}
+
+/// Pauses between attempts while waiting: doubling from the first to the second.
+const RETRY: (Duration, Duration) = (Duration::from_millis(1), Duration::from_millis(50));
+
+/// A lock service.
+#[async_trait]
+pub trait Locks: Send + Sync + std::fmt::Debug {
+    /// Takes the lock on `key` if it is free.
+    async fn try_acquire(&self, key: &str) -> Result<Option<Guard>, LockError>;
+
+    /// Takes the lock on `key`, waiting up to `timeout` for it to be free.
+    async fn acquire(&self, key: &str, timeout: Duration) -> Result<Guard, LockError> {
+        let started = tokio::time::Instant::now();
+        let mut pause = RETRY.0;
+        loop {
+            if let Some(guard) = self.try_acquire(key).await? {
+                return Ok(guard);
+            }
+            let waited = started.elapsed();
+            if waited >= timeout {
+                return Err(LockError::Timeout { key: key.to_owned(), waited });
+            }
+            tokio::time::sleep(pause.min(timeout - waited)).await;
+            pause = (pause * 2).min(RETRY.1);
+        }
+    }
+}
+
+/// Whether `key` can name a lock (it becomes a file name).
+pub(crate) fn check_key(key: &str) -> Result<(), LockError> {
+    let fine = !key.is_empty()
+        && !key.starts_with('.')
+        && key.len() <= 200
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if fine { Ok(()) } else { Err(LockError::InvalidKey(key.to_owned())) }
+}

@@ -1,0 +1,53 @@
+//! [`LocalLocks`]: locks within this process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use crate::{Guard, LockError, Locks};
+
+/// Per key: whether it is held, and the last fence handed out.
+type Table = Arc<Mutex<HashMap<String, (bool, u64)>>>;
+
+/// Locks within this process (threads and tasks); cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct LocalLocks {
+    table: Table,
+}
+
+impl LocalLocks {
+    /// No lock held yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Frees its key when the guard drops.
+struct Held {
+    table: Table,
+    key: String,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(entry) = self.table.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&self.key) {
+            entry.0 = false;
+        }
+    }
+}
+
+#[async_trait]
+impl Locks for LocalLocks {
+    async fn try_acquire(&self, key: &str) -> Result<Option<Guard>, LockError> {
+        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = table.entry(key.to_owned()).or_insert((false, 0));
+        if entry.0 {
+            return Ok(None);
+        }
+        *entry = (true, entry.1 + 1);
+        let fence = entry.1;
+        drop(table);
+        Ok(Some(Guard::new(key, fence, Held { table: self.table.clone(), key: key.to_owned() })))
+    }
+}
