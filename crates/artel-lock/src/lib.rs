@@ -10,6 +10,8 @@
 mod file;
 mod local;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,6 +34,13 @@ pub enum LockError {
     /// The key cannot name a lock.
     #[error("{0:?} cannot name a lock: use letters, digits, `.`, `_` and `-`")]
     InvalidKey(String),
+    /// The lock's lease ran out while it was held (the holder stalled past it, or the
+    /// backend lost it): another holder may have it now, with a larger fence.
+    #[error("lock {key:?} was lost: its lease lapsed while held; stop, and write nothing fenced with it")]
+    Lost {
+        /// The key.
+        key: String,
+    },
     /// The backend failed.
     #[error("lock {key:?}: {source}")]
     Io {
@@ -47,12 +56,28 @@ pub enum LockError {
 pub struct Guard {
     key: String,
     fence: u64,
+    lost: Option<Arc<AtomicBool>>,
     _held: Box<dyn Send + Sync>,
 }
 
 impl Guard {
-    pub(crate) fn new(key: &str, fence: u64, held: impl Send + Sync + 'static) -> Self {
-        Self { key: key.to_owned(), fence, _held: Box::new(held) }
+    /// A guard of `key` with `fence`; `held` releases the lock when dropped.
+    pub fn new(key: &str, fence: u64, held: impl Send + Sync + 'static) -> Self {
+        Self { key: key.to_owned(), fence, lost: None, _held: Box::new(held) }
+    }
+
+    /// This guard, told by `lost` when a leased lock's lease ran out while held.
+    pub fn with_lease(mut self, lost: Arc<AtomicBool>) -> Self {
+        self.lost = Some(lost);
+        self
+    }
+
+    /// `Ok` while the lock is still held; [`LockError::Lost`] once its lease ran out.
+    pub fn check(&self) -> Result<(), LockError> {
+        match &self.lost {
+            Some(lost) if lost.load(Ordering::Acquire) => Err(LockError::Lost { key: self.key.clone() }),
+            _ => Ok(()),
+        }
     }
 
     /// The key.
@@ -99,8 +124,8 @@ pub trait Locks: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// Whether `key` can name a lock (it becomes a file name).
-pub(crate) fn check_key(key: &str) -> Result<(), LockError> {
+/// Whether `key` can name a lock (letters, digits, `.`, `_`, `-`: a file name anywhere).
+pub fn check_key(key: &str) -> Result<(), LockError> {
     let fine = !key.is_empty()
         && !key.starts_with('.')
         && key.len() <= 200

@@ -25,9 +25,11 @@ mod broker;
 mod failed;
 mod keys;
 mod lease;
+mod locks;
 mod scripts;
 mod shared;
 pub mod toolkit;
 
 pub use broker::RedisBroker;
+pub use locks::RedisLocks;
 pub use shared::RedisConfig;
