@@ -12,6 +12,7 @@
 
 pub mod faults;
 pub mod hostile;
+pub mod locks;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -31,19 +31,7 @@ async fn lock_child() {
         tokio::time::sleep(Duration::from_secs(60)).await;
         return;
     }
-    let mut last_fence = 0;
-    for _ in 0..ROUNDS {
-        let guard = locks.acquire("shared", Duration::from_secs(30)).await.expect("acquire");
-        assert!(guard.fence() > last_fence, "fences grow: {} after {last_fence}", guard.fence());
-        last_fence = guard.fence();
-        // Inside: nobody else may be here.
-        std::fs::OpenOptions::new().write(true).create_new(true).open(dir.join("inside")).expect("alone inside");
-        let counter = dir.join("counter");
-        let n: u64 = std::fs::read_to_string(&counter).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
-        std::fs::write(&counter, (n + 1).to_string()).expect("count");
-        std::fs::remove_file(dir.join("inside")).expect("leave");
-        drop(guard);
-    }
+    artel_broker_tests::locks::take_turns(&locks, &dir, ROUNDS).await;
 }
 
 fn child(dir: &Path, mode: &str) -> Command {
