@@ -10,6 +10,7 @@
 //! capability the broker lacks says so and passes (`skipped: ...`) — there are no lists
 //! of behaviours to opt out of.
 
+pub mod coordination;
 pub mod faults;
 pub mod hostile;
 pub mod locks;
@@ -24,6 +25,10 @@ use artel_core::{
     Revocation, Signature, State, SystemClock, TaskResult,
 };
 use serde_json::json;
+
+pub use coordination::{
+    locks_exclude_and_fenced_values_refuse_stale_writers, unique_keys_name_the_first_task_until_released_or_lapsed,
+};
 
 /// What a broker crate hands the suite.
 pub struct Fixture {
@@ -256,6 +261,8 @@ macro_rules! conformance {
             a_crashed_holders_message_is_delivered_again_after_the_lease,
             a_live_holders_heartbeat_keeps_its_lease,
             a_stale_holders_ack_does_not_settle_the_rescued_message,
+            locks_exclude_and_fenced_values_refuse_stale_writers,
+            unique_keys_name_the_first_task_until_released_or_lapsed,
         );
     };
     (@tests $setup:expr; $($name:ident),* $(,)?) => {

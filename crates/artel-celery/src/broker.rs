@@ -40,9 +40,19 @@ impl CeleryRedis {
 
     /// This connection with everything it offers: Celery's Redis layout is its own
     /// result store, chord counter and revocation log, counts queues and keeps dead
-    /// letters and worker reports (Celery keeps no failed-task list).
+    /// letters and worker reports (Celery keeps no failed-task list), and offers locks
+    /// and unique task keys on its Redis server.
     pub fn backend(&self) -> Backend {
-        Backend::new(Arc::new(self.clone()), self.clone()).administered(self.clone())
+        Backend::new(Arc::new(self.clone()), self.clone())
+            .administered(self.clone())
+            .with_locks(Arc::new(self.lock_server()))
+            .with_unique(Arc::new(self.lock_server()))
+    }
+
+    /// Locks, fenced values and unique task keys on this Redis server, under this
+    /// connection's prefix and `artel` (keys Celery never reads).
+    pub fn lock_server(&self) -> artel_redis::RedisLocks {
+        artel_redis::RedisLocks::new(self.shared.conn.clone(), &format!("{}artel", self.shared.config.prefix))
     }
 
     /// The wire control broadcasts go over.

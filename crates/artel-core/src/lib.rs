@@ -27,6 +27,7 @@ pub mod signature;
 pub mod state;
 pub mod task;
 pub mod time;
+pub mod unique;
 pub mod worker;
 
 pub use admin::{Control, DeadMessage, Inspect, QueueCounts, WorkerRegistry, WorkerReport};
@@ -45,6 +46,7 @@ pub use signature::{DEFAULT_QUEUE, Expires, Signature, TaskOptions};
 pub use state::State;
 pub use task::{Arguments, BoxFuture, Handler, Registry, Task};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use unique::UniqueKeys;
 
 /// Locks `mutex`, taking the data even if a thread panicked holding it: every mutex in
 /// artel guards plain bookkeeping (sets of ids, counters) that a panic cannot leave half

@@ -9,12 +9,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use artel_lock::LockServer;
+
 use crate::admin::{Control, Inspect, WorkerRegistry};
 use crate::broker::{Broker, BrokerResult};
 use crate::error::{BrokerError, BrokerErrorKind};
 use crate::failed::FailedTasks;
 use crate::result::TaskResult;
 use crate::time::Timestamp;
+use crate::unique::UniqueKeys;
 
 /// A broker with its stores and the operator capabilities it offers, as a broker crate
 /// opens it: every capability a backend lacks is `None`, so callers ask instead of
@@ -29,6 +32,8 @@ pub struct Backend {
     control: Option<Arc<dyn Control>>,
     workers: Option<Arc<dyn WorkerRegistry>>,
     failed: Option<Arc<dyn FailedTasks>>,
+    locks: Option<Arc<dyn LockServer>>,
+    unique: Option<Arc<dyn UniqueKeys>>,
 }
 
 impl Backend {
@@ -47,6 +52,8 @@ impl Backend {
             control: None,
             workers: None,
             failed: None,
+            locks: None,
+            unique: None,
         }
     }
 
@@ -76,6 +83,18 @@ impl Backend {
     /// This backend keeping tasks that failed for good in `failed`.
     pub fn with_failed(mut self, failed: Arc<dyn FailedTasks>) -> Self {
         self.failed = Some(failed);
+        self
+    }
+
+    /// This backend offering locks (mutex tasks, beat's leader) from `locks`.
+    pub fn with_locks(mut self, locks: Arc<dyn LockServer>) -> Self {
+        self.locks = Some(locks);
+        self
+    }
+
+    /// This backend claiming unique task keys in `unique`.
+    pub fn with_unique(mut self, unique: Arc<dyn UniqueKeys>) -> Self {
+        self.unique = Some(unique);
         self
     }
 
@@ -117,6 +136,16 @@ impl Backend {
     /// Tasks that failed for good, to list and run again, where kept.
     pub fn failed(&self) -> Option<&Arc<dyn FailedTasks>> {
         self.failed.as_ref()
+    }
+
+    /// Locks and fenced values shared by every process on this backend, where offered.
+    pub fn locks(&self) -> Option<&Arc<dyn LockServer>> {
+        self.locks.as_ref()
+    }
+
+    /// Where unique task keys are claimed, where offered.
+    pub fn unique(&self) -> Option<&Arc<dyn UniqueKeys>> {
+        self.unique.as_ref()
     }
 }
 

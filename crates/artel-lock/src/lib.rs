@@ -3,11 +3,18 @@
 //! [`Guard::fence`] grows with every acquisition of the same key, so a resource can
 //! refuse a late write from a holder that has since lost the lock (a fencing token).
 //!
-//! Backends: [`LocalLocks`] (this process) and [`FileLocks`] (processes on one machine,
+//! Backends: [`LocalLocks`] (this process), [`FileLocks`] (processes on one machine,
 //! like Python's fasteners: `flock` on one file per key, released by the kernel when its
-//! holder dies).
+//! holder dies), and [`Leased`] over any server that keeps leases ([`LeaseLocks`]: the
+//! Redis, SQLite and etcd backends live in their own crates).
+//!
+//! A resource that must refuse a stale holder's late write checks the writer's fence;
+//! [`Fenced`] is such a resource offered by the backends themselves (a value per key
+//! that only grows, written only under the newest fence), which beat's "last fired"
+//! records use.
 
 mod file;
+mod leased;
 mod local;
 
 use std::sync::Arc;
@@ -17,6 +24,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use file::FileLocks;
+pub use leased::{LeaseLocks, Leased, token};
 pub use local::LocalLocks;
 
 /// Why a lock was not acquired.
@@ -121,6 +129,35 @@ pub trait Locks: Send + Sync + std::fmt::Debug {
             tokio::time::sleep(pause.min(timeout - waited)).await;
             pause = (pause * 2).min(RETRY.1);
         }
+    }
+}
+
+/// Values that only grow, each written only by the newest holder of a lock: a write
+/// carries the writer's fence and is refused once a write with a larger fence was made.
+#[async_trait]
+pub trait Fenced: Send + Sync + std::fmt::Debug {
+    /// Stores `value` under `key` when no larger fence has written there and `value` is
+    /// larger than the stored one; whether it was stored.
+    async fn advance(&self, key: &str, fence: u64, value: i64) -> Result<bool, LockError>;
+
+    /// The value stored under `key`, if any.
+    async fn read(&self, key: &str) -> Result<Option<i64>, LockError>;
+}
+
+/// A backend offering both locks and fenced values: what leader election needs.
+pub trait Coordination: Locks + Fenced {}
+
+impl<T: Locks + Fenced> Coordination for T {}
+
+/// A server handing out locks and fenced values, with the lease of the caller's choice.
+pub trait LockServer: Send + Sync + std::fmt::Debug {
+    /// Its locks, each held with `lease` and renewed while held.
+    fn locks(&self, lease: Duration) -> Arc<dyn Coordination>;
+}
+
+impl<B: LeaseLocks + Fenced> LockServer for B {
+    fn locks(&self, lease: Duration) -> Arc<dyn Coordination> {
+        Arc::new(Leased::new(self.clone(), lease))
     }
 }
 

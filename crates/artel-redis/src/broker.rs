@@ -33,11 +33,13 @@ impl RedisBroker {
 impl RedisBroker {
     /// This broker with everything it offers: it is its own result store, chord counter
     /// and revocation log, counts queues, keeps dead letters, worker reports and failed
-    /// tasks.
+    /// tasks, and offers locks and unique task keys.
     pub fn backend(&self) -> Backend {
         Backend::new(Arc::new(self.clone()), self.clone())
             .administered(self.clone())
             .with_failed(Arc::new(self.clone()))
+            .with_locks(Arc::new(self.lock_server()))
+            .with_unique(Arc::new(self.lock_server()))
     }
 
     /// Deletes every key under this broker's prefix (queues, results, dead letters);

@@ -1,60 +1,80 @@
-//! [`RedisLocks`]: locks on a Redis server, for processes on any machine.
+//! [`RedisLocks`]: locks, fenced values and unique task keys on a Redis server, for
+//! processes on any machine.
 //!
 //! A lock is a key holding its holder's random token with a lease (`lua/lock_*.lua`):
 //! taking it sets the key only if absent and hands out the next fencing token from a
 //! counter kept beside it; renewing and releasing check the token first, so a holder
-//! never extends or frees a lock someone else has since taken. While a guard lives, its
-//! lease is renewed a few times per lease; when a renewal finds the lease gone, the guard
-//! reports it ([`artel_lock::Guard::check`]).
+//! never extends or frees a lock someone else has since taken. [`artel_lock::Leased`]
+//! renews while a guard lives and reports a lost lease.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use artel_lock::{Guard, LockError, Locks, check_key};
+use artel_core::{BrokerResult, UniqueKeys};
+use artel_lock::{Fenced, LeaseLocks, Leased, LockError};
 use async_trait::async_trait;
 use redis::Script;
 use redis::aio::ConnectionManager;
 
 use crate::broker::RedisBroker;
+use crate::toolkit::redis_error;
 
 /// Lock scripts, loaded once.
 struct LockScripts {
     acquire: Script,
     renew: Script,
     release: Script,
+    advance: Script,
+    claim_unique: Script,
 }
 
-/// Locks on a Redis server; cheap to clone.
+/// Locks, fenced values and unique task keys on a Redis server, under a key prefix;
+/// cheap to clone.
 #[derive(Clone)]
 pub struct RedisLocks {
     conn: ConnectionManager,
     prefix: String,
-    lease: Duration,
     scripts: Arc<LockScripts>,
 }
 
 impl std::fmt::Debug for RedisLocks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisLocks").field("prefix", &self.prefix).field("lease", &self.lease).finish()
+        f.debug_struct("RedisLocks").field("prefix", &self.prefix).finish()
+    }
+}
+
+impl RedisLocks {
+    /// Locks on `conn`'s server, their keys under `prefix`.
+    pub fn new(conn: ConnectionManager, prefix: &str) -> Self {
+        let scripts = LockScripts {
+            acquire: Script::new(include_str!("../lua/lock_acquire.lua")),
+            renew: Script::new(include_str!("../lua/lock_renew.lua")),
+            release: Script::new(include_str!("../lua/lock_release.lua")),
+            advance: Script::new(include_str!("../lua/fenced_advance.lua")),
+            claim_unique: Script::new(include_str!("../lua/unique_claim.lua")),
+        };
+        Self { conn, prefix: prefix.to_owned(), scripts: Arc::new(scripts) }
+    }
+
+    fn lock_key(&self, key: &str) -> String {
+        format!("{}:lock:{key}", self.prefix)
+    }
+
+    fn unique_key(&self, key: &str) -> String {
+        format!("{}:unique:{key}", self.prefix)
     }
 }
 
 impl RedisBroker {
     /// Locks on this broker's server, under its key prefix, each held with a lease of
     /// `lease` that its guard renews (a holder that dies frees it within `lease`).
-    pub fn locks(&self, lease: Duration) -> RedisLocks {
-        let scripts = LockScripts {
-            acquire: Script::new(include_str!("../lua/lock_acquire.lua")),
-            renew: Script::new(include_str!("../lua/lock_renew.lua")),
-            release: Script::new(include_str!("../lua/lock_release.lua")),
-        };
-        RedisLocks {
-            conn: self.shared.conn.clone(),
-            prefix: self.shared.config.prefix.clone(),
-            lease: lease.max(Duration::from_millis(30)),
-            scripts: Arc::new(scripts),
-        }
+    pub fn locks(&self, lease: Duration) -> Leased<RedisLocks> {
+        Leased::new(self.lock_server(), lease)
+    }
+
+    /// This server's locks with any lease ([`artel_lock::LockServer`]) and unique keys.
+    pub fn lock_server(&self) -> RedisLocks {
+        RedisLocks::new(self.shared.conn.clone(), &self.shared.config.prefix)
     }
 }
 
@@ -62,74 +82,103 @@ fn lease_ms(lease: Duration) -> u64 {
     u64::try_from(lease.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Renews a held lock until dropped, then releases it.
-struct Held {
-    renewing: tokio::task::JoinHandle<()>,
-    locks: RedisLocks,
-    key: String,
-    token: String,
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.renewing.abort();
-        let (locks, key, token) = (self.locks.clone(), self.key.clone(), self.token.clone());
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let mut conn = locks.conn.clone();
-                let freed: Result<i64, _> = locks.scripts.release.key(&key).arg(&token).invoke_async(&mut conn).await;
-                if let Err(error) = freed {
-                    tracing::warn!(%key, %error, "could not release a lock; it frees itself when its lease lapses");
-                }
-            });
-        }
-    }
+fn io(e: redis::RedisError) -> std::io::Error {
+    std::io::Error::other(e)
 }
 
 #[async_trait]
-impl Locks for RedisLocks {
-    async fn try_acquire(&self, key: &str) -> Result<Option<Guard>, LockError> {
-        check_key(key)?;
-        let io = |e: redis::RedisError| LockError::Io { key: key.to_owned(), source: std::io::Error::other(e) };
-        let lock = format!("{}:lock:{key}", self.prefix);
-        let token = format!("{:x}", fastrand::u128(..));
-        let mut conn = self.conn.clone();
+impl LeaseLocks for RedisLocks {
+    async fn take(&self, key: &str, lease: Duration) -> std::io::Result<Option<(String, u64)>> {
+        let lock = self.lock_key(key);
+        let token = artel_lock::token();
         let fence: u64 = self
             .scripts
             .acquire
             .key(&lock)
             .key(format!("{lock}:fence"))
             .arg(&token)
-            .arg(lease_ms(self.lease))
-            .invoke_async(&mut conn)
+            .arg(lease_ms(lease))
+            .invoke_async(&mut self.conn.clone())
             .await
             .map_err(io)?;
-        if fence == 0 {
-            return Ok(None);
-        }
-        let lost = Arc::new(AtomicBool::new(false));
-        let renewing = tokio::spawn(renew(self.clone(), lock.clone(), token.clone(), lost.clone()));
-        let held = Held { renewing, locks: self.clone(), key: lock, token };
-        Ok(Some(Guard::new(key, fence, held).with_lease(lost)))
+        Ok((fence > 0).then_some((token, fence)))
+    }
+
+    async fn renew(&self, key: &str, token: &str, lease: Duration) -> std::io::Result<bool> {
+        let renewed: i64 = self
+            .scripts
+            .renew
+            .key(self.lock_key(key))
+            .arg(token)
+            .arg(lease_ms(lease))
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(io)?;
+        Ok(renewed == 1)
+    }
+
+    async fn release(&self, key: &str, token: &str) -> std::io::Result<()> {
+        let _freed: i64 = self
+            .scripts
+            .release
+            .key(self.lock_key(key))
+            .arg(token)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(io)?;
+        Ok(())
     }
 }
 
-/// Extends the lease a few times per lease until the guard drops or the lease is lost.
-async fn renew(locks: RedisLocks, lock: String, token: String, lost: Arc<AtomicBool>) {
-    let every = locks.lease / 3;
-    loop {
-        tokio::time::sleep(every).await;
-        let mut conn = locks.conn.clone();
-        let renewed: Result<i64, _> =
-            locks.scripts.renew.key(&lock).arg(&token).arg(lease_ms(locks.lease)).invoke_async(&mut conn).await;
-        match renewed {
-            Ok(1) => {}
-            Ok(_) => {
-                tracing::error!(%lock, "lost a lock: its lease lapsed while held");
-                lost.store(true, Ordering::Release);
-                return;
-            }
-            Err(error) => tracing::warn!(%lock, %error, "could not renew a lock's lease; trying again"),
-        }
+#[async_trait]
+impl Fenced for RedisLocks {
+    async fn advance(&self, key: &str, fence: u64, value: i64) -> Result<bool, LockError> {
+        artel_lock::check_key(key)?;
+        let stored: i64 = self
+            .scripts
+            .advance
+            .key(format!("{}:fenced:{key}", self.prefix))
+            .arg(fence)
+            .arg(value)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| LockError::Io { key: key.to_owned(), source: io(e) })?;
+        Ok(stored == 1)
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<i64>, LockError> {
+        artel_lock::check_key(key)?;
+        redis::cmd("HGET")
+            .arg(format!("{}:fenced:{key}", self.prefix))
+            .arg("value")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| LockError::Io { key: key.to_owned(), source: io(e) })
+    }
+}
+
+#[async_trait]
+impl UniqueKeys for RedisLocks {
+    async fn claim_unique(&self, key: &str, task_id: &str, ttl: Duration) -> BrokerResult<String> {
+        self.scripts
+            .claim_unique
+            .key(self.unique_key(key))
+            .arg(task_id)
+            .arg(lease_ms(ttl).max(1))
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| redis_error("claiming a unique task key", e))
+    }
+
+    async fn release_unique(&self, key: &str, task_id: &str) -> BrokerResult<()> {
+        let _freed: i64 = self
+            .scripts
+            .release
+            .key(self.unique_key(key))
+            .arg(task_id)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| redis_error("releasing a unique task key", e))?;
+        Ok(())
     }
 }

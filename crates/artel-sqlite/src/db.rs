@@ -17,10 +17,11 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
 /// Schema versions, applied in order at open (tracked in `PRAGMA user_version`).
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_canvas_and_revoke.sql"),
     include_str!("../migrations/0003_failed.sql"),
+    include_str!("../migrations/0004_locks.sql"),
 ];
 
 /// Operations one transaction may carry.

@@ -23,8 +23,10 @@ mod broker;
 mod db;
 mod failed;
 mod lease;
+mod locks;
 mod queries;
 mod shared;
 
 pub use broker::SqliteBroker;
+pub use locks::SqliteLocks;
 pub use shared::SqliteConfig;

@@ -299,6 +299,68 @@ pub(crate) fn worker_delete(tx: &Transaction<'_>, name: &str) -> rusqlite::Resul
     Ok(())
 }
 
+pub(crate) fn lock_take(
+    tx: &Transaction<'_>,
+    key: &str,
+    token: &str,
+    now: i64,
+    expires_at: i64,
+) -> rusqlite::Result<Option<u64>> {
+    tx.prepare_cached(sql!("lock/take.sql"))?
+        .query_row(named_params! { ":key": key, ":token": token, ":now": now, ":expires_at": expires_at }, |r| {
+            count(r, 0)
+        })
+        .optional()
+}
+
+pub(crate) fn lock_renew(
+    tx: &Transaction<'_>,
+    key: &str,
+    token: &str,
+    now: i64,
+    expires_at: i64,
+) -> rusqlite::Result<bool> {
+    let renewed = tx
+        .prepare_cached(sql!("lock/renew.sql"))?
+        .execute(named_params! { ":key": key, ":token": token, ":now": now, ":expires_at": expires_at })?;
+    Ok(renewed == 1)
+}
+
+pub(crate) fn lock_release(tx: &Transaction<'_>, key: &str, token: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql!("lock/release.sql"))?.execute(named_params! { ":key": key, ":token": token })?;
+    Ok(())
+}
+
+pub(crate) fn fenced_advance(tx: &Transaction<'_>, key: &str, fence: u64, value: i64) -> rusqlite::Result<bool> {
+    let fence = i64::try_from(fence).unwrap_or(i64::MAX);
+    let stored = tx
+        .prepare_cached(sql!("fenced/advance.sql"))?
+        .execute(named_params! { ":key": key, ":fence": fence, ":value": value })?;
+    Ok(stored == 1)
+}
+
+pub(crate) fn fenced_read(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<i64>> {
+    tx.prepare_cached(sql!("fenced/read.sql"))?.query_row(named_params! { ":key": key }, |r| r.get(0)).optional()
+}
+
+/// Claims `key` for `task_id` unless a live claim holds it; the holder's task id.
+pub(crate) fn unique_claim(
+    tx: &Transaction<'_>,
+    key: &str,
+    task_id: &str,
+    now: i64,
+    expires_at: i64,
+) -> rusqlite::Result<String> {
+    tx.prepare_cached(sql!("unique/claim.sql"))?
+        .execute(named_params! { ":key": key, ":task_id": task_id, ":now": now, ":expires_at": expires_at })?;
+    tx.prepare_cached(sql!("unique/holder.sql"))?.query_row(named_params! { ":key": key }, |r| r.get(0))
+}
+
+pub(crate) fn unique_release(tx: &Transaction<'_>, key: &str, task_id: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql!("unique/release.sql"))?.execute(named_params! { ":key": key, ":task_id": task_id })?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     /// The final states the SQL guard keeps must be exactly the ready states.

@@ -119,11 +119,13 @@ impl Amqp {
 
     /// This broker with its results, chords and revocations in `results` (Celery's Redis
     /// result backend): control broadcasts (a revoke) then go over RabbitMQ, and
-    /// deliveries are counted there.
+    /// deliveries are counted there; locks and unique task keys live on its Redis.
     pub fn backend(self, results: crate::CeleryRedis) -> artel_core::Backend {
         let results = results.with_control(Arc::new(self.clone()));
         let broker = self.with_delivery_counts(results.clone());
-        artel_core::Backend::new(Arc::new(broker), results)
+        artel_core::Backend::new(Arc::new(broker), results.clone())
+            .with_locks(Arc::new(results.lock_server()))
+            .with_unique(Arc::new(results.lock_server()))
     }
 
     /// Declares `queue` (and its exchange and binding) once per connection.

@@ -1,0 +1,1 @@
+SELECT task_id FROM unique_key WHERE key = :key;
