@@ -1,9 +1,14 @@
-//! [`Beat`]: sends each entry's fires as tasks.
+//! [`Beat`]: sends each entry's fires as tasks, from one elected leader among any number
+//! of beats.
 //!
-//! Invariants: every fire is sent with the task id [`Entry::task_id`] gives it; an
-//! entry's last fire is advanced only after its sends succeeded (a failed send is tried
-//! again at the next tick, with the same id); a new entry, or one without a recorded
-//! last fire, owes nothing before the moment it was first seen.
+//! Invariants: every fire is sent with the task id [`Entry::task_id`] gives it. An
+//! entry's last fire is recorded before its fires are sent, and on a shared backend the
+//! record is a fenced value ([`artel_lock::Fenced`]) written under the leader's lock
+//! fence: a beat that lost leadership without noticing (paused past its lease) is refused
+//! the record and sends nothing, so each fire is sent once even across a leadership
+//! change. A send that fails is kept and tried again each tick while this beat leads.
+//! A new entry, or one without a recorded last fire, owes nothing before the moment it
+//! was first seen.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +17,7 @@ use std::time::Duration;
 
 use artel_core::canvas::{self, Lineage};
 use artel_core::{Backend, BrokerError, Clock, SystemClock, Timestamp};
+use artel_lock::{Coordination, Guard};
 use tokio_util::sync::CancellationToken;
 
 use crate::schedule::{Entry, Schedule};
@@ -29,35 +35,60 @@ pub enum BeatError {
     },
 }
 
-/// The longest a beat sleeps: it looks for a changed schedule at least this often.
+/// The longest a leading beat sleeps: it looks for a changed schedule at least this often.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
+
+/// How often a beat that does not lead tries to take the lead.
+const FOLLOW_EVERY: Duration = Duration::from_millis(250);
+
+/// How long the leader's lock outlives a leader that died, by default.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
+/// Where last fires are remembered.
+enum Memory {
+    /// In this process, saved to a state file when one is set: one beat at a time.
+    Local { path: Option<PathBuf>, last: HashMap<String, Timestamp> },
+    /// Fenced values on a shared backend, written by the leader only.
+    Shared { locks: Arc<dyn Coordination>, name: String, guard: Option<Guard> },
+}
 
 /// Sends a schedule's fires; see the module docs.
 pub struct Beat {
     backend: Backend,
     schedule: Schedule,
-    state: Option<PathBuf>,
+    memory: Memory,
     clock: Arc<dyn Clock>,
     origin: String,
-    last: HashMap<String, Timestamp>,
+    /// Fires recorded whose send failed, to try again.
+    unsent: Vec<(Entry, Timestamp)>,
 }
 
 impl std::fmt::Debug for Beat {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Beat").field("entries", &self.schedule.entries.len()).field("state", &self.state).finish()
+        let memory = match &self.memory {
+            Memory::Local { path, .. } => format!("local {path:?}"),
+            Memory::Shared { name, guard, .. } => format!("shared {name:?}, leading: {}", guard.is_some()),
+        };
+        f.debug_struct("Beat").field("entries", &self.schedule.entries.len()).field("memory", &memory).finish()
     }
 }
 
 impl Beat {
-    /// A beat sending to `backend`'s broker, with no entries yet.
+    /// A beat sending to `backend`'s broker, with no entries yet. When the backend offers
+    /// locks, beats named `beat` on it elect one leader ([`Beat::leader`]); otherwise
+    /// last fires are kept in this process only.
     pub fn new(backend: Backend) -> Self {
+        let memory = match backend.locks() {
+            Some(server) => Memory::Shared { locks: server.locks(DEFAULT_LEASE), name: "beat".to_owned(), guard: None },
+            None => Memory::Local { path: None, last: HashMap::new() },
+        };
         Self {
             backend,
             schedule: Schedule::default(),
-            state: None,
+            memory,
             clock: Arc::new(SystemClock),
             origin: format!("beat.{}", std::process::id()),
-            last: HashMap::new(),
+            unsent: Vec::new(),
         }
     }
 
@@ -73,12 +104,18 @@ impl Beat {
         self
     }
 
-    /// Keeps each entry's last fire in `path` (JSON), so a restarted beat applies the
-    /// missed-run policies to what passed while it was down.
+    /// Elects one leader among the beats sharing `name` on `locks`, each holding the lead
+    /// with the locks' lease; their last fires are kept there as fenced values.
+    pub fn leader(mut self, locks: Arc<dyn Coordination>, name: impl Into<String>) -> Self {
+        self.memory = Memory::Shared { locks, name: name.into(), guard: None };
+        self
+    }
+
+    /// Keeps each entry's last fire in `path` (JSON) instead, so a restarted beat applies
+    /// the missed-run policies to what passed while it was down; one beat at a time.
     pub fn state_file(mut self, path: impl Into<PathBuf>) -> Self {
         let path = path.into();
-        self.last = read_state(&path);
-        self.state = Some(path);
+        self.memory = Memory::Local { last: read_state(&path), path: Some(path) };
         self
     }
 
@@ -94,40 +131,127 @@ impl Beat {
         self.schedule.entries.iter().map(|e| (e, e.next_after(now))).collect()
     }
 
-    /// Sends every fire due now; returns how many were sent. A send that fails is
-    /// logged and tried again at the next tick.
+    /// Whether this beat sends: it leads, or it is the only one.
+    pub fn leading(&self) -> bool {
+        match &self.memory {
+            Memory::Local { .. } => true,
+            Memory::Shared { guard, .. } => guard.is_some(),
+        }
+    }
+
+    /// Sends every fire due now, if this beat leads (taking the lead when it is free);
+    /// returns how many were sent.
     pub async fn tick(&mut self) -> Result<usize, BeatError> {
         let now = self.clock.now();
-        let mut sent = 0;
-        let mut changed = false;
-        for entry in &self.schedule.entries {
-            let Some(last) = self.last.get(&entry.name).copied() else {
-                self.last.insert(entry.name.clone(), now);
-                changed = true;
-                continue;
+        let Some(fence) = self.lead().await else { return Ok(0) };
+        let mut sent = self.send_unsent(now).await;
+        let entries = self.schedule.entries.clone();
+        for entry in &entries {
+            let last = match self.last_fire(&entry.name).await {
+                Ok(last) => last,
+                Err(error) => {
+                    tracing::warn!(entry = %entry.name, %error, "cannot read the last fire; trying again at the next tick");
+                    continue;
+                }
             };
-            let fires = entry.due(Some(last), now);
-            let mut ok = true;
-            for fire in &fires {
-                match self.send(entry, *fire, now).await {
+            let passed = last.is_none_or(|last| entry.next_after(last).is_some_and(|next| next <= now));
+            if !passed {
+                continue;
+            }
+            // Fire times up to now are sent or, by the missed policy, skipped.
+            let fires = entry.due(last, now);
+            if !self.record(&entry.name, fence, now).await? {
+                return Ok(sent);
+            }
+            for fire in fires {
+                match self.send(entry, fire, now).await {
                     Ok(()) => sent += 1,
                     Err(error) => {
                         tracing::warn!(entry = %entry.name, %fire, %error, "could not send; trying again at the next tick");
-                        ok = false;
-                        break;
+                        self.unsent.push((entry.clone(), fire));
                     }
                 }
             }
-            // Fire times up to now are sent or, by the missed policy, skipped.
-            if ok && entry.next_after(last).is_some_and(|next| next <= now) {
-                self.last.insert(entry.name.clone(), now);
-                changed = true;
-            }
-        }
-        if changed {
-            self.save()?;
         }
         Ok(sent)
+    }
+
+    /// This beat's fence while it leads (0 when it is the only one); takes the lead when
+    /// it is free; `None` while another beat leads.
+    async fn lead(&mut self) -> Option<u64> {
+        let Memory::Shared { locks, name, guard } = &mut self.memory else { return Some(0) };
+        if let Some(held) = guard {
+            match held.check() {
+                Ok(()) => return Some(held.fence()),
+                Err(error) => {
+                    tracing::error!(%error, "no longer leading");
+                    *guard = None;
+                    for (entry, fire) in self.unsent.drain(..) {
+                        tracing::error!(entry = %entry.name, %fire, "a recorded fire was never sent");
+                    }
+                }
+            }
+        }
+        match locks.try_acquire(&format!("beat.{name}")).await {
+            Ok(Some(held)) => {
+                let fence = held.fence();
+                tracing::info!(%name, fence, "leading: this beat sends the schedule");
+                *guard = Some(held);
+                Some(fence)
+            }
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(%error, "cannot reach the leader's lock; trying again");
+                None
+            }
+        }
+    }
+
+    async fn last_fire(&self, entry: &str) -> Result<Option<Timestamp>, artel_lock::LockError> {
+        match &self.memory {
+            Memory::Local { last, .. } => Ok(last.get(entry).copied()),
+            Memory::Shared { locks, name, .. } => {
+                let ms = locks.read(&format!("beat.{name}.{entry}")).await?;
+                Ok(ms.and_then(chrono::DateTime::from_timestamp_millis).map(|at| at.fixed_offset()))
+            }
+        }
+    }
+
+    /// Records `at` as `entry`'s last fire; `false` when a newer leader has written since
+    /// (this beat then steps down).
+    async fn record(&mut self, entry: &str, fence: u64, at: Timestamp) -> Result<bool, BeatError> {
+        match &mut self.memory {
+            Memory::Local { path, last } => {
+                last.insert(entry.to_owned(), at);
+                save(path.as_deref(), last)?;
+                Ok(true)
+            }
+            Memory::Shared { locks, name, guard } => {
+                match locks.advance(&format!("beat.{name}.{entry}"), fence, at.timestamp_millis()).await {
+                    Ok(true) => Ok(true),
+                    Ok(false) => {
+                        tracing::error!(%entry, fence, "a newer leader recorded this entry: stepping down");
+                        *guard = None;
+                        Ok(false)
+                    }
+                    Err(error) => {
+                        tracing::warn!(%entry, %error, "cannot record the last fire; trying again at the next tick");
+                        Ok(false)
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send_unsent(&mut self, now: Timestamp) -> usize {
+        let mut sent = 0;
+        for (entry, fire) in std::mem::take(&mut self.unsent) {
+            match self.send(&entry, fire, now).await {
+                Ok(()) => sent += 1,
+                Err(_) => self.unsent.push((entry, fire)),
+            }
+        }
+        sent
     }
 
     async fn send(&self, entry: &Entry, fire: Timestamp, now: Timestamp) -> Result<(), BrokerError> {
@@ -144,7 +268,8 @@ impl Beat {
     }
 
     /// Ticks until `shutdown` fires, sleeping until the next fire (at most a second);
-    /// `reload` is asked each time for a changed schedule.
+    /// `reload` is asked each time for a changed schedule. A leader hands the lead over
+    /// when it stops.
     pub async fn run(
         mut self,
         shutdown: CancellationToken,
@@ -158,23 +283,34 @@ impl Beat {
             self.tick().await?;
             let now = self.clock.now();
             let next = self.schedule.entries.iter().filter_map(|e| e.next_after(now)).min();
-            let pause =
-                next.and_then(|next| (next - now).to_std().ok()).map_or(LOOK_EVERY, |until| until.min(LOOK_EVERY));
+            let pause = match self.leading() {
+                true => {
+                    next.and_then(|next| (next - now).to_std().ok()).map_or(LOOK_EVERY, |until| until.min(LOOK_EVERY))
+                }
+                false => FOLLOW_EVERY,
+            };
             tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
+                _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(pause) => {}
             }
         }
+        if let Memory::Shared { guard: Some(held), .. } = &mut self.memory {
+            tracing::info!(fence = held.fence(), "handing over the lead");
+            self.memory = Memory::Local { path: None, last: HashMap::new() };
+            // The release runs on the runtime after the guard drops: give it a moment.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
     }
+}
 
-    fn save(&self) -> Result<(), BeatError> {
-        let Some(path) = &self.state else { return Ok(()) };
-        let state: HashMap<&str, String> = self.last.iter().map(|(k, v)| (k.as_str(), v.to_rfc3339())).collect();
-        let text = serde_json::to_string_pretty(&state).unwrap_or_default();
-        let partial = path.with_extension("partial");
-        let write = std::fs::write(&partial, text).and_then(|()| std::fs::rename(&partial, path));
-        write.map_err(|source| BeatError::State { path: path.display().to_string(), source })
-    }
+fn save(path: Option<&Path>, last: &HashMap<String, Timestamp>) -> Result<(), BeatError> {
+    let Some(path) = path else { return Ok(()) };
+    let state: HashMap<&str, String> = last.iter().map(|(k, v)| (k.as_str(), v.to_rfc3339())).collect();
+    let text = serde_json::to_string_pretty(&state).unwrap_or_default();
+    let partial = path.with_extension("partial");
+    let write = std::fs::write(&partial, text).and_then(|()| std::fs::rename(&partial, path));
+    write.map_err(|source| BeatError::State { path: path.display().to_string(), source })
 }
 
 /// The last fires a state file records; an unreadable file records none (logged).
@@ -256,5 +392,45 @@ mod tests {
         clock.advance(Duration::from_secs(10)); // 12:01:40
         assert_eq!(skipping.tick().await.expect("tick"), 1, "then fires on time again");
         let _ = std::fs::remove_file(&state);
+    }
+
+    #[tokio::test]
+    async fn one_of_several_beats_leads_a_successor_catches_up_and_a_stale_leader_sends_nothing() {
+        let broker = Arc::new(MemoryBroker::new());
+        let backend = Backend::new(broker.clone(), MemoryBackend::new());
+        let locks: Arc<dyn Coordination> = Arc::new(artel_lock::LocalLocks::new());
+        let clock = Arc::new(ManualClock::new(at("2026-03-01T12:00:01Z")));
+        let beat = || {
+            Beat::new(backend.clone()).schedule(schedule("catch-up")).leader(locks.clone(), "ha").clock(clock.clone())
+        };
+        let (mut first, mut second) = (beat(), beat());
+        assert_eq!(first.tick().await.expect("tick"), 0, "first seen: nothing owed");
+        assert!(first.leading());
+        clock.advance(Duration::from_secs(9)); // 12:00:10
+        assert_eq!(second.tick().await.expect("tick"), 0, "a follower sends nothing");
+        assert!(!second.leading());
+        assert_eq!(first.tick().await.expect("tick"), 1);
+
+        // The leader dies; the successor sends what fell due meanwhile, once each.
+        drop(first);
+        clock.advance(Duration::from_secs(25)); // 12:00:35
+        assert_eq!(second.tick().await.expect("tick"), 2, "catches up on 20 and 30");
+        let entry = &schedule("catch-up").entries[0];
+        let expected: Vec<String> = ["12:00:10", "12:00:20", "12:00:30"]
+            .iter()
+            .map(|t| entry.task_id(at(&format!("2026-03-01T{t}Z"))))
+            .collect();
+        assert_eq!(sent_ids(&broker, 3).await, expected);
+
+        // A newer leader (a larger fence) takes the entry over (its record at 12:00:35.001,
+        // before it sends 12:00:40) while this one, paused past its lease, still believes
+        // it leads: this one's record is refused and it sends nothing.
+        let newer = second.lead().await.expect("leads") + 1;
+        let taken_over = at("2026-03-01T12:00:35.001Z").timestamp_millis();
+        assert!(locks.advance("beat.ha.tick", newer, taken_over).await.expect("advance"));
+        clock.advance(Duration::from_secs(10)); // 12:00:45
+        assert_eq!(second.tick().await.expect("tick"), 0, "a stale leader sends nothing");
+        assert!(!second.leading(), "and steps down");
+        assert_eq!(broker.len("celery").await.expect("len"), 0);
     }
 }

@@ -175,8 +175,8 @@ impl Schedule {
     }
 
     fn entry(raw: FileEntry) -> Result<Entry, String> {
-        if raw.name.is_empty() {
-            return Err("the name is empty".to_owned());
+        if artel_lock::check_key(&raw.name).is_err() {
+            return Err("name it with letters, digits, `.`, `_` and `-` (it names the entry's record)".to_owned());
         }
         let when = match (&raw.every, &raw.cron) {
             (Some(every), None) => {

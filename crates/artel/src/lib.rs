@@ -69,12 +69,16 @@ pub use connect::{ConnectError, Connection, DEFAULT_BROKER, connect};
 pub use group::GroupResult;
 pub use worker::{WorkerBuilder, WorkerSetupError};
 
+/// Periodic tasks for the queue: schedules and [`beat::Beat`], one elected leader.
+#[cfg(feature = "beat")]
+pub use artel_beat as beat;
 /// Celery's own layouts (`celery+redis://`, `amqp://`).
 #[cfg(feature = "celery")]
 pub use artel_celery as celery;
 /// The data model and broker seams.
 pub use artel_core as core;
-/// Locks with a guard released on drop and a fencing token: in-process and file (`flock`).
+/// Locks with a guard released on drop and a fencing token: in-process, file (`flock`),
+/// and on a broker ([`core::Backend::locks`]).
 pub use artel_lock as lock;
 /// Local executors.
 pub use artel_pool as pool;

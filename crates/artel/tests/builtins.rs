@@ -73,10 +73,11 @@ async fn http_to_a_closed_port_fails_naming_the_url() {
 }
 
 #[tokio::test]
-async fn exec_captures_exit_code_and_output() {
-    let out =
-        exec::call("sh".into(), Some(vec!["-c".into(), "echo out; echo err >&2; exit 3".into()])).await.expect("ran");
-    assert_eq!(out, ExecOutput { code: Some(3), stdout: "out\n".into(), stderr: "err\n".into() });
-    let err = exec::call("/no/such/program".into(), None).await.expect_err("cannot run");
+async fn exec_captures_exit_code_and_output_and_tells_the_program_its_task_id() {
+    let ctx = || artel::Context::detached("id-42", "exec");
+    let script = "echo out $ARTEL_TASK_ID; echo err >&2; exit 3";
+    let out = exec::call(ctx(), "sh".into(), Some(vec!["-c".into(), script.into()])).await.expect("ran");
+    assert_eq!(out, ExecOutput { code: Some(3), stdout: "out id-42\n".into(), stderr: "err\n".into() });
+    let err = exec::call(ctx(), "/no/such/program".into(), None).await.expect_err("cannot run");
     assert!(err.message().contains("/no/such/program"), "{err}");
 }

@@ -419,7 +419,7 @@ async fn a_python_worker_runs_what_artel_beat_sends_on_celery_redis() {
     world.children.push(beat);
     // Each fire's task id is derived from the entry and the fire second: look for the
     // Python worker's results under the ids of the last few seconds.
-    let entry = artel_beat::Schedule::parse(&text).expect("valid").entries.remove(0);
+    let entry = artel::beat::Schedule::parse(&text).expect("valid").entries.remove(0);
     let connection = artel::connect(&world.url()).await.expect("open");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut ran = std::collections::BTreeSet::new();

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use artel_core::{Registry, TaskError};
+use artel_core::{Context, Registry, TaskError};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -47,15 +47,17 @@ pub struct ExecOutput {
     pub stderr: String,
 }
 
-/// Runs `program` with `args` (no shell) and captures its exit code and output.
+/// Runs `program` with `args` (no shell) and captures its exit code and output. The
+/// program finds its task id in `ARTEL_TASK_ID` (to make its effects idempotent).
 ///
 /// The program leads a process group of its own; when the run is abandoned (hard time
 /// limit, revoke with terminate, worker stop) the whole group is killed, so nothing it
 /// started keeps running.
 #[artel::task]
-pub async fn exec(program: String, args: Option<Vec<String>>) -> Result<ExecOutput, TaskError> {
+pub async fn exec(ctx: Context, program: String, args: Option<Vec<String>>) -> Result<ExecOutput, TaskError> {
     let child = tokio::process::Command::new(&program)
         .args(args.unwrap_or_default())
+        .env("ARTEL_TASK_ID", ctx.id())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use artel_beat::{Beat, Schedule};
@@ -18,8 +18,16 @@ pub(crate) struct BeatArgs {
     /// The schedule (TOML; see docs/beat.md).
     #[arg(long, default_value = "beat.toml")]
     schedule: PathBuf,
-    /// Where each entry's last fire is kept, so fires missed while no beat ran follow
-    /// the entry's `missed` policy (default: the schedule's path with `.state`).
+    /// Beats with the same name on one broker elect one leader that sends the schedule;
+    /// the others wait to take over.
+    #[arg(long, default_value = "beat")]
+    name: String,
+    /// How long the leader's lock outlives a leader that died: another beat takes over
+    /// within it (e.g. `10s`, `500ms`).
+    #[arg(long, default_value = "10s", value_parser = artel_beat::parse_duration)]
+    lease: Duration,
+    /// Keep each entry's last fire in this file instead of on the broker: one beat only,
+    /// no election (for brokers without locks).
     #[arg(long)]
     state: Option<PathBuf>,
     /// Print the entries and their next fire times, then exit.
@@ -38,8 +46,23 @@ fn modified(path: &Path) -> Option<SystemTime> {
 
 pub(crate) async fn run(connection: Connection, args: BeatArgs) -> anyhow::Result<ExitCode> {
     let schedule = load(&args.schedule)?;
-    let state = args.state.clone().unwrap_or_else(|| args.schedule.with_extension("state"));
-    let beat = Beat::new(connection.backend).schedule(schedule).state_file(&state);
+    let locks = connection.backend.locks().map(|server| server.locks(args.lease));
+    let mut beat = Beat::new(connection.backend).schedule(schedule);
+    let memory = match (&args.state, locks) {
+        (Some(state), _) => {
+            beat = beat.state_file(state);
+            format!("state file {}", state.display())
+        }
+        (None, Some(locks)) => {
+            beat = beat.leader(locks, &args.name);
+            format!("leader election {:?} on the broker, lease {:?}", args.name, args.lease)
+        }
+        (None, None) => {
+            let state = args.schedule.with_extension("state");
+            beat = beat.state_file(&state);
+            format!("state file {} (this broker offers no locks: run one beat)", state.display())
+        }
+    };
     if args.list {
         let rows: Vec<Vec<String>> = beat
             .upcoming()
@@ -85,7 +108,7 @@ pub(crate) async fn run(connection: Connection, args: BeatArgs) -> anyhow::Resul
             }
         }
     };
-    tracing::info!(schedule = %args.schedule.display(), state = %state.display(), "beat started");
+    tracing::info!(schedule = %args.schedule.display(), %memory, "beat started");
     beat.run(shutdown, reload).await?;
     tracing::info!("beat stopped");
     Ok(ExitCode::SUCCESS)
