@@ -1,13 +1,9 @@
 //! The conformance suite against `memory://`.
 
-use std::sync::Arc;
-
 use artel_broker_tests::{Capabilities, Fixture, SlowPolling, conformance};
-use artel_core::Backend;
-use artel_core::memory::{MemoryBackend, MemoryBroker};
 
 fn memory() -> Fixture {
-    let backend = Backend::new(Arc::new(MemoryBroker::new()), MemoryBackend::new());
+    let backend = artel_core::memory::backend();
     // Nothing in memory polls: the same broker serves as the slowly polling one.
     let slow_polling = {
         let backend = backend.clone();

@@ -42,7 +42,7 @@ pub use redact::redact_url;
 pub use result::{RESULT_EXPIRES, TaskResult};
 pub use results::{Backend, Chords, ResultBackend, Revocation, Revocations};
 pub use retry::{Backoff, RetryPolicy, retry};
-pub use signature::{DEFAULT_QUEUE, Expires, Signature, TaskOptions};
+pub use signature::{DEFAULT_QUEUE, Expires, Signature, TaskOptions, UNIQUE_FOR};
 pub use state::State;
 pub use task::{Arguments, BoxFuture, Handler, Registry, Task};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -47,6 +47,10 @@ pub enum Expires {
     At(Timestamp),
 }
 
+/// How long a call sent with a [`Signature::unique_key`] but no
+/// [`Signature::unique_for`] stays unique at most.
+pub const UNIQUE_FOR: Duration = Duration::from_secs(3600);
+
 /// `apply_async` options. Unset fields fall back to the task's declared defaults, then the app's.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskOptions {
@@ -115,6 +119,21 @@ pub struct TaskOptions {
     /// Client id for `rpc://` replies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
+    /// While a call with the same unique key is queued or running (at most this long),
+    /// sending returns that call's id instead of queueing another.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "seconds_opt")]
+    pub unique_for: Option<Duration>,
+    /// The unique key of this call; by default the task's name and its arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_key: Option<String>,
+    /// Runs holding the lock this names, with `{param}` read from the call's arguments
+    /// (`#[artel::task(lock = "report-{customer}")]`): runs of one key never overlap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
+    /// How long a run waits for its lock before it is published again for later
+    /// instead of holding a worker slot (default: it does not wait).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "seconds_opt")]
+    pub lock_timeout: Option<Duration>,
     /// Other Celery options (`link`, `routing_key`, ...), kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -216,6 +235,35 @@ impl Signature {
     pub fn acks_late(mut self, late: bool) -> Self {
         self.options.acks_late = Some(late);
         self
+    }
+
+    /// Makes the call unique for up to `ttl`: while it is queued or running, sending the
+    /// same task with the same arguments (or [`Signature::unique_key`]) returns its id.
+    pub fn unique_for(mut self, ttl: Duration) -> Self {
+        self.options.unique_for = Some(ttl);
+        self
+    }
+
+    /// Makes the call unique under `key` instead of its task and arguments (for
+    /// [`UNIQUE_FOR`] unless [`Signature::unique_for`] says how long).
+    pub fn unique_key(mut self, key: impl Into<String>) -> Self {
+        self.options.unique_key = Some(key.into());
+        self
+    }
+
+    /// The unique key and how long it holds, for a call sent as unique.
+    pub fn unique(&self) -> Option<(String, Duration)> {
+        let opts = &self.options;
+        let ttl = match (opts.unique_for, &opts.unique_key) {
+            (Some(ttl), _) => ttl,
+            (None, Some(_)) => UNIQUE_FOR,
+            (None, None) => return None,
+        };
+        let key = opts.unique_key.clone().unwrap_or_else(|| {
+            let call = serde_json::json!([self.args, self.kwargs]).to_string();
+            format!("{}:{}", self.task, uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, call.as_bytes()).simple())
+        });
+        Some((key, ttl))
     }
 
     /// Marks the signature immutable: a parent's result is not prepended (Celery `.si()`).

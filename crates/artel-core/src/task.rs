@@ -29,6 +29,8 @@ pub trait Task: Send + Sync + 'static {
     /// Its parameters and result as written, e.g. `add(x: i64, y: i64) -> i64`, for
     /// `artel tasks`; empty when unknown.
     const SIGNATURE: &'static str = "";
+    /// Its parameter names in order (the `Context` left out), for `{param}` in a lock key.
+    const PARAMS: &'static [&'static str] = &[];
 
     /// Options the task declares (queue, retries, limits); calls may override them.
     fn options(&self) -> TaskOptions {
@@ -111,6 +113,10 @@ pub trait Handler: Send + Sync {
     fn options(&self) -> TaskOptions;
     /// Its parameters and result as written ([`Task::SIGNATURE`]).
     fn signature(&self) -> &'static str;
+    /// Its parameter names in order ([`Task::PARAMS`]).
+    fn params(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 struct Erased<T>(T);
@@ -131,6 +137,10 @@ impl<T: Task> Handler for Erased<T> {
 
     fn signature(&self) -> &'static str {
         T::SIGNATURE
+    }
+
+    fn params(&self) -> &'static [&'static str] {
+        T::PARAMS
     }
 }
 

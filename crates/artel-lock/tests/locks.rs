@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use artel_broker_tests::locks::{self, Scratch};
+use artel_broker_tests::locks::{self, Fences, Scratch};
 use artel_lock::{FileLocks, LocalLocks, LockError, Locks};
 
 /// Not a test: the child role (hammer or hold the lock); run as a test it returns.
@@ -15,7 +15,7 @@ async fn lock_child() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_taking_a_file_lock_a_thousand_times_each_never_overlap() {
     let scratch = Scratch::new("file");
-    locks::two_processes_never_overlap(&scratch, &FileLocks::new(&scratch.dir)).await;
+    locks::two_processes_never_overlap(&scratch, &FileLocks::new(&scratch.dir), Fences::Counted).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,13 @@
 //!     ctx.check()?;                     // stop cleanly once the soft limit passed
 //!     ...
 //! }
+//!
+//! #[artel::task(unique_for = "60s")]   // sending it again while queued or running
+//! async fn refresh(feed: String) { ... }   // returns the first call's id
+//!
+//! #[artel::task(lock = "report-{customer}", lock_timeout = "2s")]
+//! async fn report(customer: u64) { ... }   // runs of one customer never overlap; a run
+//!                                          // that waits 2 s for the lock goes back for later
 //! ```
 //!
 //! A parameter of type `Context` is not an argument of the call: the worker passes the
@@ -55,6 +62,9 @@ struct Options {
     time_limit_ms: Option<syn::LitInt>,
     soft_time_limit_ms: Option<syn::LitInt>,
     rate_limit: Option<LitStr>,
+    unique_for: Option<(LitStr, u64)>,
+    lock: Option<LitStr>,
+    lock_timeout: Option<(LitStr, u64)>,
 }
 
 impl Parse for Options {
@@ -97,11 +107,23 @@ impl Parse for Options {
                     check_rate(&rate)?;
                     options.rate_limit = Some(rate);
                 }
+                "unique_for" => {
+                    input.parse::<Token![=]>()?;
+                    options.unique_for = Some(duration(input.parse()?)?);
+                }
+                "lock" => {
+                    input.parse::<Token![=]>()?;
+                    options.lock = Some(input.parse()?);
+                }
+                "lock_timeout" => {
+                    input.parse::<Token![=]>()?;
+                    options.lock_timeout = Some(duration(input.parse()?)?);
+                }
                 other => {
                     let message = format!(
                         "unknown task option `{other}`; expected `name = \"...\"`, `blocking`, `process`, `reject_on_worker_lost`, `max_retries = N`, \
-                         `max_deliveries = N`, `autoretry`, `retry_backoff_ms = N`, `time_limit_ms = N`, `soft_time_limit_ms = N` or \
-                         `rate_limit = \"N/s\"`"
+                         `max_deliveries = N`, `autoretry`, `retry_backoff_ms = N`, `time_limit_ms = N`, `soft_time_limit_ms = N`, \
+                         `rate_limit = \"N/s\"`, `unique_for = \"60s\"`, `lock = \"key-{{param}}\"` or `lock_timeout = \"5s\"`"
                     );
                     return Err(syn::Error::new(key.span(), message));
                 }
@@ -125,6 +147,49 @@ fn check_rate(rate: &LitStr) -> syn::Result<()> {
     } else {
         Err(syn::Error::new(rate.span(), format!("rate limit {text:?} is not N/s, N/m or N/h (N > 0)")))
     }
+}
+
+/// A duration written `500ms`, `10s`, `5m`, `2h` or `1d`, in milliseconds.
+fn duration(text: LitStr) -> syn::Result<(LitStr, u64)> {
+    let value = text.value();
+    let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let scale = match unit {
+        "ms" => Some(1),
+        "s" => Some(1000),
+        "m" => Some(60_000),
+        "h" => Some(3_600_000),
+        "d" => Some(86_400_000),
+        _ => None,
+    };
+    match (number.parse::<u64>().ok(), scale) {
+        (Some(n), Some(scale)) if n > 0 => match n.checked_mul(scale) {
+            Some(ms) => Ok((text, ms)),
+            None => Err(syn::Error::new(text.span(), format!("{value:?} is too long"))),
+        },
+        _ => Err(syn::Error::new(
+            text.span(),
+            format!("{value:?} is not a duration like \"500ms\", \"10s\", \"5m\", \"2h\" or \"1d\""),
+        )),
+    }
+}
+
+/// Rejects a lock key whose `{name}`s are not parameters of the task.
+fn check_lock(lock: &LitStr, names: &[syn::Ident]) -> syn::Result<()> {
+    let text = lock.value();
+    let mut rest = text.as_str();
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            return Err(syn::Error::new(lock.span(), format!("lock {text:?}: a `{{` is never closed")));
+        };
+        let name = &rest[open + 1..open + close];
+        if !names.iter().any(|n| n == name) {
+            let message = format!("lock {text:?}: `{{{name}}}` is not a parameter of this task");
+            return Err(syn::Error::new(lock.span(), message));
+        }
+        rest = &rest[open + close + 1..];
+    }
+    Ok(())
 }
 
 /// A type as written, without the spaces a token stream prints between its tokens.
@@ -252,6 +317,24 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
         ms.as_ref()
             .map(|ms| quote!(options.#field = ::core::option::Option::Some(::std::time::Duration::from_millis(#ms));))
     };
+    if let Some(lock) = &options.lock {
+        check_lock(lock, &names)?;
+    }
+    let lock = options
+        .lock
+        .as_ref()
+        .map(|lock| quote!(options.lock = ::core::option::Option::Some(::std::string::String::from(#lock));));
+    let lock_timeout = options.lock_timeout.as_ref().map(
+        |(_, ms)| quote!(options.lock_timeout = ::core::option::Option::Some(::std::time::Duration::from_millis(#ms));),
+    );
+    let unique_for = options.unique_for.as_ref().map(
+        |(_, ms)| quote!(options.unique_for = ::core::option::Option::Some(::std::time::Duration::from_millis(#ms));),
+    );
+    let send_unique = options
+        .unique_for
+        .as_ref()
+        .map(|(_, ms)| quote!(.with(|s| s.unique_for(::std::time::Duration::from_millis(#ms)))));
+    let param_names: Vec<String> = names.iter().map(ToString::to_string).collect();
     let backoff = millis(quote!(retry_backoff), &options.retry_backoff_ms);
     let time_limit = millis(quote!(time_limit), &options.time_limit_ms);
     let soft_time_limit = millis(quote!(soft_time_limit), &options.soft_time_limit_ms);
@@ -270,7 +353,7 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
                 ::artel::TypedSignature::encode(
                     #task_name,
                     (|| ::core::result::Result::Ok(::std::vec![#(::artel::__private::to_value(&#names)?),*]))(),
-                )
+                )#send_unique
             }
 
             /// Sends the task through `app` and returns a handle to its result.
@@ -286,6 +369,7 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
             const NAME: &'static str = #task_name;
             type Output = #output;
             const SIGNATURE: &'static str = #signature;
+            const PARAMS: &'static [&'static str] = &[#(#param_names),*];
 
             fn options(&self) -> ::artel::TaskOptions {
                 #[allow(unused_mut)]
@@ -299,6 +383,9 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
                 #time_limit
                 #soft_time_limit
                 #rate_limit
+                #unique_for
+                #lock
+                #lock_timeout
                 options
             }
 

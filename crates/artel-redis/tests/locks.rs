@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_broker_tests::locks::{self, Scratch};
+use artel_broker_tests::locks::{self, Fences, Scratch};
 use artel_core::SystemClock;
 use artel_lock::{LockError, Locks};
 use artel_redis::{RedisBroker, RedisConfig};
@@ -55,7 +55,7 @@ async fn two_processes_taking_a_redis_lock_a_thousand_times_each_never_overlap()
     let scratch = Scratch::new("redis");
     let Some(broker) = broker(&scratch.name).await else { return };
     let _keys = Keys(scratch.name.clone());
-    locks::two_processes_never_overlap(&scratch, &broker.locks(LEASE)).await;
+    locks::two_processes_never_overlap(&scratch, &broker.locks(LEASE), Fences::Counted).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

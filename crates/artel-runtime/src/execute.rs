@@ -18,6 +18,7 @@ use artel_core::{
 
 use crate::active::ActiveTasks;
 use crate::canvas;
+use crate::exclusive::{Mutex, unique_claim};
 use crate::rate::RateLimits;
 use crate::retry::{self, Decision};
 use crate::revoke::Revoked;
@@ -74,6 +75,10 @@ pub(crate) struct Dispatcher {
     pub(crate) max_message_bytes: usize,
     /// Child processes for tasks that run in them, and whether every task does.
     pub(crate) processes: Option<(Arc<artel_pool::ProcessPool>, bool)>,
+    /// Where mutex tasks take their locks, when the backend offers locks.
+    pub(crate) locks: Option<Arc<dyn artel_lock::Coordination>>,
+    /// Where unique calls' keys are freed when they end, when the backend keeps them.
+    pub(crate) unique: Option<Arc<dyn artel_core::UniqueKeys>>,
 }
 
 impl Dispatcher {
@@ -149,6 +154,14 @@ impl Dispatcher {
             self.stats.revoked.fetch_add(1, Ordering::Relaxed);
             return self.discard(delivery, &id, Discard::Revoked, ignore_result, &embed).await;
         }
+        let (delivery, _lock) =
+            match self.take_lock(delivery, &options, handler.params(), &body.args, &body.kwargs).await {
+                Mutex::Free(delivery) => (delivery, None),
+                Mutex::Held(delivery, guard) => (delivery, Some(guard)),
+                Mutex::Bad(delivery, error) => return self.reject(delivery, &id, error, &embed).await,
+                Mutex::Settled => return,
+            };
+        let headers = &delivery.message().headers;
         if self.track_started && !ignore_result {
             self.store(TaskResult::progress(&id, State::Started, meta()), false).await;
         }
@@ -296,8 +309,9 @@ impl Dispatcher {
         let delivery = if ignore_result || failure.is_some() || !self.results_in_broker {
             delivery
         } else {
+            let claim = unique_claim(&delivery.message().headers);
             match delivery.ack_with_result(&result, self.result_ttl).await {
-                Ok(None) => return,
+                Ok(None) => return self.release_unique(claim).await,
                 Ok(Some(unsupported)) => unsupported,
                 Err(e) => {
                     tracing::error!(id = %id, error = %e, "could not store the result; the message goes back to the queue");
@@ -313,10 +327,12 @@ impl Dispatcher {
     /// task runs again (at least once) rather than losing its result.
     async fn finish(&self, delivery: Delivery, id: &str, stored: bool, failure: Option<FailedTask>) {
         if stored {
+            let claim = unique_claim(&delivery.message().headers);
             match failure {
                 Some(failure) => settle(delivery.ack_failed(&failure).await, id),
                 None => settle(delivery.ack().await, id),
             }
+            self.release_unique(claim).await;
         } else {
             tracing::warn!(id = %id, "the result could not be stored; the message goes back to the queue to run again");
             settle(delivery.requeue().await, id);
@@ -334,7 +350,9 @@ impl Dispatcher {
             }
             self.store(result, false).await;
         }
+        let claim = unique_claim(&delivery.message().headers);
         settle(delivery.reject(&error.to_string()).await, id);
+        self.release_unique(claim).await;
     }
 
     /// Stores a result (unless ignored); false when the backend failed.

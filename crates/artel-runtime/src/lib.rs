@@ -9,6 +9,7 @@ mod active;
 mod canvas;
 mod components;
 mod control;
+mod exclusive;
 mod execute;
 mod process;
 mod rate;

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use artel_core::{
-    Backoff, Delivery, State, TaskError, TaskErrorKind, TaskOptions, TaskResult, result::encode_exception,
+    Backoff, Delivery, Message, State, TaskError, TaskErrorKind, TaskOptions, TaskResult, result::encode_exception,
 };
 
 use crate::execute::{Dispatcher, settle};
@@ -59,20 +59,13 @@ impl Dispatcher {
     /// Publishes attempt `next` to run after `countdown`, stores RETRY and settles the
     /// message; if the retry cannot be published, the message goes back to the queue.
     pub(crate) async fn retry(&self, delivery: Delivery, id: &str, error: TaskError, next: u32, countdown: Duration) {
-        let now = self.clock.now();
-        let mut message = delivery.message().clone();
-        message.headers.retries = next;
-        message.headers.eta = Some(artel_core::time::after(now, countdown));
-        message.headers.parent_id.get_or_insert_with(|| id.to_owned());
-        message.properties.delivery_tag = Some(uuid::Uuid::new_v4().to_string());
-        let queue = match message.queue() {
-            "" => artel_core::DEFAULT_QUEUE.to_owned(),
-            routed => routed.to_owned(),
-        };
-        if let Err(e) = self.broker.publish(&queue, std::slice::from_ref(&message)).await {
-            // Cannot schedule the retry: run it again now rather than lose it.
-            tracing::error!(id = %id, error = %e, "could not publish the retry; the message goes back to the queue");
-            return settle(delivery.requeue().await, id);
+        let task = delivery.message().headers.task.clone();
+        let republished = self.republish(delivery, id, countdown, |message| {
+            message.headers.retries = next;
+            message.headers.parent_id.get_or_insert_with(|| id.to_owned());
+        });
+        if !republished.await {
+            return;
         }
         let state = TaskResult::progress(id, State::Retry, encode_exception(&error));
         if let Err(e) = self.backend.store(&state, self.result_ttl).await {
@@ -80,9 +73,34 @@ impl Dispatcher {
         }
         self.stats.retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.event(|| artel_core::TaskEvent::Retried { id: id.to_owned(), error: error.clone() });
-        let task = &message.headers.task;
         tracing::info!(%task, %id, retry = next, ?countdown, %error, "retried");
+    }
+
+    /// Publishes the message again (as `edit` changes it) to run after `countdown`, then
+    /// acks the delivery; when it cannot be published, hands the delivery back to the
+    /// queue instead (it runs again now rather than being lost). Whether it was published.
+    pub(crate) async fn republish(
+        &self,
+        delivery: Delivery,
+        id: &str,
+        countdown: Duration,
+        edit: impl FnOnce(&mut Message),
+    ) -> bool {
+        let mut message = delivery.message().clone();
+        edit(&mut message);
+        message.headers.eta = Some(artel_core::time::after(self.clock.now(), countdown));
+        message.properties.delivery_tag = Some(uuid::Uuid::new_v4().to_string());
+        let queue = match message.queue() {
+            "" => artel_core::DEFAULT_QUEUE.to_owned(),
+            routed => routed.to_owned(),
+        };
+        if let Err(e) = self.broker.publish(&queue, std::slice::from_ref(&message)).await {
+            tracing::error!(id = %id, error = %e, "could not publish the message again; it goes back to the queue");
+            settle(delivery.requeue().await, id);
+            return false;
+        }
         settle(delivery.ack().await, id);
+        true
     }
 }
 

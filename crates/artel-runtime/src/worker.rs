@@ -159,6 +159,8 @@ impl Worker {
             max_deliveries: config.max_deliveries,
             max_message_bytes: config.max_message_bytes,
             processes,
+            locks: backend.locks().map(|server| server.locks(crate::exclusive::MUTEX_LEASE)),
+            unique: backend.unique().cloned(),
         };
         let executor = Arc::new(executor);
         let poller = RevocationPoller { executor: executor.clone(), every: config.revoke_poll };

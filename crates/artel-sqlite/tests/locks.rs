@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use artel_broker_tests::locks::{self, Scratch};
+use artel_broker_tests::locks::{self, Fences, Scratch};
 use artel_sqlite::SqliteBroker;
 
 const LEASE: Duration = Duration::from_millis(500);
@@ -24,7 +24,7 @@ async fn lock_child() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_taking_a_sqlite_lock_a_thousand_times_each_never_overlap() {
     let scratch = Scratch::new("sqlite");
-    locks::two_processes_never_overlap(&scratch, &open(&scratch.dir).locks(LEASE)).await;
+    locks::two_processes_never_overlap(&scratch, &open(&scratch.dir).locks(LEASE), Fences::Counted).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

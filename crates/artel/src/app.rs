@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use artel_core::canvas::{self, Lineage, Outcome};
-use artel_core::memory::{MemoryBackend, MemoryBroker};
 use artel_core::{Backend, Clock, Registry, Signature, SystemClock};
 use artel_pool::Pool;
 use artel_runtime::{Stop, Worker, WorkerConfig, WorkerStats};
@@ -52,7 +51,7 @@ impl App {
 
     /// [`App::local`] with worker settings (concurrency, queues, result TTL).
     pub fn local_with(registry: Registry, config: WorkerConfig) -> std::io::Result<Self> {
-        Self::with_worker(Backend::new(Arc::new(MemoryBroker::new()), MemoryBackend::new()), registry, config)
+        Self::with_worker(artel_core::memory::backend(), registry, config)
     }
 
     /// A client of `backend` that also runs `registry`'s tasks in this process (on the
@@ -125,14 +124,43 @@ impl App {
 
     /// Publishes the messages that start `signature` (every queue in one batch) and says
     /// where its result will be.
-    pub async fn apply(&self, signature: Signature) -> Result<Outcome, SendError> {
+    ///
+    /// A unique call ([`Signature::unique_for`], [`Signature::unique_key`]) is published
+    /// only when its key is free; otherwise the holding call's id is returned.
+    pub async fn apply(&self, mut signature: Signature) -> Result<Outcome, SendError> {
         let task = signature.task.clone();
+        let unique = signature.unique();
+        if unique.is_some() && signature.subtask_type.is_some() {
+            return Err(SendError::UniqueWorkflow { task });
+        }
+        let claimed = match unique {
+            Some((key, ttl)) => {
+                let id = signature.options.task_id.get_or_insert_with(|| uuid::Uuid::new_v4().to_string()).clone();
+                let Some(keys) = self.backend.unique() else { return Err(SendError::NoUniqueKeys { task }) };
+                let holder = keys
+                    .claim_unique(&key, &id, ttl)
+                    .await
+                    .map_err(|source| SendError::Broker { task: task.clone(), source })?;
+                if holder != id {
+                    tracing::debug!(%task, %key, %holder, "a call with this unique key is queued or running");
+                    return Ok(Outcome::Task(holder));
+                }
+                Some((keys.clone(), key, id))
+            }
+            None => None,
+        };
         let plan = canvas::plan(signature, None, &Lineage::default(), self.clock.now(), &self.origin)
             .map_err(|source| SendError::Canvas { task: task.clone(), source })?;
         let outcome = plan.outcome.clone();
         let (broker, chords, ttl) =
             (self.backend.broker().as_ref(), self.backend.chords().as_ref(), Some(artel_core::RESULT_EXPIRES));
-        canvas::publish(broker, chords, vec![plan], ttl).await.map_err(|source| SendError::Broker { task, source })?;
+        if let Err(source) = canvas::publish(broker, chords, vec![plan], ttl).await {
+            if let Some((keys, key, id)) = claimed {
+                // Nothing was queued: the key must not turn the next send away.
+                let _ = keys.release_unique(&key, &id).await;
+            }
+            return Err(SendError::Broker { task, source });
+        }
         Ok(outcome)
     }
 

@@ -45,6 +45,20 @@ pub enum SendError {
         /// The task name.
         task: String,
     },
+    /// A unique call was sent to a broker that cannot keep unique keys.
+    #[error(
+        "{task} is sent as unique, but this broker keeps no unique task keys: use sqlite://, redis://, celery+redis:// or amqp://"
+    )]
+    NoUniqueKeys {
+        /// The task name.
+        task: String,
+    },
+    /// A workflow (group, chain, chord) was marked unique.
+    #[error("{task}: only a single task can be unique, not a group, chain or chord; mark its tasks instead")]
+    UniqueWorkflow {
+        /// The task name.
+        task: String,
+    },
     /// Something other than a group was sent with `send_group`.
     #[error("{task} is not a group: send it with App::send or App::send_task")]
     NotAGroup {

@@ -1,6 +1,7 @@
 //! Broker URLs: `sqlite://artel.db` (default), `redis://host:port/db`, `memory://`, and
 //! `celery+redis://host:port/db` (Celery's own layout, shared with Python Celery).
 
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "celery"))]
 use std::sync::Arc;
 #[cfg(any(feature = "sqlite", feature = "redis", feature = "celery"))]
 use std::time::Duration;
@@ -11,7 +12,6 @@ use artel_celery::amqp::{Amqp, AmqpConfig};
 use artel_celery::{CeleryRedis, CeleryRedisConfig, Wire};
 #[cfg(any(feature = "sqlite", feature = "redis"))]
 use artel_core::SystemClock;
-use artel_core::memory::{MemoryBackend, MemoryBroker};
 use artel_core::{Backend, BoxFuture, BrokerError};
 #[cfg(feature = "redis")]
 use artel_redis::{RedisBroker, RedisConfig};
@@ -203,7 +203,7 @@ async fn connect_memory(url: &str, rest: &str) -> Result<Connection, ConnectErro
         let problem = "memory:// takes no address or settings".to_owned();
         return Err(ConnectError::BadParameter { url: artel_core::redact_url(url), problem });
     }
-    Ok(Backend::new(Arc::new(MemoryBroker::new()), MemoryBackend::new()).into())
+    Ok(artel_core::memory::backend().into())
 }
 
 /// Turns a broker's failure to open into the error that names the URL (password hidden).

@@ -6,6 +6,17 @@
 
 mod backend;
 mod broker;
+mod unique;
+
+use std::sync::Arc;
 
 pub use backend::MemoryBackend;
 pub use broker::MemoryBroker;
+pub use unique::MemoryUnique;
+
+/// A memory broker and its stores, with locks and unique task keys of this process.
+pub fn backend() -> crate::Backend {
+    crate::Backend::new(Arc::new(MemoryBroker::new()), MemoryBackend::new())
+        .with_locks(Arc::new(artel_lock::LocalLocks::new()))
+        .with_unique(Arc::new(MemoryUnique::default()))
+}

@@ -6,6 +6,9 @@ use super::{DeliveryInfo, Embed, Headers, JSON, Message, Properties, TaskBody};
 use crate::signature::{DEFAULT_QUEUE, Expires, Signature};
 use crate::time::Timestamp;
 
+/// The header naming a unique call's key, which the worker frees when the call ends.
+pub const UNIQUE_HEADER: &str = "artel_unique";
+
 /// Longest `argsrepr`/`kwargsrepr`, as Celery truncates them.
 const REPR_LIMIT: usize = 1024;
 
@@ -59,11 +62,15 @@ impl Signature {
             origin: Some(origin.to_owned()),
             ignore_result: opts.ignore_result.unwrap_or(false),
             compression: None,
-            extra: Map::from_iter([
-                ("replaced_task_nesting".to_owned(), Value::from(0)),
-                ("stamped_headers".to_owned(), Value::Null),
-                ("stamps".to_owned(), Value::Object(Map::new())),
-            ]),
+            extra: Map::from_iter(
+                [
+                    ("replaced_task_nesting".to_owned(), Value::from(0)),
+                    ("stamped_headers".to_owned(), Value::Null),
+                    ("stamps".to_owned(), Value::Object(Map::new())),
+                ]
+                .into_iter()
+                .chain(self.unique().map(|(key, _)| (UNIQUE_HEADER.to_owned(), Value::from(key)))),
+            ),
         };
         let properties = Properties {
             correlation_id: id,

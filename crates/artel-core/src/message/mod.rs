@@ -7,6 +7,8 @@
 
 mod body;
 mod build;
+
+pub use build::UNIQUE_HEADER;
 mod envelope;
 
 use serde::{Deserialize, Serialize};

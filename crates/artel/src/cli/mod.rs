@@ -98,7 +98,7 @@ enum BrokerCommand {
     /// the file are picked up without a restart. --list shows the next fire times.
     Beat(beat::BeatArgs),
     /// Send a task; with --wait, print its result.
-    Call(send::CallArgs),
+    Call(Box<send::CallArgs>),
     /// Show (or wait for) a task's result.
     Result(send::ResultArgs),
     /// Revoke tasks: not started ones never run, with --terminate running ones stop.
@@ -234,7 +234,7 @@ async fn run(url: &str, command: BrokerCommand, tasks: Registry) -> anyhow::Resu
     match command {
         BrokerCommand::Worker(args) => worker::run(connection, url, tasks, args).await,
         BrokerCommand::Beat(args) => beat::run(connection, args).await,
-        BrokerCommand::Call(args) => send::call(connection, args).await,
+        BrokerCommand::Call(args) => send::call(connection, *args).await,
         BrokerCommand::Result(args) => send::result(connection, args).await,
         BrokerCommand::Revoke(args) => send::revoke(connection, args).await,
         BrokerCommand::Queues => admin::queues(admin::offered(connection.backend.inspect(), "queues")?).await,

@@ -50,6 +50,14 @@ pub(crate) struct CallArgs {
     /// Soft time limit in seconds: the task is asked to stop (its context is cancelled).
     #[arg(long)]
     soft_time_limit: Option<f64>,
+    /// Send it as unique for up to this many seconds: while the same task with the same
+    /// arguments (or --unique-key) is queued or running, print its id instead of queueing.
+    #[arg(long)]
+    unique_for: Option<f64>,
+    /// The unique key (instead of the task and its arguments; unique for an hour unless
+    /// --unique-for says otherwise).
+    #[arg(long)]
+    unique_key: Option<String>,
 }
 
 /// Options of `artel revoke`.
@@ -135,6 +143,12 @@ pub(crate) async fn call(connection: Connection, args: CallArgs) -> anyhow::Resu
     }
     if let Some(limit) = args.soft_time_limit {
         signature = signature.soft_time_limit(seconds(limit, "--soft-time-limit")?);
+    }
+    if let Some(ttl) = args.unique_for {
+        signature = signature.unique_for(ahead(ttl, "--unique-for")?);
+    }
+    if let Some(key) = args.unique_key {
+        signature = signature.unique_key(key);
     }
     let app = App::new(connection.backend.clone());
     let id = app.send(signature).await?;
