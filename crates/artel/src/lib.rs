@@ -77,8 +77,11 @@ pub use artel_beat as beat;
 pub use artel_celery as celery;
 /// The data model and broker seams.
 pub use artel_core as core;
+/// Locks and fenced values on etcd (`artel::etcd::EtcdLocks`).
+#[cfg(feature = "etcd")]
+pub use artel_etcd as etcd;
 /// Locks with a guard released on drop and a fencing token: in-process, file (`flock`),
-/// and on a broker ([`core::Backend::locks`]).
+/// on a broker ([`core::Backend::locks`]), and on etcd (feature `etcd`).
 pub use artel_lock as lock;
 /// Local executors.
 pub use artel_pool as pool;
