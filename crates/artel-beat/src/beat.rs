@@ -259,7 +259,7 @@ impl Beat {
         if !entry.jitter.is_zero() {
             signature = signature.countdown(entry.jitter.mul_f64(fastrand::f64()));
         }
-        let plan = canvas::plan(signature, None, &Lineage::default(), now, &self.origin)
+        let plan = canvas::plan(signature, None, &Lineage::traced(), now, &self.origin)
             .map_err(|e| BrokerError::new(artel_core::BrokerErrorKind::Other, e.to_string()))?;
         let ttl = Some(artel_core::RESULT_EXPIRES);
         canvas::publish(self.backend.broker().as_ref(), self.backend.chords().as_ref(), vec![plan], ttl).await?;

@@ -32,6 +32,10 @@ pub(crate) struct BrokerArgs {
     /// Run `sleep` tasks of this many milliseconds instead of no-ops.
     #[arg(long)]
     sleep_ms: Option<u64>,
+    /// Also drain with the worker serving Prometheus metrics, alternating off and on
+    /// (twice each), to show what metrics cost.
+    #[arg(long)]
+    metrics: bool,
 }
 
 const QUEUE: &str = "bench";
@@ -57,29 +61,16 @@ async fn bench(args: &BrokerArgs, broker: Option<&str>) -> anyhow::Result<ExitCo
     let worker_args = ["-Q", QUEUE, "-c", c.as_str(), "--burst"];
     let mut phases = Vec::new();
 
-    // 1 and 2: fill the queue, then drain it with a worker process.
-    let mut space = Namespace::new("bench", broker)?;
-    println!("broker: {}", space.describe());
-    let url = space.url("");
-    let connection = space.open().await?;
-    let inspect = connection.backend.inspect().cloned().context("this broker cannot count unfinished messages")?;
-    eprintln!("enqueueing {} no-op tasks...", args.tasks);
-    let started = Instant::now();
-    enqueue(&connection, args.tasks, None).await?;
-    phases.push(Phase {
-        name: "enqueue",
-        tasks: args.tasks,
-        took: started.elapsed(),
-        note: format!("batches of {BATCH}"),
-    });
-    eprintln!("draining with a worker process...");
-    let started = Instant::now();
-    let worker = Worker::spawn(&url, &worker_args)?;
-    let rss = drain(inspect.as_ref(), args.tasks, worker.pid()).await?;
-    phases.push(Phase { name: "drain", tasks: args.tasks, took: started.elapsed(), note: rss });
-    worker.finish(Duration::from_secs(30))?;
-    drop(connection);
-    space.remove().await;
+    // 1 and 2: fill the queue, then drain it with a worker process (with --metrics,
+    // alternately without and with metrics served).
+    let rounds: &[bool] = if args.metrics { &[false, true, false, true] } else { &[false] };
+    for &metrics in rounds {
+        let (enqueue, drain) = fill_and_drain(broker, &worker_args, args.tasks, metrics).await?;
+        if !metrics && phases.is_empty() {
+            phases.push(enqueue);
+        }
+        phases.push(drain);
+    }
 
     // 3: producer and worker at the same time.
     let mut space = Namespace::new("bench", broker)?;
@@ -154,6 +145,40 @@ async fn bench(args: &BrokerArgs, broker: Option<&str>) -> anyhow::Result<ExitCo
         }
         None => ExitCode::SUCCESS,
     })
+}
+
+/// Fills a fresh namespace with `tasks` no-ops, then drains it with a worker process
+/// (serving metrics when `metrics`): the enqueue and drain phases.
+async fn fill_and_drain(
+    broker: Option<&str>,
+    worker_args: &[&str],
+    tasks: u64,
+    metrics: bool,
+) -> anyhow::Result<(Phase, Phase)> {
+    let mut space = Namespace::new("bench", broker)?;
+    println!("broker: {}", space.describe());
+    let url = space.url("");
+    let connection = space.open().await?;
+    let inspect = connection.backend.inspect().cloned().context("this broker cannot count unfinished messages")?;
+    eprintln!("enqueueing {tasks} no-op tasks...");
+    let started = Instant::now();
+    enqueue(&connection, tasks, None).await?;
+    let fill = Phase { name: "enqueue", tasks, took: started.elapsed(), note: format!("batches of {BATCH}") };
+    eprintln!("draining with a worker process{}...", if metrics { " serving metrics" } else { "" });
+    let args: Vec<&str> = worker_args
+        .iter()
+        .copied()
+        .chain(metrics.then_some(["--metrics", "127.0.0.1:0"]).into_iter().flatten())
+        .collect();
+    let started = Instant::now();
+    let worker = Worker::spawn(&url, &args)?;
+    let rss = drain(inspect.as_ref(), tasks, worker.pid()).await?;
+    let name = if metrics { "drain, metrics on" } else { "drain" };
+    let drained = Phase { name, tasks, took: started.elapsed(), note: rss };
+    worker.finish(Duration::from_secs(30))?;
+    drop(connection);
+    space.remove().await;
+    Ok((fill, drained))
 }
 
 /// Publishes `tasks` no-ops (or `sleep` tasks of `sleep_ms`) in batches.

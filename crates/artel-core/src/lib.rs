@@ -27,6 +27,7 @@ pub mod signature;
 pub mod state;
 pub mod task;
 pub mod time;
+pub mod trace;
 pub mod unique;
 pub mod worker;
 
@@ -46,6 +47,7 @@ pub use signature::{DEFAULT_QUEUE, Expires, Signature, TaskOptions, UNIQUE_FOR};
 pub use state::State;
 pub use task::{Arguments, BoxFuture, Handler, Registry, Task};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use trace::TraceContext;
 pub use unique::UniqueKeys;
 
 /// Locks `mutex`, taking the data even if a thread panicked holding it: every mutex in

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use artel_core::message::UNIQUE_HEADER;
+use artel_core::worker::Outcome;
 use artel_core::{Delivery, Headers, TaskError, TaskOptions};
 use artel_lock::Guard;
 use serde_json::{Map, Value};
@@ -75,6 +76,7 @@ impl Dispatcher {
                 let deferrals = headers.extra.get(DEFERRED_HEADER).and_then(Value::as_u64).unwrap_or(0);
                 let wait = defer_delay(deferrals, fastrand::f64());
                 tracing::info!(%task, %id, %key, ?wait, "its lock is held: published again for later");
+                self.settled(delivery.message(), Outcome::Deferred);
                 self.republish(delivery, &id, wait, |message| {
                     message.headers.extra.insert(DEFERRED_HEADER.to_owned(), Value::from(deferrals + 1));
                 })
@@ -83,6 +85,7 @@ impl Dispatcher {
             }
             Err(error) => {
                 tracing::warn!(%task, %id, %key, %error, "cannot reach the lock; the message goes back to the queue");
+                self.settled(delivery.message(), Outcome::HandedBack);
                 crate::execute::settle(delivery.requeue().await, &id);
                 Mutex::Settled
             }

@@ -23,7 +23,7 @@ use crate::rate::RateLimits;
 use crate::retry::{self, Decision};
 use crate::revoke::Revoked;
 use crate::supervise::{Limits, Run, supervise};
-use artel_core::worker::WorkerStats;
+use artel_core::worker::{Outcome, TaskObserver, WorkerStats};
 use artel_core::{Chords, EventSink, Revocations, TaskEvent};
 
 /// Why a message is settled as REVOKED without running.
@@ -79,6 +79,8 @@ pub(crate) struct Dispatcher {
     pub(crate) locks: Option<Arc<dyn artel_lock::Coordination>>,
     /// Where unique calls' keys are freed when they end, when the backend keeps them.
     pub(crate) unique: Option<Arc<dyn artel_core::UniqueKeys>>,
+    /// Hears how each message ended (metrics), when set.
+    pub(crate) observer: Option<Arc<dyn TaskObserver>>,
 }
 
 impl Dispatcher {
@@ -91,7 +93,7 @@ impl Dispatcher {
     }
 
     pub(crate) async fn execute(&self, delivery: Delivery) {
-        self.stats.received.fetch_add(1, Ordering::Relaxed);
+        self.received(delivery.message(), delivery.deliveries());
         let headers = &delivery.message().headers;
         let (id, task) = (headers.id.clone(), headers.task.clone());
         let size = delivery.message().body.len();
@@ -135,7 +137,6 @@ impl Dispatcher {
         }
         let ignore_result = headers.ignore_result;
         if headers.expires.is_some_and(|at| at <= self.clock.now()) {
-            self.stats.expired.fetch_add(1, Ordering::Relaxed);
             return self.discard(delivery, &id, Discard::Expired, ignore_result, &embed).await;
         }
         let meta = || serde_json::json!({"pid": std::process::id(), "hostname": crate::hostname()});
@@ -146,12 +147,11 @@ impl Dispatcher {
             tokio::select! {
                 biased;
                 // Not started: the dropped delivery goes straight back to the queue.
-                _ = self.stop_runs.cancelled() => return,
+                _ = self.stop_runs.cancelled() => return self.settled(delivery.message(), Outcome::HandedBack),
                 _ = self.rate_limits.wait(&task, Some(rate)) => {}
             }
         }
         if self.revoked.contains(&id) {
-            self.stats.revoked.fetch_add(1, Ordering::Relaxed);
             return self.discard(delivery, &id, Discard::Revoked, ignore_result, &embed).await;
         }
         let (delivery, _lock) =
@@ -162,6 +162,7 @@ impl Dispatcher {
                 Mutex::Settled => return,
             };
         let headers = &delivery.message().headers;
+        self.started(delivery.message());
         if self.track_started && !ignore_result {
             self.store(TaskResult::progress(&id, State::Started, meta()), false).await;
         }
@@ -176,7 +177,11 @@ impl Dispatcher {
             .filter(|(_, all)| (*all || options.process == Some(true)) && self.registry.get(&task).is_some());
         let call = match in_child {
             Some((pool, _)) => crate::process::run_in_child(pool, &id, &task, body.args, body.kwargs),
-            None => handler.call(Arguments::new(body.args, body.kwargs), ctx.clone()),
+            // Sends from inside the task continue its trace.
+            None => Box::pin(artel_core::trace::scope(
+                artel_core::TraceContext::of_run(headers),
+                handler.call(Arguments::new(body.args, body.kwargs), ctx.clone()),
+            )),
         };
         self.stats.active.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
@@ -185,13 +190,16 @@ impl Dispatcher {
         self.stats.active.fetch_sub(1, Ordering::Relaxed);
         let outcome = match run {
             Run::Ended(outcome) => outcome,
-            Run::Stopped => return hand_back(delivery, &ctx).await,
+            Run::Stopped => {
+                self.settled(delivery.message(), Outcome::HandedBack);
+                return hand_back(delivery, &ctx).await;
+            }
         };
         let runtime = started.elapsed();
-        self.stats.record(&task, runtime);
+        self.ran(delivery.message(), runtime);
         match outcome {
             Ok(value) => {
-                self.stats.succeeded.fetch_add(1, Ordering::Relaxed);
+                self.settled(delivery.message(), Outcome::Succeeded);
                 tracing::info!(%task, %id, ?runtime, "succeeded");
                 self.event(|| TaskEvent::Succeeded { id: id.clone(), result: value.clone(), runtime });
                 let result = self.extended(TaskResult::success(&id, value, self.clock.now()), headers, runtime);
@@ -202,6 +210,7 @@ impl Dispatcher {
             }
             Err(error) if error.kind() == TaskErrorKind::WorkerLost && options.reject_on_worker_lost == Some(true) => {
                 tracing::warn!(%task, %id, %error, "its child process died; the message comes back after its lease (reject_on_worker_lost)");
+                self.settled(delivery.message(), Outcome::HandedBack);
                 delivery.abandon();
             }
             Err(error) => match retry::decide(&error, &options, headers.retries, fastrand::f64()) {
@@ -218,6 +227,11 @@ impl Dispatcher {
     /// Settles a message that will not run as REVOKED.
     async fn discard(&self, delivery: Delivery, id: &str, why: Discard, ignore_result: bool, embed: &Embed) {
         let reason = why.reason();
+        let outcome = match why {
+            Discard::Expired => Outcome::Expired,
+            Discard::Revoked => Outcome::Revoked,
+        };
+        self.settled(delivery.message(), outcome);
         tracing::info!(task = %delivery.message().headers.task, %id, reason, "revoked");
         let expired = why == Discard::Expired;
         self.event(|| TaskEvent::Revoked { id: id.to_owned(), terminated: false, expired });
@@ -229,7 +243,8 @@ impl Dispatcher {
     /// Records a run that failed for good (or was terminated): FAILURE (REVOKED) stored,
     /// the failure kept where the broker records failures, the message acknowledged.
     async fn fail(&self, delivery: Delivery, error: TaskError, runtime: Duration, embed: &Embed) {
-        self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        let outcome = if error.kind() == TaskErrorKind::Revoked { Outcome::Revoked } else { Outcome::Failed };
+        self.settled(delivery.message(), outcome);
         let headers = &delivery.message().headers;
         let id = headers.id.as_str();
         log_failure(&headers.task, id, runtime, &error);
@@ -341,7 +356,7 @@ impl Dispatcher {
 
     /// Dead-letters bad input with its reason and records the reason as the result.
     async fn reject(&self, delivery: Delivery, id: &str, error: TaskError, embed: &Embed) {
-        self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        self.settled(delivery.message(), Outcome::DeadLettered);
         tracing::error!(task = %delivery.message().headers.task, %id, %error, "rejected to the dead letters");
         if !id.is_empty() {
             let result = TaskResult::failure(id, &error, self.clock.now());
@@ -363,6 +378,9 @@ impl Dispatcher {
         match self.backend.store(&result, self.result_ttl).await {
             Ok(_) => true,
             Err(e) => {
+                if let Some(observer) = &self.observer {
+                    observer.broker_error(e.kind());
+                }
                 tracing::error!(id = %result.task_id, error = %e, "could not store the task result");
                 false
             }

@@ -11,6 +11,7 @@ mod components;
 mod control;
 mod exclusive;
 mod execute;
+mod observe;
 mod process;
 mod rate;
 mod retry;

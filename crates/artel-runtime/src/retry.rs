@@ -60,6 +60,7 @@ impl Dispatcher {
     /// message; if the retry cannot be published, the message goes back to the queue.
     pub(crate) async fn retry(&self, delivery: Delivery, id: &str, error: TaskError, next: u32, countdown: Duration) {
         let task = delivery.message().headers.task.clone();
+        self.settled(delivery.message(), artel_core::worker::Outcome::Retried);
         let republished = self.republish(delivery, id, countdown, |message| {
             message.headers.retries = next;
             message.headers.parent_id.get_or_insert_with(|| id.to_owned());
@@ -71,7 +72,6 @@ impl Dispatcher {
         if let Err(e) = self.backend.store(&state, self.result_ttl).await {
             tracing::warn!(id = %id, error = %e, "could not store the RETRY state");
         }
-        self.stats.retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.event(|| artel_core::TaskEvent::Retried { id: id.to_owned(), error: error.clone() });
         tracing::info!(%task, %id, retry = next, ?countdown, %error, "retried");
     }

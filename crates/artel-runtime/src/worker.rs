@@ -17,7 +17,7 @@ use crate::revoke::Revoked;
 use crate::supervise::Limits;
 use crate::supervisor;
 use artel_core::EventSink;
-use artel_core::worker::{Component, Scope, Stop, WorkerControl, WorkerStats};
+use artel_core::worker::{Component, Scope, Stop, TaskObserver, WorkerControl, WorkerStats};
 
 /// Worker settings.
 #[derive(Debug, Clone)]
@@ -48,6 +48,8 @@ pub struct WorkerConfig {
     pub revoke_poll: Duration,
     /// Where task events go (Celery's `-E`); none by default.
     pub events: Option<Arc<dyn EventSink>>,
+    /// Hears how each message ended (Prometheus metrics); none by default.
+    pub observer: Option<Arc<dyn TaskObserver>>,
     /// The worker's node name, recorded with its results, failed tasks and the messages
     /// it publishes; `artel.<pid>@<host>` when unset.
     pub name: Option<String>,
@@ -77,6 +79,7 @@ impl Default for WorkerConfig {
             soft_time_limit: None,
             revoke_poll: Duration::from_millis(200),
             events: None,
+            observer: None,
             name: None,
             max_deliveries: 5,
             max_message_bytes: 16 << 20,
@@ -161,6 +164,7 @@ impl Worker {
             processes,
             locks: backend.locks().map(|server| server.locks(crate::exclusive::MUTEX_LEASE)),
             unique: backend.unique().cloned(),
+            observer: config.observer.clone(),
         };
         let executor = Arc::new(executor);
         let poller = RevocationPoller { executor: executor.clone(), every: config.revoke_poll };
@@ -208,7 +212,7 @@ impl Worker {
         let mut consumer = self.broker.consume(&queues, self.config.prefetch).await?;
         let mut components = self.components.clone();
         if let Some(heartbeat) = consumer.take_heartbeat() {
-            components.push(Arc::new(LeaseHeartbeat { heartbeat }));
+            components.push(Arc::new(LeaseHeartbeat { heartbeat, observer: self.config.observer.clone() }));
         }
         let scope = Scope {
             shutdown: CancellationToken::new(),
@@ -250,7 +254,7 @@ impl Worker {
                     // A refused job drops the delivery, which returns it to the queue.
                     if pool
                         .submit(async move {
-                            executor.execute(delivery).await;
+                            executor.handle(delivery).await;
                             drop(permit)
                         })
                         .is_err()
@@ -259,6 +263,9 @@ impl Worker {
                     }
                 }
                 Err(e) if e.is_transient() => {
+                    if let Some(observer) = &self.config.observer {
+                        observer.broker_error(e.kind());
+                    }
                     tracing::warn!(error = %e, retry_in = ?backoff, "broker unavailable; retrying");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,

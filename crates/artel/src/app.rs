@@ -149,7 +149,7 @@ impl App {
             }
             None => None,
         };
-        let plan = canvas::plan(signature, None, &Lineage::default(), self.clock.now(), &self.origin)
+        let plan = canvas::plan(signature, None, &Lineage::traced(), self.clock.now(), &self.origin)
             .map_err(|source| SendError::Canvas { task: task.clone(), source })?;
         let outcome = plan.outcome.clone();
         let (broker, chords, ttl) =

@@ -34,12 +34,22 @@ pub struct WorkerBuilder<'a> {
     config: WorkerConfig,
     burst: bool,
     events: bool,
+    #[cfg(feature = "metrics")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 impl Connection {
     /// A worker for `registry`'s tasks on this connection, with `config`'s settings.
     pub fn worker(&self, registry: Registry, config: WorkerConfig) -> WorkerBuilder<'_> {
-        WorkerBuilder { connection: self, registry: Arc::new(registry), config, burst: false, events: false }
+        WorkerBuilder {
+            connection: self,
+            registry: Arc::new(registry),
+            config,
+            burst: false,
+            events: false,
+            #[cfg(feature = "metrics")]
+            metrics: None,
+        }
     }
 }
 
@@ -56,9 +66,27 @@ impl WorkerBuilder<'_> {
         self
     }
 
+    /// Serve Prometheus metrics on `listen` (`GET /metrics`; names in docs/metrics.md).
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self, listen: Option<std::net::SocketAddr>) -> Self {
+        self.metrics = listen;
+        self
+    }
+
     /// The worker with its components.
     pub fn build(self) -> Result<Worker, WorkerSetupError> {
-        let Self { connection, registry, mut config, burst, events } = self;
+        #[cfg(feature = "metrics")]
+        let (mut config, metrics) = {
+            let metrics = self.metrics.map(|listen| (listen, Arc::new(artel_metrics::Metrics::new())));
+            let mut config = self.config;
+            if let Some((_, metrics)) = &metrics {
+                config.observer = Some(metrics.clone() as Arc<dyn artel_core::worker::TaskObserver>);
+            }
+            (config, metrics)
+        };
+        #[cfg(not(feature = "metrics"))]
+        let mut config = self.config;
+        let Self { connection, registry, burst, events, .. } = self;
         #[cfg_attr(not(feature = "celery"), allow(unused_variables))]
         let name = config.name.get_or_insert_with(artel_runtime::default_worker_name).clone();
         let inspect = match (burst, connection.backend.inspect()) {
@@ -86,6 +114,10 @@ impl WorkerBuilder<'_> {
         }
         if let Some(inspect) = inspect {
             worker = worker.with_component(BurstWatcher { inspect });
+        }
+        #[cfg(feature = "metrics")]
+        if let Some((listen, metrics)) = metrics {
+            worker = worker.with_component(artel_metrics::MetricsServer::new(listen, metrics));
         }
         #[cfg(feature = "celery")]
         {

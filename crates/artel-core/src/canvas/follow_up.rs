@@ -1,6 +1,7 @@
 //! [`FollowUp`]: what a finished task's workflow does next, decided from its message
 //! alone (no I/O), so the worker only carries it out: publish the calls, mark the doomed
-//! steps failed, record the chord membership.
+//! steps failed, record the chord membership. The calls continue the trace of the run
+//! that ended ([`crate::TraceContext::of_run`]).
 
 use serde_json::{Value, json};
 
@@ -54,6 +55,7 @@ impl FollowUp {
         let lineage = Lineage {
             parent_id: Some(id.to_owned()),
             root_id: Some(headers.root_id.clone().unwrap_or_else(|| id.to_owned())),
+            trace: Some(crate::TraceContext::of_run(headers)),
         };
         let mut calls = Vec::new();
         let mut doomed = Vec::new();
@@ -127,7 +129,12 @@ mod tests {
         };
         let (headers, embed) = ended_task(embed, None);
         let follow_up = FollowUp::of(&headers, &embed, Ended::Succeeded(&json!(5)));
-        assert_eq!(follow_up.lineage, Lineage { parent_id: Some("done".into()), root_id: Some("root".into()) });
+        let expected = Lineage {
+            parent_id: Some("done".into()),
+            root_id: Some("root".into()),
+            trace: Some(crate::TraceContext::of_run(&headers)),
+        };
+        assert_eq!(follow_up.lineage, expected, "the calls continue the ended run's trace");
         let calls = names(&follow_up.calls);
         assert_eq!(calls[0], ("link", &json!(5)));
         assert_eq!(calls[1].1, &json!(5));

@@ -16,6 +16,16 @@ pub struct Lineage {
     pub parent_id: Option<String>,
     /// The workflow's first task.
     pub root_id: Option<String>,
+    /// The trace the messages continue, with the span that publishes them as parent.
+    pub trace: Option<crate::TraceContext>,
+}
+
+impl Lineage {
+    /// A new workflow, continuing the trace of the task run in progress here, if any, else
+    /// starting a trace.
+    pub fn traced() -> Self {
+        Self { trace: Some(crate::trace::current().unwrap_or_else(crate::TraceContext::root)), ..Self::default() }
+    }
 }
 
 /// Where a workflow's result will be.
@@ -132,6 +142,9 @@ impl Planner<'_> {
                 let mut message = sig.message(self.now, self.origin, rest);
                 message.headers.parent_id.clone_from(&lineage.parent_id);
                 message.headers.root_id = Some(lineage.root_id.clone().unwrap_or_else(|| id.clone()));
+                if let Some(trace) = &lineage.trace {
+                    trace.put(&mut message.headers);
+                }
                 self.messages.push(message);
                 Ok(Outcome::Task(id))
             }
@@ -343,7 +356,7 @@ mod tests {
 
     #[test]
     fn a_parent_result_is_prepended_unless_immutable() {
-        let lineage = Lineage { parent_id: Some("p".to_owned()), root_id: Some("r".to_owned()) };
+        let lineage = Lineage { parent_id: Some("p".to_owned()), root_id: Some("r".to_owned()), trace: None };
         let sig = group([task("a").with_args(vec![json!(1)]), task("b").with_args(vec![json!(1)]).immutable()]);
         let p = plan(sig, Some(&json!(0)), &lineage, SystemClock.now(), "test").expect("plans");
         let args: Vec<_> = p.messages.iter().map(|m| m.decode_body().expect("body").args).collect();

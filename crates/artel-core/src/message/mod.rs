@@ -8,7 +8,7 @@
 mod body;
 mod build;
 
-pub use build::UNIQUE_HEADER;
+pub use build::{SENT_HEADER, UNIQUE_HEADER};
 mod envelope;
 
 use serde::{Deserialize, Serialize};

@@ -65,6 +65,10 @@ pub(crate) struct WorkerArgs {
     /// Send task and worker events for monitors such as Flower (Celery's -E; celery+redis:// or amqp://).
     #[arg(short = 'E', long)]
     events: bool,
+    /// Serve Prometheus metrics on this address (`GET /metrics`), e.g. 127.0.0.1:9808;
+    /// names and labels in docs/metrics.md.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
     /// Where tasks run: `local` (this process's async tasks and threads) or `processes`
     /// (every task in one of --concurrency child processes: a crash, a leak or a runaway
     /// loop takes down only its child, which is replaced). Tasks declared `process` run in
@@ -157,7 +161,8 @@ pub(crate) async fn run(
         ..WorkerConfig::default()
     };
     let names = tasks.names().join(", ");
-    let worker = connection.worker(tasks, config).burst(args.burst).events(args.events).build().map_err(|e| {
+    let builder = connection.worker(tasks, config).burst(args.burst).events(args.events).metrics(args.metrics);
+    let worker = builder.build().map_err(|e| {
         let flag = match e {
             WorkerSetupError::BurstUnsupported => "--burst",
             _ => "--events",
