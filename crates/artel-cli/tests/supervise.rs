@@ -69,7 +69,14 @@ impl Supervised {
 }
 
 impl Drop for Supervised {
+    /// Stops the supervisor with SIGTERM, so it stops its copies (which live in process
+    /// groups of their own and would outlive a SIGKILL); SIGKILL only if it hangs.
     fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.config);
