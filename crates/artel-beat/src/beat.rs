@@ -294,9 +294,11 @@ impl Beat {
                 _ = tokio::time::sleep(pause) => {}
             }
         }
-        if let Memory::Shared { guard: Some(held), .. } = &mut self.memory {
+        if let Memory::Shared { guard, .. } = &mut self.memory
+            && let Some(held) = guard.take()
+        {
             tracing::info!(fence = held.fence(), "handing over the lead");
-            self.memory = Memory::Local { path: None, last: HashMap::new() };
+            drop(held);
             // The release runs on the runtime after the guard drops: give it a moment.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

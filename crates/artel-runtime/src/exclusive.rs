@@ -27,7 +27,7 @@ const DEFERRED_HEADER: &str = "artel_deferred";
 const MAX_DEFER: Duration = Duration::from_secs(30);
 
 /// Whether a mutex task may run, with its message when it does.
-pub(crate) enum Mutex {
+pub(crate) enum Turn {
     /// It declares no lock.
     Free(Delivery),
     /// It holds its lock until the guard drops.
@@ -56,22 +56,22 @@ impl Dispatcher {
         params: &[&str],
         args: &[Value],
         kwargs: &Map<String, Value>,
-    ) -> Mutex {
-        let Some(template) = options.lock.as_deref() else { return Mutex::Free(delivery) };
+    ) -> Turn {
+        let Some(template) = options.lock.as_deref() else { return Turn::Free(delivery) };
         let headers = &delivery.message().headers;
         let (task, id) = (headers.task.clone(), headers.id.clone());
         let key = match lock_key(&task, template, params, args, kwargs) {
             Ok(key) => key,
-            Err(error) => return Mutex::Bad(delivery, error),
+            Err(error) => return Turn::Bad(delivery, error),
         };
         let Some(locks) = &self.locks else {
             let error = TaskError::msg(format!(
                 "task {task} runs under lock {template:?}, but this broker offers no locks: use sqlite://, redis://, celery+redis:// or amqp://"
             ));
-            return Mutex::Bad(delivery, error);
+            return Turn::Bad(delivery, error);
         };
         match locks.acquire(&key, options.lock_timeout.unwrap_or_default()).await {
-            Ok(guard) => Mutex::Held(delivery, guard),
+            Ok(guard) => Turn::Held(delivery, guard),
             Err(artel_lock::LockError::Timeout { .. }) => {
                 let deferrals = headers.extra.get(DEFERRED_HEADER).and_then(Value::as_u64).unwrap_or(0);
                 let wait = defer_delay(deferrals, fastrand::f64());
@@ -81,13 +81,13 @@ impl Dispatcher {
                     message.headers.extra.insert(DEFERRED_HEADER.to_owned(), Value::from(deferrals + 1));
                 })
                 .await;
-                Mutex::Settled
+                Turn::Settled
             }
             Err(error) => {
                 tracing::warn!(%task, %id, %key, %error, "cannot reach the lock; the message goes back to the queue");
                 self.settled(delivery.message(), Outcome::HandedBack);
                 crate::execute::settle(delivery.requeue().await, &id);
-                Mutex::Settled
+                Turn::Settled
             }
         }
     }

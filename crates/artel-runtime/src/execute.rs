@@ -18,7 +18,7 @@ use artel_core::{
 
 use crate::active::ActiveTasks;
 use crate::canvas;
-use crate::exclusive::{Mutex, unique_claim};
+use crate::exclusive::{Turn, unique_claim};
 use crate::rate::RateLimits;
 use crate::retry::{self, Decision};
 use crate::revoke::Revoked;
@@ -156,10 +156,10 @@ impl Dispatcher {
         }
         let (delivery, _lock) =
             match self.take_lock(delivery, &options, handler.params(), &body.args, &body.kwargs).await {
-                Mutex::Free(delivery) => (delivery, None),
-                Mutex::Held(delivery, guard) => (delivery, Some(guard)),
-                Mutex::Bad(delivery, error) => return self.reject(delivery, &id, error, &embed).await,
-                Mutex::Settled => return,
+                Turn::Free(delivery) => (delivery, None),
+                Turn::Held(delivery, guard) => (delivery, Some(guard)),
+                Turn::Bad(delivery, error) => return self.reject(delivery, &id, error, &embed).await,
+                Turn::Settled => return,
             };
         let headers = &delivery.message().headers;
         self.started(delivery.message());

@@ -127,31 +127,30 @@ impl App {
     ///
     /// A unique call ([`Signature::unique_for`], [`Signature::unique_key`]) is published
     /// only when its key is free; otherwise the holding call's id is returned.
-    pub async fn apply(&self, mut signature: Signature) -> Result<Outcome, SendError> {
+    pub async fn apply(&self, signature: Signature) -> Result<Outcome, SendError> {
         let task = signature.task.clone();
         let unique = signature.unique();
         if unique.is_some() && signature.subtask_type.is_some() {
             return Err(SendError::UniqueWorkflow { task });
         }
-        let claimed = match unique {
-            Some((key, ttl)) => {
-                let id = signature.options.task_id.get_or_insert_with(|| uuid::Uuid::new_v4().to_string()).clone();
-                let Some(keys) = self.backend.unique() else { return Err(SendError::NoUniqueKeys { task }) };
-                let holder = keys
-                    .claim_unique(&key, &id, ttl)
-                    .await
-                    .map_err(|source| SendError::Broker { task: task.clone(), source })?;
-                if holder != id {
-                    tracing::debug!(%task, %key, %holder, "a call with this unique key is queued or running");
-                    return Ok(Outcome::Task(holder));
-                }
-                Some((keys.clone(), key, id))
-            }
-            None => None,
-        };
         let plan = canvas::plan(signature, None, &Lineage::traced(), self.clock.now(), &self.origin)
             .map_err(|source| SendError::Canvas { task: task.clone(), source })?;
         let outcome = plan.outcome.clone();
+        let claimed = match (unique, &outcome) {
+            (Some((key, ttl)), Outcome::Task(id)) => {
+                let Some(keys) = self.backend.unique() else { return Err(SendError::NoUniqueKeys { task }) };
+                let holder = keys
+                    .claim_unique(&key, id, ttl)
+                    .await
+                    .map_err(|source| SendError::Broker { task: task.clone(), source })?;
+                if holder != *id {
+                    tracing::debug!(%task, %key, %holder, "a call with this unique key is queued or running");
+                    return Ok(Outcome::Task(holder));
+                }
+                Some((keys.clone(), key, id.clone()))
+            }
+            _ => None,
+        };
         let (broker, chords, ttl) =
             (self.backend.broker().as_ref(), self.backend.chords().as_ref(), Some(artel_core::RESULT_EXPIRES));
         if let Err(source) = canvas::publish(broker, chords, vec![plan], ttl).await {
