@@ -92,7 +92,9 @@ impl Dispatcher {
         Ok(())
     }
 
-    pub(crate) async fn execute(&self, delivery: Delivery) {
+    /// Runs `delivery` as the run whose trace context is `run`
+    /// ([`artel_core::TraceContext::of_run`]).
+    pub(crate) async fn execute(&self, delivery: Delivery, run: artel_core::TraceContext) {
         self.received(delivery.message(), delivery.deliveries());
         let headers = &delivery.message().headers;
         let (id, task) = (headers.id.clone(), headers.task.clone());
@@ -179,7 +181,7 @@ impl Dispatcher {
             Some((pool, _)) => crate::process::run_in_child(pool, &id, &task, body.args, body.kwargs),
             // Sends from inside the task continue its trace.
             None => Box::pin(artel_core::trace::scope(
-                artel_core::TraceContext::of_run(headers),
+                run,
                 handler.call(Arguments::new(body.args, body.kwargs), ctx.clone()),
             )),
         };

@@ -17,17 +17,19 @@ use crate::execute::Dispatcher;
 
 impl Dispatcher {
     /// Handles `delivery` in a `task` span (task, id, trace id: [`TraceContext::of_run`])
-    /// so logs inside the run carry them. Few fields, formatted without allocating: this
-    /// runs for every message.
+    /// so logs inside the run carry them; the run's context is derived once and handed to
+    /// [`Dispatcher::execute`]. Few fields, formatted without allocating: this runs for
+    /// every message.
     pub(crate) async fn handle(&self, delivery: Delivery) {
         let message = delivery.message();
+        let run = TraceContext::of_run(&message.headers);
         let span = tracing::info_span!(
             "task",
             task = %message.headers.task,
             id = %message.headers.id,
-            trace_id = %TraceContext::of_run(&message.headers).trace_display(),
+            trace_id = %run.trace_display(),
         );
-        self.execute(delivery).instrument(span).await;
+        self.execute(delivery, run).instrument(span).await;
     }
 
     fn observer(&self) -> Option<&dyn TaskObserver> {
