@@ -12,6 +12,7 @@
 
 pub mod coordination;
 pub mod faults;
+pub mod history;
 pub mod hostile;
 pub mod locks;
 
@@ -29,6 +30,7 @@ use serde_json::json;
 pub use coordination::{
     locks_exclude_and_fenced_values_refuse_stale_writers, unique_keys_name_the_first_task_until_released_or_lapsed,
 };
+pub use history::the_task_history_keeps_each_tasks_latest_record_newest_first;
 
 /// What a broker crate hands the suite.
 pub struct Fixture {
@@ -36,9 +38,10 @@ pub struct Fixture {
     pub backend: Backend,
     /// Unique per test; prefix queue names with it.
     pub prefix: String,
-    /// How many failures per queue the broker's record of failed tasks (where it keeps
-    /// one) was configured to keep: use a small number, the suite fills it.
-    pub failed_kept: u32,
+    /// How many failures per queue the broker's record of failed tasks, and how many
+    /// records its task history (where it keeps them) were configured to keep: use a small
+    /// number, the suite fills them.
+    pub kept: u32,
     /// Another connection to the same store with short leases, for the lease behaviours;
     /// `None` where messages are not leased (RabbitMQ holds them for the channel).
     pub leases: Option<Leases>,
@@ -263,6 +266,7 @@ macro_rules! conformance {
             a_stale_holders_ack_does_not_settle_the_rescued_message,
             locks_exclude_and_fenced_values_refuse_stale_writers,
             unique_keys_name_the_first_task_until_released_or_lapsed,
+            the_task_history_keeps_each_tasks_latest_record_newest_first,
         );
     };
     (@tests $setup:expr; $($name:ident),* $(,)?) => {
@@ -416,7 +420,7 @@ pub async fn a_stopped_consumer_keeps_a_running_delivery_held_until_it_settles(f
 /// publishes one again with its retry count reset and forgets its stored result.
 /// Skipped where the broker keeps no failures.
 pub async fn failures_are_recorded_with_the_ack_newest_kept_and_run_again(f: &Fixture) {
-    let (Some(failed), kept) = (f.backend.failed(), &f.failed_kept) else {
+    let (Some(failed), kept) = (f.backend.failed(), &f.kept) else {
         return eprintln!("skipped: {:?} keeps no failed tasks", f.broker());
     };
     let q = f.queue("failed");

@@ -12,7 +12,7 @@ fn memory() -> Fixture {
     Fixture {
         backend,
         slow_polling,
-        failed_kept: 0,
+        kept: 0,
         prefix: "t-".to_owned(),
         leases: None,
         capabilities: Capabilities::NATIVE,

@@ -73,7 +73,7 @@ impl EventSink for EventPublisher {
 /// A task event as Celery's type and fields (docs/wire-format.md §e.4).
 fn celery_event(event: TaskEvent) -> (&'static str, Map<String, Value>) {
     let (kind, fields) = match event {
-        TaskEvent::Received { id, name, args, kwargs, root_id, parent_id, retries, eta, expires } => (
+        TaskEvent::Received { id, name, args, kwargs, root_id, parent_id, retries, eta, expires, .. } => (
             "task-received",
             json!({
                 "uuid": id, "name": name, "args": args, "kwargs": kwargs, "root_id": root_id,
@@ -91,6 +91,7 @@ fn celery_event(event: TaskEvent) -> (&'static str, Map<String, Value>) {
         TaskEvent::Revoked { id, terminated, expired } => {
             ("task-revoked", json!({"uuid": id, "terminated": terminated, "signum": null, "expired": expired}))
         }
+        TaskEvent::Rejected { id, .. } => ("task-rejected", json!({"uuid": id, "requeue": false})),
     };
     match fields {
         Value::Object(fields) => (kind, fields),
@@ -209,6 +210,8 @@ mod tests {
             retries: 1,
             eta: None,
             expires: None,
+            queue: "celery".into(),
+            sent_at_ms: None,
         });
         let expected = json!({
             "uuid": "t4", "name": "add", "args": "(2, 3)", "kwargs": null, "root_id": "t4",

@@ -75,15 +75,7 @@ async fn amqp_fixture() -> Option<Fixture> {
         let backend = backend.clone();
         SlowPolling { open: Box::new(move || Box::pin(std::future::ready(backend.clone()))) }
     };
-    Some(Fixture {
-        backend,
-        prefix,
-        failed_kept: 0,
-        leases: None,
-        slow_polling,
-        capabilities,
-        cleanup: Box::new(cleanup),
-    })
+    Some(Fixture { backend, prefix, kept: 0, leases: None, slow_polling, capabilities, cleanup: Box::new(cleanup) })
 }
 
 conformance!(match amqp_fixture().await {

@@ -92,7 +92,7 @@ async fn celery_fixture() -> Option<Fixture> {
     Some(Fixture {
         backend: broker.backend(),
         prefix: "q-".to_owned(),
-        failed_kept: 0,
+        kept: 0,
         leases: Some(leases(&cleanup.prefix)),
         slow_polling: slow_polling(&cleanup.prefix),
         capabilities: Capabilities {

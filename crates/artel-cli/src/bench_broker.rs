@@ -32,10 +32,35 @@ pub(crate) struct BrokerArgs {
     /// Run `sleep` tasks of this many milliseconds instead of no-ops.
     #[arg(long)]
     sleep_ms: Option<u64>,
-    /// Also drain with the worker serving Prometheus metrics, alternating off and on
-    /// (twice each), to show what metrics cost.
-    #[arg(long)]
-    metrics: bool,
+    /// Also drain with the worker changed so, alternating plain and changed (twice each),
+    /// to show what a feature costs.
+    #[arg(long, value_enum)]
+    compare: Option<Variant>,
+}
+
+/// A change to the draining worker that `--compare` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Variant {
+    /// Serving Prometheus metrics (`--metrics 127.0.0.1:0`).
+    Metrics,
+    /// Keeping no task history (`--no-history`).
+    NoHistory,
+}
+
+impl Variant {
+    fn worker_args(self) -> &'static [&'static str] {
+        match self {
+            Variant::Metrics => &["--metrics", "127.0.0.1:0"],
+            Variant::NoHistory => &["--no-history"],
+        }
+    }
+
+    fn phase(self) -> &'static str {
+        match self {
+            Variant::Metrics => "drain, metrics on",
+            Variant::NoHistory => "drain, no history",
+        }
+    }
 }
 
 const QUEUE: &str = "bench";
@@ -61,12 +86,15 @@ async fn bench(args: &BrokerArgs, broker: Option<&str>) -> anyhow::Result<ExitCo
     let worker_args = ["-Q", QUEUE, "-c", c.as_str(), "--burst"];
     let mut phases = Vec::new();
 
-    // 1 and 2: fill the queue, then drain it with a worker process (with --metrics,
-    // alternately without and with metrics served).
-    let rounds: &[bool] = if args.metrics { &[false, true, false, true] } else { &[false] };
-    for &metrics in rounds {
-        let (enqueue, drain) = fill_and_drain(broker, &worker_args, args.tasks, metrics).await?;
-        if !metrics && phases.is_empty() {
+    // 1 and 2: fill the queue, then drain it with a worker process (with --compare,
+    // alternately plain and changed).
+    let rounds = match args.compare {
+        Some(variant) => vec![None, Some(variant), None, Some(variant)],
+        None => vec![None],
+    };
+    for variant in rounds {
+        let (enqueue, drain) = fill_and_drain(broker, &worker_args, args.tasks, variant).await?;
+        if phases.is_empty() {
             phases.push(enqueue);
         }
         phases.push(drain);
@@ -148,12 +176,12 @@ async fn bench(args: &BrokerArgs, broker: Option<&str>) -> anyhow::Result<ExitCo
 }
 
 /// Fills a fresh namespace with `tasks` no-ops, then drains it with a worker process
-/// (serving metrics when `metrics`): the enqueue and drain phases.
+/// (changed by `variant`): the enqueue and drain phases.
 async fn fill_and_drain(
     broker: Option<&str>,
     worker_args: &[&str],
     tasks: u64,
-    metrics: bool,
+    variant: Option<Variant>,
 ) -> anyhow::Result<(Phase, Phase)> {
     let mut space = Namespace::new("bench", broker)?;
     println!("broker: {}", space.describe());
@@ -164,16 +192,12 @@ async fn fill_and_drain(
     let started = Instant::now();
     enqueue(&connection, tasks, None).await?;
     let fill = Phase { name: "enqueue", tasks, took: started.elapsed(), note: format!("batches of {BATCH}") };
-    eprintln!("draining with a worker process{}...", if metrics { " serving metrics" } else { "" });
-    let args: Vec<&str> = worker_args
-        .iter()
-        .copied()
-        .chain(metrics.then_some(["--metrics", "127.0.0.1:0"]).into_iter().flatten())
-        .collect();
+    let name = variant.map_or("drain", Variant::phase);
+    eprintln!("{name} with a worker process...");
+    let args: Vec<&str> = worker_args.iter().chain(variant.map_or(&[][..], Variant::worker_args)).copied().collect();
     let started = Instant::now();
     let worker = Worker::spawn(&url, &args)?;
     let rss = drain(inspect.as_ref(), tasks, worker.pid()).await?;
-    let name = if metrics { "drain, metrics on" } else { "drain" };
     let drained = Phase { name, tasks, took: started.elapsed(), note: rss };
     worker.finish(Duration::from_secs(30))?;
     drop(connection);

@@ -6,12 +6,13 @@
 use std::fmt;
 
 use async_trait::async_trait;
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::broker::BrokerResult;
 
 /// Message counts of one queue.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct QueueCounts {
     /// The queue name.
     pub queue: String,
@@ -26,7 +27,7 @@ pub struct QueueCounts {
 }
 
 /// A dead-lettered message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeadMessage {
     /// The broker's id for the entry.
     pub id: String,
@@ -43,7 +44,7 @@ pub struct DeadMessage {
 }
 
 /// What a worker last reported.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkerReport {
     /// The worker's node name.
     pub name: String,

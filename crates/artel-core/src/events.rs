@@ -33,6 +33,10 @@ pub enum TaskEvent {
         eta: Option<Timestamp>,
         /// Time after which it must not run.
         expires: Option<Timestamp>,
+        /// The queue it was consumed from.
+        queue: String,
+        /// When the producer sent it, in unix milliseconds, where it says.
+        sent_at_ms: Option<i64>,
     },
     /// The run started.
     Started {
@@ -72,6 +76,17 @@ pub enum TaskEvent {
         /// Its `expires` time passed before it ran.
         expired: bool,
     },
+    /// The message was dead-lettered: unreadable, unregistered, delivered too often...
+    Rejected {
+        /// Task id ("" when unreadable).
+        id: String,
+        /// Task name, as the message says.
+        name: String,
+        /// The queue it was consumed from.
+        queue: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Where a worker's task events go.
@@ -79,4 +94,15 @@ pub trait EventSink: Send + Sync + fmt::Debug {
     /// Publishes `event`; the sink adds what every event carries in its format
     /// (hostname, timestamp, pid, clock). Must not block.
     fn emit(&self, event: TaskEvent);
+}
+
+/// Both sinks hear every event, the first first.
+#[derive(Debug)]
+pub struct Both(pub std::sync::Arc<dyn EventSink>, pub std::sync::Arc<dyn EventSink>);
+
+impl EventSink for Both {
+    fn emit(&self, event: TaskEvent) {
+        self.0.emit(event.clone());
+        self.1.emit(event);
+    }
 }

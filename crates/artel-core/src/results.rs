@@ -15,6 +15,7 @@ use crate::admin::{Control, Inspect, WorkerRegistry};
 use crate::broker::{Broker, BrokerResult};
 use crate::error::{BrokerError, BrokerErrorKind};
 use crate::failed::FailedTasks;
+use crate::history::TaskHistory;
 use crate::result::TaskResult;
 use crate::time::Timestamp;
 use crate::unique::UniqueKeys;
@@ -32,6 +33,7 @@ pub struct Backend {
     control: Option<Arc<dyn Control>>,
     workers: Option<Arc<dyn WorkerRegistry>>,
     failed: Option<Arc<dyn FailedTasks>>,
+    history: Option<Arc<dyn TaskHistory>>,
     locks: Option<Arc<dyn LockServer>>,
     unique: Option<Arc<dyn UniqueKeys>>,
 }
@@ -52,6 +54,7 @@ impl Backend {
             control: None,
             workers: None,
             failed: None,
+            history: None,
             locks: None,
             unique: None,
         }
@@ -83,6 +86,12 @@ impl Backend {
     /// This backend keeping tasks that failed for good in `failed`.
     pub fn with_failed(mut self, failed: Arc<dyn FailedTasks>) -> Self {
         self.failed = Some(failed);
+        self
+    }
+
+    /// This backend keeping an index of recent tasks in `history`.
+    pub fn with_history(mut self, history: Arc<dyn TaskHistory>) -> Self {
+        self.history = Some(history);
         self
     }
 
@@ -136,6 +145,11 @@ impl Backend {
     /// Tasks that failed for good, to list and run again, where kept.
     pub fn failed(&self) -> Option<&Arc<dyn FailedTasks>> {
         self.failed.as_ref()
+    }
+
+    /// The index of recent tasks, where kept.
+    pub fn history(&self) -> Option<&Arc<dyn TaskHistory>> {
+        self.history.as_ref()
     }
 
     /// Locks and fenced values shared by every process on this backend, where offered.

@@ -12,7 +12,6 @@ use serde_json::Value;
 
 use crate::broker::RedisBroker;
 use crate::toolkit::redis_error;
-use crate::toolkit::scan;
 
 /// A dead entry as `bury.lua` writes it.
 #[derive(serde::Deserialize)]
@@ -25,14 +24,10 @@ struct DeadEntry {
 }
 
 impl RedisBroker {
-    /// Queues with any key, by the `{queue}` hash tag in their names.
+    /// Queues ever published to or consumed from (the registry, [`crate::keys::queues`]).
     async fn queue_names(&self) -> BrokerResult<BTreeSet<String>> {
-        let prefix = &self.shared.config.prefix;
-        let keys = scan(&mut self.shared.conn.clone(), &format!("{prefix}:{{*}}:*")).await?;
-        Ok(keys
-            .iter()
-            .filter_map(|key| key.strip_prefix(&format!("{prefix}:{{"))?.split_once("}:").map(|(q, _)| q.to_owned()))
-            .collect())
+        let registry = crate::keys::queues(&self.shared.config.prefix);
+        self.shared.conn.clone().smembers(registry).await.map_err(|e| redis_error("listing queues", e))
     }
 
     /// The dead list's entries, each with its raw bytes (to remove it by value). An entry

@@ -25,19 +25,28 @@ impl RedisBroker {
     /// Connects with explicit settings and clock.
     pub async fn connect_with(url: &str, config: RedisConfig, clock: Arc<dyn Clock>) -> BrokerResult<Self> {
         let (client, conn) = crate::toolkit::open(url).await?;
-        let shared = Shared { client, conn, scripts: Scripts::load(), config, clock };
+        let shared = Shared {
+            client,
+            conn,
+            scripts: Scripts::load(),
+            config,
+            clock,
+            bulk: Default::default(),
+            registered: Default::default(),
+        };
         Ok(Self { shared: Arc::new(shared) })
     }
 }
 
 impl RedisBroker {
     /// This broker with everything it offers: it is its own result store, chord counter
-    /// and revocation log, counts queues, keeps dead letters, worker reports and failed
-    /// tasks, and offers locks and unique task keys.
+    /// and revocation log, counts queues, keeps dead letters, worker reports, failed
+    /// tasks and a task history, and offers locks and unique task keys.
     pub fn backend(&self) -> Backend {
         Backend::new(Arc::new(self.clone()), self.clone())
             .administered(self.clone())
             .with_failed(Arc::new(self.clone()))
+            .with_history(Arc::new(self.clone()))
             .with_locks(Arc::new(self.lock_server()))
             .with_unique(Arc::new(self.lock_server()))
     }
@@ -60,6 +69,7 @@ impl Broker for RedisBroker {
         if messages.is_empty() {
             return Ok(());
         }
+        self.shared.register([queue]).await?;
         let keys = self.shared.keys(queue);
         let now = self.shared.now_ms();
         let mut invocation = self.shared.scripts.enqueue.prepare_invoke();
@@ -84,6 +94,7 @@ impl Broker for RedisBroker {
     }
 
     async fn consume(&self, queues: &Queues, prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {
+        self.shared.register(queues.iter().map(String::as_str)).await?;
         Ok(Box::new(LeasedConsumer::open(self.shared.clone(), queues.clone(), prefetch).await?))
     }
 

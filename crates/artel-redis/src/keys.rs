@@ -74,6 +74,19 @@ pub(crate) fn revocations(prefix: &str) -> (String, String) {
     (format!("{prefix}:revocations:{{r}}:log"), format!("{prefix}:revocations:{{r}}:seq"))
 }
 
+/// The task history's keys, in the order `lua/history_record.lua` takes them; one hash
+/// tag. The last is the prefix of the per-state indexes.
+pub(crate) fn history(prefix: &str) -> [String; 6] {
+    // Not `{prefix}:{name}:...`: that shape is a queue's (see admin.rs).
+    let key = |part: &str| format!("{prefix}:history:{{h}}:{part}");
+    [key("records"), key("recent"), key("seq"), key("minutes"), key("minute_index"), key("state:")]
+}
+
+/// The set of queue names used, so listing queues needs no SCAN.
+pub(crate) fn queues(prefix: &str) -> String {
+    format!("{prefix}:queues")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

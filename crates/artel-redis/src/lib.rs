@@ -23,6 +23,7 @@ mod admin;
 mod backend;
 mod broker;
 mod failed;
+mod history;
 mod keys;
 mod lease;
 mod locks;

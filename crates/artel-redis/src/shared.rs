@@ -1,14 +1,17 @@
 //! What a broker's clones share: connections, scripts, settings and clock. A leaf: the
 //! broker, its lease store, result backend and admin all build on it.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use artel_core::Clock;
+use artel_core::{BrokerResult, Clock};
+use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
-use crate::keys::QueueKeys;
+use crate::keys::{self, QueueKeys};
 use crate::scripts::Scripts;
+use crate::toolkit::redis_error;
 
 /// Settings of a [`crate::RedisBroker`].
 #[derive(Debug, Clone)]
@@ -22,6 +25,8 @@ pub struct RedisConfig {
     pub idle_wait: Duration,
     /// How many tasks that failed for good are kept per queue for `artel failed`.
     pub failed_kept: u32,
+    /// How many task records the task history keeps; the least recently updated go first.
+    pub history_kept: u32,
 }
 
 impl Default for RedisConfig {
@@ -31,6 +36,7 @@ impl Default for RedisConfig {
             lease: Duration::from_secs(30),
             idle_wait: Duration::from_millis(500),
             failed_kept: artel_core::FAILED_KEPT,
+            history_kept: artel_core::HISTORY_KEPT,
         }
     }
 }
@@ -43,6 +49,11 @@ pub(crate) struct Shared {
     pub(crate) scripts: Scripts,
     pub(crate) config: RedisConfig,
     pub(crate) clock: Arc<dyn Clock>,
+    /// A connection of its own for bulk writes (task history), opened on first use, so
+    /// their large requests never queue ahead of the hot path's small ones.
+    pub(crate) bulk: tokio::sync::OnceCell<ConnectionManager>,
+    /// Queues this process has added to the registry ([`keys::queues`]).
+    pub(crate) registered: Mutex<HashSet<String>>,
 }
 
 impl Shared {
@@ -52,5 +63,35 @@ impl Shared {
 
     pub(crate) fn keys(&self, queue: &str) -> QueueKeys {
         QueueKeys::new(&self.config.prefix, queue)
+    }
+
+    /// The bulk connection ([`Shared::bulk`]).
+    pub(crate) async fn bulk(&self) -> BrokerResult<ConnectionManager> {
+        let conn = self
+            .bulk
+            .get_or_try_init(|| ConnectionManager::new(self.client.clone()))
+            .await
+            .map_err(|e| redis_error("opening a second connection to Redis", e))?;
+        Ok(conn.clone())
+    }
+
+    /// Adds `queues` to the registry that `artel queues` and the dashboard read, once per
+    /// process and queue: listing queues then needs no SCAN of the keyspace.
+    pub(crate) async fn register<'q>(&self, queues: impl IntoIterator<Item = &'q str>) -> BrokerResult<()> {
+        let new: Vec<&str> = {
+            let registered = self.registered.lock().unwrap_or_else(|e| e.into_inner());
+            queues.into_iter().filter(|q| !registered.contains(*q)).collect()
+        };
+        if new.is_empty() {
+            return Ok(());
+        }
+        let _: u64 = self
+            .conn
+            .clone()
+            .sadd(keys::queues(&self.config.prefix), &new)
+            .await
+            .map_err(|e| redis_error("registering queues", e))?;
+        self.registered.lock().unwrap_or_else(|e| e.into_inner()).extend(new.into_iter().map(str::to_owned));
+        Ok(())
     }
 }

@@ -33,8 +33,8 @@ impl Drop for DropPrefix {
     }
 }
 
-/// Failures kept per queue: small, so the suite sees older ones dropped.
-const FAILED_KEPT: u32 = 3;
+/// Failures kept per queue and task records kept: small, so the suite sees older ones dropped.
+const KEPT: u32 = 3;
 
 /// Other worker processes on the same prefix, with short leases.
 fn leases(prefix: &str) -> Leases {
@@ -72,11 +72,12 @@ fn slow_polling(prefix: &str) -> SlowPolling {
 
 async fn redis_fixture() -> Option<Fixture> {
     let prefix = format!("artel-test-{}", uuid::Uuid::new_v4());
-    let config = RedisConfig { prefix: prefix.clone(), failed_kept: FAILED_KEPT, ..RedisConfig::default() };
+    let config =
+        RedisConfig { prefix: prefix.clone(), failed_kept: KEPT, history_kept: KEPT, ..RedisConfig::default() };
     match RedisBroker::connect_with(&url(), config, Arc::new(SystemClock)).await {
         Ok(broker) => Some(Fixture {
             backend: broker.backend(),
-            failed_kept: FAILED_KEPT,
+            kept: KEPT,
             prefix: "q-".to_owned(),
             leases: Some(leases(&prefix)),
             slow_polling: slow_polling(&prefix),

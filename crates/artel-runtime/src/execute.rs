@@ -130,6 +130,8 @@ impl Dispatcher {
             retries: headers.retries,
             eta: headers.eta,
             expires: headers.expires,
+            queue: delivery.message().queue().to_owned(),
+            sent_at_ms: headers.extra.get(artel_core::message::SENT_HEADER).and_then(serde_json::Value::as_i64),
         });
         let options = handler.options();
         if let Some(error) =
@@ -361,6 +363,12 @@ impl Dispatcher {
         self.settled(delivery.message(), Outcome::DeadLettered);
         tracing::error!(task = %delivery.message().headers.task, %id, %error, "rejected to the dead letters");
         if !id.is_empty() {
+            self.event(|| TaskEvent::Rejected {
+                id: id.to_owned(),
+                name: delivery.message().headers.task.clone(),
+                queue: delivery.message().queue().to_owned(),
+                reason: error.to_string(),
+            });
             let result = TaskResult::failure(id, &error, self.clock.now());
             if !self.advance(&delivery, &result, embed).await {
                 return settle(delivery.requeue().await, id);

@@ -48,6 +48,9 @@ pub struct WorkerConfig {
     pub revoke_poll: Duration,
     /// Where task events go (Celery's `-E`); none by default.
     pub events: Option<Arc<dyn EventSink>>,
+    /// Record each task's latest state in the backend's task history (the dashboard's
+    /// task lists), where the backend keeps one; on by default.
+    pub history: bool,
     /// Hears how each message ended (Prometheus metrics); none by default.
     pub observer: Option<Arc<dyn TaskObserver>>,
     /// The worker's node name, recorded with its results, failed tasks and the messages
@@ -79,6 +82,7 @@ impl Default for WorkerConfig {
             soft_time_limit: None,
             revoke_poll: Duration::from_millis(200),
             events: None,
+            history: true,
             observer: None,
             name: None,
             max_deliveries: 5,
@@ -140,6 +144,17 @@ impl Worker {
         let processes = child_processes(&config, &registry);
         // Store and ack in one step only where the backend is the broker's own store.
         let results_in_broker = broker.store_identity().is_some_and(|id| results.store_identity() == Some(id));
+        let origin = config.name.clone().unwrap_or_else(crate::default_worker_name);
+        let mut components: Vec<Arc<dyn Component>> = Vec::new();
+        let mut events = config.events.clone();
+        if let Some(store) = backend.history().filter(|_| config.history) {
+            let (recorder, writer) = crate::components::history(store.clone(), origin.clone(), clock.clone());
+            components.push(Arc::new(writer));
+            events = Some(match events {
+                Some(sink) => Arc::new(artel_core::events::Both(sink, Arc::new(recorder))),
+                None => Arc::new(recorder),
+            });
+        }
         let executor = Dispatcher {
             registry,
             broker: broker.clone(),
@@ -156,8 +171,8 @@ impl Worker {
             rate_limits: Default::default(),
             revoked: Revoked::default(),
             active: ActiveTasks::default(),
-            origin: config.name.clone().unwrap_or_else(crate::default_worker_name),
-            events: config.events.clone(),
+            origin,
+            events,
             stop_runs: CancellationToken::new(),
             max_deliveries: config.max_deliveries,
             max_message_bytes: config.max_message_bytes,
@@ -167,8 +182,8 @@ impl Worker {
             observer: config.observer.clone(),
         };
         let executor = Arc::new(executor);
-        let poller = RevocationPoller { executor: executor.clone(), every: config.revoke_poll };
-        Self { broker, executor, config, components: vec![Arc::new(poller)] }
+        components.push(Arc::new(RevocationPoller { executor: executor.clone(), every: config.revoke_poll }));
+        Self { broker, executor, config, components }
     }
 
     /// This worker with `component` running beside it, supervised (see [`Component`]).

@@ -44,12 +44,13 @@ impl SqliteBroker {
     }
 
     /// This broker with everything it offers: it is its own result store, chord counter
-    /// and revocation log, counts queues, keeps dead letters, worker reports and failed
-    /// tasks, and offers locks and unique task keys.
+    /// and revocation log, counts queues, keeps dead letters, worker reports, failed
+    /// tasks and a task history, and offers locks and unique task keys.
     pub fn backend(&self) -> Backend {
         Backend::new(Arc::new(self.clone()), self.clone())
             .administered(self.clone())
             .with_failed(Arc::new(self.clone()))
+            .with_history(Arc::new(self.clone()))
             .with_locks(Arc::new(self.lock_server()))
             .with_unique(Arc::new(self.lock_server()))
     }

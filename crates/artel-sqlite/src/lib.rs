@@ -22,6 +22,7 @@ mod backend;
 mod broker;
 mod db;
 mod failed;
+mod history;
 mod lease;
 mod locks;
 mod queries;

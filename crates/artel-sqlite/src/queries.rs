@@ -361,6 +361,69 @@ pub(crate) fn unique_release(tx: &Transaction<'_>, key: &str, task_id: &str) -> 
     Ok(())
 }
 
+/// A task record's indexed columns and its JSON.
+pub(crate) struct HistoryRow<'a> {
+    pub(crate) task_id: &'a str,
+    pub(crate) state: &'a str,
+    pub(crate) task: &'a str,
+    pub(crate) queue: &'a str,
+    pub(crate) updated: i64,
+    pub(crate) record: &'a str,
+}
+
+pub(crate) fn history_record(tx: &Transaction<'_>, row: &HistoryRow<'_>) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql!("history/record.sql"))?.execute(named_params! {
+        ":task_id": row.task_id, ":state": row.state, ":task": row.task, ":queue": row.queue,
+        ":updated": row.updated, ":record": row.record,
+    })?;
+    Ok(())
+}
+
+pub(crate) fn history_trim(tx: &Transaction<'_>, kept: u32) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql!("history/trim.sql"))?.execute(named_params! { ":kept": kept })
+}
+
+pub(crate) fn history_recent(tx: &Transaction<'_>, filter: &artel_core::TaskFilter) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = tx.prepare_cached(sql!("history/recent.sql"))?;
+    let rows = stmt.query_map(
+        named_params! {
+            ":state": filter.state.map(artel_core::State::as_str), ":task": filter.task.as_deref(),
+            ":queue": filter.queue.as_deref(), ":since": filter.since_ms, ":limit": filter.limit as i64,
+        },
+        |r| r.get(0),
+    )?;
+    rows.collect()
+}
+
+pub(crate) fn history_find(tx: &Transaction<'_>, task_id: &str) -> rusqlite::Result<Option<String>> {
+    tx.prepare_cached(sql!("history/find.sql"))?
+        .query_row(named_params! { ":task_id": task_id }, |r| r.get(0))
+        .optional()
+}
+
+pub(crate) fn count_minute(tx: &Transaction<'_>, minute: &artel_core::Minute) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql!("history/count_minute.sql"))?.execute(named_params! {
+        ":at_ms": minute.at_ms, ":succeeded": minute.succeeded as i64, ":failed": minute.failed as i64,
+    })?;
+    Ok(())
+}
+
+pub(crate) fn minutes(tx: &Transaction<'_>, since: i64) -> rusqlite::Result<Vec<artel_core::Minute>> {
+    let mut stmt = tx.prepare_cached(sql!("history/minutes.sql"))?;
+    let rows = stmt.query_map(named_params! { ":since": since }, |r| {
+        Ok(artel_core::Minute {
+            at_ms: r.get(0)?,
+            succeeded: r.get::<_, i64>(1)? as u64,
+            failed: r.get::<_, i64>(2)? as u64,
+        })
+    })?;
+    rows.collect()
+}
+
+pub(crate) fn trim_minutes(tx: &Transaction<'_>, before: i64) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql!("history/trim_minutes.sql"))?.execute(named_params! { ":before": before })
+}
+
 #[cfg(test)]
 mod tests {
     /// The final states the SQL guard keeps must be exactly the ready states.

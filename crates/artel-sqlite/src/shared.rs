@@ -22,6 +22,8 @@ pub struct SqliteConfig {
     pub result_poll: Duration,
     /// How many tasks that failed for good are kept per queue for `artel failed`.
     pub failed_kept: u32,
+    /// How many task records the task history keeps; the least recently updated go first.
+    pub history_kept: u32,
 }
 
 impl Default for SqliteConfig {
@@ -31,6 +33,7 @@ impl Default for SqliteConfig {
             poll_interval: Duration::from_millis(50),
             result_poll: Duration::from_millis(20),
             failed_kept: artel_core::FAILED_KEPT,
+            history_kept: artel_core::HISTORY_KEPT,
         }
     }
 }

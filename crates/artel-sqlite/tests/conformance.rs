@@ -7,16 +7,16 @@ use artel_broker_tests::{Capabilities, Fixture, Leases, SLOW_POLL, ScratchDb, Sl
 use artel_core::{Broker, SystemClock};
 use artel_sqlite::{SqliteBroker, SqliteConfig};
 
-/// Failures kept per queue: small, so the suite sees older ones dropped.
-const FAILED_KEPT: u32 = 3;
+/// Failures kept per queue and task records kept: small, so the suite sees older ones dropped.
+const KEPT: u32 = 3;
 
 fn sqlite() -> Fixture {
     let db = ScratchDb::new("conformance");
-    let config = SqliteConfig { failed_kept: FAILED_KEPT, ..SqliteConfig::default() };
+    let config = SqliteConfig { failed_kept: KEPT, history_kept: KEPT, ..SqliteConfig::default() };
     let broker = SqliteBroker::open_with(db.path(), config, Arc::new(SystemClock)).expect("open");
     Fixture {
         backend: broker.backend(),
-        failed_kept: FAILED_KEPT,
+        kept: KEPT,
         prefix: "t-".to_owned(),
         leases: Some(leases(db.path())),
         slow_polling: slow_polling(db.path()),

@@ -77,6 +77,10 @@ pub use artel_beat as beat;
 pub use artel_celery as celery;
 /// The data model and broker seams.
 pub use artel_core as core;
+/// The web dashboard: [`dashboard::Dashboard`] serves a backend's queues, tasks, dead
+/// letters and workers.
+#[cfg(feature = "dashboard")]
+pub use artel_dashboard as dashboard;
 /// Locks and fenced values on etcd (`artel::etcd::EtcdLocks`).
 #[cfg(feature = "etcd")]
 pub use artel_etcd as etcd;

@@ -89,3 +89,40 @@ async fn an_explicit_retry_waits_in_the_broker_not_in_the_worker() {
         app.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_records_each_tasks_latest_state_in_the_history() {
+    for (name, app, _cleanup) in apps().await {
+        let Some(history) = app.backend().history().cloned() else {
+            eprintln!("skipped on {name}: it keeps no task history");
+            continue;
+        };
+        let (flaky_run, doomed_run) =
+            (format!("h-flaky-{}", uuid::Uuid::new_v4()), format!("h-doomed-{}", uuid::Uuid::new_v4()));
+        let recovered = flaky::delay(&app, flaky_run, 2).await.expect("sent");
+        let failed = doomed::delay(&app, doomed_run).await.expect("sent");
+        recovered.get(WAIT).await.expect("value");
+        failed.get(WAIT).await.expect_err("fails");
+        app.shutdown().await;
+        // The worker writes what is left of its history as it stops.
+        let recovered = history.find(recovered.id()).await.expect("find").expect("recorded");
+        assert_eq!(
+            (recovered.state, recovered.retries, recovered.task.as_str()),
+            (State::Success, 1, "flaky"),
+            "{name}"
+        );
+        assert!(recovered.runtime_ms.is_some() && recovered.started_at_ms.is_some(), "{name}: {recovered:?}");
+        assert!(recovered.sent_at_ms.is_some_and(|sent| sent <= recovered.updated_at_ms), "{name}: {recovered:?}");
+        let failed = history.find(failed.id()).await.expect("find").expect("recorded");
+        assert_eq!((failed.state, failed.retries), (State::Failure, 2), "{name}");
+        assert!(failed.error.as_deref().is_some_and(|e| e.contains("attempt 3 failed")), "{name}: {failed:?}");
+        let listed = history
+            .recent(&artel::core::TaskFilter { state: Some(State::Failure), limit: 10, ..Default::default() })
+            .await
+            .expect("recent");
+        assert!(listed.iter().any(|r| r.task_id == failed.task_id), "{name}: the failed list holds it");
+        let finished: u64 =
+            history.throughput(0).await.expect("throughput").iter().map(|m| m.succeeded + m.failed).sum();
+        assert!(finished >= 2, "{name}: {finished} finished");
+    }
+}

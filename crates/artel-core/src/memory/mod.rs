@@ -6,17 +6,21 @@
 
 mod backend;
 mod broker;
+mod history;
 mod unique;
 
 use std::sync::Arc;
 
 pub use backend::MemoryBackend;
 pub use broker::MemoryBroker;
+pub use history::MemoryHistory;
 pub use unique::MemoryUnique;
 
-/// A memory broker and its stores, with locks and unique task keys of this process.
+/// A memory broker and its stores, with locks, unique task keys and a task history of
+/// this process.
 pub fn backend() -> crate::Backend {
     crate::Backend::new(Arc::new(MemoryBroker::new()), MemoryBackend::new())
         .with_locks(Arc::new(artel_lock::LocalLocks::new()))
         .with_unique(Arc::new(MemoryUnique::default()))
+        .with_history(Arc::new(MemoryHistory::default()))
 }

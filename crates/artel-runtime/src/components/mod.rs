@@ -3,10 +3,12 @@
 
 mod burst;
 mod heartbeat;
+mod history;
 mod reporter;
 mod revocations;
 
 pub use burst::BurstWatcher;
 pub(crate) use heartbeat::LeaseHeartbeat;
+pub(crate) use history::history;
 pub use reporter::StatsReporter;
 pub(crate) use revocations::RevocationPoller;

@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use artel_beat::{Beat, Schedule};
 use clap::Args;
-use tokio_util::sync::CancellationToken;
 
 use super::table::render;
 use crate::connect::Connection;
@@ -79,19 +78,7 @@ pub(crate) async fn run(connection: Connection, args: BeatArgs) -> anyhow::Resul
         println!("{}", render(&["entry", "task", "when", "next fire"], &rows));
         return Ok(ExitCode::SUCCESS);
     }
-    let shutdown = CancellationToken::new();
-    let signals = shutdown.clone();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        signals.cancel();
-    });
-    if let Ok(mut terminate) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        let signals = shutdown.clone();
-        tokio::spawn(async move {
-            terminate.recv().await;
-            signals.cancel();
-        });
-    }
+    let shutdown = super::stop_on_signals();
     let path = args.schedule.clone();
     let mut seen = modified(&path);
     let reload = move || {

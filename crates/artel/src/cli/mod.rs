@@ -3,6 +3,7 @@
 
 mod admin;
 mod beat;
+mod dashboard;
 mod failed;
 mod send;
 mod supervise;
@@ -97,6 +98,9 @@ enum BrokerCommand {
     /// Send periodic tasks from a schedule file (intervals, cron in a time zone); edits to
     /// the file are picked up without a restart. --list shows the next fire times.
     Beat(beat::BeatArgs),
+    /// Serve the web dashboard: queues, tasks, dead letters, workers, live; a JSON API
+    /// under /api/ and queue depths for Prometheus on /metrics.
+    Dashboard(dashboard::DashboardArgs),
     /// Send a task; with --wait, print its result.
     Call(Box<send::CallArgs>),
     /// Show (or wait for) a task's result.
@@ -115,6 +119,24 @@ enum BrokerCommand {
     /// List or run again tasks that failed for good (after their retries).
     #[command(subcommand)]
     Failed(failed::FailedCommand),
+}
+
+/// A token cancelled by the first SIGINT or SIGTERM.
+fn stop_on_signals() -> tokio_util::sync::CancellationToken {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let signals = stop.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        signals.cancel();
+    });
+    if let Ok(mut terminate) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        let signals = stop.clone();
+        tokio::spawn(async move {
+            terminate.recv().await;
+            signals.cancel();
+        });
+    }
+    stop
 }
 
 /// A queue name as given to `-Q`: not empty, no surrounding spaces.
@@ -234,6 +256,7 @@ async fn run(url: &str, command: BrokerCommand, tasks: Registry) -> anyhow::Resu
     match command {
         BrokerCommand::Worker(args) => worker::run(connection, url, tasks, args).await,
         BrokerCommand::Beat(args) => beat::run(connection, args).await,
+        BrokerCommand::Dashboard(args) => dashboard::run(connection, url, args).await,
         BrokerCommand::Call(args) => send::call(connection, *args).await,
         BrokerCommand::Result(args) => send::result(connection, args).await,
         BrokerCommand::Revoke(args) => send::revoke(connection, args).await,

@@ -37,6 +37,10 @@ pub(crate) struct WorkerArgs {
     /// Store STARTED when a task starts (Celery's task_track_started; one more write per task).
     #[arg(long)]
     track_started: bool,
+    /// Keep no task history (the dashboard's task lists: each task's latest state, written
+    /// in batches; on by default where the broker keeps one).
+    #[arg(long)]
+    no_history: bool,
     /// Store RECEIVED when a task is taken off the queue (one more write per task).
     #[arg(long)]
     track_received: bool,
@@ -145,6 +149,7 @@ pub(crate) async fn run(
         prefetch: args.prefetch.unwrap_or(args.concurrency),
         grace: Duration::from_secs(args.grace),
         track_started: args.track_started,
+        history: !args.no_history,
         track_received: args.track_received,
         time_limit: limit(args.time_limit, "--time-limit")?,
         soft_time_limit: limit(args.soft_time_limit, "--soft-time-limit")?,

@@ -1,0 +1,203 @@
+//! The dashboard in a real headless Chromium, driven over the DevTools protocol, on
+//! sqlite:// and redis://: it lists the running worker; a task sent during the test
+//! turns from STARTED to SUCCESS on the page without a reload; a dead letter's "retry"
+//! puts it back and the worker runs it. A screenshot of each page is saved under
+//! target/dashboard-screenshots/ for review.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chromiumoxide::Page;
+use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::page::ScreenshotParams;
+use futures_util::StreamExt;
+use serde_json::Value;
+use support::{RedisCleanup, WorkerProcess, artel, redis_url};
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// `artel dashboard` on a port of its own, stopped at the end.
+struct DashboardProcess {
+    child: Child,
+    address: String,
+}
+
+impl DashboardProcess {
+    fn start(url: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_artel"))
+            .args(["--broker", url, "dashboard", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the dashboard");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("dashboard at http://").nth(1) {
+                    let _ = tx.send(rest.split('/').next().unwrap_or_default().to_owned());
+                }
+            }
+        });
+        let address = rx.recv_timeout(PATIENCE).expect("the dashboard says where it listens");
+        Self { child, address }
+    }
+}
+
+impl Drop for DashboardProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Chromium, from `ARTEL_CHROMIUM` or the distribution's package.
+fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("ARTEL_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("ARTEL_REQUIRE_SERVICES").is_none(),
+        "no Chromium at {} (scripts/test installs it)",
+        path.display()
+    );
+    eprintln!("skipped: no Chromium at {}", path.display());
+    None
+}
+
+/// A headless browser; its event loop runs until the browser closes.
+async fn launch(chromium: PathBuf) -> Browser {
+    let profile = std::env::temp_dir().join(format!("artel-chromium-{}", uuid::Uuid::new_v4()));
+    let config = BrowserConfig::builder()
+        .chrome_executable(chromium)
+        .new_headless_mode()
+        .no_sandbox()
+        .user_data_dir(profile)
+        .window_size(1400, 900)
+        .build()
+        .expect("browser config");
+    let (browser, mut handler) = Browser::launch(config).await.expect("launch Chromium");
+    tokio::spawn(async move { while handler.next().await.is_some() {} });
+    browser
+}
+
+/// Evaluates `expression` until it yields something other than null/false.
+async fn wait_for(page: &Page, expression: &str, what: &str) -> Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let value: Value =
+            page.evaluate(expression).await.ok().and_then(|r| r.into_value().ok()).unwrap_or(Value::Null);
+        if !matches!(value, Value::Null | Value::Bool(false)) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "the page never showed {what} ({expression})");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Goes to `#fragment` the way a click on a link does (no reload).
+async fn show(page: &Page, fragment: &str) {
+    page.evaluate(format!("location.hash = {:?}", fragment)).await.expect("navigate");
+}
+
+async fn screenshot(page: &Page, broker: &str, name: &str) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/dashboard-screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    let params = ScreenshotParams::builder().full_page(true).build();
+    page.save_screenshot(params, dir.join(format!("{broker}-{name}.png"))).await.expect("screenshot");
+}
+
+/// A task's state cell on the tasks page.
+fn state_of(id: &str) -> String {
+    format!("document.querySelector('[data-task-id=\"{id}\"] [data-state]')?.dataset.state ?? null")
+}
+
+async fn the_dashboard_shows_live_work_and_retries_a_dead_letter(url: &str, broker: &str) {
+    let Some(chromium) = chromium() else { return };
+    // A worker whose size limit refuses every message makes a dead letter.
+    let mut strict = WorkerProcess::start(url, &["-c", "2", "--max-message-size", "0"]);
+    let (code, dead_id, err) = artel(url, &["call", "echo", "--args", "[\"from the dead\"]"]);
+    assert_eq!(code, 0, "{err}");
+    let dead_id = dead_id.trim().to_owned();
+    let deadline = Instant::now() + PATIENCE;
+    while !artel(url, &["dead", "list"]).1.contains(&dead_id) {
+        assert!(Instant::now() < deadline, "the message was never dead-lettered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    strict.signal("-TERM");
+    strict.wait(PATIENCE);
+    let _worker = WorkerProcess::start(url, &["-c", "4"]);
+    let dashboard = DashboardProcess::start(url);
+
+    let browser = launch(chromium).await;
+    let page = browser.new_page(format!("http://{}/#/workers", dashboard.address)).await.expect("open the dashboard");
+    wait_for(&page, "document.querySelectorAll('[data-worker] .state.SUCCESS').length === 1", "one running worker")
+        .await;
+    page.evaluate("window.artelMarker = 42").await.expect("mark the page");
+    screenshot(&page, broker, "workers").await;
+
+    let (code, slow_id, err) = artel(url, &["call", "sleep", "--args", "[1.5]"]);
+    assert_eq!(code, 0, "{err}");
+    let slow_id = slow_id.trim().to_owned();
+    show(&page, "#/tasks").await;
+    assert_eq!(
+        wait_for(&page, &format!("({}) === 'STARTED' && 'STARTED'", state_of(&slow_id)), "the task STARTED").await,
+        "STARTED"
+    );
+    screenshot(&page, broker, "tasks-started").await;
+    assert_eq!(
+        wait_for(&page, &format!("({}) === 'SUCCESS' && 'SUCCESS'", state_of(&slow_id)), "the task SUCCESS").await,
+        "SUCCESS"
+    );
+    screenshot(&page, broker, "tasks").await;
+
+    show(&page, "#/dead").await;
+    wait_for(&page, &format!("document.querySelector('[data-dead=\"{dead_id}\"]') !== null"), "the dead letter").await;
+    screenshot(&page, broker, "dead").await;
+    page.find_element("[data-action=retry-all-dead]").await.expect("retry button").click().await.expect("click");
+    wait_for(&page, &format!("document.querySelector('[data-dead=\"{dead_id}\"]') === null"), "the dead letter gone")
+        .await;
+    show(&page, &format!("#/task/{dead_id}")).await;
+    wait_for(&page, "document.querySelector('h1 [data-state=\"SUCCESS\"]') !== null", "the retried task's SUCCESS")
+        .await;
+    let result =
+        wait_for(&page, "[...document.querySelectorAll('pre')].map(p => p.textContent).join(' ')", "its result").await;
+    assert!(result.as_str().is_some_and(|r| r.contains("from the dead")), "{result}");
+    screenshot(&page, broker, "task").await;
+
+    show(&page, "#/").await;
+    // Both tasks count in the last hour's throughput (the page takes it from the live stream).
+    let counted = "Number(document.querySelector('[data-card=succeeded] .n')?.textContent) >= 2";
+    wait_for(&page, counted, "two tasks succeeded in the last hour").await;
+    for (fragment, name) in [("#/", "overview"), ("#/queues", "queues"), ("#/failed", "failed")] {
+        show(&page, fragment).await;
+        wait_for(&page, "document.querySelector('main h1') !== null", name).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        screenshot(&page, broker, name).await;
+    }
+    let marker: Value = page.evaluate("window.artelMarker ?? null").await.expect("marker").into_value().expect("json");
+    assert_eq!(marker, 42, "the page was never reloaded");
+    drop(browser);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("artel-dashboard-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let url = format!("sqlite://{}?poll_ms=10", dir.join("broker.db").display());
+    the_dashboard_shows_live_work_and_retries_a_dead_letter(&url, "sqlite").await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_on_redis() {
+    let prefix = format!("artel-test-{}", uuid::Uuid::new_v4());
+    let _cleanup = RedisCleanup { prefix: prefix.clone(), runs: String::new() };
+    let url = format!("{}?prefix={prefix}&poll_ms=10", redis_url());
+    the_dashboard_shows_live_work_and_retries_a_dead_letter(&url, "redis").await;
+}
