@@ -27,9 +27,10 @@ struct DashboardProcess {
 }
 
 impl DashboardProcess {
-    fn start(url: &str) -> Self {
+    fn start(url: &str, args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_artel"))
             .args(["--broker", url, "dashboard", "--listen", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -132,7 +133,7 @@ async fn the_dashboard_shows_live_work_and_retries_a_dead_letter(url: &str, brok
     strict.signal("-TERM");
     strict.wait(PATIENCE);
     let _worker = WorkerProcess::start(url, &["-c", "4"]);
-    let dashboard = DashboardProcess::start(url);
+    let dashboard = DashboardProcess::start(url, &[]);
 
     let browser = launch(chromium).await;
     let page = browser.new_page(format!("http://{}/#/workers", dashboard.address)).await.expect("open the dashboard");
@@ -200,4 +201,56 @@ async fn the_dashboard_on_redis() {
     let _cleanup = RedisCleanup { prefix: prefix.clone(), runs: String::new() };
     let url = format!("{}?prefix={prefix}&poll_ms=10", redis_url());
     the_dashboard_shows_live_work_and_retries_a_dead_letter(&url, "redis").await;
+}
+
+/// Runs curl: (HTTP status, headers and body).
+fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl").args(["-s", "-i", "-w", "\n%{http_code}"]).args(args).output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').expect("status line");
+    (code.trim().parse().expect("status"), body.to_owned())
+}
+
+#[test]
+fn the_dashboard_admits_only_its_token_and_actions_only_with_its_csrf_header() {
+    let dir = std::env::temp_dir().join(format!("artel-dashboard-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let url = format!("sqlite://{}", dir.join("broker.db").display());
+    // Beyond this machine only with access control.
+    let (code, _, err) = artel(&url, &["dashboard", "--listen", "0.0.0.0:0"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("without access control"), "{err}");
+    let (code, _, err) = artel(&url, &["dashboard", "--token", "short"]);
+    assert!(code != 0 && err.contains("at least 16"), "{err}");
+
+    let token = "0123456789abcdef0123";
+    let dashboard = DashboardProcess::start(&url, &["--token", token]);
+    let base = format!("http://{}", dashboard.address);
+
+    assert_eq!(curl(&[&format!("{base}/")]).0, 401, "no token, no page");
+    assert_eq!(curl(&[&format!("{base}/api/overview")]).0, 401, "no token, no data");
+    let (status, page) = curl(&[&format!("{base}/?token={token}")]);
+    assert_eq!(status, 200);
+    assert!(
+        page.to_ascii_lowercase().contains(&format!("set-cookie: artel_token={token}; httponly; samesite=strict")),
+        "{page}"
+    );
+    assert!(page.contains("content-security-policy: default-src 'self'"), "{page}");
+    let csrf =
+        page.split("name=\"artel-csrf\" content=\"").nth(1).and_then(|r| r.split('"').next()).expect("csrf meta");
+    let bearer = format!("Authorization: Bearer {token}");
+    let cookie = format!("Cookie: artel_token={token}");
+    assert_eq!(curl(&["-H", &cookie, &format!("{base}/api/overview")]).0, 200, "the cookie admits");
+    let retry = format!("{base}/api/dead/retry");
+    assert_eq!(curl(&["-H", &bearer, "-X", "POST", &retry]).0, 403, "an action without the CSRF header");
+    assert_eq!(curl(&["-H", &bearer, "-H", "X-Artel-Csrf: wrong", "-X", "POST", &retry]).0, 403);
+    let (status, body) = curl(&["-H", &bearer, "-H", &format!("X-Artel-Csrf: {csrf}"), "-X", "POST", &retry]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("{\"retried\":0}"), "{body}");
+    let (status, body) = curl(&["-H", &bearer, &format!("{base}/api/tasks?state=BOGUS")]);
+    assert!(status == 400 && body.contains("no task state is called"), "{status} {body}");
+    let (status, metrics) = curl(&["-H", &bearer, &format!("{base}/metrics")]);
+    assert!(status == 200 && metrics.contains("# EOF"), "{metrics}");
+    drop(dashboard);
+    let _ = std::fs::remove_dir_all(dir);
 }
