@@ -18,6 +18,8 @@ pub(crate) enum BenchCommand {
     /// Throughput and latency of a broker (SQLite by default, or --url redis://...),
     /// producer and worker in separate processes.
     Broker(crate::bench_broker::BrokerArgs),
+    /// How fast the dashboard's API answers with a million finished tasks in the store.
+    Dashboard(crate::bench_dashboard::DashboardArgs),
 }
 
 /// Options of `artel bench pool`.
@@ -74,6 +76,7 @@ pub(crate) fn run(command: &BenchCommand, broker: Option<&str>) -> anyhow::Resul
     match command {
         BenchCommand::Pool(args) => pool(args),
         BenchCommand::Broker(args) => crate::bench_broker::run(args, broker),
+        BenchCommand::Dashboard(args) => crate::bench_dashboard::run(args, broker),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_broker;
+mod bench_dashboard;
 mod child;
 mod demo;
 

@@ -2,7 +2,7 @@
 -- every update so `seq` orders rows by last update; the oldest beyond the bound are
 -- trimmed by seq. Finished tasks are also counted per minute for the overview.
 CREATE TABLE history (
-    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq     INTEGER PRIMARY KEY,              -- rowid: max + 1 on insert
     task_id TEXT    NOT NULL UNIQUE,
     state   TEXT    NOT NULL,
     task    TEXT    NOT NULL,

@@ -12,6 +12,20 @@ use serde_json::Value;
 use super::table::{count, render};
 use crate::connect::Connection;
 
+/// `--json`, for commands whose output scripts read.
+#[derive(Debug, Args)]
+pub(crate) struct JsonArg {
+    /// Print JSON (the shapes the dashboard's /api/ serves) instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Prints `value` as one line of JSON.
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<ExitCode> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Options of `artel purge`.
 #[derive(Debug, Args)]
 pub(crate) struct PurgeArgs {
@@ -30,6 +44,8 @@ pub(crate) enum DeadCommand {
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        #[command(flatten)]
+        output: JsonArg,
     },
     /// Put dead messages back on their queues.
     Retry {
@@ -54,10 +70,12 @@ pub(crate) fn offered<'a, T: ?Sized>(capability: Option<&'a Arc<T>>, command: &s
     })
 }
 
-pub(crate) async fn queues(broker: &dyn Inspect) -> anyhow::Result<ExitCode> {
-    let rows: Vec<Vec<String>> = broker
-        .queue_counts()
-        .await?
+pub(crate) async fn queues(broker: &dyn Inspect, output: JsonArg) -> anyhow::Result<ExitCode> {
+    let counts = broker.queue_counts().await?;
+    if output.json {
+        return print_json(&counts);
+    }
+    let rows: Vec<Vec<String>> = counts
         .into_iter()
         .map(|c| vec![c.queue, c.ready.to_string(), c.delayed.to_string(), c.leased.to_string(), c.dead.to_string()])
         .collect();
@@ -77,13 +95,13 @@ pub(crate) async fn purge(connection: Connection, args: PurgeArgs) -> anyhow::Re
 
 pub(crate) async fn dead(backend: &Backend, command: DeadCommand) -> anyhow::Result<ExitCode> {
     match command {
-        DeadCommand::List { queue, limit } => {
-            let rows: Vec<Vec<String>> = offered(backend.inspect(), "dead list")?
-                .dead_list(queue.as_deref(), limit)
-                .await?
-                .into_iter()
-                .map(|d| vec![d.id, d.queue, d.task_id, d.deliveries.to_string(), d.reason])
-                .collect();
+        DeadCommand::List { queue, limit, output } => {
+            let dead = offered(backend.inspect(), "dead list")?.dead_list(queue.as_deref(), limit).await?;
+            if output.json {
+                return print_json(&dead);
+            }
+            let rows: Vec<Vec<String>> =
+                dead.into_iter().map(|d| vec![d.id, d.queue, d.task_id, d.deliveries.to_string(), d.reason]).collect();
             if rows.is_empty() {
                 println!("no dead messages");
             } else {
@@ -105,8 +123,11 @@ pub(crate) async fn dead(backend: &Backend, command: DeadCommand) -> anyhow::Res
 /// A worker is shown as alive while its heartbeat is this fresh.
 const ALIVE_MS: i64 = 10_000;
 
-pub(crate) async fn stats(broker: &dyn WorkerRegistry) -> anyhow::Result<ExitCode> {
+pub(crate) async fn stats(broker: &dyn WorkerRegistry, output: JsonArg) -> anyhow::Result<ExitCode> {
     let workers = broker.workers().await?;
+    if output.json {
+        return print_json(&workers);
+    }
     if workers.is_empty() {
         println!("no workers have reported");
         return Ok(ExitCode::SUCCESS);

@@ -108,14 +108,14 @@ enum BrokerCommand {
     /// Revoke tasks: not started ones never run, with --terminate running ones stop.
     Revoke(send::RevokeArgs),
     /// Queue lengths: ready, delayed, held by workers, dead.
-    Queues,
+    Queues(admin::JsonArg),
     /// Delete the waiting messages of a queue.
     Purge(admin::PurgeArgs),
     /// Inspect, retry or purge dead-lettered messages.
     #[command(subcommand)]
     Dead(admin::DeadCommand),
     /// Workers' heartbeats, counters and per-task run times.
-    Stats,
+    Stats(admin::JsonArg),
     /// List or run again tasks that failed for good (after their retries).
     #[command(subcommand)]
     Failed(failed::FailedCommand),
@@ -260,10 +260,14 @@ async fn run(url: &str, command: BrokerCommand, tasks: Registry) -> anyhow::Resu
         BrokerCommand::Call(args) => send::call(connection, *args).await,
         BrokerCommand::Result(args) => send::result(connection, args).await,
         BrokerCommand::Revoke(args) => send::revoke(connection, args).await,
-        BrokerCommand::Queues => admin::queues(admin::offered(connection.backend.inspect(), "queues")?).await,
+        BrokerCommand::Queues(output) => {
+            admin::queues(admin::offered(connection.backend.inspect(), "queues")?, output).await
+        }
         BrokerCommand::Purge(args) => admin::purge(connection, args).await,
         BrokerCommand::Dead(command) => admin::dead(&connection.backend, command).await,
-        BrokerCommand::Stats => admin::stats(admin::offered(connection.backend.workers(), "stats")?).await,
+        BrokerCommand::Stats(output) => {
+            admin::stats(admin::offered(connection.backend.workers(), "stats")?, output).await
+        }
         BrokerCommand::Failed(command) => {
             let store = connection.backend.failed().ok_or_else(|| {
                 anyhow::anyhow!("`artel failed` needs a sqlite:// or redis:// broker (this one keeps no failed tasks)")
