@@ -212,6 +212,8 @@ mod tests {
             expires: None,
             queue: "celery".into(),
             sent_at_ms: None,
+            trace: artel_core::TraceContext::root(),
+            parent_span_id: None,
         });
         let expected = json!({
             "uuid": "t4", "name": "add", "args": "(2, 3)", "kwargs": null, "root_id": "t4",

@@ -1,6 +1,8 @@
-//! A worker's Prometheus metrics: after 10 successes, 2 failures and 1 retry on
-//! sqlite://, `/metrics` (parsed by the Prometheus project's own OpenMetrics parser, from
-//! Python's prometheus_client) counts exactly those outcomes and runs.
+//! What a worker tells monitoring. Its Prometheus metrics: after 10 successes, 2
+//! failures and 1 retry on sqlite://, `/metrics` (parsed by the Prometheus project's own
+//! OpenMetrics parser, from Python's prometheus_client) counts exactly those outcomes and
+//! runs. Its task spans: `artel worker` with `OTEL_EXPORTER_OTLP_ENDPOINT` posts them, in
+//! the producer's trace, to an OTLP/HTTP receiver.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -128,4 +130,72 @@ async fn metrics_count_each_outcome_and_run_exactly() {
     assert_eq!(count("artel_tasks_held", &[]), Some(0.0), "nothing held once all settled");
     assert_eq!(count("artel_worker_up", &[]), Some(1.0));
     assert!(count("artel_worker_start_time_seconds", &[]).is_some_and(|t| t > 1.7e9));
+}
+
+/// An OTLP/HTTP receiver: answers every POST with 200 and hands over (path, body).
+fn otlp_receiver() -> (u16, std::sync::mpsc::Receiver<(String, Vec<u8>)>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let mut reader = std::io::BufReader::new(stream);
+            let mut head = String::new();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let path = head.split_whitespace().nth(1).unwrap_or_default().to_owned();
+            let mut stream = reader.into_inner();
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n");
+            let _ = tx.send((path, body));
+        }
+    });
+    (port, rx)
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn the_worker_exports_task_spans_over_otlp_as_the_environment_says() {
+    let (port, received) = otlp_receiver();
+    let db = ScratchDb::new("otlp");
+    let url = format!("sqlite://{}", db.path().display());
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let artel = |args: &[&str], otel: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_artel"));
+        command.args(["--broker", &url]).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // The producer runs inside a trace of its caller's (as CI systems pass it).
+        command.env("TRACEPARENT", format!("00-{trace_id}-00f067aa0ba902b7-01"));
+        if otel {
+            command.env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://127.0.0.1:{port}"));
+            command.env("OTEL_SERVICE_NAME", "otlp-test-worker");
+        }
+        let out = command.output().expect("run artel");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let id = artel(&["call", "echo", "--args", "[\"traced\"]"], false);
+    artel(&["worker", "--burst"], true);
+    let (path, body) = received.recv_timeout(Duration::from_secs(20)).expect("spans posted");
+    assert_eq!(path, "/v1/traces");
+    assert!(contains(&body, "run echo") && contains(&body, &id), "the run's span, named and with its task id");
+    assert!(contains(&body, "otlp-test-worker"), "the service named by OTEL_SERVICE_NAME");
+    let trace_bytes: Vec<u8> =
+        (0..16).map(|i| u8::from_str_radix(&trace_id[2 * i..2 * i + 2], 16).expect("hex")).collect();
+    assert!(body.windows(16).any(|w| w == trace_bytes.as_slice()), "in the producer's trace");
 }

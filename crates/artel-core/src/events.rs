@@ -37,6 +37,11 @@ pub enum TaskEvent {
         queue: String,
         /// When the producer sent it, in unix milliseconds, where it says.
         sent_at_ms: Option<i64>,
+        /// The run's place in its trace ([`crate::TraceContext::of_run`]).
+        trace: crate::TraceContext,
+        /// The span the run continues: the message's `traceparent` (its producer's span,
+        /// or the workflow step before it), where it carries one.
+        parent_span_id: Option<u64>,
     },
     /// The run started.
     Started {
@@ -94,6 +99,17 @@ pub trait EventSink: Send + Sync + fmt::Debug {
     /// Publishes `event`; the sink adds what every event carries in its format
     /// (hostname, timestamp, pid, clock). Must not block.
     fn emit(&self, event: TaskEvent);
+}
+
+/// `added` beside `existing` (if any): both hear every event.
+pub fn also(
+    existing: Option<std::sync::Arc<dyn EventSink>>,
+    added: std::sync::Arc<dyn EventSink>,
+) -> std::sync::Arc<dyn EventSink> {
+    match existing {
+        Some(existing) => std::sync::Arc::new(Both(existing, added)),
+        None => added,
+    }
 }
 
 /// Both sinks hear every event, the first first.

@@ -132,9 +132,19 @@ tokio::task_local! {
     static CURRENT: TraceContext;
 }
 
-/// The trace context of the run in progress here (what its sends continue).
+/// Where a program's own tracing keeps its current span, when it has one.
+static OUTER: std::sync::OnceLock<fn() -> Option<TraceContext>> = std::sync::OnceLock::new();
+
+/// Has sends made outside a task run continue the span `provider` names (OpenTelemetry's
+/// current span: `artel_otel::continue_current_spans`). Set once; false if already set.
+pub fn set_outer(provider: fn() -> Option<TraceContext>) -> bool {
+    OUTER.set(provider).is_ok()
+}
+
+/// The trace context sends made here continue: the run in progress on this tokio task,
+/// else the program's current span (see [`set_outer`]).
 pub fn current() -> Option<TraceContext> {
-    CURRENT.try_with(Clone::clone).ok()
+    CURRENT.try_with(Clone::clone).ok().or_else(|| OUTER.get().and_then(|provider| provider()))
 }
 
 /// Runs `future` with `context` as the current trace context.

@@ -132,6 +132,8 @@ impl Dispatcher {
             expires: headers.expires,
             queue: delivery.message().queue().to_owned(),
             sent_at_ms: headers.extra.get(artel_core::message::SENT_HEADER).and_then(serde_json::Value::as_i64),
+            trace: run.clone(),
+            parent_span_id: artel_core::TraceContext::of(headers).map(|parent| parent.span_id),
         });
         let options = handler.options();
         if let Some(error) =

@@ -150,10 +150,7 @@ impl Worker {
         if let Some(store) = backend.history().filter(|_| config.history) {
             let (recorder, writer) = crate::components::history(store.clone(), origin.clone(), clock.clone());
             components.push(Arc::new(writer));
-            events = Some(match events {
-                Some(sink) => Arc::new(artel_core::events::Both(sink, Arc::new(recorder))),
-                None => Arc::new(recorder),
-            });
+            events = Some(artel_core::events::also(events, Arc::new(recorder)));
         }
         let executor = Dispatcher {
             registry,

@@ -87,6 +87,9 @@ pub use artel_etcd as etcd;
 /// Locks with a guard released on drop and a fencing token: in-process, file (`flock`),
 /// on a broker ([`core::Backend::locks`]), and on etcd (feature `etcd`).
 pub use artel_lock as lock;
+/// OpenTelemetry: task runs as spans ([`otel::TaskSpans`]), OTLP export from `OTEL_*`.
+#[cfg(feature = "otel")]
+pub use artel_otel as otel;
 /// Local executors.
 pub use artel_pool as pool;
 /// The native Redis broker (`redis://`).

@@ -106,7 +106,7 @@ impl WorkerBuilder<'_> {
         }
         #[cfg(feature = "celery")]
         if let Some((publisher, _)) = &events {
-            config.events = Some(publisher.clone() as Arc<dyn artel_runtime::EventSink>);
+            config.events = Some(artel_core::events::also(config.events.take(), publisher.clone()));
         }
         let mut worker = Worker::new(&connection.backend, registry, config);
         if let Some(workers) = connection.backend.workers() {

@@ -271,6 +271,8 @@ mod tests {
             expires: None,
             queue: "celery".into(),
             sent_at_ms: Some(5),
+            trace: artel_core::TraceContext::root(),
+            parent_span_id: None,
         }
     }
 

@@ -151,7 +151,15 @@ pub(crate) async fn call(connection: Connection, args: CallArgs) -> anyhow::Resu
         signature = signature.unique_key(key);
     }
     let app = App::new(connection.backend.clone());
-    let id = app.send(signature).await?;
+    // A trace the caller is in (TRACEPARENT/TRACESTATE in the environment, as CI systems
+    // and otel-cli pass it) is continued by the task.
+    let id = match std::env::var("TRACEPARENT")
+        .ok()
+        .and_then(|parent| artel_core::TraceContext::parse(&parent, std::env::var("TRACESTATE").ok().as_deref()))
+    {
+        Some(outer) => artel_core::trace::scope(outer, app.send(signature)).await?,
+        None => app.send(signature).await?,
+    };
     if !args.wait {
         println!("{id}");
         return Ok(ExitCode::SUCCESS);

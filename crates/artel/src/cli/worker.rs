@@ -142,7 +142,8 @@ pub(crate) async fn run(
         crate::builtins::enable(&mut tasks, name).map_err(anyhow::Error::msg)?;
     }
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
-    let config = WorkerConfig {
+    #[cfg_attr(not(feature = "otel"), allow(unused_mut))]
+    let mut config = WorkerConfig {
         name: args.name.clone(),
         queues: args.queues.clone(),
         concurrency: args.concurrency,
@@ -165,6 +166,14 @@ pub(crate) async fn run(
         }),
         ..WorkerConfig::default()
     };
+    // Task spans over OTLP when the OTEL_* variables ask for them.
+    #[cfg(feature = "otel")]
+    let spans = artel_otel::from_env().map_err(anyhow::Error::msg)?;
+    #[cfg(feature = "otel")]
+    if let Some(provider) = &spans {
+        let sink = std::sync::Arc::new(artel_otel::TaskSpans::new(provider));
+        config.events = Some(artel_core::events::also(config.events.take(), sink));
+    }
     let names = tasks.names().join(", ");
     let builder = connection.worker(tasks, config).burst(args.burst).events(args.events).metrics(args.metrics);
     let worker = builder.build().map_err(|e| {
@@ -192,7 +201,15 @@ pub(crate) async fn run(
         if off.is_empty() { String::new() } else { format!(" ({} off: start with --enable {} to run them)", off.join(", "), off.join(",")) }
     );
     tokio::spawn(signals(stop.clone()));
-    worker.run(&pool, stop).await.context("the broker failed")?;
+    let outcome = worker.run(&pool, stop).await.context("the broker failed");
+    #[cfg(feature = "otel")]
+    if let Some(provider) = spans {
+        // The last spans leave before the process does.
+        if let Err(error) = provider.shutdown() {
+            tracing::warn!(%error, "could not export the last task spans");
+        }
+    }
+    outcome?;
     let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     tracing::info!(
         worker = %name,
