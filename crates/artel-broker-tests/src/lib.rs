@@ -741,15 +741,22 @@ pub async fn queues_are_counted_and_dead_letters_listed_retried_and_purged(f: &F
     assert_eq!(counts_of(inspect.as_ref(), &q).await.dead, 0);
 }
 
-/// `artel stats`: a worker's report is listed with its stats until it leaves.
+/// `artel stats`: a worker's report is listed with its stats until it leaves, and a stop
+/// asked of it reaches it with its next report.
 pub async fn workers_report_and_leave(f: &Fixture) {
     let Some(registry) = f.backend.workers() else { return skip(f, "it keeps no worker reports") };
     let name = format!("{}worker@test", f.prefix);
-    registry.report_worker(&name, &json!({"received": 3})).await.expect("report");
+    assert!(!registry.report_worker(&name, &json!({"received": 3})).await.expect("report"), "no stop asked");
     let reports = registry.workers().await.expect("workers");
     let report = reports.iter().find(|r| r.name == name).expect("the worker is listed");
     assert_eq!(report.stats["received"], json!(3));
     assert!(report.heartbeat_at_ms > 0);
+    // A stop asked of it (the dashboard's "stop") is taken by its next report, once.
+    assert!(!registry.request_stop(&format!("{name}-nobody")).await.expect("ask"), "no such worker");
+    assert!(registry.request_stop(&name).await.expect("ask"), "asked");
+    assert_eq!(registry.workers().await.expect("workers").len(), reports.len(), "a request is not a worker");
+    assert!(registry.report_worker(&name, &json!({"received": 4})).await.expect("report"), "told to stop");
+    assert!(!registry.report_worker(&name, &json!({"received": 5})).await.expect("report"), "told once");
     registry.worker_gone(&name).await.expect("gone");
     assert!(!registry.workers().await.expect("workers").iter().any(|r| r.name == name), "it left");
 }

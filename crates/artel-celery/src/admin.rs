@@ -170,8 +170,12 @@ impl Control for CeleryRedis {
 
 #[async_trait]
 impl WorkerRegistry for CeleryRedis {
-    async fn report_worker(&self, name: &str, stats: &Value) -> BrokerResult<()> {
+    async fn report_worker(&self, name: &str, stats: &Value) -> BrokerResult<bool> {
         self.worker_reports().report(&mut self.shared.conn.clone(), name, stats, now_ms()).await
+    }
+
+    async fn request_stop(&self, name: &str) -> BrokerResult<bool> {
+        self.worker_reports().request_stop(&mut self.shared.conn.clone(), name).await
     }
 
     async fn worker_gone(&self, name: &str) -> BrokerResult<()> {

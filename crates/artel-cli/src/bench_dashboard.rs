@@ -87,6 +87,7 @@ async fn bench(args: &DashboardArgs, broker: Option<&str>) -> anyhow::Result<Exi
         listen: "127.0.0.1:0".parse().context("address")?,
         access: Access::Open,
         broker: space.describe(),
+        schedules: None,
     };
     let dashboard = Dashboard::bind(backend, config).await.map_err(anyhow::Error::msg)?;
     let base = format!("http://{}", dashboard.local_addr()?);

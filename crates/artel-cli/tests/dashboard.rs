@@ -1,7 +1,8 @@
 //! The dashboard in a real headless Chromium, driven over the DevTools protocol, on
 //! sqlite:// and redis://: it lists the running worker; a task sent during the test
 //! turns from STARTED to SUCCESS on the page without a reload; a dead letter's "retry"
-//! puts it back and the worker runs it. A screenshot of each page is saved under
+//! puts it back and the worker runs it; "Terminate" stops a running task and "Stop" the
+//! worker. A screenshot of each page is saved under
 //! target/dashboard-screenshots/ for review.
 
 mod support;
@@ -132,8 +133,11 @@ async fn the_dashboard_shows_live_work_and_retries_a_dead_letter(url: &str, brok
     }
     strict.signal("-TERM");
     strict.wait(PATIENCE);
-    let _worker = WorkerProcess::start(url, &["-c", "4"]);
-    let dashboard = DashboardProcess::start(url, &[]);
+    let mut worker = WorkerProcess::start(url, &["-c", "4"]);
+    let schedule = std::env::temp_dir().join(format!("artel-dashboard-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&schedule, "[[schedule]]\nname = \"nightly\"\ntask = \"echo\"\ncron = \"0 30 2 * * *\"\n")
+        .expect("schedule");
+    let dashboard = DashboardProcess::start(url, &["--schedule", &schedule.display().to_string()]);
 
     let browser = launch(chromium).await;
     let page = browser.new_page(format!("http://{}/#/workers", dashboard.address)).await.expect("open the dashboard");
@@ -175,15 +179,41 @@ async fn the_dashboard_shows_live_work_and_retries_a_dead_letter(url: &str, brok
     // Both tasks count in the last hour's throughput (the page takes it from the live stream).
     let counted = "Number(document.querySelector('[data-card=succeeded] .n')?.textContent) >= 2";
     wait_for(&page, counted, "two tasks succeeded in the last hour").await;
-    for (fragment, name) in [("#/", "overview"), ("#/queues", "queues"), ("#/failed", "failed")] {
+    show(&page, "#/schedules").await;
+    let next =
+        wait_for(&page, "document.querySelector('[data-entry=nightly] td:nth-child(4)')?.textContent", "the schedule")
+            .await;
+    assert!(next.as_str().is_some_and(|n| n.starts_with("in ")), "the next fire: {next}");
+    for (fragment, name) in
+        [("#/", "overview"), ("#/queues", "queues"), ("#/failed", "failed"), ("#/schedules", "schedules")]
+    {
         show(&page, fragment).await;
         wait_for(&page, "document.querySelector('main h1') !== null", name).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         screenshot(&page, broker, name).await;
     }
+    // The workers page lists what runs; "Terminate" stops a task, "Stop" the worker.
+    let (code, long_id, err) = artel(url, &["call", "sleep", "--args", "[30]"]);
+    assert_eq!(code, 0, "{err}");
+    let long_id = long_id.trim().to_owned();
+    show(&page, "#/workers").await;
+    let running = format!("document.querySelector('[data-worker] a[href=\"#/task/{long_id}\"]') !== null");
+    wait_for(&page, &running, "the running task on the workers page").await;
+    screenshot(&page, broker, "workers-running").await;
+    page.evaluate("window.confirm = () => true").await.expect("accept confirmations");
+    page.find_element("[data-action=terminate]").await.expect("terminate button").click().await.expect("click");
+    show(&page, "#/tasks").await;
+    wait_for(&page, &format!("({}) === 'REVOKED'", state_of(&long_id)), "the terminated task REVOKED").await;
+    show(&page, "#/workers").await;
+    wait_for(&page, "document.querySelector('[data-action=stop-worker]') !== null", "the stop button").await;
+    page.find_element("[data-action=stop-worker]").await.expect("stop button").click().await.expect("click");
+    assert!(worker.wait(PATIENCE).success(), "the worker stopped cleanly");
+    wait_for(&page, "document.querySelectorAll('[data-worker]').length === 0", "no worker listed").await;
+
     let marker: Value = page.evaluate("window.artelMarker ?? null").await.expect("marker").into_value().expect("json");
     assert_eq!(marker, 42, "the page was never reloaded");
     drop(browser);
+    let _ = std::fs::remove_file(schedule);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

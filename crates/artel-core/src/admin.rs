@@ -78,8 +78,11 @@ pub trait Control: Send + Sync + fmt::Debug {
 /// Where workers report, for `artel stats`.
 #[async_trait]
 pub trait WorkerRegistry: Send + Sync + fmt::Debug {
-    /// Records a worker's heartbeat and stats.
-    async fn report_worker(&self, name: &str, stats: &Value) -> BrokerResult<()>;
+    /// Records a worker's heartbeat and stats; true when someone asked it to stop since
+    /// its last report ([`WorkerRegistry::request_stop`]): it should stop now (warm).
+    async fn report_worker(&self, name: &str, stats: &Value) -> BrokerResult<bool>;
+    /// Asks worker `name` to stop at its next report; false when no such worker reports.
+    async fn request_stop(&self, name: &str) -> BrokerResult<bool>;
     /// Forgets a worker that stopped.
     async fn worker_gone(&self, name: &str) -> BrokerResult<()>;
     /// Every worker's last report, by name.

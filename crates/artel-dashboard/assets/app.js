@@ -95,7 +95,7 @@ function overviewPage(o) {
     h("h2", "Queues"),
     queueTable(o.queues, false),
     h("h2", "Workers"),
-    workerTable(o.workers),
+    workerTable(o.workers, false),
   ];
 }
 
@@ -141,16 +141,24 @@ function queueTable(queues, actions) {
         q.dead > 0 && h("button", { onclick: () => act("retried", "/api/dead/retry", { queue: q.queue }) }, "Retry dead")))));
 }
 
-function workerTable(workers) {
+function workerTable(workers, actions) {
   if (!workers.length) return h("p.muted", "No worker has reported.");
+  const running = (w) => (w.stats.running || []).map((t) => h("div",
+    taskLink(t.id), " ", t.name, " ", h("span.muted", ago(t.started * 1000)), " ",
+    actions && h("button.danger", { "data-action": "terminate", onclick: () => confirm(`Stop ${t.name} ${t.id}?`) && act("terminated", `/api/tasks/${encodeURIComponent(t.id)}/revoke`, { terminate: true }) }, "Terminate")));
   return h("table",
-    h("tr", h("th", "Worker"), h("th", "Seen"), h("th.num", "Active"), h("th.num", "Succeeded"), h("th.num", "Failed"), h("th.num", "Retried"), h("th", "Per task: count, p50 / p99 / max ms")),
+    h("tr", h("th", "Worker"), h("th", "Seen"), h("th", "Pool"), h("th", "Queues"), h("th.num", "Active"), h("th.num", "Succeeded"), h("th.num", "Failed"), h("th.num", "Retried"),
+      h("th", "Per task: count, p50 / p99 / max ms"), actions && h("th", "Running now"), actions && h("th", "")),
     workers.map((w) => h("tr", { "data-worker": w.name },
       h("td", h("span.state", { class: `state ${w.alive ? "SUCCESS" : "REVOKED"}` }, w.alive ? "up" : "gone"), " ", w.name),
       h("td", ago(w.heartbeat_at_ms)),
+      h("td", w.stats.pool ? `${w.stats.pool} × ${w.stats.concurrency}` : "—"),
+      h("td", (w.stats.queues || []).join(", ")),
       h("td.num", w.stats.active ?? 0), h("td.num", w.stats.succeeded ?? 0), h("td.num", w.stats.failed ?? 0), h("td.num", w.stats.retried ?? 0),
       h("td", Object.entries(w.stats.tasks || {}).map(([name, t]) =>
-        h("div.mono", `${name}: ${t.count}, ${t.p50_ms} / ${t.p99_ms} / ${t.max_ms}`))))));
+        h("div.mono", `${name}: ${t.count}, ${t.p50_ms} / ${t.p99_ms} / ${t.max_ms}`))),
+      actions && h("td", running(w)),
+      actions && h("td", w.alive && h("button.danger", { "data-action": "stop-worker", onclick: () => confirm(`Stop ${w.name}? It finishes its running tasks first.`) && act("stopping", `/api/workers/${encodeURIComponent(w.name)}/stop`, {}) }, "Stop")))));
 }
 
 function taskTable(tasks) {
@@ -255,6 +263,25 @@ async function failedPage() {
   ];
 }
 
+async function schedulesPage() {
+  const entries = await api("/api/schedules");
+  const until = (ms) => {
+    if (!ms) return "never";
+    const s = Math.round((ms - Date.now()) / 1000);
+    return s <= 0 ? "due" : s < 60 ? `in ${s}s` : s < 3600 ? `in ${Math.floor(s / 60)}m` : `in ${Math.floor(s / 3600)}h`;
+  };
+  return [
+    h("h1", "Schedules"),
+    entries.length ? h("table",
+      h("tr", h("th", "Entry"), h("th", "Task"), h("th", "When"), h("th", "Next fire"), h("th", "Last fire")),
+      entries.map((e) => h("tr", { "data-entry": e.name },
+        h("td", e.name), h("td", e.task), h("td.mono", e.when),
+        h("td", { title: when(e.next_fire_ms) }, until(e.next_fire_ms)),
+        h("td", { title: when(e.last_fire_ms) }, e.last_fire_ms ? ago(e.last_fire_ms) : "not yet"))))
+      : h("p.muted", "The schedule has no entries."),
+  ];
+}
+
 // ---- rendering ----
 
 let rendering = false;
@@ -274,7 +301,8 @@ async function render(pushed) {
     else if (path.startsWith("/task/")) content = await taskPage(decodeURIComponent(path.slice(6)));
     else if (path === "/dead") content = await deadPage();
     else if (path === "/failed") content = await failedPage();
-    else if (path === "/workers") content = [h("h1", "Workers"), workerTable(await api("/api/workers"))];
+    else if (path === "/schedules") content = await schedulesPage();
+    else if (path === "/workers") content = [h("h1", "Workers"), workerTable(await api("/api/workers"), true)];
     else content = [h("h1", "Not found"), h("p", h("a", { href: "#/" }, "Back to the overview"))];
     page.replaceChildren(...[content].flat(Infinity).filter(Boolean));
   } catch (e) {

@@ -38,6 +38,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/api/failed", get(failed))
         .route("/api/failed/retry", post(failed_retry))
         .route("/api/workers", get(workers))
+        .route("/api/workers/{name}/stop", post(stop_worker))
 }
 
 /// An answer that is not the data: what went wrong, as `{"error": ...}`.
@@ -45,6 +46,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
 pub(crate) struct ApiError(StatusCode, String);
 
 impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError(status, message.into())
+    }
+
     fn not_offered(what: &str) -> Self {
         ApiError(StatusCode::NOT_IMPLEMENTED, format!("this broker {what}"))
     }
@@ -315,4 +320,13 @@ async fn workers(State(shared): State<Arc<Shared>>) -> Answer<Vec<Worker>> {
     let registry = shared.backend.workers().ok_or_else(|| ApiError::not_offered("keeps no worker reports"))?;
     let now = now_ms();
     Ok(Json(registry.workers().await?.into_iter().map(|w| worker(w, now)).collect()))
+}
+
+async fn stop_worker(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Answer<Value> {
+    let registry = shared.backend.workers().ok_or_else(|| ApiError::not_offered("keeps no worker reports"))?;
+    if !registry.request_stop(&name).await? {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no worker {name} reports here")));
+    }
+    tracing::info!(worker = %name, "worker asked to stop from the dashboard");
+    Ok(Json(json!({ "worker": name, "stopping": true })))
 }

@@ -16,6 +16,7 @@ mod api;
 mod assets;
 mod depth;
 mod live;
+mod schedules;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use axum::Router;
 use tokio_util::sync::CancellationToken;
 
 pub use access::Access;
+pub use schedules::{ScheduleEntry, Schedules};
 
 /// Settings of a dashboard.
 #[derive(Debug, Clone)]
@@ -35,6 +37,8 @@ pub struct DashboardConfig {
     pub access: Access,
     /// The broker as shown on the page (its URL, password removed).
     pub broker: String,
+    /// The beat schedule to show, if any.
+    pub schedules: Option<Arc<dyn Schedules>>,
 }
 
 /// What the handlers share.
@@ -44,6 +48,7 @@ pub(crate) struct Shared {
     pub(crate) broker: String,
     pub(crate) csrf: String,
     pub(crate) access: Access,
+    pub(crate) schedules: Option<Arc<dyn Schedules>>,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -72,6 +77,7 @@ impl Dashboard {
             broker: config.broker,
             csrf: uuid::Uuid::new_v4().simple().to_string(),
             access: config.access,
+            schedules: config.schedules,
             shutdown: CancellationToken::new(),
         };
         Ok(Self { listener, shared: Arc::new(shared) })
@@ -103,6 +109,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(api::routes())
         .merge(live::routes())
         .merge(depth::routes())
+        .merge(schedules::routes())
         .layer(axum::middleware::from_fn_with_state(shared.clone(), access::guard))
         .with_state(shared)
 }

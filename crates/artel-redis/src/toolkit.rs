@@ -210,22 +210,46 @@ pub struct WorkerReports {
     pub key: String,
 }
 
+/// Fields of the reports hash that hold stop requests, not reports.
+const STOP_FIELD: &str = "!stop:";
+
 impl WorkerReports {
-    /// Records `name`'s heartbeat at `now_ms` with its stats.
+    /// Records `name`'s heartbeat at `now_ms` with its stats; true when a stop was asked
+    /// of it (the request is taken).
     pub async fn report(
         &self,
         conn: &mut ConnectionManager,
         name: &str,
         stats: &serde_json::Value,
         now_ms: i64,
-    ) -> BrokerResult<()> {
+    ) -> BrokerResult<bool> {
         let report = serde_json::json!({"heartbeat_at_ms": now_ms, "stats": stats}).to_string();
-        conn.hset(&self.key, name, report).await.map_err(|e| redis_error("recording a worker heartbeat", e))
+        let asked: i64 = redis::Script::new(include_str!("../lua/worker_report.lua"))
+            .key(&self.key)
+            .arg(name)
+            .arg(report)
+            .invoke_async(conn)
+            .await
+            .map_err(|e| redis_error("recording a worker heartbeat", e))?;
+        Ok(asked > 0)
+    }
+
+    /// Asks `name` to stop at its next report; false when it does not report here.
+    pub async fn request_stop(&self, conn: &mut ConnectionManager, name: &str) -> BrokerResult<bool> {
+        let recorded: i64 = redis::Script::new(include_str!("../lua/worker_stop.lua"))
+            .key(&self.key)
+            .arg(name)
+            .invoke_async(conn)
+            .await
+            .map_err(|e| redis_error("asking a worker to stop", e))?;
+        Ok(recorded > 0)
     }
 
     /// Forgets a worker that stopped cleanly.
     pub async fn gone(&self, conn: &mut ConnectionManager, name: &str) -> BrokerResult<()> {
-        conn.hdel(&self.key, name).await.map_err(|e| redis_error("removing a worker", e))
+        conn.hdel(&self.key, &[name.to_owned(), format!("{STOP_FIELD}{name}")])
+            .await
+            .map_err(|e| redis_error("removing a worker", e))
     }
 
     /// Every report, by worker name.
@@ -234,6 +258,7 @@ impl WorkerReports {
             conn.hgetall(&self.key).await.map_err(|e| redis_error("listing workers", e))?;
         let mut reports: Vec<artel_core::WorkerReport> = all
             .into_iter()
+            .filter(|(name, _)| !name.starts_with(STOP_FIELD))
             .map(|(name, json)| {
                 let report: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
                 artel_core::WorkerReport {

@@ -80,12 +80,20 @@ impl Control for SqliteBroker {
 
 #[async_trait]
 impl WorkerRegistry for SqliteBroker {
-    async fn report_worker(&self, name: &str, stats: &Value) -> BrokerResult<()> {
+    async fn report_worker(&self, name: &str, stats: &Value) -> BrokerResult<bool> {
         let (name, stats, now) = (name.to_owned(), stats.to_string(), self.shared.now_ms());
         self.shared
             .db
-            .call("recording a worker heartbeat", move |tx| queries::worker_upsert(tx, &name, now, &stats))
+            .call("recording a worker heartbeat", move |tx| {
+                queries::worker_upsert(tx, &name, now, &stats)?;
+                queries::worker_take_stop(tx, &name)
+            })
             .await
+    }
+
+    async fn request_stop(&self, name: &str) -> BrokerResult<bool> {
+        let name = name.to_owned();
+        self.shared.db.call("asking a worker to stop", move |tx| queries::worker_request_stop(tx, &name)).await
     }
 
     async fn worker_gone(&self, name: &str) -> BrokerResult<()> {

@@ -294,6 +294,20 @@ pub(crate) fn worker_list(tx: &Transaction<'_>) -> rusqlite::Result<Vec<(String,
     rows.collect()
 }
 
+/// Takes a stop asked of `name`: true when there was one.
+pub(crate) fn worker_take_stop(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<bool> {
+    let taken: Option<String> = tx
+        .prepare_cached(sql!("worker/take_stop.sql"))?
+        .query_row(named_params! { ":name": name }, |r| r.get(0))
+        .optional()?;
+    Ok(taken.is_some())
+}
+
+/// Asks `name` to stop: false when no such worker reports.
+pub(crate) fn worker_request_stop(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<bool> {
+    Ok(tx.prepare_cached(sql!("worker/request_stop.sql"))?.execute(named_params! { ":name": name })? > 0)
+}
+
 pub(crate) fn worker_delete(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<()> {
     tx.prepare_cached(sql!("worker/delete.sql"))?.execute(named_params! { ":name": name })?;
     Ok(())

@@ -1,12 +1,14 @@
-//! Records the worker's counters and timings through the broker's [`Admin`] capability
-//! every few seconds (what `artel stats` reads), and removes the record when the worker
-//! stops.
+//! Records the worker's counters, timings, settings and running tasks through the
+//! broker's [`WorkerRegistry`] every few seconds (what `artel stats` and the dashboard
+//! read), stops the worker (warm) when a stop was asked of it there, and removes the
+//! record when the worker stops.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use artel_core::WorkerRegistry;
 use async_trait::async_trait;
+use serde_json::{Value, json};
 
 use artel_core::worker::{Component, ComponentError, Scope};
 
@@ -27,8 +29,15 @@ impl Component for StatsReporter {
 
     async fn run(&self, scope: &Scope) -> Result<(), ComponentError> {
         loop {
-            if let Err(error) = self.registry.report_worker(&scope.name, &scope.stats.to_json()).await {
-                tracing::warn!(%error, "could not record the worker heartbeat");
+            match self.registry.report_worker(&scope.name, &report(scope)).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    tracing::warn!(
+                        "a stop was asked of this worker (dashboard): finishing running tasks, then stopping"
+                    );
+                    scope.stop.warm.cancel();
+                }
+                Err(error) => tracing::warn!(%error, "could not record the worker heartbeat"),
             }
             if !scope.sleep(self.every).await {
                 break;
@@ -39,4 +48,27 @@ impl Component for StatsReporter {
         }
         Ok(())
     }
+}
+
+/// The worker's counters and timings (`WorkerStats::to_json`), with its settings and the
+/// tasks it runs now.
+fn report(scope: &Scope) -> Value {
+    let mut report = scope.stats.to_json();
+    let control = &scope.control;
+    let running: Vec<Value> = control
+        .active()
+        .into_iter()
+        .map(|task| json!({"id": task.id, "name": task.name, "args": task.args, "started": task.started}))
+        .collect();
+    let processes = control.processes().map(|p| json!({"pids": p.pids, "size": p.size}));
+    if let Value::Object(fields) = &mut report {
+        fields.insert("concurrency".into(), json!(control.concurrency()));
+        fields.insert("prefetch".into(), json!(control.prefetch()));
+        fields.insert("queues".into(), json!(control.queues()));
+        fields.insert("pid".into(), json!(std::process::id()));
+        fields.insert("pool".into(), json!(if processes.is_some() { "processes" } else { "async" }));
+        fields.insert("processes".into(), processes.unwrap_or(Value::Null));
+        fields.insert("running".into(), Value::Array(running));
+    }
+    report
 }

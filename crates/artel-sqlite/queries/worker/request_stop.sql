@@ -1,0 +1,1 @@
+UPDATE workers SET stop_requested = 1 WHERE name = :name
