@@ -40,13 +40,23 @@ impl CeleryRedis {
 
     /// This connection with everything it offers: Celery's Redis layout is its own
     /// result store, chord counter and revocation log, counts queues and keeps dead
-    /// letters and worker reports (Celery keeps no failed-task list), and offers locks
-    /// and unique task keys on its Redis server.
+    /// letters and worker reports (Celery keeps no failed-task list), keeps the task
+    /// history of artel workers, and offers locks and unique task keys on its Redis server.
     pub fn backend(&self) -> Backend {
         Backend::new(Arc::new(self.clone()), self.clone())
             .administered(self.clone())
             .with_locks(Arc::new(self.lock_server()))
             .with_unique(Arc::new(self.lock_server()))
+            .with_history(Arc::new(self.history()))
+    }
+
+    /// The task history artel workers keep here (the dashboard's task lists), under this
+    /// connection's prefix and `artel.celery` (keys Celery never reads, apart from a
+    /// redis:// app's on the same server). Python workers' tasks are not in it.
+    pub fn history(&self) -> artel_redis::RedisHistory {
+        let conn = self.shared.conn.clone();
+        let prefix = format!("{}artel.celery", self.shared.config.prefix);
+        artel_redis::RedisHistory::new(&prefix, artel_core::HISTORY_KEPT, conn.clone(), conn)
     }
 
     /// Locks, fenced values and unique task keys on this Redis server, under this

@@ -4,9 +4,12 @@
 use std::collections::BTreeMap;
 
 use artel_core::history::MINUTES_KEPT;
+use std::sync::LazyLock;
+
 use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, Minute, TaskFilter, TaskHistory, TaskRecord};
 use async_trait::async_trait;
 use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
 
 use crate::broker::RedisBroker;
 use crate::keys;
@@ -15,21 +18,74 @@ use crate::toolkit::redis_error;
 /// Records read per round trip while filtering.
 const PAGE: isize = 500;
 
+static RECORD: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("../lua/history_record.lua")));
+
+/// A task history under a key prefix, keeping about `kept` records, written on `bulk`
+/// (a connection of its own: large requests never queue ahead of acks) and read on
+/// `conn`.
+#[derive(Clone)]
+pub struct RedisHistory {
+    keys: [String; 6],
+    kept: u32,
+    conn: ConnectionManager,
+    bulk: ConnectionManager,
+}
+
+impl std::fmt::Debug for RedisHistory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisHistory").field("records", &self.keys[0]).field("kept", &self.kept).finish()
+    }
+}
+
+impl RedisHistory {
+    /// The history under `prefix`; `bulk` may be `conn` itself.
+    pub fn new(prefix: &str, kept: u32, conn: ConnectionManager, bulk: ConnectionManager) -> Self {
+        Self { keys: keys::history(prefix), kept, conn, bulk }
+    }
+}
+
 impl RedisBroker {
-    fn history_keys(&self) -> [String; 6] {
-        keys::history(&self.shared.config.prefix)
+    /// This broker's task history.
+    pub(crate) async fn history(&self) -> BrokerResult<RedisHistory> {
+        let shared = &self.shared;
+        Ok(RedisHistory::new(
+            &shared.config.prefix,
+            shared.config.history_kept,
+            shared.conn.clone(),
+            shared.bulk().await?,
+        ))
     }
 }
 
 #[async_trait]
 impl TaskHistory for RedisBroker {
     async fn record(&self, records: &[TaskRecord]) -> BrokerResult<()> {
+        self.history().await?.record(records).await
+    }
+
+    async fn recent(&self, filter: &TaskFilter) -> BrokerResult<Vec<TaskRecord>> {
+        self.history().await?.recent(filter).await
+    }
+
+    async fn find(&self, task_id: &str) -> BrokerResult<Option<TaskRecord>> {
+        self.history().await?.find(task_id).await
+    }
+
+    async fn throughput(&self, since_ms: i64) -> BrokerResult<Vec<Minute>> {
+        self.history().await?.throughput(since_ms).await
+    }
+}
+
+#[async_trait]
+impl TaskHistory for RedisHistory {
+    async fn record(&self, records: &[TaskRecord]) -> BrokerResult<()> {
         let Some(newest) = records.iter().map(|r| r.updated_at_ms).max() else { return Ok(()) };
-        let mut invocation = self.shared.scripts.history.prepare_invoke();
-        for key in self.history_keys() {
+        let mut invocation = RECORD.prepare_invoke();
+        for key in &self.keys {
             invocation.key(key);
         }
-        invocation.arg(self.shared.config.history_kept).arg(Minute::start(newest) - MINUTES_KEPT * 60_000);
+        invocation.arg(self.kept).arg(Minute::start(newest) - MINUTES_KEPT * 60_000);
         // The script writes each key once per batch: one record per task.
         let records = artel_core::history::latest_per_task(records);
         invocation.arg(records.len());
@@ -49,19 +105,19 @@ impl TaskHistory for RedisBroker {
             invocation.arg(at_ms).arg(succeeded).arg(failed);
         }
         let _dropped: u64 = invocation
-            .invoke_async(&mut self.shared.bulk().await?)
+            .invoke_async(&mut self.bulk.clone())
             .await
             .map_err(|e| redis_error("recording task history", e))?;
         Ok(())
     }
 
     async fn recent(&self, filter: &TaskFilter) -> BrokerResult<Vec<TaskRecord>> {
-        let [records, recent, .., by_state] = self.history_keys();
+        let [records, recent, .., by_state] = self.keys.clone();
         let index = match filter.state {
             Some(state) => format!("{by_state}{}", state.as_str()),
             None => recent,
         };
-        let mut conn = self.shared.conn.clone();
+        let mut conn = self.conn.clone();
         let mut found = Vec::new();
         let mut start = 0;
         while found.len() < filter.limit {
@@ -93,22 +149,17 @@ impl TaskHistory for RedisBroker {
     }
 
     async fn find(&self, task_id: &str) -> BrokerResult<Option<TaskRecord>> {
-        let [records, ..] = self.history_keys();
-        let row: Option<String> = self
-            .shared
-            .conn
-            .clone()
-            .hget(&records, task_id)
-            .await
-            .map_err(|e| redis_error("finding a task record", e))?;
+        let [records, ..] = &self.keys;
+        let row: Option<String> =
+            self.conn.clone().hget(records, task_id).await.map_err(|e| redis_error("finding a task record", e))?;
         row.as_deref().map(decode).transpose()
     }
 
     async fn throughput(&self, since_ms: i64) -> BrokerResult<Vec<Minute>> {
-        let [.., minutes, minute_index, _] = self.history_keys();
-        let mut conn = self.shared.conn.clone();
+        let [.., minutes, minute_index, _] = &self.keys;
+        let mut conn = self.conn.clone();
         let starts: Vec<i64> = conn
-            .zrangebyscore(&minute_index, Minute::start(since_ms), "+inf")
+            .zrangebyscore(minute_index, Minute::start(since_ms), "+inf")
             .await
             .map_err(|e| redis_error("reading throughput", e))?;
         if starts.is_empty() {
@@ -116,7 +167,7 @@ impl TaskHistory for RedisBroker {
         }
         let fields: Vec<String> = starts.iter().flat_map(|at| [format!("{at}:s"), format!("{at}:f")]).collect();
         let counts: Vec<Option<u64>> = redis::cmd("HMGET")
-            .arg(&minutes)
+            .arg(minutes)
             .arg(&fields)
             .query_async(&mut conn)
             .await

@@ -32,5 +32,6 @@ mod shared;
 pub mod toolkit;
 
 pub use broker::RedisBroker;
+pub use history::RedisHistory;
 pub use locks::RedisLocks;
 pub use shared::RedisConfig;

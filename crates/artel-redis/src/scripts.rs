@@ -26,7 +26,6 @@ pub(crate) struct Scripts {
     pub(crate) purge: Script,
     pub(crate) complete: Script,
     pub(crate) chord_part: Script,
-    pub(crate) history: Script,
 }
 
 impl Scripts {
@@ -42,7 +41,6 @@ impl Scripts {
             purge: Script::new(include_str!("../lua/purge.lua")),
             complete: with_common!("complete.lua"),
             chord_part: Script::new(include_str!("../lua/chord_part.lua")),
-            history: Script::new(include_str!("../lua/history_record.lua")),
         }
     }
 }
