@@ -18,6 +18,10 @@ pub trait Wire: Send + Sync + fmt::Debug {
     /// node `hostname`.
     async fn publish_event(&self, routing_key: &str, body: &[u8], hostname: &str) -> BrokerResult<()>;
 
+    /// Subscribes to every event (Flower's view): the bodies (JSON: one event, or a list
+    /// of task events), as they come.
+    async fn events(&self) -> BrokerResult<mpsc::Receiver<Vec<u8>>>;
+
     /// Opens node `nodename`'s mailbox: the broadcast requests every worker receives.
     async fn mailbox(&self, nodename: &str) -> BrokerResult<Mailbox>;
 

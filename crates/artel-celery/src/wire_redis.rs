@@ -29,6 +29,30 @@ pub fn unwrap_envelope(payload: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// The bodies of the messages `pubsub` receives, unwrapped from kombu's envelope, until
+/// the receiver is dropped; malformed messages are logged and skipped.
+fn forward(pubsub: redis::aio::PubSub) -> mpsc::Receiver<Vec<u8>> {
+    let (sender, receiver) = mpsc::channel(1024);
+    tokio::spawn(async move {
+        let mut pubsub = pubsub;
+        let mut messages = pubsub.on_message();
+        loop {
+            let next =
+                std::future::poll_fn(|cx| futures_core::Stream::poll_next(std::pin::Pin::new(&mut messages), cx));
+            let Some(message) = next.await else { return };
+            match unwrap_envelope(message.get_payload_bytes()) {
+                Some(body) => {
+                    if sender.send(body).await.is_err() {
+                        return;
+                    }
+                }
+                None => tracing::warn!(channel = message.get_channel_name(), "ignoring a malformed message"),
+            }
+        }
+    });
+    receiver
+}
+
 #[async_trait]
 impl Wire for CeleryRedis {
     async fn publish_event(&self, routing_key: &str, body: &[u8], hostname: &str) -> BrokerResult<()> {
@@ -41,6 +65,16 @@ impl Wire for CeleryRedis {
             .await
             .map(drop)
             .map_err(|e| redis_error("publishing an event", e))
+    }
+
+    async fn events(&self) -> BrokerResult<mpsc::Receiver<Vec<u8>>> {
+        let mut pubsub =
+            self.shared.client.get_async_pubsub().await.map_err(|e| redis_error("opening an event subscription", e))?;
+        pubsub
+            .psubscribe(self.shared.names.fanout("celeryev", "*"))
+            .await
+            .map_err(|e| redis_error("subscribing to events", e))?;
+        Ok(forward(pubsub))
     }
 
     async fn mailbox(&self, nodename: &str) -> BrokerResult<Mailbox> {
@@ -58,24 +92,7 @@ impl Wire for CeleryRedis {
             .subscribe(names.fanout("celery.pidbox", ""))
             .await
             .map_err(|e| redis_error("subscribing to remote control", e))?;
-        let (sender, mailbox) = mpsc::channel(64);
-        tokio::spawn(async move {
-            let mut messages = pubsub.on_message();
-            loop {
-                let next =
-                    std::future::poll_fn(|cx| futures_core::Stream::poll_next(std::pin::Pin::new(&mut messages), cx));
-                let Some(message) = next.await else { return };
-                match unwrap_envelope(message.get_payload_bytes()) {
-                    Some(body) => {
-                        if sender.send(body).await.is_err() {
-                            return;
-                        }
-                    }
-                    None => tracing::warn!("ignoring a malformed remote-control message"),
-                }
-            }
-        });
-        Ok(mailbox)
+        Ok(forward(pubsub))
     }
 
     async fn close_mailbox(&self, nodename: &str) {

@@ -89,6 +89,13 @@ impl Backend {
         self
     }
 
+    /// This backend listing workers from `workers` instead (a monitor of Celery's
+    /// events, say).
+    pub fn with_workers(mut self, workers: Arc<dyn WorkerRegistry>) -> Self {
+        self.workers = Some(workers);
+        self
+    }
+
     /// This backend keeping an index of recent tasks in `history`.
     pub fn with_history(mut self, history: Arc<dyn TaskHistory>) -> Self {
         self.history = Some(history);

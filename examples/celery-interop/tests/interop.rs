@@ -108,16 +108,21 @@ impl World {
     }
 
     fn start_python_worker(&mut self) {
+        self.start_python_worker_with(&["--without-heartbeat"]);
+    }
+
+    /// The Python worker's node name in this world.
+    fn py_node(&self) -> String {
+        format!("py-{}@test", self.prefix)
+    }
+
+    fn start_python_worker_with(&mut self, args: &[&str]) {
+        let node = self.py_node();
         let child = self
             .python()
             .args(["-m", "celery", "-A", "app", "worker", "-Q", &self.py, "-P", "threads", "-c", "4", "-l", "warning"])
-            .args([
-                "--without-mingle",
-                "--without-gossip",
-                "--without-heartbeat",
-                "-n",
-                &format!("py-{}@test", self.prefix),
-            ])
+            .args(["--without-mingle", "--without-gossip", "-n", &node])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -332,6 +337,72 @@ fn flower_on(transport: Transport) {
     assert_eq!(seen["worker_listed"], json!(true), "{seen}");
     let tasks = json!([["app.add", "SUCCESS", &node], ["app.add", "SUCCESS", &node], ["app.add", "SUCCESS", &node]]);
     assert_eq!(seen["tasks"], tasks, "{seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_lists_python_workers_and_their_tasks_from_celerys_events() {
+    dashboard_on(Transport::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_rabbitmq_the_dashboard_lists_python_workers_and_their_tasks_from_celerys_events() {
+    dashboard_on(Transport::RabbitMq).await;
+}
+
+/// `artel dashboard` on a Celery layout, as Flower: a Python worker (heartbeats on, task
+/// events turned on by the dashboard's `enable_events`) is listed, and its tasks with
+/// their states, names and arguments.
+async fn dashboard_on(transport: Transport) {
+    let Some(mut world) = World::on(transport) else { return };
+    let mut dashboard = Command::new(env!("CARGO_BIN_EXE_celery-interop"))
+        .args(["--broker", &world.url(), "dashboard", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the dashboard");
+    let stderr = dashboard.stderr.take().expect("stderr");
+    world.children.push(dashboard);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("dashboard at http://").nth(1) {
+                let _ = tx.send(rest.split('/').next().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    let address = rx.recv_timeout(Duration::from_secs(20)).expect("the dashboard says where it listens");
+    // Heartbeats on, task events off: the dashboard turns them on, as Flower does.
+    world.start_python_worker_with(&[]);
+    let get = |path: &str| -> Value {
+        let out = Command::new("curl").args(["-s", &format!("http://{address}{path}")]).output().expect("curl");
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    };
+    let node = world.py_node();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !get("/api/workers").as_array().is_some_and(|w| w.iter().any(|w| w["name"] == json!(node))) {
+        assert!(std::time::Instant::now() < deadline, "the Python worker was never listed: {}", get("/api/workers"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The dashboard asks for task events every 5 s; give that time to land.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let connection = connect(&world.url()).await.expect("connect");
+    let app = App::new(connection.backend);
+    let product = app.send_task(Signature::new("py.mul").with_args(vec![json!(6), json!(7)]).queue(&world.py)).await;
+    let product = product.expect("sent");
+    assert_eq!(product.get(Duration::from_secs(30)).await.expect("value"), json!(42));
+    let path = format!("/api/tasks/{}", product.id());
+    while get(&path)["record"]["state"] != json!("SUCCESS") {
+        assert!(std::time::Instant::now() < deadline, "the task never showed SUCCESS: {}", get(&path));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let record = &get(&path)["record"];
+    assert_eq!(
+        (&record["task"], &record["worker"], &record["args"]),
+        (&json!("py.mul"), &json!(node), &json!("[6,7]")),
+        "{record}"
+    );
+    assert!(record["runtime_ms"].is_u64() && record["started_at_ms"].is_i64(), "{record}");
 }
 
 static EMBEDDED_RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);

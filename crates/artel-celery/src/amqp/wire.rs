@@ -65,6 +65,40 @@ impl Wire for Amqp {
         self.publish_raw("celeryev", routing_key, body, json!({"hostname": hostname})).await
     }
 
+    async fn events(&self) -> BrokerResult<mpsc::Receiver<Vec<u8>>> {
+        self.declare_exchange("celeryev", ExchangeKind::Topic, true).await?;
+        let channel = self.shared.connection.create_channel().await.map_err(|e| amqp_error("opening a channel", e))?;
+        // A queue of this subscriber's own, gone with it; events older than a minute are
+        // not worth showing.
+        let queue = format!("celeryev.artel-{}", uuid::Uuid::new_v4());
+        let mut arguments = FieldTable::default();
+        arguments.insert(ShortString::from("x-message-ttl"), AMQPValue::LongInt(60_000));
+        let options = QueueDeclareOptions { auto_delete: true, exclusive: true, ..QueueDeclareOptions::default() };
+        let what = format!("declaring the event queue {queue}");
+        channel.queue_declare(&queue, options, arguments).await.map_err(|e| amqp_error(&what, e))?;
+        channel
+            .queue_bind(&queue, "celeryev", "#", QueueBindOptions::default(), FieldTable::default())
+            .await
+            .map_err(|e| amqp_error(&what, e))?;
+        let consume = BasicConsumeOptions { no_ack: true, ..BasicConsumeOptions::default() };
+        let mut consumer = channel
+            .basic_consume(&queue, &format!("{queue}-monitor"), consume, FieldTable::default())
+            .await
+            .map_err(|e| amqp_error(&what, e))?;
+        let (sender, events) = mpsc::channel(1024);
+        tokio::spawn(async move {
+            let _channel = channel;
+            loop {
+                let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut consumer).poll_next(cx)).await;
+                let Some(Ok(delivery)) = next else { return };
+                if sender.send(delivery.data).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(events)
+    }
+
     async fn mailbox(&self, nodename: &str) -> BrokerResult<Mailbox> {
         self.declare_exchange("celery.pidbox", ExchangeKind::Fanout, false).await?;
         let channel = self.shared.connection.create_channel().await.map_err(|e| amqp_error("opening a channel", e))?;

@@ -76,12 +76,29 @@ pub(crate) async fn run(connection: Connection, url: &str, args: DashboardArgs) 
         (None, Some(token)) => Access::token(token).map_err(anyhow::Error::msg)?,
         (None, None) => Access::Open,
     };
+    let stop = super::stop_on_signals();
+    // On Celery's layouts, tasks and workers come from Celery's events, as in Flower.
+    #[cfg(feature = "celery")]
+    let backend = match &connection.wire {
+        Some(wire) => {
+            let monitor =
+                Arc::new(artel_celery::EventMonitor::new(wire.clone(), connection.backend.workers().cloned()));
+            tokio::spawn({
+                let (monitor, stop) = (monitor.clone(), stop.clone());
+                async move { monitor.run(stop).await }
+            });
+            connection.backend.clone().with_history(monitor.history()).with_workers(monitor)
+        }
+        None => connection.backend.clone(),
+    };
+    #[cfg(not(feature = "celery"))]
+    let backend = connection.backend.clone();
     let schedules = args.schedule.map(|path| {
         Arc::new(BeatSchedule { path, name: args.beat_name, backend: connection.backend.clone() }) as Arc<dyn Schedules>
     });
     let config = DashboardConfig { listen: args.listen, access, broker: artel_core::redact_url(url), schedules };
-    let dashboard = Dashboard::bind(connection.backend, config).await.map_err(anyhow::Error::msg)?;
-    dashboard.serve(super::stop_on_signals()).await?;
+    let dashboard = Dashboard::bind(backend, config).await.map_err(anyhow::Error::msg)?;
+    dashboard.serve(stop).await?;
     tracing::info!("dashboard stopped");
     Ok(ExitCode::SUCCESS)
 }
