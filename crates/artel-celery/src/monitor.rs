@@ -289,10 +289,11 @@ impl WorkerRegistry for EventMonitor {
 mod tests {
     use super::*;
 
-    /// Events captured from Celery 5.7 and Flower (docs/wire-format.md §e).
+    /// The body of an event envelope captured from Celery 5.7 (docs/wire-format.md §e).
     fn sample(name: &str) -> Vec<u8> {
-        let path = format!("{}/tests/fixtures/events/{name}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        let path = format!("{}/../artel-core/tests/fixtures/celery/{name}", env!("CARGO_MANIFEST_DIR"));
+        let envelope = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        crate::unwrap_envelope(&envelope).unwrap_or_else(|| panic!("{path} is not an envelope"))
     }
 
     #[derive(Debug)]
@@ -325,12 +326,12 @@ mod tests {
     async fn captured_celery_events_become_task_records_and_workers() {
         let monitor = EventMonitor::new(Arc::new(NoWire), None);
         for name in ["received", "started", "succeeded"] {
-            monitor.fold(&sample(&format!("event-task.multi.task-{name}.body.json"))).await;
+            monitor.fold(&sample(&format!("event-task.multi.task-{name}.envelope.json"))).await;
         }
-        monitor.fold(&sample("event-worker.heartbeat.body.json")).await;
+        monitor.fold(&sample("event-worker.heartbeat.envelope.json")).await;
         monitor.fold(b"not json").await;
         let received: Value =
-            serde_json::from_slice(&sample("event-task.multi.task-received.body.json")).expect("json");
+            serde_json::from_slice(&sample("event-task.multi.task-received.envelope.json")).expect("json");
         let first = if received.is_array() { &received[0] } else { &received };
         let id = first["uuid"].as_str().expect("uuid");
         let record = monitor.history.find(id).await.expect("find").expect("recorded");
@@ -340,7 +341,7 @@ mod tests {
         let workers = monitor.workers().await.expect("workers");
         assert_eq!(workers.len(), 1, "{workers:?}");
         assert!(workers[0].stats["freq"].is_number());
-        monitor.fold(&sample("event-worker.offline.body.json")).await;
+        monitor.fold(&sample("event-worker.offline.envelope.json")).await;
         assert!(monitor.workers().await.expect("workers").is_empty(), "offline removes it");
     }
 }

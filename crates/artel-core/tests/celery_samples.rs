@@ -121,3 +121,26 @@ fn results_round_trip_and_expose_errors() {
     assert_eq!(error.to_string(), "ValueError: boom");
     assert!(error.traceback().is_some_and(|tb| tb.contains("raise ValueError")));
 }
+
+/// A Python producer instrumented with OpenTelemetry (opentelemetry-instrumentation-celery)
+/// injects `traceparent`/`tracestate` into the message headers: the run continues that
+/// trace with the producer's span as parent; without them it is a trace of its own.
+#[test]
+fn a_python_producers_trace_context_in_the_headers_is_continued() {
+    let mut envelope = json(&read("task-countdown.envelope.json"));
+    let headers = envelope.get_mut("headers").and_then(Value::as_object_mut).expect("headers");
+    headers.insert("traceparent".into(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into());
+    headers.insert("tracestate".into(), "congo=t61rcWkgMzE".into());
+    let bytes = serde_json::to_vec(&envelope).expect("json");
+    let message = Message::from_envelope(&bytes).expect("decodes");
+    let parent = artel_core::TraceContext::of(&message.headers).expect("the producer's context");
+    let run = artel_core::TraceContext::of_run(&message.headers);
+    assert_eq!(run.trace_id, 0x0af7651916cd43dd8448eb211c80319c, "the producer's trace");
+    assert_eq!(parent.span_id, 0xb7ad6b7169203331, "the producer's span is the parent");
+    assert_ne!(run.span_id, parent.span_id, "the run has a span of its own");
+    assert_eq!(run.state.as_deref(), Some("congo=t61rcWkgMzE"), "tracestate passes along");
+    assert_eq!(json(&message.to_envelope()), envelope, "the headers round-trip untouched");
+
+    let plain = Message::from_envelope(&read("task-countdown.envelope.json")).expect("decodes");
+    assert!(artel_core::TraceContext::of(&plain.headers).is_none(), "Celery without OpenTelemetry sends none");
+}
