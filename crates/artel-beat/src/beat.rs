@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use artel_core::canvas::{self, Lineage};
-use artel_core::{Backend, BrokerError, Clock, SystemClock, Timestamp};
+use artel_core::{Backend, BrokerError, Clock, State, SystemClock, TaskResult, Timestamp};
 use artel_lock::{Coordination, Guard};
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +50,42 @@ enum Memory {
     Local { path: Option<PathBuf>, last: HashMap<String, Timestamp> },
     /// Fenced values on a shared backend, written by the leader only.
     Shared { locks: Arc<dyn Coordination>, name: String, guard: Option<Guard> },
+}
+
+/// How long a leader's note is kept: a note older than that names no one.
+const NOTE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Who took the lead of the beats of one name, noted in the result store when it did
+/// (what the dashboard's schedules page shows).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LeaderNote {
+    /// The leading beat: `beat.<pid>@<host>`.
+    pub node: String,
+    /// When it took the lead, in unix milliseconds.
+    pub since_ms: i64,
+    /// Its lock's fence.
+    pub fence: u64,
+}
+
+impl LeaderNote {
+    /// The result id the note of the beats named `name` is kept under.
+    pub fn id(name: &str) -> String {
+        format!("artel.beat.{name}.leader")
+    }
+
+    fn to_result(&self, name: &str) -> TaskResult {
+        TaskResult::progress(&Self::id(name), State::Started, serde_json::to_value(self).unwrap_or_default())
+    }
+
+    /// The note of the beats named `name` on `backend`, if one leads (or led).
+    pub async fn read(backend: &Backend, name: &str) -> Result<Option<Self>, BrokerError> {
+        let stored = backend.results().get(&Self::id(name)).await?;
+        Ok(stored.and_then(|result| serde_json::from_value(result.result).ok()))
+    }
+}
+
+fn leader_node() -> String {
+    format!("beat.{}@{}", std::process::id(), artel_core::hostname())
 }
 
 /// Sends a schedule's fires; see the module docs.
@@ -197,6 +233,10 @@ impl Beat {
                 let fence = held.fence();
                 tracing::info!(%name, fence, "leading: this beat sends the schedule");
                 *guard = Some(held);
+                let note = LeaderNote { node: leader_node(), since_ms: self.clock.now().timestamp_millis(), fence };
+                if let Err(error) = self.backend.results().store(&note.to_result(name), Some(NOTE_TTL)).await {
+                    tracing::warn!(%error, "cannot note this beat as the leader (the dashboard will not show it)");
+                }
                 Some(fence)
             }
             Ok(None) => None,

@@ -9,5 +9,5 @@
 mod beat;
 mod schedule;
 
-pub use beat::{Beat, BeatError, DEFAULT_LEASE};
+pub use beat::{Beat, BeatError, DEFAULT_LEASE, LeaderNote};
 pub use schedule::{CATCH_UP_LIMIT, Entry, Missed, Schedule, When, parse_duration};

@@ -2,7 +2,7 @@
 //! sqlite:// and redis://: it lists the running worker; a task sent during the test
 //! turns from STARTED to SUCCESS on the page without a reload; a dead letter's "retry"
 //! puts it back and the worker runs it; "Terminate" stops a running task and "Stop" the
-//! worker. A screenshot of each page is saved under
+//! worker; the schedules page names the leading beat and the next fire. A screenshot of each page is saved under
 //! target/dashboard-screenshots/ for review.
 
 mod support;
@@ -179,7 +179,18 @@ async fn the_dashboard_shows_live_work_and_retries_a_dead_letter(url: &str, brok
     // Both tasks count in the last hour's throughput (the page takes it from the live stream).
     let counted = "Number(document.querySelector('[data-card=succeeded] .n')?.textContent) >= 2";
     wait_for(&page, counted, "two tasks succeeded in the last hour").await;
+    // A beat takes the lead and notes it; the schedules page names it.
+    let _beat = WorkerProcess(
+        Command::new(env!("CARGO_BIN_EXE_artel"))
+            .args(["--broker", url, "beat", "--schedule", &schedule.display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start a beat"),
+    );
     show(&page, "#/schedules").await;
+    let leader = "document.querySelector('[data-leader^=\"beat.\"]')?.dataset.leader ?? null";
+    wait_for(&page, leader, "the leading beat").await;
     let next =
         wait_for(&page, "document.querySelector('[data-entry=nightly] td:nth-child(4)')?.textContent", "the schedule")
             .await;

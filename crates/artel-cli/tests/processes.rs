@@ -97,7 +97,11 @@ async fn a_task_on_a_killed_worker_completes_on_another_after_its_lease() {
     let runs = format!("{}.runs", db.0.display());
     let mut doomed = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "1"]);
     let id = publish(&connection, shell_task(&runs, 1.0)).await;
-    while held_and_waiting(&connection).await.1 == 0 {
+    // Killed once its run has begun (the task wrote its line), not merely once it holds
+    // the message: the run must be seen to happen twice.
+    while held_and_waiting(&connection).await.1 == 0
+        || std::fs::read_to_string(&runs).map_or(0, |text| text.lines().count()) == 0
+    {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     doomed.signal("-KILL");

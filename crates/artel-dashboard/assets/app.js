@@ -264,7 +264,7 @@ async function failedPage() {
 }
 
 async function schedulesPage() {
-  const entries = await api("/api/schedules");
+  const { leader, entries } = await api("/api/schedules");
   const until = (ms) => {
     if (!ms) return "never";
     const s = Math.round((ms - Date.now()) / 1000);
@@ -272,8 +272,10 @@ async function schedulesPage() {
   };
   return [
     h("h1", "Schedules"),
+    h("p", { "data-leader": leader ? leader.node : "" },
+      leader ? ["Leading beat: ", h("strong", leader.node), ` since ${when(leader.since_ms)}`] : h("span.muted", "No beat has taken the lead yet.")),
     entries.length ? h("table",
-      h("tr", h("th", "Entry"), h("th", "Task"), h("th", "When"), h("th", "Next fire"), h("th", "Last fire")),
+      h("tr", h("th", "Entry"), h("th", "Task"), h("th", "When"), h("th", "Next fire"), h("th", "Handled up to")),
       entries.map((e) => h("tr", { "data-entry": e.name },
         h("td", e.name), h("td", e.task), h("td.mono", e.when),
         h("td", { title: when(e.next_fire_ms) }, until(e.next_fire_ms)),

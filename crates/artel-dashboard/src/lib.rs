@@ -26,7 +26,7 @@ use axum::Router;
 use tokio_util::sync::CancellationToken;
 
 pub use access::Access;
-pub use schedules::{ScheduleEntry, Schedules};
+pub use schedules::{Leader, ScheduleEntry, ScheduleView, Schedules};
 
 /// Settings of a dashboard.
 #[derive(Debug, Clone)]

@@ -34,17 +34,4 @@ pub fn default_worker_name() -> String {
     format!("artel.{}@{}", std::process::id(), hostname())
 }
 
-/// This machine's name, for worker and producer names (`artel.<pid>@<host>`); read once,
-/// since the worker puts it in every STARTED/RECEIVED result it stores.
-pub fn hostname() -> String {
-    static HOSTNAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HOSTNAME
-        .get_or_init(|| {
-            std::env::var("HOSTNAME")
-                .ok()
-                .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
-                .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| "localhost".to_owned())
-        })
-        .clone()
-}
+pub use artel_core::hostname;

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use artel_beat::{Beat, Schedule};
+use artel_beat::{Beat, LeaderNote, Schedule};
 use artel_core::Backend;
-use artel_dashboard::{Access, Dashboard, DashboardConfig, ScheduleEntry, Schedules};
+use artel_dashboard::{Access, Dashboard, DashboardConfig, Leader, ScheduleEntry, ScheduleView, Schedules};
 use clap::Args;
 
 use crate::connect::Connection;
@@ -45,7 +45,7 @@ struct BeatSchedule {
 
 #[async_trait::async_trait]
 impl Schedules for BeatSchedule {
-    async fn entries(&self) -> Result<Vec<ScheduleEntry>, String> {
+    async fn view(&self) -> Result<ScheduleView, String> {
         let text = std::fs::read_to_string(&self.path)
             .map_err(|e| format!("cannot read the schedule {}: {e}", self.path.display()))?;
         let schedule = Schedule::parse(&text).map_err(|problem| format!("{}: {problem}", self.path.display()))?;
@@ -66,7 +66,9 @@ impl Schedules for BeatSchedule {
                 last_fire_ms,
             });
         }
-        Ok(entries)
+        let note = LeaderNote::read(&self.backend, &self.name).await.map_err(|e| e.to_string())?;
+        let leader = note.map(|note| Leader { node: note.node, since_ms: note.since_ms });
+        Ok(ScheduleView { leader, entries })
     }
 }
 
