@@ -5,6 +5,7 @@ mod admin;
 mod beat;
 mod dashboard;
 mod failed;
+mod map;
 mod send;
 mod supervise;
 pub mod table;
@@ -77,6 +78,10 @@ enum Command<E: Extra> {
     /// Run the services a TOML file lists (artel workers, beat, any command), N copies
     /// each, restarted when they exit; SIGHUP re-reads the file. `status` lists them.
     Supervise(supervise::SuperviseArgs),
+    /// Call a task once per item of a file (lines, JSON Lines, CSV) in this process,
+    /// --concurrency at a time, rate-limited, retried, one JSON line per item out;
+    /// --resume after a crash.
+    Map(Box<map::MapArgs>),
     /// List the tasks this binary's workers can run, with their parameters and options.
     Tasks {
         /// One JSON array, for scripts.
@@ -186,6 +191,9 @@ pub fn main_with<E: Extra>(registry: Registry) -> ExitCode {
     }
     let command = match cli.command {
         Command::Broker(command) => command,
+        Command::Map(args) => {
+            return map::run(*args, tasks, cli.broker.as_deref()).unwrap_or_else(|error| report(&error));
+        }
         Command::Tasks { json } => return tasks::list(&tasks, json).unwrap_or_else(|error| report(&error)),
         Command::Supervise(args) => return supervise::run(args).unwrap_or_else(|error| report(&error)),
         Command::Completions { shell } => {
