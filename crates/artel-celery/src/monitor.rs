@@ -112,7 +112,7 @@ impl EventMonitor {
         let Some(id) = text("uuid") else { return };
         let mut record = match self.history.find(&id).await {
             Ok(Some(record)) => record,
-            _ => bare(&id, at_ms),
+            _ => TaskRecord::new(&id, "", at_ms),
         };
         let state = match kind.as_str() {
             "task-sent" => {
@@ -212,26 +212,6 @@ impl EventMonitor {
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-fn bare(id: &str, at_ms: i64) -> TaskRecord {
-    TaskRecord {
-        task_id: id.to_owned(),
-        task: String::new(),
-        queue: String::new(),
-        state: State::Pending,
-        worker: String::new(),
-        args: String::new(),
-        error: None,
-        retries: 0,
-        parent_id: None,
-        root_id: None,
-        sent_at_ms: None,
-        received_at_ms: None,
-        started_at_ms: None,
-        updated_at_ms: at_ms,
-        runtime_ms: None,
-    }
 }
 
 /// The workers seen in events (with what they finished since the monitor started), and

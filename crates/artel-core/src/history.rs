@@ -65,6 +65,30 @@ pub struct TaskRecord {
     pub runtime_ms: Option<u64>,
 }
 
+impl TaskRecord {
+    /// What is known of task `task_id` before anything is: PENDING at `at_ms`, handled by
+    /// `worker`, every other field empty.
+    pub fn new(task_id: &str, worker: &str, at_ms: i64) -> Self {
+        Self {
+            task_id: task_id.to_owned(),
+            task: String::new(),
+            queue: String::new(),
+            state: State::Pending,
+            worker: worker.to_owned(),
+            args: String::new(),
+            error: None,
+            retries: 0,
+            parent_id: None,
+            root_id: None,
+            sent_at_ms: None,
+            received_at_ms: None,
+            started_at_ms: None,
+            updated_at_ms: at_ms,
+            runtime_ms: None,
+        }
+    }
+}
+
 /// `records` with only the last of each task, in order: what a batch leaves behind.
 pub fn latest_per_task(records: &[TaskRecord]) -> Vec<&TaskRecord> {
     let last: std::collections::HashMap<&str, usize> =

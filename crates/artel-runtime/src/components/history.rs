@@ -93,7 +93,7 @@ impl Fold {
             | TaskEvent::Revoked { id, .. }
             | TaskEvent::Rejected { id, .. } => id.clone(),
         };
-        let record = self.open.entry(id.clone()).or_insert_with(|| bare(&id, worker, at));
+        let record = self.open.entry(id.clone()).or_insert_with(|| TaskRecord::new(&id, worker, at));
         let state = match event {
             TaskEvent::Received { name, args, kwargs, root_id, parent_id, retries, queue, sent_at_ms, .. } => {
                 let shown = match (args, kwargs) {
@@ -109,7 +109,7 @@ impl Fold {
                     root_id,
                     sent_at_ms,
                     received_at_ms: Some(at),
-                    ..bare(&id, worker, at)
+                    ..TaskRecord::new(&id, worker, at)
                 };
                 State::Received
             }
@@ -227,26 +227,6 @@ impl HistoryWriter {
         if let Err(error) = self.store.record(&records).await {
             tracing::warn!(%error, records = records.len(), "could not record task history; these records are dropped");
         }
-    }
-}
-
-fn bare(id: &str, worker: &str, at: i64) -> TaskRecord {
-    TaskRecord {
-        task_id: id.to_owned(),
-        task: String::new(),
-        queue: String::new(),
-        state: State::Pending,
-        worker: worker.to_owned(),
-        args: String::new(),
-        error: None,
-        retries: 0,
-        parent_id: None,
-        root_id: None,
-        sent_at_ms: None,
-        received_at_ms: None,
-        started_at_ms: None,
-        updated_at_ms: at,
-        runtime_ms: None,
     }
 }
 
