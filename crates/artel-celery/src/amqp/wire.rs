@@ -58,6 +58,55 @@ impl Amqp {
     }
 }
 
+/// A queue of one subscriber's own (exclusive, deleted with it), bound to `exchange`.
+struct Subscription {
+    queue: String,
+    exchange: &'static str,
+    routing_key: &'static str,
+    arguments: FieldTable,
+    /// Acknowledge each message (else the broker forgets it once sent).
+    ack: bool,
+    /// Bodies held for a slow reader at most.
+    backlog: usize,
+}
+
+impl Amqp {
+    /// Declares and binds `subscription`'s queue and forwards its message bodies, on a
+    /// channel of their own that lives as long as the receiver is read.
+    async fn subscribe(&self, subscription: Subscription) -> BrokerResult<mpsc::Receiver<Vec<u8>>> {
+        let Subscription { queue, exchange, routing_key, arguments, ack, backlog } = subscription;
+        let channel = self.shared.connection.create_channel().await.map_err(|e| amqp_error("opening a channel", e))?;
+        let options = QueueDeclareOptions { auto_delete: true, exclusive: true, ..QueueDeclareOptions::default() };
+        let what = format!("declaring the queue {queue}");
+        channel.queue_declare(&queue, options, arguments).await.map_err(|e| amqp_error(&what, e))?;
+        channel
+            .queue_bind(&queue, exchange, routing_key, QueueBindOptions::default(), FieldTable::default())
+            .await
+            .map_err(|e| amqp_error(&what, e))?;
+        let consume = BasicConsumeOptions { no_ack: !ack, ..BasicConsumeOptions::default() };
+        let mut consumer = channel
+            .basic_consume(&queue, &format!("{queue}-artel"), consume, FieldTable::default())
+            .await
+            .map_err(|e| amqp_error(&what, e))?;
+        let (sender, receiver) = mpsc::channel(backlog);
+        tokio::spawn(async move {
+            // The channel lives as long as this task: dropping it deletes the queue.
+            let _channel = channel;
+            loop {
+                let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut consumer).poll_next(cx)).await;
+                let Some(Ok(delivery)) = next else { return };
+                if ack {
+                    let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                }
+                if sender.send(delivery.data).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(receiver)
+    }
+}
+
 #[async_trait]
 impl Wire for Amqp {
     async fn publish_event(&self, routing_key: &str, body: &[u8], hostname: &str) -> BrokerResult<()> {
@@ -67,70 +116,37 @@ impl Wire for Amqp {
 
     async fn events(&self) -> BrokerResult<mpsc::Receiver<Vec<u8>>> {
         self.declare_exchange("celeryev", ExchangeKind::Topic, true).await?;
-        let channel = self.shared.connection.create_channel().await.map_err(|e| amqp_error("opening a channel", e))?;
         // A queue of this subscriber's own, gone with it; events older than a minute are
         // not worth showing.
         let queue = format!("celeryev.artel-{}", uuid::Uuid::new_v4());
         let mut arguments = FieldTable::default();
         arguments.insert(ShortString::from("x-message-ttl"), AMQPValue::LongInt(60_000));
-        let options = QueueDeclareOptions { auto_delete: true, exclusive: true, ..QueueDeclareOptions::default() };
-        let what = format!("declaring the event queue {queue}");
-        channel.queue_declare(&queue, options, arguments).await.map_err(|e| amqp_error(&what, e))?;
-        channel
-            .queue_bind(&queue, "celeryev", "#", QueueBindOptions::default(), FieldTable::default())
-            .await
-            .map_err(|e| amqp_error(&what, e))?;
-        let consume = BasicConsumeOptions { no_ack: true, ..BasicConsumeOptions::default() };
-        let mut consumer = channel
-            .basic_consume(&queue, &format!("{queue}-monitor"), consume, FieldTable::default())
-            .await
-            .map_err(|e| amqp_error(&what, e))?;
-        let (sender, events) = mpsc::channel(1024);
-        tokio::spawn(async move {
-            let _channel = channel;
-            loop {
-                let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut consumer).poll_next(cx)).await;
-                let Some(Ok(delivery)) = next else { return };
-                if sender.send(delivery.data).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(events)
+        self.subscribe(Subscription {
+            queue,
+            exchange: "celeryev",
+            routing_key: "#",
+            arguments,
+            ack: false,
+            backlog: 1024,
+        })
+        .await
     }
 
     async fn mailbox(&self, nodename: &str) -> BrokerResult<Mailbox> {
         self.declare_exchange("celery.pidbox", ExchangeKind::Fanout, false).await?;
-        let channel = self.shared.connection.create_channel().await.map_err(|e| amqp_error("opening a channel", e))?;
-        let queue = mailbox_queue(nodename);
         let mut arguments = FieldTable::default();
         arguments.insert(ShortString::from("x-message-ttl"), AMQPValue::LongInt(300_000));
         arguments.insert(ShortString::from("x-expires"), AMQPValue::LongInt(10_000));
-        let options = QueueDeclareOptions { auto_delete: true, exclusive: true, ..QueueDeclareOptions::default() };
-        let what = format!("declaring the mailbox {queue}");
-        channel.queue_declare(&queue, options, arguments).await.map_err(|e| amqp_error(&what, e))?;
-        channel
-            .queue_bind(&queue, "celery.pidbox", "", QueueBindOptions::default(), FieldTable::default())
-            .await
-            .map_err(|e| amqp_error(&what, e))?;
-        let mut consumer = channel
-            .basic_consume(&queue, &format!("{queue}-artel"), BasicConsumeOptions::default(), FieldTable::default())
-            .await
-            .map_err(|e| amqp_error(&what, e))?;
-        let (sender, mailbox) = mpsc::channel(64);
-        tokio::spawn(async move {
-            // The channel lives as long as this task: dropping it closes the mailbox.
-            let _channel = channel;
-            loop {
-                let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut consumer).poll_next(cx)).await;
-                let Some(Ok(delivery)) = next else { return };
-                let _ = delivery.acker.ack(BasicAckOptions::default()).await;
-                if sender.send(delivery.data).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(mailbox)
+        let queue = mailbox_queue(nodename);
+        self.subscribe(Subscription {
+            queue,
+            exchange: "celery.pidbox",
+            routing_key: "",
+            arguments,
+            ack: true,
+            backlog: 64,
+        })
+        .await
     }
 
     async fn close_mailbox(&self, nodename: &str) {
