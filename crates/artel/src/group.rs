@@ -3,9 +3,14 @@
 use std::time::Duration;
 
 use artel_core::{Backend, State};
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 
 use crate::client::{AsyncResult, ResultError};
+
+/// Members waited for at once: all of a group's results arrive together, not one round
+/// trip after another, while a group of thousands holds few waits on the backend.
+const AT_ONCE: usize = 64;
 
 /// Handles to the results of a group's members, in member order (Celery's `GroupResult`).
 pub struct GroupResult {
@@ -53,19 +58,18 @@ impl GroupResult {
         &self.results
     }
 
-    /// Waits (all within `timeout`) for every member; their values in member order, or
-    /// the first failed member's error.
+    /// Waits (all within `timeout`) for every member, [`AT_ONCE`] of them at a time; their
+    /// values in member order, or the first failed member's error (in member order).
     pub async fn get(&self, timeout: Duration) -> Result<Vec<Value>, ResultError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut values = Vec::with_capacity(self.results.len());
-        for result in &self.results {
+        let waits = self.results.iter().map(|result| async move {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            values.push(result.get(left).await.map_err(|e| match e {
+            result.get(left).await.map_err(|e| match e {
                 ResultError::Timeout { id, .. } => ResultError::Timeout { id, timeout },
                 other => other,
-            })?);
-        }
-        Ok(values)
+            })
+        });
+        stream::iter(waits).buffered(AT_ONCE).try_collect().await
     }
 
     /// How many members succeeded.
@@ -89,11 +93,7 @@ impl GroupResult {
     }
 
     async fn states(&self) -> Result<Vec<State>, ResultError> {
-        let mut states = Vec::with_capacity(self.results.len());
-        for result in &self.results {
-            states.push(result.state().await?);
-        }
-        Ok(states)
+        stream::iter(self.results.iter().map(AsyncResult::state)).buffered(AT_ONCE).try_collect().await
     }
 }
 
