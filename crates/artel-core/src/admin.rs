@@ -54,6 +54,17 @@ pub struct WorkerReport {
     pub stats: Value,
 }
 
+/// A worker counts as alive while its last report is at most this old (it reports every
+/// 2 s).
+pub const ALIVE_MS: i64 = 10_000;
+
+impl WorkerReport {
+    /// Whether the worker reported recently enough, at `now_ms`, to count as alive.
+    pub fn is_alive(&self, now_ms: i64) -> bool {
+        now_ms - self.heartbeat_at_ms <= ALIVE_MS
+    }
+}
+
 /// Reading what a broker holds.
 #[async_trait]
 pub trait Inspect: Send + Sync + fmt::Debug {

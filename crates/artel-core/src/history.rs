@@ -143,13 +143,22 @@ impl Minute {
         at_ms - at_ms.rem_euclid(60_000)
     }
 
-    /// How `record` counts towards its minute: (succeeded, failed).
-    pub fn counts(record: &TaskRecord) -> (u64, u64) {
-        match record.state {
-            State::Success => (1, 0),
-            State::Failure => (0, 1),
-            _ => (0, 0),
+    /// The finished records of `records` (SUCCESS, FAILURE) counted in their minutes,
+    /// oldest minute first; minutes with nothing finished are left out.
+    pub fn tally<'a>(records: impl IntoIterator<Item = &'a TaskRecord>) -> Vec<Minute> {
+        let mut minutes: std::collections::BTreeMap<i64, Minute> = std::collections::BTreeMap::new();
+        for record in records {
+            let (succeeded, failed) = match record.state {
+                State::Success => (1, 0),
+                State::Failure => (0, 1),
+                _ => continue,
+            };
+            let at_ms = Minute::start(record.updated_at_ms);
+            let minute = minutes.entry(at_ms).or_insert(Minute { at_ms, ..Minute::default() });
+            minute.succeeded += succeeded;
+            minute.failed += failed;
         }
+        minutes.into_values().collect()
     }
 }
 

@@ -73,9 +73,6 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Workers are alive while their last report is this recent.
-const ALIVE_MS: i64 = 10_000;
-
 /// The overview page: workers, queue depths, and the last hour's throughput.
 #[derive(Debug, Serialize)]
 pub(crate) struct Overview {
@@ -140,7 +137,7 @@ pub(crate) async fn overview_of(shared: &Shared) -> Result<Overview, ApiError> {
 
 fn worker(report: artel_core::WorkerReport, now: i64) -> Worker {
     Worker {
-        alive: now - report.heartbeat_at_ms < ALIVE_MS,
+        alive: report.is_alive(now),
         name: report.name,
         heartbeat_at_ms: report.heartbeat_at_ms,
         stats: report.stats,

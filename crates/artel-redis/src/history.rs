@@ -1,8 +1,6 @@
 //! [`TaskHistory`] on Redis: one script (`lua/history_record.lua`) replaces a batch of
 //! records (distinct tasks, as the worker's writer sends them), counts minutes and trims; reads walk the recent (or per-state) index newest first.
 
-use std::collections::BTreeMap;
-
 use artel_core::history::MINUTES_KEPT;
 use std::sync::LazyLock;
 
@@ -89,20 +87,13 @@ impl TaskHistory for RedisHistory {
         // The script writes each key once per batch: one record per task.
         let records = artel_core::history::latest_per_task(records);
         invocation.arg(records.len());
-        let mut minutes: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
-        for record in records {
+        for record in &records {
             let json = serde_json::to_string(record)
                 .map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a task record").with_source(e))?;
             invocation.arg(&record.task_id).arg(record.state.as_str()).arg(json);
-            let (succeeded, failed) = Minute::counts(record);
-            if succeeded + failed > 0 {
-                let counts = minutes.entry(Minute::start(record.updated_at_ms)).or_default();
-                counts.0 += succeeded;
-                counts.1 += failed;
-            }
         }
-        for (at_ms, (succeeded, failed)) in minutes {
-            invocation.arg(at_ms).arg(succeeded).arg(failed);
+        for minute in Minute::tally(records) {
+            invocation.arg(minute.at_ms).arg(minute.succeeded).arg(minute.failed);
         }
         let _dropped: u64 = invocation
             .invoke_async(&mut self.bulk.clone())

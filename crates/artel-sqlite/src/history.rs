@@ -1,8 +1,6 @@
 //! [`TaskHistory`] on the database: the `history` and `minutes` tables (migration 0005).
 //! A batch of records is one transaction: rows replaced, minutes counted, both trimmed.
 
-use std::collections::BTreeMap;
-
 use artel_core::history::MINUTES_KEPT;
 use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, Minute, TaskFilter, TaskHistory, TaskRecord};
 use async_trait::async_trait;
@@ -14,16 +12,9 @@ use crate::queries::{self, HistoryRow};
 impl TaskHistory for SqliteBroker {
     async fn record(&self, records: &[TaskRecord]) -> BrokerResult<()> {
         let kept = self.shared.config.history_kept;
-        let mut minutes: BTreeMap<i64, Minute> = BTreeMap::new();
+        let minutes = Minute::tally(records);
         let mut rows = Vec::with_capacity(records.len());
         for record in records {
-            let (succeeded, failed) = Minute::counts(record);
-            if succeeded + failed > 0 {
-                let at_ms = Minute::start(record.updated_at_ms);
-                let minute = minutes.entry(at_ms).or_insert(Minute { at_ms, ..Minute::default() });
-                minute.succeeded += succeeded;
-                minute.failed += failed;
-            }
             let json = serde_json::to_string(record)
                 .map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a task record").with_source(e))?;
             rows.push((record.clone(), json));
@@ -45,11 +36,11 @@ impl TaskHistory for SqliteBroker {
                     )?;
                 }
                 queries::history_trim(tx, kept)?;
-                for minute in minutes.values() {
+                for minute in &minutes {
                     queries::count_minute(tx, minute)?;
                 }
-                if let Some(newest) = minutes.keys().next_back() {
-                    queries::trim_minutes(tx, newest - MINUTES_KEPT * 60_000)?;
+                if let Some(newest) = minutes.last() {
+                    queries::trim_minutes(tx, newest.at_ms - MINUTES_KEPT * 60_000)?;
                 }
                 Ok(())
             })

@@ -33,16 +33,15 @@ impl MemoryHistory {
 impl TaskHistory for MemoryHistory {
     async fn record(&self, records: &[TaskRecord]) -> BrokerResult<()> {
         let mut inner = self.inner();
+        for counted in Minute::tally(records) {
+            let minute =
+                inner.minutes.entry(counted.at_ms).or_insert(Minute { at_ms: counted.at_ms, ..Minute::default() });
+            minute.succeeded += counted.succeeded;
+            minute.failed += counted.failed;
+        }
         for record in records {
             if let Some(old) = inner.seq_of.remove(&record.task_id) {
                 inner.by_seq.remove(&old);
-            }
-            let (succeeded, failed) = Minute::counts(record);
-            if succeeded + failed > 0 {
-                let at_ms = Minute::start(record.updated_at_ms);
-                let minute = inner.minutes.entry(at_ms).or_insert(Minute { at_ms, ..Minute::default() });
-                minute.succeeded += succeeded;
-                minute.failed += failed;
             }
             inner.next += 1;
             let seq = inner.next;

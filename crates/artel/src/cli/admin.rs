@@ -120,9 +120,6 @@ pub(crate) async fn dead(backend: &Backend, command: DeadCommand) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-/// A worker is shown as alive while its heartbeat is this fresh.
-const ALIVE_MS: i64 = 10_000;
-
 pub(crate) async fn stats(broker: &dyn WorkerRegistry, output: JsonArg) -> anyhow::Result<ExitCode> {
     let workers = broker.workers().await?;
     if output.json {
@@ -136,9 +133,9 @@ pub(crate) async fn stats(broker: &dyn WorkerRegistry, output: JsonArg) -> anyho
     let field = |stats: &Value, key: &str| stats.get(key).and_then(Value::as_u64).unwrap_or(0).to_string();
     let mut rows = Vec::new();
     let mut timings = Vec::new();
-    for artel_core::WorkerReport { name, heartbeat_at_ms, stats } in &workers {
+    for report @ artel_core::WorkerReport { name, heartbeat_at_ms, stats } in &workers {
         let age = now - heartbeat_at_ms;
-        let state = if age <= ALIVE_MS { "alive".to_owned() } else { format!("silent {}s", age / 1000) };
+        let state = if report.is_alive(now) { "alive".to_owned() } else { format!("silent {}s", age / 1000) };
         rows.push(vec![
             name.clone(),
             state,
