@@ -92,6 +92,14 @@ impl ResultBackend for FaultyBackend {
         self.inner.wait(task_id, timeout).await
     }
 
+    async fn get_many(&self, task_ids: &[String]) -> BrokerResult<Vec<Option<TaskResult>>> {
+        self.inner.get_many(task_ids).await
+    }
+
+    async fn feed(&self) -> BrokerResult<Box<dyn artel_core::ResultFeed>> {
+        self.inner.feed().await
+    }
+
     async fn save_group(&self, group_id: &str, task_ids: &[String], ttl: Option<Duration>) -> BrokerResult<()> {
         self.inner.save_group(group_id, task_ids, ttl).await
     }

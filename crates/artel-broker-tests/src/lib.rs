@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use artel_core::Queues;
 use artel_core::{
     Backend, BoxFuture, Broker, BrokerErrorKind, Clock, FailedFilter, FailedTask, Inspect, Message, ResultBackend,
-    Revocation, Signature, State, SystemClock, TaskResult,
+    ResultWatch, Revocation, Signature, State, SystemClock, TaskResult,
 };
 use serde_json::json;
 
@@ -251,6 +251,7 @@ macro_rules! conformance {
             results_round_trip_and_wake_waiters,
             waiters_are_woken_by_a_store_and_a_publish_not_by_polling,
             waiting_for_a_missing_result_times_out,
+            results_are_read_many_at_once_and_watched_until_each_is_ready,
             a_final_result_is_never_overwritten,
             results_expire_after_their_ttl,
             ack_with_result_stores_and_acks_or_hands_the_delivery_back,
@@ -573,6 +574,45 @@ pub async fn waiting_for_a_missing_result_times_out(f: &Fixture) {
         f.results().wait(&format!("{}missing", f.prefix), Duration::from_millis(100)).await.expect_err("times out");
     assert_eq!(err.kind(), BrokerErrorKind::Timeout);
     assert_eq!(f.results().get(&format!("{}missing", f.prefix)).await.expect("get"), None);
+}
+
+/// `get_many` answers in the order asked (`None` where nothing is stored), and a watch
+/// over hundreds of tasks reports each once, when it is final: those stored before the
+/// watch began and those stored while it waits, not a STARTED one until it ends.
+pub async fn results_are_read_many_at_once_and_watched_until_each_is_ready(f: &Fixture) {
+    let ids: Vec<String> = (0..500).map(|i| format!("{}many-{i}", f.prefix)).collect();
+    let done = |id: &str| TaskResult::success(id, json!(id), SystemClock.now());
+    for id in &ids[..100] {
+        f.results().store(&done(id), None).await.expect("store");
+    }
+    f.results().store(&TaskResult::progress(&ids[100], State::Started, json!({})), None).await.expect("store");
+    let read = f.results().get_many(&[ids[1].clone(), ids[300].clone(), ids[0].clone()]).await.expect("get_many");
+    let values: Vec<Option<serde_json::Value>> = read.into_iter().map(|r| r.map(|r| r.result)).collect();
+    assert_eq!(values, vec![Some(json!(ids[1])), None, Some(json!(ids[0]))]);
+    let mut watch = ResultWatch::new(f.results().clone()).await.expect("watch");
+    watch.watch(&ids).await.expect("watch ids");
+    let storer = {
+        let (backend, ids) = (f.results().clone(), ids.clone());
+        tokio::spawn(async move {
+            for id in &ids[100..] {
+                backend.store(&TaskResult::success(id, json!(id), SystemClock.now()), None).await.expect("store");
+            }
+        })
+    };
+    let mut seen = std::collections::HashMap::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while seen.len() < ids.len() && tokio::time::Instant::now() < deadline {
+        for result in watch.next(Duration::from_millis(500)).await.expect("next") {
+            assert_eq!(result.status, State::Success, "only final results are reported");
+            assert_eq!(result.result, json!(result.task_id));
+            *seen.entry(result.task_id).or_insert(0) += 1;
+        }
+    }
+    storer.await.expect("stores");
+    assert_eq!(seen.len(), ids.len(), "every task reported within {PATIENCE:?}");
+    assert!(seen.values().all(|n| *n == 1), "each once");
+    assert!(watch.is_empty());
+    assert!(watch.next(Duration::from_millis(100)).await.expect("next").is_empty());
 }
 
 /// A stale write (a late STARTED after SUCCESS) does not replace the final result.

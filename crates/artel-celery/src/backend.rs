@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use artel_core::{
-    BrokerError, BrokerErrorKind, BrokerResult, Chords, ResultBackend, Revocation, Revocations, State, TaskResult,
+    BrokerError, BrokerErrorKind, BrokerResult, Chords, ResultBackend, ResultFeed, Revocation, Revocations, State,
+    TaskResult,
 };
-use artel_redis::toolkit::{RevocationLog, redis_error, store_result, ttl_ms, wait_published};
+use artel_redis::feed::PublishedFeed;
+use artel_redis::toolkit::{RevocationLog, get_many, redis_error, store_result, ttl_ms, wait_published};
 use async_trait::async_trait;
 use redis::AsyncCommands;
 use serde_json::{Value, json};
@@ -61,6 +63,16 @@ impl ResultBackend for CeleryRedis {
     async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {
         let key = self.shared.names.result(task_id);
         wait_published(&self.shared.client, &key, task_id, timeout, || self.get(task_id)).await
+    }
+
+    async fn get_many(&self, task_ids: &[String]) -> BrokerResult<Vec<Option<TaskResult>>> {
+        let keys: Vec<String> = task_ids.iter().map(|id| self.shared.names.result(id)).collect();
+        get_many(&mut self.shared.conn.clone(), &keys, task_ids).await
+    }
+
+    async fn feed(&self) -> BrokerResult<Box<dyn ResultFeed>> {
+        let names = self.shared.names.clone();
+        Ok(Box::new(PublishedFeed::new(self.shared.client.clone(), move |id| names.result(id))))
     }
 
     /// Celery's own layout: `{"result": [[gid, null], [[[id, null], null], ...]]}`.

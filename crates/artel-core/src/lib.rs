@@ -30,6 +30,7 @@ pub mod task;
 pub mod time;
 pub mod trace;
 pub mod unique;
+pub mod watch;
 pub mod worker;
 
 pub use admin::{Control, DeadMessage, Inspect, QueueCounts, WorkerRegistry, WorkerReport};
@@ -51,6 +52,7 @@ pub use task::{Arguments, BoxFuture, Handler, Registry, Task};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use trace::TraceContext;
 pub use unique::UniqueKeys;
+pub use watch::{Announced, PolledFeed, ResultFeed, ResultWatch, StoreSignal};
 
 /// Locks `mutex`, taking the data even if a thread panicked holding it: every mutex in
 /// artel guards plain bookkeeping (sets of ids, counters) that a panic cannot leave half

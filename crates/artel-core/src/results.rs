@@ -19,6 +19,7 @@ use crate::history::TaskHistory;
 use crate::result::TaskResult;
 use crate::time::Timestamp;
 use crate::unique::UniqueKeys;
+use crate::watch::{PolledFeed, ResultFeed};
 
 /// A broker with its stores and the operator capabilities it offers, as a broker crate
 /// opens it: every capability a backend lacks is `None`, so callers ask instead of
@@ -124,6 +125,11 @@ impl Backend {
         &self.results
     }
 
+    /// A watch for many tasks' results at once, as they finish.
+    pub async fn watch(&self) -> BrokerResult<crate::ResultWatch> {
+        crate::ResultWatch::new(self.results.clone()).await
+    }
+
     /// Where chords are counted.
     pub fn chords(&self) -> &Arc<dyn Chords> {
         &self.chords
@@ -191,6 +197,22 @@ pub trait ResultBackend: Send + Sync + fmt::Debug {
     /// # Cancel safety
     /// Cancel safe.
     async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult>;
+
+    /// The stored results of `task_ids`, in their order (`None` where nothing is stored);
+    /// backends read them in one round trip.
+    async fn get_many(&self, task_ids: &[String]) -> BrokerResult<Vec<Option<TaskResult>>> {
+        let mut results = Vec::with_capacity(task_ids.len());
+        for id in task_ids {
+            results.push(self.get(id).await?);
+        }
+        Ok(results)
+    }
+
+    /// How this backend announces stored results to a [`ResultWatch`](crate::ResultWatch): by default it
+    /// does not, and the watch reads its tasks every 100 ms.
+    async fn feed(&self) -> BrokerResult<Box<dyn ResultFeed>> {
+        Ok(Box::new(PolledFeed::new(None, Duration::from_millis(100))))
+    }
 
     /// Saves which tasks make up group `group_id` (Celery's `GroupResult.save()`), so the
     /// group can be read back by its id alone. Stored as a result under `group:<id>`

@@ -3,15 +3,16 @@
 use std::time::Duration;
 
 use artel_core::{
-    BrokerError, BrokerErrorKind, BrokerResult, Chords, ResultBackend, Revocation, Revocations, TaskResult,
+    BrokerError, BrokerErrorKind, BrokerResult, Chords, ResultBackend, ResultFeed, Revocation, Revocations, TaskResult,
 };
 use async_trait::async_trait;
 use redis::AsyncCommands;
 
 use crate::broker::RedisBroker;
+use crate::feed::PublishedFeed;
 use crate::keys;
 use crate::toolkit::redis_error;
-use crate::toolkit::{RevocationLog, store_result, ttl_ms, wait_published};
+use crate::toolkit::{RevocationLog, get_many, store_result, ttl_ms, wait_published};
 
 fn decode<T: serde::de::DeserializeOwned>(owner: &str, json: &[u8]) -> BrokerResult<T> {
     serde_json::from_slice(json).map_err(|e| {
@@ -44,6 +45,17 @@ impl ResultBackend for RedisBroker {
     async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {
         let key = keys::result(&self.shared.config.prefix, task_id);
         wait_published(&self.shared.client, &key, task_id, timeout, || self.get(task_id)).await
+    }
+
+    async fn get_many(&self, task_ids: &[String]) -> BrokerResult<Vec<Option<TaskResult>>> {
+        let prefix = &self.shared.config.prefix;
+        let keys: Vec<String> = task_ids.iter().map(|id| keys::result(prefix, id)).collect();
+        get_many(&mut self.shared.conn.clone(), &keys, task_ids).await
+    }
+
+    async fn feed(&self) -> BrokerResult<Box<dyn ResultFeed>> {
+        let prefix = self.shared.config.prefix.clone();
+        Ok(Box::new(PublishedFeed::new(self.shared.client.clone(), move |id| keys::result(&prefix, id))))
     }
 }
 

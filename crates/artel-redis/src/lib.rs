@@ -23,6 +23,7 @@ mod admin;
 mod backend;
 mod broker;
 mod failed;
+pub mod feed;
 mod history;
 mod keys;
 mod lease;

@@ -107,7 +107,7 @@ where
         if let Some(result) = read().await?.filter(|r| r.status.is_ready()) {
             return Ok(result);
         }
-        let next = std::future::poll_fn(|cx| futures_core::Stream::poll_next(std::pin::Pin::new(&mut messages), cx));
+        let next = std::future::poll_fn(|cx| futures_util::Stream::poll_next(std::pin::Pin::new(&mut messages), cx));
         if tokio::time::timeout_at(deadline, next).await.is_err() {
             return Err(BrokerError::new(
                 BrokerErrorKind::Timeout,
@@ -115,6 +115,35 @@ where
             ));
         }
     }
+}
+
+/// The results stored under `keys` (of tasks `task_ids`), with one MGET.
+pub async fn get_many(
+    conn: &mut ConnectionManager,
+    keys: &[String],
+    task_ids: &[String],
+) -> BrokerResult<Vec<Option<TaskResult>>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stored: Vec<Option<Vec<u8>>> =
+        redis::cmd("MGET").arg(keys).query_async(conn).await.map_err(|e| redis_error("reading results", e))?;
+    stored
+        .into_iter()
+        .zip(task_ids)
+        .map(|(json, id)| {
+            json.map(|json| {
+                serde_json::from_slice(&json).map_err(|e| {
+                    BrokerError::new(
+                        BrokerErrorKind::Corrupt,
+                        format!("the stored result of task {id} is not valid JSON"),
+                    )
+                    .with_source(e)
+                })
+            })
+            .transpose()
+        })
+        .collect()
 }
 
 /// The Lua helper `write_result(key, json, ttl_ms)`: a guarded result write announced

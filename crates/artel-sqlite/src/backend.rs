@@ -4,7 +4,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use artel_core::{
-    BrokerError, BrokerErrorKind, BrokerResult, Chords, ResultBackend, Revocation, Revocations, TaskResult,
+    BrokerError, BrokerErrorKind, BrokerResult, Chords, PolledFeed, ResultBackend, ResultFeed, Revocation, Revocations,
+    TaskResult,
 };
 use async_trait::async_trait;
 use tokio::time::Instant;
@@ -64,7 +65,7 @@ impl ResultBackend for SqliteBroker {
                 queries::result_store(tx, &row)
             })
             .await?;
-        self.shared.stored.notify_waiters();
+        self.shared.stored.stored();
         Ok(written)
     }
 
@@ -75,6 +76,21 @@ impl ResultBackend for SqliteBroker {
             return Ok(None);
         };
         decode(task_id, &json).map(Some)
+    }
+
+    async fn get_many(&self, task_ids: &[String]) -> BrokerResult<Vec<Option<TaskResult>>> {
+        let (ids, now) = (task_ids.to_vec(), self.shared.now_ms());
+        let stored: Vec<Option<Vec<u8>>> = self
+            .shared
+            .db
+            .call("reading results", move |tx| ids.iter().map(|id| queries::result_get(tx, id, now)).collect())
+            .await?;
+        task_ids.iter().zip(stored).map(|(id, json)| json.map(|j| decode(id, &j)).transpose()).collect()
+    }
+
+    /// Stores by this process wake the watch at once; other processes' are polled.
+    async fn feed(&self) -> BrokerResult<Box<dyn ResultFeed>> {
+        Ok(Box::new(PolledFeed::new(Some(self.shared.stored.clone()), self.shared.config.result_poll)))
     }
 
     async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use artel_core::leased::LeasedConsumer;
 use artel_core::{Backend, Broker, BrokerResult, Clock, Consumer, Message, Queues, SystemClock};
 use async_trait::async_trait;
-use tokio::sync::Notify;
 
 use crate::db::Db;
 use crate::queries::{self, NewMessage};
@@ -32,7 +31,7 @@ impl SqliteBroker {
             clock,
             config,
             published: tokio::sync::watch::Sender::new(0),
-            stored: Notify::new(),
+            stored: Default::default(),
             last_sweep_ms: Default::default(),
         };
         Ok(Self { shared: Arc::new(shared) })

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_core::Clock;
-use tokio::sync::{Notify, watch};
+use artel_core::{Clock, StoreSignal};
+use tokio::sync::watch;
 
 use crate::db::Db;
 
@@ -46,7 +46,7 @@ pub(crate) struct Shared {
     /// Counts local publishes and hand-backs: this process's consumers wake on a change.
     pub(crate) published: watch::Sender<u64>,
     /// Wakes this process's result waiters at once on a local store.
-    pub(crate) stored: Notify,
+    pub(crate) stored: Arc<StoreSignal>,
     /// When this broker last deleted expired results (unix ms).
     pub(crate) last_sweep_ms: std::sync::atomic::AtomicI64,
 }

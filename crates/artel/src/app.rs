@@ -3,13 +3,17 @@
 use std::sync::Arc;
 
 use artel_core::canvas::{self, Lineage, Outcome};
-use artel_core::{Backend, Clock, Registry, Signature, SystemClock};
+use artel_core::{Backend, Clock, Registry, Signature, SystemClock, TaskError};
 use artel_pool::Pool;
 use artel_runtime::{Stop, Worker, WorkerConfig, WorkerStats};
+use futures_util::{Stream, StreamExt};
+use serde_json::Value;
+use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
 use crate::client::{AsyncResult, SendError};
 use crate::group::GroupResult;
+use crate::hub::ResultHub;
 
 /// A connection to a broker and result backend, optionally with an in-process worker.
 #[derive(Debug)]
@@ -161,6 +165,62 @@ impl App {
             return Err(SendError::Broker { task, source });
         }
         Ok(outcome)
+    }
+
+    /// Publishes each call of `calls` as it comes, with at most `window` of them waiting
+    /// for their result, and yields each call's index in `calls` with its outcome as it
+    /// finishes (Celery's `map`, streamed): memory stays flat however many calls there
+    /// are, and thousands of results in flight share one [`ResultHub`] watch.
+    ///
+    /// A call that cannot be published yields its publishing error; a chain or chord
+    /// yields its last result.
+    pub fn map_stream<'a, S>(
+        &'a self,
+        calls: S,
+        window: usize,
+    ) -> impl Stream<Item = (usize, Result<Value, TaskError>)> + Send + 'a
+    where
+        S: Stream<Item = Signature> + Send + 'a,
+    {
+        let hub = Arc::new(OnceCell::new());
+        calls
+            .enumerate()
+            .map(move |(index, call)| {
+                let hub = hub.clone();
+                async move { (index, self.call(&hub, call).await) }
+            })
+            .buffer_unordered(window.max(1))
+    }
+
+    /// Celery's `task.chunks` over a stream: each `size` argument lists of `items` are
+    /// one `celery.starmap` call of `task`, at most `window` chunks in flight; yields each
+    /// chunk's index and its list of results as it finishes.
+    pub fn chunks_stream<'a, S>(
+        &'a self,
+        task: &Signature,
+        items: S,
+        size: usize,
+        window: usize,
+    ) -> impl Stream<Item = (usize, Result<Value, TaskError>)> + Send + 'a
+    where
+        S: Stream<Item = Vec<Value>> + Send + 'a,
+    {
+        let task = task.clone();
+        self.map_stream(items.chunks(size.max(1)).map(move |slice| task.starmap(slice)), window)
+    }
+
+    /// Publishes `call` and waits on `hub` (started by the first call) for its result.
+    async fn call(&self, hub: &OnceCell<ResultHub>, call: Signature) -> Result<Value, TaskError> {
+        let hub = hub
+            .get_or_try_init(|| ResultHub::start(&self.backend))
+            .await
+            .map_err(|e| TaskError::msg(format!("cannot watch results: {e}")))?;
+        let id = self.send(call).await.map_err(|e| TaskError::msg(e.to_string()))?;
+        let result = hub.wait(id).await.map_err(|e| TaskError::msg(format!("cannot read the result: {e}")))?;
+        match result.error() {
+            Some(error) => Err(error),
+            None => Ok(result.result),
+        }
     }
 
     /// Revokes task `id`; see [`AsyncResult::revoke`].

@@ -2,15 +2,15 @@
 
 use std::time::Duration;
 
-use artel_core::{Backend, State};
-use futures_util::{StreamExt, TryStreamExt, stream};
+use std::collections::HashMap;
+
+use artel_core::{Backend, State, TaskResult};
 use serde_json::Value;
 
 use crate::client::{AsyncResult, ResultError};
 
-/// Members waited for at once: all of a group's results arrive together, not one round
-/// trip after another, while a group of thousands holds few waits on the backend.
-const AT_ONCE: usize = 64;
+/// Members' states read with one request at most.
+const READ_AT_ONCE: usize = 1000;
 
 /// Handles to the results of a group's members, in member order (Celery's `GroupResult`).
 pub struct GroupResult {
@@ -58,18 +58,34 @@ impl GroupResult {
         &self.results
     }
 
-    /// Waits (all within `timeout`) for every member, [`AT_ONCE`] of them at a time; their
-    /// values in member order, or the first failed member's error (in member order).
+    /// Waits (all within `timeout`) for every member, watching all of them at once; their
+    /// values in member order, or the error of the first member (in member order) that
+    /// failed — returned as soon as the members before it have succeeded.
     pub async fn get(&self, timeout: Duration) -> Result<Vec<Value>, ResultError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let waits = self.results.iter().map(|result| async move {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            result.get(left).await.map_err(|e| match e {
-                ResultError::Timeout { id, .. } => ResultError::Timeout { id, timeout },
-                other => other,
-            })
-        });
-        stream::iter(waits).buffered(AT_ONCE).try_collect().await
+        let ids: Vec<String> = self.results.iter().map(|r| r.id().to_owned()).collect();
+        let backend_error = |source| ResultError::Backend { id: self.id.clone(), source };
+        let mut watch = self.backend.watch().await.map_err(backend_error)?;
+        watch.watch(&ids).await.map_err(backend_error)?;
+        let mut done: HashMap<String, TaskResult> = HashMap::with_capacity(ids.len());
+        let mut values = Vec::with_capacity(ids.len());
+        while let Some(id) = ids.get(values.len()) {
+            let Some(result) = done.get(id) else {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    return Err(ResultError::Timeout { id: id.clone(), timeout });
+                }
+                for result in watch.next(left).await.map_err(backend_error)? {
+                    done.insert(result.task_id.clone(), result);
+                }
+                continue;
+            };
+            if let Some(error) = result.error() {
+                return Err(ResultError::Task { id: id.clone(), error });
+            }
+            values.push(result.result.clone());
+        }
+        Ok(values)
     }
 
     /// How many members succeeded.
@@ -92,8 +108,20 @@ impl GroupResult {
         Ok(self.states().await?.into_iter().any(State::is_exception))
     }
 
+    /// Each member's state (PENDING where nothing is stored), read in batches.
     async fn states(&self) -> Result<Vec<State>, ResultError> {
-        stream::iter(self.results.iter().map(AsyncResult::state)).buffered(AT_ONCE).try_collect().await
+        let ids: Vec<String> = self.results.iter().map(|r| r.id().to_owned()).collect();
+        let mut states = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(READ_AT_ONCE) {
+            let stored = self
+                .backend
+                .results()
+                .get_many(chunk)
+                .await
+                .map_err(|source| ResultError::Backend { id: self.id.clone(), source })?;
+            states.extend(stored.into_iter().map(|r| r.map_or(State::Pending, |r| r.status)));
+        }
+        Ok(states)
     }
 }
 

@@ -38,6 +38,7 @@ pub mod cli;
 mod client;
 pub mod connect;
 mod group;
+mod hub;
 pub mod logging;
 mod worker;
 
@@ -67,6 +68,7 @@ pub fn serve_if_child(registry: &Registry) {
 pub use client::{AsyncResult, ResultError, SendError, TypedSignature};
 pub use connect::{ConnectError, Connection, DEFAULT_BROKER, connect};
 pub use group::GroupResult;
+pub use hub::ResultHub;
 pub use worker::{WorkerBuilder, WorkerSetupError};
 
 /// Periodic tasks for the queue: schedules and [`beat::Beat`], one elected leader.

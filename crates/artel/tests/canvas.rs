@@ -177,6 +177,33 @@ async fn map_starmap_and_chunks_run_a_task_over_items() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn map_stream_and_chunks_stream_yield_each_call_once_as_it_finishes() {
+    use futures_util::StreamExt as _;
+    for (name, app, _cleanup) in common::apps(registry, config).await {
+        // 2,000 calls, at most 100 in flight; one fails.
+        let calls = futures_util::stream::iter(0..2000i64)
+            .map(|i| if i == 7 { sig(boom::s(i)) } else { sig(add::s(i, i)) });
+        let mut outcomes: Vec<(usize, Result<Value, TaskError>)> = app.map_stream(calls, 100).collect().await;
+        outcomes.sort_by_key(|(index, _)| *index);
+        assert_eq!(outcomes.len(), 2000, "{name}");
+        for (index, outcome) in &outcomes {
+            let i = i64::try_from(*index).expect("index");
+            match outcome {
+                Ok(value) => assert_eq!(*value, json!(i * 2), "{name}: call {index}"),
+                Err(error) => assert_eq!((i, error.message()), (7, "boom 7"), "{name}"),
+            }
+        }
+        let items = futures_util::stream::iter((0..5).map(|i| vec![json!(i), json!(i)]));
+        let mut chunks: Vec<(usize, Result<Value, TaskError>)> =
+            app.chunks_stream(&Signature::new("add"), items, 2, 2).collect().await;
+        chunks.sort_by_key(|(index, _)| *index);
+        let values: Vec<Value> = chunks.into_iter().map(|(_, r)| r.expect("chunk")).collect();
+        assert_eq!(values, vec![json!([0, 2]), json!([4, 6]), json!([8])], "{name}");
+        app.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_gets_the_result_and_link_error_gets_the_failed_task_id() {
     for (name, app, _cleanup) in common::apps(registry, config).await {
         let (callback_id, errback_id) = (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string());

@@ -10,6 +10,7 @@ use crate::broker::BrokerResult;
 use crate::error::{BrokerError, BrokerErrorKind};
 use crate::result::TaskResult;
 use crate::results::{Chords, ResultBackend, Revocation, Revocations};
+use crate::watch::{PolledFeed, ResultFeed, StoreSignal};
 
 /// In-process result backend with TTLs and push-based waiting; clones share results.
 #[derive(Debug, Clone, Default)]
@@ -20,6 +21,8 @@ pub struct MemoryBackend {
 #[derive(Debug, Default)]
 struct Shared {
     state: Mutex<State>,
+    /// Announces ready results to watches.
+    ready: Arc<StoreSignal>,
 }
 
 #[derive(Debug, Default)]
@@ -104,11 +107,24 @@ impl ResultBackend for MemoryBackend {
         if let Some(waiter) = waiter {
             waiter.notify_waiters();
         }
+        if result.status.is_ready() {
+            self.shared.ready.stored();
+        }
         Ok(true)
     }
 
     async fn get(&self, task_id: &str) -> BrokerResult<Option<TaskResult>> {
         Ok(self.lock().live(task_id).cloned())
+    }
+
+    async fn get_many(&self, task_ids: &[String]) -> BrokerResult<Vec<Option<TaskResult>>> {
+        let mut state = self.lock();
+        Ok(task_ids.iter().map(|id| state.live(id).cloned()).collect())
+    }
+
+    /// Every ready result is announced; the poll only bounds a missed wake-up.
+    async fn feed(&self) -> BrokerResult<Box<dyn ResultFeed>> {
+        Ok(Box::new(PolledFeed::new(Some(self.shared.ready.clone()), crate::watch::RECHECK)))
     }
 
     async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {

@@ -1,10 +1,13 @@
 //! `artel map`: calls a task once per item of a file, `--concurrency` at a time, with an
 //! optional shared rate, retries with backoff and jitter, a per-call timeout, and one
-//! JSON line per item written as calls finish (or in input order). Memory stays flat in
-//! the input's size: items are read as calls free up, at most `--concurrency` calls and
-//! one output batch are held. `--resume` after a crash or Ctrl-C skips the items whose
-//! lines are already in the output.
+//! JSON line per item written as calls finish (or in input order). The calls run in this
+//! process, or with `--broker` on any number of workers (`--concurrency` messages in
+//! flight, results collected on one watch). Memory stays flat in the input's size: items
+//! are read as calls free up, at most `--concurrency` calls and one output batch are
+//! held. `--resume` after a crash or Ctrl-C skips the items whose lines are already in
+//! the output.
 
+mod call;
 mod input;
 mod output;
 
@@ -13,18 +16,17 @@ use std::io::{BufRead, BufReader, Write};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use artel_core::{Arguments, Backoff, Context, Handler, TaskError, TaskErrorKind};
+use artel_core::Backoff;
 use clap::Args;
 use futures_util::{Stream, StreamExt, stream};
-use governor::{DefaultDirectRateLimiter, RateLimiter};
+use governor::RateLimiter;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Map, Value};
 
-use crate::Registry;
+use crate::{App, Registry, ResultHub};
+use call::{Plan, Remote, RetryOn, Runner};
 use input::{Format, Template};
 use output::{Outcome, Sink};
 
@@ -63,10 +65,14 @@ pub(crate) struct MapArgs {
     /// exponential backoff and full jitter.
     #[arg(long, default_value_t = 0)]
     retries: u32,
+    /// Which failures --retries retries.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "error,timeout,lost")]
+    retry_on: Vec<RetryOn>,
     /// The first retry's longest wait, in seconds; it doubles with each retry, up to 60 s.
     #[arg(long, default_value_t = 0.5)]
     backoff: f64,
-    /// Seconds a call may take; then it counts as failed (and is retried).
+    /// Seconds a call may take; then it counts as failed (and is retried). On workers it is
+    /// the task's hard time limit (time in the queue does not count).
     #[arg(long)]
     timeout: Option<f64>,
     /// Write results in input order (holding at most --concurrency of them), not as they finish.
@@ -76,113 +82,43 @@ pub(crate) struct MapArgs {
     #[arg(long)]
     failures: Option<PathBuf>,
     /// Skip the items whose lines are already in --output (after a crash or Ctrl-C) and
-    /// append the rest: each item ends up there once.
+    /// append the rest: each item ends up there once. With --broker, results that workers
+    /// stored for the interrupted run are reused rather than called again.
     #[arg(long)]
     resume: bool,
     /// No progress bar.
     #[arg(long, short = 'q')]
     quiet: bool,
-    /// Guarded built-in tasks to allow (`exec`, `http`), as for `artel worker --enable`.
+    /// Guarded built-in tasks to allow here (`exec`, `http`), as for `artel worker
+    /// --enable`; with --broker the workers decide.
     #[arg(long, value_delimiter = ',')]
     enable: Vec<String>,
 }
 
-/// What every call shares.
-struct Plan {
-    handler: Arc<dyn Handler>,
-    task: String,
-    args: Option<Template>,
-    kwargs: Option<Template>,
-    rate: Option<DefaultDirectRateLimiter>,
-    retries: u32,
-    backoff: Backoff,
-    timeout: Option<Duration>,
-}
-
-impl Plan {
-    /// The call's arguments from `item`.
-    fn arguments(&self, item: &Value) -> Result<(Vec<Value>, Map<String, Value>), String> {
-        let args = match &self.args {
-            Some(template) => match template.fill(item)? {
-                Value::Array(args) => args,
-                other => vec![other],
-            },
-            None if self.kwargs.is_some() => Vec::new(),
-            None => vec![item.clone()],
-        };
-        let kwargs = match &self.kwargs {
-            Some(template) => match template.fill(item)? {
-                Value::Object(kwargs) => kwargs,
-                other => return Err(format!("--kwargs must make an object, it made {other}")),
-            },
-            None => Map::new(),
-        };
-        Ok((args, kwargs))
-    }
-
-    /// Calls the task for item `index`, retrying as asked.
-    async fn call(&self, index: u64, item: Result<Value, String>) -> Outcome {
-        let started = Instant::now();
-        let (input, prepared) = match item {
-            Ok(item) => {
-                let prepared = self.arguments(&item);
-                (item, prepared)
-            }
-            Err(error) => (Value::Null, Err(error)),
-        };
-        let mut attempts = 0;
-        let result = match prepared {
-            Err(error) => Err(error),
-            Ok((args, kwargs)) => loop {
-                attempts += 1;
-                if let Some(rate) = &self.rate {
-                    rate.until_ready().await;
-                }
-                let ctx = Context::detached(format!("map-{index}-{attempts}"), self.task.clone());
-                let call = self.handler.call(Arguments::new(args.clone(), kwargs.clone()), ctx);
-                let outcome = match self.timeout {
-                    Some(limit) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
-                        Err(TaskError::of_kind(TaskErrorKind::TimedOut, format!("no answer within {limit:?}")))
-                    }),
-                    None => call.await,
-                };
-                match outcome {
-                    Ok(value) => break Ok(value),
-                    Err(error) if attempts <= self.retries && retryable(&error) => {
-                        tokio::time::sleep(self.backoff.delay(attempts, fastrand::f64())).await;
-                    }
-                    Err(error) => break Err(error.to_string()),
-                }
-            },
-        };
-        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        Outcome { index, input, result, attempts, ms }
-    }
-}
-
-/// Whether another attempt could end differently: not when the arguments are wrong.
-fn retryable(error: &TaskError) -> bool {
-    !matches!(error.kind(), TaskErrorKind::InvalidArguments | TaskErrorKind::NotRegistered)
-}
-
 pub(crate) fn run(args: MapArgs, mut tasks: Registry, broker: Option<&str>) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        broker.is_none(),
-        "`artel map` runs the calls in this process; sending them to workers (--broker) is not available yet: \
-         drop --broker (and ARTEL_BROKER)"
-    );
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
     anyhow::ensure!(args.backoff >= 0.0 && args.backoff.is_finite(), "--backoff must be 0 or more seconds");
-    for name in &args.enable {
-        crate::builtins::enable(&mut tasks, name).map_err(anyhow::Error::msg)?;
-    }
-    let handler = tasks.get(&args.task).cloned().ok_or_else(|| {
-        anyhow::anyhow!(
-            "no task {:?} here: this binary runs {} (see `artel tasks`)",
-            args.task,
-            tasks.names().join(", ")
-        )
-    })?;
+    anyhow::ensure!(
+        broker.is_none() || args.enable.is_empty(),
+        "--enable allows guarded tasks in this process; with --broker the workers run the calls: \
+         start them with `artel worker --enable {}`",
+        args.enable.join(",")
+    );
+    let local = match broker {
+        Some(url) => Err(url),
+        None => {
+            for name in &args.enable {
+                crate::builtins::enable(&mut tasks, name).map_err(anyhow::Error::msg)?;
+            }
+            Ok(tasks.get(&args.task).cloned().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no task {:?} here: this binary runs {} (see `artel tasks`), or send the calls to workers with --broker",
+                    args.task,
+                    tasks.names().join(", ")
+                )
+            })?)
+        }
+    };
     let timeout = match args.timeout {
         Some(seconds) if seconds > 0.0 && seconds.is_finite() => Some(Duration::from_secs_f64(seconds)),
         Some(_) => anyhow::bail!("--timeout must be more than 0 seconds"),
@@ -196,28 +132,55 @@ pub(crate) fn run(args: MapArgs, mut tasks: Registry, broker: Option<&str>) -> a
         }
         None => None,
     };
-    let plan = Plan {
-        handler,
-        task: args.task.clone(),
-        args: args.args.as_deref().map(|t| Template::parse(t, "--args")).transpose().map_err(anyhow::Error::msg)?,
-        kwargs: args
-            .kwargs
-            .as_deref()
-            .map(|t| Template::parse(t, "--kwargs"))
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
-        rate,
-        retries: args.retries,
-        backoff: Backoff {
-            multiplier: Duration::from_secs_f64(args.backoff),
-            max: Duration::from_secs(60),
-            ..Backoff::default()
-        },
-        timeout,
-    };
+    let template = |text: &Option<String>, flag| text.as_deref().map(|t| Template::parse(t, flag)).transpose();
+    let (args_template, kwargs_template) = (
+        template(&args.args, "--args").map_err(anyhow::Error::msg)?,
+        template(&args.kwargs, "--kwargs").map_err(anyhow::Error::msg)?,
+    );
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-    runtime.block_on(map(&args, &plan))
+    runtime.block_on(async {
+        let runner = match local {
+            Ok(handler) => Runner::Local(handler),
+            Err(url) => remote(url, &args).await?,
+        };
+        let plan = Plan {
+            runner,
+            task: args.task.clone(),
+            args: args_template,
+            kwargs: kwargs_template,
+            rate,
+            retries: args.retries,
+            retry_on: args.retry_on.clone(),
+            backoff: Backoff {
+                multiplier: Duration::from_secs_f64(args.backoff),
+                max: Duration::from_secs(60),
+                ..Backoff::default()
+            },
+            timeout,
+        };
+        map(&args, &plan).await
+    })
+}
+
+/// Workers through `url`: the run's id comes from next to the output when resuming (so
+/// the interrupted run's results are found), and is new otherwise.
+async fn remote(url: &str, args: &MapArgs) -> anyhow::Result<Runner> {
+    let app = App::connect(url).await?;
+    let hub = ResultHub::start(app.backend()).await.context("cannot watch results")?;
+    let saved = (args.output != "-").then(|| PathBuf::from(format!("{}.run-id", args.output)));
+    let previous = match (&saved, args.resume) {
+        (Some(path), true) => {
+            std::fs::read_to_string(path).ok().map(|id| id.trim().to_owned()).filter(|id| !id.is_empty())
+        }
+        _ => None,
+    };
+    let reuse = previous.is_some();
+    let run = previous.unwrap_or_else(|| format!("map-{}", uuid::Uuid::new_v4().simple()));
+    if let Some(path) = saved {
+        std::fs::write(&path, &run).with_context(|| format!("cannot write the run id to {}", path.display()))?;
+    }
+    Ok(Runner::Remote(Box::new(Remote { app, hub, run, reuse })))
 }
 
 async fn map(args: &MapArgs, plan: &Plan) -> anyhow::Result<ExitCode> {
