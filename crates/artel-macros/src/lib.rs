@@ -346,9 +346,12 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
 
         impl #ident {
             /// Runs the task body directly in this process.
+            // A task takes what its callers send, however many keyword arguments that is.
+            #[allow(clippy::too_many_arguments)]
             #vis #asyncness fn call(#(#all_params),*) #ret #body
 
             /// A typed signature of this task with these arguments, ready to send.
+            #[allow(clippy::too_many_arguments)]
             #vis fn s(#(#names: #types),*) -> ::artel::TypedSignature<#output> {
                 ::artel::TypedSignature::encode(
                     #task_name,
@@ -357,6 +360,7 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
             }
 
             /// Sends the task through `app` and returns a handle to its result.
+            #[allow(clippy::too_many_arguments)]
             #vis async fn delay(
                 app: &::artel::App,
                 #(#names: #types),*

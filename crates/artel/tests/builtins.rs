@@ -45,7 +45,7 @@ fn one_shot_server(response: &'static str) -> (String, std::thread::JoinHandle<S
 async fn http_get_returns_status_headers_and_body() {
     let (url, server) =
         one_shot_server("HTTP/1.1 201 Created\r\nx-test: yes\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello");
-    let out = http::call(url, None, None, None, None).await.expect("response");
+    let out = http::call(url, None, None, None, None, None, None).await.expect("response");
     assert_eq!((out.status, out.body.as_str()), (201, "hello"));
     assert_eq!(out.headers.get("x-test").map(String::as_str), Some("yes"));
     assert!(server.join().expect("server").starts_with("GET /path?q=1 HTTP/1.1"));
@@ -54,7 +54,9 @@ async fn http_get_returns_status_headers_and_body() {
 #[tokio::test]
 async fn http_post_sends_json() {
     let (url, server) = one_shot_server("HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-    let out = http::call(url, Some("post".into()), Some(json!({"a": 1})), None, Some(5.0)).await.expect("response");
+    let out = http::call(url, Some("post".into()), Some(json!({"a": 1})), None, Some(5.0), None, None)
+        .await
+        .expect("response");
     assert_eq!(out.status, 200);
     let request = server.join().expect("server");
     assert!(request.starts_with("POST /path?q=1"), "{request}");
@@ -66,9 +68,9 @@ async fn http_post_sends_json() {
 async fn http_to_a_closed_port_fails_naming_the_url() {
     let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let url = format!("http://127.0.0.1:{port}/");
-    let err = http::call(url.clone(), None, None, None, Some(2.0)).await.expect_err("refused");
+    let err = http::call(url.clone(), None, None, None, Some(2.0), Some(0), None).await.expect_err("refused");
     assert!(err.message().contains(&url), "{err}");
-    let err = http::call(url, Some("NOT A METHOD".into()), None, None, None).await.expect_err("bad method");
+    let err = http::call(url, Some("NOT A METHOD".into()), None, None, None, None, None).await.expect_err("bad method");
     assert_eq!(err.kind(), TaskErrorKind::InvalidArguments);
 }
 

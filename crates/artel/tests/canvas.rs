@@ -181,8 +181,8 @@ async fn map_stream_and_chunks_stream_yield_each_call_once_as_it_finishes() {
     use futures_util::StreamExt as _;
     for (name, app, _cleanup) in common::apps(registry, config).await {
         // 2,000 calls, at most 100 in flight; one fails.
-        let calls = futures_util::stream::iter(0..2000i64)
-            .map(|i| if i == 7 { sig(boom::s(i)) } else { sig(add::s(i, i)) });
+        let calls =
+            futures_util::stream::iter(0..2000i64).map(|i| if i == 7 { sig(boom::s(i)) } else { sig(add::s(i, i)) });
         let mut outcomes: Vec<(usize, Result<Value, TaskError>)> = app.map_stream(calls, 100).collect().await;
         outcomes.sort_by_key(|(index, _)| *index);
         assert_eq!(outcomes.len(), 2000, "{name}");

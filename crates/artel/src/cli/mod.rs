@@ -173,6 +173,20 @@ pub fn main(registry: Registry) -> ExitCode {
     main_with::<NoExtra>(registry)
 }
 
+/// Lifts the soft limit on open files to the hard one, as Go programs do: thousands of
+/// connections in flight (`artel map -c 10000`, a busy worker) need more than the usual
+/// 1,024, and the hard limit is what the administrator allows.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = rustix::process::Rlimit { current: limit.maximum, maximum: limit.maximum };
+        if let Err(error) = setrlimit(Resource::Nofile, raised) {
+            tracing::debug!(%error, "could not raise the open files limit");
+        }
+    }
+}
+
 /// [`main`] with the binary's own commands `E` beside artel's.
 pub fn main_with<E: Extra>(registry: Registry) -> ExitCode {
     let mut tasks = crate::builtins::registry();
@@ -189,6 +203,7 @@ pub fn main_with<E: Extra>(registry: Registry) -> ExitCode {
     if let Err(error) = crate::logging::init(&cli.log_level, cli.log_format) {
         return report(&anyhow::anyhow!(error));
     }
+    raise_open_files_limit();
     let command = match cli.command {
         Command::Broker(command) => command,
         Command::Map(args) => {
