@@ -148,28 +148,43 @@ impl Plan {
                     None => call.await,
                 }
             }
+            // Boxed: the local calls' futures, thousands at once, stay small.
             Runner::Remote(remote) => {
-                let Remote { app, hub, run, reuse } = remote.as_ref();
-                let id = if attempt == 1 { format!("{run}-{index}") } else { format!("{run}-{index}.{attempt}") };
-                let stored = match reuse {
-                    true => app.backend().results().get(&id).await.ok().flatten().filter(|r| r.status.is_ready()),
-                    false => None,
-                };
-                let result = match stored {
-                    Some(result) => result,
-                    None => {
-                        let mut call = Signature::new(&self.task).with_args(args).task_id(id.clone());
-                        call.kwargs = kwargs;
-                        call.options.time_limit = self.timeout;
-                        app.send(call).await.map_err(|e| TaskError::msg(e.to_string()))?;
-                        hub.wait(id).await.map_err(|e| TaskError::msg(format!("cannot read the result: {e}")))?
-                    }
-                };
-                match result.error() {
-                    Some(error) => Err(error),
-                    None => Ok(result.result),
-                }
+                let call = Signature::new(&self.task).with_args(args);
+                Box::pin(remote.attempt(index, attempt, call, kwargs, self.timeout)).await
             }
+        }
+    }
+}
+
+impl Remote {
+    /// Attempt `attempt` of item `index` on a worker, or the result a previous run left.
+    async fn attempt(
+        &self,
+        index: u64,
+        attempt: u32,
+        mut call: Signature,
+        kwargs: Map<String, Value>,
+        timeout: Option<Duration>,
+    ) -> Result<Value, TaskError> {
+        let run = &self.run;
+        let id = if attempt == 1 { format!("{run}-{index}") } else { format!("{run}-{index}.{attempt}") };
+        let stored = match self.reuse {
+            true => self.app.backend().results().get(&id).await.ok().flatten().filter(|r| r.status.is_ready()),
+            false => None,
+        };
+        let result = match stored {
+            Some(result) => result,
+            None => {
+                call.kwargs = kwargs;
+                call.options.time_limit = timeout;
+                self.app.send(call.task_id(id.clone())).await.map_err(|e| TaskError::msg(e.to_string()))?;
+                self.hub.wait(id).await.map_err(|e| TaskError::msg(format!("cannot read the result: {e}")))?
+            }
+        };
+        match result.error() {
+            Some(error) => Err(error),
+            None => Ok(result.result),
         }
     }
 }
