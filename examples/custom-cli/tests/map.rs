@@ -145,6 +145,60 @@ fn a_killed_run_resumed_writes_each_item_exactly_once() {
 }
 
 #[test]
+fn a_journal_lets_a_run_writing_to_standard_output_resume() {
+    let scratch = Scratch::new();
+    let items = 300u64;
+    let input = scratch.file("items.txt", &(0..items).map(|_| "0.05\n").collect::<String>());
+    let (journal, first_out, second_out) = (scratch.path("journal"), scratch.path("1.jsonl"), scratch.path("2.jsonl"));
+    let args = [
+        "--task",
+        "sleep",
+        "--format",
+        "jsonl",
+        "--args",
+        "[\"{}\"]",
+        "-c",
+        "10",
+        "--input",
+        &input,
+        "--journal",
+        &journal,
+    ];
+    let run = |out: &str, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_custom-cli"))
+            .arg("map")
+            .args(args)
+            .args(extra)
+            .arg("--quiet")
+            .env_remove("ARTEL_BROKER")
+            .stdout(std::fs::File::create(out).expect("stdout file"))
+            .spawn()
+            .expect("start")
+    };
+    let mut first = run(&first_out, &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&first_out).map_or(0, |t| t.lines().count()) < 50 {
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reaped");
+    let status = run(&second_out, &["--resume"]).wait().expect("resumed");
+    assert!(status.success());
+    let text =
+        std::fs::read_to_string(&first_out).expect("first") + &std::fs::read_to_string(&second_out).expect("2nd");
+    let written: Vec<u64> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|r| r["index"].as_u64().expect("index"))
+        .collect();
+    let distinct: std::collections::BTreeSet<u64> = written.iter().copied().collect();
+    assert_eq!(distinct, (0..items).collect(), "every index written");
+    // Only lines flushed in the instant between the output and the journal can repeat.
+    assert!(written.len() as u64 - items < 20, "{} lines for {items} items", written.len());
+}
+
+#[test]
 fn csv_columns_fill_the_argument_templates() {
     let scratch = Scratch::new();
     let input = scratch.file("words.csv", "id,text\n1,to be or not\n2,\"a, b\"\n");

@@ -86,6 +86,10 @@ pub(crate) struct MapArgs {
     /// stored for the interrupted run are reused rather than called again.
     #[arg(long)]
     resume: bool,
+    /// Keep the finished item indexes here (one bit each) rather than reading them back
+    /// from --output: for --resume when the output goes to standard output or elsewhere.
+    #[arg(long)]
+    journal: Option<PathBuf>,
     /// No progress bar.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -163,12 +167,15 @@ pub(crate) fn run(args: MapArgs, mut tasks: Registry, broker: Option<&str>) -> a
     })
 }
 
-/// Workers through `url`: the run's id comes from next to the output when resuming (so
-/// the interrupted run's results are found), and is new otherwise.
+/// Workers through `url`. The run's id is kept next to the journal (the output unless
+/// --journal says otherwise): read back when resuming, so the interrupted run's results
+/// are found, and new otherwise.
 async fn remote(url: &str, args: &MapArgs) -> anyhow::Result<Runner> {
     let app = App::connect(url).await?;
     let hub = ResultHub::start(app.backend()).await.context("cannot watch results")?;
-    let saved = (args.output != "-").then(|| PathBuf::from(format!("{}.run-id", args.output)));
+    let journal = args.journal.as_ref().map(|path| path.display().to_string());
+    let saved = journal.or_else(|| (args.output != "-").then(|| args.output.clone()));
+    let saved = saved.map(|path| PathBuf::from(format!("{path}.run-id")));
     let previous = match (&saved, args.resume) {
         (Some(path), true) => {
             std::fs::read_to_string(path).ok().map(|id| id.trim().to_owned()).filter(|id| !id.is_empty())
@@ -192,10 +199,19 @@ async fn map(args: &MapArgs, plan: &Plan) -> anyhow::Result<ExitCode> {
         let file = File::open(path).with_context(|| format!("cannot read the input {}", path.display()))?;
         (Box::new(BufReader::with_capacity(1 << 16, file)), count_items(path, format).ok())
     };
-    let done = match (args.resume, args.output.as_str()) {
-        (false, _) => output::Done::default(),
-        (true, "-") => anyhow::bail!("--resume reads what the output already holds: give --output FILE"),
-        (true, path) => output::done_in(Path::new(path)).with_context(|| format!("cannot read the output {path}"))?,
+    let (done, journal) = match (&args.journal, args.resume, args.output.as_str()) {
+        (Some(path), resume, _) => {
+            let (journal, done) = output::Journal::open(path, resume)
+                .with_context(|| format!("cannot open the journal {}", path.display()))?;
+            (done, Some(journal))
+        }
+        (None, false, _) => (output::Done::default(), None),
+        (None, true, "-") => {
+            anyhow::bail!("--resume reads what the output already holds: give --output FILE, or keep a --journal FILE")
+        }
+        (None, true, path) => {
+            (output::done_in(Path::new(path)).with_context(|| format!("cannot read the output {path}"))?, None)
+        }
     };
     let out: Box<dyn Write + Send> = match args.output.as_str() {
         "-" => Box::new(std::io::stdout()),
@@ -222,7 +238,7 @@ async fn map(args: &MapArgs, plan: &Plan) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let mut sink = Sink::new(out, failures);
+    let mut sink = Sink::new(out, failures, journal);
     let skipped = done.len();
     let items = input::items(reader, format)
         .zip(0u64..)

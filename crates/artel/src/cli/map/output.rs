@@ -4,7 +4,8 @@
 //! dropped), so each index is written once however often the run is resumed.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use serde_json::Value;
@@ -40,19 +41,21 @@ impl Outcome {
     }
 }
 
-/// The output and failure files, written in batches.
+/// The output and failure files, written in batches, and the journal when there is one.
 pub(crate) struct Sink {
     out: BufWriter<Box<dyn Write + Send>>,
     failures: Option<BufWriter<File>>,
+    journal: Option<Journal>,
     unflushed: usize,
     flushed_at: std::time::Instant,
 }
 
 impl Sink {
-    pub(crate) fn new(out: Box<dyn Write + Send>, failures: Option<File>) -> Self {
+    pub(crate) fn new(out: Box<dyn Write + Send>, failures: Option<File>, journal: Option<Journal>) -> Self {
         Self {
             out: BufWriter::with_capacity(1 << 16, out),
             failures: failures.map(BufWriter::new),
+            journal,
             unflushed: 0,
             flushed_at: std::time::Instant::now(),
         }
@@ -63,6 +66,9 @@ impl Sink {
         writeln!(self.out, "{line}")?;
         if let (Err(_), Some(failures)) = (&outcome.result, &mut self.failures) {
             writeln!(failures, "{line}")?;
+        }
+        if let Some(journal) = &mut self.journal {
+            journal.pending.push(outcome.index);
         }
         self.unflushed += 1;
         if self.unflushed >= BATCH || self.flushed_at.elapsed() >= FLUSH_EVERY {
@@ -78,7 +84,51 @@ impl Sink {
         if let Some(failures) = &mut self.failures {
             failures.flush()?;
         }
+        // After the lines: an index in the journal is an index whose line was written.
+        if let Some(journal) = &mut self.journal {
+            journal.record()?;
+        }
         Ok(())
+    }
+}
+
+/// `--journal FILE`: the finished indexes as a bitset file (bit `i % 8` of byte `i / 8`),
+/// so 15 million items take 2 MB and each batch rewrites only the bytes it touched.
+pub(crate) struct Journal {
+    file: File,
+    bits: Vec<u8>,
+    pending: Vec<u64>,
+}
+
+impl Journal {
+    /// Opens `path`, and with `resume` reads the indexes it holds; starts it empty otherwise.
+    pub(crate) fn open(path: &Path, resume: bool) -> io::Result<(Self, Done)> {
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(!resume).open(path)?;
+        let mut bits = Vec::new();
+        (&file).read_to_end(&mut bits)?;
+        let mut done = Done::default();
+        for (byte, value) in bits.iter().enumerate() {
+            for bit in (0..8).filter(|bit| value & (1 << bit) != 0) {
+                done.insert(byte as u64 * 8 + bit);
+            }
+        }
+        Ok((Self { file, bits, pending: Vec::new() }, done))
+    }
+
+    fn record(&mut self) -> io::Result<()> {
+        let (Some(&low), Some(&high)) = (self.pending.iter().min(), self.pending.iter().max()) else { return Ok(()) };
+        let too_far = || io::Error::other("an item index too large for the journal");
+        let (first, last) =
+            (usize::try_from(low / 8).map_err(|_| too_far())?, usize::try_from(high / 8).map_err(|_| too_far())?);
+        if self.bits.len() <= last {
+            self.bits.resize(last + 1, 0);
+        }
+        for index in self.pending.drain(..) {
+            if let Some(byte) = usize::try_from(index / 8).ok().and_then(|byte| self.bits.get_mut(byte)) {
+                *byte |= 1 << (index % 8);
+            }
+        }
+        self.file.write_all_at(&self.bits[first..=last], first as u64)
     }
 }
 
@@ -150,7 +200,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("artel-map-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("out.jsonl");
-        let mut sink = Sink::new(Box::new(File::create(&path).expect("create")), None);
+        let mut sink = Sink::new(Box::new(File::create(&path).expect("create")), None, None);
         for index in [0, 2, 130] {
             let outcome = Outcome { index, input: json!("x"), result: Ok(json!({"n": index})), attempts: 1, ms: 5 };
             sink.write(&outcome).expect("write");
@@ -166,6 +216,29 @@ mod tests {
         assert!([0, 2, 130, 7].iter().all(|i| done.contains(*i)) && !done.contains(9) && !done.contains(1));
         assert_eq!(done.len(), 4);
         assert_eq!(std::fs::read_to_string(&path).expect("read"), written, "the cut line is gone");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_journal_keeps_the_indexes_flushed_and_reads_them_back() {
+        let dir = std::env::temp_dir().join(format!("artel-map-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("journal");
+        let (journal, done) = Journal::open(&path, true).expect("open");
+        assert_eq!(done.len(), 0, "a new journal is empty");
+        let mut sink = Sink::new(Box::new(io::sink()), None, Some(journal));
+        for index in [3, 0, 17, 1_000_000, 9] {
+            let outcome = Outcome { index, input: json!(index), result: Ok(json!(1)), attempts: 1, ms: 1 };
+            sink.write(&outcome).expect("write");
+        }
+        sink.flush().expect("flush");
+        drop(sink);
+        assert_eq!(std::fs::metadata(&path).expect("journal").len(), 1_000_000 / 8 + 1, "one bit an item");
+        let (_, done) = Journal::open(&path, true).expect("reopen");
+        assert!([0, 3, 9, 17, 1_000_000].iter().all(|i| done.contains(*i)));
+        assert_eq!(done.len(), 5);
+        let (_, done) = Journal::open(&path, false).expect("start over");
+        assert_eq!(done.len(), 0, "without --resume the journal starts empty");
         let _ = std::fs::remove_dir_all(dir);
     }
 }
