@@ -51,6 +51,17 @@ fn map(args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().expect("run")
 }
 
+/// SIGKILLs `run` once `output` holds `lines` lines.
+fn kill_after_lines(mut run: std::process::Child, output: &str, lines: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(output).map_or(0, |t| t.lines().count()) < lines {
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    run.kill().expect("SIGKILL");
+    run.wait().expect("reaped");
+}
+
 fn lines(text: &str) -> Vec<Value> {
     text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect()
 }
@@ -111,7 +122,7 @@ fn a_killed_run_resumed_writes_each_item_exactly_once() {
         "--task", "sleep", "--format", "jsonl", "--args", "[\"{}\"]", "-c", "10", "--input", &input, "--output",
         &output,
     ];
-    let mut first = Command::new(env!("CARGO_BIN_EXE_custom-cli"))
+    let first = Command::new(env!("CARGO_BIN_EXE_custom-cli"))
         .arg("map")
         .args(args)
         .arg("--quiet")
@@ -119,13 +130,7 @@ fn a_killed_run_resumed_writes_each_item_exactly_once() {
         .spawn()
         .expect("start");
     // Killed midway: some items written, some running, the rest not started.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::fs::read_to_string(&output).map_or(0, |t| t.lines().count()) < 50 {
-        assert!(Instant::now() < deadline, "no progress");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    first.kill().expect("SIGKILL");
-    first.wait().expect("reaped");
+    kill_after_lines(first, &output, 50);
     let before = std::fs::read_to_string(&output).expect("output").lines().count();
     assert!(before < items, "killed before the end ({before} written)");
     let resumed = Command::new(env!("CARGO_BIN_EXE_custom-cli"))
@@ -175,14 +180,7 @@ fn a_journal_lets_a_run_writing_to_standard_output_resume() {
             .spawn()
             .expect("start")
     };
-    let mut first = run(&first_out, &[]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::fs::read_to_string(&first_out).map_or(0, |t| t.lines().count()) < 50 {
-        assert!(Instant::now() < deadline, "no progress");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    first.kill().expect("SIGKILL");
-    first.wait().expect("reaped");
+    kill_after_lines(run(&first_out, &[]), &first_out, 50);
     let status = run(&second_out, &["--resume"]).wait().expect("resumed");
     assert!(status.success());
     let text =
