@@ -24,7 +24,7 @@ pub struct CeleryRedis {
 impl CeleryRedis {
     /// Connects to `url` (`redis://host:port/db`, the database Celery's broker URL names).
     pub async fn connect(url: &str, config: CeleryRedisConfig) -> BrokerResult<Self> {
-        let (client, conn) = open(url).await?;
+        let (client, conn) = open(url, &config.tls).await?;
         let db = client.get_connection_info().redis_settings().db();
         let names = Names { prefix: config.prefix.clone(), db };
         let shared = Shared { client, conn, scripts: Scripts::load(), names, config, declared: Mutex::default() };

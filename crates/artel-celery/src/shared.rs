@@ -20,11 +20,18 @@ pub struct CeleryRedisConfig {
     pub visibility_timeout: Duration,
     /// How often an idle consumer looks for messages.
     pub poll: Duration,
+    /// Certificate files for a `rediss://` URL.
+    pub tls: artel_redis::toolkit::TlsFiles,
 }
 
 impl Default for CeleryRedisConfig {
     fn default() -> Self {
-        Self { prefix: String::new(), visibility_timeout: Duration::from_secs(3600), poll: Duration::from_millis(50) }
+        Self {
+            prefix: String::new(),
+            visibility_timeout: Duration::from_secs(3600),
+            poll: Duration::from_millis(50),
+            tls: Default::default(),
+        }
     }
 }
 

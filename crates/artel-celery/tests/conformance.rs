@@ -64,6 +64,7 @@ fn leases(prefix: &str) -> Leases {
                 prefix: prefix.clone(),
                 visibility_timeout: lease,
                 poll: Duration::from_millis(10),
+                ..Default::default()
             };
             Box::pin(async move {
                 let broker = CeleryRedis::connect(&url(), config).await.expect("connect");

@@ -17,14 +17,14 @@ pub struct RedisBroker {
 }
 
 impl RedisBroker {
-    /// Connects to `url` (`redis://host:port/db`) with default settings.
+    /// Connects to `url` (`redis://host:port/db`, `rediss://` for TLS) with default settings.
     pub async fn connect(url: &str) -> BrokerResult<Self> {
         Self::connect_with(url, RedisConfig::default(), Arc::new(SystemClock)).await
     }
 
     /// Connects with explicit settings and clock.
     pub async fn connect_with(url: &str, config: RedisConfig, clock: Arc<dyn Clock>) -> BrokerResult<Self> {
-        let (client, conn) = crate::toolkit::open(url).await?;
+        let (client, conn) = crate::toolkit::open(url, &config.tls).await?;
         let shared = Shared {
             client,
             conn,

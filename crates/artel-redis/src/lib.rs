@@ -30,6 +30,7 @@ mod lease;
 mod locks;
 mod scripts;
 mod shared;
+mod tls;
 pub mod toolkit;
 
 pub use broker::RedisBroker;

@@ -27,6 +27,8 @@ pub struct RedisConfig {
     pub failed_kept: u32,
     /// How many task records the task history keeps; the least recently updated go first.
     pub history_kept: u32,
+    /// Certificate files for a `rediss://` URL.
+    pub tls: crate::toolkit::TlsFiles,
 }
 
 impl Default for RedisConfig {
@@ -37,6 +39,7 @@ impl Default for RedisConfig {
             idle_wait: Duration::from_millis(500),
             failed_kept: artel_core::FAILED_KEPT,
             history_kept: artel_core::HISTORY_KEPT,
+            tls: Default::default(),
         }
     }
 }

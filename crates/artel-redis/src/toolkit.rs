@@ -8,6 +8,8 @@ use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, Revocation, TaskRes
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
+pub use crate::tls::TlsFiles;
+
 /// Maps redis-rs errors to kinds the runtime can act on. Whatever redis-rs says is worth
 /// retrying (a dropped connection, a server still LOADING its data after a restart,
 /// TRYAGAIN, MASTERDOWN...) is transient, so workers back off instead of stopping.
@@ -26,21 +28,22 @@ pub fn redis_error(what: &str, e: redis::RedisError) -> BrokerError {
     BrokerError::new(kind, what.to_owned()).with_source(e)
 }
 
-/// Opens `url` (`redis://host:port/db`): a client for dedicated connections and a
-/// multiplexed, reconnecting connection for everything else.
-pub async fn open(url: &str) -> BrokerResult<(redis::Client, ConnectionManager)> {
+/// Opens `url` (`redis://host:port/db`, or `rediss://` with `tls`): a client for
+/// dedicated connections and a multiplexed, reconnecting connection for everything else.
+pub async fn open(url: &str, tls: &TlsFiles) -> BrokerResult<(redis::Client, ConnectionManager)> {
     let shown = artel_core::redact_url(url);
     let failed = |e: redis::RedisError| {
         let hint = match e.kind() {
             redis::ErrorKind::AuthenticationFailed => {
                 " (check the password in the URL, redis://:PASSWORD@HOST, or the ACL user, redis://USER:PASSWORD@HOST)"
             }
+            _ if crate::tls::hint(&e).is_some() => crate::tls::hint(&e).unwrap_or_default(),
             _ if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() => " (is redis-server running there?)",
             _ => "",
         };
         redis_error(&format!("connecting to Redis at {shown}{hint}"), e)
     };
-    let client = redis::Client::open(url).map_err(failed)?;
+    let client = crate::tls::client(url, &shown, tls)?;
     // Few quick retries: a wrong address should be reported in about a second, not
     // after the default backoff; later drops are reconnected on the next command.
     let manager = redis::aio::ConnectionManagerConfig::new()

@@ -27,7 +27,7 @@ pub const DEFAULT_BROKER: &str = "sqlite://artel.db";
 pub enum ConnectError {
     /// The scheme is not one this build supports.
     #[error(
-        "unsupported broker URL {url:?}: use sqlite://PATH (embedded, the default), redis://HOST:PORT/DB, celery+redis://HOST:PORT/DB or amqp://HOST:5672//?results=redis://HOST:6379/0 (shared with Python Celery), or memory:// (this process only)"
+        "unsupported broker URL {url:?}: use sqlite://PATH (embedded, the default), redis://HOST:PORT/DB (rediss:// over TLS), celery+redis://HOST:PORT/DB (celery+rediss://) or amqp://HOST:5672//?results=redis://HOST:6379/0 (shared with Python Celery), or memory:// (this process only)"
     )]
     Unsupported {
         /// The URL as given, its password replaced by `***`.
@@ -98,6 +98,9 @@ struct Params {
     results: Option<String>,
     /// amqp:// only: declare queues with `x-max-priority`.
     max_priority: Option<u8>,
+    /// TLS schemes only: certificate files (`ca`, `cert`, `key`), else `ARTEL_TLS_*`.
+    #[cfg(any(feature = "redis", feature = "celery"))]
+    tls: artel_redis::toolkit::TlsFiles,
 }
 
 /// `rest`, what follows a URL's scheme, as its address and its query settings.
@@ -105,10 +108,29 @@ struct Params {
 fn params<'a>(url: &str, rest: &'a str, allow_prefix: bool) -> Result<(&'a str, Params), ConnectError> {
     let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
     let mut out = Params::default();
-    let known = if allow_prefix { "lease_ms, poll_ms, prefix" } else { "lease_ms, poll_ms" };
+    let tls = url.starts_with("rediss://") || url.starts_with("celery+rediss://");
+    let known = match (allow_prefix, tls) {
+        (true, true) => "lease_ms, poll_ms, prefix, ca, cert, key",
+        (true, false) => "lease_ms, poll_ms, prefix",
+        (false, _) => "lease_ms, poll_ms",
+    };
+    #[cfg(any(feature = "redis", feature = "celery"))]
+    {
+        out.tls = tls_from_env(url);
+    }
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let bad = |problem: String| ConnectError::BadParameter { url: artel_core::redact_url(url), problem };
         let (key, value) = pair.split_once('=').ok_or_else(|| bad(format!("`{pair}` is not key=value")))?;
+        #[cfg(any(feature = "redis", feature = "celery"))]
+        if tls && matches!(key, "ca" | "cert" | "key") && !value.is_empty() {
+            let path = Some(std::path::PathBuf::from(value));
+            match key {
+                "ca" => out.tls.ca = path,
+                "cert" => out.tls.cert = path,
+                _ => out.tls.key = path,
+            }
+            continue;
+        }
         if key == "prefix" && allow_prefix && !value.is_empty() {
             out.prefix = Some(value.to_owned());
             continue;
@@ -134,6 +156,19 @@ fn params<'a>(url: &str, rest: &'a str, allow_prefix: bool) -> Result<(&'a str, 
         }
     }
     Ok((address, out))
+}
+
+/// The `ARTEL_TLS_CA_FILE`, `ARTEL_TLS_CERT_FILE` and `ARTEL_TLS_KEY_FILE` certificate
+/// files, for a URL over TLS (none for others).
+#[cfg(any(feature = "redis", feature = "celery"))]
+fn tls_from_env(url: &str) -> artel_redis::toolkit::TlsFiles {
+    let tls = url.starts_with("rediss://") || url.starts_with("celery+rediss://");
+    let file = |name: &str| std::env::var_os(name).filter(|v| tls && !v.is_empty()).map(std::path::PathBuf::from);
+    artel_redis::toolkit::TlsFiles {
+        ca: file("ARTEL_TLS_CA_FILE"),
+        cert: file("ARTEL_TLS_CERT_FILE"),
+        key: file("ARTEL_TLS_KEY_FILE"),
+    }
 }
 
 /// What opening one scheme's URL yields.
@@ -166,7 +201,23 @@ const SCHEMES: &[Scheme] = &[
         open: None,
     },
     Scheme {
+        prefix: "celery+rediss://",
+        feature: "celery",
+        #[cfg(feature = "celery")]
+        open: Some(|url, rest| Box::pin(connect_celery_redis(url, rest))),
+        #[cfg(not(feature = "celery"))]
+        open: None,
+    },
+    Scheme {
         prefix: "redis://",
+        feature: "redis",
+        #[cfg(feature = "redis")]
+        open: Some(|url, rest| Box::pin(connect_redis(url, rest))),
+        #[cfg(not(feature = "redis"))]
+        open: None,
+    },
+    Scheme {
+        prefix: "rediss://",
         feature: "redis",
         #[cfg(feature = "redis")]
         open: Some(|url, rest| Box::pin(connect_redis(url, rest))),
@@ -212,7 +263,8 @@ fn opening(url: &str) -> impl Fn(BrokerError) -> ConnectError + '_ {
     move |source| ConnectError::Open { url: artel_core::redact_url(url), source }
 }
 
-/// `celery+redis://host:port/db?prefix=P`: Celery's own Redis layout.
+/// `celery+redis://host:port/db?prefix=P`: Celery's own Redis layout (`celery+rediss://`
+/// over TLS, with `ca`, `cert` and `key` files).
 #[cfg(feature = "celery")]
 async fn connect_celery_redis(url: &str, rest: &str) -> Result<Connection, ConnectError> {
     let (address, p) = params(url, rest, true)?;
@@ -221,12 +273,15 @@ async fn connect_celery_redis(url: &str, rest: &str) -> Result<Connection, Conne
         prefix: p.prefix.unwrap_or(defaults.prefix),
         visibility_timeout: p.lease.unwrap_or(defaults.visibility_timeout),
         poll: p.poll.unwrap_or(defaults.poll),
+        tls: p.tls,
     };
-    let broker = CeleryRedis::connect(&format!("redis://{address}"), config).await.map_err(opening(url))?;
+    let scheme = if url.starts_with("celery+rediss://") { "rediss" } else { "redis" };
+    let broker = CeleryRedis::connect(&format!("{scheme}://{address}"), config).await.map_err(opening(url))?;
     Ok(Connection { wire: Some(Arc::new(broker.clone())), ..broker.backend().into() })
 }
 
-/// `redis://host:port/db?prefix=P`: artel's own Redis broker.
+/// `redis://host:port/db?prefix=P`: artel's own Redis broker (`rediss://` over TLS, with
+/// `ca`, `cert` and `key` files).
 #[cfg(feature = "redis")]
 async fn connect_redis(url: &str, rest: &str) -> Result<Connection, ConnectError> {
     let (address, p) = params(url, rest, true)?;
@@ -235,9 +290,11 @@ async fn connect_redis(url: &str, rest: &str) -> Result<Connection, ConnectError
         prefix: p.prefix.unwrap_or(defaults.prefix),
         lease: p.lease.unwrap_or(defaults.lease),
         idle_wait: p.poll.unwrap_or(defaults.idle_wait),
+        tls: p.tls,
         ..defaults
     };
-    let broker = RedisBroker::connect_with(&format!("redis://{address}"), config, Arc::new(SystemClock))
+    let scheme = if url.starts_with("rediss://") { "rediss" } else { "redis" };
+    let broker = RedisBroker::connect_with(&format!("{scheme}://{address}"), config, Arc::new(SystemClock))
         .await
         .map_err(opening(url))?;
     Ok(Connection { redis: Some(broker.clone()), ..broker.backend().into() })
@@ -279,7 +336,11 @@ async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
     let broker = Amqp::connect(address, AmqpConfig { max_priority: p.max_priority, ..AmqpConfig::default() })
         .await
         .map_err(opening(url))?;
-    let config = CeleryRedisConfig { prefix: p.prefix.unwrap_or_default(), ..CeleryRedisConfig::default() };
+    let config = CeleryRedisConfig {
+        prefix: p.prefix.unwrap_or_default(),
+        tls: tls_from_env(&results),
+        ..CeleryRedisConfig::default()
+    };
     let results = CeleryRedis::connect(&results, config).await.map_err(opening(url))?;
     let wire: Arc<dyn Wire> = Arc::new(broker.clone());
     Ok(Connection { wire: Some(wire), ..broker.backend(results).into() })
