@@ -25,7 +25,14 @@ pub fn redis_error(what: &str, e: redis::RedisError) -> BrokerError {
             _ => BrokerErrorKind::Connection,
         }
     };
-    BrokerError::new(kind, what.to_owned()).with_source(e)
+    // Redis names the command, key or channel refused; say where the rules are.
+    let what = match e.code() {
+        Some("NOPERM") => {
+            format!("{what} (the Redis ACL user lacks a permission; docs/redis-acl.md lists the rules artel needs)")
+        }
+        _ => what.to_owned(),
+    };
+    BrokerError::new(kind, what).with_source(e)
 }
 
 /// Opens `url` (`redis://host:port/db`, or `rediss://` with `tls`): a client for
