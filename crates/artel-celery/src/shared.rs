@@ -21,7 +21,7 @@ pub struct CeleryRedisConfig {
     /// How often an idle consumer looks for messages.
     pub poll: Duration,
     /// Certificate files for a `rediss://` URL.
-    pub tls: artel_redis::toolkit::TlsFiles,
+    pub tls: artel_core::TlsFiles,
 }
 
 impl Default for CeleryRedisConfig {

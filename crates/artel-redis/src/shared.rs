@@ -28,7 +28,7 @@ pub struct RedisConfig {
     /// How many task records the task history keeps; the least recently updated go first.
     pub history_kept: u32,
     /// Certificate files for a `rediss://` URL.
-    pub tls: crate::toolkit::TlsFiles,
+    pub tls: artel_core::TlsFiles,
 }
 
 impl Default for RedisConfig {

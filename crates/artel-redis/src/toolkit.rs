@@ -8,7 +8,7 @@ use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, Revocation, TaskRes
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
-pub use crate::tls::TlsFiles;
+use artel_core::TlsFiles;
 
 /// Maps redis-rs errors to kinds the runtime can act on. Whatever redis-rs says is worth
 /// retrying (a dropped connection, a server still LOADING its data after a restart,

@@ -56,24 +56,27 @@ pub(crate) fn decide(error: &TaskError, options: &TaskOptions, retries: u32, jit
 }
 
 impl Dispatcher {
-    /// Publishes attempt `next` to run after `countdown`, stores RETRY and settles the
-    /// message; if the retry cannot be published, the message goes back to the queue.
+    /// Stores RETRY, then publishes attempt `next` to run after `countdown` and settles
+    /// the message; if the retry cannot be published, the message goes back to the queue
+    /// (and runs again now).
+    ///
+    /// RETRY and its event come first: once attempt `next` is published it may run and
+    /// finish at once, and its SUCCESS must not be followed by this attempt's RETRY.
     pub(crate) async fn retry(&self, delivery: Delivery, id: &str, error: TaskError, next: u32, countdown: Duration) {
         let task = delivery.message().headers.task.clone();
         self.settled(delivery.message(), artel_core::worker::Outcome::Retried);
-        let republished = self.republish(delivery, id, countdown, |message| {
-            message.headers.retries = next;
-            message.headers.parent_id.get_or_insert_with(|| id.to_owned());
-        });
-        if !republished.await {
-            return;
-        }
         let state = TaskResult::progress(id, State::Retry, encode_exception(&error));
         if let Err(e) = self.backend.store(&state, self.result_ttl).await {
             tracing::warn!(id = %id, error = %e, "could not store the RETRY state");
         }
         self.event(|| artel_core::TaskEvent::Retried { id: id.to_owned(), error: error.clone() });
-        tracing::info!(%task, %id, retry = next, ?countdown, %error, "retried");
+        let republished = self.republish(delivery, id, countdown, |message| {
+            message.headers.retries = next;
+            message.headers.parent_id.get_or_insert_with(|| id.to_owned());
+        });
+        if republished.await {
+            tracing::info!(%task, %id, retry = next, ?countdown, %error, "retried");
+        }
     }
 
     /// Publishes the message again (as `edit` changes it) to run after `countdown`, then

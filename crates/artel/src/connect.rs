@@ -99,8 +99,7 @@ struct Params {
     /// amqp:// only: declare queues with `x-max-priority`.
     max_priority: Option<u8>,
     /// TLS schemes only: certificate files (`ca`, `cert`, `key`), else `ARTEL_TLS_*`.
-    #[cfg(any(feature = "redis", feature = "celery"))]
-    tls: artel_redis::toolkit::TlsFiles,
+    tls: artel_core::TlsFiles,
 }
 
 /// `rest`, what follows a URL's scheme, as its address and its query settings.
@@ -108,20 +107,16 @@ struct Params {
 fn params<'a>(url: &str, rest: &'a str, allow_prefix: bool) -> Result<(&'a str, Params), ConnectError> {
     let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
     let mut out = Params::default();
-    let tls = url.starts_with("rediss://") || url.starts_with("celery+rediss://");
+    let tls = TLS_SCHEMES.iter().any(|scheme| url.starts_with(scheme));
     let known = match (allow_prefix, tls) {
         (true, true) => "lease_ms, poll_ms, prefix, ca, cert, key",
         (true, false) => "lease_ms, poll_ms, prefix",
         (false, _) => "lease_ms, poll_ms",
     };
-    #[cfg(any(feature = "redis", feature = "celery"))]
-    {
-        out.tls = tls_from_env(url);
-    }
+    out.tls = tls_from_env(url);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let bad = |problem: String| ConnectError::BadParameter { url: artel_core::redact_url(url), problem };
         let (key, value) = pair.split_once('=').ok_or_else(|| bad(format!("`{pair}` is not key=value")))?;
-        #[cfg(any(feature = "redis", feature = "celery"))]
         if tls && matches!(key, "ca" | "cert" | "key") && !value.is_empty() {
             let path = Some(std::path::PathBuf::from(value));
             match key {
@@ -135,11 +130,11 @@ fn params<'a>(url: &str, rest: &'a str, allow_prefix: bool) -> Result<(&'a str, 
             out.prefix = Some(value.to_owned());
             continue;
         }
-        if key == "results" && url.starts_with("amqp://") {
+        if key == "results" && (url.starts_with("amqp://") || url.starts_with("amqps://")) {
             out.results = Some(value.to_owned());
             continue;
         }
-        if key == "max_priority" && url.starts_with("amqp://") {
+        if key == "max_priority" && (url.starts_with("amqp://") || url.starts_with("amqps://")) {
             let max = value.parse::<u8>().ok().filter(|m| *m > 0);
             out.max_priority = Some(max.ok_or_else(|| bad(format!("{key}={value}: expected 1 to 255")))?);
             continue;
@@ -158,13 +153,17 @@ fn params<'a>(url: &str, rest: &'a str, allow_prefix: bool) -> Result<(&'a str, 
     Ok((address, out))
 }
 
+/// The schemes that connect over TLS.
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "celery"))]
+const TLS_SCHEMES: [&str; 3] = ["rediss://", "celery+rediss://", "amqps://"];
+
 /// The `ARTEL_TLS_CA_FILE`, `ARTEL_TLS_CERT_FILE` and `ARTEL_TLS_KEY_FILE` certificate
 /// files, for a URL over TLS (none for others).
-#[cfg(any(feature = "redis", feature = "celery"))]
-fn tls_from_env(url: &str) -> artel_redis::toolkit::TlsFiles {
-    let tls = url.starts_with("rediss://") || url.starts_with("celery+rediss://");
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "celery"))]
+fn tls_from_env(url: &str) -> artel_core::TlsFiles {
+    let tls = TLS_SCHEMES.iter().any(|scheme| url.starts_with(scheme));
     let file = |name: &str| std::env::var_os(name).filter(|v| tls && !v.is_empty()).map(std::path::PathBuf::from);
-    artel_redis::toolkit::TlsFiles {
+    artel_core::TlsFiles {
         ca: file("ARTEL_TLS_CA_FILE"),
         cert: file("ARTEL_TLS_CERT_FILE"),
         key: file("ARTEL_TLS_KEY_FILE"),
@@ -186,6 +185,14 @@ struct Scheme {
 const SCHEMES: &[Scheme] = &[
     Scheme {
         prefix: "amqp://",
+        feature: "celery",
+        #[cfg(feature = "celery")]
+        open: Some(|url, _| Box::pin(connect_amqp(url))),
+        #[cfg(not(feature = "celery"))]
+        open: None,
+    },
+    Scheme {
+        prefix: "amqps://",
         feature: "celery",
         #[cfg(feature = "celery")]
         open: Some(|url, _| Box::pin(connect_amqp(url))),
@@ -322,7 +329,8 @@ fn connect_sqlite(url: &str, rest: &str) -> Result<Connection, ConnectError> {
 }
 
 /// `amqp://user:pass@host:5672/vhost?results=redis://host:6379/0&prefix=P&max_priority=N`:
-/// tasks on RabbitMQ in Celery's layout, results in Celery's Redis result backend.
+/// tasks on RabbitMQ in Celery's layout, results in Celery's Redis result backend
+/// (`amqps://` over TLS, with `ca`, `cert` and `key` files).
 #[cfg(feature = "celery")]
 async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
     let (address, p) = params(url, url, true)?;
@@ -333,9 +341,8 @@ async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
                 .to_owned(),
         });
     };
-    let broker = Amqp::connect(address, AmqpConfig { max_priority: p.max_priority, ..AmqpConfig::default() })
-        .await
-        .map_err(opening(url))?;
+    let config = AmqpConfig { max_priority: p.max_priority, tls: p.tls, ..AmqpConfig::default() };
+    let broker = Amqp::connect(address, config).await.map_err(opening(url))?;
     let config = CeleryRedisConfig {
         prefix: p.prefix.unwrap_or_default(),
         tls: tls_from_env(&results),

@@ -3,66 +3,15 @@
 //! client certificate where the server asks for one, and a clear error, naming the
 //! option that fixes it, for an unknown CA, a wrong host name and an expired certificate.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use artel::{App, Registry, Signature, WorkerConfig, connect};
-use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair};
+use common::certs::{Ca, Scratch, refused};
 use serde_json::json;
-
-/// A certificate authority of the test's own.
-struct Ca {
-    cert: Certificate,
-    key: KeyPair,
-}
-
-impl Ca {
-    fn new(name: &str) -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let key = KeyPair::generate().expect("CA key");
-        let cert = params.self_signed(&key).expect("CA certificate");
-        Self { cert, key }
-    }
-
-    /// A certificate for `name`, valid now unless `expired`: (certificate PEM, key PEM).
-    fn issue(&self, name: &str, expired: bool) -> (String, String) {
-        let mut params = CertificateParams::new(vec![name.to_owned()]).expect("params");
-        params.distinguished_name.push(DnType::CommonName, name);
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-        }
-        let key = KeyPair::generate().expect("key");
-        let cert = params.signed_by(&key, &self.cert, &self.key).expect("certificate");
-        (cert.pem(), key.serialize_pem())
-    }
-}
-
-/// A scratch directory, removed at the end.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("artel-tls-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Self(dir)
-    }
-
-    fn write(&self, name: &str, text: &str) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).expect("write");
-        path.display().to_string()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A `redis-server` speaking only TLS on a free loopback port, stopped at the end.
 struct TlsRedis {
@@ -79,7 +28,7 @@ impl TlsRedis {
             std::fs::write(&path, text).expect("write");
             path.display().to_string()
         };
-        let (cert, key, ca) = (file("crt", cert), file("key", key), file("ca", &ca.cert.pem()));
+        let (cert, key, ca) = (file("crt", cert), file("key", key), file("ca", &ca.pem()));
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
         let spawned = Command::new("redis-server")
             .args(["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1"])
@@ -128,19 +77,12 @@ async fn round_trip(url: &str) {
     app.shutdown().await;
 }
 
-async fn refused(url: &str) -> String {
-    match connect(url).await {
-        Ok(_) => panic!("{url} connected"),
-        Err(error) => error.to_string(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_round_trip_over_rediss_on_both_layouts() {
     let scratch = Scratch::new();
     let ca = Ca::new("artel test CA");
     let Some(server) = TlsRedis::start(&scratch.0, "ok", &ca.issue("localhost", false), &ca, false) else { return };
-    let ca_file = scratch.write("ca.pem", &ca.cert.pem());
+    let ca_file = scratch.write("ca.pem", &ca.pem());
     let prefix = format!("artel-test-{}", uuid::Uuid::new_v4());
     round_trip(&format!("rediss://localhost:{}/0?prefix={prefix}&ca={ca_file}&poll_ms=10", server.port)).await;
     round_trip(&format!("celery+rediss://localhost:{}/0?prefix={prefix}:&ca={ca_file}&poll_ms=10", server.port)).await;
@@ -153,7 +95,7 @@ async fn a_server_asking_for_a_client_certificate_gets_the_one_given() {
     let Some(server) = TlsRedis::start(&scratch.0, "mutual", &ca.issue("localhost", false), &ca, true) else {
         return;
     };
-    let ca_file = scratch.write("ca.pem", &ca.cert.pem());
+    let ca_file = scratch.write("ca.pem", &ca.pem());
     let (cert, key) = ca.issue("artel-worker", false);
     let (cert, key) = (scratch.write("client.crt", &cert), scratch.write("client.key", &key));
     let base = format!("rediss://localhost:{}/0?prefix=artel-test-{}&ca={ca_file}", server.port, uuid::Uuid::new_v4());
@@ -166,8 +108,8 @@ async fn a_server_asking_for_a_client_certificate_gets_the_one_given() {
 async fn an_unknown_ca_a_wrong_name_and_an_expired_certificate_each_say_what_to_fix() {
     let scratch = Scratch::new();
     let ca = Ca::new("artel test CA");
-    let ca_file = scratch.write("ca.pem", &ca.cert.pem());
-    let other_ca = scratch.write("other-ca.pem", &Ca::new("someone else's CA").cert.pem());
+    let ca_file = scratch.write("ca.pem", &ca.pem());
+    let other_ca = scratch.write("other-ca.pem", &Ca::new("someone else's CA").pem());
     let Some(good) = TlsRedis::start(&scratch.0, "good", &ca.issue("localhost", false), &ca, false) else { return };
     let Some(misnamed) = TlsRedis::start(&scratch.0, "misnamed", &ca.issue("db.example.com", false), &ca, false) else {
         return;

@@ -41,6 +41,8 @@ pub struct AmqpConfig {
     /// Declare queues with `x-expires`: RabbitMQ deletes a queue unused this long (for
     /// scratch queues; Celery declares none, so leave it unset for shared queues).
     pub queue_expires: Option<std::time::Duration>,
+    /// Certificate files for an `amqps://` URL.
+    pub tls: artel_core::TlsFiles,
 }
 
 /// A RabbitMQ broker in Celery's layout; clones share the connection.
@@ -78,19 +80,57 @@ pub(crate) fn amqp_error(what: &str, e: lapin::Error) -> BrokerError {
     BrokerError::new(kind, what.to_owned()).with_source(e)
 }
 
+/// The rustls settings for `url`: the system's CAs plus `files.ca`, and a client
+/// certificate when one is given; certificate files for a plain `amqp://` URL are refused.
+fn tls_config(url: &str, files: &artel_core::TlsFiles) -> BrokerResult<lapin::tcp::OwnedTLSConfig> {
+    let mut config = lapin::tcp::OwnedTLSConfig::default();
+    if files.is_empty() {
+        return Ok(config);
+    }
+    let refuse = |problem: String| BrokerError::new(BrokerErrorKind::Other, problem);
+    if !url.starts_with("amqps://") {
+        return Err(refuse(format!(
+            "certificate files were given for {}, which is not TLS: use amqps:// (or unset the ARTEL_TLS_* variables)",
+            artel_core::redact_url(url)
+        )));
+    }
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).map_err(|e| refuse(format!("cannot read the {what} {}: {e}", path.display())))
+    };
+    if let Some(ca) = &files.ca {
+        config.cert_chain = Some(String::from_utf8_lossy(&read(ca, "CA file (?ca=)")?).into_owned());
+    }
+    config.identity = match (&files.cert, &files.key) {
+        (Some(cert), Some(key)) => Some(lapin::tcp::OwnedIdentity::PKCS8 {
+            pem: read(cert, "client certificate (?cert=)")?,
+            key: read(key, "client key (?key=)")?,
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(refuse(
+                "a client certificate needs its key and the other way round: give both ?cert= and ?key=".to_owned(),
+            ));
+        }
+    };
+    Ok(config)
+}
+
 impl Amqp {
     /// Connects to `url` (`amqp://user:password@host:5672/vhost`; Celery writes the
-    /// default vhost as `//`).
+    /// default vhost as `//`; `amqps://` over TLS with `config.tls`).
     pub async fn connect(url: &str, config: AmqpConfig) -> BrokerResult<Self> {
         let properties = ConnectionProperties::default()
             .with_executor(tokio_executor_trait::Tokio::current())
             .with_reactor(tokio_reactor_trait::Tokio::current());
-        let connection = Connection::connect(url, properties).await.map_err(|e| {
+        let tls = tls_config(url, &config.tls)?;
+        let connection = Connection::connect_with_config(url, properties, tls).await.map_err(|e| {
             let refused = lapin::protocol::AMQPErrorKind::Soft(lapin::protocol::AMQPSoftError::ACCESSREFUSED);
+            let tls_hint = artel_core::tls_hint(&format!("{e:?} {e}"));
             let hint = match e.kind() {
                 lapin::ErrorKind::ProtocolError(error) if *error.kind() == refused => {
                     " (check the user and password in the URL, amqp://USER:PASSWORD@HOST:5672/VHOST, and the user's access to the vhost)"
                 }
+                _ if tls_hint.is_some() => tls_hint.unwrap_or_default(),
                 lapin::ErrorKind::IOError(_) => " (is rabbitmq-server running there?)",
                 _ => "",
             };

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use artel::{App, Registry, WorkerConfig, connect};
+
+pub mod certs;
 use artel_broker_tests::ScratchDb;
 
 /// An app with an in-process worker on one broker: (broker name, app, cleanup guard).
