@@ -29,16 +29,24 @@ fn rabbitmq_answers() -> bool {
     up
 }
 
-/// Deletes the test's queue at the end.
-struct DeletedAtEnd(String);
+/// Deletes the test's queue and its results at the end.
+struct DeletedAtEnd {
+    queue: String,
+    prefix: String,
+}
 
 impl Drop for DeletedAtEnd {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("rabbitmqctl")
-            .args(["delete_queue", &self.0])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
+        let quiet = |command: &mut std::process::Command| {
+            let _ = command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status();
+        };
+        quiet(std::process::Command::new("rabbitmqctl").args(["delete_queue", &self.queue]));
+        let script = format!(
+            "redis-cli -u '{0}' --scan --pattern '{1}*' | xargs -r redis-cli -u '{0}' del",
+            results(),
+            self.prefix
+        );
+        quiet(std::process::Command::new("sh").args(["-c", &script]));
     }
 }
 
@@ -58,7 +66,7 @@ async fn tasks_round_trip_over_amqps_and_bad_certificates_say_what_to_fix() {
     let good = tls_front(&ca.issue("localhost", false), &rabbitmq()).await;
     let prefix = format!("artel-test-{}", uuid::Uuid::new_v4());
     let queue = format!("{prefix}-q");
-    let _queue = DeletedAtEnd(queue.clone());
+    let _cleanup = DeletedAtEnd { queue: queue.clone(), prefix: prefix.clone() };
     let url = format!("amqps://guest:guest@localhost:{good}//?results={}&prefix={prefix}:&ca={ca_file}", results());
     let connection = connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
     let config = WorkerConfig { queues: vec![queue.clone()], concurrency: 4, ..WorkerConfig::default() };
