@@ -24,10 +24,18 @@ pub struct CeleryRedis {
 impl CeleryRedis {
     /// Connects to `url` (`redis://host:port/db`, the database Celery's broker URL names).
     pub async fn connect(url: &str, config: CeleryRedisConfig) -> BrokerResult<Self> {
-        let (client, conn) = open(url, &config.tls).await?;
-        let db = client.get_connection_info().redis_settings().db();
+        let opened = open(url, &config.tls, config.sentinel.as_ref()).await?;
+        let db = opened.client.get_connection_info().redis_settings().db();
         let names = Names { prefix: config.prefix.clone(), db };
-        let shared = Shared { client, conn, scripts: Scripts::load(), names, config, declared: Mutex::default() };
+        let shared = Shared {
+            client: opened.client,
+            conn: opened.conn,
+            scripts: Scripts::load(),
+            names,
+            config,
+            declared: Mutex::default(),
+            _follower: opened.follower,
+        };
         Ok(Self { shared: Arc::new(shared), control: None })
     }
 

@@ -22,6 +22,9 @@ pub struct CeleryRedisConfig {
     pub poll: Duration,
     /// Certificate files for a `rediss://` URL.
     pub tls: artel_core::TlsFiles,
+    /// The sentinels to ask for the master (kombu's `sentinel://`; the URL's host is
+    /// then ignored).
+    pub sentinel: Option<artel_redis::sentinel::SentinelSet>,
 }
 
 impl Default for CeleryRedisConfig {
@@ -31,6 +34,7 @@ impl Default for CeleryRedisConfig {
             visibility_timeout: Duration::from_secs(3600),
             poll: Duration::from_millis(50),
             tls: Default::default(),
+            sentinel: None,
         }
     }
 }
@@ -44,4 +48,6 @@ pub(crate) struct Shared {
     pub(crate) config: CeleryRedisConfig,
     /// Queues this connection's publishes declared.
     pub(crate) declared: Mutex<HashSet<String>>,
+    /// Keeps the connections on the Sentinel-named master, if there is one.
+    pub(crate) _follower: Option<artel_redis::sentinel::Follower>,
 }

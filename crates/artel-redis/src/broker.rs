@@ -24,10 +24,12 @@ impl RedisBroker {
 
     /// Connects with explicit settings and clock.
     pub async fn connect_with(url: &str, config: RedisConfig, clock: Arc<dyn Clock>) -> BrokerResult<Self> {
-        let (client, conn) = crate::toolkit::open(url, &config.tls).await?;
+        let opened = crate::toolkit::open(url, &config.tls, config.sentinel.as_ref()).await?;
         let shared = Shared {
-            client,
-            conn,
+            client: opened.client,
+            conn: opened.conn,
+            _follower: opened.follower,
+            replicas_short_until: Default::default(),
             scripts: Scripts::load(),
             config,
             clock,
@@ -90,7 +92,7 @@ impl Broker for RedisBroker {
         }
         let mut conn = self.shared.conn.clone();
         let _: i64 = invocation.invoke_async(&mut conn).await.map_err(|e| redis_error("publishing messages", e))?;
-        Ok(())
+        self.shared.replicated(&mut conn).await
     }
 
     async fn consume(&self, queues: &Queues, prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {

@@ -224,6 +224,7 @@ impl LeaseStore for Shared {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| redis_error("storing a result and acknowledging", e))?;
+        self.completion_replicated(&mut conn).await;
         Ok(Some(Stored { written: written == 1, held: acked == 1 }))
     }
 

@@ -29,6 +29,7 @@ mod keys;
 mod lease;
 mod locks;
 mod scripts;
+pub mod sentinel;
 mod shared;
 mod tls;
 pub mod toolkit;

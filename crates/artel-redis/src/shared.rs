@@ -29,6 +29,11 @@ pub struct RedisConfig {
     pub history_kept: u32,
     /// Certificate files for a `rediss://` URL.
     pub tls: artel_core::TlsFiles,
+    /// The sentinels to ask for the master (the URL's host is then ignored).
+    pub sentinel: Option<crate::sentinel::SentinelSet>,
+    /// Replicas that must confirm each publish (`WAIT`) before it counts as done, and
+    /// that each finished task's result and ack are given a chance to reach; 0: none.
+    pub replicas: u32,
 }
 
 impl Default for RedisConfig {
@@ -40,6 +45,8 @@ impl Default for RedisConfig {
             failed_kept: artel_core::FAILED_KEPT,
             history_kept: artel_core::HISTORY_KEPT,
             tls: Default::default(),
+            sentinel: None,
+            replicas: 0,
         }
     }
 }
@@ -57,9 +64,68 @@ pub(crate) struct Shared {
     pub(crate) bulk: tokio::sync::OnceCell<ConnectionManager>,
     /// Queues this process has added to the registry ([`keys::queues`]).
     pub(crate) registered: Mutex<HashSet<String>>,
+    /// Keeps the connections on the Sentinel-named master, if there is one.
+    pub(crate) _follower: Option<crate::sentinel::Follower>,
+    /// Until when (unix ms) completions skip waiting for replicas, after they fell short.
+    pub(crate) replicas_short_until: std::sync::atomic::AtomicI64,
 }
 
+async fn wait_for_replicas(conn: &mut ConnectionManager, wanted: u32, patience_ms: u64) -> BrokerResult<u32> {
+    redis::cmd("WAIT")
+        .arg(wanted)
+        .arg(patience_ms)
+        .query_async(conn)
+        .await
+        .map_err(|e| redis_error("waiting for replicas", e))
+}
+
+/// Longest wait for replicas to confirm a publish (`WAIT`).
+const PUBLISH_PATIENCE_MS: u64 = 1000;
+/// Longest wait for replicas to confirm a finished task's result and ack.
+const COMPLETE_PATIENCE_MS: u64 = 100;
+/// After replicas fell short on a completion, how long completions stop waiting for them.
+const SHORT_PAUSE_MS: i64 = 5000;
+
 impl Shared {
+    /// Waits for `config.replicas` replicas to have this connection's writes so far (a
+    /// publish); an error names how many confirmed.
+    pub(crate) async fn replicated(&self, conn: &mut ConnectionManager) -> BrokerResult<()> {
+        let wanted = self.config.replicas;
+        if wanted == 0 {
+            return Ok(());
+        }
+        let confirmed = wait_for_replicas(conn, wanted, PUBLISH_PATIENCE_MS).await?;
+        if confirmed < wanted {
+            return Err(artel_core::BrokerError::new(
+                artel_core::BrokerErrorKind::Connection,
+                format!(
+                    "only {confirmed} of {wanted} replicas confirmed the publish within {PUBLISH_PATIENCE_MS} ms (?replicas={wanted})"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Gives a finished task's result and ack a moment to reach `config.replicas`
+    /// replicas. Best effort: a completion a failover loses runs again (its message is
+    /// still held on the replica), so it is not lost; and while replicas are short,
+    /// completions stop waiting for a while rather than each blocking the connection.
+    pub(crate) async fn completion_replicated(&self, conn: &mut ConnectionManager) {
+        let wanted = self.config.replicas;
+        let now = self.now_ms();
+        if wanted == 0 || now < self.replicas_short_until.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        match wait_for_replicas(conn, wanted, COMPLETE_PATIENCE_MS).await {
+            Ok(confirmed) if confirmed >= wanted => {}
+            outcome => {
+                self.replicas_short_until.store(now + SHORT_PAUSE_MS, std::sync::atomic::Ordering::Relaxed);
+                let confirmed = outcome.map_or_else(|e| e.to_string(), |n| format!("{n} confirmed"));
+                tracing::warn!(wanted, %confirmed, "replicas fell short on a completion; results may run again after a failover");
+            }
+        }
+    }
+
     pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now().timestamp_millis()
     }

@@ -10,6 +10,8 @@ use redis::aio::ConnectionManager;
 
 use artel_core::TlsFiles;
 
+use crate::sentinel::{Follower, SentinelSet};
+
 /// Maps redis-rs errors to kinds the runtime can act on. Whatever redis-rs says is worth
 /// retrying (a dropped connection, a server still LOADING its data after a restart,
 /// TRYAGAIN, MASTERDOWN...) is transient, so workers back off instead of stopping.
@@ -17,7 +19,10 @@ pub fn redis_error(what: &str, e: redis::RedisError) -> BrokerError {
     use redis::RetryMethod;
     let kind = if e.is_timeout() {
         BrokerErrorKind::Timeout
-    } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+    } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.code() == Some("READONLY")
+    {
+        // READONLY: a former master, demoted by a failover this connection has not
+        // followed yet.
         BrokerErrorKind::Connection
     } else {
         match e.retry_method() {
@@ -35,9 +40,22 @@ pub fn redis_error(what: &str, e: redis::RedisError) -> BrokerError {
     BrokerError::new(kind, what).with_source(e)
 }
 
-/// Opens `url` (`redis://host:port/db`, or `rediss://` with `tls`): a client for
-/// dedicated connections and a multiplexed, reconnecting connection for everything else.
-pub async fn open(url: &str, tls: &TlsFiles) -> BrokerResult<(redis::Client, ConnectionManager)> {
+/// What [`open`] opened.
+#[derive(Debug)]
+pub struct Opened {
+    /// For dedicated connections (blocking reads, subscriptions).
+    pub client: redis::Client,
+    /// Multiplexed and reconnecting, for everything else.
+    pub conn: ConnectionManager,
+    /// With Sentinel: what keeps every connection on the current master; keep it as long
+    /// as the connections.
+    pub follower: Option<Follower>,
+}
+
+/// Opens `url` (`redis://host:port/db`, or `rediss://` with `tls`). With `sentinel`, the
+/// host in `url` is ignored: connections go to the master the sentinels name, and follow
+/// it through failovers (see [`crate::sentinel`]).
+pub async fn open(url: &str, tls: &TlsFiles, sentinel: Option<&SentinelSet>) -> BrokerResult<Opened> {
     let shown = artel_core::redact_url(url);
     let failed = |e: redis::RedisError| {
         let hint = match e.kind() {
@@ -50,7 +68,24 @@ pub async fn open(url: &str, tls: &TlsFiles) -> BrokerResult<(redis::Client, Con
         };
         redis_error(&format!("connecting to Redis at {shown}{hint}"), e)
     };
-    let client = crate::tls::client(url, &shown, tls)?;
+    let (client, follower) = match sentinel {
+        None => (crate::tls::client(url, &shown, tls)?, None),
+        Some(set) => {
+            if url.starts_with("rediss://") || !tls.is_empty() {
+                return Err(BrokerError::new(
+                    BrokerErrorKind::Other,
+                    "TLS to a Sentinel-managed master is not supported yet: use redis+sentinel:// without certificate files",
+                ));
+            }
+            let (address, follower) = crate::sentinel::follow(set.clone()).await?;
+            let (host, port) = address.rsplit_once(':').unwrap_or((address.as_str(), "0"));
+            let port = port.parse().unwrap_or_default();
+            let info = redis::IntoConnectionInfo::into_connection_info(url)
+                .map_err(failed)?
+                .set_addr(redis::ConnectionAddr::Tcp(host.to_owned(), port));
+            (redis::Client::open(info).map_err(failed)?, Some(follower))
+        }
+    };
     // Few quick retries: a wrong address should be reported in about a second, not
     // after the default backoff; later drops are reconnected on the next command.
     let manager = redis::aio::ConnectionManagerConfig::new()
@@ -58,7 +93,7 @@ pub async fn open(url: &str, tls: &TlsFiles) -> BrokerResult<(redis::Client, Con
         .set_max_delay(Duration::from_millis(500))
         .set_connection_timeout(Some(Duration::from_secs(2)));
     let conn = ConnectionManager::new_with_config(client.clone(), manager).await.map_err(failed)?;
-    Ok((client, conn))
+    Ok(Opened { client, conn, follower })
 }
 
 /// Every key matching `pattern` (SCAN in pages: never blocks the server like KEYS).

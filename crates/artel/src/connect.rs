@@ -100,6 +100,10 @@ struct Params {
     max_priority: Option<u8>,
     /// TLS schemes only: certificate files (`ca`, `cert`, `key`), else `ARTEL_TLS_*`.
     tls: artel_core::TlsFiles,
+    /// Native Redis layouts: replicas that must confirm each publish (`WAIT`).
+    replicas: u32,
+    /// `sentinel://` only: the master's name (kombu's `master_name`).
+    master_name: Option<String>,
 }
 
 /// `rest`, what follows a URL's scheme, as its address and its query settings.
@@ -108,11 +112,20 @@ fn params<'a>(url: &str, rest: &'a str, allow_prefix: bool) -> Result<(&'a str, 
     let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
     let mut out = Params::default();
     let tls = TLS_SCHEMES.iter().any(|scheme| url.starts_with(scheme));
-    let known = match (allow_prefix, tls) {
-        (true, true) => "lease_ms, poll_ms, prefix, ca, cert, key",
-        (true, false) => "lease_ms, poll_ms, prefix",
-        (false, _) => "lease_ms, poll_ms",
-    };
+    let mut known = vec!["lease_ms", "poll_ms"];
+    let native = ["redis://", "rediss://", "redis+sentinel://"].iter().any(|s| url.starts_with(s));
+    for (extra, applies) in [
+        (&["prefix"][..], allow_prefix),
+        (&["ca", "cert", "key"], tls),
+        (&["replicas"], native),
+        (&["master_name"], url.starts_with("sentinel://")),
+        (&["results", "max_priority"], url.starts_with("amqp://") || url.starts_with("amqps://")),
+    ] {
+        if applies {
+            known.extend_from_slice(extra);
+        }
+    }
+    let known = known.join(", ");
     out.tls = tls_from_env(url);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let bad = |problem: String| ConnectError::BadParameter { url: artel_core::redact_url(url), problem };
@@ -128,6 +141,14 @@ fn params<'a>(url: &str, rest: &'a str, allow_prefix: bool) -> Result<(&'a str, 
         }
         if key == "prefix" && allow_prefix && !value.is_empty() {
             out.prefix = Some(value.to_owned());
+            continue;
+        }
+        if key == "replicas" && native {
+            out.replicas = value.parse().map_err(|_| bad(format!("{key}={value}: expected a number of replicas")))?;
+            continue;
+        }
+        if key == "master_name" && url.starts_with("sentinel://") && !value.is_empty() {
+            out.master_name = Some(value.to_owned());
             continue;
         }
         if key == "results" && (url.starts_with("amqp://") || url.starts_with("amqps://")) {
@@ -208,6 +229,22 @@ const SCHEMES: &[Scheme] = &[
         open: None,
     },
     Scheme {
+        prefix: "sentinel://",
+        feature: "celery",
+        #[cfg(feature = "celery")]
+        open: Some(|url, rest| Box::pin(connect_celery_redis(url, rest))),
+        #[cfg(not(feature = "celery"))]
+        open: None,
+    },
+    Scheme {
+        prefix: "redis+sentinel://",
+        feature: "redis",
+        #[cfg(feature = "redis")]
+        open: Some(|url, rest| Box::pin(connect_redis(url, rest))),
+        #[cfg(not(feature = "redis"))]
+        open: None,
+    },
+    Scheme {
         prefix: "celery+rediss://",
         feature: "celery",
         #[cfg(feature = "celery")]
@@ -271,40 +308,64 @@ fn opening(url: &str) -> impl Fn(BrokerError) -> ConnectError + '_ {
 }
 
 /// `celery+redis://host:port/db?prefix=P`: Celery's own Redis layout (`celery+rediss://`
-/// over TLS, with `ca`, `cert` and `key` files).
+/// over TLS, with `ca`, `cert` and `key` files; kombu's
+/// `sentinel://S1;sentinel://S2/DB?master_name=M` through Sentinel).
 #[cfg(feature = "celery")]
 async fn connect_celery_redis(url: &str, rest: &str) -> Result<Connection, ConnectError> {
     let (address, p) = params(url, rest, true)?;
+    let (target, sentinel) = match url.starts_with("sentinel://") {
+        true => sentinel_target(url, &format!("sentinel://{address}"), p.master_name.as_deref())?,
+        false => {
+            (format!("{}://{address}", if url.starts_with("celery+rediss://") { "rediss" } else { "redis" }), None)
+        }
+    };
     let defaults = CeleryRedisConfig::default();
     let config = CeleryRedisConfig {
         prefix: p.prefix.unwrap_or(defaults.prefix),
         visibility_timeout: p.lease.unwrap_or(defaults.visibility_timeout),
         poll: p.poll.unwrap_or(defaults.poll),
         tls: p.tls,
+        sentinel,
     };
-    let scheme = if url.starts_with("celery+rediss://") { "rediss" } else { "redis" };
-    let broker = CeleryRedis::connect(&format!("{scheme}://{address}"), config).await.map_err(opening(url))?;
+    let broker = CeleryRedis::connect(&target, config).await.map_err(opening(url))?;
     Ok(Connection { wire: Some(Arc::new(broker.clone())), ..broker.backend().into() })
 }
 
 /// `redis://host:port/db?prefix=P`: artel's own Redis broker (`rediss://` over TLS, with
-/// `ca`, `cert` and `key` files).
+/// `ca`, `cert` and `key` files; `redis+sentinel://S1,S2/MASTER/DB` through Sentinel;
+/// `?replicas=N` to wait for replicas on each publish).
 #[cfg(feature = "redis")]
 async fn connect_redis(url: &str, rest: &str) -> Result<Connection, ConnectError> {
     let (address, p) = params(url, rest, true)?;
+    let (target, sentinel) = match url.starts_with("redis+sentinel://") {
+        true => sentinel_target(url, &format!("redis+sentinel://{address}"), None)?,
+        false => (format!("{}://{address}", if url.starts_with("rediss://") { "rediss" } else { "redis" }), None),
+    };
     let defaults = RedisConfig::default();
     let config = RedisConfig {
         prefix: p.prefix.unwrap_or(defaults.prefix),
         lease: p.lease.unwrap_or(defaults.lease),
         idle_wait: p.poll.unwrap_or(defaults.idle_wait),
         tls: p.tls,
+        sentinel,
+        replicas: p.replicas,
         ..defaults
     };
-    let scheme = if url.starts_with("rediss://") { "rediss" } else { "redis" };
-    let broker = RedisBroker::connect_with(&format!("{scheme}://{address}"), config, Arc::new(SystemClock))
-        .await
-        .map_err(opening(url))?;
+    let broker = RedisBroker::connect_with(&target, config, Arc::new(SystemClock)).await.map_err(opening(url))?;
     Ok(Connection { redis: Some(broker.clone()), ..broker.backend().into() })
+}
+
+/// A Sentinel URL (`sentinel`, without its query) as the URL of its master's database,
+/// whose host the broker replaces by the master's, and the sentinels to ask.
+#[cfg(any(feature = "redis", feature = "celery"))]
+fn sentinel_target(
+    url: &str,
+    sentinel: &str,
+    master: Option<&str>,
+) -> Result<(String, Option<artel_redis::sentinel::SentinelSet>), ConnectError> {
+    let parsed = artel_redis::sentinel::parse(sentinel, master)
+        .map_err(|problem| ConnectError::BadParameter { url: artel_core::redact_url(url), problem })?;
+    Ok((format!("redis://{}sentinel-master/{}", parsed.userinfo, parsed.db), Some(parsed.set)))
 }
 
 /// `sqlite://path`: the embedded broker.
