@@ -32,11 +32,12 @@ impl Drop for TempDb {
 
 /// Where `demo` and `bench` send their tasks: a scratch SQLite file (removed when
 /// dropped) unless the user named a broker with `--broker`; on Redis under a unique key
-/// prefix, deleted by [`Namespace::remove`].
+/// prefix and on PostgreSQL in a schema of their own, deleted by [`Namespace::remove`].
 pub(crate) enum Namespace {
     Scratch(TempDb),
     Sqlite(String),
-    Redis { url: String, connection: Option<Connection> },
+    Redis { url: String, connection: Option<Box<Connection>> },
+    Postgres { url: String, connection: Option<Box<Connection>> },
 }
 
 impl Namespace {
@@ -49,8 +50,13 @@ impl Namespace {
                 let url = format!("{url}{sep}prefix=artel-{purpose}-{}", uuid::Uuid::new_v4());
                 Ok(Self::Redis { url, connection: None })
             }
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                let url = format!("{url}{sep}schema=artel_{purpose}_{}", uuid::Uuid::new_v4().simple());
+                Ok(Self::Postgres { url, connection: None })
+            }
             Some(url) => anyhow::bail!(
-                "`artel {purpose}` runs on sqlite:// or redis:// (it counts unfinished messages), not {}",
+                "`artel {purpose}` runs on sqlite://, redis:// or postgres:// (it counts unfinished messages), not {}",
                 artel::core::redact_url(url)
             ),
         }
@@ -60,7 +66,7 @@ impl Namespace {
     pub(crate) fn describe(&self) -> String {
         match self {
             Self::Scratch(db) => format!("sqlite://{} (scratch file)", db.path().display()),
-            Self::Sqlite(url) | Self::Redis { url, .. } => artel::core::redact_url(url),
+            Self::Sqlite(url) | Self::Redis { url, .. } | Self::Postgres { url, .. } => artel::core::redact_url(url),
         }
     }
 
@@ -68,7 +74,7 @@ impl Namespace {
     pub(crate) fn url(&self, extra: &str) -> String {
         let base = match self {
             Self::Scratch(db) => format!("sqlite://{}", db.path().display()),
-            Self::Sqlite(url) | Self::Redis { url, .. } => url.clone(),
+            Self::Sqlite(url) | Self::Redis { url, .. } | Self::Postgres { url, .. } => url.clone(),
         };
         match (extra.is_empty(), base.contains('?')) {
             (true, _) => base,
@@ -79,17 +85,25 @@ impl Namespace {
 
     pub(crate) async fn open(&mut self) -> anyhow::Result<Connection> {
         let connection = connect(&self.url("")).await?;
-        if let Self::Redis { connection: keep, .. } = self {
-            *keep = Some(connection.clone());
+        if let Self::Redis { connection: keep, .. } | Self::Postgres { connection: keep, .. } = self {
+            *keep = Some(Box::new(connection.clone()));
         }
         Ok(connection)
     }
 
     pub(crate) async fn remove(self) {
-        if let Self::Redis { connection: Some(c), .. } = self {
-            if let Some(redis) = c.redis {
-                let _ = redis.delete_namespace().await;
+        match self {
+            Self::Redis { connection: Some(c), .. } => {
+                if let Some(redis) = c.redis {
+                    let _ = redis.delete_namespace().await;
+                }
             }
+            Self::Postgres { connection: Some(c), .. } => {
+                if let Some(postgres) = c.postgres {
+                    let _ = postgres.delete_namespace().await;
+                }
+            }
+            _ => {}
         }
     }
 }

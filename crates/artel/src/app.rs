@@ -22,6 +22,9 @@ pub struct App {
     clock: Arc<dyn Clock>,
     origin: String,
     local: Option<LocalWorker>,
+    /// The PostgreSQL broker, when the app is on one: [`App::send_in`] publishes with it.
+    #[cfg(feature = "postgres")]
+    postgres: Option<artel_postgres::PostgresBroker>,
 }
 
 #[derive(Debug)]
@@ -35,14 +38,29 @@ impl App {
     /// A client of `backend`'s broker and stores (no worker of its own).
     pub fn new(backend: Backend) -> Self {
         let origin = format!("gen{}@{}", std::process::id(), artel_runtime::hostname());
-        Self { backend, clock: Arc::new(SystemClock), origin, local: None }
+        Self {
+            backend,
+            clock: Arc::new(SystemClock),
+            origin,
+            local: None,
+            #[cfg(feature = "postgres")]
+            postgres: None,
+        }
     }
 
     /// A client of the broker and result backend `url` names (see [`crate::connect`]):
     /// `App::connect("sqlite://artel.db").await?`.
     pub async fn connect(url: &str) -> Result<Self, crate::ConnectError> {
         let connection = crate::connect(url).await?;
-        Ok(Self::new(connection.backend))
+        #[cfg(feature = "postgres")]
+        let postgres = connection.postgres;
+        #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
+        let mut app = Self::new(connection.backend);
+        #[cfg(feature = "postgres")]
+        {
+            app.postgres = postgres;
+        }
+        Ok(app)
     }
 
     /// Everything in this process: an in-memory broker and backend and a worker running
@@ -132,6 +150,30 @@ impl App {
     /// A unique call ([`Signature::unique_for`], [`Signature::unique_key`]) is published
     /// only when its key is free; otherwise the holding call's id is returned.
     pub async fn apply(&self, signature: Signature) -> Result<Outcome, SendError> {
+        self.apply_on(self.backend.broker().as_ref(), signature).await
+    }
+
+    /// Publishes `signature` inside the caller's PostgreSQL transaction (`conn` is
+    /// `&mut *tx`): workers see its messages when the transaction commits, and a rollback
+    /// leaves nothing — the task about a row goes out with the row, or not at all. Says
+    /// where its result will be, as [`App::apply`] does. Groups, chains and chords go in
+    /// the same transaction; unique calls cannot (their key is not transactional).
+    #[cfg(feature = "postgres")]
+    pub async fn send_in(
+        &self,
+        conn: &mut artel_postgres::sqlx::PgConnection,
+        signature: Signature,
+    ) -> Result<Outcome, SendError> {
+        let task = signature.task.clone();
+        let Some(postgres) = &self.postgres else { return Err(SendError::NotTransactional { task }) };
+        if signature.unique().is_some() {
+            return Err(SendError::UniqueInTransaction { task });
+        }
+        self.apply_on(&artel_postgres::InTransaction::new(postgres, conn), signature).await
+    }
+
+    /// [`App::apply`] through `broker`.
+    async fn apply_on(&self, broker: &dyn artel_core::Broker, signature: Signature) -> Result<Outcome, SendError> {
         let task = signature.task.clone();
         let unique = signature.unique();
         if unique.is_some() && signature.subtask_type.is_some() {
@@ -155,8 +197,7 @@ impl App {
             }
             _ => None,
         };
-        let (broker, chords, ttl) =
-            (self.backend.broker().as_ref(), self.backend.chords().as_ref(), Some(artel_core::RESULT_EXPIRES));
+        let (chords, ttl) = (self.backend.chords().as_ref(), Some(artel_core::RESULT_EXPIRES));
         if let Err(source) = canvas::publish(broker, chords, vec![plan], ttl).await {
             if let Some((keys, key, id)) = claimed {
                 // Nothing was queued: the key must not turn the next send away.

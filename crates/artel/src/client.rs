@@ -53,6 +53,22 @@ pub enum SendError {
         /// The task name.
         task: String,
     },
+    /// `send_in` was called on an app whose broker is not PostgreSQL.
+    #[error(
+        "{task}: sending inside a transaction needs the PostgreSQL broker: connect the app with App::connect(\"postgres://...\")"
+    )]
+    NotTransactional {
+        /// The task name.
+        task: String,
+    },
+    /// A unique call was sent inside a transaction.
+    #[error(
+        "{task}: a unique call cannot be sent inside a transaction (its key is taken outside it); send it with App::send after the commit"
+    )]
+    UniqueInTransaction {
+        /// The task name.
+        task: String,
+    },
     /// A workflow (group, chain, chord) was marked unique.
     #[error("{task}: only a single task can be unique, not a group, chain or chord; mark its tasks instead")]
     UniqueWorkflow {

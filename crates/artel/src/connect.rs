@@ -72,6 +72,9 @@ pub struct Connection {
     /// Where Celery's events and remote control travel (`celery+redis://`, `amqp://`).
     #[cfg(feature = "celery")]
     pub wire: Option<Arc<dyn Wire>>,
+    /// The PostgreSQL broker, for sends inside the caller's transactions.
+    #[cfg(feature = "postgres")]
+    pub postgres: Option<artel_postgres::PostgresBroker>,
 }
 
 impl From<Backend> for Connection {
@@ -80,6 +83,8 @@ impl From<Backend> for Connection {
             backend,
             #[cfg(feature = "redis")]
             redis: None,
+            #[cfg(feature = "postgres")]
+            postgres: None,
             #[cfg(feature = "celery")]
             wire: None,
         }
@@ -268,6 +273,22 @@ const SCHEMES: &[Scheme] = &[
         #[cfg(not(feature = "redis"))]
         open: None,
     },
+    Scheme {
+        prefix: "postgres://",
+        feature: "postgres",
+        #[cfg(feature = "postgres")]
+        open: Some(|url, _| Box::pin(connect_postgres(url))),
+        #[cfg(not(feature = "postgres"))]
+        open: None,
+    },
+    Scheme {
+        prefix: "postgresql://",
+        feature: "postgres",
+        #[cfg(feature = "postgres")]
+        open: Some(|url, _| Box::pin(connect_postgres(url))),
+        #[cfg(not(feature = "postgres"))]
+        open: None,
+    },
     Scheme { prefix: "memory://", feature: "", open: Some(|url, rest| Box::pin(connect_memory(url, rest))) },
     Scheme {
         prefix: "sqlite://",
@@ -366,6 +387,36 @@ fn sentinel_target(
     let parsed = artel_redis::sentinel::parse(sentinel, master)
         .map_err(|problem| ConnectError::BadParameter { url: artel_core::redact_url(url), problem })?;
     Ok((format!("redis://{}sentinel-master/{}", parsed.userinfo, parsed.db), Some(parsed.set)))
+}
+
+/// `postgres://user:pass@host:5432/db?schema=artel&lease_ms=N&poll_ms=N`: the PostgreSQL
+/// broker. Other parameters (`sslmode`, `application_name`…) go to the driver.
+#[cfg(feature = "postgres")]
+async fn connect_postgres(url: &str) -> Result<Connection, ConnectError> {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut config = artel_postgres::PostgresConfig::default();
+    let mut passed = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let bad = |problem: String| ConnectError::BadParameter { url: artel_core::redact_url(url), problem };
+        let (key, value) = pair.split_once('=').ok_or_else(|| bad(format!("`{pair}` is not key=value")))?;
+        let ms = || value.parse::<u64>().ok().filter(|ms| *ms > 0).map(Duration::from_millis);
+        match key {
+            "schema" => config.schema = value.to_owned(),
+            "lease_ms" => {
+                config.lease = ms().ok_or_else(|| bad(format!("{key}={value}: expected milliseconds above 0")))?
+            }
+            "poll_ms" => {
+                config.poll_interval =
+                    ms().ok_or_else(|| bad(format!("{key}={value}: expected milliseconds above 0")))?
+            }
+            _ => passed.push(pair),
+        }
+    }
+    let driver_url = if passed.is_empty() { base.to_owned() } else { format!("{base}?{}", passed.join("&")) };
+    let broker = artel_postgres::PostgresBroker::connect_with(&driver_url, config, Arc::new(SystemClock))
+        .await
+        .map_err(opening(url))?;
+    Ok(Connection { postgres: Some(broker.clone()), ..broker.backend().into() })
 }
 
 /// `sqlite://path`: the embedded broker.

@@ -94,6 +94,9 @@ pub use artel_lock as lock;
 pub use artel_otel as otel;
 /// Local executors.
 pub use artel_pool as pool;
+/// The PostgreSQL broker (`postgres://`), and its driver for [`App::send_in`]'s transactions.
+#[cfg(feature = "postgres")]
+pub use artel_postgres as postgres;
 /// The native Redis broker (`redis://`).
 #[cfg(feature = "redis")]
 pub use artel_redis as redis;

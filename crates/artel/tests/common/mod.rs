@@ -21,6 +21,23 @@ pub async fn apps(registry: fn() -> Registry, config: fn() -> WorkerConfig) -> V
     let db = ScratchDb::new("apps");
     let sqlite = connect(&format!("sqlite://{}?poll_ms=10", db.path().display())).await.expect("sqlite");
     apps.push(("sqlite", App::with_worker(sqlite.backend, registry(), config()).expect("app"), Box::new(db)));
+    let postgres_url =
+        std::env::var("ARTEL_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let schema = format!("artel_test_{}", uuid::Uuid::new_v4().simple());
+    match connect(&format!("{postgres_url}?schema={schema}&poll_ms=50")).await {
+        Ok(postgres) => {
+            let cleanup = PostgresSchema { url: postgres_url, schema };
+            apps.push((
+                "postgres",
+                App::with_worker(postgres.backend, registry(), config()).expect("app"),
+                Box::new(cleanup),
+            ));
+        }
+        Err(e) if std::env::var("ARTEL_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("PostgreSQL is required: {e}")
+        }
+        Err(e) => eprintln!("skipped on postgres: {e}"),
+    }
     let redis_url = std::env::var("ARTEL_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned());
     let prefix = format!("artel-test-{}", uuid::Uuid::new_v4());
     match connect(&format!("{redis_url}?prefix={prefix}&poll_ms=20")).await {
@@ -36,6 +53,29 @@ pub async fn apps(registry: fn() -> Registry, config: fn() -> WorkerConfig) -> V
         Err(e) => eprintln!("skipped on redis: {e}"),
     }
     apps
+}
+
+/// Drops the test's PostgreSQL schema at the end.
+pub struct PostgresSchema {
+    pub url: String,
+    pub schema: String,
+}
+
+impl Drop for PostgresSchema {
+    fn drop(&mut self) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                use artel::postgres::sqlx;
+                if let Ok(pool) = sqlx::PgPool::connect(&url).await {
+                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&pool).await;
+                }
+            })
+        })
+        .join()
+        .ok();
+    }
 }
 
 /// Removes the test's Redis keys at the end.

@@ -1,0 +1,1 @@
+SELECT queue, count(*) FROM dead GROUP BY queue ORDER BY queue

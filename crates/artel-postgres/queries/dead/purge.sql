@@ -1,0 +1,1 @@
+DELETE FROM dead WHERE $1::text IS NULL OR queue = $1

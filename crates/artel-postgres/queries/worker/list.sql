@@ -1,0 +1,1 @@
+SELECT name, heartbeat_at, stats FROM workers ORDER BY name

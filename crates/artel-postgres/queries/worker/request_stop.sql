@@ -1,0 +1,1 @@
+UPDATE workers SET stop_requested = true WHERE name = $1

@@ -1,0 +1,168 @@
+//! The storage verbs of PostgreSQL's leases, for [`artel_core::leased::LeasedConsumer`]:
+//! a claim sets `visible_at` to the lease's end and records the holder's token (skipping
+//! rows other claims hold locked), and every later write is guarded by that token.
+
+use std::time::Duration;
+
+use artel_core::leased::{Claim, Claimed, LeaseStore, Stored};
+use artel_core::{BrokerResult, FailedTask, Queues, TaskResult};
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use crate::backend::store_result;
+use crate::shared::{Shared, pg_error};
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl LeaseStore for Shared {
+    /// The message's row id.
+    type Id = i64;
+    /// Sees the publish notifications.
+    type Waiter = watch::Receiver<u64>;
+
+    fn heartbeat_every(&self) -> Duration {
+        self.config.lease / 3
+    }
+
+    async fn waiter(&self, _queues: &Queues) -> BrokerResult<Self::Waiter> {
+        Ok(self.published.subscribe())
+    }
+
+    async fn claim(&self, queues: &Queues, holder: &str, limit: usize) -> BrokerResult<Claim<i64>> {
+        let claiming = |e| pg_error("claiming messages", e);
+        let now = self.now_ms();
+        let lease_until = now + millis(self.config.lease);
+        let mut tx = self.pool.begin().await.map_err(claiming)?;
+        let mut messages = Vec::new();
+        for queue in queues.iter() {
+            let left = limit - messages.len();
+            if left == 0 {
+                break;
+            }
+            let rows: Vec<(i64, Vec<u8>, i32)> = sqlx::query_as(include_str!("../queries/message/claim.sql"))
+                .bind(queue)
+                .bind(now)
+                .bind(lease_until)
+                .bind(holder)
+                .bind(i64::try_from(left).unwrap_or(i64::MAX))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(claiming)?;
+            messages.extend(rows.into_iter().map(|(id, envelope, deliveries)| Claimed {
+                id,
+                envelope,
+                deliveries: u32::try_from(deliveries).unwrap_or(0),
+            }));
+        }
+        let mut next = None;
+        if messages.is_empty() {
+            for queue in queues.iter() {
+                let at: Option<i64> = sqlx::query_scalar(include_str!("../queries/message/next_visible.sql"))
+                    .bind(queue)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(claiming)?;
+                next = match (next, at) {
+                    (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        tx.commit().await.map_err(claiming)?;
+        let next_visible = next.map(|at| Duration::from_millis(u64::try_from(at - self.now_ms()).unwrap_or(0)));
+        Ok(Claim { messages, next_visible })
+    }
+
+    /// Publish notifications wake the waiter at once; polling only covers a lost listener
+    /// and delayed messages coming due.
+    async fn wait_for_work(&self, waiter: &mut Self::Waiter, due_in: Option<Duration>) -> BrokerResult<()> {
+        let poll = self.config.poll_interval;
+        if tokio::time::timeout(due_in.map_or(poll, |d| d.min(poll)), waiter.changed()).await.is_ok() {
+            waiter.mark_unchanged();
+        }
+        Ok(())
+    }
+
+    async fn extend(&self, holder: &str, held: &[i64]) -> BrokerResult<()> {
+        if held.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(include_str!("../queries/message/extend.sql"))
+            .bind(holder)
+            .bind(self.now_ms() + millis(self.config.lease))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| pg_error("extending leases", e))?;
+        Ok(())
+    }
+
+    async fn ack(&self, holder: &str, id: &i64) -> BrokerResult<bool> {
+        let done = sqlx::query(include_str!("../queries/message/ack.sql"))
+            .bind(id)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| pg_error("acknowledging a message", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Failed tasks are not kept here yet: the message is acknowledged.
+    async fn ack_failed(&self, holder: &str, id: &i64, _failure: &FailedTask) -> BrokerResult<bool> {
+        self.ack(holder, id).await
+    }
+
+    async fn ack_with_result(
+        &self,
+        holder: &str,
+        id: &i64,
+        result: &TaskResult,
+        ttl: Option<Duration>,
+    ) -> BrokerResult<Option<Stored>> {
+        let completing = |e| pg_error("storing a result and acknowledging", e);
+        let mut tx = self.pool.begin().await.map_err(completing)?;
+        let written = store_result(self, &mut tx, result, ttl).await?;
+        let acked = sqlx::query(include_str!("../queries/message/ack.sql"))
+            .bind(id)
+            .bind(holder)
+            .execute(&mut *tx)
+            .await
+            .map_err(completing)?;
+        tx.commit().await.map_err(completing)?;
+        Ok(Some(Stored { written, held: acked.rows_affected() == 1 }))
+    }
+
+    async fn release(&self, holder: &str, id: &i64) -> BrokerResult<()> {
+        let releasing = |e| pg_error("releasing a message", e);
+        let mut tx = self.pool.begin().await.map_err(releasing)?;
+        sqlx::query(include_str!("../queries/message/release.sql"))
+            .bind(id)
+            .bind(holder)
+            .bind(self.now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(releasing)?;
+        // Other processes' consumers may be waiting for it.
+        sqlx::query(include_str!("../queries/notify.sql"))
+            .bind(&self.published_channel)
+            .bind("")
+            .execute(&mut *tx)
+            .await
+            .map_err(releasing)?;
+        tx.commit().await.map_err(releasing)
+    }
+
+    async fn bury(&self, holder: &str, id: &i64, reason: &str) -> BrokerResult<()> {
+        sqlx::query(include_str!("../queries/message/bury.sql"))
+            .bind(id)
+            .bind(holder)
+            .bind(reason)
+            .bind(self.now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| pg_error("dead-lettering a message", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,33 @@
+//! artel's PostgreSQL broker and result backend (`postgres://user:pass@host:5432/db?schema=artel`).
+//!
+//! The engine is the leased consumer of artel-sqlite on PostgreSQL's terms:
+//!
+//! * **Claims never wait on each other.** A claim leases a batch with
+//!   `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) RETURNING`: rows
+//!   another worker is claiming are skipped, not waited for.
+//! * **Leases, not acks, keep a message.** A claim pushes `visible_at` to the lease's end
+//!   and records the holder's token; heartbeats extend it; a dead worker's messages become
+//!   claimable when their leases lapse. Every write by a holder is guarded by its token.
+//! * **Wake-ups without polling.** A publish sends one `NOTIFY` per batch, a ready result
+//!   one per task; each process keeps one `LISTEN` connection and wakes its idle consumers
+//!   and result waiters. Polling (`poll_interval`) only backs up a lost listener.
+//! * **Transactional enqueue.** [`PostgresBroker::publish_in`] (and [`InTransaction`], a
+//!   broker on the caller's transaction for whole sends) writes messages inside the
+//!   caller's transaction: workers see them at commit, and a rollback leaves nothing.
+//! * **Its own schema.** Migrations run on first use, once per schema (an advisory lock
+//!   keeps concurrent first uses apart); tests use a schema each and drop it.
+//!
+//! Every SQL statement is a file under `queries/`, every migration one under `migrations/`.
+
+mod admin;
+mod backend;
+mod broker;
+mod lease;
+mod shared;
+mod transaction;
+
+pub use broker::PostgresBroker;
+pub use shared::PostgresConfig;
+/// The driver, for the transactions [`InTransaction`] publishes in.
+pub use sqlx;
+pub use transaction::InTransaction;

@@ -1,0 +1,191 @@
+//! What a broker's clones share: the pool, settings, clock and the wake-ups the
+//! listener hands out. A leaf: the broker, its lease store and result backend build on it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, Clock, StoreSignal};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::{Executor, PgPool};
+use tokio::sync::watch;
+
+/// The schema's migrations, in order; each runs once, in a transaction.
+const MIGRATIONS: [(i32, &str); 2] =
+    [(1, include_str!("../migrations/0001_init.sql")), (2, include_str!("../migrations/0002_workers.sql"))];
+
+/// Settings of a [`crate::PostgresBroker`].
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    /// The schema artel's tables live in (created on first use).
+    pub schema: String,
+    /// How long a claimed message stays hidden without a heartbeat.
+    pub lease: Duration,
+    /// How often an idle consumer looks for messages when no notification came (a lost
+    /// listener, or delayed messages coming due).
+    pub poll_interval: Duration,
+    /// Connections in the pool.
+    pub pool_size: u32,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            schema: "artel".to_owned(),
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            pool_size: 10,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) pool: PgPool,
+    pub(crate) config: PostgresConfig,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// The NOTIFY channels: publishes, ready results.
+    pub(crate) published_channel: String,
+    pub(crate) results_channel: String,
+    /// Bumped at each publish notification: idle consumers wake on it.
+    pub(crate) published: watch::Sender<u64>,
+    /// Signalled at each ready-result notification: result waiters wake on it.
+    pub(crate) stored: Arc<StoreSignal>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl Shared {
+    pub(crate) async fn open(url: &str, config: PostgresConfig, clock: Arc<dyn Clock>) -> BrokerResult<Self> {
+        let shown = artel_core::redact_url(url);
+        let schema = &config.schema;
+        if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(BrokerError::new(
+                BrokerErrorKind::Other,
+                format!("schema {schema:?}: use letters, digits and underscores (?schema=artel)"),
+            ));
+        }
+        let options: PgConnectOptions =
+            url.parse().map_err(|e| pg_error(&format!("reading the PostgreSQL URL {shown}"), e))?;
+        let options = options.options([("search_path", schema.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(config.pool_size)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| pg_error(&format!("connecting to PostgreSQL at {shown} (is it running there?)"), e))?;
+        migrate(&pool, schema).await?;
+        let published_channel = format!("artel_{schema}_published");
+        let results_channel = format!("artel_{schema}_results");
+        let published = watch::Sender::new(0);
+        let stored = Arc::new(StoreSignal::default());
+        let listener = tokio::spawn(listen(
+            options,
+            [published_channel.clone(), results_channel.clone()],
+            published.clone(),
+            stored.clone(),
+        ));
+        Ok(Self { pool, config, clock, published_channel, results_channel, published, stored, listener })
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+}
+
+/// Creates the schema and applies the migrations it lacks, under an advisory lock so
+/// processes starting together apply each once.
+async fn migrate(pool: &PgPool, schema: &str) -> BrokerResult<()> {
+    let migrating = |e| pg_error(&format!("migrating schema {schema}"), e);
+    let mut tx = pool.begin().await.map_err(migrating)?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("artel-migrate-{schema}"))
+        .execute(&mut *tx)
+        .await
+        .map_err(migrating)?;
+    tx.execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str()).await.map_err(migrating)?;
+    tx.execute(
+        format!("CREATE TABLE IF NOT EXISTS {schema}.artel_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            .as_str(),
+    )
+    .await
+    .map_err(migrating)?;
+    let done: Option<i32> = sqlx::query_scalar(&format!("SELECT max(version) FROM {schema}.artel_migrations"))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(migrating)?;
+    for (version, sql) in MIGRATIONS.iter().filter(|(version, _)| *version > done.unwrap_or(0)) {
+        tx.execute(format!("SET LOCAL search_path TO {schema}").as_str()).await.map_err(migrating)?;
+        tx.execute(*sql).await.map_err(migrating)?;
+        sqlx::query(&format!("INSERT INTO {schema}.artel_migrations (version) VALUES ($1)"))
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(migrating)?;
+        tracing::info!(schema, version, "applied a migration");
+    }
+    tx.commit().await.map_err(migrating)
+}
+
+/// Keeps one LISTEN connection, reconnecting with backoff, and turns notifications into
+/// wake-ups; after a reconnect everyone is woken once, for what was missed meanwhile.
+async fn listen(
+    options: PgConnectOptions,
+    channels: [String; 2],
+    published: watch::Sender<u64>,
+    stored: Arc<StoreSignal>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let connected = async {
+            let mut listener =
+                PgListener::connect_with(&PgPoolOptions::new().max_connections(1).connect_lazy_with(options.clone()))
+                    .await?;
+            listener.listen_all(channels.iter().map(String::as_str)).await?;
+            Ok::<_, sqlx::Error>(listener)
+        }
+        .await;
+        let mut listener = match connected {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?backoff, "cannot LISTEN for publishes and results; polling meanwhile");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        published.send_modify(|n| *n += 1);
+        stored.stored();
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(notification)) if notification.channel() == channels[0] => published.send_modify(|n| *n += 1),
+                Ok(Some(_)) => stored.stored(),
+                // The connection dropped: reconnect, and wake everyone for what was missed.
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+}
+
+/// Maps sqlx errors to kinds the runtime acts on: a lost connection, a server shutting
+/// down or restarting, a serialization failure or deadlock are transient.
+pub(crate) fn pg_error(what: &str, e: sqlx::Error) -> BrokerError {
+    let kind = match &e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            BrokerErrorKind::Connection
+        }
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some(code) if code.starts_with("08") || code.starts_with("57P") => BrokerErrorKind::Connection,
+            Some("40001" | "40P01") => BrokerErrorKind::Connection,
+            Some("53100") => BrokerErrorKind::StorageFull,
+            _ => BrokerErrorKind::Other,
+        },
+        _ => BrokerErrorKind::Other,
+    };
+    BrokerError::new(kind, what.to_owned()).with_source(e)
+}

@@ -1,0 +1,85 @@
+//! The conformance suite against `postgres://`, in a schema of its own per test, dropped
+//! at the end.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use artel_broker_tests::{Capabilities, Fixture, Leases, SLOW_POLL, SlowPolling, conformance};
+use artel_core::{Broker, SystemClock};
+use artel_postgres::{PostgresBroker, PostgresConfig};
+
+fn url() -> String {
+    std::env::var("ARTEL_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// Drops the test's schema at the end.
+struct Schema(String);
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let schema = self.0.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                if let Ok(pool) = sqlx::PgPool::connect(&url()).await {
+                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&pool).await;
+                }
+            });
+        })
+        .join()
+        .ok();
+    }
+}
+
+fn config(schema: &str) -> PostgresConfig {
+    PostgresConfig { schema: schema.to_owned(), poll_interval: Duration::from_millis(50), ..PostgresConfig::default() }
+}
+
+async fn postgres() -> Fixture {
+    let schema = format!("artel_test_{}", uuid::Uuid::new_v4().simple());
+    let broker = match PostgresBroker::connect_with(&url(), config(&schema), Arc::new(SystemClock)).await {
+        Ok(broker) => broker,
+        Err(e) => panic!("PostgreSQL is required at {}: {e}", artel_core::redact_url(&url())),
+    };
+    Fixture {
+        backend: broker.backend(),
+        kept: 3,
+        prefix: "t-".to_owned(),
+        leases: Some(leases(&schema)),
+        slow_polling: slow_polling(&schema),
+        capabilities: Capabilities::NATIVE,
+        cleanup: Box::new(Schema(schema)),
+    }
+}
+
+/// Other workers on the same schema, with short leases.
+fn leases(schema: &str) -> Leases {
+    let lease = Duration::from_millis(600);
+    let config = PostgresConfig { lease, poll_interval: Duration::from_millis(20), ..config(schema) };
+    Leases {
+        lease,
+        open: Box::new(move || {
+            let config = config.clone();
+            Box::pin(async move {
+                let broker =
+                    PostgresBroker::connect_with(&url(), config, Arc::new(SystemClock)).await.expect("connect");
+                Arc::new(broker) as Arc<dyn Broker>
+            })
+        }),
+    }
+}
+
+/// Another connection that would poll once an hour: wake-ups must come from NOTIFY.
+fn slow_polling(schema: &str) -> SlowPolling {
+    let config = PostgresConfig { poll_interval: SLOW_POLL, ..config(schema) };
+    SlowPolling {
+        open: Box::new(move || {
+            let config = config.clone();
+            Box::pin(async move {
+                PostgresBroker::connect_with(&url(), config, Arc::new(SystemClock)).await.expect("connect").backend()
+            })
+        }),
+    }
+}
+
+conformance!(postgres().await);
