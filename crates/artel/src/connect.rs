@@ -1,16 +1,16 @@
 //! Broker URLs: `sqlite://artel.db` (default), `redis://host:port/db`, `memory://`, and
 //! `celery+redis://host:port/db` (Celery's own layout, shared with Python Celery).
 
-#[cfg(any(feature = "sqlite", feature = "redis", feature = "celery"))]
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "celery", feature = "postgres"))]
 use std::sync::Arc;
-#[cfg(any(feature = "sqlite", feature = "redis", feature = "celery"))]
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "celery", feature = "postgres"))]
 use std::time::Duration;
 
 #[cfg(feature = "celery")]
 use artel_celery::amqp::{Amqp, AmqpConfig};
 #[cfg(feature = "celery")]
 use artel_celery::{CeleryRedis, CeleryRedisConfig, Wire};
-#[cfg(any(feature = "sqlite", feature = "redis"))]
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
 use artel_core::SystemClock;
 use artel_core::{Backend, BoxFuture, BrokerError};
 #[cfg(feature = "redis")]
@@ -27,7 +27,7 @@ pub const DEFAULT_BROKER: &str = "sqlite://artel.db";
 pub enum ConnectError {
     /// The scheme is not one this build supports.
     #[error(
-        "unsupported broker URL {url:?}: use sqlite://PATH (embedded, the default), redis://HOST:PORT/DB (rediss:// over TLS), celery+redis://HOST:PORT/DB (celery+rediss://) or amqp://HOST:5672//?results=redis://HOST:6379/0 (shared with Python Celery), or memory:// (this process only)"
+        "unsupported broker URL {url:?}: use sqlite://PATH (embedded, the default), redis://HOST:PORT/DB (rediss:// over TLS), postgres://USER@HOST:5432/DB, celery+redis://HOST:PORT/DB (celery+rediss://) or amqp://HOST:5672//?results=redis://HOST:6379/0 (shared with Python Celery), or memory:// (this process only)"
     )]
     Unsupported {
         /// The URL as given, its password replaced by `***`.
@@ -323,7 +323,7 @@ async fn connect_memory(url: &str, rest: &str) -> Result<Connection, ConnectErro
 }
 
 /// Turns a broker's failure to open into the error that names the URL (password hidden).
-#[cfg(any(feature = "sqlite", feature = "redis", feature = "celery"))]
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "celery", feature = "postgres"))]
 fn opening(url: &str) -> impl Fn(BrokerError) -> ConnectError + '_ {
     move |source| ConnectError::Open { url: artel_core::redact_url(url), source }
 }
