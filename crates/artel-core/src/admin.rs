@@ -26,6 +26,25 @@ pub struct QueueCounts {
     pub dead: u64,
 }
 
+impl QueueCounts {
+    /// Per queue, sorted by name: `live` (queue, ready, delayed, leased) rows and `dead`
+    /// (queue, dead-lettered) rows, as databases count them apart.
+    pub fn tally(live: Vec<(String, u64, u64, u64)>, dead: Vec<(String, u64)>) -> Vec<Self> {
+        let mut counts: Vec<Self> = live
+            .into_iter()
+            .map(|(queue, ready, delayed, leased)| Self { queue, ready, delayed, leased, dead: 0 })
+            .collect();
+        for (queue, n) in dead {
+            match counts.iter_mut().find(|c| c.queue == queue) {
+                Some(c) => c.dead = n,
+                None => counts.push(Self { queue, dead: n, ..Default::default() }),
+            }
+        }
+        counts.sort_by(|a, b| a.queue.cmp(&b.queue));
+        counts
+    }
+}
+
 /// A dead-lettered message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeadMessage {

@@ -290,3 +290,12 @@ pub struct Revocation {
     /// When workers may forget it (by then the message has expired or been discarded).
     pub expires_at: Timestamp,
 }
+
+impl Revocation {
+    /// A revocation as databases keep it, its expiry in unix milliseconds; `None` when
+    /// that is out of range.
+    pub fn from_row(task_id: String, terminate: bool, expires_at_ms: i64) -> Option<Self> {
+        let expires_at = chrono::DateTime::from_timestamp_millis(expires_at_ms)?.fixed_offset();
+        Some(Self { task_id, terminate, expires_at })
+    }
+}

@@ -73,6 +73,38 @@ impl StoreSignal {
     fn count(&self) -> u64 {
         self.stores.load(Ordering::Acquire)
     }
+
+    /// Waits until `read` finds task `task_id` ready: reads again at each store signalled
+    /// here and every `poll` (stores this signal does not hear of); a `Timeout` error
+    /// after `timeout`.
+    pub async fn wait_ready<F, Fut>(
+        &self,
+        task_id: &str,
+        timeout: Duration,
+        poll: Duration,
+        read: F,
+    ) -> BrokerResult<TaskResult>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = BrokerResult<Option<TaskResult>>>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let stored = self.notified();
+            tokio::pin!(stored);
+            stored.as_mut().enable();
+            if let Some(result) = read().await?.filter(|r| r.status.is_ready()) {
+                return Ok(result);
+            }
+            if Instant::now() >= deadline {
+                return Err(crate::BrokerError::new(
+                    crate::BrokerErrorKind::Timeout,
+                    format!("task {task_id} was not ready within {timeout:?}"),
+                ));
+            }
+            let _ = tokio::time::timeout_at(deadline.min(Instant::now() + poll), stored).await;
+        }
+    }
 }
 
 /// A feed that announces nothing by itself: it says "maybe" after a store in this

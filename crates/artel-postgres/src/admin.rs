@@ -35,24 +35,8 @@ impl Inspect for PostgresBroker {
             .fetch_all(&self.shared.pool)
             .await
             .map_err(counting)?;
-        let mut counts: Vec<QueueCounts> = live
-            .into_iter()
-            .map(|(queue, ready, delayed, leased)| QueueCounts {
-                queue,
-                ready: count(ready),
-                delayed: count(delayed),
-                leased: count(leased),
-                dead: 0,
-            })
-            .collect();
-        for (queue, n) in dead {
-            match counts.iter_mut().find(|c| c.queue == queue) {
-                Some(c) => c.dead = count(n),
-                None => counts.push(QueueCounts { queue, dead: count(n), ..Default::default() }),
-            }
-        }
-        counts.sort_by(|a, b| a.queue.cmp(&b.queue));
-        Ok(counts)
+        let live = live.into_iter().map(|(queue, r, d, l)| (queue, count(r), count(d), count(l))).collect();
+        Ok(QueueCounts::tally(live, dead.into_iter().map(|(queue, n)| (queue, count(n))).collect()))
     }
 
     async fn dead_list(&self, queue: Option<&str>, limit: usize) -> BrokerResult<Vec<DeadMessage>> {

@@ -9,7 +9,6 @@ use artel_core::{
 };
 use async_trait::async_trait;
 use sqlx::PgConnection;
-use tokio::time::Instant;
 
 use crate::broker::PostgresBroker;
 use crate::shared::{Shared, pg_error};
@@ -19,7 +18,7 @@ const REVOCATIONS_PER_READ: i64 = 10_000;
 /// Expired results one store deletes at most, now and then.
 const SWEEP_LIMIT: i64 = 1_000;
 
-fn encode(result: &TaskResult) -> BrokerResult<Vec<u8>> {
+pub(crate) fn encode(result: &TaskResult) -> BrokerResult<Vec<u8>> {
     serde_json::to_vec(result).map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a result").with_source(e))
 }
 
@@ -29,7 +28,7 @@ fn decode(owner: &str, json: &[u8]) -> BrokerResult<TaskResult> {
     })
 }
 
-/// Stores `result` on `conn` (the caller's transaction), announcing it when ready;
+/// Stores `result` on `conn` (the caller's transaction) and has a ready one announced;
 /// whether it was written (a final result is never replaced).
 pub(crate) async fn store_result(
     shared: &Shared,
@@ -52,12 +51,7 @@ pub(crate) async fn store_result(
         .rows_affected()
         == 1;
     if written && result.status.is_ready() {
-        sqlx::query(include_str!("../queries/notify.sql"))
-            .bind(&shared.results_channel)
-            .bind(&result.task_id)
-            .execute(&mut *conn)
-            .await
-            .map_err(storing)?;
+        shared.announce_result();
     }
     // Now and then, whoever stores deletes some expired results.
     if fastrand_once_in(1_000) {
@@ -106,25 +100,10 @@ impl ResultBackend for PostgresBroker {
         task_ids.iter().map(|id| found.remove(id).map(|json| decode(id, &json)).transpose()).collect()
     }
 
+    /// Woken by the listener; the poll only covers a lost one.
     async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let stored = self.shared.stored.notified();
-            tokio::pin!(stored);
-            stored.as_mut().enable();
-            if let Some(result) = self.get(task_id).await?.filter(|r| r.status.is_ready()) {
-                return Ok(result);
-            }
-            if Instant::now() >= deadline {
-                return Err(BrokerError::new(
-                    BrokerErrorKind::Timeout,
-                    format!("task {task_id} was not ready within {timeout:?}"),
-                ));
-            }
-            // Woken by the listener; the poll only covers a lost one.
-            let poll = self.shared.config.poll_interval;
-            let _ = tokio::time::timeout_at(deadline.min(Instant::now() + poll), stored).await;
-        }
+        let poll = self.shared.config.poll_interval;
+        self.shared.stored.wait_ready(task_id, timeout, poll, || self.get(task_id)).await
     }
 
     async fn feed(&self) -> BrokerResult<Box<dyn ResultFeed>> {
@@ -196,10 +175,7 @@ impl Revocations for PostgresBroker {
         let next = rows.last().map_or(cursor, |(seq, ..)| u64::try_from(*seq).unwrap_or(cursor));
         let revocations = rows
             .into_iter()
-            .filter_map(|(_, task_id, terminate, expires_at)| {
-                let expires_at = chrono::DateTime::from_timestamp_millis(expires_at)?.fixed_offset();
-                Some(Revocation { task_id, terminate, expires_at })
-            })
+            .filter_map(|(_, task_id, terminate, expires_at)| Revocation::from_row(task_id, terminate, expires_at))
             .collect();
         Ok((revocations, next))
     }

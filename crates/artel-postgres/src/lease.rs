@@ -9,7 +9,6 @@ use artel_core::{BrokerResult, FailedTask, Queues, TaskResult};
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use crate::backend::store_result;
 use crate::shared::{Shared, pg_error};
 
 fn millis(d: Duration) -> i64 {
@@ -35,7 +34,7 @@ impl LeaseStore for Shared {
         let claiming = |e| pg_error("claiming messages", e);
         let now = self.now_ms();
         let lease_until = now + millis(self.config.lease);
-        let mut tx = self.pool.begin().await.map_err(claiming)?;
+        let mut tx = self.settle.begin().await.map_err(claiming)?;
         let mut messages = Vec::new();
         for queue in queues.iter() {
             let left = limit - messages.len();
@@ -93,7 +92,7 @@ impl LeaseStore for Shared {
         sqlx::query(include_str!("../queries/message/extend.sql"))
             .bind(holder)
             .bind(self.now_ms() + millis(self.config.lease))
-            .execute(&self.pool)
+            .execute(&self.settle)
             .await
             .map_err(|e| pg_error("extending leases", e))?;
         Ok(())
@@ -103,7 +102,7 @@ impl LeaseStore for Shared {
         let done = sqlx::query(include_str!("../queries/message/ack.sql"))
             .bind(id)
             .bind(holder)
-            .execute(&self.pool)
+            .execute(&self.settle)
             .await
             .map_err(|e| pg_error("acknowledging a message", e))?;
         Ok(done.rows_affected() == 1)
@@ -121,22 +120,27 @@ impl LeaseStore for Shared {
         result: &TaskResult,
         ttl: Option<Duration>,
     ) -> BrokerResult<Option<Stored>> {
-        let completing = |e| pg_error("storing a result and acknowledging", e);
-        let mut tx = self.pool.begin().await.map_err(completing)?;
-        let written = store_result(self, &mut tx, result, ttl).await?;
-        let acked = sqlx::query(include_str!("../queries/message/ack.sql"))
+        let now = self.now_ms();
+        let (written, held): (bool, bool) = sqlx::query_as(include_str!("../queries/message/complete.sql"))
+            .bind(&result.task_id)
+            .bind(result.status.as_str())
+            .bind(crate::backend::encode(result)?)
+            .bind(ttl.map(|ttl| now.saturating_add(millis(ttl))))
+            .bind(now)
             .bind(id)
             .bind(holder)
-            .execute(&mut *tx)
+            .fetch_one(&self.settle)
             .await
-            .map_err(completing)?;
-        tx.commit().await.map_err(completing)?;
-        Ok(Some(Stored { written, held: acked.rows_affected() == 1 }))
+            .map_err(|e| pg_error("storing a result and acknowledging", e))?;
+        if written && result.status.is_ready() {
+            self.announce_result();
+        }
+        Ok(Some(Stored { written, held }))
     }
 
     async fn release(&self, holder: &str, id: &i64) -> BrokerResult<()> {
         let releasing = |e| pg_error("releasing a message", e);
-        let mut tx = self.pool.begin().await.map_err(releasing)?;
+        let mut tx = self.settle.begin().await.map_err(releasing)?;
         sqlx::query(include_str!("../queries/message/release.sql"))
             .bind(id)
             .bind(holder)
@@ -160,7 +164,7 @@ impl LeaseStore for Shared {
             .bind(holder)
             .bind(reason)
             .bind(self.now_ms())
-            .execute(&self.pool)
+            .execute(&self.settle)
             .await
             .map_err(|e| pg_error("dead-lettering a message", e))?;
         Ok(())

@@ -7,7 +7,7 @@ use std::time::Duration;
 use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, Clock, StoreSignal};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{Executor, PgPool};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// The schema's migrations, in order; each runs once, in a transaction.
 const MIGRATIONS: [(i32, &str); 2] =
@@ -40,24 +40,39 @@ impl Default for PostgresConfig {
 
 #[derive(Debug)]
 pub(crate) struct Shared {
+    /// Publishes, results stored apart, admin: committed durably.
     pub(crate) pool: PgPool,
+    /// Claims, heartbeats, acks and completions: committed without waiting for the WAL
+    /// flush. A crash can undo the last of them, and that only runs a task again: a
+    /// completion's result and ack are one statement, so they are undone together, and
+    /// an undone claim or ack leaves the message to be delivered again. Nothing
+    /// acknowledged to a producer is on this pool.
+    pub(crate) settle: PgPool,
     pub(crate) config: PostgresConfig,
     pub(crate) clock: Arc<dyn Clock>,
-    /// The NOTIFY channels: publishes, ready results.
+    /// The NOTIFY channel of publishes (ready results have one of their own).
     pub(crate) published_channel: String,
-    pub(crate) results_channel: String,
     /// Bumped at each publish notification: idle consumers wake on it.
     pub(crate) published: watch::Sender<u64>,
     /// Signalled at each ready-result notification: result waiters wake on it.
     pub(crate) stored: Arc<StoreSignal>,
+    /// Ready results stored here since the last announcement.
+    unannounced: Arc<Notify>,
     listener: tokio::task::JoinHandle<()>,
+    announcer: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
         self.listener.abort();
+        self.announcer.abort();
     }
 }
+
+/// At most one NOTIFY of ready results per this interval: every NOTIFY serialises its
+/// transaction's commit on a server-wide lock, so one per result would cap a busy
+/// server's completions.
+const ANNOUNCE_EVERY: Duration = Duration::from_millis(2);
 
 impl Shared {
     pub(crate) async fn open(url: &str, config: PostgresConfig, clock: Arc<dyn Clock>) -> BrokerResult<Self> {
@@ -72,12 +87,11 @@ impl Shared {
         let options: PgConnectOptions =
             url.parse().map_err(|e| pg_error(&format!("reading the PostgreSQL URL {shown}"), e))?;
         let options = options.options([("search_path", schema.as_str())]);
-        let pool = PgPoolOptions::new()
-            .max_connections(config.pool_size)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.clone())
-            .await
-            .map_err(|e| pg_error(&format!("connecting to PostgreSQL at {shown} (is it running there?)"), e))?;
+        let connecting = |e| pg_error(&format!("connecting to PostgreSQL at {shown} (is it running there?)"), e);
+        let pools = PgPoolOptions::new().max_connections(config.pool_size).acquire_timeout(Duration::from_secs(5));
+        let pool = pools.clone().connect_with(options.clone()).await.map_err(connecting)?;
+        let settle =
+            pools.connect_with(options.clone().options([("synchronous_commit", "off")])).await.map_err(connecting)?;
         migrate(&pool, schema).await?;
         let published_channel = format!("artel_{schema}_published");
         let results_channel = format!("artel_{schema}_results");
@@ -89,7 +103,17 @@ impl Shared {
             published.clone(),
             stored.clone(),
         ));
-        Ok(Self { pool, config, clock, published_channel, results_channel, published, stored, listener })
+        let unannounced = Arc::new(Notify::new());
+        let announcer = tokio::spawn(announce(settle.clone(), results_channel.clone(), unannounced.clone()));
+        Ok(Self { pool, settle, config, clock, published_channel, published, stored, unannounced, listener, announcer })
+    }
+
+    /// Has a ready result (committed) announced to every process's waiters: this
+    /// process's at once, others' with the next NOTIFY (at once when none went out in
+    /// the last [`ANNOUNCE_EVERY`]).
+    pub(crate) fn announce_result(&self) {
+        self.stored.stored();
+        self.unannounced.notify_one();
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
@@ -129,6 +153,21 @@ async fn migrate(pool: &PgPool, schema: &str) -> BrokerResult<()> {
         tracing::info!(schema, version, "applied a migration");
     }
     tx.commit().await.map_err(migrating)
+}
+
+/// Sends a NOTIFY on `channel` as soon as a ready result is stored, then at most one per
+/// [`ANNOUNCE_EVERY`] for those stored meanwhile; a failed one is followed by the next
+/// (waiters also poll).
+async fn announce(pool: PgPool, channel: String, unannounced: Arc<Notify>) {
+    loop {
+        unannounced.notified().await;
+        let sent = sqlx::query(include_str!("../queries/notify.sql")).bind(&channel).bind("").execute(&pool).await;
+        if let Err(error) = sent {
+            tracing::debug!(%error, "could not announce results; waiters will poll");
+        }
+        // Results stored meanwhile go out together with the next one.
+        tokio::time::sleep(ANNOUNCE_EVERY).await;
+    }
 }
 
 /// Keeps one LISTEN connection, reconnecting with backoff, and turns notifications into

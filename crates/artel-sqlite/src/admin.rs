@@ -22,18 +22,7 @@ impl Inspect for SqliteBroker {
             .db
             .call("counting queues", move |tx| Ok((queries::count_by_queue(tx, now)?, queries::dead_by_queue(tx)?)))
             .await?;
-        let mut counts: Vec<QueueCounts> = live
-            .into_iter()
-            .map(|(queue, ready, delayed, leased)| QueueCounts { queue, ready, delayed, leased, dead: 0 })
-            .collect();
-        for (queue, n) in dead {
-            match counts.iter_mut().find(|c| c.queue == queue) {
-                Some(c) => c.dead = n,
-                None => counts.push(QueueCounts { queue, dead: n, ..Default::default() }),
-            }
-        }
-        counts.sort_by(|a, b| a.queue.cmp(&b.queue));
-        Ok(counts)
+        Ok(QueueCounts::tally(live, dead))
     }
 
     async fn dead_list(&self, queue: Option<&str>, limit: usize) -> BrokerResult<Vec<DeadMessage>> {

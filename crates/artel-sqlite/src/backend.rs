@@ -8,7 +8,6 @@ use artel_core::{
     TaskResult,
 };
 use async_trait::async_trait;
-use tokio::time::Instant;
 
 use crate::broker::SqliteBroker;
 use crate::queries::{self, ChordPart, NewResult};
@@ -93,25 +92,10 @@ impl ResultBackend for SqliteBroker {
         Ok(Box::new(PolledFeed::new(Some(self.shared.stored.clone()), self.shared.config.result_poll)))
     }
 
+    /// Local stores wake the waiter at once; other processes' are seen by polling.
     async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let stored = self.shared.stored.notified();
-            tokio::pin!(stored);
-            stored.as_mut().enable();
-            if let Some(result) = self.get(task_id).await?.filter(|r| r.status.is_ready()) {
-                return Ok(result);
-            }
-            if Instant::now() >= deadline {
-                return Err(BrokerError::new(
-                    BrokerErrorKind::Timeout,
-                    format!("task {task_id} was not ready within {timeout:?}"),
-                ));
-            }
-            // Local stores wake us at once; other processes' stores are seen by polling.
-            let poll = self.shared.config.result_poll;
-            let _ = tokio::time::timeout_at(deadline.min(Instant::now() + poll), stored).await;
-        }
+        let poll = self.shared.config.result_poll;
+        self.shared.stored.wait_ready(task_id, timeout, poll, || self.get(task_id)).await
     }
 }
 
@@ -161,10 +145,7 @@ impl Revocations for SqliteBroker {
         let next = rows.last().map_or(cursor, |(seq, ..)| u64::try_from(*seq).unwrap_or(cursor));
         let revocations = rows
             .into_iter()
-            .filter_map(|(_, task_id, terminate, expires_at)| {
-                let expires_at = chrono::DateTime::from_timestamp_millis(expires_at)?.fixed_offset();
-                Some(Revocation { task_id, terminate, expires_at })
-            })
+            .filter_map(|(_, task_id, terminate, expires_at)| Revocation::from_row(task_id, terminate, expires_at))
             .collect();
         Ok((revocations, next))
     }

@@ -29,10 +29,12 @@ use crate::connect::{DEFAULT_BROKER, connect};
                   4 the task has not finished (artel result)."
 )]
 struct Cli<E: Extra> {
-    /// Broker URL: sqlite://PATH (embedded; default sqlite://artel.db), redis://HOST:PORT/DB, or
-    /// Celery's own layouts: celery+redis://HOST:PORT/DB,
-    /// amqp://USER:PASS@HOST:5672//?results=redis://HOST:PORT/DB. `demo` and `bench broker` (in the
-    /// `artel` binary) use a scratch SQLite file unless one is given.
+    /// Broker URL: sqlite://PATH (embedded; default sqlite://artel.db), redis://HOST:PORT/DB
+    /// (rediss:// over TLS, redis+sentinel://S1,S2/MASTER/DB through Sentinel),
+    /// postgres://USER@HOST:5432/DB?schema=artel, or Celery's own layouts:
+    /// celery+redis://HOST:PORT/DB, amqp://USER:PASS@HOST:5672//?results=redis://HOST:PORT/DB
+    /// (amqps:// over TLS). `demo` and `bench broker` (in the `artel` binary) use a scratch
+    /// SQLite file unless one is given.
     #[arg(long, global = true, env = "ARTEL_BROKER")]
     broker: Option<String>,
     /// Log level of artel's own crates (other crates log warnings and errors); RUST_LOG,
