@@ -116,6 +116,6 @@ fn demo_and_bench_run_on_the_broker_they_are_given() {
     assert!(stdout.starts_with(&format!("broker: {redis}?prefix=artel-bench-")), "{stdout}");
     let out = artel(&["--broker", "amqp://guest:secret@127.0.0.1//", "bench", "broker"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr_of(&out).contains("runs on sqlite:// or redis://"), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("runs on sqlite://, redis:// or postgres://"), "{}", stderr_of(&out));
     assert!(!stderr_of(&out).contains("secret"), "{}", stderr_of(&out));
 }
