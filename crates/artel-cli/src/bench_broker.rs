@@ -100,44 +100,12 @@ async fn bench(args: &BrokerArgs, broker: Option<&str>) -> anyhow::Result<ExitCo
         phases.push(drain);
     }
 
-    // 3: producer and worker at the same time.
+    // 3 and 4, in one scratch namespace removed whatever happens.
     let mut space = Namespace::new("bench", broker)?;
-    let url = space.url("");
-    let connection = space.open().await?;
-    let inspect = connection.backend.inspect().cloned().context("this broker cannot count unfinished messages")?;
-    eprintln!("enqueue + drain at once...");
-    let started = Instant::now();
-    enqueue(&connection, BATCH.min(args.tasks), args.sleep_ms).await?;
-    let worker = Worker::spawn(&url, &worker_args)?;
-    enqueue(&connection, args.tasks - BATCH.min(args.tasks), args.sleep_ms).await?;
-    drain(inspect.as_ref(), args.tasks, worker.pid()).await?;
-    let end_to_end = started.elapsed();
-    phases.push(Phase {
-        name: "enqueue + drain",
-        tasks: args.tasks,
-        took: end_to_end,
-        note: "worker in another process".into(),
-    });
-    worker.finish(Duration::from_secs(30))?;
-
-    // 4: latency of one call at a time.
-    eprintln!("round trips...");
-    let latency_url = space.url("poll_ms=1");
-    let connection = connect(&latency_url).await?;
-    let worker = Worker::spawn(&latency_url, &["-Q", QUEUE, "-c", c.as_str()])?;
-    let mut samples = Vec::with_capacity(args.round_trips);
-    let warmup = 5;
-    for i in 0..args.round_trips + warmup {
-        let message = Signature::new("noop").queue(QUEUE).to_message(SystemClock.now(), "bench");
-        let started = Instant::now();
-        connection.backend.broker().publish(QUEUE, std::slice::from_ref(&message)).await?;
-        connection.backend.results().wait(&message.headers.id, Duration::from_secs(30)).await?;
-        if i >= warmup {
-            samples.push(started.elapsed());
-        }
-    }
-    drop(worker);
+    let measured = together_and_one_by_one(&mut space, args, &worker_args, &c).await;
     space.remove().await;
+    let (together, end_to_end, mut samples) = measured?;
+    phases.push(together);
     samples.sort_unstable();
     let pick = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
 
@@ -175,6 +143,52 @@ async fn bench(args: &BrokerArgs, broker: Option<&str>) -> anyhow::Result<ExitCo
     })
 }
 
+/// Phases 3 and 4 in `space`: enqueue and drain at once, then round trips one at a time.
+async fn together_and_one_by_one(
+    space: &mut Namespace,
+    args: &BrokerArgs,
+    worker_args: &[&str],
+    c: &str,
+) -> anyhow::Result<(Phase, Duration, Vec<Duration>)> {
+    // 3: producer and worker at the same time.
+    let url = space.url("");
+    let connection = space.open().await?;
+    let inspect = connection.backend.inspect().cloned().context("this broker cannot count unfinished messages")?;
+    eprintln!("enqueue + drain at once...");
+    let started = Instant::now();
+    enqueue(&connection, BATCH.min(args.tasks), args.sleep_ms).await?;
+    let worker = Worker::spawn(&url, worker_args)?;
+    enqueue(&connection, args.tasks - BATCH.min(args.tasks), args.sleep_ms).await?;
+    drain(inspect.as_ref(), args.tasks, worker.pid()).await?;
+    let end_to_end = started.elapsed();
+    let together = Phase {
+        name: "enqueue + drain",
+        tasks: args.tasks,
+        took: end_to_end,
+        note: "worker in another process".into(),
+    };
+    worker.finish(Duration::from_secs(30))?;
+
+    // 4: latency of one call at a time.
+    eprintln!("round trips...");
+    let latency_url = space.url("poll_ms=1");
+    let connection = connect(&latency_url).await?;
+    let worker = Worker::spawn(&latency_url, &["-Q", QUEUE, "-c", c])?;
+    let mut samples = Vec::with_capacity(args.round_trips);
+    let warmup = 5;
+    for i in 0..args.round_trips + warmup {
+        let message = Signature::new("noop").queue(QUEUE).to_message(SystemClock.now(), "bench");
+        let started = Instant::now();
+        connection.backend.broker().publish(QUEUE, std::slice::from_ref(&message)).await?;
+        connection.backend.results().wait(&message.headers.id, Duration::from_secs(30)).await?;
+        if i >= warmup {
+            samples.push(started.elapsed());
+        }
+    }
+    drop(worker);
+    Ok((together, end_to_end, samples))
+}
+
 /// Fills a fresh namespace with `tasks` no-ops, then drains it with a worker process
 /// (changed by `variant`): the enqueue and drain phases.
 async fn fill_and_drain(
@@ -185,24 +199,29 @@ async fn fill_and_drain(
 ) -> anyhow::Result<(Phase, Phase)> {
     let mut space = Namespace::new("bench", broker)?;
     println!("broker: {}", space.describe());
-    let url = space.url("");
-    let connection = space.open().await?;
-    let inspect = connection.backend.inspect().cloned().context("this broker cannot count unfinished messages")?;
-    eprintln!("enqueueing {tasks} no-op tasks...");
-    let started = Instant::now();
-    enqueue(&connection, tasks, None).await?;
-    let fill = Phase { name: "enqueue", tasks, took: started.elapsed(), note: format!("batches of {BATCH}") };
-    let name = variant.map_or("drain", Variant::phase);
-    eprintln!("{name} with a worker process...");
-    let args: Vec<&str> = worker_args.iter().chain(variant.map_or(&[][..], Variant::worker_args)).copied().collect();
-    let started = Instant::now();
-    let worker = Worker::spawn(&url, &args)?;
-    let rss = drain(inspect.as_ref(), tasks, worker.pid()).await?;
-    let drained = Phase { name, tasks, took: started.elapsed(), note: rss };
-    worker.finish(Duration::from_secs(30))?;
-    drop(connection);
+    let measured = async {
+        let url = space.url("");
+        let connection = space.open().await?;
+        let inspect = connection.backend.inspect().cloned().context("this broker cannot count unfinished messages")?;
+        eprintln!("enqueueing {tasks} no-op tasks...");
+        let started = Instant::now();
+        enqueue(&connection, tasks, None).await?;
+        let fill = Phase { name: "enqueue", tasks, took: started.elapsed(), note: format!("batches of {BATCH}") };
+        let name = variant.map_or("drain", Variant::phase);
+        eprintln!("{name} with a worker process...");
+        let args: Vec<&str> =
+            worker_args.iter().chain(variant.map_or(&[][..], Variant::worker_args)).copied().collect();
+        let started = Instant::now();
+        let worker = Worker::spawn(&url, &args)?;
+        let rss = drain(inspect.as_ref(), tasks, worker.pid()).await?;
+        let drained = Phase { name, tasks, took: started.elapsed(), note: rss };
+        worker.finish(Duration::from_secs(30))?;
+        Ok((fill, drained))
+    }
+    .await;
+    // Whatever happened, the scratch namespace goes.
     space.remove().await;
-    Ok((fill, drained))
+    measured
 }
 
 /// Publishes `tasks` no-ops (or `sleep` tasks of `sleep_ms`) in batches.

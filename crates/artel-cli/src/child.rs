@@ -52,6 +52,7 @@ impl Namespace {
             }
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 let sep = if url.contains('?') { '&' } else { '?' };
+                let purpose = purpose.replace('-', "_");
                 let url = format!("{url}{sep}schema=artel_{purpose}_{}", uuid::Uuid::new_v4().simple());
                 Ok(Self::Postgres { url, connection: None })
             }

@@ -80,56 +80,71 @@ fn through_a_worker(args: &DemoArgs, broker: Option<&str>, bar: &ProgressBar) ->
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let mut space = Namespace::new("demo", broker)?;
-        let url = space.url("poll_ms=10");
-        let connection = space.open().await?;
-        let inspect =
-            connection.backend.inspect().cloned().context("the demo needs a broker that counts unfinished messages")?;
-        println!(
-            "artel demo: {} calls of {} ms simulated I/O through a worker process (concurrency {}) on {}",
-            args.calls,
-            args.latency_ms,
-            args.concurrency,
-            space.describe()
-        );
-        let seconds = args.latency_ms as f64 / 1000.0;
-        let started = Instant::now();
-        let clock = SystemClock;
-        let mut ids = Vec::with_capacity(args.calls as usize);
-        let mut sent = 0;
-        let mut worker = None;
-        while sent < args.calls {
-            let batch: Vec<_> = (sent..args.calls.min(sent + 1_000))
-                .map(|_| {
-                    Signature::new("sleep").with_args(vec![json!(seconds)]).queue(QUEUE).to_message(clock.now(), "demo")
-                })
-                .collect();
-            ids.extend(batch.iter().map(|m| m.headers.id.clone()));
-            sent += batch.len() as u64;
-            connection.backend.broker().publish(QUEUE, &batch).await?;
-            if worker.is_none() {
-                let c = args.concurrency.to_string();
-                worker = Some(Worker::spawn(&url, &["-Q", QUEUE, "-c", &c, "--burst"])?);
+        let outcome = async {
+            let url = space.url("poll_ms=10");
+            let connection = space.open().await?;
+            let inspect = connection
+                .backend
+                .inspect()
+                .cloned()
+                .context("the demo needs a broker that counts unfinished messages")?;
+            println!(
+                "artel demo: {} calls of {} ms simulated I/O through a worker process (concurrency {}) on {}",
+                args.calls,
+                args.latency_ms,
+                args.concurrency,
+                space.describe()
+            );
+            let seconds = args.latency_ms as f64 / 1000.0;
+            let started = Instant::now();
+            let clock = SystemClock;
+            let mut ids = Vec::with_capacity(args.calls as usize);
+            let mut sent = 0;
+            let mut worker = None;
+            while sent < args.calls {
+                let batch: Vec<_> = (sent..args.calls.min(sent + 1_000))
+                    .map(|_| {
+                        Signature::new("sleep")
+                            .with_args(vec![json!(seconds)])
+                            .queue(QUEUE)
+                            .to_message(clock.now(), "demo")
+                    })
+                    .collect();
+                ids.extend(batch.iter().map(|m| m.headers.id.clone()));
+                sent += batch.len() as u64;
+                connection.backend.broker().publish(QUEUE, &batch).await?;
+                if worker.is_none() {
+                    let c = args.concurrency.to_string();
+                    worker = Some(Worker::spawn(&url, &["-Q", QUEUE, "-c", &c, "--burst"])?);
+                }
             }
-        }
-        loop {
-            let remaining = inspect.unfinished(QUEUE, args.calls).await?;
-            bar.set_position(args.calls - remaining);
-            if remaining == 0 {
-                break;
+            loop {
+                let remaining = inspect.unfinished(QUEUE, args.calls).await?;
+                bar.set_position(args.calls - remaining);
+                if remaining == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            let wall = started.elapsed();
+            if let Some(worker) = worker {
+                worker.finish(Duration::from_secs(10))?;
+            }
+            let mut failed = 0;
+            for id in &ids {
+                let ok = connection
+                    .backend
+                    .results()
+                    .get(id)
+                    .await?
+                    .is_some_and(|r| r.status == artel::core::State::Success);
+                failed += u64::from(!ok);
+            }
+            Ok((wall, failed))
         }
-        let wall = started.elapsed();
-        if let Some(worker) = worker {
-            worker.finish(Duration::from_secs(10))?;
-        }
-        let mut failed = 0;
-        for id in &ids {
-            let ok =
-                connection.backend.results().get(id).await?.is_some_and(|r| r.status == artel::core::State::Success);
-            failed += u64::from(!ok);
-        }
+        .await;
+        // Whatever happened, the scratch namespace goes.
         space.remove().await;
-        Ok((wall, failed))
+        outcome
     })
 }
