@@ -29,9 +29,13 @@ impl PostgresBroker {
     }
 
     /// This broker with what it offers: it is its own result store, chord counter and
-    /// revocation log, counts queues, keeps dead letters and worker reports.
+    /// revocation log, counts queues, keeps dead letters and worker reports, and offers
+    /// locks and unique task keys.
     pub fn backend(&self) -> Backend {
-        Backend::new(Arc::new(self.clone()), self.clone()).administered(self.clone())
+        Backend::new(Arc::new(self.clone()), self.clone())
+            .administered(self.clone())
+            .with_locks(Arc::new(self.lock_server()))
+            .with_unique(Arc::new(self.lock_server()))
     }
 
     /// Drops this broker's schema with everything in it (queues, results, dead letters);

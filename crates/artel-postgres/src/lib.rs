@@ -23,10 +23,12 @@ mod admin;
 mod backend;
 mod broker;
 mod lease;
+mod locks;
 mod shared;
 mod transaction;
 
 pub use broker::PostgresBroker;
+pub use locks::PostgresLocks;
 pub use shared::PostgresConfig;
 /// The driver, for the transactions [`InTransaction`] publishes in.
 pub use sqlx;

@@ -10,8 +10,11 @@ use sqlx::{Executor, PgPool};
 use tokio::sync::{Notify, watch};
 
 /// The schema's migrations, in order; each runs once, in a transaction.
-const MIGRATIONS: [(i32, &str); 2] =
-    [(1, include_str!("../migrations/0001_init.sql")), (2, include_str!("../migrations/0002_workers.sql"))];
+const MIGRATIONS: [(i32, &str); 3] = [
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_workers.sql")),
+    (3, include_str!("../migrations/0003_locks.sql")),
+];
 
 /// Settings of a [`crate::PostgresBroker`].
 #[derive(Debug, Clone)]

@@ -1,0 +1,1 @@
+SELECT value FROM fenced WHERE key = $1
