@@ -29,11 +29,12 @@ impl PostgresBroker {
     }
 
     /// This broker with what it offers: it is its own result store, chord counter and
-    /// revocation log, counts queues, keeps dead letters and worker reports, and offers
+    /// revocation log, counts queues, keeps dead letters, failed tasks and worker reports, and offers
     /// locks and unique task keys.
     pub fn backend(&self) -> Backend {
         Backend::new(Arc::new(self.clone()), self.clone())
             .administered(self.clone())
+            .with_failed(Arc::new(self.clone()))
             .with_locks(Arc::new(self.lock_server()))
             .with_unique(Arc::new(self.lock_server()))
     }
@@ -62,7 +63,7 @@ impl PostgresBroker {
         self.insert(conn, queue, messages).await
     }
 
-    async fn insert(&self, conn: &mut PgConnection, queue: &str, messages: &[Message]) -> BrokerResult<()> {
+    pub(crate) async fn insert(&self, conn: &mut PgConnection, queue: &str, messages: &[Message]) -> BrokerResult<()> {
         if messages.is_empty() {
             return Ok(());
         }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use artel_core::leased::{Claim, Claimed, LeaseStore, Stored};
-use artel_core::{BrokerResult, FailedTask, Queues, TaskResult};
+use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, FailedTask, Queues, TaskResult};
 use async_trait::async_trait;
 use tokio::sync::watch;
 
@@ -108,9 +108,36 @@ impl LeaseStore for Shared {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Failed tasks are not kept here yet: the message is acknowledged.
-    async fn ack_failed(&self, holder: &str, id: &i64, _failure: &FailedTask) -> BrokerResult<bool> {
-        self.ack(holder, id).await
+    async fn ack_failed(&self, holder: &str, id: &i64, failure: &FailedTask) -> BrokerResult<bool> {
+        let failing = |e| pg_error("recording a failed task", e);
+        let entry = serde_json::to_string(failure)
+            .map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a failure").with_source(e))?;
+        let mut tx = self.settle.begin().await.map_err(failing)?;
+        let queue: Option<String> = sqlx::query_scalar(include_str!("../queries/failed/record.sql"))
+            .bind(id)
+            .bind(holder)
+            .bind(&failure.task)
+            .bind(failure.failed_at_ms)
+            .bind(entry)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failing)?;
+        if let Some(queue) = queue {
+            sqlx::query(include_str!("../queries/failed/trim.sql"))
+                .bind(queue)
+                .bind(i64::from(self.config.failed_kept))
+                .execute(&mut *tx)
+                .await
+                .map_err(failing)?;
+        }
+        let acked = sqlx::query(include_str!("../queries/message/ack.sql"))
+            .bind(id)
+            .bind(holder)
+            .execute(&mut *tx)
+            .await
+            .map_err(failing)?;
+        tx.commit().await.map_err(failing)?;
+        Ok(acked.rows_affected() == 1)
     }
 
     async fn ack_with_result(

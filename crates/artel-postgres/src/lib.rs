@@ -22,6 +22,7 @@
 mod admin;
 mod backend;
 mod broker;
+mod failed;
 mod lease;
 mod locks;
 mod shared;

@@ -10,10 +10,11 @@ use sqlx::{Executor, PgPool};
 use tokio::sync::{Notify, watch};
 
 /// The schema's migrations, in order; each runs once, in a transaction.
-const MIGRATIONS: [(i32, &str); 3] = [
+const MIGRATIONS: [(i32, &str); 4] = [
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_workers.sql")),
     (3, include_str!("../migrations/0003_locks.sql")),
+    (4, include_str!("../migrations/0004_failed.sql")),
 ];
 
 /// Settings of a [`crate::PostgresBroker`].
@@ -26,8 +27,10 @@ pub struct PostgresConfig {
     /// How often an idle consumer looks for messages when no notification came (a lost
     /// listener, or delayed messages coming due).
     pub poll_interval: Duration,
-    /// Connections in the pool.
+    /// Connections in each of the two pools.
     pub pool_size: u32,
+    /// How many tasks that failed for good are kept per queue for `artel failed`.
+    pub failed_kept: u32,
 }
 
 impl Default for PostgresConfig {
@@ -37,6 +40,7 @@ impl Default for PostgresConfig {
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             pool_size: 10,
+            failed_kept: artel_core::FAILED_KEPT,
         }
     }
 }

@@ -31,8 +31,19 @@ impl Drop for Schema {
     }
 }
 
+/// Failures kept per queue: small, so the suite sees older ones dropped.
+const KEPT: u32 = 3;
+
 fn config(schema: &str) -> PostgresConfig {
-    PostgresConfig { schema: schema.to_owned(), poll_interval: Duration::from_millis(50), ..PostgresConfig::default() }
+    PostgresConfig {
+        schema: schema.to_owned(),
+        poll_interval: Duration::from_millis(50),
+        failed_kept: KEPT,
+        // Tests run side by side, each opening several brokers: keep under the server's
+        // connection limit.
+        pool_size: 3,
+        ..PostgresConfig::default()
+    }
 }
 
 async fn postgres() -> Fixture {
@@ -43,7 +54,7 @@ async fn postgres() -> Fixture {
     };
     Fixture {
         backend: broker.backend(),
-        kept: 3,
+        kept: KEPT,
         prefix: "t-".to_owned(),
         leases: Some(leases(&schema)),
         slow_polling: slow_polling(&schema),
