@@ -23,6 +23,7 @@ mod admin;
 mod backend;
 mod broker;
 mod failed;
+mod history;
 mod lease;
 mod locks;
 mod shared;

@@ -10,11 +10,12 @@ use sqlx::{Executor, PgPool};
 use tokio::sync::{Notify, watch};
 
 /// The schema's migrations, in order; each runs once, in a transaction.
-const MIGRATIONS: [(i32, &str); 4] = [
+const MIGRATIONS: [(i32, &str); 5] = [
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_workers.sql")),
     (3, include_str!("../migrations/0003_locks.sql")),
     (4, include_str!("../migrations/0004_failed.sql")),
+    (5, include_str!("../migrations/0005_history.sql")),
 ];
 
 /// Settings of a [`crate::PostgresBroker`].
@@ -31,6 +32,8 @@ pub struct PostgresConfig {
     pub pool_size: u32,
     /// How many tasks that failed for good are kept per queue for `artel failed`.
     pub failed_kept: u32,
+    /// How many task records the task history keeps; the least recently updated go first.
+    pub history_kept: u32,
 }
 
 impl Default for PostgresConfig {
@@ -41,6 +44,7 @@ impl Default for PostgresConfig {
             poll_interval: Duration::from_secs(1),
             pool_size: 10,
             failed_kept: artel_core::FAILED_KEPT,
+            history_kept: artel_core::HISTORY_KEPT,
         }
     }
 }

@@ -31,7 +31,7 @@ impl Drop for Schema {
     }
 }
 
-/// Failures kept per queue: small, so the suite sees older ones dropped.
+/// Failures kept per queue and task records kept: small, so the suite sees older ones dropped.
 const KEPT: u32 = 3;
 
 fn config(schema: &str) -> PostgresConfig {
@@ -39,6 +39,7 @@ fn config(schema: &str) -> PostgresConfig {
         schema: schema.to_owned(),
         poll_interval: Duration::from_millis(50),
         failed_kept: KEPT,
+        history_kept: KEPT,
         // Tests run side by side, each opening several brokers: keep under the server's
         // connection limit.
         pool_size: 3,

@@ -1,0 +1,1 @@
+SELECT record FROM history WHERE task_id = $1

@@ -1,0 +1,1 @@
+DELETE FROM minutes WHERE at_ms < $1
