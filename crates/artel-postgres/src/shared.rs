@@ -97,8 +97,13 @@ impl Shared {
         }
         let options: PgConnectOptions =
             url.parse().map_err(|e| pg_error(&format!("reading the PostgreSQL URL {shown}"), e))?;
-        let options = options.options([("search_path", schema.as_str())]);
-        let connecting = |e| pg_error(&format!("connecting to PostgreSQL at {shown} (is it running there?)"), e);
+        let options = with_tls_files(options.options([("search_path", schema.as_str())]), url);
+        let connecting = |e: sqlx::Error| {
+            let hint = artel_core::tls_hint(&format!("{e:?} {e}"))
+                .map(|hint| hint.replace("?ca=PATH", "?sslrootcert=PATH"))
+                .unwrap_or_else(|| " (is it running there?)".to_owned());
+            pg_error(&format!("connecting to PostgreSQL at {shown}{hint}"), e)
+        };
         let pools = PgPoolOptions::new().max_connections(config.pool_size).acquire_timeout(Duration::from_secs(5));
         let pool = pools.clone().connect_with(options.clone()).await.map_err(connecting)?;
         let settle =
@@ -130,6 +135,24 @@ impl Shared {
     pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now().timestamp_millis()
     }
+}
+
+/// The `ARTEL_TLS_CA_FILE`, `ARTEL_TLS_CERT_FILE` and `ARTEL_TLS_KEY_FILE` files, where
+/// the URL names none of its own (`sslrootcert`, `sslcert`, `sslkey` win).
+fn with_tls_files(mut options: PgConnectOptions, url: &str) -> PgConnectOptions {
+    let file = |variable: &str, parameter: &str| {
+        std::env::var_os(variable).filter(|v| !v.is_empty() && !url.contains(&format!("{parameter}=")))
+    };
+    if let Some(ca) = file("ARTEL_TLS_CA_FILE", "sslrootcert") {
+        options = options.ssl_root_cert(std::path::PathBuf::from(ca));
+    }
+    if let Some(cert) = file("ARTEL_TLS_CERT_FILE", "sslcert") {
+        options = options.ssl_client_cert(std::path::PathBuf::from(cert));
+    }
+    if let Some(key) = file("ARTEL_TLS_KEY_FILE", "sslkey") {
+        options = options.ssl_client_key(std::path::PathBuf::from(key));
+    }
+    options
 }
 
 /// Creates the schema and applies the migrations it lacks, under an advisory lock so
