@@ -62,6 +62,16 @@ pub struct DeadMessage {
     pub deliveries: u32,
 }
 
+impl DeadMessage {
+    /// A dead letter as databases keep it: (id, queue, task id, reason, died at ms,
+    /// deliveries).
+    pub fn from_row(
+        (id, queue, task_id, reason, died_at_ms, deliveries): (i64, String, String, String, i64, u32),
+    ) -> Self {
+        Self { id: id.to_string(), queue, task_id, reason, died_at_ms, deliveries }
+    }
+}
+
 /// What a worker last reported.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkerReport {
@@ -71,6 +81,14 @@ pub struct WorkerReport {
     pub heartbeat_at_ms: i64,
     /// Its counters and timings (`WorkerStats::to_json`).
     pub stats: Value,
+}
+
+impl WorkerReport {
+    /// A report as databases keep it: (name, heartbeat at ms, stats JSON); stats that do
+    /// not parse read as null.
+    pub fn from_row((name, heartbeat_at_ms, stats): (String, i64, String)) -> Self {
+        Self { name, heartbeat_at_ms, stats: serde_json::from_str(&stats).unwrap_or(Value::Null) }
+    }
 }
 
 /// A worker counts as alive while its last report is at most this old (it reports every

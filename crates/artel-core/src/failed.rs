@@ -38,6 +38,14 @@ pub struct FailedTask {
 }
 
 impl FailedTask {
+    /// A failure as stores keep it, JSON.
+    pub fn decode(entry: &[u8]) -> crate::BrokerResult<Self> {
+        serde_json::from_slice(entry).map_err(|e| {
+            crate::BrokerError::new(crate::BrokerErrorKind::Corrupt, "a failed-task record is not valid JSON")
+                .with_source(e)
+        })
+    }
+
     /// `args` shortened to [`ARGS_PREVIEW`] characters, marked with `…` when cut.
     pub fn preview(args: &str) -> String {
         match args.char_indices().nth(ARGS_PREVIEW) {

@@ -49,13 +49,8 @@ impl Inspect for PostgresBroker {
                 .map_err(|e| pg_error("listing dead messages", e))?;
         Ok(rows
             .into_iter()
-            .map(|(id, queue, task_id, reason, died_at_ms, deliveries)| DeadMessage {
-                id: id.to_string(),
-                queue,
-                task_id,
-                reason,
-                died_at_ms,
-                deliveries: u32::try_from(deliveries).unwrap_or(0),
+            .map(|(id, queue, task_id, reason, died_at, deliveries)| {
+                DeadMessage::from_row((id, queue, task_id, reason, died_at, u32::try_from(deliveries).unwrap_or(0)))
             })
             .collect())
     }
@@ -129,13 +124,6 @@ impl WorkerRegistry for PostgresBroker {
             .fetch_all(&self.shared.pool)
             .await
             .map_err(|e| pg_error("listing workers", e))?;
-        Ok(rows
-            .into_iter()
-            .map(|(name, heartbeat_at_ms, stats)| WorkerReport {
-                name,
-                heartbeat_at_ms,
-                stats: serde_json::from_str(&stats).unwrap_or(Value::Null),
-            })
-            .collect())
+        Ok(rows.into_iter().map(WorkerReport::from_row).collect())
     }
 }

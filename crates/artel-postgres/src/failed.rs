@@ -1,7 +1,7 @@
 //! [`FailedTasks`] on the database: the `failed` table, written with the ack
 //! (`LeaseStore::ack_failed`), read and re-published here.
 
-use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, FailedFilter, FailedTask, FailedTasks, Message};
+use artel_core::{BrokerResult, FailedFilter, FailedTask, FailedTasks, Message};
 use async_trait::async_trait;
 
 use crate::broker::PostgresBroker;
@@ -18,14 +18,7 @@ impl FailedTasks for PostgresBroker {
             .fetch_all(&self.shared.pool)
             .await
             .map_err(|e| pg_error("listing failed tasks", e))?;
-        entries
-            .iter()
-            .map(|entry| {
-                serde_json::from_str(entry).map_err(|e| {
-                    BrokerError::new(BrokerErrorKind::Corrupt, "a failed-task record is not valid JSON").with_source(e)
-                })
-            })
-            .collect()
+        entries.iter().map(|entry| FailedTask::decode(entry.as_bytes())).collect()
     }
 
     /// Takes the failures and publishes their messages again (retries reset, due now),

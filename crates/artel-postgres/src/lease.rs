@@ -78,10 +78,7 @@ impl LeaseStore for Shared {
     /// Publish notifications wake the waiter at once; polling only covers a lost listener
     /// and delayed messages coming due.
     async fn wait_for_work(&self, waiter: &mut Self::Waiter, due_in: Option<Duration>) -> BrokerResult<()> {
-        let poll = self.config.poll_interval;
-        if tokio::time::timeout(due_in.map_or(poll, |d| d.min(poll)), waiter.changed()).await.is_ok() {
-            waiter.mark_unchanged();
-        }
+        artel_core::leased::wait_for_publish(waiter, due_in, self.config.poll_interval).await;
         Ok(())
     }
 

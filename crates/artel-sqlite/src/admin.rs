@@ -32,17 +32,7 @@ impl Inspect for SqliteBroker {
             .db
             .call("listing dead messages", move |tx| queries::dead_list(tx, queue.as_deref(), limit))
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, queue, task_id, reason, died_at_ms, deliveries)| DeadMessage {
-                id: id.to_string(),
-                queue,
-                task_id,
-                reason,
-                died_at_ms,
-                deliveries,
-            })
-            .collect())
+        Ok(rows.into_iter().map(DeadMessage::from_row).collect())
     }
 }
 
@@ -92,13 +82,6 @@ impl WorkerRegistry for SqliteBroker {
 
     async fn workers(&self) -> BrokerResult<Vec<WorkerReport>> {
         let rows = self.shared.db.call("listing workers", queries::worker_list).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(name, heartbeat_at_ms, stats)| WorkerReport {
-                name,
-                heartbeat_at_ms,
-                stats: serde_json::from_str(&stats).unwrap_or(Value::Null),
-            })
-            .collect())
+        Ok(rows.into_iter().map(WorkerReport::from_row).collect())
     }
 }

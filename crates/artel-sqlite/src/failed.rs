@@ -1,7 +1,7 @@
 //! [`FailedTasks`] on the database: the `failed` table, written with the ack
 //! (`SqliteAcker::ack_failed`), read and re-published here.
 
-use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, FailedFilter, FailedTask, FailedTasks, Message};
+use artel_core::{BrokerResult, FailedFilter, FailedTask, FailedTasks, Message};
 use async_trait::async_trait;
 
 use crate::broker::SqliteBroker;
@@ -18,14 +18,7 @@ impl FailedTasks for SqliteBroker {
                 queries::failed_list(tx, f.queue.as_deref(), f.task.as_deref(), f.since_ms, f.limit)
             })
             .await?;
-        entries
-            .iter()
-            .map(|entry| {
-                serde_json::from_str(entry).map_err(|e| {
-                    BrokerError::new(BrokerErrorKind::Corrupt, "a failed-task record is not valid JSON").with_source(e)
-                })
-            })
-            .collect()
+        entries.iter().map(|entry| FailedTask::decode(entry.as_bytes())).collect()
     }
 
     async fn failed_retry(&self, task_ids: Option<&[String]>) -> BrokerResult<u64> {

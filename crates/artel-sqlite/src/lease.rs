@@ -66,10 +66,7 @@ impl LeaseStore for Shared {
 
     /// Local publishes wake the waiter at once; other processes' are seen by polling.
     async fn wait_for_work(&self, waiter: &mut Self::Waiter, due_in: Option<Duration>) -> BrokerResult<()> {
-        let poll = self.config.poll_interval;
-        if tokio::time::timeout(due_in.map_or(poll, |d| d.min(poll)), waiter.changed()).await.is_ok() {
-            waiter.mark_unchanged();
-        }
+        artel_core::leased::wait_for_publish(waiter, due_in, self.config.poll_interval).await;
         Ok(())
     }
 

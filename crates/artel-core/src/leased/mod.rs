@@ -31,6 +31,22 @@ use crate::{FailedTask, lock};
 pub use store::{Claim, Claimed, LeaseStore, Stored};
 pub use waiting::Waiting;
 
+/// Waits for a publish that `published` (a counter the store bumps) announces, `due_in`
+/// passing, or `poll`, whichever comes first: the wait of stores that learn of publishes
+/// in-process or by notification, and poll for the rest.
+///
+/// # Cancel safety
+/// Cancel safe.
+pub async fn wait_for_publish(
+    published: &mut tokio::sync::watch::Receiver<u64>,
+    due_in: Option<std::time::Duration>,
+    poll: std::time::Duration,
+) {
+    if tokio::time::timeout(due_in.map_or(poll, |d| d.min(poll)), published.changed()).await.is_ok() {
+        published.mark_unchanged();
+    }
+}
+
 /// The ids a consumer holds (buffered, waiting for their ETA or delivered), for the heartbeat.
 type Held<Id> = Arc<Mutex<Vec<Id>>>;
 
