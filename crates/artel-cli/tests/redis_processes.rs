@@ -6,8 +6,6 @@ mod support;
 use std::time::{Duration, Instant};
 
 use artel::connect;
-use artel::core::{Clock, Signature, State, SystemClock};
-use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_on_a_killed_redis_worker_completes_on_another_after_its_lease() {
@@ -21,32 +19,7 @@ async fn a_task_on_a_killed_redis_worker_completes_on_another_after_its_lease() 
         Err(e) if std::env::var("ARTEL_REQUIRE_SERVICES").as_deref() == Ok("1") => panic!("Redis is required: {e}"),
         Err(e) => return eprintln!("skipped: {e}"),
     };
-    let mut doomed = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "1"]);
-    let script = format!("echo run >> {runs}; sleep 1; echo $PPID");
-    let message = Signature::new("exec")
-        .with_args(vec![json!("sh"), json!(["-c", script])])
-        .to_message(SystemClock.now(), "test");
-    let id = message.headers.id.clone();
-    connection.backend.broker().publish("celery", std::slice::from_ref(&message)).await.expect("publish");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !std::path::Path::new(&runs).exists() {
-        assert!(Instant::now() < deadline, "the first worker never started the task");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    doomed.0.kill().expect("SIGKILL");
-    doomed.0.wait().expect("reaped");
-    let killed_at = Instant::now();
-    let rescuer = support::WorkerProcess::start(&url, &["--enable", "exec", "-c", "1"]);
-    let result = connection.backend.results().wait(&id, Duration::from_secs(30)).await.expect("finished");
-    assert_eq!(result.status, State::Success, "{result:?}");
-    let pid: u32 =
-        result.result.get("stdout").and_then(Value::as_str).and_then(|s| s.trim().parse().ok()).expect("pid");
-    assert_eq!(pid, rescuer.0.id(), "the surviving worker finished it");
-    assert!(killed_at.elapsed() >= Duration::from_millis(800), "not before the lease lapsed");
-    let started = std::fs::read_to_string(&runs).expect("runs").lines().count();
-    assert_eq!(started, 2, "at least once: started on the killed worker, then once more");
-    tokio::time::sleep(Duration::from_millis(200)).await; // the ack follows the stored result
-    assert_eq!(connection.backend.broker().len("celery").await.expect("len"), 0, "nothing left");
+    support::a_task_on_a_killed_worker_completes_on_another(&connection, &url, &runs).await;
 }
 
 #[test]

@@ -61,6 +61,11 @@ impl Control for PostgresBroker {
     async fn dead_retry(&self, queue: Option<&str>) -> BrokerResult<u64> {
         let retrying = |e| pg_error("retrying dead messages", e);
         let mut tx = self.shared.pool.begin().await.map_err(retrying)?;
+        sqlx::query(include_str!("../queries/result/forget_dead.sql"))
+            .bind(queue)
+            .execute(&mut *tx)
+            .await
+            .map_err(retrying)?;
         let moved = sqlx::query(include_str!("../queries/dead/retry.sql"))
             .bind(queue)
             .bind(self.shared.now_ms())

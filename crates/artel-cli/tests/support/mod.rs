@@ -73,6 +73,40 @@ impl Drop for WorkerProcess {
     }
 }
 
+/// A task on a worker SIGKILLed mid-run completes on another worker once its lease
+/// (about 1 s in `url`) lapses: run twice, finished by the survivor, nothing left.
+/// `runs` is a scratch file the task appends to at each start.
+pub async fn a_task_on_a_killed_worker_completes_on_another(connection: &artel::Connection, url: &str, runs: &str) {
+    use artel::core::{Clock, Signature, State, SystemClock};
+    use serde_json::{Value, json};
+    let mut doomed = WorkerProcess::start(url, &["--enable", "exec", "-c", "1"]);
+    let script = format!("echo run >> {runs}; sleep 1; echo $PPID");
+    let message = Signature::new("exec")
+        .with_args(vec![json!("sh"), json!(["-c", script])])
+        .to_message(SystemClock.now(), "test");
+    let id = message.headers.id.clone();
+    connection.backend.broker().publish("celery", std::slice::from_ref(&message)).await.expect("publish");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::path::Path::new(runs).exists() {
+        assert!(Instant::now() < deadline, "the first worker never started the task");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    doomed.0.kill().expect("SIGKILL");
+    doomed.0.wait().expect("reaped");
+    let killed_at = Instant::now();
+    let rescuer = WorkerProcess::start(url, &["--enable", "exec", "-c", "1"]);
+    let result = connection.backend.results().wait(&id, Duration::from_secs(30)).await.expect("finished");
+    assert_eq!(result.status, State::Success, "{result:?}");
+    let pid: u32 =
+        result.result.get("stdout").and_then(Value::as_str).and_then(|s| s.trim().parse().ok()).expect("pid");
+    assert_eq!(pid, rescuer.0.id(), "the surviving worker finished it");
+    assert!(killed_at.elapsed() >= Duration::from_millis(800), "not before the lease lapsed");
+    let started = std::fs::read_to_string(runs).expect("runs").lines().count();
+    assert_eq!(started, 2, "at least once: started on the killed worker, then once more");
+    tokio::time::sleep(Duration::from_millis(200)).await; // the ack follows the stored result
+    assert_eq!(connection.backend.broker().len("celery").await.expect("len"), 0, "nothing left");
+}
+
 /// Runs the `artel` binary against `url`: (exit code, stdout, stderr).
 pub fn artel(url: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_artel")).args(["--broker", url]).args(args).output().expect("run artel");
