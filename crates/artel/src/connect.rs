@@ -199,18 +199,19 @@ fn tls_from_env(url: &str) -> artel_core::TlsFiles {
 /// What opening one scheme's URL yields.
 type Opening<'a> = BoxFuture<'a, Result<Connection, ConnectError>>;
 
-/// One URL scheme: its prefix, the cargo feature that builds it, and how to open what
-/// follows the prefix (`None` when this build was compiled without the feature).
+/// URL schemes opened the same way: their prefixes, the cargo feature that builds them,
+/// and how to open what follows the prefix (`None` when this build was compiled without
+/// the feature).
 struct Scheme {
-    prefix: &'static str,
+    prefixes: &'static [&'static str],
     feature: &'static str,
     open: Option<for<'a> fn(&'a str, &'a str) -> Opening<'a>>,
 }
 
-/// Every scheme, tried in order: `celery+redis://` before `redis://`.
+/// Every scheme; the openers tell the variants (TLS, Sentinel) apart by the URL.
 const SCHEMES: &[Scheme] = &[
     Scheme {
-        prefix: "amqp://",
+        prefixes: &["amqp://", "amqps://"],
         feature: "celery",
         #[cfg(feature = "celery")]
         open: Some(|url, _| Box::pin(connect_amqp(url))),
@@ -218,15 +219,7 @@ const SCHEMES: &[Scheme] = &[
         open: None,
     },
     Scheme {
-        prefix: "amqps://",
-        feature: "celery",
-        #[cfg(feature = "celery")]
-        open: Some(|url, _| Box::pin(connect_amqp(url))),
-        #[cfg(not(feature = "celery"))]
-        open: None,
-    },
-    Scheme {
-        prefix: "celery+redis://",
+        prefixes: &["celery+redis://", "celery+rediss://", "sentinel://"],
         feature: "celery",
         #[cfg(feature = "celery")]
         open: Some(|url, rest| Box::pin(connect_celery_redis(url, rest))),
@@ -234,15 +227,7 @@ const SCHEMES: &[Scheme] = &[
         open: None,
     },
     Scheme {
-        prefix: "sentinel://",
-        feature: "celery",
-        #[cfg(feature = "celery")]
-        open: Some(|url, rest| Box::pin(connect_celery_redis(url, rest))),
-        #[cfg(not(feature = "celery"))]
-        open: None,
-    },
-    Scheme {
-        prefix: "redis+sentinel://",
+        prefixes: &["redis://", "rediss://", "redis+sentinel://"],
         feature: "redis",
         #[cfg(feature = "redis")]
         open: Some(|url, rest| Box::pin(connect_redis(url, rest))),
@@ -250,48 +235,16 @@ const SCHEMES: &[Scheme] = &[
         open: None,
     },
     Scheme {
-        prefix: "celery+rediss://",
-        feature: "celery",
-        #[cfg(feature = "celery")]
-        open: Some(|url, rest| Box::pin(connect_celery_redis(url, rest))),
-        #[cfg(not(feature = "celery"))]
-        open: None,
-    },
-    Scheme {
-        prefix: "redis://",
-        feature: "redis",
-        #[cfg(feature = "redis")]
-        open: Some(|url, rest| Box::pin(connect_redis(url, rest))),
-        #[cfg(not(feature = "redis"))]
-        open: None,
-    },
-    Scheme {
-        prefix: "rediss://",
-        feature: "redis",
-        #[cfg(feature = "redis")]
-        open: Some(|url, rest| Box::pin(connect_redis(url, rest))),
-        #[cfg(not(feature = "redis"))]
-        open: None,
-    },
-    Scheme {
-        prefix: "postgres://",
+        prefixes: &["postgres://", "postgresql://"],
         feature: "postgres",
         #[cfg(feature = "postgres")]
         open: Some(|url, _| Box::pin(connect_postgres(url))),
         #[cfg(not(feature = "postgres"))]
         open: None,
     },
+    Scheme { prefixes: &["memory://"], feature: "", open: Some(|url, rest| Box::pin(connect_memory(url, rest))) },
     Scheme {
-        prefix: "postgresql://",
-        feature: "postgres",
-        #[cfg(feature = "postgres")]
-        open: Some(|url, _| Box::pin(connect_postgres(url))),
-        #[cfg(not(feature = "postgres"))]
-        open: None,
-    },
-    Scheme { prefix: "memory://", feature: "", open: Some(|url, rest| Box::pin(connect_memory(url, rest))) },
-    Scheme {
-        prefix: "sqlite://",
+        prefixes: &["sqlite://"],
         feature: "sqlite",
         #[cfg(feature = "sqlite")]
         open: Some(|url, rest| Box::pin(std::future::ready(connect_sqlite(url, rest)))),
@@ -304,7 +257,7 @@ const SCHEMES: &[Scheme] = &[
 /// back, `?poll_ms=N` how long an idle consumer waits before looking again.
 pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
     for scheme in SCHEMES {
-        let Some(rest) = url.strip_prefix(scheme.prefix) else { continue };
+        let Some(rest) = scheme.prefixes.iter().find_map(|prefix| url.strip_prefix(prefix)) else { continue };
         return match scheme.open {
             Some(open) => open(url, rest).await,
             None => Err(ConnectError::NotCompiledIn { url: artel_core::redact_url(url), feature: scheme.feature }),
