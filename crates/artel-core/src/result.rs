@@ -86,6 +86,14 @@ impl TaskResult {
             None => error,
         })
     }
+
+    /// What a ready result says: its value, or the error it holds.
+    pub fn outcome(self) -> Result<Value, TaskError> {
+        match self.error() {
+            Some(error) => Err(error),
+            None => Ok(self.result),
+        }
+    }
 }
 
 fn display_value(v: &Value) -> String {

@@ -54,7 +54,7 @@ pub(crate) async fn store_result(
         shared.announce_result();
     }
     // Now and then, whoever stores deletes some expired results.
-    if fastrand_once_in(1_000) {
+    if once_in(1_000) {
         sqlx::query(include_str!("../queries/result/sweep.sql"))
             .bind(now)
             .bind(SWEEP_LIMIT)
@@ -66,7 +66,7 @@ pub(crate) async fn store_result(
 }
 
 /// True about once in `n` calls, cheaply (the sweep needs no exact schedule).
-fn fastrand_once_in(n: u64) -> bool {
+fn once_in(n: u64) -> bool {
     use std::sync::atomic::{AtomicU64, Ordering};
     static CALLS: AtomicU64 = AtomicU64::new(0);
     CALLS.fetch_add(1, Ordering::Relaxed) % n == 0

@@ -258,10 +258,7 @@ impl App {
             .map_err(|e| TaskError::msg(format!("cannot watch results: {e}")))?;
         let id = self.send(call).await.map_err(|e| TaskError::msg(e.to_string()))?;
         let result = hub.wait(id).await.map_err(|e| TaskError::msg(format!("cannot read the result: {e}")))?;
-        match result.error() {
-            Some(error) => Err(error),
-            None => Ok(result.result),
-        }
+        result.outcome()
     }
 
     /// Revokes task `id`; see [`AsyncResult::revoke`].

@@ -242,10 +242,8 @@ impl<T: DeserializeOwned> AsyncResult<T> {
             BrokerErrorKind::Timeout => ResultError::Timeout { id: id.clone(), timeout },
             _ => ResultError::Backend { id: id.clone(), source },
         })?;
-        if let Some(error) = result.error() {
-            return Err(ResultError::Task { id, error });
-        }
-        serde_json::from_value(result.result).map_err(|source| ResultError::Decode { id, source })
+        let value = result.outcome().map_err(|error| ResultError::Task { id: id.clone(), error })?;
+        serde_json::from_value(value).map_err(|source| ResultError::Decode { id, source })
     }
 }
 

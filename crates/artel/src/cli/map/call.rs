@@ -182,9 +182,6 @@ impl Remote {
                 self.hub.wait(id).await.map_err(|e| TaskError::msg(format!("cannot read the result: {e}")))?
             }
         };
-        match result.error() {
-            Some(error) => Err(error),
-            None => Ok(result.result),
-        }
+        result.outcome()
     }
 }
