@@ -8,10 +8,9 @@ use artel_core::{
     TaskResult,
 };
 use async_trait::async_trait;
-use sqlx::PgConnection;
 
 use crate::broker::PostgresBroker;
-use crate::shared::{Shared, pg_error};
+use crate::shared::pg_error;
 
 /// Revocations one poll reads at most.
 const REVOCATIONS_PER_READ: i64 = 10_000;
@@ -28,43 +27,6 @@ fn decode(owner: &str, json: &[u8]) -> BrokerResult<TaskResult> {
     })
 }
 
-/// Stores `result` on `conn` (the caller's transaction) and has a ready one announced;
-/// whether it was written (a final result is never replaced).
-pub(crate) async fn store_result(
-    shared: &Shared,
-    conn: &mut PgConnection,
-    result: &TaskResult,
-    ttl: Option<Duration>,
-) -> BrokerResult<bool> {
-    let storing = |e| pg_error("storing a result", e);
-    let now = shared.now_ms();
-    let expires_at = ttl.map(|ttl| now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)));
-    let written = sqlx::query(include_str!("../queries/result/store.sql"))
-        .bind(&result.task_id)
-        .bind(result.status.as_str())
-        .bind(encode(result)?)
-        .bind(expires_at)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(storing)?
-        .rows_affected()
-        == 1;
-    if written && result.status.is_ready() {
-        shared.announce_result();
-    }
-    // Now and then, whoever stores deletes some expired results.
-    if once_in(1_000) {
-        sqlx::query(include_str!("../queries/result/sweep.sql"))
-            .bind(now)
-            .bind(SWEEP_LIMIT)
-            .execute(&mut *conn)
-            .await
-            .map_err(storing)?;
-    }
-    Ok(written)
-}
-
 /// True about once in `n` calls, cheaply (the sweep needs no exact schedule).
 fn once_in(n: u64) -> bool {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,10 +40,36 @@ impl ResultBackend for PostgresBroker {
         Some(std::sync::Arc::as_ptr(&self.shared) as usize)
     }
 
+    /// Writes `result` (a final one is never replaced) and, once it is committed, has a
+    /// ready one announced: a waiter woken earlier would read nothing and sleep on.
     async fn store(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<bool> {
-        let mut tx = self.shared.pool.begin().await.map_err(|e| pg_error("storing a result", e))?;
-        let written = store_result(&self.shared, &mut tx, result, ttl).await?;
-        tx.commit().await.map_err(|e| pg_error("storing a result", e))?;
+        let storing = |e| pg_error("storing a result", e);
+        let shared = &self.shared;
+        let now = shared.now_ms();
+        let expires_at = ttl.map(|ttl| now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)));
+        let written = sqlx::query(include_str!("../queries/result/store.sql"))
+            .bind(&result.task_id)
+            .bind(result.status.as_str())
+            .bind(encode(result)?)
+            .bind(expires_at)
+            .bind(now)
+            .execute(&shared.pool)
+            .await
+            .map_err(storing)?
+            .rows_affected()
+            == 1;
+        if written && result.status.is_ready() {
+            shared.announce_result();
+        }
+        // Now and then, whoever stores deletes some expired results.
+        if once_in(1_000) {
+            sqlx::query(include_str!("../queries/result/sweep.sql"))
+                .bind(now)
+                .bind(SWEEP_LIMIT)
+                .execute(&shared.pool)
+                .await
+                .map_err(storing)?;
+        }
         Ok(written)
     }
 

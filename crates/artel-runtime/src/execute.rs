@@ -147,7 +147,7 @@ impl Dispatcher {
         }
         let meta = || serde_json::json!({"pid": std::process::id(), "hostname": crate::hostname()});
         if self.track_received && !ignore_result {
-            self.store(TaskResult::progress(&id, State::Received, meta()), false).await;
+            self.store(&TaskResult::progress(&id, State::Received, meta()), false).await;
         }
         if let Some(rate) = options.rate_limit.as_deref() {
             tokio::select! {
@@ -170,7 +170,7 @@ impl Dispatcher {
         let headers = &delivery.message().headers;
         self.started(delivery.message());
         if self.track_started && !ignore_result {
-            self.store(TaskResult::progress(&id, State::Started, meta()), false).await;
+            self.store(&TaskResult::progress(&id, State::Started, meta()), false).await;
         }
         let results = (!ignore_result).then(|| (self.backend.clone(), self.result_ttl));
         let ctx = Context::for_message(headers, results);
@@ -315,6 +315,9 @@ impl Dispatcher {
     /// Advances the workflow, records the outcome and settles the message: in one step
     /// when the broker holds the results too, else store, then ack (recording `failure`
     /// with the ack when there is one).
+    ///
+    /// As in Celery, a success's follow-ups are published before its result is stored,
+    /// a failure's errbacks after: an errback reading the failed task's result finds it.
     async fn complete(
         &self,
         delivery: Delivery,
@@ -324,10 +327,17 @@ impl Dispatcher {
         embed: &Embed,
         failure: Option<FailedTask>,
     ) {
+        if result.status.is_exception() {
+            let stored = self.store(&result, ignore_result).await;
+            if stored && !self.advance(&delivery, &result, embed).await {
+                return settle(delivery.requeue().await, id);
+            }
+            return self.finish(delivery, id, stored, failure).await;
+        }
         if !self.advance(&delivery, &result, embed).await {
             return settle(delivery.requeue().await, id);
         }
-        let delivery = if ignore_result || failure.is_some() || !self.results_in_broker {
+        let delivery = if ignore_result || !self.results_in_broker {
             delivery
         } else {
             let claim = unique_claim(&delivery.message().headers);
@@ -340,7 +350,7 @@ impl Dispatcher {
                 }
             }
         };
-        let stored = self.store(result, ignore_result).await;
+        let stored = self.store(&result, ignore_result).await;
         self.finish(delivery, id, stored, failure).await;
     }
 
@@ -372,10 +382,10 @@ impl Dispatcher {
                 reason: error.to_string(),
             });
             let result = TaskResult::failure(id, &error, self.clock.now());
+            self.store(&result, false).await;
             if !self.advance(&delivery, &result, embed).await {
                 return settle(delivery.requeue().await, id);
             }
-            self.store(result, false).await;
         }
         let claim = unique_claim(&delivery.message().headers);
         settle(delivery.reject(&error.to_string()).await, id);
@@ -383,11 +393,11 @@ impl Dispatcher {
     }
 
     /// Stores a result (unless ignored); false when the backend failed.
-    async fn store(&self, result: TaskResult, ignore_result: bool) -> bool {
+    async fn store(&self, result: &TaskResult, ignore_result: bool) -> bool {
         if ignore_result {
             return true;
         }
-        match self.backend.store(&result, self.result_ttl).await {
+        match self.backend.store(result, self.result_ttl).await {
             Ok(_) => true,
             Err(e) => {
                 if let Some(observer) = &self.observer {
