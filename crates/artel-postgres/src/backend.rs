@@ -8,14 +8,16 @@ use artel_core::{
     TaskResult,
 };
 use async_trait::async_trait;
+use sqlx::PgPool;
 
 use crate::broker::PostgresBroker;
 use crate::shared::pg_error;
 
 /// Revocations one poll reads at most.
 const REVOCATIONS_PER_READ: i64 = 10_000;
-/// Expired results one store deletes at most, now and then.
-const SWEEP_LIMIT: i64 = 1_000;
+/// Expired results one sweep deletes at most: one sweep follows about every this many
+/// stores, so expired results leave at the pace new ones come.
+const SWEEP_LIMIT: u64 = 1_000;
 
 pub(crate) fn encode(result: &TaskResult) -> BrokerResult<Vec<u8>> {
     serde_json::to_vec(result).map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a result").with_source(e))
@@ -27,11 +29,25 @@ fn decode(owner: &str, json: &[u8]) -> BrokerResult<TaskResult> {
     })
 }
 
-/// True about once in `n` calls, cheaply (the sweep needs no exact schedule).
-fn once_in(n: u64) -> bool {
+/// Counts `stored` more results written here; true when that crossed a multiple of
+/// [`SWEEP_LIMIT`] (the sweep needs no exact schedule).
+pub(crate) fn sweep_due(stored: u64) -> bool {
     use std::sync::atomic::{AtomicU64, Ordering};
-    static CALLS: AtomicU64 = AtomicU64::new(0);
-    CALLS.fetch_add(1, Ordering::Relaxed) % n == 0
+    static STORED: AtomicU64 = AtomicU64::new(0);
+    let before = STORED.fetch_add(stored, Ordering::Relaxed);
+    before / SWEEP_LIMIT != before.wrapping_add(stored) / SWEEP_LIMIT
+}
+
+/// Deletes up to [`SWEEP_LIMIT`] results expired by `now`: whoever stores does it now and
+/// then ([`sweep_due`]).
+pub(crate) async fn sweep(pool: &PgPool, now: i64) -> BrokerResult<()> {
+    sqlx::query(include_str!("../queries/result/sweep.sql"))
+        .bind(now)
+        .bind(SWEEP_LIMIT as i64)
+        .execute(pool)
+        .await
+        .map_err(|e| pg_error("deleting expired results", e))?;
+    Ok(())
 }
 
 #[async_trait]
@@ -61,14 +77,8 @@ impl ResultBackend for PostgresBroker {
         if written && result.status.is_ready() {
             shared.announce_result();
         }
-        // Now and then, whoever stores deletes some expired results.
-        if once_in(1_000) {
-            sqlx::query(include_str!("../queries/result/sweep.sql"))
-                .bind(now)
-                .bind(SWEEP_LIMIT)
-                .execute(&shared.pool)
-                .await
-                .map_err(storing)?;
+        if sweep_due(1) {
+            sweep(&shared.pool, now).await?;
         }
         Ok(written)
     }

@@ -64,7 +64,13 @@ impl PostgresBroker {
         self.insert(conn, queue, messages).await
     }
 
-    pub(crate) async fn insert(&self, conn: &mut PgConnection, queue: &str, messages: &[Message]) -> BrokerResult<()> {
+    /// Inserts `messages` and notifies their publish, in one statement on `conn`.
+    pub(crate) async fn insert<'c>(
+        &self,
+        conn: impl sqlx::PgExecutor<'c>,
+        queue: &str,
+        messages: &[Message],
+    ) -> BrokerResult<()> {
         if messages.is_empty() {
             return Ok(());
         }
@@ -85,15 +91,10 @@ impl PostgresBroker {
             .bind(visible)
             .bind(ids)
             .bind(envelopes)
-            .execute(&mut *conn)
+            .bind(&self.shared.published_channel)
+            .execute(conn)
             .await
             .map_err(|e| pg_error("publishing messages", e))?;
-        sqlx::query(include_str!("../queries/notify.sql"))
-            .bind(&self.shared.published_channel)
-            .bind(queue)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| pg_error("announcing a publish", e))?;
         Ok(())
     }
 }
@@ -105,9 +106,8 @@ impl Broker for PostgresBroker {
     }
 
     async fn publish(&self, queue: &str, messages: &[Message]) -> BrokerResult<()> {
-        let mut tx = self.shared.pool.begin().await.map_err(|e| pg_error("publishing messages", e))?;
-        self.insert(&mut tx, queue, messages).await?;
-        tx.commit().await.map_err(|e| pg_error("publishing messages", e))
+        // One statement committed on its own: one round trip.
+        self.insert(&self.shared.pool, queue, messages).await
     }
 
     async fn consume(&self, queues: &Queues, prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {

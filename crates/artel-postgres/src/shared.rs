@@ -9,6 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{Executor, PgPool};
 use tokio::sync::{Notify, watch};
 
+use crate::completer::Completions;
+
 /// The schema's migrations, in order; each runs once, in a transaction.
 const MIGRATIONS: [(i32, &str); 5] = [
     (1, include_str!("../migrations/0001_init.sql")),
@@ -69,14 +71,18 @@ pub(crate) struct Shared {
     pub(crate) stored: Arc<StoreSignal>,
     /// Ready results stored here since the last announcement.
     unannounced: Arc<Notify>,
+    /// Where consumers' completions go to be written in batches.
+    pub(crate) completions: Completions,
     listener: tokio::task::JoinHandle<()>,
     announcer: tokio::task::JoinHandle<()>,
+    completer: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
         self.listener.abort();
         self.announcer.abort();
+        self.completer.abort();
     }
 }
 
@@ -121,15 +127,38 @@ impl Shared {
         ));
         let unannounced = Arc::new(Notify::new());
         let announcer = tokio::spawn(announce(settle.clone(), results_channel.clone(), unannounced.clone()));
-        Ok(Self { pool, settle, config, clock, published_channel, published, stored, unannounced, listener, announcer })
+        let (completions, incoming) = tokio::sync::mpsc::unbounded_channel();
+        let completer = tokio::spawn(crate::completer::run(
+            settle.clone(),
+            incoming,
+            {
+                let clock = clock.clone();
+                move || clock.now().timestamp_millis()
+            },
+            {
+                let (stored, unannounced) = (stored.clone(), unannounced.clone());
+                move || announce_result(&stored, &unannounced)
+            },
+        ));
+        Ok(Self {
+            pool,
+            settle,
+            config,
+            clock,
+            published_channel,
+            published,
+            stored,
+            unannounced,
+            completions,
+            listener,
+            announcer,
+            completer,
+        })
     }
 
-    /// Has a ready result (committed) announced to every process's waiters: this
-    /// process's at once, others' with the next NOTIFY (at once when none went out in
-    /// the last [`ANNOUNCE_EVERY`]).
+    /// Has a ready result (committed) announced to every process's waiters.
     pub(crate) fn announce_result(&self) {
-        self.stored.stored();
-        self.unannounced.notify_one();
+        announce_result(&self.stored, &self.unannounced);
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
@@ -187,6 +216,13 @@ async fn migrate(pool: &PgPool, schema: &str) -> BrokerResult<()> {
         tracing::info!(schema, version, "applied a migration");
     }
     tx.commit().await.map_err(migrating)
+}
+
+/// Has committed ready results announced: to this process's waiters at once, to others'
+/// with the next NOTIFY (at once when none went out in the last [`ANNOUNCE_EVERY`]).
+fn announce_result(stored: &StoreSignal, unannounced: &Notify) {
+    stored.stored();
+    unannounced.notify_one();
 }
 
 /// Sends a NOTIFY on `channel` as soon as a ready result is stored, then at most one per

@@ -1,15 +1,25 @@
--- Stores a finished task's result ($2 state, $3 JSON, $4 expiry; guarded as in
--- result/store.sql) and removes its message ($6, if holder $7 still holds it) in one
--- statement. Returns (written, acked).
-WITH stored AS (
-    INSERT INTO results (task_id, state, result, expires_at) VALUES ($1, $2, $3, $4)
+-- Stores finished tasks' results and removes their messages, many in one statement.
+-- Row i: task $1[i] ended in state $2[i] with JSON $3[i], kept until $4[i] (NULL: kept);
+-- its message $5[i] is removed only if holder $6[i] still holds it. A final result is
+-- never replaced (as in result/store.sql; $7 is now). Task ids are distinct. Returns
+-- (message id, written, acked) per row.
+WITH input AS (
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::bigint[], $5::bigint[], $6::text[])
+        AS i(task_id, state, result, expires_at, message_id, holder)
+), stored AS (
+    INSERT INTO results (task_id, state, result, expires_at)
+    SELECT task_id, state, result, expires_at FROM input ORDER BY task_id
     ON CONFLICT (task_id) DO UPDATE
     SET state = excluded.state, result = excluded.result, expires_at = excluded.expires_at
     WHERE results.state NOT IN ('SUCCESS', 'FAILURE', 'REVOKED', 'REJECTED', 'IGNORED')
-       OR results.expires_at <= $5
-    RETURNING 1
+       OR results.expires_at <= $7
+    RETURNING task_id
 ), acked AS (
-    DELETE FROM messages WHERE id = $6 AND lease_token = $7
-    RETURNING 1
+    DELETE FROM messages m USING input i
+    WHERE m.id = i.message_id AND m.lease_token = i.holder
+    RETURNING m.id
 )
-SELECT (SELECT count(*) FROM stored) = 1, (SELECT count(*) FROM acked) = 1
+SELECT i.message_id, s.task_id IS NOT NULL, a.id IS NOT NULL
+FROM input i
+LEFT JOIN stored s ON s.task_id = i.task_id
+LEFT JOIN acked a ON a.id = i.message_id

@@ -53,6 +53,9 @@ pub(crate) struct WorkerArgs {
     /// How often to read revocations, in milliseconds: the longest a revoke takes to arrive.
     #[arg(long, default_value_t = 200)]
     revoke_poll_ms: u64,
+    /// Keep results this many seconds (Celery's result_expires); 0 keeps them for good.
+    #[arg(long, default_value_t = artel_core::RESULT_EXPIRES.as_secs(), value_name = "SECONDS")]
+    result_expires: u64,
     /// Dead-letter a message (as WorkerLostError) once it was delivered this many times and
     /// its worker died each time (crash, out of memory, kill), instead of letting it take
     /// down every worker in turn; tasks may set their own (`max_deliveries`). 0: never.
@@ -155,6 +158,7 @@ pub(crate) async fn run(
         time_limit: limit(args.time_limit, "--time-limit")?,
         soft_time_limit: limit(args.soft_time_limit, "--soft-time-limit")?,
         revoke_poll: Duration::from_millis(args.revoke_poll_ms.max(1)),
+        result_ttl: (args.result_expires > 0).then(|| Duration::from_secs(args.result_expires)),
         max_deliveries: args.max_deliveries,
         max_message_bytes: args.max_message_size.saturating_mul(1 << 20),
         processes: (args.pool == PoolKind::Processes).then_some(artel_runtime::ProcessSettings {

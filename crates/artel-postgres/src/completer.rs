@@ -1,0 +1,113 @@
+//! Completions — a task's result stored and its message removed — gathered from every
+//! consumer of a process into one statement: while one batch is in the database the next
+//! gathers, so a busy worker pays one round trip for many tasks and a quiet one waits for
+//! no timer (a lone completion goes out at once).
+//!
+//! Invariants: a completion is answered only after the statement carrying it committed
+//! (or failed: then every completion in it gets the error and its message goes back);
+//! two completions of one task id never share a statement (`ON CONFLICT` may touch a row
+//! once) — the later one goes in the next.
+
+use std::collections::{HashSet, VecDeque};
+
+use artel_core::leased::Stored;
+use artel_core::{BrokerError, BrokerResult};
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::shared::pg_error;
+
+/// The most completions in one statement.
+const MAX_BATCH: usize = 500;
+
+/// One task's completion, waiting for its statement.
+pub(crate) struct Completion {
+    pub(crate) message_id: i64,
+    pub(crate) holder: String,
+    pub(crate) task_id: String,
+    pub(crate) state: &'static str,
+    pub(crate) result: Vec<u8>,
+    pub(crate) expires_at: Option<i64>,
+    /// Whether the result is final (its storing is announced).
+    pub(crate) ready: bool,
+    pub(crate) reply: oneshot::Sender<BrokerResult<Stored>>,
+}
+
+/// Sends completions to the loop that writes them (see [`run`]).
+pub(crate) type Completions = mpsc::UnboundedSender<Completion>;
+
+/// Writes the completions sent on `incoming` in batches on `pool`, calling `announce`
+/// after a batch that stored a final result, and deleting expired results now and then;
+/// ends when every sender is gone.
+pub(crate) async fn run(
+    pool: PgPool,
+    mut incoming: mpsc::UnboundedReceiver<Completion>,
+    now_ms: impl Fn() -> i64,
+    announce: impl Fn(),
+) {
+    let mut held_over = VecDeque::new();
+    loop {
+        let first = match held_over.pop_front() {
+            Some(completion) => completion,
+            None => match incoming.recv().await {
+                Some(completion) => completion,
+                None => return,
+            },
+        };
+        let mut ids = HashSet::from([first.task_id.clone()]);
+        let mut batch = vec![first];
+        let mut again = VecDeque::new();
+        while batch.len() < MAX_BATCH {
+            let Some(next) = held_over.pop_front().or_else(|| incoming.try_recv().ok()) else { break };
+            if ids.insert(next.task_id.clone()) {
+                batch.push(next);
+            } else {
+                again.push_back(next);
+            }
+        }
+        again.append(&mut held_over);
+        held_over = again;
+        let (now, written) = (now_ms(), batch.len() as u64);
+        if write(&pool, batch, now).await {
+            announce();
+        }
+        if crate::backend::sweep_due(written) {
+            if let Err(error) = crate::backend::sweep(&pool, now).await {
+                tracing::warn!(%error, "could not delete expired results; the next sweep will");
+            }
+        }
+    }
+}
+
+/// Runs one batch and answers each completion; true when a final result was written.
+async fn write(pool: &PgPool, batch: Vec<Completion>, now: i64) -> bool {
+    let rows: Result<Vec<(i64, bool, bool)>, _> = sqlx::query_as(include_str!("../queries/message/complete.sql"))
+        .bind(batch.iter().map(|c| c.task_id.as_str()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|c| c.state).collect::<Vec<_>>())
+        .bind(batch.iter().map(|c| c.result.as_slice()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|c| c.expires_at).collect::<Vec<_>>())
+        .bind(batch.iter().map(|c| c.message_id).collect::<Vec<_>>())
+        .bind(batch.iter().map(|c| c.holder.as_str()).collect::<Vec<_>>())
+        .bind(now)
+        .fetch_all(pool)
+        .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            let error = pg_error("storing results and acknowledging", e);
+            for completion in batch {
+                let _ = completion.reply.send(Err(BrokerError::new(error.kind(), error.to_string())));
+            }
+            return false;
+        }
+    };
+    let outcome: std::collections::HashMap<i64, (bool, bool)> =
+        rows.into_iter().map(|(id, written, held)| (id, (written, held))).collect();
+    let mut announced = false;
+    for completion in batch {
+        let (written, held) = outcome.get(&completion.message_id).copied().unwrap_or((false, false));
+        announced |= written && completion.ready;
+        let _ = completion.reply.send(Ok(Stored { written, held }));
+    }
+    announced
+}
