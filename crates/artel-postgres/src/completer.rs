@@ -11,7 +11,9 @@
 use std::collections::{HashSet, VecDeque};
 
 use artel_core::leased::Stored;
-use artel_core::{BrokerError, BrokerResult};
+use std::sync::Arc;
+
+use artel_core::{BrokerError, BrokerResult, Clock, StoreSignal};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
@@ -28,86 +30,92 @@ pub(crate) struct Completion {
     pub(crate) state: &'static str,
     pub(crate) result: Vec<u8>,
     pub(crate) expires_at: Option<i64>,
-    /// Whether the result is final (its storing is announced).
-    pub(crate) ready: bool,
     pub(crate) reply: oneshot::Sender<BrokerResult<Stored>>,
 }
 
 /// Sends completions to the loop that writes them (see [`run`]).
 pub(crate) type Completions = mpsc::UnboundedSender<Completion>;
 
-/// Writes the completions sent on `incoming` in batches on `pool`, calling `announce`
-/// after a batch that stored a final result, and deleting expired results now and then;
-/// ends when every sender is gone.
-pub(crate) async fn run(
-    pool: PgPool,
-    mut incoming: mpsc::UnboundedReceiver<Completion>,
-    now_ms: impl Fn() -> i64,
-    announce: impl Fn(),
-) {
-    let mut held_over = VecDeque::new();
-    loop {
-        let first = match held_over.pop_front() {
-            Some(completion) => completion,
-            None => match incoming.recv().await {
-                Some(completion) => completion,
-                None => return,
-            },
-        };
-        let mut ids = HashSet::from([first.task_id.clone()]);
-        let mut batch = vec![first];
-        let mut again = VecDeque::new();
-        while batch.len() < MAX_BATCH {
-            let Some(next) = held_over.pop_front().or_else(|| incoming.try_recv().ok()) else { break };
-            if ids.insert(next.task_id.clone()) {
-                batch.push(next);
-            } else {
-                again.push_back(next);
-            }
-        }
-        again.append(&mut held_over);
-        held_over = again;
-        let (now, written) = (now_ms(), batch.len() as u64);
-        if write(&pool, batch, now).await {
-            announce();
-        }
-        if crate::backend::sweep_due(written) {
-            if let Err(error) = crate::backend::sweep(&pool, now).await {
-                tracing::warn!(%error, "could not delete expired results; the next sweep will");
-            }
-        }
-    }
+/// The loop that writes completions (see the module docs).
+pub(crate) struct Completer {
+    /// The pool that commits without waiting for the WAL flush (see `Shared::settle`).
+    pub(crate) pool: PgPool,
+    /// The NOTIFY channel of ready results.
+    pub(crate) channel: String,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Wakes this process's result waiters (others hear the statement's NOTIFY).
+    pub(crate) stored: Arc<StoreSignal>,
 }
 
-/// Runs one batch and answers each completion; true when a final result was written.
-async fn write(pool: &PgPool, batch: Vec<Completion>, now: i64) -> bool {
-    let rows: Result<Vec<(i64, bool, bool)>, _> = sqlx::query_as(include_str!("../queries/message/complete.sql"))
-        .bind(batch.iter().map(|c| c.task_id.as_str()).collect::<Vec<_>>())
-        .bind(batch.iter().map(|c| c.state).collect::<Vec<_>>())
-        .bind(batch.iter().map(|c| c.result.as_slice()).collect::<Vec<_>>())
-        .bind(batch.iter().map(|c| c.expires_at).collect::<Vec<_>>())
-        .bind(batch.iter().map(|c| c.message_id).collect::<Vec<_>>())
-        .bind(batch.iter().map(|c| c.holder.as_str()).collect::<Vec<_>>())
-        .bind(now)
-        .fetch_all(pool)
-        .await;
-    let rows = match rows {
-        Ok(rows) => rows,
-        Err(e) => {
-            let error = pg_error("storing results and acknowledging", e);
-            for completion in batch {
-                let _ = completion.reply.send(Err(BrokerError::new(error.kind(), error.to_string())));
+impl Completer {
+    /// Writes the completions sent on `incoming` in batches, deleting expired results now
+    /// and then; ends when every sender is gone.
+    pub(crate) async fn run(self, mut incoming: mpsc::UnboundedReceiver<Completion>) {
+        let mut held_over = VecDeque::new();
+        loop {
+            let first = match held_over.pop_front() {
+                Some(completion) => completion,
+                None => match incoming.recv().await {
+                    Some(completion) => completion,
+                    None => return,
+                },
+            };
+            let mut ids = HashSet::from([first.task_id.clone()]);
+            let mut batch = vec![first];
+            let mut again = VecDeque::new();
+            while batch.len() < MAX_BATCH {
+                let Some(next) = held_over.pop_front().or_else(|| incoming.try_recv().ok()) else { break };
+                if ids.insert(next.task_id.clone()) {
+                    batch.push(next);
+                } else {
+                    again.push_back(next);
+                }
             }
-            return false;
+            again.append(&mut held_over);
+            held_over = again;
+            let (now, written) = (self.clock.now().timestamp_millis(), batch.len() as u64);
+            if self.write(batch, now).await {
+                self.stored.stored();
+            }
+            if crate::backend::sweep_due(written) {
+                if let Err(error) = crate::backend::sweep(&self.pool, now).await {
+                    tracing::warn!(%error, "could not delete expired results; the next sweep will");
+                }
+            }
         }
-    };
-    let outcome: std::collections::HashMap<i64, (bool, bool)> =
-        rows.into_iter().map(|(id, written, held)| (id, (written, held))).collect();
-    let mut announced = false;
-    for completion in batch {
-        let (written, held) = outcome.get(&completion.message_id).copied().unwrap_or((false, false));
-        announced |= written && completion.ready;
-        let _ = completion.reply.send(Ok(Stored { written, held }));
     }
-    announced
+
+    /// Runs one batch and answers each completion; true when a result was written.
+    async fn write(&self, batch: Vec<Completion>, now: i64) -> bool {
+        let rows: Result<Vec<(i64, bool, bool)>, _> = sqlx::query_as(include_str!("../queries/message/complete.sql"))
+            .bind(batch.iter().map(|c| c.task_id.as_str()).collect::<Vec<_>>())
+            .bind(batch.iter().map(|c| c.state).collect::<Vec<_>>())
+            .bind(batch.iter().map(|c| c.result.as_slice()).collect::<Vec<_>>())
+            .bind(batch.iter().map(|c| c.expires_at).collect::<Vec<_>>())
+            .bind(batch.iter().map(|c| c.message_id).collect::<Vec<_>>())
+            .bind(batch.iter().map(|c| c.holder.as_str()).collect::<Vec<_>>())
+            .bind(now)
+            .bind(&self.channel)
+            .fetch_all(&self.pool)
+            .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                let error = pg_error("storing results and acknowledging", e);
+                for completion in batch {
+                    let _ = completion.reply.send(Err(BrokerError::new(error.kind(), error.to_string())));
+                }
+                return false;
+            }
+        };
+        let outcome: std::collections::HashMap<i64, (bool, bool)> =
+            rows.into_iter().map(|(id, written, held)| (id, (written, held))).collect();
+        let mut announced = false;
+        for completion in batch {
+            let (written, held) = outcome.get(&completion.message_id).copied().unwrap_or((false, false));
+            announced |= written;
+            let _ = completion.reply.send(Ok(Stored { written, held }));
+        }
+        announced
+    }
 }

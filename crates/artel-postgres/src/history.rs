@@ -1,5 +1,6 @@
 //! [`TaskHistory`] on the database: the `history` and `minutes` tables (migration 0005).
-//! A batch of records is one transaction: rows replaced, minutes counted, both trimmed.
+//! A batch of records is one transaction: rows replaced (one statement), minutes counted,
+//! both trimmed.
 
 use artel_core::history::MINUTES_KEPT;
 use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, Minute, TaskFilter, TaskHistory, TaskRecord};
@@ -12,21 +13,33 @@ use crate::shared::pg_error;
 impl TaskHistory for PostgresBroker {
     async fn record(&self, records: &[TaskRecord]) -> BrokerResult<()> {
         let recording = |e| pg_error("recording task history", e);
-        let mut tx = self.shared.settle.begin().await.map_err(recording)?;
-        for record in records {
-            let json = serde_json::to_string(record)
-                .map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a task record").with_source(e))?;
-            sqlx::query(include_str!("../queries/history/record.sql"))
-                .bind(&record.task_id)
-                .bind(record.state.as_str())
-                .bind(&record.task)
-                .bind(&record.queue)
-                .bind(record.updated_at_ms)
-                .bind(json)
-                .execute(&mut *tx)
-                .await
-                .map_err(recording)?;
+        // One row per task, its last record (ON CONFLICT may touch a row once).
+        let mut last = std::collections::HashMap::new();
+        for (n, record) in records.iter().enumerate() {
+            last.insert(record.task_id.as_str(), n);
         }
+        let latest: Vec<&TaskRecord> = records
+            .iter()
+            .enumerate()
+            .filter(|(n, r)| last.get(r.task_id.as_str()) == Some(n))
+            .map(|(_, r)| r)
+            .collect();
+        let json = latest
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a task record").with_source(e))?;
+        let mut tx = self.shared.settle.begin().await.map_err(recording)?;
+        sqlx::query(include_str!("../queries/history/record.sql"))
+            .bind(latest.iter().map(|r| r.task_id.as_str()).collect::<Vec<_>>())
+            .bind(latest.iter().map(|r| r.state.as_str()).collect::<Vec<_>>())
+            .bind(latest.iter().map(|r| r.task.as_str()).collect::<Vec<_>>())
+            .bind(latest.iter().map(|r| r.queue.as_str()).collect::<Vec<_>>())
+            .bind(latest.iter().map(|r| r.updated_at_ms).collect::<Vec<_>>())
+            .bind(json)
+            .execute(&mut *tx)
+            .await
+            .map_err(recording)?;
         sqlx::query(include_str!("../queries/history/trim.sql"))
             .bind(i64::from(self.shared.config.history_kept))
             .execute(&mut *tx)

@@ -163,7 +163,6 @@ impl LeaseStore for Shared {
             state: result.status.as_str(),
             result: crate::backend::encode(result)?,
             expires_at: ttl.map(|ttl| self.now_ms().saturating_add(millis(ttl))),
-            ready: result.status.is_ready(),
             reply,
         };
         let gone = || BrokerError::new(BrokerErrorKind::Connection, "the PostgreSQL broker was closed");

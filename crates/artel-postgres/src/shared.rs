@@ -128,18 +128,13 @@ impl Shared {
         let unannounced = Arc::new(Notify::new());
         let announcer = tokio::spawn(announce(settle.clone(), results_channel.clone(), unannounced.clone()));
         let (completions, incoming) = tokio::sync::mpsc::unbounded_channel();
-        let completer = tokio::spawn(crate::completer::run(
-            settle.clone(),
-            incoming,
-            {
-                let clock = clock.clone();
-                move || clock.now().timestamp_millis()
-            },
-            {
-                let (stored, unannounced) = (stored.clone(), unannounced.clone());
-                move || announce_result(&stored, &unannounced)
-            },
-        ));
+        let completer = crate::completer::Completer {
+            pool: settle.clone(),
+            channel: results_channel.clone(),
+            clock: clock.clone(),
+            stored: stored.clone(),
+        };
+        let completer = tokio::spawn(completer.run(incoming));
         Ok(Self {
             pool,
             settle,
@@ -156,9 +151,12 @@ impl Shared {
         })
     }
 
-    /// Has a ready result (committed) announced to every process's waiters.
+    /// Has a ready result (committed) announced to every process's waiters: this
+    /// process's at once, others' with the next NOTIFY (at once when none went out in
+    /// the last [`ANNOUNCE_EVERY`]).
     pub(crate) fn announce_result(&self) {
-        announce_result(&self.stored, &self.unannounced);
+        self.stored.stored();
+        self.unannounced.notify_one();
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
@@ -216,13 +214,6 @@ async fn migrate(pool: &PgPool, schema: &str) -> BrokerResult<()> {
         tracing::info!(schema, version, "applied a migration");
     }
     tx.commit().await.map_err(migrating)
-}
-
-/// Has committed ready results announced: to this process's waiters at once, to others'
-/// with the next NOTIFY (at once when none went out in the last [`ANNOUNCE_EVERY`]).
-fn announce_result(stored: &StoreSignal, unannounced: &Notify) {
-    stored.stored();
-    unannounced.notify_one();
 }
 
 /// Sends a NOTIFY on `channel` as soon as a ready result is stored, then at most one per

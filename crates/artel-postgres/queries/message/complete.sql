@@ -1,8 +1,9 @@
 -- Stores finished tasks' results and removes their messages, many in one statement.
 -- Row i: task $1[i] ended in state $2[i] with JSON $3[i], kept until $4[i] (NULL: kept);
 -- its message $5[i] is removed only if holder $6[i] still holds it. A final result is
--- never replaced (as in result/store.sql; $7 is now). Task ids are distinct. Returns
--- (message id, written, acked) per row.
+-- never replaced (as in result/store.sql; $7 is now). Task ids are distinct. When a
+-- result was written, one notification on channel $8 wakes the result waiters of every
+-- process at commit. Returns (message id, written, acked) per row.
 WITH input AS (
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::bigint[], $5::bigint[], $6::text[])
         AS i(task_id, state, result, expires_at, message_id, holder)
@@ -18,8 +19,11 @@ WITH input AS (
     DELETE FROM messages m USING input i
     WHERE m.id = i.message_id AND m.lease_token = i.holder
     RETURNING m.id
+), notified AS (
+    SELECT pg_notify($8, '') WHERE EXISTS (SELECT 1 FROM stored)
 )
 SELECT i.message_id, s.task_id IS NOT NULL, a.id IS NOT NULL
 FROM input i
 LEFT JOIN stored s ON s.task_id = i.task_id
 LEFT JOIN acked a ON a.id = i.message_id
+CROSS JOIN (SELECT count(*) FROM notified) AS once
