@@ -16,8 +16,10 @@ WITH input AS (
        OR results.expires_at <= $7
     RETURNING task_id
 ), acked AS (
-    DELETE FROM messages m USING input i
-    WHERE m.id = i.message_id AND m.lease_token = i.holder
+    -- By primary key (a join on the holder would read every message it holds, for
+    -- each row); row i's holder is found by its message's place in $5.
+    DELETE FROM messages m
+    WHERE m.id = ANY($5::bigint[]) AND m.lease_token = ($6::text[])[array_position($5::bigint[], m.id)]
     RETURNING m.id
 ), notified AS (
     SELECT pg_notify($8, '') WHERE EXISTS (SELECT 1 FROM stored)
