@@ -2,8 +2,8 @@
 //! on one connection — what `artel map`, `App::map_stream` and `GroupResult` read.
 //!
 //! A backend says how it learns that results were stored through a [`ResultFeed`]: Redis
-//! pushes the stored results on their channels, SQLite and memory wake on their own
-//! process's stores and otherwise poll. Invariants: a task is reported once, when its
+//! pushes the stored results on their channels, PostgreSQL names the tasks in its
+//! notifications, SQLite and memory wake on their own process's stores and otherwise poll. Invariants: a task is reported once, when its
 //! result is ready (a final state); a result stored before it was watched is reported
 //! too (each follow is followed by a read); and a lost announcement delays a result by
 //! at most [`RECHECK`], never loses it (watched tasks are re-read that often).
@@ -32,6 +32,8 @@ const READ_AT_ONCE: usize = 1000;
 pub enum Announced {
     /// Results as they were stored (in any state; the watch keeps the ready ones).
     Results(Vec<TaskResult>),
+    /// These tasks' results were stored: read those watched.
+    Stored(Vec<String>),
     /// Something may have been stored: read the watched tasks.
     Maybe,
     /// Nothing before the deadline.
@@ -210,6 +212,10 @@ impl ResultWatch {
                             self.ready.push(result);
                         }
                     }
+                }
+                Announced::Stored(ids) => {
+                    let watched: Vec<String> = ids.into_iter().filter(|id| self.watched.contains(id)).collect();
+                    self.read(&watched).await?;
                 }
                 Announced::Maybe => self.check_all().await?,
                 Announced::Nothing if Instant::now() >= deadline => break,

@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use artel_core::{
-    BrokerError, BrokerErrorKind, BrokerResult, Chords, PolledFeed, ResultBackend, ResultFeed, Revocation, Revocations,
-    TaskResult,
+    BrokerError, BrokerErrorKind, BrokerResult, Chords, ResultBackend, ResultFeed, Revocation, Revocations, TaskResult,
 };
 use async_trait::async_trait;
 use sqlx::PgPool;
@@ -105,7 +104,8 @@ impl ResultBackend for PostgresBroker {
     }
 
     async fn feed(&self) -> BrokerResult<Box<dyn ResultFeed>> {
-        Ok(Box::new(PolledFeed::new(Some(self.shared.stored.clone()), self.shared.config.poll_interval)))
+        let announced = self.shared.announced.subscribe();
+        Ok(Box::new(crate::feed::NamedFeed { announced, poll: self.shared.config.poll_interval }))
     }
 }
 

@@ -61,15 +61,18 @@ impl PostgresBroker {
             .execute(&mut *conn)
             .await
             .map_err(|e| pg_error("choosing artel's schema in the transaction", e))?;
-        self.insert(conn, queue, messages).await
+        // Its own NOTIFY, sent at the caller's commit: an announcement now could come first.
+        self.insert(conn, queue, messages, true).await
     }
 
-    /// Inserts `messages` and notifies their publish, in one statement on `conn`.
+    /// Inserts `messages` in one statement on `conn`, notifying their publish in it when
+    /// `notify` (else the caller has it announced after the commit).
     pub(crate) async fn insert<'c>(
         &self,
         conn: impl sqlx::PgExecutor<'c>,
         queue: &str,
         messages: &[Message],
+        notify: bool,
     ) -> BrokerResult<()> {
         if messages.is_empty() {
             return Ok(());
@@ -91,7 +94,7 @@ impl PostgresBroker {
             .bind(visible)
             .bind(ids)
             .bind(envelopes)
-            .bind(&self.shared.published_channel)
+            .bind(notify.then_some(self.shared.published_channel.as_str()))
             .execute(conn)
             .await
             .map_err(|e| pg_error("publishing messages", e))?;
@@ -106,8 +109,15 @@ impl Broker for PostgresBroker {
     }
 
     async fn publish(&self, queue: &str, messages: &[Message]) -> BrokerResult<()> {
-        // One statement committed on its own: one round trip.
-        self.insert(&self.shared.pool, queue, messages).await
+        // One statement committed on its own: one round trip. Its NOTIFY goes in it when
+        // none went out lately; else one follows its commit, shared with other publishes
+        // (each NOTIFY serialises its commit on a server-wide lock).
+        let notify = self.shared.publish_notifies_now();
+        self.insert(&self.shared.pool, queue, messages, notify).await?;
+        if !notify {
+            self.shared.announce_publish();
+        }
+        Ok(())
     }
 
     async fn consume(&self, queues: &Queues, prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {

@@ -3,16 +3,20 @@
 //! gathers, so a busy worker pays one round trip for many tasks and a quiet one waits for
 //! no timer (a lone completion goes out at once).
 //!
+//! Where the server's autovacuum is off, the completer vacuums the hot tables itself every
+//! [`VACUUM_EVERY`] completions, and once the queue goes quiet, so finished messages do
+//! not bloat them.
+//!
 //! Invariants: a completion is answered only after the statement carrying it committed
 //! (or failed: then every completion in it gets the error and its message goes back);
 //! two completions of one task id never share a statement (`ON CONFLICT` may touch a row
 //! once) — the later one goes in the next.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use artel_core::leased::Stored;
-use std::sync::Arc;
-
 use artel_core::{BrokerError, BrokerResult, Clock, StoreSignal};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
@@ -21,6 +25,14 @@ use crate::shared::pg_error;
 
 /// The most completions in one statement.
 const MAX_BATCH: usize = 500;
+
+/// Where the server's autovacuum is off, completions between two vacuums of the hot
+/// tables by this process.
+const VACUUM_EVERY: u64 = 50_000;
+
+/// A vacuum also follows this many completions once none came for [`QUIET`].
+const VACUUM_WHEN_QUIET: u64 = 1_000;
+const QUIET: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One task's completion, waiting for its statement.
 pub(crate) struct Completion {
@@ -45,6 +57,8 @@ pub(crate) struct Completer {
     pub(crate) clock: Arc<dyn Clock>,
     /// Wakes this process's result waiters (others hear the statement's NOTIFY).
     pub(crate) stored: Arc<StoreSignal>,
+    /// Whether to vacuum the hot tables now and then (the server's autovacuum is off).
+    pub(crate) vacuum: bool,
 }
 
 impl Completer {
@@ -52,13 +66,30 @@ impl Completer {
     /// and then; ends when every sender is gone.
     pub(crate) async fn run(self, mut incoming: mpsc::UnboundedReceiver<Completion>) {
         let mut held_over = VecDeque::new();
+        let mut since_vacuum = 0;
+        let vacuuming = Arc::new(AtomicBool::new(false));
         loop {
             let first = match held_over.pop_front() {
                 Some(completion) => completion,
-                None => match incoming.recv().await {
-                    Some(completion) => completion,
-                    None => return,
-                },
+                None => {
+                    // A queue gone quiet is vacuumed once: its emptied pages are given back.
+                    let quiet = self.vacuum && since_vacuum >= VACUUM_WHEN_QUIET;
+                    let next = if quiet {
+                        tokio::time::timeout(QUIET, incoming.recv()).await
+                    } else {
+                        Ok(incoming.recv().await)
+                    };
+                    match next {
+                        Ok(Some(completion)) => completion,
+                        Ok(None) => return,
+                        Err(_) => {
+                            if self.start_vacuum(&vacuuming) {
+                                since_vacuum = 0;
+                            }
+                            continue;
+                        }
+                    }
+                }
             };
             let mut ids = HashSet::from([first.task_id.clone()]);
             let mut batch = vec![first];
@@ -82,7 +113,21 @@ impl Completer {
                     tracing::warn!(%error, "could not delete expired results; the next sweep will");
                 }
             }
+            since_vacuum += written;
+            if self.vacuum && since_vacuum >= VACUUM_EVERY && self.start_vacuum(&vacuuming) {
+                since_vacuum = 0;
+            }
         }
+    }
+
+    /// Starts a vacuum beside the completions unless one of this process runs; true when
+    /// it started.
+    fn start_vacuum(&self, vacuuming: &Arc<AtomicBool>) -> bool {
+        let start = !vacuuming.swap(true, Ordering::AcqRel);
+        if start {
+            tokio::spawn(vacuum(self.pool.clone(), vacuuming.clone()));
+        }
+        start
     }
 
     /// Runs one batch and answers each completion; true when a result was written.
@@ -118,4 +163,14 @@ impl Completer {
         }
         announced
     }
+}
+
+/// Vacuums the hot tables (seconds on a large backlog), then lets the next one start.
+async fn vacuum(pool: PgPool, vacuuming: Arc<AtomicBool>) {
+    let started = std::time::Instant::now();
+    match sqlx::raw_sql(include_str!("../queries/vacuum.sql")).execute(&pool).await {
+        Ok(_) => tracing::debug!(took = ?started.elapsed(), "vacuumed the queue tables"),
+        Err(e) => tracing::warn!(error = %pg_error("vacuuming the queue tables", e), "the next vacuum will retry"),
+    }
+    vacuuming.store(false, Ordering::Release);
 }

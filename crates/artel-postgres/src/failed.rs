@@ -41,7 +41,7 @@ impl FailedTasks for PostgresBroker {
                 .execute(&mut *tx)
                 .await
                 .map_err(retrying)?;
-            self.insert(&mut *tx, &queue, std::slice::from_ref(&message)).await?;
+            self.insert(&mut *tx, &queue, std::slice::from_ref(&message), true).await?;
             published += 1;
         }
         tx.commit().await.map_err(retrying)?;

@@ -8,9 +8,14 @@
 //! * **Leases, not acks, keep a message.** A claim pushes `visible_at` to the lease's end
 //!   and records the holder's token; heartbeats extend it; a dead worker's messages become
 //!   claimable when their leases lapse. Every write by a holder is guarded by its token.
-//! * **Wake-ups without polling.** A publish sends one `NOTIFY` per batch, a ready result
-//!   one per task; each process keeps one `LISTEN` connection and wakes its idle consumers
-//!   and result waiters. Polling (`poll_interval`) only backs up a lost listener.
+//! * **Wake-ups without polling.** A publish batch carries one `NOTIFY` in its statement,
+//!   or, when one went out in the last 2 ms, shares the next; a completion batch carries
+//!   one naming its tasks. Each process keeps one `LISTEN` connection and wakes its idle
+//!   consumers, result waiters and watches. Polling (`poll_interval`) only backs up a lost
+//!   listener.
+//! * **Batched completions.** Finished tasks of every consumer in a process are stored
+//!   and acknowledged together, one statement per batch (see `completer`); where the
+//!   server's autovacuum is off, the completer vacuums the hot tables itself.
 //! * **Transactional enqueue.** [`PostgresBroker::publish_in`] (and [`InTransaction`], a
 //!   broker on the caller's transaction for whole sends) writes messages inside the
 //!   caller's transaction: workers see them at commit, and a rollback leaves nothing.
@@ -24,6 +29,7 @@ mod backend;
 mod broker;
 mod completer;
 mod failed;
+mod feed;
 mod history;
 mod lease;
 mod locks;

@@ -2,12 +2,13 @@
 //! listener hands out. A leaf: the broker, its lease store and result backend build on it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, Clock, StoreSignal};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{Executor, PgPool};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 use crate::completer::Completions;
 
@@ -69,12 +70,20 @@ pub(crate) struct Shared {
     pub(crate) published: watch::Sender<u64>,
     /// Signalled at each ready-result notification: result waiters wake on it.
     pub(crate) stored: Arc<StoreSignal>,
+    /// The tasks each ready-result notification names, for watches.
+    pub(crate) announced: broadcast::Sender<Announcement>,
     /// Ready results stored here since the last announcement.
     unannounced: Arc<Notify>,
+    /// Publishes committed here without a NOTIFY since the last announcement.
+    unpublished: Arc<Notify>,
+    /// When a publish last carried its own NOTIFY (microseconds since `opened`).
+    publish_notified: AtomicU64,
+    opened: std::time::Instant,
     /// Where consumers' completions go to be written in batches.
     pub(crate) completions: Completions,
     listener: tokio::task::JoinHandle<()>,
     announcer: tokio::task::JoinHandle<()>,
+    publish_announcer: tokio::task::JoinHandle<()>,
     completer: tokio::task::JoinHandle<()>,
 }
 
@@ -82,13 +91,21 @@ impl Drop for Shared {
     fn drop(&mut self) {
         self.listener.abort();
         self.announcer.abort();
+        self.publish_announcer.abort();
         self.completer.abort();
     }
 }
 
-/// At most one NOTIFY of ready results per this interval: every NOTIFY serialises its
-/// transaction's commit on a server-wide lock, so one per result would cap a busy
-/// server's completions.
+/// The task ids one ready-result notification names; empty when it does not say (a
+/// watch then reads every task it watches).
+pub(crate) type Announcement = Arc<[String]>;
+
+/// Notifications a watch may fall behind by before it reads every task it watches.
+const ANNOUNCEMENTS_KEPT: usize = 1024;
+
+/// At most one NOTIFY per channel and process per this interval (a completion batch's
+/// own aside): every NOTIFY serialises its transaction's commit on a server-wide lock, so
+/// one per publish or result would cap a busy server at a few thousand commits a second.
 const ANNOUNCE_EVERY: Duration = Duration::from_millis(2);
 
 impl Shared {
@@ -119,20 +136,26 @@ impl Shared {
         let results_channel = format!("artel_{schema}_results");
         let published = watch::Sender::new(0);
         let stored = Arc::new(StoreSignal::default());
-        let listener = tokio::spawn(listen(
+        let (announced, _) = broadcast::channel(ANNOUNCEMENTS_KEPT);
+        let listener = Listener {
             options,
-            [published_channel.clone(), results_channel.clone()],
-            published.clone(),
-            stored.clone(),
-        ));
+            channels: [published_channel.clone(), results_channel.clone()],
+            published: published.clone(),
+            stored: stored.clone(),
+            announced: announced.clone(),
+        };
+        let listener = tokio::spawn(listener.run());
         let unannounced = Arc::new(Notify::new());
         let announcer = tokio::spawn(announce(settle.clone(), results_channel.clone(), unannounced.clone()));
+        let unpublished = Arc::new(Notify::new());
+        let publish_announcer = tokio::spawn(announce(pool.clone(), published_channel.clone(), unpublished.clone()));
         let (completions, incoming) = tokio::sync::mpsc::unbounded_channel();
         let completer = crate::completer::Completer {
             pool: settle.clone(),
             channel: results_channel.clone(),
             clock: clock.clone(),
             stored: stored.clone(),
+            vacuum: autovacuum_off(&pool).await,
         };
         let completer = tokio::spawn(completer.run(incoming));
         Ok(Self {
@@ -143,10 +166,15 @@ impl Shared {
             published_channel,
             published,
             stored,
+            announced,
             unannounced,
+            unpublished,
+            publish_notified: AtomicU64::new(0),
+            opened: std::time::Instant::now(),
             completions,
             listener,
             announcer,
+            publish_announcer,
             completer,
         })
     }
@@ -157,6 +185,21 @@ impl Shared {
     pub(crate) fn announce_result(&self) {
         self.stored.stored();
         self.unannounced.notify_one();
+    }
+
+    /// Whether a publish now carries its own NOTIFY: yes unless one did in the last
+    /// [`ANNOUNCE_EVERY`] (then [`Shared::announce_publish`] follows its commit).
+    pub(crate) fn publish_notifies_now(&self) -> bool {
+        let now = u64::try_from(self.opened.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let last = self.publish_notified.load(Ordering::Acquire);
+        let every = u64::try_from(ANNOUNCE_EVERY.as_micros()).unwrap_or(u64::MAX);
+        (last == 0 || now.saturating_sub(last) >= every)
+            && self.publish_notified.compare_exchange(last, now.max(1), Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// Has committed publishes announced to every process's consumers with the next NOTIFY.
+    pub(crate) fn announce_publish(&self) {
+        self.unpublished.notify_one();
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
@@ -180,6 +223,24 @@ fn with_tls_files(mut options: PgConnectOptions, url: &str) -> PgConnectOptions 
         options = options.ssl_client_key(std::path::PathBuf::from(key));
     }
     options
+}
+
+/// Whether the server's autovacuum is off (then artel vacuums its hot tables itself), said
+/// once per process with the fix.
+async fn autovacuum_off(pool: &PgPool) -> bool {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let setting: Result<String, _> =
+        sqlx::query_scalar(include_str!("../queries/autovacuum.sql")).fetch_one(pool).await;
+    let off = setting.is_ok_and(|on| on == "off");
+    if off {
+        WARNED.call_once(|| {
+            tracing::warn!(
+                "autovacuum is off on this PostgreSQL server: artel vacuums its queue tables itself every 50,000 \
+                 completions; turn it on (autovacuum = on in postgresql.conf) so every table is kept"
+            );
+        });
+    }
+    off
 }
 
 /// Creates the schema and applies the migrations it lacks, under an advisory lock so
@@ -216,59 +277,73 @@ async fn migrate(pool: &PgPool, schema: &str) -> BrokerResult<()> {
     tx.commit().await.map_err(migrating)
 }
 
-/// Sends a NOTIFY on `channel` as soon as a ready result is stored, then at most one per
-/// [`ANNOUNCE_EVERY`] for those stored meanwhile; a failed one is followed by the next
-/// (waiters also poll).
-async fn announce(pool: PgPool, channel: String, unannounced: Arc<Notify>) {
+/// Sends a NOTIFY on `channel` as soon as `pending` is signalled (ready results stored,
+/// or publishes committed without one), then at most one per [`ANNOUNCE_EVERY`] for
+/// those meanwhile; a failed one is followed by the next (waiters and consumers also poll).
+async fn announce(pool: PgPool, channel: String, pending: Arc<Notify>) {
     loop {
-        unannounced.notified().await;
+        pending.notified().await;
         let sent = sqlx::query(include_str!("../queries/notify.sql")).bind(&channel).bind("").execute(&pool).await;
         if let Err(error) = sent {
-            tracing::debug!(%error, "could not announce results; waiters will poll");
+            tracing::debug!(%error, %channel, "could not announce; waiters and consumers will poll");
         }
-        // Results stored meanwhile go out together with the next one.
+        // What happened meanwhile goes out together with the next one.
         tokio::time::sleep(ANNOUNCE_EVERY).await;
     }
 }
 
 /// Keeps one LISTEN connection, reconnecting with backoff, and turns notifications into
 /// wake-ups; after a reconnect everyone is woken once, for what was missed meanwhile.
-async fn listen(
+struct Listener {
     options: PgConnectOptions,
+    /// The publish channel, then the results channel.
     channels: [String; 2],
     published: watch::Sender<u64>,
     stored: Arc<StoreSignal>,
-) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let connected = async {
-            let mut listener =
-                PgListener::connect_with(&PgPoolOptions::new().max_connections(1).connect_lazy_with(options.clone()))
-                    .await?;
-            listener.listen_all(channels.iter().map(String::as_str)).await?;
-            Ok::<_, sqlx::Error>(listener)
-        }
-        .await;
-        let mut listener = match connected {
-            Ok(listener) => listener,
-            Err(error) => {
-                tracing::warn!(%error, retry_in = ?backoff, "cannot LISTEN for publishes and results; polling meanwhile");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(100);
-        published.send_modify(|n| *n += 1);
-        stored.stored();
+    announced: broadcast::Sender<Announcement>,
+}
+
+impl Listener {
+    async fn run(self) {
+        let mut backoff = Duration::from_millis(100);
         loop {
-            match listener.try_recv().await {
-                Ok(Some(notification)) if notification.channel() == channels[0] => published.send_modify(|n| *n += 1),
-                Ok(Some(_)) => stored.stored(),
-                // The connection dropped: reconnect, and wake everyone for what was missed.
-                Ok(None) | Err(_) => break,
+            let connected = async {
+                let pool = PgPoolOptions::new().max_connections(1).connect_lazy_with(self.options.clone());
+                let mut listener = PgListener::connect_with(&pool).await?;
+                listener.listen_all(self.channels.iter().map(String::as_str)).await?;
+                Ok::<_, sqlx::Error>(listener)
+            }
+            .await;
+            let mut listener = match connected {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?backoff, "cannot LISTEN for publishes and results; polling meanwhile");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(100);
+            self.published.send_modify(|n| *n += 1);
+            self.results_stored("");
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(notification)) if notification.channel() == self.channels[0] => {
+                        self.published.send_modify(|n| *n += 1);
+                    }
+                    Ok(Some(notification)) => self.results_stored(notification.payload()),
+                    // The connection dropped: reconnect, and wake everyone for what was missed.
+                    Ok(None) | Err(_) => break,
+                }
             }
         }
+    }
+
+    /// Wakes result waiters, and tells watches which tasks' results were stored (`ids`,
+    /// one per line; empty: unknown).
+    fn results_stored(&self, ids: &str) {
+        self.stored.stored();
+        let _ = self.announced.send(ids.lines().map(str::to_owned).collect());
     }
 }
 

@@ -342,8 +342,8 @@ fn sentinel_target(
     Ok((format!("redis://{}sentinel-master/{}", parsed.userinfo, parsed.db), Some(parsed.set)))
 }
 
-/// `postgres://user:pass@host:5432/db?schema=artel&lease_ms=N&poll_ms=N`: the PostgreSQL
-/// broker. Other parameters (`sslmode`, `application_name`…) go to the driver.
+/// `postgres://user:pass@host:5432/db?schema=artel&lease_ms=N&poll_ms=N&pool_size=N`: the
+/// PostgreSQL broker (`pool_size`: connections in each of its two pools). Other parameters (`sslmode`, `application_name`…) go to the driver.
 #[cfg(feature = "postgres")]
 async fn connect_postgres(url: &str) -> Result<Connection, ConnectError> {
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
@@ -361,6 +361,13 @@ async fn connect_postgres(url: &str) -> Result<Connection, ConnectError> {
             "poll_ms" => {
                 config.poll_interval =
                     ms().ok_or_else(|| bad(format!("{key}={value}: expected milliseconds above 0")))?
+            }
+            "pool_size" => {
+                config.pool_size = value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| bad(format!("{key}={value}: expected a number of connections above 0")))?
             }
             _ => passed.push(pair),
         }

@@ -2,8 +2,9 @@
 -- Row i: task $1[i] ended in state $2[i] with JSON $3[i], kept until $4[i] (NULL: kept);
 -- its message $5[i] is removed only if holder $6[i] still holds it. A final result is
 -- never replaced (as in result/store.sql; $7 is now). Task ids are distinct. When a
--- result was written, one notification on channel $8 wakes the result waiters of every
--- process at commit. Returns (message id, written, acked) per row.
+-- result was written, one notification on channel $8 naming the written tasks wakes the
+-- result waiters and watches of every process at commit. Returns (message id, written,
+-- acked) per row.
 WITH input AS (
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::bigint[], $5::bigint[], $6::text[])
         AS i(task_id, state, result, expires_at, message_id, holder)
@@ -22,7 +23,10 @@ WITH input AS (
     WHERE m.id = ANY($5::bigint[]) AND m.lease_token = ($6::text[])[array_position($5::bigint[], m.id)]
     RETURNING m.id
 ), notified AS (
-    SELECT pg_notify($8, '') WHERE EXISTS (SELECT 1 FROM stored)
+    -- Names the stored tasks, one per line, where they fit in a payload (8000 bytes).
+    SELECT pg_notify($8, CASE WHEN octet_length(ids) < 8000 THEN ids ELSE '' END)
+    FROM (SELECT string_agg(task_id, E'\n') AS ids FROM stored) AS batch
+    WHERE ids IS NOT NULL
 )
 SELECT i.message_id, s.task_id IS NOT NULL, a.id IS NOT NULL
 FROM input i

@@ -1,0 +1,2 @@
+-- Whether the server's autovacuum is on ('on' or 'off').
+SELECT current_setting('autovacuum')
