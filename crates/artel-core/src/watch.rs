@@ -43,11 +43,16 @@ pub enum Announced {
 /// How a backend announces stored results to a [`ResultWatch`].
 #[async_trait]
 pub trait ResultFeed: Send {
-    /// Starts announcing the results of `task_ids`.
-    async fn follow(&mut self, task_ids: &[String]) -> BrokerResult<()>;
+    /// Starts announcing the results of `task_ids` (nothing to do for a feed that hears
+    /// every store).
+    async fn follow(&mut self, _task_ids: &[String]) -> BrokerResult<()> {
+        Ok(())
+    }
 
     /// Stops announcing the results of `task_ids` (they were reported).
-    async fn unfollow(&mut self, task_ids: &[String]) -> BrokerResult<()>;
+    async fn unfollow(&mut self, _task_ids: &[String]) -> BrokerResult<()> {
+        Ok(())
+    }
 
     /// Waits until something is announced or `deadline` passes.
     async fn next(&mut self, deadline: Instant) -> BrokerResult<Announced>;
@@ -128,14 +133,6 @@ impl PolledFeed {
 
 #[async_trait]
 impl ResultFeed for PolledFeed {
-    async fn follow(&mut self, _task_ids: &[String]) -> BrokerResult<()> {
-        Ok(())
-    }
-
-    async fn unfollow(&mut self, _task_ids: &[String]) -> BrokerResult<()> {
-        Ok(())
-    }
-
     async fn next(&mut self, deadline: Instant) -> BrokerResult<Announced> {
         let wake = deadline.min(Instant::now() + self.poll);
         match &self.signal {

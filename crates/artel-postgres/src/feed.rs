@@ -22,14 +22,6 @@ pub(crate) struct NamedFeed {
 
 #[async_trait]
 impl ResultFeed for NamedFeed {
-    async fn follow(&mut self, _task_ids: &[String]) -> BrokerResult<()> {
-        Ok(())
-    }
-
-    async fn unfollow(&mut self, _task_ids: &[String]) -> BrokerResult<()> {
-        Ok(())
-    }
-
     async fn next(&mut self, deadline: Instant) -> BrokerResult<Announced> {
         let wake = deadline.min(Instant::now() + self.poll);
         Ok(match tokio::time::timeout_at(wake, self.announced.recv()).await {
