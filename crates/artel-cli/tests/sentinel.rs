@@ -148,11 +148,12 @@ async fn failover(set: &Set, replicas: u32) -> Failover {
         }
     }
     assert!(worker.0.try_wait().expect("worker").is_none(), "the same worker, never restarted");
+    worker.signal("-TERM");
+    worker.wait(Duration::from_secs(30));
+    // After the worker stopped: it writes its last task history as it stops.
     let master = set.master_port();
     let script = format!("redis-cli -p {master} --scan --pattern '{prefix}:*' | xargs -r redis-cli -p {master} del");
     let _ = Command::new("sh").args(["-c", &script]).stdout(Stdio::null()).status();
-    worker.signal("-TERM");
-    worker.wait(Duration::from_secs(30));
     Failover {
         acknowledged: ids.len(),
         lost: ids.len() - finished,
