@@ -263,6 +263,7 @@ macro_rules! conformance {
             queues_are_counted_and_dead_letters_listed_retried_and_purged,
             workers_report_and_leave,
             unfinished_messages_count_waiting_and_held_ones,
+            a_consumer_claims_ahead_of_its_buffer_but_never_beyond_prefetch,
             a_crashed_holders_message_is_delivered_again_after_the_lease,
             a_live_holders_heartbeat_keeps_its_lease,
             a_stale_holders_ack_does_not_settle_the_rescued_message,
@@ -815,6 +816,41 @@ pub async fn unfinished_messages_count_waiting_and_held_ones(f: &Fixture) {
     assert_eq!(inspect.unfinished(&q, 1).await.expect("count"), 1, "capped");
     held.ack().await.expect("ack");
     assert_eq!(inspect.unfinished(&q, 10).await.expect("count"), 1);
+}
+
+/// A leasing consumer with a backlog claims the next batch once half its buffer is handed
+/// out, never holding more than `prefetch` undelivered; dropped, it hands back everything
+/// it did not deliver, the batch claimed ahead included.
+pub async fn a_consumer_claims_ahead_of_its_buffer_but_never_beyond_prefetch(f: &Fixture) {
+    let (Some(_), Some(inspect)) = (&f.leases, f.backend.inspect()) else {
+        return skip(f, "its messages are not leased or it cannot count them");
+    };
+    let q = f.queue("ahead");
+    let messages: Vec<Message> = (0..10).map(|_| message("t")).collect();
+    f.broker().publish(&q, &messages).await.expect("publish");
+    let mut consumer = f.broker().consume(&Queues::one(q.clone()), 4).await.expect("consume");
+    let delivered = [next_task(&mut consumer).await, next_task(&mut consumer).await];
+    // 2 delivered, 2 left in the buffer, 2 claimed ahead.
+    let inspect = inspect.as_ref();
+    assert_eq!(ready_and_leased(inspect, &q, (4, 6)).await, (4, 6), "(ready, leased) once half the buffer is out");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let counts = counts_of(inspect, &q).await;
+    assert_eq!((counts.ready, counts.leased), (4, 6), "no more while nothing more is asked for");
+    drop(delivered);
+    drop(consumer);
+    assert_eq!(ready_and_leased(inspect, &q, (10, 0)).await, (10, 0), "everything undelivered handed back");
+}
+
+/// A queue's (ready, leased) counts once they are `want`, or after [`PATIENCE`].
+async fn ready_and_leased(inspect: &dyn Inspect, queue: &str, want: (u64, u64)) -> (u64, u64) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let counts = counts_of(inspect, queue).await;
+        if (counts.ready, counts.leased) == want || Instant::now() > deadline {
+            return (counts.ready, counts.leased);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A holder that dies (no ack, no heartbeat) loses its message when the lease lapses, not

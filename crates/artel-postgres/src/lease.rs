@@ -99,6 +99,7 @@ impl LeaseStore for Shared {
         sqlx::query(include_str!("../queries/message/extend.sql"))
             .bind(holder)
             .bind(self.now_ms() + millis(self.config.lease))
+            .bind(held)
             .execute(&self.settle)
             .await
             .map_err(|e| pg_error("extending leases", e))?;

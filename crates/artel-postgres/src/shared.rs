@@ -13,12 +13,13 @@ use tokio::sync::{Notify, broadcast, watch};
 use crate::completer::Completions;
 
 /// The schema's migrations, in order; each runs once, in a transaction.
-const MIGRATIONS: [(i32, &str); 5] = [
+const MIGRATIONS: [(i32, &str); 6] = [
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_workers.sql")),
     (3, include_str!("../migrations/0003_locks.sql")),
     (4, include_str!("../migrations/0004_failed.sql")),
     (5, include_str!("../migrations/0005_history.sql")),
+    (6, include_str!("../migrations/0006_lighter_writes.sql")),
 ];
 
 /// Settings of a [`crate::PostgresBroker`].
@@ -127,7 +128,14 @@ impl Shared {
                 .unwrap_or_else(|| " (is it running there?)".to_owned());
             pg_error(&format!("connecting to PostgreSQL at {shown}{hint}"), e)
         };
-        let pools = PgPoolOptions::new().max_connections(config.pool_size).acquire_timeout(Duration::from_secs(5));
+        // sqlx pings a connection when it goes back to the pool (dropping broken ones) and,
+        // unless told not to, again when it is taken: a second round trip before every
+        // statement, on the task's path. A connection broken while idle fails its next
+        // statement instead, which every caller retries like any lost connection.
+        let pools = PgPoolOptions::new()
+            .max_connections(config.pool_size)
+            .acquire_timeout(Duration::from_secs(5))
+            .test_before_acquire(false);
         let pool = pools.clone().connect_with(options.clone()).await.map_err(connecting)?;
         let settle =
             pools.connect_with(options.clone().options([("synchronous_commit", "off")])).await.map_err(connecting)?;

@@ -9,7 +9,12 @@
 //! * every write after the claim names the holder token, so a holder whose lease lapsed
 //!   cannot settle a message another holder has since claimed;
 //! * while a message is held its lease is extended a few times per lease period, by this
-//!   consumer or, once [`Consumer::take_heartbeat`] was called, by whoever took it.
+//!   consumer or, once [`Consumer::take_heartbeat`] was called, by whoever took it;
+//! * the buffer never holds more than `prefetch` messages: a claim asks for what is
+//!   missing. When the last claim found a backlog, the next starts once half the buffer
+//!   is handed out (never when it is empty: a consumer not asking claims nothing), so its
+//!   round trip overlaps the work instead of stalling it; its messages count as held
+//!   (and are kept alive) from the moment the claim returns.
 
 mod store;
 mod waiting;
@@ -50,6 +55,9 @@ pub async fn wait_for_publish(
 /// The ids a consumer holds (buffered, waiting for their ETA or delivered), for the heartbeat.
 type Held<Id> = Arc<Mutex<Vec<Id>>>;
 
+/// A claim running in the background, with how many it asked for.
+type Ahead<Id> = (usize, JoinHandle<BrokerResult<Claim<Id>>>);
+
 /// A decoded message with its id and delivery count, not yet handed out.
 type Ready<Id> = (Message, Id, u32);
 
@@ -77,6 +85,10 @@ pub struct LeasedConsumer<S: LeaseStore> {
     delayed: Waiting<Ready<S::Id>>,
     waiter: S::Waiter,
     duty: Duty<S>,
+    /// A claim started before the buffer ran dry.
+    ahead: Option<Ahead<S::Id>>,
+    /// The last claim took all it asked for: more is likely waiting.
+    backlog: bool,
 }
 
 impl<S: LeaseStore> LeasedConsumer<S> {
@@ -96,6 +108,8 @@ impl<S: LeaseStore> LeasedConsumer<S> {
             delayed: Waiting::default(),
             waiter,
             duty: Duty::Unclaimed(Arc::new(keeper)),
+            ahead: None,
+            backlog: false,
         })
     }
 
@@ -103,10 +117,43 @@ impl<S: LeaseStore> LeasedConsumer<S> {
         LeaseAcker { store: self.store.clone(), holder: self.holder.clone(), id, held: self.held.clone() }
     }
 
-    /// Claims what is ready; returns when something delayed or leased becomes visible.
+    /// Starts the next claim while at most half the buffer, but not none of it, is left,
+    /// if the last claim found a backlog (see the module docs). An empty buffer waits for
+    /// the next `next`: a consumer that stopped asking claims nothing more.
+    fn claim_ahead(&mut self) {
+        let left = self.buffer.len();
+        if !self.backlog || self.ahead.is_some() || left == 0 || left > self.prefetch / 2 {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let limit = self.prefetch - left;
+        let claiming = claim(self.store.clone(), self.queues.clone(), self.holder.clone(), self.held.clone(), limit);
+        self.ahead = Some((limit, runtime.spawn(claiming)));
+    }
+
+    /// Takes the claim started ahead, or claims now; files what it took.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a claim started ahead stays until awaited to its end, and a claim made
+    /// here that is cancelled holds nothing (its leases lapse).
     async fn fill(&mut self) -> BrokerResult<Option<Duration>> {
-        let claim = self.store.claim(&self.queues, &self.holder, self.prefetch).await?;
-        lock(&self.held).extend(claim.messages.iter().map(|c| c.id.clone()));
+        let (asked, claim) = match &mut self.ahead {
+            Some((asked, running)) => {
+                let claim = running.await.map_err(|e| {
+                    crate::BrokerError::new(crate::BrokerErrorKind::Other, "claiming messages ahead").with_source(e)
+                });
+                let asked = *asked;
+                self.ahead = None;
+                (asked, claim??)
+            }
+            None => {
+                let limit = self.prefetch - self.buffer.len();
+                let claiming =
+                    claim(self.store.clone(), self.queues.clone(), self.holder.clone(), self.held.clone(), limit);
+                (limit, claiming.await?)
+            }
+        };
+        self.backlog = claim.messages.len() >= asked;
         let now = crate::time::now_ms();
         for claimed in claim.messages {
             match Message::from_envelope_or_salvage(&claimed.envelope) {
@@ -141,6 +188,7 @@ impl<S: LeaseStore> Consumer for LeasedConsumer<S> {
         }
         loop {
             if let Some(ready) = self.delayed.pop_due().or_else(|| self.buffer.pop_front()) {
+                self.claim_ahead();
                 return Ok(self.deliver(ready));
             }
             let next_visible = self.fill().await?;
@@ -177,7 +225,34 @@ impl<S: LeaseStore> Drop for LeasedConsumer<S> {
         for id in undelivered {
             self.acker(id).release();
         }
+        // So are those of a claim still running ahead, once it returns.
+        if let (Some((_, running)), Ok(runtime)) = (self.ahead.take(), tokio::runtime::Handle::try_current()) {
+            let (store, holder, held) = (self.store.clone(), self.holder.clone(), self.held.clone());
+            runtime.spawn(async move {
+                let Ok(Ok(claim)) = running.await else { return };
+                for claimed in claim.messages {
+                    let id = match Message::from_envelope_or_salvage(&claimed.envelope) {
+                        Ok(message) => store.address(claimed.id, &message),
+                        Err(_) => claimed.id,
+                    };
+                    LeaseAcker { store: store.clone(), holder: holder.clone(), id, held: held.clone() }.release();
+                }
+            });
+        }
     }
+}
+
+/// Claims up to `limit` messages of `queues` for `holder` and counts them as held.
+async fn claim<S: LeaseStore>(
+    store: Arc<S>,
+    queues: Queues,
+    holder: Arc<str>,
+    held: Held<S::Id>,
+    limit: usize,
+) -> BrokerResult<Claim<S::Id>> {
+    let claim = store.claim(&queues, &holder, limit).await?;
+    lock(&held).extend(claim.messages.iter().map(|c| c.id.clone()));
+    Ok(claim)
 }
 
 impl<S: LeaseStore> fmt::Debug for LeasedConsumer<S> {
