@@ -109,11 +109,11 @@ impl Broker for PostgresBroker {
     }
 
     async fn publish(&self, queue: &str, messages: &[Message]) -> BrokerResult<()> {
-        // One statement committed on its own: one round trip. Its NOTIFY goes in it when
-        // none went out lately; else one follows its commit, shared with other publishes
-        // (each NOTIFY serialises its commit on a server-wide lock).
-        let notify = self.shared.publish_notifies_now();
+        // One statement committed on its own: one round trip, with its NOTIFY in it or
+        // one following its commit (see `start_publish`).
+        let (notify, in_flight) = self.shared.start_publish();
         self.insert(&self.shared.pool, queue, messages, notify).await?;
+        drop(in_flight);
         if !notify {
             self.shared.announce_publish();
         }

@@ -2,7 +2,7 @@
 //! listener hands out. A leaf: the broker, its lease store and result backend build on it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, Clock, StoreSignal};
@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     unpublished: Arc<Notify>,
     /// When a publish last carried its own NOTIFY (microseconds since `opened`).
     publish_notified: AtomicU64,
+    /// Publishes of this process not yet committed.
+    publishing: AtomicUsize,
     opened: std::time::Instant,
     /// Where consumers' completions go to be written in batches.
     pub(crate) completions: Completions,
@@ -178,6 +180,7 @@ impl Shared {
             unannounced,
             unpublished,
             publish_notified: AtomicU64::new(0),
+            publishing: AtomicUsize::new(0),
             opened: std::time::Instant::now(),
             completions,
             listener,
@@ -195,14 +198,20 @@ impl Shared {
         self.unannounced.notify_one();
     }
 
-    /// Whether a publish now carries its own NOTIFY: yes unless one did in the last
-    /// [`ANNOUNCE_EVERY`] (then [`Shared::announce_publish`] follows its commit).
-    pub(crate) fn publish_notifies_now(&self) -> bool {
+    /// A publish starting: whether it carries its own NOTIFY, and the guard that counts it
+    /// in flight until dropped. It does when no other publish of this process is in flight
+    /// (one at a time, each wakes its consumers at once) or none carried one in the last
+    /// [`ANNOUNCE_EVERY`]; else [`Shared::announce_publish`] follows its commit, shared
+    /// with the others (each NOTIFY serialises its commit on a server-wide lock).
+    pub(crate) fn start_publish(&self) -> (bool, impl Drop + '_) {
+        let alone = self.publishing.fetch_add(1, Ordering::AcqRel) == 0;
         let now = u64::try_from(self.opened.elapsed().as_micros()).unwrap_or(u64::MAX);
         let last = self.publish_notified.load(Ordering::Acquire);
         let every = u64::try_from(ANNOUNCE_EVERY.as_micros()).unwrap_or(u64::MAX);
-        (last == 0 || now.saturating_sub(last) >= every)
-            && self.publish_notified.compare_exchange(last, now.max(1), Ordering::AcqRel, Ordering::Acquire).is_ok()
+        let due = last == 0 || now.saturating_sub(last) >= every;
+        let notify = (alone || due)
+            && self.publish_notified.compare_exchange(last, now.max(1), Ordering::AcqRel, Ordering::Acquire).is_ok();
+        (notify, InFlight(&self.publishing))
     }
 
     /// Has committed publishes announced to every process's consumers with the next NOTIFY.
@@ -212,6 +221,15 @@ impl Shared {
 
     pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now().timestamp_millis()
+    }
+}
+
+/// Counts a publish in flight until dropped (also when its future is).
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
