@@ -12,11 +12,10 @@
 //! two completions of one task id never share a statement (`ON CONFLICT` may touch a row
 //! once) — the later one goes in the next.
 
-use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use artel_core::leased::Stored;
+use artel_core::leased::{Gather, Gathered, Stored};
 use artel_core::{BrokerError, BrokerResult, Clock, StoreSignal};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
@@ -64,46 +63,23 @@ pub(crate) struct Completer {
 impl Completer {
     /// Writes the completions sent on `incoming` in batches, deleting expired results now
     /// and then; ends when every sender is gone.
-    pub(crate) async fn run(self, mut incoming: mpsc::UnboundedReceiver<Completion>) {
-        let mut held_over = VecDeque::new();
+    pub(crate) async fn run(self, incoming: mpsc::UnboundedReceiver<Completion>) {
+        let mut gather = Gather::new(incoming, MAX_BATCH, |c: &Completion| c.task_id.as_str());
         let mut since_vacuum = 0;
         let vacuuming = Arc::new(AtomicBool::new(false));
         loop {
-            let first = match held_over.pop_front() {
-                Some(completion) => completion,
-                None => {
-                    // A queue gone quiet is vacuumed once: its emptied pages are given back.
-                    let quiet = self.vacuum && since_vacuum >= VACUUM_WHEN_QUIET;
-                    let next = if quiet {
-                        tokio::time::timeout(QUIET, incoming.recv()).await
-                    } else {
-                        Ok(incoming.recv().await)
-                    };
-                    match next {
-                        Ok(Some(completion)) => completion,
-                        Ok(None) => return,
-                        Err(_) => {
-                            if self.start_vacuum(&vacuuming) {
-                                since_vacuum = 0;
-                            }
-                            continue;
-                        }
+            // A queue gone quiet is vacuumed once: its emptied pages are given back.
+            let quiet = self.vacuum && since_vacuum >= VACUUM_WHEN_QUIET;
+            let batch = match gather.next(quiet.then_some(QUIET)).await {
+                Gathered::Batch(batch) => batch,
+                Gathered::Closed => return,
+                Gathered::Quiet => {
+                    if self.start_vacuum(&vacuuming) {
+                        since_vacuum = 0;
                     }
+                    continue;
                 }
             };
-            let mut ids = HashSet::from([first.task_id.clone()]);
-            let mut batch = vec![first];
-            let mut again = VecDeque::new();
-            while batch.len() < MAX_BATCH {
-                let Some(next) = held_over.pop_front().or_else(|| incoming.try_recv().ok()) else { break };
-                if ids.insert(next.task_id.clone()) {
-                    batch.push(next);
-                } else {
-                    again.push_back(next);
-                }
-            }
-            again.append(&mut held_over);
-            held_over = again;
             let (now, written) = (self.clock.now().timestamp_millis(), batch.len() as u64);
             if self.write(batch, now).await {
                 self.stored.stored();

@@ -22,6 +22,7 @@
 mod admin;
 mod backend;
 mod broker;
+mod completer;
 mod failed;
 pub mod feed;
 mod history;

@@ -16,6 +16,7 @@
 //!   round trip overlaps the work instead of stalling it; its messages count as held
 //!   (and are kept alive) from the moment the claim returns.
 
+mod gather;
 mod store;
 mod waiting;
 
@@ -33,6 +34,7 @@ use crate::queues::Queues;
 use crate::result::TaskResult;
 use crate::{FailedTask, lock};
 
+pub use gather::{Gather, Gathered};
 pub use store::{Claim, Claimed, LeaseStore, Stored};
 pub use waiting::Waiting;
 
