@@ -256,6 +256,7 @@ macro_rules! conformance {
             a_final_result_is_never_overwritten,
             results_expire_after_their_ttl,
             ack_with_result_stores_and_acks_or_hands_the_delivery_back,
+            completions_arriving_together_each_get_their_own_outcome,
             a_task_id_published_again_is_a_separate_message,
             a_chord_completes_when_every_member_is_in_counting_each_once,
             revocations_are_read_in_order_after_a_cursor,
@@ -655,6 +656,44 @@ pub async fn ack_with_result_stores_and_acks_or_hands_the_delivery_back(f: &Fixt
         "acked: not delivered again"
     );
     assert_eq!(f.broker().len(&q).await.expect("len"), 0);
+}
+
+/// Completions arriving together (a busy worker's) may share one write: each still gets
+/// its own outcome — its result stored, a final result already there kept — and every
+/// message is acked.
+pub async fn completions_arriving_together_each_get_their_own_outcome(f: &Fixture) {
+    let q = f.queue("together");
+    let messages: Vec<Message> = (0..20).map(|_| message("t")).collect();
+    f.broker().publish(&q, &messages).await.expect("publish");
+    let first = &messages[0].headers.id;
+    let kept = TaskResult::success(first, json!("kept"), SystemClock.now());
+    assert!(f.results().store(&kept, None).await.expect("store"));
+    let mut consumer = f.broker().consume(&Queues::one(q.clone()), 20).await.expect("consume");
+    let mut completing = tokio::task::JoinSet::new();
+    for _ in 0..messages.len() {
+        let delivery = next_task(&mut consumer).await;
+        let id = delivery.message().headers.id.clone();
+        completing.spawn(async move {
+            let result = TaskResult::success(&id, json!(id.clone()), SystemClock.now());
+            match delivery.ack_with_result(&result, None).await.expect("complete") {
+                None => {}
+                Some(back) => back.ack().await.expect("the handed-back delivery still acks"),
+            }
+        });
+    }
+    while let Some(done) = completing.join_next().await {
+        done.expect("a completion");
+    }
+    for m in &messages {
+        let id = &m.headers.id;
+        let stored = f.results().get(id).await.expect("get");
+        let want = if id == first { json!("kept") } else { json!(id) };
+        // Brokers that hand the delivery back store nothing here (the worker would).
+        if let Some(stored) = stored {
+            assert_eq!(stored.result, want, "task {id}");
+        }
+    }
+    assert_eq!(f.broker().len(&q).await.expect("len"), 0, "every message acked");
 }
 
 /// Publishing a message whose task id is already queued or held (a retry does this)
