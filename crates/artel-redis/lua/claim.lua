@@ -34,13 +34,22 @@ if #popped == 0 then
     if #l > 0 and (next < 0 or tonumber(l[2]) < next) then next = tonumber(l[2]) end
     return {next}
 end
-local out = {}
+local ids, leases, holders = {}, {}, {}
 for i = 1, #popped, 2 do
     local id = popped[i]
-    redis.call('ZADD', KEYS[3], until_ms, id)
-    redis.call('HSET', KEYS[6], id, token)
+    ids[#ids + 1] = id
+    leases[#leases + 1] = until_ms
+    leases[#leases + 1] = id
+    holders[#holders + 1] = id
+    holders[#holders + 1] = token
+end
+bulk('ZADD', KEYS[3], leases)
+bulk('HSET', KEYS[6], holders)
+local envelopes = bulk('HMGET', KEYS[4], ids)
+local out = {}
+for i, id in ipairs(ids) do
     out[#out + 1] = id
-    out[#out + 1] = redis.call('HGET', KEYS[4], id) or ''
+    out[#out + 1] = envelopes[i] or ''
     out[#out + 1] = math.floor(add_deliveries(KEYS[5], id, 10) / 10)
 end
 return out

@@ -8,10 +8,24 @@
 -- ARGV[4i - 3] id  ARGV[4i - 2] holder token  ARGV[4i - 1] result JSON
 -- ARGV[4i] result ttl ms (0 = keep), for each row i
 -- Returns {written_1 (1/0), acked_1 (1/0), written_2, acked_2, ...}.
-local out = {}
-for i = 1, #KEYS - 4 do
+local n = #KEYS - 4
+local ids = {}
+for i = 1, n do ids[i] = ARGV[4 * i - 3] end
+local holders = bulk('HMGET', KEYS[4], ids)
+local out, acked = {}, {}
+for i = 1, n do
     local at = 4 * (i - 1)
     out[#out + 1] = write_result(KEYS[4 + i], ARGV[at + 3], ARGV[at + 4])
-    out[#out + 1] = drop_held(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[at + 1], ARGV[at + 2])
+    if holders[i] == ARGV[at + 2] then
+        acked[#acked + 1] = ids[i]
+        out[#out + 1] = 1
+    else
+        out[#out + 1] = 0
+    end
 end
+-- What drop_held does for one, for all the acked ones at once.
+bulk('ZREM', KEYS[1], acked)
+bulk('HDEL', KEYS[2], acked)
+bulk('HDEL', KEYS[3], acked)
+bulk('HDEL', KEYS[4], acked)
 return out

@@ -31,7 +31,7 @@ pub(crate) struct Scripts {
 impl Scripts {
     pub(crate) fn load() -> Self {
         Self {
-            enqueue: Script::new(include_str!("../lua/enqueue.lua")),
+            enqueue: with_common!("enqueue.lua"),
             claim: with_common!("claim.lua"),
             ack: with_common!("ack.lua"),
             release: with_common!("release.lua"),

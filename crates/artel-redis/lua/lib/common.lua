@@ -26,3 +26,18 @@ end
 local function priority_of(priorities, id)
     return math.floor(tonumber(redis.call('HGET', priorities, id)) or 0) % 10
 end
+
+-- Runs `command key args...` over a flat list of arguments in as few calls as Lua's
+-- unpack allows (1,000 at a time: pairs stay whole), and returns the replies' elements
+-- in order (HMGET's missing fields are false). One call per batch instead of one per
+-- message is most of what a script costs Redis.
+local function bulk(command, key, args)
+    local replies = {}
+    for i = 1, #args, 1000 do
+        local reply = redis.call(command, key, unpack(args, i, math.min(i + 999, #args)))
+        if type(reply) == 'table' then
+            for _, v in ipairs(reply) do replies[#replies + 1] = v end
+        end
+    end
+    return replies
+end
