@@ -509,10 +509,11 @@ pub async fn purge_removes_waiting_messages_and_counts_them(f: &Fixture) {
 /// A published batch is delivered whole, in publish order (equal priority).
 pub async fn a_batch_is_delivered_whole_and_in_order(f: &Fixture) {
     let q = f.queue("batch");
-    let batch: Vec<Message> = (0..200).map(|i| message(&format!("t{i}"))).collect();
+    // More than a script passes to one command (1,000 arguments), both ways.
+    let batch: Vec<Message> = (0..1_200).map(|i| message(&format!("t{i}"))).collect();
     f.broker().publish(&q, &batch).await.expect("publish");
-    let mut consumer = f.broker().consume(&Queues::one(q.clone()), 50).await.expect("consume");
-    for i in 0..200 {
+    let mut consumer = f.broker().consume(&Queues::one(q.clone()), 1_100).await.expect("consume");
+    for i in 0..1_200 {
         let d = next_task(&mut consumer).await;
         assert_eq!(d.message().headers.task, format!("t{i}"));
         d.ack().await.expect("ack");
