@@ -220,6 +220,7 @@ impl Drop for ScratchDb {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
         }
+        let _ = std::fs::remove_dir_all(format!("{}.wake", self.0.display()));
     }
 }
 

@@ -169,11 +169,11 @@ async fn together_and_one_by_one(
     };
     worker.finish(Duration::from_secs(30))?;
 
-    // 4: latency of one call at a time.
+    // 4: latency of one call at a time, with the broker's default settings (what a
+    // user gets: no shortened polls).
     eprintln!("round trips...");
-    let latency_url = space.url("poll_ms=1");
-    let connection = connect(&latency_url).await?;
-    let worker = Worker::spawn(&latency_url, &["-Q", QUEUE, "-c", c])?;
+    let connection = connect(&url).await?;
+    let worker = Worker::spawn(&url, &["-Q", QUEUE, "-c", c])?;
     let mut samples = Vec::with_capacity(args.round_trips);
     let warmup = 5;
     for i in 0..args.round_trips + warmup {

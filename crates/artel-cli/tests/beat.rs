@@ -11,7 +11,8 @@ struct Scratch(PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        for suffix in [".db", ".db-wal", ".db-shm", ".toml", ".state"] {
+        artel::sqlite::remove_database(format!("{}.db", self.0.display()));
+        for suffix in [".toml", ".state"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
         }
     }

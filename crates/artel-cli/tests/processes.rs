@@ -25,9 +25,8 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm", ".runs"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
-        }
+        artel::sqlite::remove_database(&self.0);
+        let _ = std::fs::remove_file(format!("{}.runs", self.0.display()));
     }
 }
 

@@ -124,9 +124,7 @@ fn a_killed_worker_is_restarted_at_once() {
     assert!(killed.elapsed() < Duration::from_secs(1), "replaced in {:?}", killed.elapsed());
     assert!(copies.iter().any(|c| c["restarts"] == 1), "{copies:?}");
     drop(supervised);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
+    artel::sqlite::remove_database(&db);
 }
 
 #[test]

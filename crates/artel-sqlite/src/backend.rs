@@ -64,7 +64,7 @@ impl ResultBackend for SqliteBroker {
                 queries::result_store(tx, &row)
             })
             .await?;
-        self.shared.stored.stored();
+        self.shared.wake_waiters();
         Ok(written)
     }
 
@@ -87,13 +87,17 @@ impl ResultBackend for SqliteBroker {
         task_ids.iter().zip(stored).map(|(id, json)| json.map(|j| decode(id, &j)).transpose()).collect()
     }
 
-    /// Stores by this process wake the watch at once; other processes' are polled.
+    /// Stores wake the watch at once (other processes' through `crate::wake`); polling
+    /// covers what a wake-up missed.
     async fn feed(&self) -> BrokerResult<Box<dyn ResultFeed>> {
+        self.shared.listen(crate::wake::Topic::Stored);
         Ok(Box::new(PolledFeed::new(Some(self.shared.stored.clone()), self.shared.config.result_poll)))
     }
 
-    /// Local stores wake the waiter at once; other processes' are seen by polling.
+    /// Stores wake the waiter at once (other processes' through `crate::wake`); polling
+    /// covers what a wake-up missed.
     async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {
+        self.shared.listen(crate::wake::Topic::Stored);
         let poll = self.shared.config.result_poll;
         self.shared.stored.wait_ready(task_id, timeout, poll, || self.get(task_id)).await
     }

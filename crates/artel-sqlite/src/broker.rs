@@ -11,6 +11,17 @@ use crate::db::Db;
 use crate::queries::{self, NewMessage};
 use crate::shared::{Shared, SqliteConfig};
 
+/// Deletes the database file at `path` and what lives beside it: SQLite's `-wal` and
+/// `-shm` files and the wake-up sockets' directory. For scratch databases; nothing may
+/// have it open.
+pub fn remove_database(path: impl AsRef<Path>) {
+    let path = path.as_ref().display();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    }
+    let _ = std::fs::remove_dir_all(format!("{path}.wake"));
+}
+
 /// Broker and result backend on one SQLite file; clones share one connection thread.
 #[derive(Debug, Clone)]
 pub struct SqliteBroker {
@@ -27,10 +38,11 @@ impl SqliteBroker {
     pub fn open_with(path: impl AsRef<Path>, config: SqliteConfig, clock: Arc<dyn Clock>) -> BrokerResult<Self> {
         let db = Db::open(path.as_ref())?;
         let shared = Shared {
+            wake: crate::wake::Wake::new(db.path()),
             db,
             clock,
             config,
-            published: tokio::sync::watch::Sender::new(0),
+            published: Arc::new(tokio::sync::watch::Sender::new(0)),
             stored: Default::default(),
             last_sweep_ms: Default::default(),
         };

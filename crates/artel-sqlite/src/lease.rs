@@ -28,6 +28,7 @@ impl LeaseStore for Shared {
     }
 
     async fn waiter(&self, _queues: &Queues) -> BrokerResult<Self::Waiter> {
+        self.listen(crate::wake::Topic::Published);
         Ok(self.published.subscribe())
     }
 
@@ -64,7 +65,8 @@ impl LeaseStore for Shared {
         Ok(Claim { messages, next_visible })
     }
 
-    /// Local publishes wake the waiter at once; other processes' are seen by polling.
+    /// Publishes wake the waiter at once (other processes' through `crate::wake`);
+    /// polling covers what a wake-up missed.
     async fn wait_for_work(&self, waiter: &mut Self::Waiter, due_in: Option<Duration>) -> BrokerResult<()> {
         artel_core::leased::wait_for_publish(waiter, due_in, self.config.poll_interval).await;
         Ok(())

@@ -14,8 +14,9 @@
 //! * **Results** are written with a guard: a final state is never replaced.
 //!
 //! Limitations: SQLite has one writer at a time, so throughput comes from batching (each
-//! process group-commits its writes, consumers claim in batches); waiting for messages
-//! or results stored by *another* process polls (`poll_interval`; at most 20 ms for results).
+//! process group-commits its writes, consumers claim in batches). Another process's
+//! publishes and stored results wake waiters through datagram sockets beside the file
+//! (`wake`); polling (`poll_interval`, `result_poll`) covers what a wake-up misses.
 
 mod admin;
 mod backend;
@@ -27,7 +28,8 @@ mod lease;
 mod locks;
 mod queries;
 mod shared;
+mod wake;
 
-pub use broker::SqliteBroker;
+pub use broker::{SqliteBroker, remove_database};
 pub use locks::SqliteLocks;
 pub use shared::SqliteConfig;

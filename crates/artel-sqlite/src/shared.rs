@@ -8,6 +8,7 @@ use artel_core::{Clock, StoreSignal};
 use tokio::sync::watch;
 
 use crate::db::Db;
+use crate::wake::Topic;
 
 /// Timing settings of a [`crate::SqliteBroker`].
 #[derive(Debug, Clone, Copy)]
@@ -43,10 +44,14 @@ pub(crate) struct Shared {
     pub(crate) db: Db,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: SqliteConfig,
-    /// Counts local publishes and hand-backs: this process's consumers wake on a change.
-    pub(crate) published: watch::Sender<u64>,
-    /// Wakes this process's result waiters at once on a local store.
+    /// Counts publishes and hand-backs (this process's, and others' through `wake`):
+    /// this process's consumers wake on a change.
+    pub(crate) published: Arc<watch::Sender<u64>>,
+    /// Wakes this process's result waiters at once on a store (this process's, and
+    /// others' through `wake`).
     pub(crate) stored: Arc<StoreSignal>,
+    /// Wake-ups to and from other processes on the same file.
+    pub(crate) wake: crate::wake::Wake,
     /// When this broker last deleted expired results (unix ms).
     pub(crate) last_sweep_ms: std::sync::atomic::AtomicI64,
 }
@@ -56,8 +61,21 @@ impl Shared {
         self.clock.now().timestamp_millis()
     }
 
-    /// Wakes this process's waiting consumers: something may be ready.
+    /// Wakes the waiting consumers of this process and of the others: something may be
+    /// ready.
     pub(crate) fn wake_consumers(&self) {
         self.published.send_modify(|n| *n = n.wrapping_add(1));
+        self.wake.send(Topic::Published);
+    }
+
+    /// Wakes the result waiters of this process and of the others: a result was stored.
+    pub(crate) fn wake_waiters(&self) {
+        self.stored.stored();
+        self.wake.send(Topic::Stored);
+    }
+
+    /// From now on, other processes' publishes (or stores) wake this one's waiters.
+    pub(crate) fn listen(&self, topic: Topic) {
+        self.wake.listen(topic, &self.published, &self.stored);
     }
 }
