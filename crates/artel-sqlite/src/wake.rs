@@ -14,10 +14,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use artel_core::{StoreSignal, lock};
 use tokio::sync::watch;
+
+/// Longer than a file time's tick: a listing made this long after the directory last
+/// changed saw every socket bound until then.
+const RACY: Duration = Duration::from_millis(20);
 
 /// What a wake-up is about; each has its own sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,9 +108,17 @@ impl Wake {
         let Some(sender) = &self.sender else { return };
         let mut peers = lock(&self.peers[topic as usize]);
         let changed = std::fs::metadata(&self.dir).and_then(|m| m.modified()).ok();
-        if changed.is_none() || changed != peers.0 {
-            let own = lock(&self.own[topic as usize]).as_ref().map(|l| l.path.clone());
-            *peers = (changed, self.sockets(topic, own.as_deref()));
+        match changed {
+            // Nobody ever waited on this file.
+            None => *peers = (None, Vec::new()),
+            // File times tick coarsely (a few ms): a socket bound in the tick of the
+            // last listing leaves the time as it was, so a listing made within a tick of
+            // the last change is made again.
+            Some(at) if changed != peers.0 || at.elapsed().unwrap_or_default() < RACY => {
+                let own = lock(&self.own[topic as usize]).as_ref().map(|l| l.path.clone());
+                *peers = (changed, self.sockets(topic, own.as_deref()));
+            }
+            Some(_) => {}
         }
         peers.1.retain(|path| match sender.send_to(&[1], path) {
             Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound) => {
