@@ -13,6 +13,12 @@ use crate::error::{JobError, Rejected};
 use crate::executor::{Executor, LaneId, Padded, Work};
 use crate::handle::Handle;
 
+/// Jobs larger than this are boxed on their own before the pool wraps them: an `async
+/// move` block that awaits a captured future keeps it twice (captured, then being
+/// awaited), so the pool's two wrappers would hold a large job four times over (a
+/// worker's 13.8 KB task took 55 KB, all copied on every move).
+const INLINE_FUTURE_MAX: usize = 512;
+
 /// A local executor: async jobs and blocking jobs (on threads) behind one futures API.
 ///
 /// Dropping the pool shuts it down and waits for accepted jobs, like leaving a
@@ -107,6 +113,10 @@ impl Pool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        if std::mem::size_of::<F>() > INLINE_FUTURE_MAX {
+            let job = Box::pin(job);
+            return self.spawn_async(async move { Ok(job.await) });
+        }
         self.spawn_async(async move { Ok(job.await) })
     }
 
@@ -117,6 +127,10 @@ impl Pool {
         T: Send + 'static,
         E: Into<BoxError>,
     {
+        if std::mem::size_of::<F>() > INLINE_FUTURE_MAX {
+            let job = Box::pin(job);
+            return self.spawn_async(async move { job.await.map_err(|e| JobError::Failed(e.into())) });
+        }
         self.spawn_async(async move { job.await.map_err(|e| JobError::Failed(e.into())) })
     }
 
