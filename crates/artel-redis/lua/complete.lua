@@ -1,8 +1,8 @@
--- Stores finished tasks' results and acknowledges their messages, many of one queue in
--- one call: each result is written unless a final one is there (then kept) and
--- announced; each ack happens only if its holder still holds the message. (Prepended
--- with lib/common.lua.) Touches the result keys' slots too, so it needs one Redis, not a
--- Cluster.
+-- Stores finished tasks' results and acknowledges their messages, several of one queue
+-- per call (the worker sends one): each result is written unless a final one is there
+-- (then kept) and announced; each ack happens only if its holder still holds the
+-- message. (Prepended with lib/common.lua.) Touches the result keys' slots too, so it
+-- needs one Redis, not a Cluster.
 -- KEYS[1] leases zset  KEYS[2] messages hash  KEYS[3] priorities hash  KEYS[4] holders hash
 -- KEYS[4 + i] result key of row i
 -- ARGV[4i - 3] id  ARGV[4i - 2] holder token  ARGV[4i - 1] result JSON

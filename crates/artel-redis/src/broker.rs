@@ -25,23 +25,12 @@ impl RedisBroker {
     /// Connects with explicit settings and clock.
     pub async fn connect_with(url: &str, config: RedisConfig, clock: Arc<dyn Clock>) -> BrokerResult<Self> {
         let opened = crate::toolkit::open(url, &config.tls, config.sentinel.as_ref()).await?;
-        let scripts = Scripts::load();
-        let (completions, incoming) = tokio::sync::mpsc::unbounded_channel();
-        let completer = crate::completer::Completer {
-            conn: opened.conn.clone(),
-            script: scripts.complete.clone(),
-            prefix: config.prefix.clone(),
-            replicas: config.replicas,
-            clock: clock.clone(),
-        };
-        // Ends when the last clone of this broker is dropped (its sender with it).
-        tokio::spawn(completer.run(incoming));
         let shared = Shared {
             client: opened.client,
             conn: opened.conn,
             _follower: opened.follower,
-            completions,
-            scripts,
+            replicas_short_until: Default::default(),
+            scripts: Scripts::load(),
             config,
             clock,
             bulk: Default::default(),

@@ -22,7 +22,6 @@
 mod admin;
 mod backend;
 mod broker;
-mod completer;
 mod failed;
 pub mod feed;
 mod history;

@@ -66,15 +66,11 @@ pub(crate) struct Shared {
     pub(crate) registered: Mutex<HashSet<String>>,
     /// Keeps the connections on the Sentinel-named master, if there is one.
     pub(crate) _follower: Option<crate::sentinel::Follower>,
-    /// Where consumers' completions go to be written in batches ([`crate::completer`]).
-    pub(crate) completions: crate::completer::Completions,
+    /// Until when (unix ms) completions skip waiting for replicas, after they fell short.
+    pub(crate) replicas_short_until: std::sync::atomic::AtomicI64,
 }
 
-pub(crate) async fn wait_for_replicas(
-    conn: &mut ConnectionManager,
-    wanted: u32,
-    patience_ms: u64,
-) -> BrokerResult<u32> {
+async fn wait_for_replicas(conn: &mut ConnectionManager, wanted: u32, patience_ms: u64) -> BrokerResult<u32> {
     redis::cmd("WAIT")
         .arg(wanted)
         .arg(patience_ms)
@@ -85,6 +81,10 @@ pub(crate) async fn wait_for_replicas(
 
 /// Longest wait for replicas to confirm a publish (`WAIT`).
 const PUBLISH_PATIENCE_MS: u64 = 1000;
+/// Longest wait for replicas to confirm a finished task's result and ack.
+const COMPLETE_PATIENCE_MS: u64 = 100;
+/// After replicas fell short on a completion, how long completions stop waiting for them.
+const SHORT_PAUSE_MS: i64 = 5000;
 
 impl Shared {
     /// Waits for `config.replicas` replicas to have this connection's writes so far (a
@@ -104,6 +104,26 @@ impl Shared {
             ));
         }
         Ok(())
+    }
+
+    /// Gives a finished task's result and ack a moment to reach `config.replicas`
+    /// replicas. Best effort: a completion a failover loses runs again (its message is
+    /// still held on the replica), so it is not lost; and while replicas are short,
+    /// completions stop waiting for a while rather than each blocking the connection.
+    pub(crate) async fn completion_replicated(&self, conn: &mut ConnectionManager) {
+        let wanted = self.config.replicas;
+        let now = self.now_ms();
+        if wanted == 0 || now < self.replicas_short_until.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        match wait_for_replicas(conn, wanted, COMPLETE_PATIENCE_MS).await {
+            Ok(confirmed) if confirmed >= wanted => {}
+            outcome => {
+                self.replicas_short_until.store(now + SHORT_PAUSE_MS, std::sync::atomic::Ordering::Relaxed);
+                let confirmed = outcome.map_or_else(|e| e.to_string(), |n| format!("{n} confirmed"));
+                tracing::warn!(wanted, %confirmed, "replicas fell short on a completion; results may run again after a failover");
+            }
+        }
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
