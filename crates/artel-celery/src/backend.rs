@@ -62,7 +62,7 @@ impl ResultBackend for CeleryRedis {
 
     async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {
         let key = self.shared.names.result(task_id);
-        wait_published(&self.shared.client, &key, task_id, timeout, || self.get(task_id)).await
+        wait_published(std::slice::from_ref(&self.shared.client), &key, task_id, timeout, || self.get(task_id)).await
     }
 
     async fn get_many(&self, task_ids: &[String]) -> BrokerResult<Vec<Option<TaskResult>>> {
@@ -72,7 +72,7 @@ impl ResultBackend for CeleryRedis {
 
     async fn feed(&self) -> BrokerResult<Box<dyn ResultFeed>> {
         let names = self.shared.names.clone();
-        Ok(Box::new(PublishedFeed::new(self.shared.client.clone(), move |id| names.result(id))))
+        Ok(Box::new(PublishedFeed::new(vec![self.shared.client.clone()], move |id| names.result(id))))
     }
 
     /// Celery's own layout: `{"result": [[gid, null], [[[id, null], null], ...]]}`.

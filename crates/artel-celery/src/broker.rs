@@ -29,7 +29,7 @@ impl CeleryRedis {
         let names = Names { prefix: config.prefix.clone(), db };
         let shared = Shared {
             client: opened.client,
-            conn: opened.conn,
+            conn: opened.conn.into(),
             scripts: Scripts::load(),
             names,
             config,

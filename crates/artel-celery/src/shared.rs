@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use artel_redis::Conn;
 
 use crate::keys::Names;
 use crate::scripts::Scripts;
@@ -42,7 +42,7 @@ impl Default for CeleryRedisConfig {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) client: redis::Client,
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: Conn,
     pub(crate) scripts: Scripts,
     pub(crate) names: Names,
     pub(crate) config: CeleryRedisConfig,

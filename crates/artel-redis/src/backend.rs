@@ -32,7 +32,10 @@ impl ResultBackend for RedisBroker {
 
     async fn store(&self, result: &TaskResult, ttl: Option<Duration>) -> BrokerResult<bool> {
         let key = keys::result(&self.shared.config.prefix, &result.task_id);
-        store_result(&mut self.shared.conn.clone(), &key, result, ttl).await
+        let mut conn = self.shared.conn.clone();
+        let written = store_result(&mut conn, &key, result, ttl).await?;
+        self.shared.completion_replicated(&mut conn, &key).await;
+        Ok(written)
     }
 
     async fn get(&self, task_id: &str) -> BrokerResult<Option<TaskResult>> {
@@ -44,7 +47,7 @@ impl ResultBackend for RedisBroker {
 
     async fn wait(&self, task_id: &str, timeout: Duration) -> BrokerResult<TaskResult> {
         let key = keys::result(&self.shared.config.prefix, task_id);
-        wait_published(&self.shared.client, &key, task_id, timeout, || self.get(task_id)).await
+        wait_published(self.shared.servers.subscribers(), &key, task_id, timeout, || self.get(task_id)).await
     }
 
     async fn get_many(&self, task_ids: &[String]) -> BrokerResult<Vec<Option<TaskResult>>> {
@@ -55,7 +58,7 @@ impl ResultBackend for RedisBroker {
 
     async fn feed(&self) -> BrokerResult<Box<dyn ResultFeed>> {
         let prefix = self.shared.config.prefix.clone();
-        Ok(Box::new(PublishedFeed::new(self.shared.client.clone(), move |id| keys::result(&prefix, id))))
+        Ok(Box::new(PublishedFeed::new(self.shared.servers.subscribers().to_vec(), move |id| keys::result(&prefix, id))))
     }
 }
 

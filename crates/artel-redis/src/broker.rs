@@ -6,6 +6,7 @@ use artel_core::leased::LeasedConsumer;
 use artel_core::{Backend, Broker, BrokerResult, Clock, Consumer, Message, Queues, SystemClock};
 use async_trait::async_trait;
 
+use crate::conn::{Conn, Servers};
 use crate::scripts::Scripts;
 use crate::shared::{RedisConfig, Shared};
 use crate::toolkit::redis_error;
@@ -17,18 +18,28 @@ pub struct RedisBroker {
 }
 
 impl RedisBroker {
-    /// Connects to `url` (`redis://host:port/db`, `rediss://` for TLS) with default settings.
+    /// Connects to `url` (`redis://host:port/db`, `rediss://` for TLS,
+    /// `redis+cluster://host:port,host:port` for a Redis Cluster) with default settings.
     pub async fn connect(url: &str) -> BrokerResult<Self> {
         Self::connect_with(url, RedisConfig::default(), Arc::new(SystemClock)).await
     }
 
     /// Connects with explicit settings and clock.
     pub async fn connect_with(url: &str, config: RedisConfig, clock: Arc<dyn Clock>) -> BrokerResult<Self> {
-        let opened = crate::toolkit::open(url, &config.tls, config.sentinel.as_ref()).await?;
+        let (conn, servers, follower) = match url.starts_with(crate::cluster::SCHEME) {
+            true => {
+                let (conn, servers) = crate::cluster::open(url, &config.tls).await?;
+                (conn, servers, None)
+            }
+            false => {
+                let opened = crate::toolkit::open(url, &config.tls, config.sentinel.as_ref()).await?;
+                (Conn::Server(opened.conn), Servers::one(opened.client), opened.follower)
+            }
+        };
         let shared = Shared {
-            client: opened.client,
-            conn: opened.conn,
-            _follower: opened.follower,
+            servers,
+            conn,
+            _follower: follower,
             replicas_short_until: Default::default(),
             scripts: Scripts::load(),
             config,
@@ -92,7 +103,7 @@ impl Broker for RedisBroker {
         }
         let mut conn = self.shared.conn.clone();
         let _: i64 = invocation.invoke_async(&mut conn).await.map_err(|e| redis_error("publishing messages", e))?;
-        self.shared.replicated(&mut conn).await
+        self.shared.replicated(&mut conn, &keys.pending).await
     }
 
     async fn consume(&self, queues: &Queues, prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {

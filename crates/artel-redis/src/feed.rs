@@ -11,7 +11,7 @@ use futures_util::{FutureExt, StreamExt};
 use redis::aio::{PubSubSink, PubSubStream};
 use tokio::time::Instant;
 
-use crate::toolkit::redis_error;
+use crate::toolkit::{redis_error, subscribe};
 
 /// Channels subscribed with one command at most.
 const SUBSCRIBE_AT_ONCE: usize = 1000;
@@ -20,7 +20,8 @@ const ANNOUNCED_AT_ONCE: usize = 1000;
 
 /// A subscription to the result channels of the followed tasks.
 pub struct PublishedFeed {
-    client: redis::Client,
+    /// Servers any of which relays the announcements, tried in order.
+    servers: Vec<redis::Client>,
     key_of: Box<dyn Fn(&str) -> String + Send + Sync>,
     /// Channel → task id, for every followed task.
     followed: HashMap<String, String>,
@@ -28,14 +29,15 @@ pub struct PublishedFeed {
 }
 
 impl PublishedFeed {
-    /// Follows results stored under `key_of(task_id)` on `client`'s server.
-    pub fn new(client: redis::Client, key_of: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
-        Self { client, key_of: Box::new(key_of), followed: HashMap::new(), subscription: None }
+    /// Follows results stored under `key_of(task_id)` and announced on any of `servers`
+    /// (one server, or a cluster's nodes).
+    pub fn new(servers: Vec<redis::Client>, key_of: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
+        Self { servers, key_of: Box::new(key_of), followed: HashMap::new(), subscription: None }
     }
 
     /// Opens the subscription and subscribes every followed channel.
     async fn reopen(&mut self) -> BrokerResult<()> {
-        let pubsub = self.client.get_async_pubsub().await.map_err(|e| redis_error("opening a result feed", e))?;
+        let pubsub = subscribe(&self.servers).await.map_err(|e| redis_error("opening a result feed", e))?;
         let (mut sink, stream) = pubsub.split();
         let channels: Vec<&String> = self.followed.keys().collect();
         for chunk in channels.chunks(SUBSCRIBE_AT_ONCE) {

@@ -7,9 +7,9 @@ use std::sync::LazyLock;
 use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, Minute, TaskFilter, TaskHistory, TaskRecord};
 use async_trait::async_trait;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 use crate::broker::RedisBroker;
+use crate::conn::Conn;
 use crate::keys;
 use crate::toolkit::redis_error;
 
@@ -26,8 +26,8 @@ static RECORD: LazyLock<redis::Script> =
 pub struct RedisHistory {
     keys: [String; 6],
     kept: u32,
-    conn: ConnectionManager,
-    bulk: ConnectionManager,
+    conn: Conn,
+    bulk: Conn,
 }
 
 impl std::fmt::Debug for RedisHistory {
@@ -38,7 +38,7 @@ impl std::fmt::Debug for RedisHistory {
 
 impl RedisHistory {
     /// The history under `prefix`; `bulk` may be `conn` itself.
-    pub fn new(prefix: &str, kept: u32, conn: ConnectionManager, bulk: ConnectionManager) -> Self {
+    pub fn new(prefix: &str, kept: u32, conn: Conn, bulk: Conn) -> Self {
         Self { keys: keys::history(prefix), kept, conn, bulk }
     }
 }

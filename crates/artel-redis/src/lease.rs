@@ -3,14 +3,17 @@
 //! consumers block on the queues' signal lists on a connection of their own.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use artel_core::leased::{Claim, Claimed, LeaseStore, Stored};
 use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, FailedTask, Queues, TaskResult};
 use async_trait::async_trait;
-use redis::aio::MultiplexedConnection;
 use serde_json::json;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
+use crate::conn::{Conn, Servers};
 use crate::shared::Shared;
 use crate::toolkit::redis_error;
 
@@ -21,12 +24,76 @@ pub(crate) struct HeldMessage {
     id: String,
 }
 
-/// An idle consumer's wait: BLPOP on the queues' signal lists.
-pub(crate) struct Waiter {
-    signals: Vec<String>,
-    /// Only for BLPOP, so blocking never stalls the shared connection. `None` after it
-    /// failed; reopened on the next wait.
-    blocking: Option<MultiplexedConnection>,
+/// An idle consumer's wait on its queues' signal lists.
+pub(crate) enum Waiter {
+    /// One BLPOP over every signal list: one server, or one queue on a cluster.
+    Blocking {
+        signals: Vec<String>,
+        /// Only for BLPOP, so blocking never stalls the shared connection. `None` after
+        /// it failed; reopened on the next wait.
+        conn: Option<Conn>,
+    },
+    /// Queues on a cluster, whose signal lists hash to different slots (one BLPOP
+    /// cannot span them): a listener per queue blocks on its own list and wakes the
+    /// consumer.
+    Listening(Listeners),
+}
+
+/// Per-queue BLPOP loops that stop when dropped.
+pub(crate) struct Listeners {
+    woken: Arc<Notify>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Listeners {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Listeners {
+    fn start(servers: &Servers, signals: Vec<String>, idle: Duration) -> Self {
+        let woken = Arc::new(Notify::new());
+        let tasks = signals
+            .into_iter()
+            .map(|signal| tokio::spawn(listen(servers.clone(), signal, idle, woken.clone())))
+            .collect();
+        Self { woken, tasks }
+    }
+}
+
+/// Blocks on `signal` over and over, waking the consumer whenever a token comes.
+async fn listen(servers: Servers, signal: String, idle: Duration, woken: Arc<Notify>) {
+    let mut conn = None;
+    loop {
+        let mut open = match conn.take() {
+            Some(open) => open,
+            None => match servers.open(Some(idle + BLOCKING_MARGIN)).await {
+                Ok(open) => open,
+                Err(error) => {
+                    tracing::debug!(%error, %signal, "cannot open a listener's connection; trying again");
+                    tokio::time::sleep(idle).await;
+                    continue;
+                }
+            },
+        };
+        let popped: Result<Option<(String, String)>, _> =
+            redis::cmd("BLPOP").arg(&signal).arg(idle.as_secs_f64()).query_async(&mut open).await;
+        match popped {
+            Ok(token) => {
+                if token.is_some() {
+                    woken.notify_one();
+                }
+                conn = Some(open);
+            }
+            Err(error) => {
+                tracing::debug!(%error, %signal, "a listener's wait failed; reopening");
+                tokio::time::sleep(idle).await;
+            }
+        }
+    }
 }
 
 fn millis(d: Duration) -> i64 {
@@ -38,16 +105,17 @@ fn to_json(what: &str, value: &impl serde::Serialize) -> BrokerResult<String> {
     serde_json::to_string(value).map_err(|e| BrokerError::new(BrokerErrorKind::Other, what.to_owned()).with_source(e))
 }
 
-/// The consumer's own connection for BLPOP. Its replies may take the whole idle wait:
-/// redis-rs's default 500 ms response timeout raced the server's 0.5 s BLPOP timeout and
-/// failed idle consumers now and then with a transient error (a spurious "broker
-/// unavailable" warning and back-off).
-async fn open_blocking(shared: &Shared) -> BrokerResult<MultiplexedConnection> {
-    let patience = shared.config.idle_wait + Duration::from_secs(5);
-    let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(patience));
+/// How much longer than its timeout a blocking read's reply may take. redis-rs's default
+/// 500 ms response timeout raced the server's 0.5 s BLPOP timeout and failed idle
+/// consumers now and then with a transient error (a spurious "broker unavailable"
+/// warning and back-off).
+const BLOCKING_MARGIN: Duration = Duration::from_secs(5);
+
+/// The consumer's own connection for BLPOP.
+async fn open_blocking(shared: &Shared) -> BrokerResult<Conn> {
     shared
-        .client
-        .get_multiplexed_async_connection_with_config(&config)
+        .servers
+        .open(Some(shared.config.idle_wait + BLOCKING_MARGIN))
         .await
         .map_err(|e| redis_error("opening the consumer's blocking connection", e))
 }
@@ -62,8 +130,11 @@ impl LeaseStore for Shared {
     }
 
     async fn waiter(&self, queues: &Queues) -> BrokerResult<Waiter> {
-        let signals = queues.iter().map(|q| self.keys(q).signal).collect();
-        Ok(Waiter { signals, blocking: Some(open_blocking(self).await?) })
+        let signals: Vec<String> = queues.iter().map(|q| self.keys(q).signal).collect();
+        if self.conn.is_cluster() && signals.len() > 1 {
+            return Ok(Waiter::Listening(Listeners::start(&self.servers, signals, self.config.idle_wait)));
+        }
+        Ok(Waiter::Blocking { signals, conn: Some(open_blocking(self).await?) })
     }
 
     async fn claim(&self, queues: &Queues, holder: &str, limit: usize) -> BrokerResult<Claim<HeldMessage>> {
@@ -127,16 +198,23 @@ impl LeaseStore for Shared {
         if wait.is_zero() {
             return Ok(());
         }
-        let mut blocking = match waiter.blocking.take() {
-            Some(conn) => conn,
+        let (signals, conn) = match waiter {
+            Waiter::Blocking { signals, conn } => (signals, conn),
+            Waiter::Listening(listeners) => {
+                let _ = tokio::time::timeout(wait, listeners.woken.notified()).await;
+                return Ok(());
+            }
+        };
+        let mut blocking = match conn.take() {
+            Some(open) => open,
             None => open_blocking(self).await?,
         };
         let woken: Result<Option<(String, String)>, _> =
-            redis::cmd("BLPOP").arg(&waiter.signals).arg(wait.as_secs_f64()).query_async(&mut blocking).await;
+            redis::cmd("BLPOP").arg(&*signals).arg(wait.as_secs_f64()).query_async(&mut blocking).await;
         // Keep the connection only while it works: after a server restart the next wait
         // opens a fresh one (the error tells the worker to back off).
         woken.map_err(|e| redis_error("waiting for messages", e))?;
-        waiter.blocking = Some(blocking);
+        *conn = Some(blocking);
         Ok(())
     }
 
@@ -209,6 +287,11 @@ impl LeaseStore for Shared {
         result: &TaskResult,
         ttl: Option<Duration>,
     ) -> BrokerResult<Option<Stored>> {
+        if self.conn.is_cluster() {
+            // The result's key and the queue's hash to different slots, and no script
+            // touches two: the worker stores the result, then acks.
+            return Ok(None);
+        }
         let json = to_json("encoding a result", result)?;
         let keys = self.keys(&held.queue);
         let mut conn = self.conn.clone();
@@ -224,7 +307,7 @@ impl LeaseStore for Shared {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| redis_error("storing a result and acknowledging", e))?;
-        self.completion_replicated(&mut conn).await;
+        self.completion_replicated(&mut conn, &keys.leases).await;
         Ok(Some(Stored { written: written == 1, held: acked == 1 }))
     }
 

@@ -15,13 +15,17 @@
 //!   run by SHA. All keys of a queue share the hash tag `{queue}` (Redis Cluster slots).
 //! * **Waiting is pushed**: an idle consumer blocks (BLPOP on the queue's signal list, on
 //!   a dedicated connection); a result waiter subscribes to the result's channel.
-//!
-//! Limitation: waiting on several queues at once uses one BLPOP over their signal keys,
-//! which Redis Cluster only allows when they share a slot.
+//! * **One server, Sentinel or a Redis Cluster** (`redis+cluster://`, see [`cluster`]):
+//!   every command goes through one connection type ([`Conn`]) that routes by slot on a
+//!   cluster. There a result and its task's queue live on different slots, so a finished
+//!   task is stored, then acked (two scripts), and a consumer of queues on several
+//!   masters blocks on each queue's signal list from a listener of its own.
 
 mod admin;
 mod backend;
 mod broker;
+pub mod cluster;
+mod conn;
 mod failed;
 pub mod feed;
 mod history;
@@ -35,6 +39,7 @@ mod tls;
 pub mod toolkit;
 
 pub use broker::RedisBroker;
+pub use conn::Conn;
 pub use history::RedisHistory;
 pub use locks::RedisLocks;
 pub use shared::RedisConfig;

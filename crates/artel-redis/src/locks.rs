@@ -14,9 +14,9 @@ use artel_core::{BrokerResult, UniqueKeys};
 use artel_lock::{Fenced, LeaseLocks, Leased, LockError};
 use async_trait::async_trait;
 use redis::Script;
-use redis::aio::ConnectionManager;
 
 use crate::broker::RedisBroker;
+use crate::conn::Conn;
 use crate::toolkit::redis_error;
 
 /// Lock scripts, loaded once.
@@ -32,7 +32,7 @@ struct LockScripts {
 /// cheap to clone.
 #[derive(Clone)]
 pub struct RedisLocks {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
     scripts: Arc<LockScripts>,
 }
@@ -45,7 +45,7 @@ impl std::fmt::Debug for RedisLocks {
 
 impl RedisLocks {
     /// Locks on `conn`'s server, their keys under `prefix`.
-    pub fn new(conn: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(conn: Conn, prefix: &str) -> Self {
         let scripts = LockScripts {
             acquire: Script::new(include_str!("../lua/lock_acquire.lua")),
             renew: Script::new(include_str!("../lua/lock_renew.lua")),
@@ -56,8 +56,14 @@ impl RedisLocks {
         Self { conn, prefix: prefix.to_owned(), scripts: Arc::new(scripts) }
     }
 
+    /// The lock's key; its fence counter is this plus `:fence`. On a cluster the key is
+    /// a hash tag, so both share a slot (one server keeps the older names, so fences
+    /// already handed out keep counting up).
     fn lock_key(&self, key: &str) -> String {
-        format!("{}:lock:{key}", self.prefix)
+        match self.conn.is_cluster() {
+            true => format!("{}:lock:{{{key}}}", self.prefix),
+            false => format!("{}:lock:{key}", self.prefix),
+        }
     }
 
     fn unique_key(&self, key: &str) -> String {

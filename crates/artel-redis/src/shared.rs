@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use artel_core::{BrokerResult, Clock};
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
+
+use crate::conn::{Conn, Servers};
 
 use crate::keys::{self, QueueKeys};
 use crate::scripts::Scripts;
@@ -53,15 +54,16 @@ impl Default for RedisConfig {
 
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) client: redis::Client,
+    /// Where connections of their own (blocking reads, subscriptions) are opened.
+    pub(crate) servers: Servers,
     /// Multiplexed, reconnecting; never used for blocking commands.
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: Conn,
     pub(crate) scripts: Scripts,
     pub(crate) config: RedisConfig,
     pub(crate) clock: Arc<dyn Clock>,
     /// A connection of its own for bulk writes (task history), opened on first use, so
     /// their large requests never queue ahead of the hot path's small ones.
-    pub(crate) bulk: tokio::sync::OnceCell<ConnectionManager>,
+    pub(crate) bulk: tokio::sync::OnceCell<Conn>,
     /// Queues this process has added to the registry ([`keys::queues`]).
     pub(crate) registered: Mutex<HashSet<String>>,
     /// Keeps the connections on the Sentinel-named master, if there is one.
@@ -70,13 +72,8 @@ pub(crate) struct Shared {
     pub(crate) replicas_short_until: std::sync::atomic::AtomicI64,
 }
 
-async fn wait_for_replicas(conn: &mut ConnectionManager, wanted: u32, patience_ms: u64) -> BrokerResult<u32> {
-    redis::cmd("WAIT")
-        .arg(wanted)
-        .arg(patience_ms)
-        .query_async(conn)
-        .await
-        .map_err(|e| redis_error("waiting for replicas", e))
+async fn wait_for_replicas(conn: &mut Conn, key: &str, wanted: u32, patience_ms: u64) -> BrokerResult<u32> {
+    conn.wait_for_replicas(key, wanted, patience_ms).await.map_err(|e| redis_error("waiting for replicas", e))
 }
 
 /// Longest wait for replicas to confirm a publish (`WAIT`).
@@ -87,14 +84,14 @@ const COMPLETE_PATIENCE_MS: u64 = 100;
 const SHORT_PAUSE_MS: i64 = 5000;
 
 impl Shared {
-    /// Waits for `config.replicas` replicas to have this connection's writes so far (a
-    /// publish); an error names how many confirmed.
-    pub(crate) async fn replicated(&self, conn: &mut ConnectionManager) -> BrokerResult<()> {
+    /// Waits for `config.replicas` replicas to have this connection's writes so far to
+    /// `key`'s server (a publish); an error names how many confirmed.
+    pub(crate) async fn replicated(&self, conn: &mut Conn, key: &str) -> BrokerResult<()> {
         let wanted = self.config.replicas;
         if wanted == 0 {
             return Ok(());
         }
-        let confirmed = wait_for_replicas(conn, wanted, PUBLISH_PATIENCE_MS).await?;
+        let confirmed = wait_for_replicas(conn, key, wanted, PUBLISH_PATIENCE_MS).await?;
         if confirmed < wanted {
             return Err(artel_core::BrokerError::new(
                 artel_core::BrokerErrorKind::Connection,
@@ -106,17 +103,17 @@ impl Shared {
         Ok(())
     }
 
-    /// Gives a finished task's result and ack a moment to reach `config.replicas`
-    /// replicas. Best effort: a completion a failover loses runs again (its message is
+    /// Gives a finished task's result (stored under `key`) and ack a moment to reach
+    /// `config.replicas` replicas. Best effort: a completion a failover loses runs again (its message is
     /// still held on the replica), so it is not lost; and while replicas are short,
     /// completions stop waiting for a while rather than each blocking the connection.
-    pub(crate) async fn completion_replicated(&self, conn: &mut ConnectionManager) {
+    pub(crate) async fn completion_replicated(&self, conn: &mut Conn, key: &str) {
         let wanted = self.config.replicas;
         let now = self.now_ms();
         if wanted == 0 || now < self.replicas_short_until.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
-        match wait_for_replicas(conn, wanted, COMPLETE_PATIENCE_MS).await {
+        match wait_for_replicas(conn, key, wanted, COMPLETE_PATIENCE_MS).await {
             Ok(confirmed) if confirmed >= wanted => {}
             outcome => {
                 self.replicas_short_until.store(now + SHORT_PAUSE_MS, std::sync::atomic::Ordering::Relaxed);
@@ -135,10 +132,10 @@ impl Shared {
     }
 
     /// The bulk connection ([`Shared::bulk`]).
-    pub(crate) async fn bulk(&self) -> BrokerResult<ConnectionManager> {
+    pub(crate) async fn bulk(&self) -> BrokerResult<Conn> {
         let conn = self
             .bulk
-            .get_or_try_init(|| ConnectionManager::new(self.client.clone()))
+            .get_or_try_init(|| self.servers.open(None))
             .await
             .map_err(|e| redis_error("opening a second connection to Redis", e))?;
         Ok(conn.clone())

@@ -8,6 +8,8 @@ use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, Revocation, TaskRes
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
+use crate::conn::Conn;
+
 use artel_core::TlsFiles;
 
 use crate::sentinel::{Follower, SentinelSet};
@@ -96,30 +98,14 @@ pub async fn open(url: &str, tls: &TlsFiles, sentinel: Option<&SentinelSet>) -> 
     Ok(Opened { client, conn, follower })
 }
 
-/// Every key matching `pattern` (SCAN in pages: never blocks the server like KEYS).
-pub async fn scan(conn: &mut ConnectionManager, pattern: &str) -> BrokerResult<Vec<String>> {
-    let mut cursor: u64 = 0;
-    let mut found = Vec::new();
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(conn)
-            .await
-            .map_err(|e| redis_error("listing keys", e))?;
-        found.extend(keys);
-        if next == 0 {
-            return Ok(found);
-        }
-        cursor = next;
-    }
+/// Every key matching `pattern`, on every master (SCAN in pages: never blocks the server
+/// like KEYS).
+pub async fn scan(conn: &mut Conn, pattern: &str) -> BrokerResult<Vec<String>> {
+    conn.scan(pattern).await.map_err(|e| redis_error("listing keys", e))
 }
 
 /// Deletes every key matching `pattern`; returns how many.
-pub async fn delete_matching(conn: &mut ConnectionManager, pattern: &str) -> BrokerResult<u64> {
+pub async fn delete_matching(conn: &mut Conn, pattern: &str) -> BrokerResult<u64> {
     let keys = scan(conn, pattern).await?;
     let mut deleted = 0;
     for chunk in keys.chunks(1000) {
@@ -130,11 +116,23 @@ pub async fn delete_matching(conn: &mut ConnectionManager, pattern: &str) -> Bro
     Ok(deleted)
 }
 
+/// A subscription connection on the first of `servers` that answers.
+pub async fn subscribe(servers: &[redis::Client]) -> redis::RedisResult<redis::aio::PubSub> {
+    let mut last = redis::RedisError::from((redis::ErrorKind::Client, "no server to subscribe on"));
+    for server in servers {
+        match server.get_async_pubsub().await {
+            Ok(pubsub) => return Ok(pubsub),
+            Err(error) => last = error,
+        }
+    }
+    Err(last)
+}
+
 /// Waits until `read` finds task `task_id`'s result ready, or `timeout` passes. Results
 /// are announced on the channel named like their `key`; subscribing before each read
 /// means a result stored in between is seen by the read, one stored after by the channel.
 pub async fn wait_published<F, Fut>(
-    client: &redis::Client,
+    servers: &[redis::Client],
     key: &str,
     task_id: &str,
     timeout: Duration,
@@ -144,7 +142,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = BrokerResult<Option<TaskResult>>>,
 {
-    let mut pubsub = client.get_async_pubsub().await.map_err(|e| redis_error("opening a result subscription", e))?;
+    let mut pubsub = subscribe(servers).await.map_err(|e| redis_error("opening a result subscription", e))?;
     pubsub.subscribe(key).await.map_err(|e| redis_error("subscribing to a result", e))?;
     let deadline = tokio::time::Instant::now() + timeout;
     let mut messages = pubsub.on_message();
@@ -163,11 +161,7 @@ where
 }
 
 /// The results stored under `keys` (of tasks `task_ids`), with one MGET.
-pub async fn get_many(
-    conn: &mut ConnectionManager,
-    keys: &[String],
-    task_ids: &[String],
-) -> BrokerResult<Vec<Option<TaskResult>>> {
+pub async fn get_many(conn: &mut Conn, keys: &[String], task_ids: &[String]) -> BrokerResult<Vec<Option<TaskResult>>> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
@@ -207,7 +201,7 @@ static STORE_RESULT: LazyLock<redis::Script> = LazyLock::new(|| {
 /// Stores `result` under `key` unless a final result is there (see `RESULT_LUA`), with
 /// `ttl`; returns whether it was written.
 pub async fn store_result(
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     key: &str,
     result: &TaskResult,
     ttl: Option<Duration>,
@@ -242,7 +236,7 @@ pub struct RevocationLog {
 
 impl RevocationLog {
     /// Appends `revocation`.
-    pub async fn record(&self, conn: &mut ConnectionManager, revocation: &Revocation) -> BrokerResult<()> {
+    pub async fn record(&self, conn: &mut Conn, revocation: &Revocation) -> BrokerResult<()> {
         let json = serde_json::to_vec(revocation)
             .map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a revocation").with_source(e))?;
         let _: u64 = REVOKE
@@ -257,7 +251,7 @@ impl RevocationLog {
     }
 
     /// The unexpired revocations after `cursor`, and the cursor to read from next.
-    pub async fn read(&self, conn: &mut ConnectionManager, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)> {
+    pub async fn read(&self, conn: &mut Conn, cursor: u64) -> BrokerResult<(Vec<Revocation>, u64)> {
         let rows: Vec<(Vec<u8>, u64)> = conn
             .zrangebyscore_limit_withscores(&self.log, format!("({cursor}"), "+inf", 0, REVOCATIONS_PER_READ)
             .await
@@ -292,7 +286,7 @@ impl WorkerReports {
     /// of it (the request is taken).
     pub async fn report(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         name: &str,
         stats: &serde_json::Value,
         now_ms: i64,
@@ -309,7 +303,7 @@ impl WorkerReports {
     }
 
     /// Asks `name` to stop at its next report; false when it does not report here.
-    pub async fn request_stop(&self, conn: &mut ConnectionManager, name: &str) -> BrokerResult<bool> {
+    pub async fn request_stop(&self, conn: &mut Conn, name: &str) -> BrokerResult<bool> {
         let recorded: i64 = redis::Script::new(include_str!("../lua/worker_stop.lua"))
             .key(&self.key)
             .arg(name)
@@ -320,14 +314,14 @@ impl WorkerReports {
     }
 
     /// Forgets a worker that stopped cleanly.
-    pub async fn gone(&self, conn: &mut ConnectionManager, name: &str) -> BrokerResult<()> {
+    pub async fn gone(&self, conn: &mut Conn, name: &str) -> BrokerResult<()> {
         conn.hdel(&self.key, &[name.to_owned(), format!("{STOP_FIELD}{name}")])
             .await
             .map_err(|e| redis_error("removing a worker", e))
     }
 
     /// Every report, by worker name.
-    pub async fn list(&self, conn: &mut ConnectionManager) -> BrokerResult<Vec<artel_core::WorkerReport>> {
+    pub async fn list(&self, conn: &mut Conn) -> BrokerResult<Vec<artel_core::WorkerReport>> {
         let all: Vec<(String, String)> =
             conn.hgetall(&self.key).await.map_err(|e| redis_error("listing workers", e))?;
         let mut reports: Vec<artel_core::WorkerReport> = all

@@ -118,7 +118,7 @@ fn params<'a>(url: &str, rest: &'a str, allow_prefix: bool) -> Result<(&'a str, 
     let mut out = Params::default();
     let tls = TLS_SCHEMES.iter().any(|scheme| url.starts_with(scheme));
     let mut known = vec!["lease_ms", "poll_ms"];
-    let native = ["redis://", "rediss://", "redis+sentinel://"].iter().any(|s| url.starts_with(s));
+    let native = ["redis://", "rediss://", "redis+sentinel://", "redis+cluster://"].iter().any(|s| url.starts_with(s));
     for (extra, applies) in [
         (&["prefix"][..], allow_prefix),
         (&["ca", "cert", "key"], tls),
@@ -227,7 +227,7 @@ const SCHEMES: &[Scheme] = &[
         open: None,
     },
     Scheme {
-        prefixes: &["redis://", "rediss://", "redis+sentinel://"],
+        prefixes: &["redis://", "rediss://", "redis+sentinel://", "redis+cluster://"],
         feature: "redis",
         #[cfg(feature = "redis")]
         open: Some(|url, rest| Box::pin(connect_redis(url, rest))),
@@ -307,12 +307,16 @@ async fn connect_celery_redis(url: &str, rest: &str) -> Result<Connection, Conne
 
 /// `redis://host:port/db?prefix=P`: artel's own Redis broker (`rediss://` over TLS, with
 /// `ca`, `cert` and `key` files; `redis+sentinel://S1,S2/MASTER/DB` through Sentinel;
-/// `?replicas=N` to wait for replicas on each publish).
+/// `redis+cluster://H1:P1,H2:P2` sharded over a Redis Cluster; `?replicas=N` to wait
+/// for replicas on each publish).
 #[cfg(feature = "redis")]
 async fn connect_redis(url: &str, rest: &str) -> Result<Connection, ConnectError> {
     let (address, p) = params(url, rest, true)?;
     let (target, sentinel) = match url.starts_with("redis+sentinel://") {
         true => sentinel_target(url, &format!("redis+sentinel://{address}"), None)?,
+        false if url.starts_with(artel_redis::cluster::SCHEME) => {
+            (format!("{}{address}", artel_redis::cluster::SCHEME), None)
+        }
         false => (format!("{}://{address}", if url.starts_with("rediss://") { "rediss" } else { "redis" }), None),
     };
     let defaults = RedisConfig::default();
