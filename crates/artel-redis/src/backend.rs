@@ -58,7 +58,9 @@ impl ResultBackend for RedisBroker {
 
     async fn feed(&self) -> BrokerResult<Box<dyn ResultFeed>> {
         let prefix = self.shared.config.prefix.clone();
-        Ok(Box::new(PublishedFeed::new(self.shared.servers.subscribers().to_vec(), move |id| keys::result(&prefix, id))))
+        Ok(Box::new(PublishedFeed::new(self.shared.servers.subscribers().to_vec(), move |id| {
+            keys::result(&prefix, id)
+        })))
     }
 }
 

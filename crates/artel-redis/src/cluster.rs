@@ -13,7 +13,7 @@ use std::time::Duration;
 use artel_core::{BrokerError, BrokerErrorKind, BrokerResult};
 use redis::cluster::ClusterClientBuilder;
 
-use crate::conn::{Conn, Servers};
+use crate::conn::{CLUSTER_PATIENCE, Conn, Healing, Servers};
 use crate::toolkit::redis_error;
 
 /// The URL scheme.
@@ -57,16 +57,31 @@ pub(crate) async fn open(url: &str, tls: &artel_core::TlsFiles) -> BrokerResult<
         };
         redis_error(&format!("connecting to the Redis Cluster at {shown}{hint}"), e)
     };
-    let client = ClusterClientBuilder::new(seeds.clone())
+    let connecting = Healing::open(client(&seeds, CLUSTER_PATIENCE).map_err(failed)?);
+    let conn = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
+        Ok(opened) => opened.map_err(failed)?,
+        Err(_) => {
+            return Err(BrokerError::new(
+                BrokerErrorKind::Timeout,
+                format!("connecting to the Redis Cluster at {shown} took over 10 s (are its nodes reachable?)"),
+            ));
+        }
+    };
+    let seed = redis::Client::open(seeds[0].as_str()).map_err(failed)?;
+    let nodes = crate::conn::nodes(&conn, &seed).await.map_err(failed)?;
+    tracing::info!(url = %shown, nodes = nodes.len(), "connected to the Redis Cluster");
+    Ok((Conn::Cluster(conn), Servers::cluster(seeds, nodes)))
+}
+
+/// A client of the cluster `seeds` lead to, whose requests fail after `patience`
+/// (redis-rs applies a response timeout to a whole request only when the client is
+/// built with it, not when a connection is opened with one).
+pub(crate) fn client(seeds: &[String], patience: Duration) -> redis::RedisResult<redis::cluster::ClusterClient> {
+    ClusterClientBuilder::new(seeds.to_vec())
         .connection_timeout(Duration::from_secs(2))
+        .response_timeout(patience)
         .retries(3)
         .build()
-        .map_err(failed)?;
-    let mut conn = client.get_async_connection().await.map_err(failed)?;
-    let seed = redis::Client::open(seeds[0].as_str()).map_err(failed)?;
-    let nodes = crate::conn::nodes(&mut conn, &seed).await.map_err(failed)?;
-    tracing::info!(url = %shown, nodes = nodes.len(), "connected to the Redis Cluster");
-    Ok((Conn::Cluster(conn), Servers::cluster(client, nodes)))
 }
 
 #[cfg(test)]

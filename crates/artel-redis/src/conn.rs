@@ -9,6 +9,8 @@
 //! node that took the writes it waits for; classic `PUBLISH` reaches subscribers on any
 //! node, so a subscription may sit on whichever node answers.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -23,7 +25,7 @@ pub enum Conn {
     /// A single server (or the master Sentinel names).
     Server(ConnectionManager),
     /// A Redis Cluster: one multiplexed connection per node, commands routed by slot.
-    Cluster(ClusterConnection),
+    Cluster(Healing),
 }
 
 impl From<ConnectionManager> for Conn {
@@ -45,7 +47,7 @@ impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Self::Server(conn) => conn.req_packed_command(cmd),
-            Self::Cluster(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(conn) => Box::pin(conn.run(move |mut c| async move { c.req_packed_command(cmd).await })),
         }
     }
 
@@ -57,14 +59,16 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Self::Server(conn) => conn.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(conn) => {
+                Box::pin(conn.run(move |mut c| async move { c.req_packed_commands(pipeline, offset, count).await }))
+            }
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             Self::Server(conn) => conn.get_db(),
-            Self::Cluster(conn) => conn.get_db(),
+            Self::Cluster(_) => 0,
         }
     }
 }
@@ -86,7 +90,8 @@ impl Conn {
                 // Not redis-rs's default for WAIT (every node, the least count): only the
                 // node serving `key` took these writes.
                 let node = SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master));
-                Ok(redis::from_redis_value(conn.route_command(wait, RoutingInfo::SingleNode(node)).await?)?)
+                let reply = conn.run(|mut c| async move { c.route_command(wait, RoutingInfo::SingleNode(node)).await });
+                Ok(redis::from_redis_value(reply.await?)?)
             }
         }
     }
@@ -113,11 +118,17 @@ impl Conn {
                 }
             }
             Self::Cluster(conn) => {
-                for (host, port) in masters(conn).await? {
+                let every = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+                let masters = addresses(
+                    conn.run(|mut c| async move { c.route_command(redis::cmd("PING"), every).await }).await?,
+                )?;
+                for (host, port) in masters {
                     let mut cursor = 0;
                     loop {
-                        let node = SingleNodeRoutingInfo::ByAddress { host: host.clone(), port };
-                        let reply = conn.route_command(page(cursor), RoutingInfo::SingleNode(node)).await?;
+                        let node =
+                            RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host: host.clone(), port });
+                        let scan = page(cursor);
+                        let reply = conn.run(|mut c| async move { c.route_command(scan, node).await }).await?;
                         let (next, keys): (u64, Vec<String>) = redis::from_redis_value(reply)?;
                         found.extend(keys);
                         if next == 0 {
@@ -132,10 +143,73 @@ impl Conn {
     }
 }
 
-/// The `(host, port)` of every master of the cluster.
-async fn masters(conn: &mut ClusterConnection) -> RedisResult<Vec<(String, u16)>> {
-    let every = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
-    addresses(conn.route_command(redis::cmd("PING"), every).await?)
+/// A cluster connection replaced by a fresh one after it fails to answer. redis-rs
+/// 1.8's cluster connection can stay wedged for good (every request times out, on every
+/// node) once a node dies while requests are in flight, where a new connection finds
+/// the promoted replica at once; so a timeout or a dropped connection starts one
+/// reconnection in the background, and requests go to the new connection once it is up.
+#[derive(Clone)]
+pub struct Healing {
+    client: Arc<ClusterClient>,
+    current: Arc<Mutex<ClusterConnection>>,
+    reconnecting: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Healing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Healing").field("reconnecting", &self.reconnecting.load(Ordering::Relaxed)).finish()
+    }
+}
+
+/// Longest wait for a fresh cluster connection.
+const RECONNECT_PATIENCE: Duration = Duration::from_secs(5);
+
+impl Healing {
+    /// Connects with `client`, whose response timeout says when a node is taken for gone.
+    pub(crate) async fn open(client: ClusterClient) -> RedisResult<Self> {
+        let conn = client.get_async_connection().await?;
+        Ok(Self { client: Arc::new(client), current: Arc::new(Mutex::new(conn)), reconnecting: Arc::default() })
+    }
+
+    fn connection(&self) -> ClusterConnection {
+        self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Runs `request` on the current connection; a failure that says the connection,
+    /// not the request, is at fault starts a reconnection.
+    async fn run<T, F, Fut>(&self, request: F) -> RedisResult<T>
+    where
+        F: FnOnce(ClusterConnection) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let outcome = request(self.connection()).await;
+        if let Err(e) = &outcome {
+            if e.is_timeout() || e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+                self.reconnect();
+            }
+        }
+        outcome
+    }
+
+    fn reconnect(&self) {
+        if self.reconnecting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(RECONNECT_PATIENCE, this.client.get_async_connection()).await {
+                Ok(Ok(conn)) => {
+                    *this.current.lock().unwrap_or_else(|e| e.into_inner()) = conn;
+                    tracing::info!("reconnected to the Redis Cluster");
+                }
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "reconnecting to the Redis Cluster failed; trying on the next failure")
+                }
+                Err(_) => tracing::debug!("reconnecting to the Redis Cluster timed out; trying on the next failure"),
+            }
+            this.reconnecting.store(false, Ordering::Release);
+        });
+    }
 }
 
 /// The node addresses of a reply routed to several nodes (a map keyed by `host:port`).
@@ -161,8 +235,8 @@ pub(crate) struct Servers {
     /// The server, or every node of the cluster known when the broker connected, any of
     /// which relays every `PUBLISH` to its subscribers. Never empty.
     nodes: Vec<redis::Client>,
-    /// On a cluster: for routed connections.
-    cluster: Option<ClusterClient>,
+    /// On a cluster: the seed nodes' URLs, for routed connections.
+    cluster: Option<Vec<String>>,
 }
 
 impl Servers {
@@ -172,19 +246,16 @@ impl Servers {
     }
 
     /// A cluster and its nodes.
-    pub(crate) fn cluster(client: ClusterClient, nodes: Vec<redis::Client>) -> Self {
-        Self { nodes, cluster: Some(client) }
+    pub(crate) fn cluster(seeds: Vec<String>, nodes: Vec<redis::Client>) -> Self {
+        Self { nodes, cluster: Some(seeds) }
     }
 
     /// A connection of its own (not shared with the hot path), whose replies may take up
     /// to `patience` (a blocking read's timeout plus a margin).
     pub(crate) async fn open(&self, patience: Option<Duration>) -> RedisResult<Conn> {
-        if let Some(client) = &self.cluster {
-            let mut config = redis::cluster::ClusterConfig::new();
-            if let Some(patience) = patience {
-                config = config.set_response_timeout(patience);
-            }
-            return Ok(Conn::Cluster(client.get_async_connection_with_config(config).await?));
+        if let Some(seeds) = &self.cluster {
+            let client = crate::cluster::client(seeds, patience.unwrap_or(CLUSTER_PATIENCE))?;
+            return Ok(Conn::Cluster(Healing::open(client).await?));
         }
         let Some(client) = self.nodes.first() else {
             return Err(redis::RedisError::from((redis::ErrorKind::Client, "no Redis server to connect to")));
@@ -203,12 +274,17 @@ impl Servers {
     }
 }
 
+/// How long a cluster node may take to answer before the connection is taken for
+/// wedged ([`Healing`]): well above a script's run and a publish's `WAIT`.
+pub(crate) const CLUSTER_PATIENCE: Duration = Duration::from_secs(3);
+
 /// Every node of the cluster `conn` reaches, masters and replicas, as clients with the
 /// settings (credentials, timeouts) of `seed`.
-pub(crate) async fn nodes(conn: &mut ClusterConnection, seed: &redis::Client) -> RedisResult<Vec<redis::Client>> {
+pub(crate) async fn nodes(conn: &Healing, seed: &redis::Client) -> RedisResult<Vec<redis::Client>> {
     let every = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllNodes, None));
+    let reply = conn.run(|mut c| async move { c.route_command(redis::cmd("PING"), every).await }).await?;
     let mut clients = Vec::new();
-    for (host, port) in addresses(conn.route_command(redis::cmd("PING"), every).await?)? {
+    for (host, port) in addresses(reply)? {
         let info = seed.get_connection_info().clone().set_addr(redis::ConnectionAddr::Tcp(host, port));
         clients.push(redis::Client::open(info)?);
     }

@@ -1,6 +1,8 @@
 //! Shared by the process tests: worker processes and Redis key cleanup.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod failover;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,111 @@
+//! Redis Cluster: a worker draining 2,000 tasks through `redis+cluster://` while the
+//! master holding their queue is killed follows the failover without a restart, and with
+//! `?replicas=1` every task published ends with its result: nothing acknowledged is lost.
+//!
+//! Runs on the cluster `scripts/test` starts for it (`ARTEL_FAILOVER_CLUSTER`, 3 masters
+//! and 3 replicas, `cluster-node-timeout 1000`); the killed node is started again from
+//! its file once its replica is promoted, and comes back as that replica's replica.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::failover::{Replicated, has_replica_in_sync, nothing_acknowledged_is_lost_with_replicas_1, redis_cli};
+
+struct Cluster {
+    /// `host:port` of the seed nodes.
+    seeds: String,
+    dir: String,
+}
+
+fn cluster() -> Option<Cluster> {
+    let (Ok(seeds), Ok(dir)) = (std::env::var("ARTEL_FAILOVER_CLUSTER"), std::env::var("ARTEL_FAILOVER_CLUSTER_DIR"))
+    else {
+        assert!(std::env::var("ARTEL_REQUIRE_SERVICES").as_deref() != Ok("1"), "the failover cluster is required");
+        eprintln!("skipped: no ARTEL_FAILOVER_CLUSTER (scripts/test starts one)");
+        return None;
+    };
+    Some(Cluster { seeds, dir })
+}
+
+/// Every node's port: six consecutive ports from the first seed's.
+fn ports(seeds: &str) -> Vec<String> {
+    let first: u16 = seeds
+        .split(',')
+        .next()
+        .and_then(|s| s.rsplit_once(':'))
+        .and_then(|(_, p)| p.parse().ok())
+        .expect("a seed port");
+    (first..first + 6).map(|p| p.to_string()).collect()
+}
+
+impl Cluster {
+    /// `CLUSTER NODES` from the first node that answers.
+    fn nodes(&self) -> String {
+        ports(&self.seeds)
+            .iter()
+            .map(|p| redis_cli(p, &["cluster", "nodes"]))
+            .find(|n| !n.is_empty())
+            .expect("a live node")
+    }
+
+    /// The port of the master serving the slot of the default queue's keys.
+    fn queue_master(&self) -> Option<String> {
+        let first = ports(&self.seeds).into_iter().find(|p| !redis_cli(p, &["ping"]).is_empty())?;
+        let slot: u16 = redis_cli(&first, &["cluster", "keyslot", "{celery}"]).trim().parse().ok()?;
+        self.nodes().lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let serves = fields.iter().skip(8).any(|range| {
+                let (from, to) = range.split_once('-').unwrap_or((range, range));
+                matches!((from.parse::<u16>(), to.parse::<u16>()), (Ok(f), Ok(t)) if (f..=t).contains(&slot))
+            });
+            let live_master = fields.get(2).is_some_and(|f| f.contains("master") && !f.contains("fail"));
+            let address = fields.get(1)?.split('@').next()?;
+            (serves && live_master).then(|| address.rsplit_once(':').map(|(_, p)| p.to_owned())).flatten()
+        })
+    }
+}
+
+impl Replicated for Cluster {
+    fn url(&self, prefix: &str, replicas: u32) -> String {
+        format!("redis+cluster://{}?prefix={prefix}&replicas={replicas}&poll_ms=10&lease_ms=3000", self.seeds)
+    }
+
+    /// After an earlier run's failover the restarted node needs a moment to sync.
+    fn master_in_sync(&self, _prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(port) = self.queue_master().filter(|p| has_replica_in_sync(p)) {
+                return port;
+            }
+            assert!(Instant::now() < deadline, "no replica in sync with the queue's master:\n{}", self.nodes());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn promoted(&self, port: &str) -> bool {
+        self.queue_master().is_some_and(|master| master != port)
+    }
+
+    fn restart(&self, port: &str) {
+        let conf = format!("{}/node-{port}.conf", self.dir);
+        let restarted = Command::new("redis-server").arg(&conf).stdout(Stdio::null()).status().expect("restart");
+        assert!(restarted.success(), "starting {conf} again");
+    }
+
+    fn clean(&self, prefix: &str) {
+        // Key by key: one DEL may not span slots; replicas refuse it harmlessly.
+        for port in ports(&self.seeds) {
+            let script =
+                format!("redis-cli -p {port} --scan --pattern '{prefix}:*' | xargs -r -n 1 redis-cli -p {port} del");
+            let _ = Command::new("sh").args(["-c", &script]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_follows_a_cluster_failover_and_with_replicas_1_nothing_acknowledged_is_lost() {
+    let Some(cluster) = cluster() else { return };
+    nothing_acknowledged_is_lost_with_replicas_1(&cluster).await;
+}
