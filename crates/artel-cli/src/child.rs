@@ -43,7 +43,11 @@ impl Namespace {
         match broker {
             None => Ok(Self::Scratch(TempDb::new(purpose))),
             Some(url) if url.starts_with("sqlite://") => Ok(Self::Sqlite(url.to_owned())),
-            Some(url) if url.starts_with("redis://") => {
+            Some(url)
+                if ["redis://", "rediss://", "redis+sentinel://", "redis+cluster://"]
+                    .iter()
+                    .any(|s| url.starts_with(s)) =>
+            {
                 let sep = if url.contains('?') { '&' } else { '?' };
                 let url = format!("{url}{sep}prefix=artel-{purpose}-{}", uuid::Uuid::new_v4());
                 Ok(Self::Redis { url, connection: None })

@@ -34,7 +34,12 @@ impl ResultBackend for RedisBroker {
         let key = keys::result(&self.shared.config.prefix, &result.task_id);
         let mut conn = self.shared.conn.clone();
         let written = store_result(&mut conn, &key, result, ttl).await?;
-        self.shared.completion_replicated(&mut conn, &key).await;
+        match conn.is_cluster() {
+            // The ack goes to another shard after this: a result a failover could still
+            // lose must fail the store (the task runs again), not be followed by the ack.
+            true => self.shared.replicated(&mut conn, &key, "result").await?,
+            false => self.shared.completion_replicated(&mut conn, &key).await,
+        }
         Ok(written)
     }
 

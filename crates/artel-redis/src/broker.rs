@@ -103,7 +103,7 @@ impl Broker for RedisBroker {
         }
         let mut conn = self.shared.conn.clone();
         let _: i64 = invocation.invoke_async(&mut conn).await.map_err(|e| redis_error("publishing messages", e))?;
-        self.shared.replicated(&mut conn, &keys.pending).await
+        self.shared.replicated(&mut conn, &keys.pending, "publish").await
     }
 
     async fn consume(&self, queues: &Queues, prefetch: usize) -> BrokerResult<Box<dyn Consumer>> {

@@ -4,9 +4,10 @@
 //!
 //! What a failover can lose: replication is asynchronous, so writes a master
 //! acknowledged but had not yet sent to its replica are gone when the replica is
-//! promoted. With `?replicas=1` a publish returns only once a replica has it (`WAIT`);
-//! finished tasks give their result a moment to reach one, and a completion lost anyway
-//! runs its task again (its message is still held on the promoted replica).
+//! promoted. With `?replicas=1` a publish returns only once a replica has it (`WAIT`),
+//! and so does a finished task's result before its ack (they live on different shards,
+//! so a result lost after the ack would leave the task done without one); a result the
+//! replicas do not confirm fails the store, and the task runs again.
 
 use std::time::Duration;
 

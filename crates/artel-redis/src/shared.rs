@@ -85,8 +85,8 @@ const SHORT_PAUSE_MS: i64 = 5000;
 
 impl Shared {
     /// Waits for `config.replicas` replicas to have this connection's writes so far to
-    /// `key`'s server (a publish); an error names how many confirmed.
-    pub(crate) async fn replicated(&self, conn: &mut Conn, key: &str) -> BrokerResult<()> {
+    /// `key`'s server (`what`: a publish, a result); an error names how many confirmed.
+    pub(crate) async fn replicated(&self, conn: &mut Conn, key: &str, what: &str) -> BrokerResult<()> {
         let wanted = self.config.replicas;
         if wanted == 0 {
             return Ok(());
@@ -96,7 +96,7 @@ impl Shared {
             return Err(artel_core::BrokerError::new(
                 artel_core::BrokerErrorKind::Connection,
                 format!(
-                    "only {confirmed} of {wanted} replicas confirmed the publish within {PUBLISH_PATIENCE_MS} ms (?replicas={wanted})"
+                    "only {confirmed} of {wanted} replicas confirmed the {what} within {PUBLISH_PATIENCE_MS} ms (?replicas={wanted})"
                 ),
             ));
         }

@@ -30,7 +30,8 @@ use crate::connect::{DEFAULT_BROKER, connect};
 )]
 struct Cli<E: Extra> {
     /// Broker URL: sqlite://PATH (embedded; default sqlite://artel.db), redis://HOST:PORT/DB
-    /// (rediss:// over TLS, redis+sentinel://S1,S2/MASTER/DB through Sentinel),
+    /// (rediss:// over TLS, redis+sentinel://S1,S2/MASTER/DB through Sentinel,
+    /// redis+cluster://H1:P1,H2:P2 sharded over a Redis Cluster),
     /// postgres://USER@HOST:5432/DB?schema=artel, or Celery's own layouts:
     /// celery+redis://HOST:PORT/DB, amqp://USER:PASS@HOST:5672//?results=redis://HOST:PORT/DB
     /// (amqps:// over TLS). `demo` and `bench broker` (in the `artel` binary) use a scratch
