@@ -2,7 +2,7 @@
 in flight, and the bytes a queued task takes in each broker.
 
 Usage (from the repository root, after `cargo build --release -p artel-cli`):
-    python3 bench/memory.py [--in-flight 10000] [--queued 100000]
+    python3 bench/memory.py [--in-flight 10000] [--queued 100000] [--artel PATH]
         [--redis redis://127.0.0.1:6379/0] [--postgres postgres://postgres@127.0.0.1:5432/test]
 
 Per broker (a scratch SQLite file, a fresh Redis database key prefix, a fresh PostgreSQL
@@ -25,7 +25,7 @@ import tempfile
 import time
 import uuid
 
-ARTEL = "target/release/artel"
+ARTEL = "target/release/artel"  # --artel: another build, to compare two
 
 
 def rss_kib(pid):
@@ -107,12 +107,15 @@ def measure(name, url, size, args):
 
 
 def main():
+    global ARTEL
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--in-flight", type=int, default=10_000)
     parser.add_argument("--queued", type=int, default=100_000)
     parser.add_argument("--redis", default=os.environ.get("ARTEL_REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--postgres", default=os.environ.get("ARTEL_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--artel", default=ARTEL, help="the artel binary to measure")
     args = parser.parse_args()
+    ARTEL = args.artel
     if not os.access(ARTEL, os.X_OK):
         sys.exit(f"{ARTEL} is missing: run `cargo build --release -p artel-cli` first")
     print(f"| broker | worker idle (`-c 200`) | worker, {args.in_flight:,} in flight | bytes per queued task |")
