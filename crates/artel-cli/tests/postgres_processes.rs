@@ -8,10 +8,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use artel::{App, Signature, State};
+use artel::App;
 use artel_broker_tests::cluster::Cluster;
-use serde_json::json;
-use support::WorkerProcess;
 
 const TASKS: usize = 1_000;
 
@@ -20,19 +18,8 @@ async fn every_task_succeeds_across_a_server_restart() {
     let Some(cluster) = Cluster::start(&[]) else { return };
     let url = format!("{}?schema=artel&poll_ms=100&lease_ms=5000", cluster.url("127.0.0.1"));
     let app = App::connect(&url).await.unwrap_or_else(|e| panic!("{e}\n{}", cluster.log_tail()));
-    let mut ids = Vec::with_capacity(TASKS);
-    for _ in 0..TASKS {
-        ids.push(app.send(Signature::new("sleep").with_args(vec![json!(0.01)])).await.expect("published"));
-    }
-    let mut worker = WorkerProcess::start(&url, &["-c", "8"]);
-    let done = |states: &[Option<artel::TaskResult>]| {
-        states.iter().filter(|r| r.as_ref().is_some_and(|r| r.status == State::Success)).count()
-    };
     let deadline = Instant::now() + Duration::from_secs(90);
-    while done(&app.backend().results().get_many(&ids).await.expect("read")) < TASKS / 4 {
-        assert!(Instant::now() < deadline, "the worker did not get going");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (ids, mut worker) = support::a_quarter_done(&app, &url, (TASKS, 0.01), &["-c", "8"], deadline).await;
     let restarted_at = Instant::now();
     cluster.pg_ctl("restart");
     eprintln!("restarted the server in {:?}", restarted_at.elapsed());
@@ -41,7 +28,7 @@ async fn every_task_succeeds_across_a_server_restart() {
         assert!(Instant::now() < deadline, "{finished} of {TASKS} succeeded within 90 s\n{}", cluster.log_tail());
         tokio::time::sleep(Duration::from_millis(200)).await;
         if let Ok(states) = app.backend().results().get_many(&ids).await {
-            finished = done(&states);
+            finished = support::succeeded(&states);
         }
     }
     eprintln!("all {TASKS} succeeded {:?} after the restart began", restarted_at.elapsed());

@@ -5,10 +5,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use artel::{App, Signature, State};
+use artel::{App, Signature};
 use serde_json::json;
 
-use super::WorkerProcess;
+use super::{a_quarter_done, succeeded};
 
 /// Tasks queued before the kill.
 pub const TASKS: usize = 2_000;
@@ -57,20 +57,8 @@ pub async fn failover(set: &dyn Replicated, replicas: u32) -> Failover {
     let port = set.master_in_sync(&prefix);
     let url = set.url(&prefix, replicas);
     let app = App::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
-    let task = || Signature::new("sleep").with_args(vec![json!(0.02)]);
-    let mut ids = Vec::with_capacity(TASKS);
-    for _ in 0..TASKS {
-        ids.push(app.send(task()).await.expect("published"));
-    }
-    let mut worker = WorkerProcess::start(&url, &["-c", "16"]);
-    let done = |states: &[Option<artel::TaskResult>]| {
-        states.iter().filter(|r| r.as_ref().is_some_and(|r| r.status == State::Success)).count()
-    };
     let deadline = Instant::now() + Duration::from_secs(90);
-    while done(&app.backend().results().get_many(&ids).await.expect("read")) < TASKS / 4 {
-        assert!(Instant::now() < deadline, "the worker did not get going");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (mut ids, mut worker) = a_quarter_done(&app, &url, (TASKS, 0.02), &["-c", "16"], deadline).await;
 
     // A producer publishing through the failover: what the broker acknowledged must run.
     let stop = tokio_util::sync::CancellationToken::new();
@@ -113,7 +101,7 @@ pub async fn failover(set: &dyn Replicated, replicas: u32) -> Failover {
         // Bounded: a read must not hang the test where a client fails to notice a dead node.
         let read = tokio::time::timeout(Duration::from_secs(10), app.backend().results().get_many(&ids));
         if let Ok(Ok(states)) = read.await {
-            let now = done(&states);
+            let now = succeeded(&states);
             if now > finished {
                 (finished, moved_at) = (now, Instant::now());
             }

@@ -77,6 +77,34 @@ impl Drop for WorkerProcess {
 
 /// A task on a worker SIGKILLed mid-run completes on another worker once its lease
 /// (about 1 s in `url`) lapses: run twice, finished by the survivor, nothing left.
+/// How many of `states` succeeded.
+pub fn succeeded(states: &[Option<artel::TaskResult>]) -> usize {
+    states.iter().filter(|r| r.as_ref().is_some_and(|r| r.status == artel::State::Success)).count()
+}
+
+/// Publishes `tasks` calls of `sleep(seconds)` through `app`, starts a worker on `url`
+/// with `args`, and waits until a quarter of them succeeded (before `deadline`): the
+/// moment the failure tests break something. Returns the tasks' ids and the worker.
+pub async fn a_quarter_done(
+    app: &artel::App,
+    url: &str,
+    (tasks, seconds): (usize, f64),
+    args: &[&str],
+    deadline: Instant,
+) -> (Vec<String>, WorkerProcess) {
+    let mut ids = Vec::with_capacity(tasks);
+    for _ in 0..tasks {
+        let call = artel::Signature::new("sleep").with_args(vec![serde_json::json!(seconds)]);
+        ids.push(app.send(call).await.expect("published"));
+    }
+    let worker = WorkerProcess::start(url, args);
+    while succeeded(&app.backend().results().get_many(&ids).await.expect("read")) < tasks / 4 {
+        assert!(Instant::now() < deadline, "the worker did not get going");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (ids, worker)
+}
+
 /// `runs` is a scratch file the task appends to at each start.
 pub async fn a_task_on_a_killed_worker_completes_on_another(connection: &artel::Connection, url: &str, runs: &str) {
     use artel::core::{Clock, Signature, State, SystemClock};
