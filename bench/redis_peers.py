@@ -4,9 +4,14 @@ Usage (from the repository root; `scripts/bench-redis-peers` makes the venv):
     .venv-bench/bin/python bench/redis_peers.py [--tasks 5000] [--sleep-tasks 1000]
 
 For each system and workload (no-op, 100 ms sleep) it starts the system's own worker
-as a separate process on a fresh queue, enqueues the tasks from this process, and
-times enqueue and enqueue-to-last-done. artel is measured with its own
-`artel --broker URL bench broker` in the same run. Prints a table and JSON.
+on a fresh queue already holding the whole batch (published from this process first),
+and times the drain from the first task done to the last, so neither the Python
+producer (about 1,000-5,000 publishes/s) nor the worker's start-up is in the figure. artel is measured with its own
+`artel --broker URL bench broker` in the same run: its "drain" phase (a pre-filled
+queue of no-ops, like the peers') for the no-op workload, its "enqueue + drain" phase
+(a worker running while sleeps are published at 20,000/s and more) for the sleep one. Last, `redis-benchmark -q -P 64 -t lpush` says what this Redis
+does with pipelined pushes, and artel's rate is printed as a fraction of it. Prints a
+table and JSON.
 """
 
 import argparse
@@ -73,21 +78,26 @@ def run_peer(system, n, sleep, url, venv_bin, timeout):
     sys.modules.pop("peers_tasks", None)
     sys.path.insert(0, HERE)
     r = redis.Redis.from_url(url)
+    published = time.perf_counter()
+    enqueue(system, queue, n)
+    enqueued = time.perf_counter() - published
     worker = subprocess.Popen(worker_command(system, queue, venv_bin), env=env, cwd=HERE,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(3)  # let the worker start and connect before the clock starts
-        started = time.perf_counter()
-        enqueue(system, queue, n)
-        enqueued = time.perf_counter() - started
         deadline = time.time() + timeout
-        while int(r.get(counter) or 0) < n:
+        done = lambda: int(r.get(counter) or 0)  # noqa: E731
+        while done() == 0:
             if time.time() > deadline:
-                return {"system": system, "tasks": n, "error": f"only {int(r.get(counter) or 0)} done in {timeout}s"}
-            time.sleep(0.01)
+                return {"system": system, "tasks": n, "error": f"nothing done in {timeout}s"}
+            time.sleep(0.005)
+        started, first = time.perf_counter(), done()
+        while done() < n:
+            if time.time() > deadline:
+                return {"system": system, "tasks": n, "error": f"only {done()} done in {timeout}s"}
+            time.sleep(0.005)
         total = time.perf_counter() - started
         return {"system": system, "concurrency": CONCURRENCY[system], "tasks": n,
-                "enqueue_per_s": n / enqueued, "tasks_per_s": n / total, "seconds": total}
+                "enqueue_per_s": n / enqueued, "tasks_per_s": (n - first) / total, "seconds": total}
     finally:
         worker.terminate()
         try:
@@ -103,7 +113,8 @@ def run_artel(n, sleep_ms, url, artel):
     if sleep_ms:
         command += ["--sleep-ms", str(sleep_ms)]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    row = next(line for line in out.splitlines() if line.startswith("enqueue + drain"))
+    phase = "enqueue + drain" if sleep_ms else "drain "  # bench broker's drain phase runs no-ops
+    row = next(line for line in out.splitlines() if line.startswith(phase))
     enqueue_row = next(line for line in out.splitlines() if line.startswith("enqueue ") and "batches" in line)
     rate = float(re.split(r"\s{2,}", row)[3])
     enqueue_rate = float(re.split(r"\s{2,}", enqueue_row)[3])
@@ -131,10 +142,25 @@ def main():
             else:
                 # RQ forks a process per job: give it a tenth of the batch so the run ends.
                 count = max(n // 10, 100) if system == "rq" else n
-                row = run_peer(system, count, sleep, args.url, venv_bin, timeout=600)
+                row = run_peer(system, count, sleep, args.url, venv_bin, timeout=240)
             row["workload"] = workload
             results.append(row)
     print_results(results, system_title="system", concurrency_width=24)
+    lpush = redis_benchmark_lpush(args.url)
+    for row in results:
+        if row["system"] == "artel" and row["workload"] == "noop" and lpush:
+            print(f"redis-benchmark -q -P 64 -t lpush: {lpush:,.0f} pushes/s; artel's no-op drain "
+                  f"{row['tasks_per_s']:,.0f} tasks/s is {100 * row['tasks_per_s'] / lpush:.1f}% of it")
+
+
+def redis_benchmark_lpush(url):
+    """Pipelined LPUSHes per second on the server `url` names (`redis-benchmark -P 64`)."""
+    from urllib.parse import urlparse
+    server = urlparse(url)
+    out = subprocess.run(["redis-benchmark", "-h", server.hostname or "127.0.0.1", "-p", str(server.port or 6379),
+                          "-q", "-P", "64", "-t", "lpush", "-n", "2000000"], capture_output=True, text=True).stdout
+    found = re.search(r"LPUSH: ([\d.]+) requests per second", out)
+    return float(found.group(1)) if found else None
 
 
 if __name__ == "__main__":
