@@ -95,12 +95,27 @@ impl Replicated for Cluster {
     }
 
     fn clean(&self, prefix: &str) {
-        // Key by key: one DEL may not span slots; replicas refuse it harmlessly.
-        for port in ports(&self.seeds) {
-            let script =
-                format!("redis-cli -p {port} --scan --pattern '{prefix}:*' | xargs -r -n 1 redis-cli -p {port} del");
-            let _ = Command::new("sh").args(["-c", &script]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        // Key by key: one DEL may not span slots; replicas refuse it harmlessly. Again
+        // until no node lists a key: a node still syncing after the failover may.
+        let left = || {
+            ports(&self.seeds)
+                .iter()
+                .map(|p| redis_cli(p, &["--scan", "--pattern", &format!("{prefix}:*")]).lines().count())
+                .sum::<usize>()
+        };
+        for _ in 0..10 {
+            for port in ports(&self.seeds) {
+                let script = format!(
+                    "redis-cli -p {port} --scan --pattern '{prefix}:*' | xargs -r -n 1 redis-cli -p {port} del"
+                );
+                let _ = Command::new("sh").args(["-c", &script]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            }
+            if left() == 0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
         }
+        eprintln!("{} keys of {prefix} left on the failover cluster", left());
     }
 }
 
