@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{MultipleNodeRoutingInfo, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
@@ -260,11 +260,7 @@ impl Servers {
         let Some(client) = self.nodes.first() else {
             return Err(redis::RedisError::from((redis::ErrorKind::Client, "no Redis server to connect to")));
         };
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500))
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(patience);
+        let config = crate::toolkit::manager_config().set_response_timeout(patience);
         Ok(Conn::Server(ConnectionManager::new_with_config(client.clone(), config).await?))
     }
 

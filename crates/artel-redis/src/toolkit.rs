@@ -88,14 +88,18 @@ pub async fn open(url: &str, tls: &TlsFiles, sentinel: Option<&SentinelSet>) -> 
             (redis::Client::open(info).map_err(failed)?, Some(follower))
         }
     };
-    // Few quick retries: a wrong address should be reported in about a second, not
-    // after the default backoff; later drops are reconnected on the next command.
-    let manager = redis::aio::ConnectionManagerConfig::new()
+    let conn = ConnectionManager::new_with_config(client.clone(), manager_config()).await.map_err(failed)?;
+    Ok(Opened { client, conn, follower })
+}
+
+/// How artel's reconnecting connections to one server (re)connect: a few quick retries,
+/// so a wrong address is reported in about a second, not after the default backoff;
+/// later drops are reconnected on the next command.
+pub(crate) fn manager_config() -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
         .set_number_of_retries(2)
         .set_max_delay(Duration::from_millis(500))
-        .set_connection_timeout(Some(Duration::from_secs(2)));
-    let conn = ConnectionManager::new_with_config(client.clone(), manager).await.map_err(failed)?;
-    Ok(Opened { client, conn, follower })
+        .set_connection_timeout(Some(Duration::from_secs(2)))
 }
 
 /// Every key matching `pattern`, on every master (SCAN in pages: never blocks the server
