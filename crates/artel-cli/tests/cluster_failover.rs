@@ -95,8 +95,9 @@ impl Replicated for Cluster {
     }
 
     fn clean(&self, prefix: &str) {
-        // Key by key: one DEL may not span slots; replicas refuse it harmlessly. Again
-        // until no node lists a key: a node still syncing after the failover may.
+        // One DEL per key (one may not span slots), all through one redis-cli per node
+        // reading them from its input; replicas refuse them harmlessly. Again until no
+        // node lists a key: a node still syncing after the failover may.
         let left = || {
             ports(&self.seeds)
                 .iter()
@@ -106,7 +107,7 @@ impl Replicated for Cluster {
         for _ in 0..10 {
             for port in ports(&self.seeds) {
                 let script = format!(
-                    "redis-cli -p {port} --scan --pattern '{prefix}:*' | xargs -r -n 1 redis-cli -p {port} del"
+                    "redis-cli -p {port} --scan --pattern '{prefix}:*' | sed 's/^/DEL /' | redis-cli -p {port}"
                 );
                 let _ = Command::new("sh").args(["-c", &script]).stdout(Stdio::null()).stderr(Stdio::null()).status();
             }

@@ -46,6 +46,7 @@ pub struct Failover {
     /// Of those, tasks that never got a result.
     pub lost: usize,
     pub promoted_after: Duration,
+    /// From the kill to the last result seen.
     pub finished_after: Duration,
 }
 
@@ -95,7 +96,7 @@ pub async fn failover(set: &dyn Replicated, replicas: u32) -> Failover {
 
     // Done when all are, or when nothing moved for well longer than leases take to lapse
     // and the worker's reconnect backoff (on a loaded CI machine, over 10 s).
-    let (mut finished, mut moved_at) = (0, Instant::now());
+    let (mut finished, mut moved_at, mut finished_after) = (0, Instant::now(), Duration::ZERO);
     while finished < ids.len() && Instant::now() < deadline && moved_at.elapsed() < Duration::from_secs(25) {
         tokio::time::sleep(Duration::from_millis(200)).await;
         // Bounded: a read must not hang the test where a client fails to notice a dead node.
@@ -103,7 +104,7 @@ pub async fn failover(set: &dyn Replicated, replicas: u32) -> Failover {
         if let Ok(Ok(states)) = read.await {
             let now = succeeded(&states);
             if now > finished {
-                (finished, moved_at) = (now, Instant::now());
+                (finished, moved_at, finished_after) = (now, Instant::now(), killed_at.elapsed());
             }
         }
     }
@@ -112,12 +113,7 @@ pub async fn failover(set: &dyn Replicated, replicas: u32) -> Failover {
     worker.wait(Duration::from_secs(30));
     // After the worker stopped: it writes its last task history as it stops.
     set.clean(&prefix);
-    Failover {
-        acknowledged: ids.len(),
-        lost: ids.len() - finished,
-        promoted_after,
-        finished_after: killed_at.elapsed(),
-    }
+    Failover { acknowledged: ids.len(), lost: ids.len() - finished, promoted_after, finished_after }
 }
 
 /// Both runs on one set, killing its master in turn: with `replicas=1` nothing
