@@ -33,7 +33,7 @@ impl RedisBroker {
     /// The dead list's entries, each with its raw bytes (to remove it by value). An entry
     /// artel did not write is listed with what it looks like, not dropped or fatal.
     async fn dead_entries(&self, queue: &str) -> BrokerResult<Vec<(Vec<u8>, DeadEntry)>> {
-        let dead = self.shared.keys(queue).dead;
+        let dead = self.shared.keys(queue).dead.clone();
         let mut conn = self.shared.conn.clone();
         let raw: Vec<Vec<u8>> = conn.lrange(&dead, 0, -1).await.map_err(|e| redis_error("listing dead messages", e))?;
         Ok(raw
@@ -140,7 +140,7 @@ impl Control for RedisBroker {
     async fn dead_retry(&self, queue: Option<&str>) -> BrokerResult<u64> {
         let mut retried = 0;
         for queue in self.chosen(queue).await? {
-            let dead = self.shared.keys(&queue).dead;
+            let dead = self.shared.keys(&queue).dead.clone();
             for (raw, entry) in self.dead_entries(&queue).await? {
                 let mut conn = self.shared.conn.clone();
                 let Ok(message) = Message::from_envelope(entry.envelope.as_bytes()) else { continue };
@@ -155,7 +155,7 @@ impl Control for RedisBroker {
     async fn dead_purge(&self, queue: Option<&str>) -> BrokerResult<u64> {
         let mut purged = 0;
         for queue in self.chosen(queue).await? {
-            let dead = self.shared.keys(&queue).dead;
+            let dead = self.shared.keys(&queue).dead.clone();
             let mut conn = self.shared.conn.clone();
             let (n, _): (u64, i64) = redis::pipe()
                 .llen(&dead)

@@ -46,6 +46,7 @@ impl RedisBroker {
             clock,
             bulk: Default::default(),
             registered: Default::default(),
+            queue_keys: Default::default(),
         };
         Ok(Self { shared: Arc::new(shared) })
     }

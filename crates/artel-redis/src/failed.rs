@@ -13,7 +13,7 @@ impl FailedTasks for RedisBroker {
     async fn failed_list(&self, filter: &FailedFilter) -> BrokerResult<Vec<FailedTask>> {
         let mut listed = Vec::new();
         for queue in self.chosen(filter.queue.as_deref()).await? {
-            let entries = self.shared.keys(&queue).failed_entries;
+            let entries = self.shared.keys(&queue).failed_entries.clone();
             let mut conn = self.shared.conn.clone();
             let raw: Vec<String> = conn.hvals(&entries).await.map_err(|e| redis_error("listing failed tasks", e))?;
             // A record artel cannot read is skipped, not fatal: it is someone else's junk.

@@ -130,7 +130,7 @@ impl LeaseStore for Shared {
     }
 
     async fn waiter(&self, queues: &Queues) -> BrokerResult<Waiter> {
-        let signals: Vec<String> = queues.iter().map(|q| self.keys(q).signal).collect();
+        let signals: Vec<String> = queues.iter().map(|q| self.keys(q).signal.clone()).collect();
         if self.conn.is_cluster() && signals.len() > 1 {
             return Ok(Waiter::Listening(Listeners::start(&self.servers, signals, self.config.idle_wait)));
         }

@@ -1,7 +1,7 @@
 //! What a broker's clones share: connections, scripts, settings and clock. A leaf: the
 //! broker, its lease store, result backend and admin all build on it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,6 +66,9 @@ pub(crate) struct Shared {
     pub(crate) bulk: tokio::sync::OnceCell<Conn>,
     /// Queues this process has added to the registry ([`keys::queues`]).
     pub(crate) registered: Mutex<HashSet<String>>,
+    /// Each queue's key names, formatted once: twelve `format!`s per claim and per
+    /// completion were 7% of a draining worker's CPU (BENCHMARKS, "Where the time goes").
+    pub(crate) queue_keys: Mutex<HashMap<String, Arc<QueueKeys>>>,
     /// Keeps the connections on the Sentinel-named master, if there is one.
     pub(crate) _follower: Option<crate::sentinel::Follower>,
     /// Until when (unix ms) completions skip waiting for replicas, after they fell short.
@@ -75,6 +78,9 @@ pub(crate) struct Shared {
 async fn wait_for_replicas(conn: &mut Conn, key: &str, wanted: u32, patience_ms: u64) -> BrokerResult<u32> {
     conn.wait_for_replicas(key, wanted, patience_ms).await.map_err(|e| redis_error("waiting for replicas", e))
 }
+
+/// The queues whose key names are kept formatted.
+const KEYS_CACHED: usize = 1024;
 
 /// Longest wait for replicas to confirm a publish (`WAIT`).
 const PUBLISH_PATIENCE_MS: u64 = 1000;
@@ -127,8 +133,18 @@ impl Shared {
         self.clock.now().timestamp_millis()
     }
 
-    pub(crate) fn keys(&self, queue: &str) -> QueueKeys {
-        QueueKeys::new(&self.config.prefix, queue)
+    pub(crate) fn keys(&self, queue: &str) -> Arc<QueueKeys> {
+        let mut known = self.queue_keys.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(keys) = known.get(queue) {
+            return keys.clone();
+        }
+        if known.len() >= KEYS_CACHED {
+            // Queue names come from callers: bounded, whatever they send.
+            known.clear();
+        }
+        let keys = Arc::new(QueueKeys::new(&self.config.prefix, queue));
+        known.insert(queue.to_owned(), keys.clone());
+        keys
     }
 
     /// The bulk connection ([`Shared::bulk`]).
