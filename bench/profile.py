@@ -10,9 +10,8 @@ It runs `artel bench broker --broker URL --tasks N` (a scratch SQLite file witho
 worker process starts until it exits (`perf record -a`: the broker's server and the
 kernel count too). Printed: the bench table, the CPU share of each command (comm) during
 the drain, and the worker's threads and its symbols above 0.5% of its samples. The
-release build keeps
-its symbol table, so names are Rust functions after inlining (a cost is charged to the
-function it was inlined into).
+release build keeps its symbol table, so names are Rust functions after inlining (a
+cost is charged to the function it was inlined into).
 """
 
 import argparse

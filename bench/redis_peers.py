@@ -6,12 +6,13 @@ Usage (from the repository root; `scripts/bench-redis-peers` makes the venv):
 For each system and workload (no-op, 100 ms sleep) it starts the system's own worker
 on a fresh queue already holding the whole batch (published from this process first),
 and times the drain from the first task done to the last, so neither the Python
-producer (about 1,000-5,000 publishes/s) nor the worker's start-up is in the figure. artel is measured with its own
-`artel --broker URL bench broker` in the same run: its "drain" phase (a pre-filled
-queue of no-ops, like the peers') for the no-op workload, its "enqueue + drain" phase
-(a worker running while sleeps are published at 20,000/s and more) for the sleep one. Last, `redis-benchmark -q -P 64 -t lpush` says what this Redis
-does with pipelined pushes, and artel's rate is printed as a fraction of it. Prints a
-table and JSON.
+producer (about 1,000-5,000 publishes/s) nor the worker's start-up is in the figure.
+artel is measured with its own `artel --broker URL bench broker` in the same run: its
+"drain" phase (a pre-filled queue of no-ops, like the peers') for the no-op workload,
+its "enqueue + drain" phase (a worker running while sleeps are published at 20,000/s
+and more) for the sleep one. Last, `redis-benchmark -q -P 64 -t lpush` says what this
+Redis does with pipelined pushes, and artel's rate is printed as a fraction of it.
+Prints a table and JSON.
 """
 
 import argparse
