@@ -6,9 +6,10 @@ use artel_core::leased::LeasedConsumer;
 use artel_core::{Backend, Broker, BrokerResult, Clock, Consumer, Message, Queues, SystemClock};
 use async_trait::async_trait;
 
+use crate::completer::Completer;
 use crate::conn::{Conn, Servers};
 use crate::scripts::Scripts;
-use crate::shared::{RedisConfig, Shared};
+use crate::shared::{CompletionReplicas, RedisConfig, Shared};
 use crate::toolkit::redis_error;
 
 /// Broker and result backend on a Redis server; clones share connections.
@@ -36,12 +37,24 @@ impl RedisBroker {
                 (Conn::Server(opened.conn), Servers::one(opened.client), opened.follower)
             }
         };
+        let scripts = Scripts::load();
+        let completion_replicas = Arc::new(CompletionReplicas::new(config.replicas));
+        let (completions, incoming) = tokio::sync::mpsc::unbounded_channel();
+        let completer = Completer {
+            servers: servers.clone(),
+            script: scripts.complete.clone(),
+            replicas: completion_replicas.clone(),
+            clock: clock.clone(),
+        };
+        // Ends when the last clone of this broker is dropped (its sender with it).
+        tokio::spawn(completer.run(incoming));
         let shared = Shared {
             servers,
             conn,
             _follower: follower,
-            replicas_short_until: Default::default(),
-            scripts: Scripts::load(),
+            completion_replicas,
+            completions,
+            scripts,
             config,
             clock,
             bulk: Default::default(),

@@ -292,23 +292,19 @@ impl LeaseStore for Shared {
             // touches two: the worker stores the result, then acks.
             return Ok(None);
         }
-        let json = to_json("encoding a result", result)?;
-        let keys = self.keys(&held.queue);
-        let mut conn = self.conn.clone();
-        let (written, acked): (i64, i64) = self
-            .scripts
-            .complete
-            .key(keys.held().as_slice())
-            .key(crate::keys::result(&self.config.prefix, &result.task_id))
-            .arg(&held.id)
-            .arg(holder)
-            .arg(json)
-            .arg(crate::toolkit::ttl_ms(ttl))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| redis_error("storing a result and acknowledging", e))?;
-        self.completion_replicated(&mut conn, &keys.leases).await;
-        Ok(Some(Stored { written: written == 1, held: acked == 1 }))
+        let (reply, stored) = tokio::sync::oneshot::channel();
+        let completion = crate::completer::Completion {
+            keys: self.keys(&held.queue),
+            id: held.id.clone(),
+            holder: holder.to_owned(),
+            result_key: crate::keys::result(&self.config.prefix, &result.task_id),
+            json: to_json("encoding a result", result)?,
+            ttl_ms: crate::toolkit::ttl_ms(ttl),
+            reply,
+        };
+        let gone = || BrokerError::new(BrokerErrorKind::Connection, "the Redis broker was closed");
+        self.completions.send(completion).map_err(|_| gone())?;
+        stored.await.map_err(|_| gone())?.map(Some)
     }
 
     async fn release(&self, holder: &str, held: &HeldMessage) -> BrokerResult<()> {

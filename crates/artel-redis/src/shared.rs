@@ -71,8 +71,10 @@ pub(crate) struct Shared {
     pub(crate) queue_keys: Mutex<HashMap<String, Arc<QueueKeys>>>,
     /// Keeps the connections on the Sentinel-named master, if there is one.
     pub(crate) _follower: Option<crate::sentinel::Follower>,
-    /// Until when (unix ms) completions skip waiting for replicas, after they fell short.
-    pub(crate) replicas_short_until: std::sync::atomic::AtomicI64,
+    /// How finished tasks' writes wait for replicas (shared with [`crate::completer`]).
+    pub(crate) completion_replicas: Arc<CompletionReplicas>,
+    /// Where consumers' completions go to be written in batches ([`crate::completer`]).
+    pub(crate) completions: crate::completer::Completions,
 }
 
 async fn wait_for_replicas(conn: &mut Conn, key: &str, wanted: u32, patience_ms: u64) -> BrokerResult<u32> {
@@ -84,10 +86,45 @@ const KEYS_CACHED: usize = 1024;
 
 /// Longest wait for replicas to confirm a publish (`WAIT`).
 const PUBLISH_PATIENCE_MS: u64 = 1000;
-/// Longest wait for replicas to confirm a finished task's result and ack.
+
+/// Longest wait for replicas to confirm finished tasks' results and acks.
 const COMPLETE_PATIENCE_MS: u64 = 100;
 /// After replicas fell short on a completion, how long completions stop waiting for them.
 const SHORT_PAUSE_MS: i64 = 5000;
+
+/// How finished tasks' results and acks wait for `?replicas=N`: best effort. A
+/// completion a failover loses runs again (its message is still held on the replica), so
+/// it is not lost; and while replicas are short, completions stop waiting for a while
+/// rather than each blocking its connection.
+#[derive(Debug, Default)]
+pub(crate) struct CompletionReplicas {
+    wanted: u32,
+    /// Until when (unix ms) completions skip waiting, after replicas fell short.
+    short_until: std::sync::atomic::AtomicI64,
+}
+
+impl CompletionReplicas {
+    pub(crate) fn new(wanted: u32) -> Self {
+        Self { wanted, short_until: Default::default() }
+    }
+
+    /// Gives this connection's writes so far to `key`'s server a moment to reach the
+    /// replicas (`now_ms`: the clock's time).
+    pub(crate) async fn wait(&self, conn: &mut Conn, key: &str, now_ms: i64) {
+        let wanted = self.wanted;
+        if wanted == 0 || now_ms < self.short_until.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        match wait_for_replicas(conn, key, wanted, COMPLETE_PATIENCE_MS).await {
+            Ok(confirmed) if confirmed >= wanted => {}
+            outcome => {
+                self.short_until.store(now_ms + SHORT_PAUSE_MS, std::sync::atomic::Ordering::Relaxed);
+                let confirmed = outcome.map_or_else(|e| e.to_string(), |n| format!("{n} confirmed"));
+                tracing::warn!(wanted, %confirmed, "replicas fell short on completions; results may run again after a failover");
+            }
+        }
+    }
+}
 
 impl Shared {
     /// Waits for `config.replicas` replicas to have this connection's writes so far to
@@ -109,24 +146,10 @@ impl Shared {
         Ok(())
     }
 
-    /// Gives a finished task's result (stored under `key`) and ack a moment to reach
-    /// `config.replicas` replicas. Best effort: a completion a failover loses runs again (its message is
-    /// still held on the replica), so it is not lost; and while replicas are short,
-    /// completions stop waiting for a while rather than each blocking the connection.
+    /// Gives a finished task's result (stored under `key`) a moment to reach the replicas
+    /// ([`CompletionReplicas`]).
     pub(crate) async fn completion_replicated(&self, conn: &mut Conn, key: &str) {
-        let wanted = self.config.replicas;
-        let now = self.now_ms();
-        if wanted == 0 || now < self.replicas_short_until.load(std::sync::atomic::Ordering::Relaxed) {
-            return;
-        }
-        match wait_for_replicas(conn, key, wanted, COMPLETE_PATIENCE_MS).await {
-            Ok(confirmed) if confirmed >= wanted => {}
-            outcome => {
-                self.replicas_short_until.store(now + SHORT_PAUSE_MS, std::sync::atomic::Ordering::Relaxed);
-                let confirmed = outcome.map_or_else(|e| e.to_string(), |n| format!("{n} confirmed"));
-                tracing::warn!(wanted, %confirmed, "replicas fell short on a completion; results may run again after a failover");
-            }
-        }
+        self.completion_replicas.wait(conn, key, self.now_ms()).await;
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
