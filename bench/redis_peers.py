@@ -12,6 +12,9 @@ artel is measured with its own `artel --broker URL bench broker` in the same run
 its "enqueue + drain" phase (a worker running while sleeps are published at 20,000/s
 and more) for the sleep one. Last, `redis-benchmark -q -P 64 -t lpush` says what this
 Redis does with pipelined pushes, and artel's rate is printed as a fraction of it.
+Each worker's resident memory is reported beside its rate: the peak while it drained
+and what it settled to a second after, summed over its processes (a prefork parent and
+its children); artel's is the peak RSS `bench broker` samples from its worker process.
 Prints a table and JSON.
 """
 
@@ -56,6 +59,21 @@ CONCURRENCY = {"celery-prefork": "2 processes", "celery-threads": "100 threads",
                "dramatiq": "2 processes x 8 threads"}
 
 
+def tree_rss_kib(pid):
+    """Resident memory of a process and all its descendants, KiB (0 once it is gone)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/status") as status:
+                total += next((int(line.split()[1]) for line in status if line.startswith("VmRSS:")), 0)
+            with open(f"/proc/{current}/task/{current}/children") as children:
+                todo.extend(int(child) for child in children.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def enqueue(system, queue, n):
     import peers_tasks  # noqa: E402  (needs the env set first)
     if system.startswith("celery"):
@@ -92,13 +110,18 @@ def run_peer(system, n, sleep, url, venv_bin, timeout):
                 return {"system": system, "tasks": n, "error": f"nothing done in {timeout}s"}
             time.sleep(0.005)
         started, first = time.perf_counter(), done()
+        peak, sampled = 0, 0.0
         while done() < n:
             if time.time() > deadline:
                 return {"system": system, "tasks": n, "error": f"only {done()} done in {timeout}s"}
+            if time.perf_counter() - sampled > 0.1:
+                peak, sampled = max(peak, tree_rss_kib(worker.pid)), time.perf_counter()
             time.sleep(0.005)
         total = time.perf_counter() - started
+        time.sleep(1)
         return {"system": system, "concurrency": CONCURRENCY[system], "tasks": n,
-                "enqueue_per_s": n / enqueued, "tasks_per_s": (n - first) / total, "seconds": total}
+                "enqueue_per_s": n / enqueued, "tasks_per_s": (n - first) / total, "seconds": total,
+                "rss_peak_mib": peak / 1024, "rss_after_mib": tree_rss_kib(worker.pid) / 1024}
     finally:
         worker.terminate()
         try:
@@ -120,8 +143,10 @@ def run_artel(n, sleep_ms, url, artel):
     rate = float(re.split(r"\s{2,}", row)[3])
     enqueue_rate = float(re.split(r"\s{2,}", enqueue_row)[3])
     latency = re.search(r"p50 ([\d.]+) ms, p99 ([\d.]+) ms", out)
+    rss = re.search(r"RSS (?:[\d.]+-)?([\d.]+) MiB", row)
     return {"system": "artel", "concurrency": "200 async", "tasks": n, "enqueue_per_s": enqueue_rate, "tasks_per_s": rate,
-            "p50_ms": float(latency.group(1)), "p99_ms": float(latency.group(2))}
+            "p50_ms": float(latency.group(1)), "p99_ms": float(latency.group(2)),
+            "rss_peak_mib": float(rss.group(1)) if rss else None}
 
 
 def main():

@@ -159,13 +159,13 @@ async fn together_and_one_by_one(
     enqueue(&connection, BATCH.min(args.tasks), args.sleep_ms).await?;
     let worker = Worker::spawn(&url, worker_args)?;
     enqueue(&connection, args.tasks - BATCH.min(args.tasks), args.sleep_ms).await?;
-    drain(inspect.as_ref(), args.tasks, worker.pid()).await?;
+    let memory = drain(inspect.as_ref(), args.tasks, worker.pid()).await?;
     let end_to_end = started.elapsed();
     let together = Phase {
         name: "enqueue + drain",
         tasks: args.tasks,
         took: end_to_end,
-        note: "worker in another process".into(),
+        note: if memory.is_empty() { "worker in another process".into() } else { memory },
     };
     worker.finish(Duration::from_secs(30))?;
 
@@ -259,15 +259,20 @@ async fn drain(broker: &dyn Inspect, tasks: u64, pid: u32) -> anyhow::Result<Str
             bar.set_position(tasks.saturating_sub(broker.unfinished(QUEUE, tasks).await?));
             last_count = Instant::now();
         }
-        let sample = (memory_kib(pid, "RssAnon:"), memory_kib(pid, "VmRSS:"));
-        if let (Some(a), Some(t), true) = (sample.0, sample.1, Instant::now() > warm) {
-            anon = (anon.0.min(a), anon.1.max(a));
-            total = (total.0.min(t), total.1.max(t));
+        // The peak counts from the start (a short drain may end within the warm-up); the
+        // low end only once the worker has warmed up.
+        if let (Some(a), Some(t)) = (memory_kib(pid, "RssAnon:"), memory_kib(pid, "VmRSS:")) {
+            let warmed = Instant::now() > warm;
+            anon = (if warmed { anon.0.min(a) } else { anon.0 }, anon.1.max(a));
+            total = (if warmed { total.0.min(t) } else { total.0 }, total.1.max(t));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     bar.finish_and_clear();
-    let mib = |(low, high): (u64, u64)| format!("{:.1}-{:.1}", low as f64 / 1024.0, high as f64 / 1024.0);
+    let mib = |(low, high): (u64, u64)| match low {
+        u64::MAX => format!("{:.1}", high as f64 / 1024.0),
+        low => format!("{:.1}-{:.1}", low as f64 / 1024.0, high as f64 / 1024.0),
+    };
     Ok(if total.1 == 0 { String::new() } else { format!("worker heap {} MiB, RSS {} MiB", mib(anon), mib(total)) })
 }
 
