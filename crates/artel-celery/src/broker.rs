@@ -4,10 +4,12 @@ use std::sync::{Arc, Mutex};
 
 use artel_core::leased::LeasedConsumer;
 use artel_core::{Backend, Broker, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Message, Queues, lock};
+use artel_redis::completer::{CompletionReplicas, Completions};
 use artel_redis::toolkit::{open, redis_error};
 use async_trait::async_trait;
 
 use crate::keys::Names;
+use crate::lease::CompleteScript;
 use crate::scripts::Scripts;
 use crate::shared::{CeleryRedisConfig, Shared};
 use crate::wire::Wire;
@@ -27,14 +29,24 @@ impl CeleryRedis {
         let opened = open(url, &config.tls, config.sentinel.as_ref()).await?;
         let db = opened.client.get_connection_info().redis_settings().db();
         let names = Names { prefix: config.prefix.clone(), db };
+        let scripts = Scripts::load();
+        let writer = CompleteScript { script: scripts.complete.clone(), names: names.clone() };
+        // Ends when the last clone of this connection is dropped (its sender with it).
+        let completions = Completions::start(
+            opened.client.clone(),
+            writer,
+            Arc::new(CompletionReplicas::new(0)),
+            Arc::new(artel_core::SystemClock),
+        );
         let shared = Shared {
             client: opened.client,
             conn: opened.conn.into(),
-            scripts: Scripts::load(),
+            scripts,
             names,
             config,
             declared: Mutex::default(),
             _follower: opened.follower,
+            completions,
         };
         Ok(Self { shared: Arc::new(shared), control: None })
     }

@@ -8,17 +8,37 @@ use std::time::Duration;
 
 use artel_core::leased::{Claim, Claimed, LeaseStore, Stored};
 use artel_core::{BrokerError, BrokerErrorKind, BrokerResult, FailedTask, Message, Queues, TaskResult};
+use artel_redis::Conn;
+use artel_redis::completer::BatchWrite;
 use artel_redis::toolkit::redis_error;
 use async_trait::async_trait;
 
+use crate::keys::Names;
 use crate::shared::Shared;
 
 /// A held message: its delivery tag, and the list it goes back to.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(crate) struct Tag {
     tag: String,
     queue: String,
     priority: u8,
+}
+
+/// The delivery tag alone names the message: a claim knows it before
+/// [`LeaseStore::address`] adds the list from the message, and both must be one id (the
+/// consumer's held set was never emptied when they differed).
+impl PartialEq for Tag {
+    fn eq(&self, other: &Self) -> bool {
+        self.tag == other.tag
+    }
+}
+
+impl Eq for Tag {}
+
+impl std::hash::Hash for Tag {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.tag.hash(state);
+    }
 }
 
 impl Shared {
@@ -164,22 +184,13 @@ impl LeaseStore for Shared {
     ) -> BrokerResult<Option<Stored>> {
         let json = serde_json::to_vec(result)
             .map_err(|e| BrokerError::new(BrokerErrorKind::Other, "encoding a result").with_source(e))?;
-        let names = &self.names;
-        let mut conn = self.conn.clone();
-        let written: i64 = self
-            .scripts
-            .complete
-            .key(names.result(&result.task_id))
-            .key(names.unacked())
-            .key(names.unacked_index())
-            .key(names.deliveries())
-            .arg(json)
-            .arg(artel_redis::toolkit::ttl_ms(ttl))
-            .arg(&held.tag)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| redis_error("storing a result and acknowledging", e))?;
-        Ok(Some(Stored { written: written == 1, held: true }))
+        let finished = Finished {
+            result_key: self.names.result(&result.task_id),
+            json,
+            ttl_ms: artel_redis::toolkit::ttl_ms(ttl),
+            tag: held.tag.clone(),
+        };
+        self.completions.complete(finished).await.map(Some)
     }
 
     /// Next in line: a hand-back keeps its place.
@@ -194,5 +205,66 @@ impl LeaseStore for Shared {
 
     async fn bury(&self, _holder: &str, held: &Tag, reason: &str) -> BrokerResult<()> {
         self.move_held(held, "DEAD", &self.names.dead_list(), reason).await
+    }
+}
+
+/// A finished task for `complete.lua`: its result, and the delivery tag to forget.
+pub(crate) struct Finished {
+    result_key: String,
+    json: Vec<u8>,
+    ttl_ms: u64,
+    tag: String,
+}
+
+/// Writes finished tasks with one `complete.lua` call (kombu's keys are not per queue:
+/// every row shares one group).
+pub(crate) struct CompleteScript {
+    pub(crate) script: redis::Script,
+    pub(crate) names: Names,
+}
+
+#[async_trait]
+impl BatchWrite for CompleteScript {
+    type Row = Finished;
+
+    fn group(_: &Finished) -> &str {
+        ""
+    }
+
+    fn message(row: &Finished) -> &str {
+        &row.tag
+    }
+
+    async fn write(&self, conn: &mut Conn, rows: &[Finished]) -> BrokerResult<Vec<Stored>> {
+        let names = &self.names;
+        let mut call = self.script.key(names.unacked());
+        call.key(names.unacked_index()).key(names.deliveries());
+        for row in rows {
+            call.key(&row.result_key);
+        }
+        for row in rows {
+            call.arg(&row.json).arg(row.ttl_ms).arg(&row.tag);
+        }
+        let written: Vec<i64> =
+            call.invoke_async(conn).await.map_err(|e| redis_error("storing results and acknowledging", e))?;
+        // kombu's ack is unguarded: every message counts as held.
+        Ok(written.into_iter().map(|w| Stored { written: w == 1, held: true }).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use artel_core::{Clock, Signature, SystemClock};
+
+    #[test]
+    fn a_claimed_tag_and_the_same_tag_addressed_are_one_held_message() {
+        let claimed = Tag { tag: "t-1".into(), queue: String::new(), priority: 0 };
+        let message = Signature::new("add").queue("emails").to_message(SystemClock.now(), "test");
+        let addressed = Tag { queue: message.queue().to_owned(), priority: 9, ..claimed.clone() };
+        let mut held = std::collections::HashSet::from([claimed]);
+        assert!(held.remove(&addressed), "acking the addressed tag forgets the claimed one");
+        assert!(held.is_empty());
+        assert_ne!(addressed, Tag { tag: "t-2".into(), ..addressed.clone() });
     }
 }

@@ -50,4 +50,6 @@ pub(crate) struct Shared {
     pub(crate) declared: Mutex<HashSet<String>>,
     /// Keeps the connections on the Sentinel-named master, if there is one.
     pub(crate) _follower: Option<artel_redis::sentinel::Follower>,
+    /// Where consumers' completions go to be written in batches.
+    pub(crate) completions: artel_redis::completer::Completions<crate::lease::Finished>,
 }

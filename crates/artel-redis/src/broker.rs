@@ -6,10 +6,11 @@ use artel_core::leased::LeasedConsumer;
 use artel_core::{Backend, Broker, BrokerResult, Clock, Consumer, Message, Queues, SystemClock};
 use async_trait::async_trait;
 
-use crate::completer::Completer;
+use crate::completer::{CompletionReplicas, Completions};
 use crate::conn::{Conn, Servers};
+use crate::lease::CompleteScript;
 use crate::scripts::Scripts;
-use crate::shared::{CompletionReplicas, RedisConfig, Shared};
+use crate::shared::{RedisConfig, Shared};
 use crate::toolkit::redis_error;
 
 /// Broker and result backend on a Redis server; clones share connections.
@@ -27,27 +28,22 @@ impl RedisBroker {
 
     /// Connects with explicit settings and clock.
     pub async fn connect_with(url: &str, config: RedisConfig, clock: Arc<dyn Clock>) -> BrokerResult<Self> {
-        let (conn, servers, follower) = match url.starts_with(crate::cluster::SCHEME) {
+        let scripts = Scripts::load();
+        let completion_replicas = Arc::new(CompletionReplicas::new(config.replicas));
+        let (conn, servers, follower, completions) = match url.starts_with(crate::cluster::SCHEME) {
             true => {
                 let (conn, servers) = crate::cluster::open(url, &config.tls).await?;
-                (conn, servers, None)
+                (conn, servers, None, None)
             }
             false => {
                 let opened = crate::toolkit::open(url, &config.tls, config.sentinel.as_ref()).await?;
-                (Conn::Server(opened.conn), Servers::one(opened.client), opened.follower)
+                let writer = CompleteScript(scripts.complete.clone());
+                // Ends when the last clone of this broker is dropped (its sender with it).
+                let completions =
+                    Completions::start(opened.client.clone(), writer, completion_replicas.clone(), clock.clone());
+                (Conn::Server(opened.conn), Servers::one(opened.client), opened.follower, Some(completions))
             }
         };
-        let scripts = Scripts::load();
-        let completion_replicas = Arc::new(CompletionReplicas::new(config.replicas));
-        let (completions, incoming) = tokio::sync::mpsc::unbounded_channel();
-        let completer = Completer {
-            servers: servers.clone(),
-            script: scripts.complete.clone(),
-            replicas: completion_replicas.clone(),
-            clock: clock.clone(),
-        };
-        // Ends when the last clone of this broker is dropped (its sender with it).
-        tokio::spawn(completer.run(incoming));
         let shared = Shared {
             servers,
             conn,

@@ -1,7 +1,8 @@
 //! Completions — a task's result stored and its message acknowledged — gathered from
-//! every consumer of a process: one `complete.lua` call per queue for all that finished
-//! while the previous call was out, so Redis runs one script for many tasks, and a quiet
-//! worker's lone completion goes out at once (see [`artel_core::leased::Gather`]).
+//! every consumer of a process: one script call per group of keys (a queue) for all that
+//! finished while the previous call was out, so Redis runs one script for many tasks, and
+//! a quiet worker's lone completion goes out at once (see [`artel_core::leased::Gather`]).
+//! Each layout (artel's, Celery's) says how a batch is written ([`BatchWrite`]).
 //!
 //! The completer writes on a connection of its own: its `WAIT` for replicas (with
 //! `?replicas=N`) then holds back only completions, never the claims and lease
@@ -12,15 +13,15 @@
 //! completion of that call gets the error and its delivery is handed back.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use artel_core::leased::{Gather, Gathered, Stored};
 use artel_core::{BrokerError, BrokerResult, Clock};
-use redis::Script;
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::conn::{Conn, Servers};
-use crate::keys::QueueKeys;
-use crate::shared::CompletionReplicas;
+use crate::conn::Conn;
 use crate::toolkit::redis_error;
 
 /// The most completions in one script call (it holds Redis for all of them).
@@ -28,87 +29,118 @@ const MAX_BATCH: usize = 128;
 
 /// Longest a call may take before its connection is taken for wedged: well above a
 /// batch's script and its `WAIT`, so a silent server stalls completions this long at most.
-const PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+const PATIENCE: Duration = Duration::from_secs(2);
+
+/// How one layout stores results and acks messages for a batch of finished tasks.
+#[async_trait]
+pub trait BatchWrite: Send + Sync + 'static {
+    /// One finished task: its result and the message to ack.
+    type Row: Send + Sync + 'static;
+    /// Rows whose keys share one script call (one queue's keys) have the same group.
+    fn group(row: &Self::Row) -> &str;
+    /// A call holds at most one row per message (later ones go in the next call).
+    fn message(row: &Self::Row) -> &str;
+    /// Stores and acks `rows`, all of one group, in one call; per row whether the result
+    /// was written (not kept over by a final one) and whether the message was still held.
+    async fn write(&self, conn: &mut Conn, rows: &[Self::Row]) -> BrokerResult<Vec<Stored>>;
+}
+
+/// Where a completion's outcome goes.
+type Reply = oneshot::Sender<BrokerResult<Stored>>;
 
 /// One task's completion, waiting for its call.
-pub(crate) struct Completion {
-    pub(crate) keys: Arc<QueueKeys>,
-    pub(crate) id: String,
-    pub(crate) holder: String,
-    pub(crate) result_key: String,
-    pub(crate) json: String,
-    pub(crate) ttl_ms: u64,
-    pub(crate) reply: oneshot::Sender<BrokerResult<Stored>>,
+struct Completion<R> {
+    row: R,
+    reply: Reply,
 }
 
-/// Sends completions to the loop that writes them.
-pub(crate) type Completions = mpsc::UnboundedSender<Completion>;
+/// Where a process's consumers send their completions.
+pub struct Completions<R>(mpsc::UnboundedSender<Completion<R>>);
+
+impl<R> std::fmt::Debug for Completions<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Completions")
+    }
+}
+
+impl<R: Send + Sync + 'static> Completions<R> {
+    /// Starts the loop writing completions with `writer` on a connection of its own to
+    /// `client`'s server, waiting for `replicas` after each batch. It ends when this is
+    /// dropped.
+    pub fn start<W: BatchWrite<Row = R>>(
+        client: redis::Client,
+        writer: W,
+        replicas: Arc<CompletionReplicas>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let (send, incoming) = mpsc::unbounded_channel();
+        tokio::spawn(Completer { client, writer, replicas, clock }.run(incoming));
+        Self(send)
+    }
+
+    /// Stores and acks `row` with others that finished about now.
+    pub async fn complete(&self, row: R) -> BrokerResult<Stored> {
+        let (reply, stored) = oneshot::channel();
+        let gone = || BrokerError::new(artel_core::BrokerErrorKind::Connection, "the Redis connection was closed");
+        self.0.send(Completion { row, reply }).map_err(|_| gone())?;
+        stored.await.map_err(|_| gone())?
+    }
+}
 
 /// The loop that writes completions (see the module docs).
-pub(crate) struct Completer {
-    /// Where its own connection is opened (on first use, and again after a failure).
-    pub(crate) servers: Servers,
-    pub(crate) script: Script,
-    /// How each batch waits for replicas (`?replicas=N`).
-    pub(crate) replicas: Arc<CompletionReplicas>,
-    pub(crate) clock: Arc<dyn Clock>,
+struct Completer<W> {
+    client: redis::Client,
+    writer: W,
+    replicas: Arc<CompletionReplicas>,
+    clock: Arc<dyn Clock>,
 }
 
-impl Completer {
-    /// Writes the completions sent on `incoming` in batches; ends when every sender is
-    /// gone (the last clone of the broker dropped).
-    pub(crate) async fn run(self, incoming: mpsc::UnboundedReceiver<Completion>) {
-        let mut gather = Gather::new(incoming, MAX_BATCH, |c: &Completion| c.id.as_str());
+impl<W: BatchWrite> Completer<W> {
+    async fn run(self, incoming: mpsc::UnboundedReceiver<Completion<W::Row>>) {
+        let mut gather = Gather::new(incoming, MAX_BATCH, |c: &Completion<W::Row>| W::message(&c.row));
         let mut conn = None;
         while let Gathered::Batch(batch) = gather.next(None).await {
-            let mut by_queue: Vec<(Arc<QueueKeys>, Vec<Completion>)> = Vec::new();
-            for completion in batch {
-                match by_queue.iter_mut().find(|(keys, _)| keys.leases == completion.keys.leases) {
-                    Some((_, queue)) => queue.push(completion),
-                    None => by_queue.push((completion.keys.clone(), vec![completion])),
+            // Per group: its rows, and their replies in the same order.
+            let mut groups: Vec<(Vec<W::Row>, Vec<Reply>)> = Vec::new();
+            for Completion { row, reply } in batch {
+                match groups.iter_mut().find(|(rows, _)| rows.first().is_some_and(|r| W::group(r) == W::group(&row))) {
+                    Some((rows, replies)) => {
+                        rows.push(row);
+                        replies.push(reply);
+                    }
+                    None => groups.push((vec![row], vec![reply])),
                 }
             }
-            let mut outcomes = Vec::with_capacity(by_queue.len());
-            for (keys, completions) in by_queue {
-                let written = self.write(&mut conn, &keys, &completions).await;
-                outcomes.push((keys, completions, written));
+            let mut outcomes = Vec::with_capacity(groups.len());
+            for (rows, replies) in groups {
+                let written = self.write(&mut conn, &rows).await;
+                outcomes.push((rows, replies, written));
             }
             // One server took every call of this connection: one WAIT covers them all.
-            let wrote = outcomes.iter().find(|(_, _, written)| written.is_ok());
-            if let (Some(conn), Some((keys, _, _))) = (conn.as_mut(), wrote) {
-                self.replicas.wait(conn, &keys.leases, self.clock.now().timestamp_millis()).await;
+            let wrote = outcomes.iter().find(|(_, _, written)| written.is_ok()).and_then(|(rows, _, _)| rows.first());
+            if let (Some(conn), Some(row)) = (conn.as_mut(), wrote) {
+                self.replicas.wait(conn, W::group(row), self.clock.now().timestamp_millis()).await;
             }
-            for (_, completions, written) in outcomes {
-                answer(completions, written);
+            for (_, replies, written) in outcomes {
+                answer(replies, written);
             }
         }
     }
 
-    /// One script call for `completions` of one queue: (written, acked) per completion.
-    /// A failed call drops the connection, so the next batch opens a fresh one.
-    async fn write(
-        &self,
-        conn: &mut Option<Conn>,
-        keys: &QueueKeys,
-        completions: &[Completion],
-    ) -> BrokerResult<Vec<i64>> {
+    /// One call for `rows` of one group. A failed call drops the connection, so the next
+    /// batch opens a fresh one.
+    async fn write(&self, conn: &mut Option<Conn>, rows: &[W::Row]) -> BrokerResult<Vec<Stored>> {
         let open = match conn {
             Some(open) => open,
-            None => conn.insert(
-                self.servers
-                    .open(Some(PATIENCE))
+            None => {
+                let config = crate::toolkit::manager_config().set_response_timeout(Some(PATIENCE));
+                let opened = ConnectionManager::new_with_config(self.client.clone(), config)
                     .await
-                    .map_err(|e| redis_error("opening the completions' connection", e))?,
-            ),
+                    .map_err(|e| redis_error("opening the completions' connection", e))?;
+                conn.insert(Conn::Server(opened))
+            }
         };
-        let mut call = self.script.key(keys.held().as_slice());
-        for c in completions {
-            call.key(&c.result_key);
-        }
-        for c in completions {
-            call.arg(&c.id).arg(&c.holder).arg(&c.json).arg(c.ttl_ms);
-        }
-        let written = call.invoke_async(open).await.map_err(|e| redis_error("storing results and acknowledging", e));
+        let written = self.writer.write(open, rows).await;
         if written.is_err() {
             *conn = None;
         }
@@ -116,18 +148,59 @@ impl Completer {
     }
 }
 
-/// Answers each completion of one call from its (written, acked) pair.
-fn answer(completions: Vec<Completion>, written: BrokerResult<Vec<i64>>) {
+/// Answers each completion of one call from its outcome (a reply without one, should
+/// the script return fewer, is dropped: its caller sees an error and hands the delivery
+/// back).
+fn answer(replies: Vec<Reply>, written: BrokerResult<Vec<Stored>>) {
     match written {
-        Ok(flags) => {
-            for (completion, pair) in completions.into_iter().zip(flags.chunks(2)) {
-                let stored = Stored { written: pair.first() == Some(&1), held: pair.get(1) == Some(&1) };
-                let _ = completion.reply.send(Ok(stored));
+        Ok(outcomes) => {
+            for (reply, stored) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(stored));
             }
         }
         Err(error) => {
-            for completion in completions {
-                let _ = completion.reply.send(Err(BrokerError::new(error.kind(), error.to_string())));
+            for reply in replies {
+                let _ = reply.send(Err(BrokerError::new(error.kind(), error.to_string())));
+            }
+        }
+    }
+}
+
+/// Longest wait for replicas to confirm finished tasks' results and acks.
+const COMPLETE_PATIENCE_MS: u64 = 100;
+/// After replicas fell short on a completion, how long completions stop waiting for them.
+const SHORT_PAUSE_MS: i64 = 5000;
+
+/// How finished tasks' results and acks wait for `?replicas=N`: best effort. A
+/// completion a failover loses runs again (its message is still held on the replica), so
+/// it is not lost; and while replicas are short, completions stop waiting for a while
+/// rather than each blocking its connection.
+#[derive(Debug, Default)]
+pub struct CompletionReplicas {
+    wanted: u32,
+    /// Until when (unix ms) completions skip waiting, after replicas fell short.
+    short_until: std::sync::atomic::AtomicI64,
+}
+
+impl CompletionReplicas {
+    /// Waiting for `wanted` replicas; 0: not at all.
+    pub fn new(wanted: u32) -> Self {
+        Self { wanted, short_until: Default::default() }
+    }
+
+    /// Gives this connection's writes so far to `key`'s server a moment to reach the
+    /// replicas (`now_ms`: the clock's time).
+    pub(crate) async fn wait(&self, conn: &mut Conn, key: &str, now_ms: i64) {
+        let wanted = self.wanted;
+        if wanted == 0 || now_ms < self.short_until.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        match crate::shared::wait_for_replicas(conn, key, wanted, COMPLETE_PATIENCE_MS).await {
+            Ok(confirmed) if confirmed >= wanted => {}
+            outcome => {
+                self.short_until.store(now_ms + SHORT_PAUSE_MS, std::sync::atomic::Ordering::Relaxed);
+                let confirmed = outcome.map_or_else(|e| e.to_string(), |n| format!("{n} confirmed"));
+                tracing::warn!(wanted, %confirmed, "replicas fell short on completions; results may run again after a failover");
             }
         }
     }

@@ -13,12 +13,14 @@ use serde_json::json;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::completer::BatchWrite;
 use crate::conn::{Conn, Servers};
+use crate::keys::QueueKeys;
 use crate::shared::Shared;
 use crate::toolkit::redis_error;
 
 /// A held message: its queue (whose keys hold it) and its id there.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct HeldMessage {
     queue: String,
     id: String,
@@ -287,24 +289,18 @@ impl LeaseStore for Shared {
         result: &TaskResult,
         ttl: Option<Duration>,
     ) -> BrokerResult<Option<Stored>> {
-        if self.conn.is_cluster() {
-            // The result's key and the queue's hash to different slots, and no script
-            // touches two: the worker stores the result, then acks.
-            return Ok(None);
-        }
-        let (reply, stored) = tokio::sync::oneshot::channel();
-        let completion = crate::completer::Completion {
+        // None on a cluster: the result's key and the queue's hash to different slots,
+        // and no script touches two, so the worker stores the result, then acks.
+        let Some(completions) = &self.completions else { return Ok(None) };
+        let finished = Finished {
             keys: self.keys(&held.queue),
             id: held.id.clone(),
             holder: holder.to_owned(),
             result_key: crate::keys::result(&self.config.prefix, &result.task_id),
             json: to_json("encoding a result", result)?,
             ttl_ms: crate::toolkit::ttl_ms(ttl),
-            reply,
         };
-        let gone = || BrokerError::new(BrokerErrorKind::Connection, "the Redis broker was closed");
-        self.completions.send(completion).map_err(|_| gone())?;
-        stored.await.map_err(|_| gone())?.map(Some)
+        completions.complete(finished).await.map(Some)
     }
 
     async fn release(&self, holder: &str, held: &HeldMessage) -> BrokerResult<()> {
@@ -343,5 +339,48 @@ impl LeaseStore for Shared {
             .await
             .map_err(|e| redis_error("dead-lettering a message", e))?;
         Ok(())
+    }
+}
+
+/// A finished task for `complete.lua`: its result, and the message its holder acks.
+pub(crate) struct Finished {
+    keys: Arc<QueueKeys>,
+    id: String,
+    holder: String,
+    result_key: String,
+    json: String,
+    ttl_ms: u64,
+}
+
+/// Writes finished tasks of one queue with one `complete.lua` call.
+pub(crate) struct CompleteScript(pub(crate) redis::Script);
+
+#[async_trait]
+impl BatchWrite for CompleteScript {
+    type Row = Finished;
+
+    fn group(row: &Finished) -> &str {
+        &row.keys.leases
+    }
+
+    fn message(row: &Finished) -> &str {
+        &row.id
+    }
+
+    async fn write(&self, conn: &mut Conn, rows: &[Finished]) -> BrokerResult<Vec<Stored>> {
+        let Some(first) = rows.first() else { return Ok(Vec::new()) };
+        let mut call = self.0.key(first.keys.held().as_slice());
+        for row in rows {
+            call.key(&row.result_key);
+        }
+        for row in rows {
+            call.arg(&row.id).arg(&row.holder).arg(&row.json).arg(row.ttl_ms);
+        }
+        let flags: Vec<i64> =
+            call.invoke_async(conn).await.map_err(|e| redis_error("storing results and acknowledging", e))?;
+        Ok(flags
+            .chunks(2)
+            .map(|pair| Stored { written: pair.first() == Some(&1), held: pair.get(1) == Some(&1) })
+            .collect())
     }
 }

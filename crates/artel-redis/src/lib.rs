@@ -25,7 +25,7 @@ mod admin;
 mod backend;
 mod broker;
 pub mod cluster;
-mod completer;
+pub mod completer;
 mod conn;
 mod failed;
 pub mod feed;

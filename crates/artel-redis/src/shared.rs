@@ -8,6 +8,7 @@ use std::time::Duration;
 use artel_core::{BrokerResult, Clock};
 use redis::AsyncCommands;
 
+use crate::completer::{CompletionReplicas, Completions};
 use crate::conn::{Conn, Servers};
 
 use crate::keys::{self, QueueKeys};
@@ -71,13 +72,14 @@ pub(crate) struct Shared {
     pub(crate) queue_keys: Mutex<HashMap<String, Arc<QueueKeys>>>,
     /// Keeps the connections on the Sentinel-named master, if there is one.
     pub(crate) _follower: Option<crate::sentinel::Follower>,
-    /// How finished tasks' writes wait for replicas (shared with [`crate::completer`]).
+    /// How finished tasks' writes wait for replicas (shared with the completer).
     pub(crate) completion_replicas: Arc<CompletionReplicas>,
-    /// Where consumers' completions go to be written in batches ([`crate::completer`]).
-    pub(crate) completions: crate::completer::Completions,
+    /// Where consumers' completions go to be written in batches; none on a cluster,
+    /// where a result and its ack go to different slots.
+    pub(crate) completions: Option<Completions<crate::lease::Finished>>,
 }
 
-async fn wait_for_replicas(conn: &mut Conn, key: &str, wanted: u32, patience_ms: u64) -> BrokerResult<u32> {
+pub(crate) async fn wait_for_replicas(conn: &mut Conn, key: &str, wanted: u32, patience_ms: u64) -> BrokerResult<u32> {
     conn.wait_for_replicas(key, wanted, patience_ms).await.map_err(|e| redis_error("waiting for replicas", e))
 }
 
@@ -86,45 +88,6 @@ const KEYS_CACHED: usize = 1024;
 
 /// Longest wait for replicas to confirm a publish (`WAIT`).
 const PUBLISH_PATIENCE_MS: u64 = 1000;
-
-/// Longest wait for replicas to confirm finished tasks' results and acks.
-const COMPLETE_PATIENCE_MS: u64 = 100;
-/// After replicas fell short on a completion, how long completions stop waiting for them.
-const SHORT_PAUSE_MS: i64 = 5000;
-
-/// How finished tasks' results and acks wait for `?replicas=N`: best effort. A
-/// completion a failover loses runs again (its message is still held on the replica), so
-/// it is not lost; and while replicas are short, completions stop waiting for a while
-/// rather than each blocking its connection.
-#[derive(Debug, Default)]
-pub(crate) struct CompletionReplicas {
-    wanted: u32,
-    /// Until when (unix ms) completions skip waiting, after replicas fell short.
-    short_until: std::sync::atomic::AtomicI64,
-}
-
-impl CompletionReplicas {
-    pub(crate) fn new(wanted: u32) -> Self {
-        Self { wanted, short_until: Default::default() }
-    }
-
-    /// Gives this connection's writes so far to `key`'s server a moment to reach the
-    /// replicas (`now_ms`: the clock's time).
-    pub(crate) async fn wait(&self, conn: &mut Conn, key: &str, now_ms: i64) {
-        let wanted = self.wanted;
-        if wanted == 0 || now_ms < self.short_until.load(std::sync::atomic::Ordering::Relaxed) {
-            return;
-        }
-        match wait_for_replicas(conn, key, wanted, COMPLETE_PATIENCE_MS).await {
-            Ok(confirmed) if confirmed >= wanted => {}
-            outcome => {
-                self.short_until.store(now_ms + SHORT_PAUSE_MS, std::sync::atomic::Ordering::Relaxed);
-                let confirmed = outcome.map_or_else(|e| e.to_string(), |n| format!("{n} confirmed"));
-                tracing::warn!(wanted, %confirmed, "replicas fell short on completions; results may run again after a failover");
-            }
-        }
-    }
-}
 
 impl Shared {
     /// Waits for `config.replicas` replicas to have this connection's writes so far to
