@@ -20,7 +20,7 @@ mod gather;
 mod store;
 mod waiting;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -55,7 +55,7 @@ pub async fn wait_for_publish(
 }
 
 /// The ids a consumer holds (buffered, waiting for their ETA or delivered), for the heartbeat.
-type Held<Id> = Arc<Mutex<Vec<Id>>>;
+type Held<Id> = Arc<Mutex<HashSet<Id>>>;
 
 /// A claim running in the background, with how many it asked for.
 type Ahead<Id> = (usize, JoinHandle<BrokerResult<Claim<Id>>>);
@@ -283,7 +283,7 @@ impl<S: LeaseStore> Heartbeat for Keeper<S> {
     }
 
     async fn beat(&self) -> BrokerResult<()> {
-        let held = lock(&self.held).clone();
+        let held: Vec<S::Id> = lock(&self.held).iter().cloned().collect();
         self.store.extend(&self.holder, &held).await
     }
 }
@@ -310,10 +310,7 @@ struct LeaseAcker<S: LeaseStore> {
 impl<S: LeaseStore> LeaseAcker<S> {
     /// No longer held by this consumer: the heartbeat leaves it alone.
     fn forget(&self) {
-        let mut held = lock(&self.held);
-        if let Some(at) = held.iter().position(|id| id == &self.id) {
-            held.swap_remove(at);
-        }
+        lock(&self.held).remove(&self.id);
     }
 
     /// Warns when a settling write found the message no longer held by this holder.

@@ -44,8 +44,9 @@ pub struct Stored {
 /// holder and must leave a message alone that the holder no longer holds.
 #[async_trait]
 pub trait LeaseStore: Send + Sync + fmt::Debug + 'static {
-    /// A held message's address in this store.
-    type Id: Clone + PartialEq + Send + Sync + fmt::Debug + 'static;
+    /// A held message's address in this store. Equal ids are one message, whatever
+    /// [`LeaseStore::address`] adds to them.
+    type Id: Clone + Eq + std::hash::Hash + Send + Sync + fmt::Debug + 'static;
     /// Per-consumer state for waiting (a connection of its own, a seen counter).
     type Waiter: Send + 'static;
 
