@@ -153,17 +153,26 @@ fn sigterm_stops_every_copy_and_leaves_no_orphan() {
     );
     let copies = supervised.until("two copies", |c| running_pids(c, "family").len() == 2);
     let leaders = running_pids(&copies, "family");
-    let grandchildren: Vec<u64> = std::fs::read_dir("/proc")
-        .expect("/proc")
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| s.rsplit(')').next().map(str::to_owned))
-                .and_then(|rest| rest.split_whitespace().nth(1).and_then(|ppid| ppid.parse::<u64>().ok()))
-                .is_some_and(|ppid| leaders.contains(&ppid))
-        })
-        .collect();
+    let children_of_leaders = || -> Vec<u64> {
+        std::fs::read_dir("/proc")
+            .expect("/proc")
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|s| s.rsplit(')').next().map(str::to_owned))
+                    .and_then(|rest| rest.split_whitespace().nth(1).and_then(|ppid| ppid.parse::<u64>().ok()))
+                    .is_some_and(|ppid| leaders.contains(&ppid))
+            })
+            .collect()
+    };
+    // A copy counts as running as soon as its shell does, a moment before it forks.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut grandchildren = children_of_leaders();
+    while grandchildren.len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        grandchildren = children_of_leaders();
+    }
     assert_eq!(grandchildren.len(), 2, "each copy has its sleep");
     supervised.signal("-TERM");
     let mut supervisor = supervised;
