@@ -2,8 +2,17 @@
 
 use std::process::Command;
 
+/// Runs in a scratch directory (removed after), where the default broker would put its
+/// `artel.db`; panics if the command left one there.
 fn artel(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_artel")).args(args).output().expect("runs the artel binary")
+    let dir = std::env::temp_dir().join(format!("artel-cli-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_artel")).args(args).current_dir(&dir).output().expect("runs the artel binary");
+    let left = dir.join("artel.db").exists();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!left || out.status.success(), "artel {args:?} failed and still created artel.db");
+    out
 }
 
 #[test]

@@ -278,6 +278,9 @@ async fn run(url: &str, command: BrokerCommand, tasks: Registry) -> anyhow::Resu
         "memory:// lives inside one process, so a worker or a call started from the command line would have \
          a queue of its own that nothing else sees: use sqlite://artel.db (no server) or redis://HOST:6379/0"
     );
+    if let BrokerCommand::Call(args) = &command {
+        send::check(args)?;
+    }
     let connection = connect(url).await?;
     match command {
         BrokerCommand::Worker(args) => worker::run(connection, url, tasks, args).await,

@@ -117,7 +117,8 @@ fn eta(text: &str) -> anyhow::Result<artel_core::Timestamp> {
     Ok(at)
 }
 
-pub(crate) async fn call(connection: Connection, args: CallArgs) -> anyhow::Result<ExitCode> {
+/// The call `args` describe, or what is wrong with them.
+fn signature(args: &CallArgs) -> anyhow::Result<Signature> {
     let Value::Array(positional) = serde_json::from_str(&args.args).context("--args is not valid JSON")? else {
         bail!("--args must be a JSON array, e.g. --args '[2, 3]'");
     };
@@ -147,9 +148,22 @@ pub(crate) async fn call(connection: Connection, args: CallArgs) -> anyhow::Resu
     if let Some(ttl) = args.unique_for {
         signature = signature.unique_for(ahead(ttl, "--unique-for")?);
     }
-    if let Some(key) = args.unique_key {
-        signature = signature.unique_key(key);
+    if let Some(key) = &args.unique_key {
+        signature = signature.unique_key(key.clone());
     }
+    Ok(signature)
+}
+
+/// Refuses bad input before the broker is opened: a call that fails on its arguments
+/// leaves nothing behind (with the default broker, no `artel.db`).
+pub(crate) fn check(args: &CallArgs) -> anyhow::Result<()> {
+    signature(args)?;
+    seconds(args.timeout, "--timeout")?;
+    Ok(())
+}
+
+pub(crate) async fn call(connection: Connection, args: CallArgs) -> anyhow::Result<ExitCode> {
+    let signature = signature(&args)?;
     let app = App::new(connection.backend.clone());
     // A trace the caller is in (TRACEPARENT/TRACESTATE in the environment, as CI systems
     // and otel-cli pass it) is continued by the task.
