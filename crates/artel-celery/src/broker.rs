@@ -32,12 +32,7 @@ impl CeleryRedis {
         let scripts = Scripts::load();
         let writer = CompleteScript { script: scripts.complete.clone(), names: names.clone() };
         // Ends when the last clone of this connection is dropped (its sender with it).
-        let completions = Completions::start(
-            opened.client.clone(),
-            writer,
-            Arc::new(CompletionReplicas::new(0)),
-            Arc::new(artel_core::SystemClock),
-        );
+        let completions = Completions::start(opened.client.clone(), writer, Arc::new(CompletionReplicas::none()));
         let shared = Shared {
             client: opened.client,
             conn: opened.conn.into(),

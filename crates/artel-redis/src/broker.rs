@@ -29,7 +29,7 @@ impl RedisBroker {
     /// Connects with explicit settings and clock.
     pub async fn connect_with(url: &str, config: RedisConfig, clock: Arc<dyn Clock>) -> BrokerResult<Self> {
         let scripts = Scripts::load();
-        let completion_replicas = Arc::new(CompletionReplicas::new(config.replicas));
+        let completion_replicas = Arc::new(CompletionReplicas::new(config.replicas, clock.clone()));
         let (conn, servers, follower, completions) = match url.starts_with(crate::cluster::SCHEME) {
             true => {
                 let (conn, servers) = crate::cluster::open(url, &config.tls).await?;
@@ -39,8 +39,7 @@ impl RedisBroker {
                 let opened = crate::toolkit::open(url, &config.tls, config.sentinel.as_ref()).await?;
                 let writer = CompleteScript(scripts.complete.clone());
                 // Ends when the last clone of this broker is dropped (its sender with it).
-                let completions =
-                    Completions::start(opened.client.clone(), writer, completion_replicas.clone(), clock.clone());
+                let completions = Completions::start(opened.client.clone(), writer, completion_replicas.clone());
                 (Conn::Server(opened.conn), Servers::one(opened.client), opened.follower, Some(completions))
             }
         };

@@ -67,14 +67,9 @@ impl<R: Send + Sync + 'static> Completions<R> {
     /// Starts the loop writing completions with `writer` on a connection of its own to
     /// `client`'s server, waiting for `replicas` after each batch. It ends when this is
     /// dropped.
-    pub fn start<W: BatchWrite<Row = R>>(
-        client: redis::Client,
-        writer: W,
-        replicas: Arc<CompletionReplicas>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn start<W: BatchWrite<Row = R>>(client: redis::Client, writer: W, replicas: Arc<CompletionReplicas>) -> Self {
         let (send, incoming) = mpsc::unbounded_channel();
-        tokio::spawn(Completer { client, writer, replicas, clock }.run(incoming));
+        tokio::spawn(Completer { client, writer, replicas }.run(incoming));
         Self(send)
     }
 
@@ -92,7 +87,6 @@ struct Completer<W> {
     client: redis::Client,
     writer: W,
     replicas: Arc<CompletionReplicas>,
-    clock: Arc<dyn Clock>,
 }
 
 impl<W: BatchWrite> Completer<W> {
@@ -119,7 +113,7 @@ impl<W: BatchWrite> Completer<W> {
             // One server took every call of this connection: one WAIT covers them all.
             let wrote = outcomes.iter().find(|(_, _, written)| written.is_ok()).and_then(|(rows, _, _)| rows.first());
             if let (Some(conn), Some(row)) = (conn.as_mut(), wrote) {
-                self.replicas.wait(conn, W::group(row), self.clock.now().timestamp_millis()).await;
+                self.replicas.wait(conn, W::group(row)).await;
             }
             for (_, replies, written) in outcomes {
                 answer(replies, written);
@@ -175,24 +169,39 @@ const SHORT_PAUSE_MS: i64 = 5000;
 /// completion a failover loses runs again (its message is still held on the replica), so
 /// it is not lost; and while replicas are short, completions stop waiting for a while
 /// rather than each blocking its connection.
-#[derive(Debug, Default)]
 pub struct CompletionReplicas {
     wanted: u32,
+    clock: Arc<dyn Clock>,
     /// Until when (unix ms) completions skip waiting, after replicas fell short.
     short_until: std::sync::atomic::AtomicI64,
 }
 
+impl std::fmt::Debug for CompletionReplicas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompletionReplicas").field("wanted", &self.wanted).finish()
+    }
+}
+
 impl CompletionReplicas {
-    /// Waiting for `wanted` replicas; 0: not at all.
-    pub fn new(wanted: u32) -> Self {
-        Self { wanted, short_until: Default::default() }
+    /// Waiting for `wanted` replicas; 0: not at all. `clock` times the pauses.
+    pub fn new(wanted: u32, clock: Arc<dyn Clock>) -> Self {
+        Self { wanted, clock, short_until: Default::default() }
+    }
+
+    /// Not waiting for replicas (a layout without `?replicas=`).
+    pub fn none() -> Self {
+        Self::new(0, Arc::new(artel_core::SystemClock))
     }
 
     /// Gives this connection's writes so far to `key`'s server a moment to reach the
-    /// replicas (`now_ms`: the clock's time).
-    pub(crate) async fn wait(&self, conn: &mut Conn, key: &str, now_ms: i64) {
+    /// replicas.
+    pub(crate) async fn wait(&self, conn: &mut Conn, key: &str) {
         let wanted = self.wanted;
-        if wanted == 0 || now_ms < self.short_until.load(std::sync::atomic::Ordering::Relaxed) {
+        if wanted == 0 {
+            return;
+        }
+        let now_ms = self.clock.now().timestamp_millis();
+        if now_ms < self.short_until.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
         match crate::shared::wait_for_replicas(conn, key, wanted, COMPLETE_PATIENCE_MS).await {

@@ -112,7 +112,7 @@ impl Shared {
     /// Gives a finished task's result (stored under `key`) a moment to reach the replicas
     /// ([`CompletionReplicas`]).
     pub(crate) async fn completion_replicated(&self, conn: &mut Conn, key: &str) {
-        self.completion_replicas.wait(conn, key, self.now_ms()).await;
+        self.completion_replicas.wait(conn, key).await;
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
