@@ -13,11 +13,6 @@ use serde_json::Value;
 
 use crate::message::Headers;
 
-/// The `traceparent` header.
-pub const TRACEPARENT: &str = "traceparent";
-/// The `tracestate` header.
-pub const TRACESTATE: &str = "tracestate";
-
 /// One span's place in a trace.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TraceContext {
@@ -96,8 +91,8 @@ impl TraceContext {
 
     /// The context a message carries, if a valid one.
     pub fn of(headers: &Headers) -> Option<Self> {
-        let parent = headers.extra.get(TRACEPARENT)?.as_str()?;
-        Self::parse(parent, headers.extra.get(TRACESTATE).and_then(Value::as_str))
+        let parent = headers.traceparent.as_ref()?.as_str()?;
+        Self::parse(parent, headers.tracestate.as_ref().and_then(Value::as_str))
     }
 
     /// The context of a run of the message with `headers`: in the message's trace (or,
@@ -119,11 +114,8 @@ impl TraceContext {
 
     /// Puts this context in `headers` (as the parent of the run that reads them).
     pub fn put(&self, headers: &mut Headers) {
-        headers.extra.insert(TRACEPARENT.to_owned(), Value::from(self.traceparent()));
-        match &self.state {
-            Some(state) => headers.extra.insert(TRACESTATE.to_owned(), Value::from(state.as_str())),
-            None => headers.extra.remove(TRACESTATE),
-        };
+        headers.traceparent = Some(Value::from(self.traceparent()));
+        headers.tracestate = self.state.as_deref().map(Value::from);
     }
 }
 

@@ -78,6 +78,9 @@ fn headers_carry_celery_options() {
     assert!(m.headers.ignore_result);
     assert_eq!(m.headers.shadow.as_deref(), Some("add-shadowed"));
     assert_eq!(m.headers.extra.get("x_custom"), Some(&Value::from("v")));
+    let left: Vec<&String> = m.headers.extra.keys().collect();
+    assert_eq!(left, ["x_custom"], "Celery's own headers are typed fields; only the user's is left over");
+    assert!(m.properties.extra.is_empty(), "body_encoding says how to read the envelope and is not kept");
 
     let m = Message::from_envelope(&read("task-eta-tz.envelope.json")).expect("decodes");
     assert_eq!(m.headers.eta.expect("eta").offset().local_minus_utc(), 2 * 3600);

@@ -69,7 +69,7 @@ async fn a_message_without_trace_context_still_gets_a_span_of_its_own() {
     let (app, provider, exporter) = traced_app();
     // What a Python producer without OpenTelemetry sends: no traceparent header.
     let message = first::s(41).into_signature().expect("args").to_message(chrono::Utc::now().fixed_offset(), "py@host");
-    assert!(!message.headers.extra.contains_key("traceparent"));
+    assert!(message.headers.traceparent.is_none());
     app.backend().broker().publish("celery", std::slice::from_ref(&message)).await.expect("published");
     app.backend().results().wait(&message.headers.id, Duration::from_secs(10)).await.expect("ran");
     app.shutdown().await;

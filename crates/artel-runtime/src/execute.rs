@@ -136,7 +136,7 @@ impl Dispatcher {
             eta: headers.eta,
             expires: headers.expires,
             queue: delivery.message().queue().to_owned(),
-            sent_at_ms: headers.extra.get(artel_core::message::SENT_HEADER).and_then(serde_json::Value::as_i64),
+            sent_at_ms: headers.sent_ms(),
             trace: run.clone(),
             parent_span_id: artel_core::TraceContext::of(headers).map(|parent| parent.span_id),
         });

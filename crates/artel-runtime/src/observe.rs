@@ -7,7 +7,6 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use artel_core::message::SENT_HEADER;
 use artel_core::worker::{Outcome, TaskObserver};
 use artel_core::{Delivery, Message, TraceContext};
 use tracing::Instrument;
@@ -59,7 +58,7 @@ impl Dispatcher {
     /// A run of `message` begins: how long it waited since it was published or due.
     pub(crate) fn started(&self, message: &Message) {
         let Some(observer) = self.observer() else { return };
-        let sent = message.headers.extra.get(SENT_HEADER).and_then(serde_json::Value::as_i64);
+        let sent = message.headers.sent_ms();
         let due = message.headers.eta.map(|eta| eta.timestamp_millis());
         let since = match (sent, due) {
             (Some(sent), Some(due)) => Some(sent.max(due)),

@@ -6,10 +6,6 @@ use super::{DeliveryInfo, Embed, Headers, JSON, Message, Properties, TaskBody};
 use crate::signature::{DEFAULT_QUEUE, Expires, Signature};
 use crate::time::Timestamp;
 
-/// The header holding when the message was first published (unix ms), for the time a
-/// task waits in its queue.
-pub const SENT_HEADER: &str = "artel_sent";
-
 /// The header naming a unique call's key, which the worker frees when the call ends.
 pub const UNIQUE_HEADER: &str = "artel_unique";
 
@@ -66,16 +62,13 @@ impl Signature {
             origin: Some(origin.to_owned()),
             ignore_result: opts.ignore_result.unwrap_or(false),
             compression: None,
-            extra: Map::from_iter(
-                [
-                    ("replaced_task_nesting".to_owned(), Value::from(0)),
-                    ("stamped_headers".to_owned(), Value::Null),
-                    ("stamps".to_owned(), Value::Object(Map::new())),
-                    (SENT_HEADER.to_owned(), Value::from(now.timestamp_millis())),
-                ]
-                .into_iter()
-                .chain(self.unique().map(|(key, _)| (UNIQUE_HEADER.to_owned(), Value::from(key)))),
-            ),
+            replaced_task_nesting: Some(Value::from(0)),
+            stamped_headers: Some(Value::Null),
+            stamps: Some(Value::Object(Map::new())),
+            sent: Some(Value::from(now.timestamp_millis())),
+            traceparent: None,
+            tracestate: None,
+            extra: self.unique().map(|(key, _)| (UNIQUE_HEADER.to_owned(), Value::from(key))).into_iter().collect(),
         };
         let properties = Properties {
             correlation_id: id,

@@ -39,7 +39,7 @@ pub enum DecodeError {
 /// Where a salvaged message keeps why the rest of it could not be read.
 pub(super) const UNDECODABLE: &str = "x-artel-undecodable";
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Envelope {
     body: String,
     #[serde(rename = "content-encoding", default = "utf8")]
@@ -47,7 +47,30 @@ struct Envelope {
     #[serde(rename = "content-type", default = "json")]
     content_type: String,
     headers: Headers,
-    properties: Properties,
+    properties: Stored<Properties>,
+}
+
+/// The envelope [`Message::to_envelope`] writes, borrowing the message.
+#[derive(Serialize)]
+struct EnvelopeRef<'a> {
+    body: String,
+    #[serde(rename = "content-encoding")]
+    content_encoding: &'a str,
+    #[serde(rename = "content-type")]
+    content_type: &'a str,
+    headers: &'a Headers,
+    properties: Stored<&'a Properties>,
+}
+
+/// A message's properties as stored: with the body's encoding, which says how to read
+/// the envelope and so is not kept in the [`Message`] (nor in its `extra` map, whose
+/// first key would cost every task in flight a 630-byte B-tree node).
+#[derive(Serialize, Deserialize)]
+struct Stored<P> {
+    #[serde(default)]
+    body_encoding: Option<Value>,
+    #[serde(flatten)]
+    properties: P,
 }
 
 fn utf8() -> String {
@@ -58,12 +81,10 @@ fn json() -> String {
     super::JSON.to_owned()
 }
 
-const BODY_ENCODING: &str = "body_encoding";
-
 impl Message {
     /// Parses kombu's JSON envelope (as found on a Celery Redis list).
     pub fn from_envelope(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut env: Envelope = match serde_json::from_slice(bytes) {
+        let env: Envelope = match serde_json::from_slice(bytes) {
             Ok(env) => env,
             // Python's json writes bare NaN and Infinity (Celery does for an infinite time
             // limit); Celery reads them, so artel reads them as null (no value).
@@ -71,7 +92,7 @@ impl Message {
                 .and_then(|strict| serde_json::from_slice(&strict).ok())
                 .ok_or(DecodeError::Envelope(e))?,
         };
-        let body = match env.properties.extra.remove(BODY_ENCODING) {
+        let body = match env.properties.body_encoding {
             Some(Value::String(enc)) if enc == "base64" => BASE64.decode(env.body.as_bytes())?,
             None | Some(Value::Null) => env.body.into_bytes(),
             Some(Value::String(enc)) if enc == "utf-8" => env.body.into_bytes(),
@@ -79,7 +100,7 @@ impl Message {
         };
         Ok(Message {
             headers: env.headers,
-            properties: env.properties,
+            properties: env.properties.properties,
             body,
             content_type: env.content_type,
             content_encoding: env.content_encoding,
@@ -138,14 +159,12 @@ impl Message {
 
     /// Writes kombu's JSON envelope with a base64 body.
     pub fn to_envelope(&self) -> Vec<u8> {
-        let mut properties = self.properties.clone();
-        properties.extra.insert(BODY_ENCODING.to_owned(), Value::from("base64"));
-        let env = Envelope {
+        let env = EnvelopeRef {
             body: BASE64.encode(&self.body),
-            content_encoding: self.content_encoding.clone(),
-            content_type: self.content_type.clone(),
-            headers: self.headers.clone(),
-            properties,
+            content_encoding: &self.content_encoding,
+            content_type: &self.content_type,
+            headers: &self.headers,
+            properties: Stored { body_encoding: Some(Value::from("base64")), properties: &self.properties },
         };
         // Serializing plain data with string keys cannot fail.
         serde_json::to_vec(&env).unwrap_or_default()

@@ -8,7 +8,7 @@
 mod body;
 mod build;
 
-pub use build::{SENT_HEADER, UNIQUE_HEADER};
+pub use build::UNIQUE_HEADER;
 mod envelope;
 
 use serde::{Deserialize, Serialize};
@@ -89,8 +89,30 @@ pub struct Headers {
     /// Codec of a compressed body; artel refuses compressed bodies with a clear error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression: Option<String>,
-    /// User headers and Celery internals artel does not interpret (`stamps`,
-    /// `stamped_headers`, `replaced_task_nesting`), kept verbatim with their nulls.
+    /// Celery's depth of `Task.replace` calls; not interpreted, sent back as read.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub replaced_task_nesting: Option<Value>,
+    /// Celery's stamping: the names of the stamp headers; not interpreted, sent back as read.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub stamped_headers: Option<Value>,
+    /// Celery's stamping: the stamps; not interpreted, sent back as read.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub stamps: Option<Value>,
+    /// When the message was first published, unix milliseconds (`artel_sent`); see
+    /// [`Headers::sent_ms`].
+    #[serde(rename = "artel_sent", default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub sent: Option<Value>,
+    /// The publisher's W3C trace context; see [`crate::TraceContext::of`].
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<Value>,
+    /// Vendor trace state that goes with `traceparent`.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<Value>,
+    /// Every other header (a user's own, a newer Celery's), kept verbatim with its nulls.
+    ///
+    /// The headers every artel or Celery message carries are the typed fields above, so
+    /// this map stays empty for them: a `serde_json::Map` is a B-tree whose first key
+    /// costs a 630-byte node, held by every task in flight.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -116,9 +138,27 @@ impl Headers {
             origin: None,
             ignore_result: false,
             compression: None,
+            replaced_task_nesting: None,
+            stamped_headers: None,
+            stamps: None,
+            sent: None,
+            traceparent: None,
+            tracestate: None,
             extra: Map::new(),
         }
     }
+
+    /// When the message was first published (unix ms), if its producer said.
+    pub fn sent_ms(&self) -> Option<i64> {
+        self.sent.as_ref().and_then(Value::as_i64)
+    }
+}
+
+/// A header kept as read: absent stays `None`, and a `null` stays `Some(Value::Null)`
+/// (serde reads a null `Option` as `None`), so a re-published message carries exactly
+/// what its producer sent.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// Writes whole-second limits as integers, as Python sends them.
