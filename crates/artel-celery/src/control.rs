@@ -10,6 +10,7 @@ use artel_core::worker::{Component, ComponentError, Scope, Stop, WorkerControl};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use crate::address::Address;
 use crate::events::EventPublisher;
 use crate::wire::Wire;
 
@@ -19,10 +20,8 @@ pub struct ControlRequest {
     method: String,
     #[serde(default)]
     arguments: serde_json::Map<String, Value>,
-    #[serde(default)]
-    destination: Option<Vec<String>>,
-    #[serde(default)]
-    pattern: Option<String>,
+    #[serde(flatten)]
+    address: Address,
     #[serde(default)]
     ticket: Option<String>,
     #[serde(default)]
@@ -45,14 +44,10 @@ impl ControlRequest {
         &self.method
     }
 
-    /// Whether a worker named `nodename` is to answer: requests name their destinations,
-    /// or go to all; a pattern (glob or regex destinations) is not matched, so not served.
+    /// Whether a worker named `nodename` is to answer (`destination`, or `pattern` with
+    /// its `matcher`, as kombu decides).
     pub fn is_for(&self, nodename: &str) -> bool {
-        match (&self.destination, &self.pattern) {
-            (Some(nodes), _) => nodes.iter().any(|node| node == nodename),
-            (None, Some(_)) => false,
-            (None, None) => true,
-        }
+        self.address.includes(nodename)
     }
 
     /// The task ids a `revoke` or `terminate` names: one id or a list (non-strings skipped).
@@ -70,8 +65,9 @@ impl ControlRequest {
 pub struct RemoteControl {
     /// Where the pidbox requests arrive and replies go.
     pub wire: Arc<dyn Wire>,
-    /// Where a `heartbeat` request's event goes, when the worker sends events.
-    pub events: Option<Arc<EventPublisher>>,
+    /// The worker's events: a `heartbeat` request sends one, `enable_events` and
+    /// `disable_events` turn its task events on and off.
+    pub events: Arc<EventPublisher>,
 }
 
 #[async_trait::async_trait]
@@ -94,12 +90,13 @@ impl Component for RemoteControl {
 }
 
 /// Serves remote-control requests addressed to `nodename` until `done` fires; a
-/// `shutdown` request fires `stop.warm`. Events (for `heartbeat`) go through `events`.
+/// `shutdown` request fires `stop.warm`. Events (`heartbeat`, `enable_events`) go
+/// through `events`.
 async fn serve_remote_control(
     wire: Arc<dyn Wire>,
     nodename: String,
     control: Arc<dyn WorkerControl>,
-    events: Option<Arc<EventPublisher>>,
+    events: Arc<EventPublisher>,
     stop: Stop,
     done: CancellationToken,
 ) -> artel_core::BrokerResult<()> {
@@ -132,7 +129,7 @@ struct Server {
     wire: Arc<dyn Wire>,
     nodename: String,
     control: Arc<dyn WorkerControl>,
-    events: Option<Arc<EventPublisher>>,
+    events: Arc<EventPublisher>,
     stop: Stop,
     started: Instant,
     clock: AtomicU64,
@@ -170,12 +167,17 @@ impl Server {
             "query_task" => json!({}),
             "hello" if args.get("from_node").and_then(Value::as_str) == Some(self.nodename.as_str()) => Value::Null,
             "hello" => json!({"revoked": self.control.revoked(), "clock": clock}),
-            "enable_events" => json!({"ok": "task events enabled"}),
-            "disable_events" => json!({"ok": "task events disabled"}),
+            // Celery's replies, word for word.
+            "enable_events" => match self.events.set_task_events(true) {
+                false => json!({"ok": "task events enabled"}),
+                true => json!({"ok": "task events already enabled"}),
+            },
+            "disable_events" => match self.events.set_task_events(false) {
+                true => json!({"ok": "task events disabled"}),
+                false => json!({"ok": "task events already disabled"}),
+            },
             "heartbeat" => {
-                if let Some(events) = &self.events {
-                    events.heartbeat(&self.control.stats());
-                }
+                self.events.heartbeat(&self.control.stats());
                 return None;
             }
             "revoke" | "terminate" => {
@@ -184,6 +186,30 @@ impl Server {
                     request.method == "terminate" || args.get("terminate").and_then(Value::as_bool) == Some(true);
                 self.control.revoke(&ids, terminate);
                 json!({"ok": format!("tasks {} flagged as revoked", ids.join(", "))})
+            }
+            "rate_limit" => {
+                let (task, rate) = (text(args, "task_name"), text(args, "rate_limit"));
+                // Celery's reply says "disabled" only for a falsy argument (not for "0").
+                let falsy = match args.get("rate_limit") {
+                    None | Some(Value::Null) => true,
+                    Some(Value::String(rate)) => rate.is_empty(),
+                    Some(Value::Number(rate)) => rate.as_f64() == Some(0.0),
+                    Some(_) => false,
+                };
+                match self.control.set_rate_limit(&task.unwrap_or_default(), rate.as_deref()) {
+                    Ok(()) if falsy => json!({"ok": "rate limit disabled successfully"}),
+                    Ok(()) => json!({"ok": "new rate limit set successfully"}),
+                    Err(error) if error == "unknown task" => json!({"error": error}),
+                    Err(error) => json!({"error": format!("Invalid rate limit string: {error}")}),
+                }
+            }
+            "time_limit" => {
+                let secs = |key: &str| args.get(key).and_then(Value::as_f64);
+                let task = text(args, "task_name").unwrap_or_default();
+                match self.control.set_time_limits(&task, secs("soft"), secs("hard")) {
+                    Ok(()) => json!({"ok": "time limits set successfully"}),
+                    Err(error) => json!({"error": error}),
+                }
             }
             "pool_grow" | "pool_shrink" => {
                 let n = args.get("n").and_then(Value::as_i64).unwrap_or(1).max(0);
@@ -257,6 +283,15 @@ impl Server {
                 })
             })
             .collect()
+    }
+}
+
+/// Argument `key` as text: a string, or a number as written (`rate_limit 10`).
+fn text(args: &serde_json::Map<String, Value>, key: &str) -> Option<String> {
+    match args.get(key)? {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 

@@ -1,9 +1,11 @@
 //! Publishing a worker's events where Celery's monitors listen (docs/wire-format.md §e), over the
-//! broker's [`Wire`]: worker-online, a heartbeat every 2 s, worker-offline, and the task
-//! events the worker emits.
+//! broker's [`Wire`]: worker-online, a heartbeat every 2 s, worker-offline (as a Celery
+//! worker sends them unless started `--without-heartbeat`), and the task events the worker
+//! emits while they are on (`-E`, or `celery control enable_events` until
+//! `disable_events`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use artel_core::worker::{Component, ComponentError, Scope, WorkerStats};
@@ -23,21 +25,40 @@ pub struct EventPublisher {
     hostname: String,
     clock: AtomicU64,
     queue: mpsc::UnboundedSender<(String, Vec<u8>)>,
+    task_events: AtomicBool,
+}
+
+/// Which of a worker's events are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventsOn {
+    /// Task events from the start (Celery's `-E`); remote control turns them on and off.
+    pub tasks: bool,
+    /// worker-online, a heartbeat every 2 s and worker-offline (off with Celery's
+    /// `--without-heartbeat`).
+    pub heartbeats: bool,
 }
 
 impl EventPublisher {
     /// A publisher for node `hostname` (give it to the worker as its event sink) and the
     /// loop that sends what it emits (run it once the worker's stats exist).
-    pub fn new(wire: Arc<dyn Wire>, hostname: String) -> (Arc<Self>, EventLoop) {
+    pub fn new(wire: Arc<dyn Wire>, hostname: String, on: EventsOn) -> (Arc<Self>, EventLoop) {
         let (queue, outbox) = mpsc::unbounded_channel();
-        let publisher = Arc::new(Self { hostname, clock: AtomicU64::new(0), queue });
-        let events = EventLoop { wire, publisher: publisher.clone(), outbox: tokio::sync::Mutex::new(outbox) };
+        let task_events = AtomicBool::new(on.tasks);
+        let publisher = Arc::new(Self { hostname, clock: AtomicU64::new(0), queue, task_events });
+        let outbox = tokio::sync::Mutex::new(outbox);
+        let events = EventLoop { wire, publisher: publisher.clone(), outbox, heartbeats: on.heartbeats };
         (publisher, events)
     }
 
     /// The node name events are sent as.
     pub fn hostname(&self) -> &str {
         &self.hostname
+    }
+
+    /// Turns task events on or off (`enable_events`, `disable_events`); whether they were
+    /// on before.
+    pub fn set_task_events(&self, on: bool) -> bool {
+        self.task_events.swap(on, Ordering::Relaxed)
     }
 
     /// A worker heartbeat with the current counts (also the answer to the `heartbeat`
@@ -65,8 +86,20 @@ impl EventPublisher {
 
 impl EventSink for EventPublisher {
     fn emit(&self, event: TaskEvent) {
+        if !self.listening() {
+            return;
+        }
+        // A message the worker will not run failed too: Celery's monitors count failures
+        // from task-failed alone (Celery sends it for an unregistered task as well).
+        if let TaskEvent::Rejected { id, error, .. } = &event {
+            self.publish("task-failed", exception_fields(id.clone(), error));
+        }
         let (kind, fields) = celery_event(event);
         self.publish(kind, fields);
+    }
+
+    fn listening(&self) -> bool {
+        self.task_events.load(Ordering::Relaxed)
     }
 }
 
@@ -86,8 +119,8 @@ fn celery_event(event: TaskEvent) -> (&'static str, Map<String, Value>) {
         TaskEvent::Succeeded { id, result, runtime } => {
             ("task-succeeded", json!({"uuid": id, "result": result.to_string(), "runtime": runtime.as_secs_f64()}))
         }
-        TaskEvent::Failed { id, error } => ("task-failed", exception_fields(id, &error)),
-        TaskEvent::Retried { id, error } => ("task-retried", exception_fields(id, &error)),
+        TaskEvent::Failed { id, error } => ("task-failed", Value::Object(exception_fields(id, &error))),
+        TaskEvent::Retried { id, error } => ("task-retried", Value::Object(exception_fields(id, &error))),
         TaskEvent::Revoked { id, terminated, expired } => {
             ("task-revoked", json!({"uuid": id, "terminated": terminated, "signum": null, "expired": expired}))
         }
@@ -100,9 +133,14 @@ fn celery_event(event: TaskEvent) -> (&'static str, Map<String, Value>) {
 }
 
 /// `uuid`, `exception` as Python's repr (`ValueError('boom')`) and `traceback`.
-fn exception_fields(id: String, error: &TaskError) -> Value {
+fn exception_fields(id: String, error: &TaskError) -> Map<String, Value> {
     let exception = format!("{}({:?})", error.exc_type(), error.message());
-    json!({"uuid": id, "exception": exception, "traceback": error.traceback().unwrap_or_default()})
+    let traceback = error.traceback().unwrap_or_default();
+    Map::from_iter([
+        ("uuid".to_owned(), json!(id)),
+        ("exception".to_owned(), json!(exception)),
+        ("traceback".to_owned(), json!(traceback)),
+    ])
 }
 
 fn loadavg() -> Vec<f64> {
@@ -127,12 +165,13 @@ fn worker_fields(stats: &WorkerStats) -> Map<String, Value> {
 
 /// The worker component that sends a publisher's events: worker-online, then the
 /// emitted events and a heartbeat with the worker's counts every two seconds, and
-/// worker-offline at shutdown.
+/// worker-offline at shutdown (the worker events only with `heartbeats`).
 #[derive(Debug)]
 pub struct EventLoop {
     wire: Arc<dyn Wire>,
     publisher: Arc<EventPublisher>,
     outbox: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Vec<u8>)>>,
+    heartbeats: bool,
 }
 
 #[async_trait::async_trait]
@@ -143,7 +182,8 @@ impl Component for EventLoop {
 
     async fn run(&self, scope: &Scope) -> Result<(), ComponentError> {
         let mut outbox = self.outbox.lock().await;
-        run(&self.wire, &self.publisher, &mut outbox, &scope.stats, &scope.shutdown).await;
+        let stats = self.heartbeats.then_some(scope.stats.as_ref());
+        run(&self.wire, &self.publisher, &mut outbox, stats, &scope.shutdown).await;
         Ok(())
     }
 }
@@ -152,10 +192,12 @@ async fn run(
     wire: &Arc<dyn Wire>,
     publisher: &EventPublisher,
     outbox: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>,
-    stats: &WorkerStats,
+    heartbeats: Option<&WorkerStats>,
     stop: &CancellationToken,
 ) {
-    publisher.publish("worker-online", worker_fields(stats));
+    if let Some(stats) = heartbeats {
+        publisher.publish("worker-online", worker_fields(stats));
+    }
     let mut beat = tokio::time::interval(Duration::from_secs_f64(HEARTBEAT));
     let send = |routing_key: String, body: Vec<u8>| {
         let (wire, hostname) = (wire.clone(), publisher.hostname.clone());
@@ -168,11 +210,17 @@ async fn run(
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
-            _ = beat.tick() => publisher.heartbeat(stats),
+            _ = beat.tick(), if heartbeats.is_some() => {
+                if let Some(stats) = heartbeats {
+                    publisher.heartbeat(stats);
+                }
+            }
             Some((routing_key, body)) = outbox.recv() => send(routing_key, body).await,
         }
     }
-    publisher.publish("worker-offline", worker_fields(stats));
+    if let Some(stats) = heartbeats {
+        publisher.publish("worker-offline", worker_fields(stats));
+    }
     while let Ok((routing_key, body)) = outbox.try_recv() {
         send(routing_key, body).await;
     }

@@ -17,6 +17,7 @@
 //!
 //! `prefix` is kombu's `global_keyprefix`.
 
+mod address;
 mod admin;
 pub mod amqp;
 mod backend;
@@ -33,7 +34,7 @@ mod wire_redis;
 
 pub use broker::CeleryRedis;
 pub use control::{ControlRequest, RemoteControl};
-pub use events::{EventLoop, EventPublisher};
+pub use events::{EventLoop, EventPublisher, EventsOn};
 pub use monitor::EventMonitor;
 pub use shared::CeleryRedisConfig;
 pub use wire::{Mailbox, Wire};

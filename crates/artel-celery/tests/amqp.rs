@@ -40,7 +40,12 @@ impl Drop for DropPrefix {
 
 async fn open() -> Option<(Amqp, CeleryRedis, DropPrefix, String)> {
     let unique = format!("artel-test-{}", uuid::Uuid::new_v4());
-    let config = AmqpConfig { max_priority: None, queue_expires: Some(Duration::from_secs(60)), ..Default::default() };
+    let config = AmqpConfig {
+        max_priority: None,
+        queue_expires: Some(Duration::from_secs(60)),
+        dead_queue: Some(format!("{unique}-dead")),
+        ..Default::default()
+    };
     let broker = match Amqp::connect(&amqp_url(), config).await {
         Ok(broker) => broker,
         Err(error) if std::env::var("ARTEL_REQUIRE_SERVICES").as_deref() == Ok("1") => {

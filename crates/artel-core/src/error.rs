@@ -210,6 +210,19 @@ impl TaskError {
         self
     }
 
+    /// This error with a traceback as Celery shows one: the detail it has (the error's
+    /// chain of causes, a panic's location and backtrace) and then, as a Python traceback
+    /// ends, `ExcType: message`. Kept as it is when it already ends so.
+    pub fn traced(mut self) -> Self {
+        let last = self.to_string();
+        self.traceback = Some(match self.traceback.take() {
+            Some(detail) if detail.ends_with(&last) => detail,
+            Some(detail) => format!("{detail}\n{last}"),
+            None => last,
+        });
+        self
+    }
+
     /// The kind of failure.
     pub fn kind(&self) -> TaskErrorKind {
         self.kind

@@ -90,7 +90,7 @@ pub enum TaskEvent {
         /// The queue it was consumed from.
         queue: String,
         /// Why.
-        reason: String,
+        error: TaskError,
     },
 }
 
@@ -99,6 +99,12 @@ pub trait EventSink: Send + Sync + fmt::Debug {
     /// Publishes `event`; the sink adds what every event carries in its format
     /// (hostname, timestamp, pid, clock). Must not block.
     fn emit(&self, event: TaskEvent);
+
+    /// Whether task events are wanted now (a Celery worker's task events can be turned
+    /// on and off remotely); when not, the worker does not even build them.
+    fn listening(&self) -> bool {
+        true
+    }
 }
 
 /// `added` beside `existing` (if any): both hear every event.
@@ -120,5 +126,9 @@ impl EventSink for Both {
     fn emit(&self, event: TaskEvent) {
         self.0.emit(event.clone());
         self.1.emit(event);
+    }
+
+    fn listening(&self) -> bool {
+        self.0.listening() || self.1.listening()
     }
 }

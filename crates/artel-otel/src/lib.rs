@@ -164,7 +164,7 @@ impl EventSink for TaskSpans {
             TaskEvent::Failed { id, error } => self.end(&id, "FAILURE", Some(error.to_string())),
             TaskEvent::Retried { id, error } => self.end(&id, "RETRY", Some(error.to_string())),
             TaskEvent::Revoked { id, .. } => self.end(&id, "REVOKED", None),
-            TaskEvent::Rejected { id, reason, .. } => self.end(&id, "REJECTED", Some(reason)),
+            TaskEvent::Rejected { id, error, .. } => self.end(&id, "REJECTED", Some(error.to_string())),
         }
     }
 }

@@ -42,7 +42,7 @@ use std::future::Future;
 
 pub use as_completed::{AsCompleted, BlockingAsCompleted, as_completed};
 pub use builder::PoolBuilder;
-pub use catch_unwind::{CatchUnwind, catch_unwind};
+pub use catch_unwind::{CatchUnwind, catch_unwind, last_panic_location};
 pub use cell::Status;
 pub use error::{JobError, Rejected};
 pub use handle::Handle;

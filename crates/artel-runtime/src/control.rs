@@ -16,6 +16,16 @@ pub(crate) struct Handle {
     pub(crate) prefetch: usize,
 }
 
+impl Handle {
+    /// Whether this worker runs `task`; Celery's words when not.
+    fn known(&self, task: &str) -> Result<(), String> {
+        match self.executor.registry.get(task) {
+            Some(_) => Ok(()),
+            None => Err("unknown task".to_owned()),
+        }
+    }
+}
+
 impl WorkerControl for Handle {
     fn stats(&self) -> Arc<WorkerStats> {
         self.executor.stats.clone()
@@ -51,6 +61,20 @@ impl WorkerControl for Handle {
 
     fn revoked(&self) -> Vec<String> {
         self.executor.revoked.ids()
+    }
+
+    fn set_rate_limit(&self, task: &str, rate: Option<&str>) -> Result<(), String> {
+        self.known(task)?;
+        self.executor.tuning.set_rate_limit(task, rate)?;
+        tracing::info!(task, rate = rate.unwrap_or("off"), "rate limit changed by remote control");
+        Ok(())
+    }
+
+    fn set_time_limits(&self, task: &str, soft: Option<f64>, hard: Option<f64>) -> Result<(), String> {
+        self.known(task)?;
+        self.executor.tuning.set_time_limits(task, soft, hard)?;
+        tracing::info!(task, ?soft, ?hard, "time limits changed by remote control");
+        Ok(())
     }
 
     fn processes(&self) -> Option<ProcessesInfo> {

@@ -23,6 +23,7 @@ use crate::rate::RateLimits;
 use crate::retry::{self, Decision};
 use crate::revoke::Revoked;
 use crate::supervise::{Limits, Run, supervise};
+use crate::tuning::Tuning;
 use artel_core::worker::{Outcome, TaskObserver, WorkerStats};
 use artel_core::{Chords, EventSink, Revocations, TaskEvent};
 
@@ -61,6 +62,8 @@ pub(crate) struct Dispatcher {
     pub(crate) limits: Limits,
     pub(crate) stats: Arc<WorkerStats>,
     pub(crate) rate_limits: RateLimits,
+    /// Rate and time limits changed by remote control, over the tasks' own.
+    pub(crate) tuning: Tuning,
     pub(crate) revoked: Revoked,
     pub(crate) active: ActiveTasks,
     /// This worker's node name, as the origin of the messages it publishes.
@@ -122,7 +125,6 @@ impl Dispatcher {
         let embed = body.embed;
         let Some(handler) = self.registry.get(&task).cloned().or_else(|| canvas::builtin(&task, &self.registry)) else {
             let error = TaskError::not_registered(&task);
-            self.event(|| TaskEvent::Failed { id: id.clone(), error: error.clone() });
             return Box::pin(self.reject(delivery, &id, error, &embed)).await;
         };
         self.event(|| TaskEvent::Received {
@@ -140,7 +142,8 @@ impl Dispatcher {
             trace: run.clone(),
             parent_span_id: artel_core::TraceContext::of(headers).map(|parent| parent.span_id),
         });
-        let options = handler.options();
+        let mut options = handler.options();
+        self.tuning.apply(&task, &mut options);
         if let Some(error) =
             lost_too_often(delivery.deliveries(), options.max_deliveries.unwrap_or(self.max_deliveries))
         {
@@ -229,7 +232,9 @@ impl Dispatcher {
                     Box::pin(self.retry(delivery, &id, error, retry, countdown)).await
                 }
                 Decision::GiveUp { max } => {
-                    let error = error.with_traceback(format!("gave up after {max} retries"));
+                    let gave_up = format!("gave up after {max} retries");
+                    let detail = error.traceback().map_or(gave_up.clone(), |detail| format!("{detail}\n{gave_up}"));
+                    let error = error.with_traceback(detail);
                     Box::pin(self.fail(delivery, error, runtime, &embed)).await;
                 }
                 Decision::Fail => Box::pin(self.fail(delivery, error, runtime, &embed)).await,
@@ -256,7 +261,10 @@ impl Dispatcher {
     /// Records a run that failed for good (or was terminated): FAILURE (REVOKED) stored,
     /// the failure kept where the broker records failures, the message acknowledged.
     async fn fail(&self, delivery: Delivery, error: TaskError, runtime: Duration, embed: &Embed) {
-        let outcome = if error.kind() == TaskErrorKind::Revoked { Outcome::Revoked } else { Outcome::Failed };
+        let (outcome, error) = match error.kind() {
+            TaskErrorKind::Revoked => (Outcome::Revoked, error),
+            _ => (Outcome::Failed, error.traced()),
+        };
         self.settled(delivery.message(), outcome);
         let headers = &delivery.message().headers;
         let id = headers.id.as_str();
@@ -297,7 +305,7 @@ impl Dispatcher {
     /// Emits an event when the worker has a sink; `fields` is only built then.
     /// Emits the event `make` builds, built only when events are on.
     pub(crate) fn event(&self, make: impl FnOnce() -> TaskEvent) {
-        if let Some(sink) = &self.events {
+        if let Some(sink) = self.events.as_ref().filter(|sink| sink.listening()) {
             sink.emit(make());
         }
     }
@@ -379,6 +387,7 @@ impl Dispatcher {
 
     /// Dead-letters bad input with its reason and records the reason as the result.
     async fn reject(&self, delivery: Delivery, id: &str, error: TaskError, embed: &Embed) {
+        let error = error.traced();
         self.settled(delivery.message(), Outcome::DeadLettered);
         tracing::error!(task = %delivery.message().headers.task, %id, %error, "rejected to the dead letters");
         if !id.is_empty() {
@@ -386,7 +395,7 @@ impl Dispatcher {
                 id: id.to_owned(),
                 name: delivery.message().headers.task.clone(),
                 queue: delivery.message().queue().to_owned(),
-                reason: error.to_string(),
+                error: error.clone(),
             });
             let result = TaskResult::failure(id, &error, self.clock.now());
             self.store(&result, false).await;
@@ -423,7 +432,10 @@ fn log_failure(task: &str, id: &str, runtime: Duration, error: &TaskError) {
     if error.kind() == TaskErrorKind::Revoked {
         return tracing::info!(%task, %id, ?runtime, reason = %error.message(), "revoked");
     }
-    match error.traceback() {
+    // The traceback's last line is the error itself.
+    let last = error.to_string();
+    let detail = error.traceback().and_then(|tb| tb.strip_suffix(last.as_str())).map(str::trim_end);
+    match detail.filter(|detail| !detail.is_empty()) {
         Some(chain) => tracing::warn!(%task, %id, ?runtime, %error, chain = %chain.replace('\n', "; "), "failed"),
         None => tracing::warn!(%task, %id, ?runtime, %error, "failed"),
     }

@@ -18,6 +18,7 @@ mod retry;
 mod revoke;
 mod supervise;
 mod supervisor;
+mod tuning;
 mod worker;
 
 pub use artel_core::worker::{

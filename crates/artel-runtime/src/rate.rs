@@ -25,25 +25,33 @@ pub fn parse_rate(text: &str) -> Result<Quota, String> {
 /// The limiters of one worker, by task name.
 #[derive(Debug, Default)]
 pub(crate) struct RateLimits {
-    by_task: Mutex<HashMap<String, Option<Arc<DefaultDirectRateLimiter>>>>,
+    by_task: Mutex<HashMap<String, Bucket>>,
 }
 
+/// The limit a task's bucket enforces, and the bucket (none when the limit cannot be read).
+type Bucket = (String, Option<Arc<DefaultDirectRateLimiter>>);
+
 impl RateLimits {
-    /// Waits until `task` may run under `limit` (none: at once).
+    /// Waits until `task` may run under `limit` (none: at once). A task whose limit
+    /// changed (remote control) gets a new bucket.
     pub(crate) async fn wait(&self, task: &str, limit: Option<&str>) {
         let Some(limit) = limit else { return };
         let limiter = {
             let mut by_task = self.by_task.lock().unwrap_or_else(|e| e.into_inner());
-            by_task
-                .entry(task.to_owned())
-                .or_insert_with(|| match parse_rate(limit) {
-                    Ok(quota) => Some(Arc::new(RateLimiter::direct(quota))),
-                    Err(problem) => {
-                        tracing::error!(task, %problem, "ignoring the task's rate limit");
-                        None
-                    }
-                })
-                .clone()
+            match by_task.get(task) {
+                Some((enforced, limiter)) if enforced == limit => limiter.clone(),
+                _ => {
+                    let limiter = match parse_rate(limit) {
+                        Ok(quota) => Some(Arc::new(RateLimiter::direct(quota))),
+                        Err(problem) => {
+                            tracing::error!(task, %problem, "ignoring the task's rate limit");
+                            None
+                        }
+                    };
+                    by_task.insert(task.to_owned(), (limit.to_owned(), limiter.clone()));
+                    limiter
+                }
+            }
         };
         if let Some(limiter) = limiter {
             limiter.until_ready().await;

@@ -59,7 +59,13 @@ pub(crate) async fn supervise(
         tokio::select! {
             biased;
             outcome = &mut run => {
-                return Run::Ended(outcome.unwrap_or_else(|panic| Err(TaskError::of_kind(TaskErrorKind::Panicked, panic))));
+                return Run::Ended(outcome.unwrap_or_else(|panic| {
+                    let error = TaskError::of_kind(TaskErrorKind::Panicked, panic);
+                    Err(match artel_pool::last_panic_location() {
+                        Some(at) => error.with_traceback(at),
+                        None => error,
+                    })
+                }));
             }
             _ = stop.cancelled() => {
                 ctx.cancel(Cancelled::WorkerStopped);
@@ -96,6 +102,18 @@ mod tests {
             Run::Ended(outcome) => outcome,
             Run::Stopped => panic!("the run was not stopped by the worker"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_failure_whose_traceback_says_where_it_happened() {
+        let ctx = Context::detached("t5", "broken");
+        let task: BoxFuture<'static, Result<Value, TaskError>> = Box::pin(async { panic!("index out of range") });
+        let no = CancellationToken::new();
+        let error = ended(supervise(task, &ctx, Limits::default(), &no, &no).await).expect_err("panicked");
+        assert_eq!((error.kind(), error.message()), (TaskErrorKind::Panicked, "index out of range"));
+        let traceback = error.traced().traceback().map(str::to_owned).unwrap_or_default();
+        assert!(traceback.starts_with("panicked at crates/artel-runtime/src/supervise.rs:"), "{traceback}");
+        assert!(traceback.ends_with("index out of range"), "ends as Python's: ExcType: message\n{traceback}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -166,6 +166,7 @@ impl Worker {
             limits: Limits { soft: config.soft_time_limit, hard: config.time_limit },
             stats: Arc::default(),
             rate_limits: Default::default(),
+            tuning: Default::default(),
             revoked: Revoked::default(),
             active: ActiveTasks::default(),
             origin,

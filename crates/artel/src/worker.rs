@@ -34,6 +34,7 @@ pub struct WorkerBuilder<'a> {
     config: WorkerConfig,
     burst: bool,
     events: bool,
+    heartbeats: bool,
     #[cfg(feature = "metrics")]
     metrics: Option<std::net::SocketAddr>,
 }
@@ -47,6 +48,7 @@ impl Connection {
             config,
             burst: false,
             events: false,
+            heartbeats: true,
             #[cfg(feature = "metrics")]
             metrics: None,
         }
@@ -60,9 +62,17 @@ impl WorkerBuilder<'_> {
         self
     }
 
-    /// Send task and worker events for Celery's monitors (Celery's `-E`).
+    /// Send task events for Celery's monitors from the start (Celery's `-E`); on Celery's
+    /// layouts `celery control enable_events`/`disable_events` turn them on and off later.
     pub fn events(mut self, on: bool) -> Self {
         self.events = on;
+        self
+    }
+
+    /// On Celery's layouts, send worker-online, a heartbeat every 2 s and worker-offline,
+    /// as a Celery worker does unless started `--without-heartbeat`; on by default.
+    pub fn heartbeats(mut self, on: bool) -> Self {
+        self.heartbeats = on;
         self
     }
 
@@ -86,7 +96,8 @@ impl WorkerBuilder<'_> {
         };
         #[cfg(not(feature = "metrics"))]
         let mut config = self.config;
-        let Self { connection, registry, burst, events, .. } = self;
+        #[cfg_attr(not(feature = "celery"), allow(unused_variables))]
+        let Self { connection, registry, burst, events, heartbeats, .. } = self;
         #[cfg_attr(not(feature = "celery"), allow(unused_variables))]
         let name = config.name.get_or_insert_with(artel_runtime::default_worker_name).clone();
         let inspect = match (burst, connection.backend.inspect()) {
@@ -96,8 +107,11 @@ impl WorkerBuilder<'_> {
         };
         #[cfg(feature = "celery")]
         let events = match (events, &connection.wire) {
-            (false, _) => None,
-            (true, Some(wire)) => Some(artel_celery::EventPublisher::new(wire.clone(), name)),
+            (_, Some(wire)) => {
+                let on = artel_celery::EventsOn { tasks: events, heartbeats };
+                Some(artel_celery::EventPublisher::new(wire.clone(), name, on))
+            }
+            (false, None) => None,
             (true, None) => return Err(WorkerSetupError::EventsUnsupported),
         };
         #[cfg(not(feature = "celery"))]
@@ -121,11 +135,8 @@ impl WorkerBuilder<'_> {
         }
         #[cfg(feature = "celery")]
         {
-            let publisher = events.as_ref().map(|(publisher, _)| publisher.clone());
-            if let Some(wire) = &connection.wire {
+            if let (Some(wire), Some((publisher, event_loop))) = (&connection.wire, events) {
                 worker = worker.with_component(artel_celery::RemoteControl { wire: wire.clone(), events: publisher });
-            }
-            if let Some((_, event_loop)) = events {
                 worker = worker.with_component(event_loop);
             }
         }

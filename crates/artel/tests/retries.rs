@@ -63,7 +63,8 @@ async fn a_task_that_keeps_failing_fails_after_max_retries() {
         let err = result.get(WAIT).await.expect_err("fails");
         let ResultError::Task { error, .. } = err else { panic!("{name}: {err}") };
         assert_eq!((error.kind(), error.message()), (TaskErrorKind::Failed, "attempt 3 failed"), "{name}");
-        assert_eq!(error.traceback(), Some("gave up after 2 retries"), "{name}");
+        let traceback = Some("gave up after 2 retries\nRuntimeError: attempt 3 failed");
+        assert_eq!(error.traceback(), traceback, "{name}: what happened, then the error as Python's last line");
         assert_eq!(result.state().await.expect("state"), State::Failure, "{name}");
         assert_eq!(common::attempt(&run), 4, "{name}: exactly three attempts ran before this one");
         app.shutdown().await;

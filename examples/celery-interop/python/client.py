@@ -3,7 +3,9 @@
 Usage: python client.py SCENARIO   (see the functions below)
 """
 import json
+import re
 import sys
+import threading
 import time
 import urllib.request
 
@@ -93,6 +95,126 @@ def shutdown(node):
     return app.control.broadcast("shutdown", destination=[node])
 
 
+def failure_traceback():
+    """A failed artel task's id and traceback, as `AsyncResult.traceback` reads it."""
+    result = app.send_task("app.fail", args=("bad input",), queue=RS)
+    try:
+        result.get(timeout=WAIT)
+    except Exception:  # the re-raised task error
+        pass
+    return {"id": result.id, "traceback": result.traceback}
+
+
+def capture(action, seconds=3):
+    """What `action` returns and the events sent while it runs and for `seconds` after
+    (long enough for a worker heartbeat: one every 2 s)."""
+    seen = []
+    with app.connection() as conn:
+        receiver = app.events.Receiver(conn, handlers={"*": seen.append})
+        listening = threading.Thread(target=receiver.capture, kwargs={"limit": None, "wakeup": False}, daemon=True)
+        listening.start()
+        time.sleep(0.5)
+        value = action()
+        time.sleep(seconds)
+        receiver.should_stop = True
+        listening.join(5)
+    return value, seen
+
+
+def events(node, task, queue):
+    """A worker started without -E: its worker events and no task events; task events
+    (a failing call's task-failed too) after `control enable_events`, none after
+    `disable_events`. TASK takes two numbers; called with three, it fails."""
+
+    def call(*args):
+        result = app.send_task(task, args=args, queue=queue)
+        try:
+            result.get(timeout=WAIT)
+        except Exception:  # the bad call's TypeError
+            pass
+        return result.id
+
+    def kinds(seen, uuid):
+        return sorted({e["type"] for e in seen if e.get("uuid") == uuid})
+
+    quiet, before = capture(lambda: call(2, 3))
+    enabled = app.control.enable_events(destination=[node], reply=True, timeout=2)
+    (good, bad), during = capture(lambda: (call(2, 3), call(1, 2, 3)))
+    disabled = app.control.disable_events(destination=[node], reply=True, timeout=2)
+    off, after = capture(lambda: call(2, 3))
+    failed = [e for e in during if e["type"] == "task-failed" and e.get("uuid") == bad]
+    return {
+        "worker_events": sorted({e["type"] for e in before if e.get("hostname") == node and "uuid" not in e}),
+        "task_events_before": kinds(before, quiet),
+        "enabled": enabled,
+        "task_events_on": kinds(during, good),
+        "bad_call_events": kinds(during, bad),
+        "bad_call_exception": failed[0].get("exception", "").split("(")[0] if failed else None,
+        "disabled": disabled,
+        "task_events_after": kinds(after, off),
+    }
+
+
+def rate_limited(node, task, queue):
+    """`control rate_limit TASK 1/s`: four calls of TASK take three seconds or more;
+    lifted, they take well under one. Then the replies to an unknown task and to
+    `time_limit`."""
+
+    def four_calls():
+        started = time.time()
+        calls = [app.send_task(task, args=(i, i), queue=queue) for i in range(4)]
+        for call in calls:
+            call.get(timeout=WAIT)
+        return time.time() - started
+
+    def ask(command, **arguments):
+        return app.control.broadcast(command, arguments=arguments, destination=[node], reply=True, timeout=2)
+
+    limited = ask("rate_limit", task_name=task, rate_limit="1/s")
+    slow = four_calls()
+    lifted = ask("rate_limit", task_name=task, rate_limit=None)
+    fast = four_calls()
+    return {
+        "limited": limited,
+        "slow": slow >= 2.5,
+        "lifted": lifted,
+        "fast": fast < 1.5,
+        "unknown": ask("rate_limit", task_name="no.such.task", rate_limit="1/s"),
+        "time_limit": ask("time_limit", task_name=task, soft=10, hard=20),
+    }
+
+
+def time_limited(node):
+    """After `time_limit sleep 1 2` (from the Celery CLI), sleep(30) ends in a time limit."""
+    started = time.time()
+    result = app.send_task("sleep", args=(30,), queue=RS)
+    try:
+        result.get(timeout=WAIT)
+        error = None
+    except Exception as exc:  # the time limit
+        error = type(exc).__name__
+    return {"error": error, "within_limit": time.time() - started < 10}
+
+
+def addressed(node):
+    """Which pings reach NODE by pattern: kombu's glob and pcre matchers."""
+
+    def reached(pattern, matcher):
+        replies = app.control.broadcast("ping", reply=True, timeout=1, pattern=pattern, matcher=matcher)
+        return any(node in reply for reply in replies)
+
+    deadline = time.time() + WAIT
+    while time.time() < deadline and not app.control.ping(destination=[node], timeout=1):
+        pass
+    name = node.split("@")[0]
+    return {
+        "glob": reached(name[:4] + "*@*", "glob"),
+        "glob_other": reached("nobody-*", "glob"),
+        "pcre": reached(re.escape(name) + "@", "pcre"),
+        "pcre_other": reached("nobody", "pcre"),
+    }
+
+
 def flower(port, node):
     """Once Flower lists the artel worker, runs tasks on it and asks Flower what it saw."""
     base = f"http://127.0.0.1:{port}"
@@ -138,12 +260,14 @@ def restore_group(group_id):
 
 
 def delete_queues():
-    """Removes this run's queues and their exchanges from RabbitMQ."""
+    """Removes this run's queues and their exchanges from RabbitMQ, and the dead queue
+    its calls with bad arguments went to."""
     with app.connection_for_write() as conn:
         channel = conn.default_channel
         for queue in (RS, PY):
             channel.queue_delete(queue)
             channel.exchange_delete(queue)
+        channel.queue_delete("artel.dead")
     return "deleted"
 
 

@@ -92,13 +92,13 @@ impl World {
     }
 
     fn start_artel_worker(&mut self) {
-        self.start_artel_worker_with(&["-c", "8"]);
+        self.start_artel_worker_with(&["-E", "-c", "8"]);
     }
 
     fn start_artel_worker_with(&mut self, args: &[&str]) {
         let node = self.node();
         let child = Command::new(env!("CARGO_BIN_EXE_celery-interop"))
-            .args(["--broker", &self.url(), "worker", "-Q", &self.rs, "-E", "-n", &node])
+            .args(["--broker", &self.url(), "worker", "-Q", &self.rs, "-n", &node])
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -292,6 +292,104 @@ fn inspect_and_control_on(transport: Transport) {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "a clean shutdown: {status}");
+}
+
+#[test]
+fn a_worker_without_dash_e_sends_worker_events_and_task_events_between_enable_and_disable() {
+    events_on(Transport::Redis);
+}
+
+#[test]
+fn on_rabbitmq_a_worker_without_dash_e_sends_worker_events_and_task_events_between_enable_and_disable() {
+    events_on(Transport::RabbitMq);
+}
+
+/// The same questions to an artel worker and to a Python Celery worker, both started
+/// without -E: each answers the same way.
+///
+/// On RabbitMQ every test shares the vhost's `celery.pidbox`, and Flower (in the Flower
+/// tests) broadcasts `enable_events` to every worker on it every few seconds, so there
+/// only what such a broadcast cannot change is checked; Redis worlds are apart (key
+/// prefixes).
+fn events_on(transport: Transport) {
+    let Some(mut world) = World::on(transport) else { return };
+    world.start_artel_worker_with(&["-c", "4"]);
+    world.start_python_worker_with(&[]);
+    let apart = transport == Transport::Redis;
+    for (node, task, queue) in [(world.node(), "app.add", &world.rs), (world.py_node(), "py.mul", &world.py)] {
+        let seen = world.client_with("events", &[&node, task, queue]);
+        let worker_events = seen["worker_events"].as_array().cloned().unwrap_or_default();
+        assert!(worker_events.contains(&json!("worker-heartbeat")), "{node} heartbeats without -E: {seen}");
+        if apart {
+            assert_eq!(seen["task_events_before"], json!([]), "{node}: no task events without -E: {seen}");
+            assert_eq!(seen["enabled"], json!([{ &node: {"ok": "task events enabled"} }]), "{seen}");
+            assert_eq!(seen["disabled"], json!([{ &node: {"ok": "task events disabled"} }]), "{seen}");
+            assert_eq!(seen["task_events_after"], json!([]), "{node}: none after disable_events: {seen}");
+        }
+        let on = seen["task_events_on"].as_array().cloned().unwrap_or_default();
+        for kind in ["task-received", "task-started", "task-succeeded"] {
+            assert!(on.contains(&json!(kind)), "{node} sent {kind} once enabled: {seen}");
+        }
+        let bad = seen["bad_call_events"].as_array().cloned().unwrap_or_default();
+        assert!(bad.contains(&json!("task-failed")), "{node}: a call with bad arguments fails visibly: {seen}");
+        assert_eq!(seen["bad_call_exception"], json!("TypeError"), "{seen}");
+    }
+}
+
+#[test]
+fn a_failed_tasks_traceback_reaches_python_and_the_celery_cli() {
+    let Some(mut world) = World::new() else { return };
+    world.start_artel_worker();
+    let failed = world.client("failure_traceback");
+    let traceback = failed["traceback"].as_str().unwrap_or_default();
+    assert!(traceback.ends_with("ValueError: bad input"), "ends as a Python traceback does: {failed}");
+    let id = failed["id"].as_str().expect("an id");
+    let out = world.python().args(["-m", "celery", "-A", "app", "result", "--traceback", id]).output();
+    let out = out.expect("run celery result");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("ValueError: bad input"), "celery result --traceback: {stdout}");
+}
+
+#[test]
+fn rate_and_time_limits_set_by_remote_control_apply_in_the_worker() {
+    let Some(mut world) = World::on(Transport::Redis) else { return };
+    world.start_artel_worker();
+    world.start_python_worker();
+    for (node, task, queue) in [(world.node(), "app.add", &world.rs), (world.py_node(), "py.mul", &world.py)] {
+        let seen = world.client_with("rate_limited", &[&node, task, queue]);
+        let reply = |text: &str| json!([{ &node: {"ok": text} }]);
+        assert_eq!(seen["limited"], reply("new rate limit set successfully"), "{node}: {seen}");
+        assert_eq!((&seen["slow"], &seen["fast"]), (&json!(true), &json!(true)), "{node} at 1/s, then lifted: {seen}");
+        assert_eq!(seen["lifted"], reply("rate limit disabled successfully"), "{node}: {seen}");
+        assert_eq!(seen["unknown"], json!([{ &node: {"error": "unknown task"} }]), "{node}: {seen}");
+        assert_eq!(seen["time_limit"], reply("time limits set successfully"), "{node}: {seen}");
+    }
+
+    // The command line an operator types; Celery's thread pool does not enforce time
+    // limits, so only artel's worker is checked for the effect.
+    let node = world.node();
+    let mut set = world.python();
+    set.args(["-m", "celery", "-A", "app", "control", "time_limit", "sleep", "1", "2", "-d", &node]);
+    let out = set.output().expect("run celery control");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("time limits set successfully"), "{stdout}");
+    let ended = world.client_with("time_limited", &[&node]);
+    assert_eq!(ended["within_limit"], json!(true), "{ended}");
+    let error = ended["error"].as_str().unwrap_or_default();
+    assert!(error.contains("TimeLimitExceeded"), "sleep(30) stopped by the new limit: {ended}");
+}
+
+#[test]
+fn remote_control_patterns_address_workers_as_kombu_matches_them() {
+    let Some(mut world) = World::on(Transport::Redis) else { return };
+    world.start_artel_worker();
+    world.start_python_worker_with(&[]);
+    assert_eq!(world.client("call_add"), json!(5), "the worker is up");
+    for node in [world.node(), world.py_node()] {
+        let reached = world.client_with("addressed", &[&node]);
+        let expected = json!({"glob": true, "glob_other": false, "pcre": true, "pcre_other": false});
+        assert_eq!(reached, expected, "{node}");
+    }
 }
 
 #[test]

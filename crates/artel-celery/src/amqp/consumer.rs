@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::deliveries::DeliveryCounts;
 use super::message::{Arrival, to_message};
-use super::{Amqp, DEAD_QUEUE, amqp_error};
+use super::{Amqp, amqp_error};
 use artel_core::leased::Waiting;
 use artel_core::time::now_ms;
 
@@ -242,11 +242,12 @@ impl Acknowledge for Acker {
         self.acker.nack(requeue).await.map(drop).map_err(|e| amqp_error("requeueing", e))
     }
 
-    /// RabbitMQ would drop a rejected message: keep it in `artel.dead` with the reason.
+    /// RabbitMQ would drop a rejected message: keep it in the dead queue (`artel.dead`)
+    /// with the reason.
     async fn reject(&self, reason: &str) -> BrokerResult<()> {
-        let channel = &self.broker.shared.publisher;
-        self.broker.declare(channel, DEAD_QUEUE).await?;
-        self.broker.publish_one(DEAD_QUEUE, &self.message, Some(("x-artel-reason", reason))).await?;
+        let (channel, dead) = (&self.broker.shared.publisher, self.broker.dead_queue());
+        self.broker.declare(channel, dead).await?;
+        self.broker.publish_one(dead, &self.message, Some(("x-artel-reason", reason))).await?;
         self.ack().await
     }
 

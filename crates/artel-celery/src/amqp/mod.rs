@@ -29,8 +29,9 @@ use serde_json::Value;
 
 pub use message::{Arrival, to_message};
 
-/// Where messages artel rejects go, with the reason in the `x-artel-reason` header.
-pub(crate) const DEAD_QUEUE: &str = "artel.dead";
+/// Where messages artel rejects go, with the reason in the `x-artel-reason` header,
+/// unless [`AmqpConfig::dead_queue`] names another queue.
+pub const DEAD_QUEUE: &str = "artel.dead";
 
 /// Settings of an [`Amqp`] connection.
 #[derive(Debug, Clone, Default)]
@@ -43,6 +44,10 @@ pub struct AmqpConfig {
     pub queue_expires: Option<std::time::Duration>,
     /// Certificate files for an `amqps://` URL.
     pub tls: artel_core::TlsFiles,
+    /// Where rejected messages go instead of [`DEAD_QUEUE`]: with `queue_expires`, scratch
+    /// queues need a dead queue of their own, since RabbitMQ refuses to declare one queue
+    /// with two different sets of arguments.
+    pub dead_queue: Option<String>,
 }
 
 /// A RabbitMQ broker in Celery's layout; clones share the connection.
@@ -168,6 +173,11 @@ impl Amqp {
             .with_unique(Arc::new(results.lock_server()))
     }
 
+    /// Where rejected messages go.
+    pub(crate) fn dead_queue(&self) -> &str {
+        self.shared.config.dead_queue.as_deref().unwrap_or(DEAD_QUEUE)
+    }
+
     /// Declares `queue` (and its exchange and binding) once per connection.
     pub(crate) async fn declare(&self, channel: &Channel, queue: &str) -> BrokerResult<()> {
         if self.shared.declared.lock().unwrap_or_else(|e| e.into_inner()).contains(queue) {
@@ -175,7 +185,8 @@ impl Amqp {
         }
         let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
         let mut arguments = FieldTable::default();
-        if let (Some(max), false) = (self.shared.config.max_priority, queue == DEAD_QUEUE) {
+        let dead = queue == self.dead_queue();
+        if let (Some(max), false) = (self.shared.config.max_priority, dead) {
             arguments.insert(ShortString::from("x-max-priority"), AMQPValue::ShortShortUInt(max));
         }
         if let Some(expires) = self.shared.config.queue_expires {
@@ -184,7 +195,7 @@ impl Amqp {
         }
         let what = format!("declaring queue {queue}");
         channel.queue_declare(queue, durable, arguments).await.map_err(|e| amqp_error(&what, e))?;
-        if queue != DEAD_QUEUE {
+        if !dead {
             let exchange = ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() };
             channel
                 .exchange_declare(queue, ExchangeKind::Direct, exchange, FieldTable::default())

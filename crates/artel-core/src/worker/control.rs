@@ -67,6 +67,15 @@ pub trait WorkerControl: Send + Sync + fmt::Debug {
     /// Ids this worker will not run.
     fn revoked(&self) -> Vec<String>;
 
+    /// Sets (`None`, `0`: turns off) `task`'s rate limit in this worker, over the one it
+    /// declares (Celery's `rate_limit`), or says why not (an unknown task, a rate that is
+    /// not `N/s`, `N/m`, `N/h` or `N`).
+    fn set_rate_limit(&self, task: &str, rate: Option<&str>) -> Result<(), String>;
+
+    /// Sets `task`'s soft and hard time limits in seconds in this worker (Celery's
+    /// `time_limit`), or why not.
+    fn set_time_limits(&self, task: &str, soft: Option<f64>, hard: Option<f64>) -> Result<(), String>;
+
     /// Its child processes, when it runs tasks in them.
     fn processes(&self) -> Option<ProcessesInfo> {
         None

@@ -130,11 +130,11 @@ impl Fold {
                 State::Retry
             }
             TaskEvent::Revoked { .. } => State::Revoked,
-            TaskEvent::Rejected { name, queue, reason, .. } => {
+            TaskEvent::Rejected { name, queue, error, .. } => {
                 if record.task.is_empty() {
                     (record.task, record.queue) = (name, queue);
                 }
-                record.error = Some(reason);
+                record.error = Some(error.to_string());
                 State::Rejected
             }
         };

@@ -69,9 +69,14 @@ pub(crate) struct WorkerArgs {
     /// network). Comma-separated; enable them only where every producer is trusted.
     #[arg(long, value_delimiter = ',', value_name = "TASKS")]
     enable: Vec<String>,
-    /// Send task and worker events for monitors such as Flower (Celery's -E; celery+redis:// or amqp://).
+    /// Send task events for monitors such as Flower (Celery's -E; celery+redis:// or
+    /// amqp://). `celery control enable_events`/`disable_events` turn them on and off later.
     #[arg(short = 'E', long)]
     events: bool,
+    /// Send no worker-online, heartbeat or worker-offline events (sent by default on
+    /// celery+redis:// and amqp://, as a Celery worker does, so Flower and exporters see it).
+    #[arg(long)]
+    without_heartbeat: bool,
     /// Serve Prometheus metrics on this address (`GET /metrics`), e.g. 127.0.0.1:9808;
     /// names and labels in docs/metrics.md.
     #[arg(long, value_name = "ADDR")]
@@ -180,6 +185,7 @@ pub(crate) async fn run(
     }
     let names = tasks.names().join(", ");
     let builder = connection.worker(tasks, config).burst(args.burst).events(args.events).metrics(args.metrics);
+    let builder = builder.heartbeats(!args.without_heartbeat);
     let worker = builder.build().map_err(|e| {
         let flag = match e {
             WorkerSetupError::BurstUnsupported => "--burst",
