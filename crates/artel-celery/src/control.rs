@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use artel_core::worker::{Component, ComponentError, Scope, Stop, WorkerControl};
+use artel_core::HeldTask;
+use artel_core::worker::{ActiveTask, Component, ComponentError, Scope, Stop, WorkerControl};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -52,7 +53,12 @@ impl ControlRequest {
 
     /// The task ids a `revoke` or `terminate` names: one id or a list (non-strings skipped).
     pub fn task_ids(&self) -> Vec<String> {
-        match self.arguments.get("task_id") {
+        self.task_ids_in("task_id")
+    }
+
+    /// The task ids in argument `key`: one id or a list (non-strings skipped).
+    fn task_ids_in(&self, key: &str) -> Vec<String> {
+        match self.arguments.get(key) {
             Some(Value::String(id)) => vec![id.clone()],
             Some(Value::Array(ids)) => ids.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
             _ => Vec::new(),
@@ -156,15 +162,16 @@ impl Server {
         Some(match request.method.as_str() {
             "ping" => json!({"ok": "pong"}),
             "stats" => self.stats(clock),
-            "active" => Value::Array(self.active()),
-            "reserved" | "scheduled" => json!([]),
+            "active" => Value::Array(self.control.active().iter().map(|task| self.running(task)).collect()),
+            "reserved" => Value::Array(self.control.reserved().iter().map(|task| self.waiting(task)).collect()),
+            "scheduled" => Value::Array(self.control.scheduled().iter().map(|task| self.scheduled(task)).collect()),
             "revoked" => json!(self.control.revoked()),
             "registered" => json!(self.control.registered()),
             "active_queues" => Value::Array(self.control.queues().iter().map(|q| queue_info(q)).collect()),
             "conf" => json!({}),
             "clock" => json!({"clock": clock}),
             "report" => json!({"ok": format!("artel {} worker {}", env!("CARGO_PKG_VERSION"), self.nodename)}),
-            "query_task" => json!({}),
+            "query_task" => self.query(&request.task_ids_in("ids")),
             "hello" if args.get("from_node").and_then(Value::as_str) == Some(self.nodename.as_str()) => Value::Null,
             "hello" => json!({"revoked": self.control.revoked(), "clock": clock}),
             // Celery's replies, word for word.
@@ -267,22 +274,45 @@ impl Server {
         })
     }
 
-    fn active(&self) -> Vec<Value> {
-        self.control
-            .active()
-            .into_iter()
-            .map(|task| {
-                json!({
-                    "id": task.id, "name": task.name, "args": task.args, "kwargs": task.kwargs,
-                    "type": task.name, "hostname": self.nodename, "time_start": task.started,
-                    "acknowledged": false, "worker_pid": std::process::id(),
-                    "delivery_info": {
-                        "exchange": "", "routing_key": task.routing_key, "priority": task.priority,
-                        "redelivered": false,
-                    },
-                })
-            })
-            .collect()
+    /// Celery's `Request.info()` of a running task.
+    fn running(&self, task: &ActiveTask) -> Value {
+        let (args, place) = ((task.args.as_str(), task.kwargs.as_str()), (task.routing_key.as_str(), task.priority));
+        self.request(&task.id, &task.name, args, Some(task.started), place)
+    }
+
+    /// Celery's `Request.info()` of a task received and not started.
+    fn waiting(&self, task: &HeldTask) -> Value {
+        let (args, place) = ((task.args.as_str(), task.kwargs.as_str()), (task.routing_key.as_str(), task.priority));
+        self.request(&task.id, &task.name, args, None, place)
+    }
+
+    /// An entry of `inspect scheduled`: when it is due, and the request.
+    fn scheduled(&self, task: &HeldTask) -> Value {
+        let eta = task.eta.as_ref().map(artel_core::time::to_iso);
+        json!({"eta": eta, "priority": task.priority, "request": self.waiting(task)})
+    }
+
+    fn request(&self, id: &str, name: &str, args: (&str, &str), started: Option<f64>, place: (&str, u8)) -> Value {
+        json!({
+            "id": id, "name": name, "args": args.0, "kwargs": args.1, "type": name,
+            "hostname": self.nodename, "time_start": started, "acknowledged": false,
+            "worker_pid": started.map(|_| std::process::id()),
+            "delivery_info": {"exchange": "", "routing_key": place.0, "priority": place.1, "redelivered": false},
+        })
+    }
+
+    /// `query_task`: each of `ids` this worker runs or holds ready, as Celery answers
+    /// (`{id: ["active" | "reserved", info]}`; ETA tasks are not listed until due).
+    fn query(&self, ids: &[String]) -> Value {
+        let wanted = |id: &str| ids.iter().any(|wanted| wanted == id);
+        let mut found = serde_json::Map::new();
+        for task in self.control.reserved().iter().filter(|task| wanted(&task.id)) {
+            found.insert(task.id.clone(), json!(["reserved", self.waiting(task)]));
+        }
+        for task in self.control.active().iter().filter(|task| wanted(&task.id)) {
+            found.insert(task.id.clone(), json!(["active", self.running(task)]));
+        }
+        Value::Object(found)
     }
 }
 

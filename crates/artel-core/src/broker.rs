@@ -61,6 +61,56 @@ pub trait Consumer: Send + fmt::Debug {
     fn take_heartbeat(&mut self) -> Option<Arc<dyn Heartbeat>> {
         None
     }
+
+    /// A view of the messages this consumer received and has not handed out, readable
+    /// while it runs (`inspect reserved` and `scheduled`); `None` when it cannot tell.
+    fn holdings(&self) -> Option<Arc<dyn Holdings>> {
+        None
+    }
+}
+
+/// What a consumer holds and has not handed out yet.
+pub trait Holdings: Send + Sync + fmt::Debug {
+    /// Prefetched, ready to run.
+    fn reserved(&self) -> Vec<HeldTask>;
+
+    /// Waiting for their ETA.
+    fn scheduled(&self) -> Vec<HeldTask>;
+}
+
+/// A message received and not started, as `inspect reserved`/`scheduled` list it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldTask {
+    /// Task id.
+    pub id: String,
+    /// Task name.
+    pub name: String,
+    /// Printable positional arguments.
+    pub args: String,
+    /// Printable keyword arguments.
+    pub kwargs: String,
+    /// The routing key it was delivered with.
+    pub routing_key: String,
+    /// Its priority.
+    pub priority: u8,
+    /// When it is due, if it has an ETA.
+    pub eta: Option<crate::time::Timestamp>,
+}
+
+impl HeldTask {
+    /// What `message` shows of itself.
+    pub fn of(message: &Message) -> Self {
+        let headers = &message.headers;
+        HeldTask {
+            id: headers.id.clone(),
+            name: headers.task.clone(),
+            args: headers.argsrepr.clone().unwrap_or_default(),
+            kwargs: headers.kwargsrepr.clone().unwrap_or_default(),
+            routing_key: message.queue().to_owned(),
+            priority: message.properties.priority,
+            eta: headers.eta,
+        }
+    }
 }
 
 /// Keeps a consumer's held messages from being delivered to others.

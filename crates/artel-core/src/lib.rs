@@ -35,7 +35,7 @@ pub mod watch;
 pub mod worker;
 
 pub use admin::{Control, DeadMessage, Inspect, QueueCounts, WorkerRegistry, WorkerReport};
-pub use broker::{Acknowledge, Broker, BrokerResult, Consumer, Delivery, Heartbeat};
+pub use broker::{Acknowledge, Broker, BrokerResult, Consumer, Delivery, Heartbeat, HeldTask, Holdings};
 pub use context::{Cancelled, Context, Unstoppable};
 pub use error::{BoxError, BrokerError, BrokerErrorKind, TaskError, TaskErrorKind};
 pub use events::{EventSink, TaskEvent};

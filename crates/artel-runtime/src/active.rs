@@ -6,16 +6,30 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use artel_core::{Cancelled, Context, Message, lock};
+use artel_core::{Cancelled, Context, HeldTask, Message, lock};
 use tokio_util::sync::CancellationToken;
 
 use artel_core::worker::ActiveTask;
 
-/// The running tasks, by registration.
+/// The running tasks, by registration, and those waiting for their rate limit.
 #[derive(Debug, Default)]
 pub(crate) struct ActiveTasks {
     running: Mutex<HashMap<u64, Running>>,
+    waiting: Mutex<HashMap<u64, HeldTask>>,
     serial: AtomicU64,
+}
+
+/// A task waiting for its rate limit, listed as reserved until dropped.
+#[derive(Debug)]
+pub(crate) struct WaitingGuard<'a> {
+    active: &'a ActiveTasks,
+    serial: u64,
+}
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.active.waiting).remove(&self.serial);
+    }
 }
 
 #[derive(Debug)]
@@ -68,6 +82,19 @@ impl ActiveTasks {
         };
         lock(&self.running).insert(serial, entry);
         RunningGuard { active: self, serial, terminate }
+    }
+
+    /// Lists `message`'s task as reserved while the guard lives (it waits for a slot its
+    /// rate limit allows).
+    pub(crate) fn wait(&self, message: &Message) -> WaitingGuard<'_> {
+        let serial = self.serial.fetch_add(1, Ordering::Relaxed);
+        lock(&self.waiting).insert(serial, HeldTask::of(message));
+        WaitingGuard { active: self, serial }
+    }
+
+    /// The tasks waiting for their rate limit.
+    pub(crate) fn waiting(&self) -> Vec<HeldTask> {
+        lock(&self.waiting).values().cloned().collect()
     }
 
     /// The tasks running now.

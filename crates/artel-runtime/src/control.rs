@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use artel_core::Revocation;
 use artel_core::worker::{ActiveTask, ProcessesInfo, WorkerControl, WorkerStats};
+use artel_core::{HeldTask, Revocation};
 
 use crate::execute::Dispatcher;
 
@@ -33,6 +33,16 @@ impl WorkerControl for Handle {
 
     fn active(&self) -> Vec<ActiveTask> {
         self.executor.active.list()
+    }
+
+    fn reserved(&self) -> Vec<HeldTask> {
+        let mut reserved = self.executor.active.waiting();
+        reserved.extend(self.executor.holdings.get().map(|h| h.reserved()).unwrap_or_default());
+        reserved
+    }
+
+    fn scheduled(&self) -> Vec<HeldTask> {
+        self.executor.holdings.get().map(|h| h.scheduled()).unwrap_or_default()
     }
 
     fn registered(&self) -> Vec<String> {

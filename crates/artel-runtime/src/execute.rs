@@ -64,6 +64,8 @@ pub(crate) struct Dispatcher {
     pub(crate) rate_limits: RateLimits,
     /// Rate and time limits changed by remote control, over the tasks' own.
     pub(crate) tuning: Tuning,
+    /// What the consumer received and has not handed out, once the worker runs.
+    pub(crate) holdings: std::sync::OnceLock<Arc<dyn artel_core::Holdings>>,
     pub(crate) revoked: Revoked,
     pub(crate) active: ActiveTasks,
     /// This worker's node name, as the origin of the messages it publishes.
@@ -158,6 +160,7 @@ impl Dispatcher {
             self.store(&TaskResult::progress(&id, State::Received, meta()), false).await;
         }
         if let Some(rate) = options.rate_limit.as_deref() {
+            let _waiting = self.active.wait(delivery.message());
             tokio::select! {
                 biased;
                 // Not started: the dropped delivery goes straight back to the queue.

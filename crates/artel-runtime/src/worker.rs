@@ -167,6 +167,7 @@ impl Worker {
             stats: Arc::default(),
             rate_limits: Default::default(),
             tuning: Default::default(),
+            holdings: Default::default(),
             revoked: Revoked::default(),
             active: ActiveTasks::default(),
             origin,
@@ -223,6 +224,9 @@ impl Worker {
         }
         let queues = Queues::new(self.config.queues.clone())?;
         let mut consumer = self.broker.consume(&queues, self.config.prefetch).await?;
+        if let Some(holdings) = consumer.holdings() {
+            let _ = executor.holdings.set(holdings);
+        }
         let mut components = self.components.clone();
         if let Some(heartbeat) = consumer.take_heartbeat() {
             components.push(Arc::new(LeaseHeartbeat { heartbeat, observer: self.config.observer.clone() }));

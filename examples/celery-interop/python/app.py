@@ -5,6 +5,7 @@ Redis. ARTEL_TEST_PREFIX isolates each test run (kombu's global_keyprefix for th
 broker and the result backend); Python tasks live on queue PY, artel's on RS.
 """
 import os
+import time
 
 from celery import Celery
 
@@ -33,3 +34,9 @@ def mul(x, y):
 @app.task(name="py.tsum")
 def tsum(values):
     return sum(values)
+
+
+@app.task(name="py.sleep")
+def sleep(seconds):
+    time.sleep(seconds)
+    return seconds

@@ -196,6 +196,35 @@ def time_limited(node):
     return {"error": error, "within_limit": time.time() - started < 10}
 
 
+def publish_held(sleep_task, add_task, queue):
+    """Before a worker starts: a 5 s sleep, two calls that will wait behind it and one
+    due in a minute. Prints their ids."""
+    sleeper = app.send_task(sleep_task, args=(5,), queue=queue)
+    waiting = [app.send_task(add_task, args=(i, i), queue=queue) for i in range(2)]
+    later = app.send_task(add_task, args=(9, 9), queue=queue, countdown=60)
+    return {"sleeper": sleeper.id, "waiting": [w.id for w in waiting], "later": later.id}
+
+
+def inspect_held(node, ids):
+    """What `inspect reserved`, `scheduled` and `query_task` say of the calls
+    publish_held sent, once the worker runs the sleep."""
+    ids = json.loads(ids)
+    inspect = app.control.inspect(destination=[node], timeout=2)
+    deadline = time.time() + WAIT
+    reserved, scheduled = [], []
+    while time.time() < deadline and (len(reserved) < 2 or not scheduled):
+        reserved = (inspect.reserved() or {}).get(node, [])
+        scheduled = (inspect.scheduled() or {}).get(node, [])
+    query = (inspect.query_task(ids["sleeper"], *ids["waiting"]) or {}).get(node, {})
+    app.control.revoke(ids["later"])
+    return {
+        "reserved": sorted(r["id"] for r in reserved) == sorted(ids["waiting"]),
+        "scheduled": [(s["request"]["id"] == ids["later"], s["eta"] is not None) for s in scheduled],
+        "query": {("sleeper" if id == ids["sleeper"] else "waiting"): state for id, (state, _) in query.items()},
+        "query_names": sorted({info["name"] for _, info in query.values()}),
+    }
+
+
 def addressed(node):
     """Which pings reach NODE by pattern: kombu's glob and pcre matchers."""
 

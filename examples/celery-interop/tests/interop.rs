@@ -380,6 +380,23 @@ fn rate_and_time_limits_set_by_remote_control_apply_in_the_worker() {
 }
 
 #[test]
+fn inspect_reserved_scheduled_and_query_task_list_what_a_worker_holds() {
+    let Some(mut world) = World::on(Transport::Redis) else { return };
+    let (rs, py) = (world.rs.clone(), world.py.clone());
+    let artel = world.client_with("publish_held", &["sleep", "app.add", &rs]);
+    let python = world.client_with("publish_held", &["py.sleep", "py.mul", &py]);
+    // One slot each, started once the calls wait: the first claim takes them all.
+    world.start_artel_worker_with(&["-c", "1", "--prefetch", "4"]);
+    world.start_python_worker_with(&["--without-heartbeat", "-c", "1"]);
+    for (node, ids) in [(world.node(), artel), (world.py_node(), python)] {
+        let seen = world.client_with("inspect_held", &[&node, &ids.to_string()]);
+        assert_eq!(seen["reserved"], json!(true), "{node} lists the two waiting behind the sleep: {seen}");
+        assert_eq!(seen["scheduled"], json!([[true, true]]), "{node} lists the one due later, with its eta: {seen}");
+        assert_eq!(seen["query"], json!({"sleeper": "active", "waiting": "reserved"}), "{node}: {seen}");
+    }
+}
+
+#[test]
 fn remote_control_patterns_address_workers_as_kombu_matches_them() {
     let Some(mut world) = World::on(Transport::Redis) else { return };
     world.start_artel_worker();

@@ -1,13 +1,15 @@
 //! Consuming with manual acks: deliveries of every queue merged into one stream, ETA
 //! messages held (unacknowledged) until due.
 
-use artel_core::{Acknowledge, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Delivery, Message};
+use artel_core::{
+    Acknowledge, BrokerError, BrokerErrorKind, BrokerResult, Consumer, Delivery, HeldTask, Holdings, Message, lock,
+};
 use async_trait::async_trait;
 use futures_core::Stream;
 use lapin::Channel;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -29,6 +31,24 @@ const GLOBAL_QOS: BasicQosOptions = BasicQosOptions { global: true };
 #[derive(Debug)]
 struct ChannelCloser(Channel);
 
+/// ETA messages a consumer holds (unacknowledged) until due.
+type Held = Waiting<(Message, lapin::acker::Acker, u32)>;
+
+/// [`Holdings`] of an [`AmqpConsumer`]: its ETA messages. What RabbitMQ prefetched sits
+/// in the consumer's channel, where it cannot be listed, so nothing shows as reserved.
+#[derive(Debug)]
+struct HeldView(Arc<Mutex<Held>>);
+
+impl Holdings for HeldView {
+    fn reserved(&self) -> Vec<HeldTask> {
+        Vec::new()
+    }
+
+    fn scheduled(&self) -> Vec<HeldTask> {
+        lock(&self.0).iter().map(|(message, _, _)| HeldTask::of(message)).collect()
+    }
+}
+
 impl Drop for ChannelCloser {
     fn drop(&mut self) {
         let channel = self.0.clone();
@@ -48,13 +68,13 @@ pub(crate) struct AmqpConsumer {
     prefetch: u16,
     inbox: mpsc::Receiver<BrokerResult<lapin::message::Delivery>>,
     /// ETA messages, held (unacknowledged) until due.
-    held: Waiting<(Message, lapin::acker::Acker, u32)>,
+    held: Arc<Mutex<Held>>,
     readers: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for AmqpConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AmqpConsumer").field("held", &self.held.len()).finish()
+        f.debug_struct("AmqpConsumer").field("held", &lock(&self.held).len()).finish()
     }
 }
 
@@ -78,13 +98,14 @@ impl AmqpConsumer {
             tags.push(tag);
         }
         let closer = Arc::new(ChannelCloser(channel.clone()));
-        Ok(Self { broker, channel, closer, tags, prefetch, inbox, held: Waiting::default(), readers })
+        Ok(Self { broker, channel, closer, tags, prefetch, inbox, held: Arc::default(), readers })
     }
 
     /// Lets one more message in for each one held, as Celery does, so held ETA messages
     /// never use up the prefetch.
     async fn adjust_prefetch(&self) {
-        let count = u16::try_from(usize::from(self.prefetch) + self.held.len()).unwrap_or(u16::MAX);
+        let held = lock(&self.held).len();
+        let count = u16::try_from(usize::from(self.prefetch) + held).unwrap_or(u16::MAX);
         if let Err(e) = self.channel.basic_qos(count, GLOBAL_QOS).await {
             tracing::warn!(error = %e, "could not adjust the prefetch for held ETA messages");
         }
@@ -135,11 +156,12 @@ fn delivered_message(received: &lapin::message::Delivery) -> Message {
 impl Consumer for AmqpConsumer {
     async fn next(&mut self) -> BrokerResult<Delivery> {
         loop {
-            if let Some((message, acker, deliveries)) = self.held.pop_due() {
+            let due = lock(&self.held).pop_due();
+            if let Some((message, acker, deliveries)) = due {
                 self.adjust_prefetch().await;
                 return Ok(self.deliver(message, acker, deliveries));
             }
-            let wait = self.held.next_in().unwrap_or(std::time::Duration::from_secs(3600));
+            let wait = lock(&self.held).next_in().unwrap_or(std::time::Duration::from_secs(3600));
             let received = match tokio::time::timeout(wait, self.inbox.recv()).await {
                 Err(_) => continue,
                 Ok(None) => return Err(BrokerError::new(BrokerErrorKind::Closed, "the AMQP consumer stopped")),
@@ -149,12 +171,16 @@ impl Consumer for AmqpConsumer {
             let deliveries = self.deliveries(&received, &message.headers.id).await;
             match message.headers.eta.map(|eta| eta.timestamp_millis()) {
                 Some(due) if due > now_ms() => {
-                    self.held.hold(due, (message, received.acker, deliveries));
+                    lock(&self.held).hold(due, (message, received.acker, deliveries));
                     self.adjust_prefetch().await;
                 }
                 _ => return Ok(self.deliver(message, received.acker, deliveries)),
             }
         }
+    }
+
+    fn holdings(&self) -> Option<Arc<dyn Holdings>> {
+        Some(Arc::new(HeldView(self.held.clone())))
     }
 }
 
@@ -169,7 +195,7 @@ impl Drop for AmqpConsumer {
         // stay open for a delivery still running, so this is done message by message.
         let (_, closed) = mpsc::channel(1);
         let mut inbox = std::mem::replace(&mut self.inbox, closed);
-        let held: Vec<(Message, lapin::acker::Acker, u32)> = self.held.drain().collect();
+        let held: Vec<(Message, lapin::acker::Acker, u32)> = lock(&self.held).drain().collect();
         let (channel, tags, closer) = (self.channel.clone(), std::mem::take(&mut self.tags), self.closer.clone());
         let counts = self.broker.counts.clone();
         runtime.spawn(async move {

@@ -28,7 +28,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
 
-use crate::broker::{Acknowledge, BrokerResult, Consumer, Delivery, Heartbeat};
+use crate::broker::{Acknowledge, BrokerResult, Consumer, Delivery, Heartbeat, HeldTask, Holdings};
 use crate::message::Message;
 use crate::queues::Queues;
 use crate::result::TaskResult;
@@ -63,6 +63,33 @@ type Ahead<Id> = (usize, JoinHandle<BrokerResult<Claim<Id>>>);
 /// A decoded message with its id and delivery count, not yet handed out.
 type Ready<Id> = (Message, Id, u32);
 
+/// What a consumer claimed and has not handed out.
+struct Pending<Id> {
+    /// Ready, in claim order.
+    buffer: VecDeque<Ready<Id>>,
+    /// With an ETA still ahead, for stores that do not hold delayed messages.
+    delayed: Waiting<Ready<Id>>,
+}
+
+/// [`Holdings`] of a [`LeasedConsumer`].
+struct PendingView<Id>(Arc<Mutex<Pending<Id>>>);
+
+impl<Id: Send> Holdings for PendingView<Id> {
+    fn reserved(&self) -> Vec<HeldTask> {
+        lock(&self.0).buffer.iter().map(|(message, _, _)| HeldTask::of(message)).collect()
+    }
+
+    fn scheduled(&self) -> Vec<HeldTask> {
+        lock(&self.0).delayed.iter().map(|(message, _, _)| HeldTask::of(message)).collect()
+    }
+}
+
+impl<Id> fmt::Debug for PendingView<Id> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PendingView")
+    }
+}
+
 /// Who keeps the leases alive.
 #[derive(Debug)]
 enum Duty<S: LeaseStore> {
@@ -81,10 +108,8 @@ pub struct LeasedConsumer<S: LeaseStore> {
     prefetch: usize,
     holder: Arc<str>,
     held: Held<S::Id>,
-    /// Claimed and ready, not yet handed out.
-    buffer: VecDeque<Ready<S::Id>>,
-    /// Claimed with an ETA still ahead, for stores that do not hold delayed messages.
-    delayed: Waiting<Ready<S::Id>>,
+    /// Claimed, not yet handed out; shared only with [`Consumer::holdings`]' readers.
+    pending: Arc<Mutex<Pending<S::Id>>>,
     waiter: S::Waiter,
     duty: Duty<S>,
     /// A claim started before the buffer ran dry.
@@ -106,8 +131,7 @@ impl<S: LeaseStore> LeasedConsumer<S> {
             prefetch: prefetch.max(1),
             holder,
             held,
-            buffer: VecDeque::new(),
-            delayed: Waiting::default(),
+            pending: Arc::new(Mutex::new(Pending { buffer: VecDeque::new(), delayed: Waiting::default() })),
             waiter,
             duty: Duty::Unclaimed(Arc::new(keeper)),
             ahead: None,
@@ -123,7 +147,7 @@ impl<S: LeaseStore> LeasedConsumer<S> {
     /// if the last claim found a backlog (see the module docs). An empty buffer waits for
     /// the next `next`: a consumer that stopped asking claims nothing more.
     fn claim_ahead(&mut self) {
-        let left = self.buffer.len();
+        let left = lock(&self.pending).buffer.len();
         if !self.backlog || self.ahead.is_some() || left == 0 || left > self.prefetch / 2 {
             return;
         }
@@ -149,7 +173,7 @@ impl<S: LeaseStore> LeasedConsumer<S> {
                 (asked, claim??)
             }
             None => {
-                let limit = self.prefetch - self.buffer.len();
+                let limit = self.prefetch - lock(&self.pending).buffer.len();
                 let claiming =
                     claim(self.store.clone(), self.queues.clone(), self.holder.clone(), self.held.clone(), limit);
                 (limit, claiming.await?)
@@ -157,22 +181,28 @@ impl<S: LeaseStore> LeasedConsumer<S> {
         };
         self.backlog = claim.messages.len() >= asked;
         let now = crate::time::now_ms();
+        let (mut ready, mut rejected) = (Vec::with_capacity(claim.messages.len()), Vec::new());
         for claimed in claim.messages {
             match Message::from_envelope_or_salvage(&claimed.envelope) {
                 Ok(message) => {
                     let id = self.store.address(claimed.id, &message);
-                    let ready = (message, id, claimed.deliveries);
-                    match ready.0.headers.eta.map(|eta| eta.timestamp_millis()) {
-                        Some(due) if due > now && !self.store.holds_delayed() => self.delayed.hold(due, ready),
-                        _ => self.buffer.push_back(ready),
-                    }
+                    ready.push((message, id, claimed.deliveries));
                 }
-                Err(error) => {
-                    let reason = format!("undecodable message: {error}");
-                    tracing::error!(id = ?claimed.id, %reason, "message moved to dead letter");
-                    self.acker(claimed.id).reject(&reason).await?;
+                Err(error) => rejected.push((claimed.id, format!("undecodable message: {error}"))),
+            }
+        }
+        {
+            let mut pending = lock(&self.pending);
+            for ready in ready {
+                match ready.0.headers.eta.map(|eta| eta.timestamp_millis()) {
+                    Some(due) if due > now && !self.store.holds_delayed() => pending.delayed.hold(due, ready),
+                    _ => pending.buffer.push_back(ready),
                 }
             }
+        }
+        for (id, reason) in rejected {
+            tracing::error!(?id, %reason, "message moved to dead letter");
+            self.acker(id).reject(&reason).await?;
         }
         Ok(claim.next_visible)
     }
@@ -189,15 +219,23 @@ impl<S: LeaseStore> Consumer for LeasedConsumer<S> {
             self.duty = Duty::Own(tokio::spawn(keep_alive(keeper.clone())));
         }
         loop {
-            if let Some(ready) = self.delayed.pop_due().or_else(|| self.buffer.pop_front()) {
+            let ready = {
+                let mut pending = lock(&self.pending);
+                pending.delayed.pop_due().or_else(|| pending.buffer.pop_front())
+            };
+            if let Some(ready) = ready {
                 self.claim_ahead();
                 return Ok(self.deliver(ready));
             }
             let next_visible = self.fill().await?;
-            if !self.buffer.is_empty() {
+            let (buffered, due) = {
+                let pending = lock(&self.pending);
+                (!pending.buffer.is_empty(), pending.delayed.next_in())
+            };
+            if buffered {
                 continue;
             }
-            let due_in = [next_visible, self.delayed.next_in()].into_iter().flatten().min();
+            let due_in = [next_visible, due].into_iter().flatten().min();
             if due_in.is_some_and(|d| d.is_zero()) {
                 continue;
             }
@@ -214,6 +252,10 @@ impl<S: LeaseStore> Consumer for LeasedConsumer<S> {
             }
         }
     }
+
+    fn holdings(&self) -> Option<Arc<dyn Holdings>> {
+        Some(Arc::new(PendingView(self.pending.clone())))
+    }
 }
 
 impl<S: LeaseStore> Drop for LeasedConsumer<S> {
@@ -223,7 +265,11 @@ impl<S: LeaseStore> Drop for LeasedConsumer<S> {
         }
         // Claimed, never started: hand them back now rather than after the lease. Delivered
         // ones are their deliveries' to settle.
-        let undelivered: Vec<S::Id> = self.buffer.drain(..).chain(self.delayed.drain()).map(|(_, id, _)| id).collect();
+        let undelivered: Vec<S::Id> = {
+            let mut pending = lock(&self.pending);
+            let Pending { buffer, delayed } = &mut *pending;
+            buffer.drain(..).chain(delayed.drain()).map(|(_, id, _)| id).collect()
+        };
         for id in undelivered {
             self.acker(id).release();
         }
@@ -262,8 +308,8 @@ impl<S: LeaseStore> fmt::Debug for LeasedConsumer<S> {
         f.debug_struct("LeasedConsumer")
             .field("store", &self.store)
             .field("queues", &self.queues)
-            .field("buffered", &self.buffer.len())
-            .field("delayed", &self.delayed.len())
+            .field("buffered", &lock(&self.pending).buffer.len())
+            .field("delayed", &lock(&self.pending).delayed.len())
             .finish()
     }
 }

@@ -55,6 +55,11 @@ impl<T> Waiting<T> {
         self.items.is_empty()
     }
 
+    /// Everything held, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.items.values()
+    }
+
     /// Everything held, to hand back.
     pub fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
         self.order.clear();

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::stats::WorkerStats;
+use crate::broker::HeldTask;
 
 /// A task running now, as `inspect active` reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +48,12 @@ pub trait WorkerControl: Send + Sync + fmt::Debug {
 
     /// The tasks running now.
     fn active(&self) -> Vec<ActiveTask>;
+
+    /// Received, not started: prefetched, or waiting for a rate limit.
+    fn reserved(&self) -> Vec<HeldTask>;
+
+    /// Received, waiting for their ETA.
+    fn scheduled(&self) -> Vec<HeldTask>;
 
     /// Names of the tasks this worker runs, sorted.
     fn registered(&self) -> Vec<String>;
