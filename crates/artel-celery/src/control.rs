@@ -168,6 +168,21 @@ impl Server {
             "revoked" => json!(self.control.revoked()),
             "registered" => json!(self.control.registered()),
             "active_queues" => Value::Array(self.control.queues().iter().map(|q| queue_info(q)).collect()),
+            // Celery's replies, whether or not the queue was consumed already.
+            "add_consumer" => match text(args, "queue") {
+                Some(queue) => {
+                    self.control.add_queue(&queue);
+                    json!({"ok": format!("add consumer {queue}")})
+                }
+                None => json!({"error": "add_consumer needs a queue"}),
+            },
+            "cancel_consumer" => match text(args, "queue") {
+                Some(queue) => {
+                    self.control.cancel_queue(&queue);
+                    json!({"ok": format!("no longer consuming from {queue}")})
+                }
+                None => json!({"error": "cancel_consumer needs a queue"}),
+            },
             "conf" => json!({}),
             "clock" => json!({"clock": clock}),
             "report" => json!({"ok": format!("artel {} worker {}", env!("CARGO_PKG_VERSION"), self.nodename)}),

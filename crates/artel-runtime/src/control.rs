@@ -11,7 +11,6 @@ use crate::execute::Dispatcher;
 #[derive(Debug, Clone)]
 pub(crate) struct Handle {
     pub(crate) executor: Arc<Dispatcher>,
-    pub(crate) queues: Vec<String>,
     pub(crate) concurrency: usize,
     pub(crate) prefetch: usize,
 }
@@ -37,20 +36,42 @@ impl WorkerControl for Handle {
 
     fn reserved(&self) -> Vec<HeldTask> {
         let mut reserved = self.executor.active.waiting();
-        reserved.extend(self.executor.holdings.get().map(|h| h.reserved()).unwrap_or_default());
+        reserved.extend(self.executor.holdings().map(|h| h.reserved()).unwrap_or_default());
         reserved
     }
 
     fn scheduled(&self) -> Vec<HeldTask> {
-        self.executor.holdings.get().map(|h| h.scheduled()).unwrap_or_default()
+        self.executor.holdings().map(|h| h.scheduled()).unwrap_or_default()
     }
 
     fn registered(&self) -> Vec<String> {
         self.executor.registry.names().into_iter().map(str::to_owned).collect()
     }
 
-    fn queues(&self) -> &[String] {
-        &self.queues
+    fn queues(&self) -> Vec<String> {
+        self.executor.queues.borrow().clone()
+    }
+
+    fn add_queue(&self, queue: &str) -> bool {
+        let added = self.executor.queues.send_if_modified(|queues| {
+            let new = !queues.iter().any(|q| q == queue);
+            if new {
+                queues.push(queue.to_owned());
+            }
+            new
+        });
+        tracing::info!(queue, added, "consuming a queue more, asked by remote control");
+        added
+    }
+
+    fn cancel_queue(&self, queue: &str) -> bool {
+        let cancelled = self.executor.queues.send_if_modified(|queues| {
+            let before = queues.len();
+            queues.retain(|q| q != queue);
+            queues.len() != before
+        });
+        tracing::info!(queue, cancelled, "no longer consuming a queue, asked by remote control");
+        cancelled
     }
 
     fn concurrency(&self) -> usize {

@@ -64,8 +64,10 @@ pub(crate) struct Dispatcher {
     pub(crate) rate_limits: RateLimits,
     /// Rate and time limits changed by remote control, over the tasks' own.
     pub(crate) tuning: Tuning,
-    /// What the consumer received and has not handed out, once the worker runs.
-    pub(crate) holdings: std::sync::OnceLock<Arc<dyn artel_core::Holdings>>,
+    /// What the consumer received and has not handed out, while one runs.
+    pub(crate) holdings: std::sync::Mutex<Option<Arc<dyn artel_core::Holdings>>>,
+    /// The queues consumed now; remote control adds and cancels them.
+    pub(crate) queues: tokio::sync::watch::Sender<Vec<String>>,
     pub(crate) revoked: Revoked,
     pub(crate) active: ActiveTasks,
     /// This worker's node name, as the origin of the messages it publishes.
@@ -89,6 +91,11 @@ pub(crate) struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// The view of what the current consumer holds, if it offers one.
+    pub(crate) fn holdings(&self) -> Option<Arc<dyn artel_core::Holdings>> {
+        artel_core::lock(&self.holdings).clone()
+    }
+
     /// Reads the revocations recorded since the last read and terminates the running
     /// tasks they say to.
     pub(crate) async fn read_revocations(&self) -> artel_core::BrokerResult<()> {

@@ -168,6 +168,7 @@ impl Worker {
             rate_limits: Default::default(),
             tuning: Default::default(),
             holdings: Default::default(),
+            queues: tokio::sync::watch::Sender::new(config.queues.clone()),
             revoked: Revoked::default(),
             active: ActiveTasks::default(),
             origin,
@@ -205,7 +206,6 @@ impl Worker {
     pub fn control(&self) -> Arc<dyn WorkerControl> {
         Arc::new(Handle {
             executor: self.executor.clone(),
-            queues: self.config.queues.clone(),
             concurrency: self.config.concurrency,
             prefetch: self.config.prefetch,
         })
@@ -222,11 +222,9 @@ impl Worker {
         if let Err(e) = executor.read_revocations().await {
             tracing::warn!(error = %e, "could not read revocations at start; polling will retry");
         }
-        let queues = Queues::new(self.config.queues.clone())?;
-        let mut consumer = self.broker.consume(&queues, self.config.prefetch).await?;
-        if let Some(holdings) = consumer.holdings() {
-            let _ = executor.holdings.set(holdings);
-        }
+        let mut subscribed = executor.queues.subscribe();
+        let queues = Queues::new(subscribed.borrow_and_update().clone())?;
+        let mut consumer = self.consume(&queues).await?;
         let mut components = self.components.clone();
         if let Some(heartbeat) = consumer.take_heartbeat() {
             components.push(Arc::new(LeaseHeartbeat { heartbeat, observer: self.config.observer.clone() }));
@@ -239,7 +237,7 @@ impl Worker {
             control: self.control(),
         };
         let running: Vec<_> = components.into_iter().map(|c| supervisor::supervise(c, scope.clone())).collect();
-        let outcome = self.serve(consumer, pool, &stop).await;
+        let outcome = self.serve(Some(consumer), subscribed, pool, &stop).await;
         scope.shutdown.cancel();
         for component in running {
             let _ = component.await;
@@ -247,7 +245,48 @@ impl Worker {
         outcome
     }
 
-    async fn serve(&self, mut consumer: Box<dyn Consumer>, pool: &Pool, stop: &Stop) -> Result<(), BrokerError> {
+    /// A consumer of `queues`, whose holdings remote control then reads.
+    async fn consume(&self, queues: &Queues) -> Result<Box<dyn Consumer>, BrokerError> {
+        let consumer = self.broker.consume(queues, self.config.prefetch).await?;
+        *artel_core::lock(&self.executor.holdings) = consumer.holdings();
+        Ok(consumer)
+    }
+
+    /// After remote control changed the queues: the old consumer dropped (what it
+    /// prefetched goes back; delivered messages keep their leases), a consumer of the new
+    /// queues, or none when none are left. Retries while the broker is unavailable;
+    /// `None` also when the worker is told to stop meanwhile.
+    async fn resubscribe(
+        &self,
+        names: Vec<String>,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Box<dyn Consumer>>, BrokerError> {
+        *artel_core::lock(&self.executor.holdings) = None;
+        let Ok(queues) = Queues::new(names) else { return Ok(None) };
+        let mut backoff = FETCH_BACKOFF.0;
+        loop {
+            match self.consume(&queues).await {
+                Ok(consumer) => return Ok(Some(consumer)),
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "could not consume the new queues; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(None),
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(FETCH_BACKOFF.1);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn serve(
+        &self,
+        mut consumer: Option<Box<dyn Consumer>>,
+        mut subscribed: tokio::sync::watch::Receiver<Vec<String>>,
+        pool: &Pool,
+        stop: &Stop,
+    ) -> Result<(), BrokerError> {
         let shutdown = stop.warm.clone();
         let concurrency = self.config.concurrency.max(1);
         let slots = Arc::new(Semaphore::new(concurrency));
@@ -262,7 +301,14 @@ impl Worker {
             let delivery = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                delivery = consumer.next() => delivery,
+                Ok(()) = subscribed.changed() => {
+                    let names = subscribed.borrow_and_update().clone();
+                    tracing::info!(queues = %names.join(","), "consuming other queues");
+                    drop(consumer.take());
+                    consumer = self.resubscribe(names, &shutdown).await?;
+                    continue;
+                }
+                delivery = next(&mut consumer) => delivery,
             };
             match delivery {
                 Ok(delivery) => {
@@ -313,5 +359,13 @@ impl Worker {
             );
         }
         Ok(())
+    }
+}
+
+/// The next delivery of `consumer`; with none (no queue left), never.
+async fn next(consumer: &mut Option<Box<dyn Consumer>>) -> Result<artel_core::Delivery, BrokerError> {
+    match consumer {
+        Some(consumer) => consumer.next().await,
+        None => std::future::pending().await,
     }
 }

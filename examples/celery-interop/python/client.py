@@ -225,6 +225,41 @@ def inspect_held(node, ids):
     }
 
 
+def consumers(node, task, queue):
+    """`control add_consumer`: NODE serves a queue more, and lists it; `cancel_consumer`:
+    no longer (a call sent there then waits)."""
+    extra = queue + "-extra"
+    inspect = app.control.inspect(destination=[node], timeout=2)
+
+    def ask(command):
+        return app.control.broadcast(command, arguments={"queue": extra}, destination=[node], reply=True, timeout=2)
+
+    def listed():
+        return extra in [q["name"] for q in (inspect.active_queues() or {}).get(node, [])]
+
+    def until(condition):
+        deadline = time.time() + WAIT
+        while time.time() < deadline and not condition():
+            time.sleep(0.2)
+        return condition()
+
+    added = ask("add_consumer")
+    listed_once_added = until(listed)
+    served = app.send_task(task, args=(2, 3), queue=extra).get(timeout=WAIT)
+    cancelled = ask("cancel_consumer")
+    unlisted_once_cancelled = until(lambda: not listed())
+    late = app.send_task(task, args=(4, 4), queue=extra)
+    time.sleep(3)
+    return {
+        "added": added,
+        "listed": listed_once_added,
+        "served": served,
+        "cancelled": cancelled,
+        "unlisted": unlisted_once_cancelled,
+        "late": late.state,
+    }
+
+
 def addressed(node):
     """Which pings reach NODE by pattern: kombu's glob and pcre matchers."""
 

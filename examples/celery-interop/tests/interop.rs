@@ -397,6 +397,23 @@ fn inspect_reserved_scheduled_and_query_task_list_what_a_worker_holds() {
 }
 
 #[test]
+fn add_consumer_and_cancel_consumer_change_what_a_worker_serves() {
+    let Some(mut world) = World::on(Transport::Redis) else { return };
+    world.start_artel_worker();
+    world.start_python_worker();
+    for (node, task, queue) in [(world.node(), "app.add", &world.rs), (world.py_node(), "py.mul", &world.py)] {
+        let seen = world.client_with("consumers", &[&node, task, queue]);
+        let extra = format!("{queue}-extra");
+        assert_eq!(seen["added"], json!([{ &node: {"ok": format!("add consumer {extra}")} }]), "{node}: {seen}");
+        assert_eq!((&seen["listed"], &seen["unlisted"]), (&json!(true), &json!(true)), "{node}: {seen}");
+        assert!(seen["served"].is_number(), "{node} served the added queue: {seen}");
+        let cancelled = json!([{ &node: {"ok": format!("no longer consuming from {extra}")} }]);
+        assert_eq!(seen["cancelled"], cancelled, "{node}: {seen}");
+        assert_eq!(seen["late"], json!("PENDING"), "{node} no longer serves it: {seen}");
+    }
+}
+
+#[test]
 fn remote_control_patterns_address_workers_as_kombu_matches_them() {
     let Some(mut world) = World::on(Transport::Redis) else { return };
     world.start_artel_worker();

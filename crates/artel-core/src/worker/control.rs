@@ -58,8 +58,15 @@ pub trait WorkerControl: Send + Sync + fmt::Debug {
     /// Names of the tasks this worker runs, sorted.
     fn registered(&self) -> Vec<String>;
 
-    /// The queues consumed.
-    fn queues(&self) -> &[String];
+    /// The queues consumed now.
+    fn queues(&self) -> Vec<String>;
+
+    /// Starts consuming `queue` too (Celery's `add_consumer`); false when it already was.
+    fn add_queue(&self, queue: &str) -> bool;
+
+    /// Stops consuming `queue` (Celery's `cancel_consumer`): what was prefetched from it
+    /// goes back, running tasks finish; false when it was not consumed.
+    fn cancel_queue(&self, queue: &str) -> bool;
 
     /// Tasks run at once.
     fn concurrency(&self) -> usize;

@@ -33,7 +33,7 @@ impl Component for BurstWatcher {
             }
             let mut waiting = 0;
             for queue in scope.control.queues() {
-                waiting += self.inspect.unfinished(queue, 1).await.unwrap_or(1);
+                waiting += self.inspect.unfinished(&queue, 1).await.unwrap_or(1);
             }
             if waiting == 0 && scope.stats.active.load(Ordering::Relaxed) == 0 {
                 scope.stop.warm.cancel();
