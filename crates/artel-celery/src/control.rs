@@ -183,7 +183,7 @@ impl Server {
                 }
                 None => json!({"error": "cancel_consumer needs a queue"}),
             },
-            "conf" => json!({}),
+            "conf" => self.conf(),
             "clock" => json!({"clock": clock}),
             "report" => json!({"ok": format!("artel {} worker {}", env!("CARGO_PKG_VERSION"), self.nodename)}),
             "query_task" => self.query(&request.task_ids_in("ids")),
@@ -236,13 +236,8 @@ impl Server {
             "pool_grow" | "pool_shrink" => {
                 let n = args.get("n").and_then(Value::as_i64).unwrap_or(1).max(0);
                 let (delta, verb) = if request.method == "pool_grow" { (n, "grow") } else { (-n, "shrink") };
-                match self.control.resize_processes(delta) {
-                    Ok(size) => {
-                        tracing::info!(size, "pool resized by remote control");
-                        json!({"ok": format!("pool will {verb}")})
-                    }
-                    Err(error) => json!({"error": error}),
-                }
+                self.control.resize(delta);
+                json!({"ok": format!("pool will {verb}")})
             }
             "shutdown" => {
                 tracing::warn!("shutdown requested by remote control");
@@ -287,6 +282,16 @@ impl Server {
             "prefetch_count": self.control.prefetch(),
             "rusage": "N/A",
         })
+    }
+
+    /// `inspect conf`: the worker's settings and, without credentials, where its broker is.
+    fn conf(&self) -> Value {
+        let mut conf = self.control.conf();
+        let broker = self.wire.broker_info();
+        let text = |key: &str| broker[key].as_str().map(str::to_owned).unwrap_or_else(|| broker[key].to_string());
+        let url = format!("{}://{}:{}/{}", text("transport"), text("hostname"), text("port"), text("virtual_host"));
+        conf.insert("broker_url".to_owned(), json!(url));
+        Value::Object(conf)
     }
 
     /// Celery's `Request.info()` of a running task.

@@ -11,7 +11,6 @@ use crate::execute::Dispatcher;
 #[derive(Debug, Clone)]
 pub(crate) struct Handle {
     pub(crate) executor: Arc<Dispatcher>,
-    pub(crate) concurrency: usize,
     pub(crate) prefetch: usize,
 }
 
@@ -74,8 +73,30 @@ impl WorkerControl for Handle {
         cancelled
     }
 
+    fn conf(&self) -> serde_json::Map<String, serde_json::Value> {
+        let executor = &self.executor;
+        let secs = |limit: Option<std::time::Duration>| limit.map(|d| d.as_secs_f64());
+        let json = serde_json::json!({
+            "worker_concurrency": self.concurrency(),
+            "worker_prefetch_multiplier": self.prefetch / self.concurrency(),
+            "worker_pool": if executor.processes.is_some() { "processes" } else { "artel" },
+            "task_queues": self.queues(),
+            "task_time_limit": secs(executor.limits.hard),
+            "task_soft_time_limit": secs(executor.limits.soft),
+            "task_track_started": executor.track_started,
+            "result_expires": secs(executor.result_ttl),
+            "worker_send_task_events": executor.events.as_ref().is_some_and(|sink| sink.listening()),
+            "artel_max_deliveries": executor.max_deliveries,
+            "artel_max_message_bytes": executor.max_message_bytes,
+        });
+        match json {
+            serde_json::Value::Object(conf) => conf,
+            _ => serde_json::Map::new(),
+        }
+    }
+
     fn concurrency(&self) -> usize {
-        self.concurrency
+        self.executor.slots.size()
     }
 
     fn prefetch(&self) -> usize {
@@ -113,10 +134,13 @@ impl WorkerControl for Handle {
         Some(ProcessesInfo { pids: pool.pids(), size: pool.size(), max_tasks_per_child: pool.max_tasks_per_child() })
     }
 
-    fn resize_processes(&self, delta: i64) -> Result<usize, String> {
-        match &self.executor.processes {
-            Some((pool, _)) => Ok(pool.resize(delta)),
-            None => Err(artel_core::worker::NO_PROCESSES.to_owned()),
+    fn resize(&self, delta: i64) -> usize {
+        let size = self.executor.slots.resize(delta);
+        // Children and slots grow and shrink together: a child without a slot idles.
+        if let Some((pool, _)) = &self.executor.processes {
+            pool.resize(delta);
         }
+        tracing::info!(size, "concurrency changed by remote control");
+        size
     }
 }

@@ -66,6 +66,8 @@ pub(crate) struct Dispatcher {
     pub(crate) tuning: Tuning,
     /// What the consumer received and has not handed out, while one runs.
     pub(crate) holdings: std::sync::Mutex<Option<Arc<dyn artel_core::Holdings>>>,
+    /// How many tasks run at once; remote control grows and shrinks them.
+    pub(crate) slots: crate::slots::Slots,
     /// The queues consumed now; remote control adds and cancels them.
     pub(crate) queues: tokio::sync::watch::Sender<Vec<String>>,
     pub(crate) revoked: Revoked,

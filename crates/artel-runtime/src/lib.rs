@@ -16,6 +16,7 @@ mod process;
 mod rate;
 mod retry;
 mod revoke;
+mod slots;
 mod supervise;
 mod supervisor;
 mod tuning;

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use artel_core::{Backend, Broker, BrokerError, Clock, Consumer, DEFAULT_QUEUE, Queues, Registry, SystemClock};
 use artel_pool::Pool;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::active::ActiveTasks;
@@ -168,6 +167,7 @@ impl Worker {
             rate_limits: Default::default(),
             tuning: Default::default(),
             holdings: Default::default(),
+            slots: crate::slots::Slots::new(config.concurrency),
             queues: tokio::sync::watch::Sender::new(config.queues.clone()),
             revoked: Revoked::default(),
             active: ActiveTasks::default(),
@@ -204,11 +204,7 @@ impl Worker {
 
     /// A handle for remote control: active tasks, revoke, registered tasks, stats.
     pub fn control(&self) -> Arc<dyn WorkerControl> {
-        Arc::new(Handle {
-            executor: self.executor.clone(),
-            concurrency: self.config.concurrency,
-            prefetch: self.config.prefetch,
-        })
+        Arc::new(Handle { executor: self.executor.clone(), prefetch: self.config.prefetch })
     }
 
     /// Starts the components, then runs until `stop.warm` fires: stops fetching and waits
@@ -288,16 +284,15 @@ impl Worker {
         stop: &Stop,
     ) -> Result<(), BrokerError> {
         let shutdown = stop.warm.clone();
-        let concurrency = self.config.concurrency.max(1);
-        let slots = Arc::new(Semaphore::new(concurrency));
+        let slots = &self.executor.slots;
         let mut backoff = FETCH_BACKOFF.0;
         loop {
             let permit = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                permit = slots.clone().acquire_owned() => permit,
+                permit = slots.take() => permit,
             };
-            let Ok(permit) = permit else { break };
+            let Some(permit) = permit else { break };
             let delivery = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
@@ -342,9 +337,8 @@ impl Worker {
         // Prefetched messages go back now, for other workers; held ones keep their leases.
         drop(consumer);
         // Every slot back means every task in flight has finished (or been handed back).
-        let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
         tokio::select! {
-            _ = slots.acquire_many(all) => return Ok(()),
+            _ = slots.all_free() => return Ok(()),
             _ = tokio::time::sleep(self.config.grace) => {
                 tracing::warn!(grace = ?self.config.grace, "tasks still running after the grace period: stopping them; their messages go back to the queue");
             }
@@ -353,7 +347,7 @@ impl Worker {
             }
         }
         self.executor.stop_runs.cancel();
-        if tokio::time::timeout(HAND_BACK, slots.acquire_many(all)).await.is_err() {
+        if tokio::time::timeout(HAND_BACK, slots.all_free()).await.is_err() {
             tracing::warn!(
                 "some stopped tasks could not hand their messages back in time; they return when their leases lapse"
             );

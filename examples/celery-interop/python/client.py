@@ -260,6 +260,26 @@ def consumers(node, task, queue):
     }
 
 
+def grown(node):
+    """A one-slot worker after `control pool_grow 1`: what `inspect stats` says, and two
+    two-second sleeps side by side; after `pool_shrink 1`, one after the other."""
+    inspect = app.control.inspect(destination=[node], timeout=2)
+
+    def two_sleeps():
+        started = time.time()
+        calls = [app.send_task("sleep", args=(2,), queue=RS) for _ in range(2)]
+        for call in calls:
+            call.get(timeout=WAIT)
+        return time.time() - started
+
+    reply = app.control.pool_grow(1, destination=[node], reply=True, timeout=2)
+    size = (inspect.stats() or {}).get(node, {}).get("pool", {}).get("max-concurrency")
+    side_by_side = two_sleeps()
+    app.control.pool_shrink(1, destination=[node], reply=True, timeout=2)
+    one_after_the_other = two_sleeps()
+    return {"reply": reply, "size": size, "side_by_side": side_by_side < 3.5, "in_turn": one_after_the_other >= 3.9}
+
+
 def addressed(node):
     """Which pings reach NODE by pattern: kombu's glob and pcre matchers."""
 

@@ -273,12 +273,14 @@ fn inspect_and_control_on(transport: Transport) {
     assert_eq!((&seen["revoked"], &seen["state"]), (&json!("TaskRevokedError"), &json!("REVOKED")), "{seen}");
 
     // The command line an operator types, too.
-    for (command, expected) in [("ping", "pong"), ("stats", "max-concurrency")] {
+    for (command, expected) in [("ping", "pong"), ("stats", "max-concurrency"), ("conf", r#""worker_concurrency": 8"#)]
+    {
         let out =
             world.python().args(["-m", "celery", "-A", "app", "inspect", command, "-d", &node, "--json"]).output();
         let out = out.expect("run celery inspect");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success() && stdout.contains(expected), "celery inspect {command}: {stdout}");
+        assert!(!stdout.contains("guest@"), "no credentials in celery inspect {command}: {stdout}");
     }
 
     world.client_with("shutdown", &[&node]);
@@ -411,6 +413,18 @@ fn add_consumer_and_cancel_consumer_change_what_a_worker_serves() {
         assert_eq!(seen["cancelled"], cancelled, "{node}: {seen}");
         assert_eq!(seen["late"], json!("PENDING"), "{node} no longer serves it: {seen}");
     }
+}
+
+#[test]
+fn pool_grow_and_shrink_change_how_many_tasks_an_artel_worker_runs_at_once() {
+    let Some(mut world) = World::on(Transport::Redis) else { return };
+    world.start_artel_worker_with(&["-c", "1"]);
+    let node = world.node();
+    assert_eq!(world.client("call_add"), json!(5), "the worker is up");
+    let seen = world.client_with("grown", &[&node]);
+    assert_eq!(seen["reply"], json!([{ &node: {"ok": "pool will grow"} }]), "{seen}");
+    assert_eq!(seen["size"], json!(2), "{seen}");
+    assert_eq!((&seen["side_by_side"], &seen["in_turn"]), (&json!(true), &json!(true)), "{seen}");
 }
 
 #[test]

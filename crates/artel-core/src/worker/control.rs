@@ -26,10 +26,6 @@ pub struct ActiveTask {
     pub priority: u8,
 }
 
-/// Why a worker without child processes cannot resize them.
-pub const NO_PROCESSES: &str =
-    "this worker runs tasks in its own process: start it with --pool processes to resize its pool";
-
 /// A worker's child processes, for `inspect stats` (Celery's `pool.processes`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessesInfo {
@@ -68,6 +64,10 @@ pub trait WorkerControl: Send + Sync + fmt::Debug {
     /// goes back, running tasks finish; false when it was not consumed.
     fn cancel_queue(&self, queue: &str) -> bool;
 
+    /// This worker's settings under Celery's names (`worker_concurrency`,
+    /// `task_time_limit`, ...), for `inspect conf`; nothing secret.
+    fn conf(&self) -> serde_json::Map<String, serde_json::Value>;
+
     /// Tasks run at once.
     fn concurrency(&self) -> usize;
 
@@ -95,9 +95,8 @@ pub trait WorkerControl: Send + Sync + fmt::Debug {
         None
     }
 
-    /// Grows (positive `delta`) or shrinks its child processes (Celery's `pool_grow` and
-    /// `pool_shrink`); the new size, or why it cannot.
-    fn resize_processes(&self, _delta: i64) -> Result<usize, String> {
-        Err(NO_PROCESSES.to_owned())
-    }
+    /// Grows (positive `delta`) or shrinks how many tasks run at once, never below one,
+    /// and its child processes with them (Celery's `pool_grow` and `pool_shrink`); the
+    /// new size. A shrink takes effect as running tasks end.
+    fn resize(&self, delta: i64) -> usize;
 }
