@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use artel_core::HeldTask;
-use artel_core::worker::{ActiveTask, Component, ComponentError, Scope, Stop, WorkerControl};
+use artel_core::worker::{Component, ComponentError, Scope, Stop, TuneError, WorkerControl};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -162,8 +162,10 @@ impl Server {
         Some(match request.method.as_str() {
             "ping" => json!({"ok": "pong"}),
             "stats" => self.stats(clock),
-            "active" => Value::Array(self.control.active().iter().map(|task| self.running(task)).collect()),
-            "reserved" => Value::Array(self.control.reserved().iter().map(|task| self.waiting(task)).collect()),
+            "active" => {
+                Value::Array(self.control.active().iter().map(|a| self.request(&a.task, Some(a.started))).collect())
+            }
+            "reserved" => Value::Array(self.control.reserved().iter().map(|task| self.request(task, None)).collect()),
             "scheduled" => Value::Array(self.control.scheduled().iter().map(|task| self.scheduled(task)).collect()),
             "revoked" => json!(self.control.revoked()),
             "registered" => json!(self.control.registered()),
@@ -221,8 +223,8 @@ impl Server {
                 match self.control.set_rate_limit(&task.unwrap_or_default(), rate.as_deref()) {
                     Ok(()) if falsy => json!({"ok": "rate limit disabled successfully"}),
                     Ok(()) => json!({"ok": "new rate limit set successfully"}),
-                    Err(error) if error == "unknown task" => json!({"error": error}),
-                    Err(error) => json!({"error": format!("Invalid rate limit string: {error}")}),
+                    Err(TuneError::Invalid(error)) => json!({"error": format!("Invalid rate limit string: {error}")}),
+                    Err(error) => json!({"error": error.to_string()}),
                 }
             }
             "time_limit" => {
@@ -230,7 +232,7 @@ impl Server {
                 let task = text(args, "task_name").unwrap_or_default();
                 match self.control.set_time_limits(&task, secs("soft"), secs("hard")) {
                     Ok(()) => json!({"ok": "time limits set successfully"}),
-                    Err(error) => json!({"error": error}),
+                    Err(error) => json!({"error": error.to_string()}),
                 }
             }
             "pool_grow" | "pool_shrink" => {
@@ -294,30 +296,21 @@ impl Server {
         Value::Object(conf)
     }
 
-    /// Celery's `Request.info()` of a running task.
-    fn running(&self, task: &ActiveTask) -> Value {
-        let (args, place) = ((task.args.as_str(), task.kwargs.as_str()), (task.routing_key.as_str(), task.priority));
-        self.request(&task.id, &task.name, args, Some(task.started), place)
-    }
-
-    /// Celery's `Request.info()` of a task received and not started.
-    fn waiting(&self, task: &HeldTask) -> Value {
-        let (args, place) = ((task.args.as_str(), task.kwargs.as_str()), (task.routing_key.as_str(), task.priority));
-        self.request(&task.id, &task.name, args, None, place)
-    }
-
     /// An entry of `inspect scheduled`: when it is due, and the request.
     fn scheduled(&self, task: &HeldTask) -> Value {
         let eta = task.eta.as_ref().map(artel_core::time::to_iso);
-        json!({"eta": eta, "priority": task.priority, "request": self.waiting(task)})
+        json!({"eta": eta, "priority": task.priority, "request": self.request(task, None)})
     }
 
-    fn request(&self, id: &str, name: &str, args: (&str, &str), started: Option<f64>, place: (&str, u8)) -> Value {
+    /// Celery's `Request.info()` of `task`, running since `started` or not started.
+    fn request(&self, task: &HeldTask, started: Option<f64>) -> Value {
         json!({
-            "id": id, "name": name, "args": args.0, "kwargs": args.1, "type": name,
+            "id": task.id, "name": task.name, "args": task.args, "kwargs": task.kwargs, "type": task.name,
             "hostname": self.nodename, "time_start": started, "acknowledged": false,
             "worker_pid": started.map(|_| std::process::id()),
-            "delivery_info": {"exchange": "", "routing_key": place.0, "priority": place.1, "redelivered": false},
+            "delivery_info": {
+                "exchange": "", "routing_key": task.routing_key, "priority": task.priority, "redelivered": false,
+            },
         })
     }
 
@@ -327,10 +320,10 @@ impl Server {
         let wanted = |id: &str| ids.iter().any(|wanted| wanted == id);
         let mut found = serde_json::Map::new();
         for task in self.control.reserved().iter().filter(|task| wanted(&task.id)) {
-            found.insert(task.id.clone(), json!(["reserved", self.waiting(task)]));
+            found.insert(task.id.clone(), json!(["reserved", self.request(task, None)]));
         }
-        for task in self.control.active().iter().filter(|task| wanted(&task.id)) {
-            found.insert(task.id.clone(), json!(["active", self.running(task)]));
+        for active in self.control.active().iter().filter(|active| wanted(&active.task.id)) {
+            found.insert(active.task.id.clone(), json!(["active", self.request(&active.task, Some(active.started))]));
         }
         Value::Object(found)
     }

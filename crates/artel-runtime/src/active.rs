@@ -102,13 +102,16 @@ impl ActiveTasks {
         lock(&self.running)
             .values()
             .map(|r| ActiveTask {
-                id: r.ctx.id().to_owned(),
-                name: r.ctx.task().to_owned(),
-                args: r.args.clone(),
-                kwargs: r.kwargs.clone(),
+                task: HeldTask {
+                    id: r.ctx.id().to_owned(),
+                    name: r.ctx.task().to_owned(),
+                    args: r.args.clone(),
+                    kwargs: r.kwargs.clone(),
+                    routing_key: r.routing_key.clone(),
+                    priority: r.priority,
+                    eta: None,
+                },
                 started: r.started,
-                routing_key: r.routing_key.clone(),
-                priority: r.priority,
             })
             .collect()
     }
@@ -135,7 +138,7 @@ mod tests {
         let message = artel_core::Signature::new("t").task_id("busy").to_message(SystemClock.now(), "test");
         let guard = active.register(&ctx, &message);
         let listed = active.list();
-        assert_eq!((listed.len(), listed[0].id.as_str(), listed[0].name.as_str()), (1, "busy", "t"));
+        assert_eq!((listed.len(), listed[0].task.id.as_str(), listed[0].task.name.as_str()), (1, "busy", "t"));
         active.terminate(&["other".to_owned()]);
         assert!(!guard.terminate().is_cancelled(), "only the ids named");
         active.terminate(&["busy".to_owned()]);

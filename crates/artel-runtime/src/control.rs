@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use artel_core::worker::{ActiveTask, ProcessesInfo, WorkerControl, WorkerStats};
+use artel_core::worker::{ActiveTask, ProcessesInfo, TuneError, WorkerControl, WorkerStats};
 use artel_core::{HeldTask, Revocation};
 
 use crate::execute::Dispatcher;
@@ -15,11 +15,11 @@ pub(crate) struct Handle {
 }
 
 impl Handle {
-    /// Whether this worker runs `task`; Celery's words when not.
-    fn known(&self, task: &str) -> Result<(), String> {
+    /// Whether this worker runs `task`.
+    fn known(&self, task: &str) -> Result<(), TuneError> {
         match self.executor.registry.get(task) {
             Some(_) => Ok(()),
-            None => Err("unknown task".to_owned()),
+            None => Err(TuneError::UnknownTask),
         }
     }
 }
@@ -115,16 +115,16 @@ impl WorkerControl for Handle {
         self.executor.revoked.ids()
     }
 
-    fn set_rate_limit(&self, task: &str, rate: Option<&str>) -> Result<(), String> {
+    fn set_rate_limit(&self, task: &str, rate: Option<&str>) -> Result<(), TuneError> {
         self.known(task)?;
-        self.executor.tuning.set_rate_limit(task, rate)?;
+        self.executor.tuning.set_rate_limit(task, rate).map_err(TuneError::Invalid)?;
         tracing::info!(task, rate = rate.unwrap_or("off"), "rate limit changed by remote control");
         Ok(())
     }
 
-    fn set_time_limits(&self, task: &str, soft: Option<f64>, hard: Option<f64>) -> Result<(), String> {
+    fn set_time_limits(&self, task: &str, soft: Option<f64>, hard: Option<f64>) -> Result<(), TuneError> {
         self.known(task)?;
-        self.executor.tuning.set_time_limits(task, soft, hard)?;
+        self.executor.tuning.set_time_limits(task, soft, hard).map_err(TuneError::Invalid)?;
         tracing::info!(task, ?soft, ?hard, "time limits changed by remote control");
         Ok(())
     }

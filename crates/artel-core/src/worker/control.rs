@@ -10,20 +10,21 @@ use crate::broker::HeldTask;
 /// A task running now, as `inspect active` reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActiveTask {
-    /// Task id.
-    pub id: String,
-    /// Task name.
-    pub name: String,
-    /// Printable positional arguments.
-    pub args: String,
-    /// Printable keyword arguments.
-    pub kwargs: String,
+    /// What its message shows of it.
+    pub task: HeldTask,
     /// When it started (unix seconds).
     pub started: f64,
-    /// The routing key it was delivered with.
-    pub routing_key: String,
-    /// Its priority.
-    pub priority: u8,
+}
+
+/// Why a task's settings could not be changed by remote control.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TuneError {
+    /// This worker does not run the task (Celery's words).
+    #[error("unknown task")]
+    UnknownTask,
+    /// The value given is not one (a rate that is not `N/s`, `N/m`, `N/h` or `N`...).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// A worker's child processes, for `inspect stats` (Celery's `pool.processes`).
@@ -84,11 +85,11 @@ pub trait WorkerControl: Send + Sync + fmt::Debug {
     /// Sets (`None`, `0`: turns off) `task`'s rate limit in this worker, over the one it
     /// declares (Celery's `rate_limit`), or says why not (an unknown task, a rate that is
     /// not `N/s`, `N/m`, `N/h` or `N`).
-    fn set_rate_limit(&self, task: &str, rate: Option<&str>) -> Result<(), String>;
+    fn set_rate_limit(&self, task: &str, rate: Option<&str>) -> Result<(), TuneError>;
 
     /// Sets `task`'s soft and hard time limits in seconds in this worker (Celery's
     /// `time_limit`), or why not.
-    fn set_time_limits(&self, task: &str, soft: Option<f64>, hard: Option<f64>) -> Result<(), String>;
+    fn set_time_limits(&self, task: &str, soft: Option<f64>, hard: Option<f64>) -> Result<(), TuneError>;
 
     /// Its child processes, when it runs tasks in them.
     fn processes(&self) -> Option<ProcessesInfo> {

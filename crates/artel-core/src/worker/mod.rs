@@ -11,6 +11,6 @@ mod observe;
 mod stats;
 
 pub use component::{Component, ComponentError, Scope, Stop};
-pub use control::{ActiveTask, ProcessesInfo, WorkerControl};
+pub use control::{ActiveTask, ProcessesInfo, TuneError, WorkerControl};
 pub use observe::{Outcome, TaskObserver};
 pub use stats::{TaskTiming, WorkerStats};

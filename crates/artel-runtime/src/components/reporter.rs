@@ -58,7 +58,10 @@ fn report(scope: &Scope) -> Value {
     let running: Vec<Value> = control
         .active()
         .into_iter()
-        .map(|task| json!({"id": task.id, "name": task.name, "args": task.args, "started": task.started}))
+        .map(|active| {
+            let task = active.task;
+            json!({"id": task.id, "name": task.name, "args": task.args, "started": active.started})
+        })
         .collect();
     let processes = control.processes().map(|p| json!({"pids": p.pids, "size": p.size}));
     if let Value::Object(fields) = &mut report {
