@@ -232,8 +232,8 @@ impl Worker {
             stats: self.stats(),
             control: self.control(),
         };
-        let running: Vec<_> = components.into_iter().map(|c| supervisor::supervise(c, scope.clone())).collect();
-        let outcome = self.serve(Some(consumer), subscribed, pool, &stop).await;
+        let mut running: Vec<_> = components.into_iter().map(|c| supervisor::supervise(c, scope.clone())).collect();
+        let outcome = self.serve(Some(consumer), subscribed, pool, &stop, (&scope, &mut running)).await;
         scope.shutdown.cancel();
         for component in running {
             let _ = component.await;
@@ -276,12 +276,16 @@ impl Worker {
         }
     }
 
+    /// Fetches and runs until told to stop; a consumer opened for changed queues has its
+    /// heartbeat supervised beside the components (`running`), so the leases of what it
+    /// handed out outlive it, as the first consumer's do.
     async fn serve(
         &self,
         mut consumer: Option<Box<dyn Consumer>>,
         mut subscribed: tokio::sync::watch::Receiver<Vec<String>>,
         pool: &Pool,
         stop: &Stop,
+        (scope, running): (&Scope, &mut Vec<tokio::task::JoinHandle<()>>),
     ) -> Result<(), BrokerError> {
         let shutdown = stop.warm.clone();
         let slots = &self.executor.slots;
@@ -301,6 +305,11 @@ impl Worker {
                     tracing::info!(queues = %names.join(","), "consuming other queues");
                     drop(consumer.take());
                     consumer = self.resubscribe(names, &shutdown).await?;
+                    if let Some(heartbeat) = consumer.as_mut().and_then(|c| c.take_heartbeat()) {
+                        let observer = self.config.observer.clone();
+                        let component = Arc::new(LeaseHeartbeat { heartbeat, observer });
+                        running.push(supervisor::supervise(component, scope.clone()));
+                    }
                     continue;
                 }
                 delivery = next(&mut consumer) => delivery,
