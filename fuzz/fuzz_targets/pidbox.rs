@@ -3,7 +3,8 @@
 //! and addressed, never panics.
 #![no_main]
 
-use artel_celery::{ControlRequest, unwrap_envelope};
+use artel_celery::unwrap_envelope;
+use artel_core::worker::remote::ControlRequest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -16,6 +16,7 @@ pub mod faults;
 pub mod history;
 pub mod hostile;
 pub mod locks;
+pub mod remote;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub use coordination::{
     locks_exclude_and_fenced_values_refuse_stale_writers, unique_keys_name_the_first_task_until_released_or_lapsed,
 };
 pub use history::the_task_history_keeps_each_tasks_latest_record_newest_first;
+pub use remote::remote_control_requests_reach_readers_after_their_cursor_and_replies_are_kept_by_ticket;
 
 /// What a broker crate hands the suite.
 pub struct Fixture {
@@ -264,6 +266,7 @@ macro_rules! conformance {
             a_stopped_consumer_leaves_a_delayed_message_for_the_next,
             queues_are_counted_and_dead_letters_listed_retried_and_purged,
             workers_report_and_leave,
+            remote_control_requests_reach_readers_after_their_cursor_and_replies_are_kept_by_ticket,
             unfinished_messages_count_waiting_and_held_ones,
             a_consumer_claims_ahead_of_its_buffer_but_never_beyond_prefetch,
             a_crashed_holders_message_is_delivered_again_after_the_lease,

@@ -17,7 +17,6 @@
 //!
 //! `prefix` is kombu's `global_keyprefix`.
 
-mod address;
 mod admin;
 pub mod amqp;
 mod backend;
@@ -33,7 +32,7 @@ mod wire;
 mod wire_redis;
 
 pub use broker::CeleryRedis;
-pub use control::{ControlRequest, RemoteControl};
+pub use control::RemoteControl;
 pub use events::{EventLoop, EventPublisher, EventsOn};
 pub use monitor::EventMonitor;
 pub use shared::CeleryRedisConfig;

@@ -20,6 +20,7 @@ use crate::result::TaskResult;
 use crate::time::Timestamp;
 use crate::unique::UniqueKeys;
 use crate::watch::{PolledFeed, ResultFeed};
+use crate::worker::remote::ControlBoard;
 
 /// A broker with its stores and the operator capabilities it offers, as a broker crate
 /// opens it: every capability a backend lacks is `None`, so callers ask instead of
@@ -33,6 +34,7 @@ pub struct Backend {
     inspect: Option<Arc<dyn Inspect>>,
     control: Option<Arc<dyn Control>>,
     workers: Option<Arc<dyn WorkerRegistry>>,
+    board: Option<Arc<dyn ControlBoard>>,
     failed: Option<Arc<dyn FailedTasks>>,
     history: Option<Arc<dyn TaskHistory>>,
     locks: Option<Arc<dyn LockServer>>,
@@ -54,6 +56,7 @@ impl Backend {
             inspect: None,
             control: None,
             workers: None,
+            board: None,
             failed: None,
             history: None,
             locks: None,
@@ -94,6 +97,12 @@ impl Backend {
     /// events, say).
     pub fn with_workers(mut self, workers: Arc<dyn WorkerRegistry>) -> Self {
         self.workers = Some(workers);
+        self
+    }
+
+    /// This backend carrying remote control (`artel inspect`, `artel control`) on `board`.
+    pub fn with_control_board(mut self, board: Arc<dyn ControlBoard>) -> Self {
+        self.board = Some(board);
         self
     }
 
@@ -153,6 +162,12 @@ impl Backend {
     /// Where workers report, where offered.
     pub fn workers(&self) -> Option<&Arc<dyn WorkerRegistry>> {
         self.workers.as_ref()
+    }
+
+    /// Where remote-control requests and replies meet, on brokers without Celery's
+    /// pidbox, where offered.
+    pub fn control_board(&self) -> Option<&Arc<dyn ControlBoard>> {
+        self.board.as_ref()
     }
 
     /// Tasks that failed for good, to list and run again, where kept.

@@ -26,6 +26,7 @@
 
 mod admin;
 mod backend;
+mod board;
 mod broker;
 mod completer;
 mod failed;

@@ -13,13 +13,14 @@ use tokio::sync::{Notify, broadcast, watch};
 use crate::completer::Completions;
 
 /// The schema's migrations, in order; each runs once, in a transaction.
-const MIGRATIONS: [(i32, &str); 6] = [
+const MIGRATIONS: [(i32, &str); 7] = [
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_workers.sql")),
     (3, include_str!("../migrations/0003_locks.sql")),
     (4, include_str!("../migrations/0004_failed.sql")),
     (5, include_str!("../migrations/0005_history.sql")),
     (6, include_str!("../migrations/0006_lighter_writes.sql")),
+    (7, include_str!("../migrations/0007_control_board.sql")),
 ];
 
 /// Settings of a [`crate::PostgresBroker`].

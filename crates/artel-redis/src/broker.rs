@@ -63,10 +63,12 @@ impl RedisBroker {
 impl RedisBroker {
     /// This broker with everything it offers: it is its own result store, chord counter
     /// and revocation log, counts queues, keeps dead letters, worker reports, failed
-    /// tasks and a task history, and offers locks and unique task keys.
+    /// tasks and a task history, carries remote control, and offers locks and unique
+    /// task keys.
     pub fn backend(&self) -> Backend {
         Backend::new(Arc::new(self.clone()), self.clone())
             .administered(self.clone())
+            .with_control_board(Arc::new(self.clone()))
             .with_failed(Arc::new(self.clone()))
             .with_history(Arc::new(self.clone()))
             .with_locks(Arc::new(self.lock_server()))

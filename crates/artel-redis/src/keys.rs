@@ -87,6 +87,16 @@ pub(crate) fn queues(prefix: &str) -> String {
     format!("{prefix}:queues")
 }
 
+/// The stream of remote-control requests for every worker.
+pub(crate) fn control_requests(prefix: &str) -> String {
+    format!("{prefix}:control:requests")
+}
+
+/// The list of replies to the remote-control request with `ticket`.
+pub(crate) fn control_replies(prefix: &str, ticket: &str) -> String {
+    format!("{prefix}:control:reply:{ticket}")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

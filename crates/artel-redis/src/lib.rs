@@ -23,6 +23,7 @@
 
 mod admin;
 mod backend;
+mod board;
 mod broker;
 pub mod cluster;
 pub mod completer;

@@ -78,7 +78,7 @@ impl WorkerControl for Handle {
         let secs = |limit: Option<std::time::Duration>| limit.map(|d| d.as_secs_f64());
         let json = serde_json::json!({
             "worker_concurrency": self.concurrency(),
-            "worker_prefetch_multiplier": self.prefetch / self.concurrency(),
+            "worker_prefetch_multiplier": (self.prefetch / self.concurrency()).max(1),
             "worker_pool": if executor.processes.is_some() { "processes" } else { "artel" },
             "task_queues": self.queues(),
             "task_time_limit": secs(executor.limits.hard),

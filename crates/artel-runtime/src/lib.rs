@@ -26,7 +26,7 @@ pub use artel_core::worker::{
     ActiveTask, Component, ComponentError, Scope, Stop, TaskTiming, WorkerControl, WorkerStats,
 };
 pub use artel_core::{EventSink, TaskEvent};
-pub use components::{BurstWatcher, StatsReporter};
+pub use components::{BoardControl, BurstWatcher, StatsReporter};
 pub use process::{ProcessSettings, child_functions};
 pub use rate::parse_rate;
 pub use worker::{Worker, WorkerConfig};

@@ -1,6 +1,7 @@
-//! [`Inspect`], [`Control`] and [`WorkerRegistry`] on the database: counts, dead
-//! letters, worker reports.
+//! [`Inspect`], [`Control`], [`WorkerRegistry`] and [`ControlBoard`] on the database:
+//! counts, dead letters, worker reports, remote-control requests and replies.
 
+use artel_core::worker::remote::{ControlBoard, KEPT_MS, row_cursor};
 use artel_core::{BrokerResult, Control, DeadMessage, Inspect, QueueCounts, WorkerRegistry, WorkerReport};
 use async_trait::async_trait;
 use serde_json::Value;
@@ -83,5 +84,41 @@ impl WorkerRegistry for SqliteBroker {
     async fn workers(&self) -> BrokerResult<Vec<WorkerReport>> {
         let rows = self.shared.db.call("listing workers", queries::worker_list).await?;
         Ok(rows.into_iter().map(WorkerReport::from_row).collect())
+    }
+}
+
+#[async_trait]
+impl ControlBoard for SqliteBroker {
+    async fn post_request(&self, body: &[u8]) -> BrokerResult<()> {
+        let (body, now) = (body.to_vec(), self.shared.now_ms());
+        self.shared
+            .db
+            .call("posting a remote-control request", move |tx| {
+                queries::control_post_request(tx, &body, now, now - KEPT_MS)
+            })
+            .await
+    }
+
+    async fn requests_after(&self, cursor: Option<&str>) -> BrokerResult<(String, Vec<Vec<u8>>)> {
+        let cursor = row_cursor(cursor)?;
+        let (next, requests) = self
+            .shared
+            .db
+            .call("reading remote-control requests", move |tx| queries::control_requests_after(tx, cursor))
+            .await?;
+        Ok((next.to_string(), requests))
+    }
+
+    async fn post_reply(&self, ticket: &str, body: &[u8]) -> BrokerResult<()> {
+        let (ticket, body, now) = (ticket.to_owned(), body.to_vec(), self.shared.now_ms());
+        self.shared
+            .db
+            .call("posting a remote-control reply", move |tx| queries::control_post_reply(tx, &ticket, &body, now))
+            .await
+    }
+
+    async fn replies(&self, ticket: &str) -> BrokerResult<Vec<Vec<u8>>> {
+        let ticket = ticket.to_owned();
+        self.shared.db.call("reading remote-control replies", move |tx| queries::control_replies(tx, &ticket)).await
     }
 }

@@ -17,13 +17,14 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
 /// Schema versions, applied in order at open (tracked in `PRAGMA user_version`).
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_canvas_and_revoke.sql"),
     include_str!("../migrations/0003_failed.sql"),
     include_str!("../migrations/0004_locks.sql"),
     include_str!("../migrations/0005_history.sql"),
     include_str!("../migrations/0006_worker_stop.sql"),
+    include_str!("../migrations/0007_control_board.sql"),
 ];
 
 /// Operations one transaction may carry.

@@ -438,6 +438,43 @@ pub(crate) fn trim_minutes(tx: &Transaction<'_>, before: i64) -> rusqlite::Resul
     tx.prepare_cached(sql!("history/trim_minutes.sql"))?.execute(named_params! { ":before": before })
 }
 
+/// Posts a remote-control request and forgets requests and replies posted before `before`.
+pub(crate) fn control_post_request(tx: &Transaction<'_>, body: &[u8], now: i64, before: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql!("control/forget_requests.sql"))?.execute(named_params! { ":before": before })?;
+    tx.prepare_cached(sql!("control/forget_replies.sql"))?.execute(named_params! { ":before": before })?;
+    tx.prepare_cached(sql!("control/post_request.sql"))?.execute(named_params! { ":now": now, ":body": body })?;
+    Ok(())
+}
+
+/// The remote-control requests after `cursor` (all from the newest when `None`: none),
+/// and the cursor to read on from.
+pub(crate) fn control_requests_after(
+    tx: &Transaction<'_>,
+    cursor: Option<i64>,
+) -> rusqlite::Result<(i64, Vec<Vec<u8>>)> {
+    let Some(cursor) = cursor else {
+        return Ok((tx.prepare_cached(sql!("control/last_request.sql"))?.query_row([], |r| r.get(0))?, Vec::new()));
+    };
+    let mut stmt = tx.prepare_cached(sql!("control/requests_after.sql"))?;
+    let rows =
+        stmt.query_map(named_params! { ":cursor": cursor }, |r| Ok((r.get::<_, i64>(0)?, envelope(r.get_ref(1)?))))?;
+    let rows: Vec<(i64, Vec<u8>)> = rows.collect::<Result<_, _>>()?;
+    let next = rows.last().map_or(cursor, |(id, _)| *id);
+    Ok((next, rows.into_iter().map(|(_, body)| body).collect()))
+}
+
+pub(crate) fn control_post_reply(tx: &Transaction<'_>, ticket: &str, body: &[u8], now: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql!("control/post_reply.sql"))?
+        .execute(named_params! { ":ticket": ticket, ":now": now, ":body": body })?;
+    Ok(())
+}
+
+pub(crate) fn control_replies(tx: &Transaction<'_>, ticket: &str) -> rusqlite::Result<Vec<Vec<u8>>> {
+    let mut stmt = tx.prepare_cached(sql!("control/replies.sql"))?;
+    let rows = stmt.query_map(named_params! { ":ticket": ticket }, |r| Ok(envelope(r.get_ref(0)?)))?;
+    rows.collect()
+}
+
 #[cfg(test)]
 mod tests {
     /// The final states the SQL guard keeps must be exactly the ready states.

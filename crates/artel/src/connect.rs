@@ -75,6 +75,9 @@ pub struct Connection {
     /// The PostgreSQL broker, for sends inside the caller's transactions.
     #[cfg(feature = "postgres")]
     pub postgres: Option<artel_postgres::PostgresBroker>,
+    /// Where the broker is, as `inspect stats` and `inspect conf` describe it (kombu's
+    /// `transport`, `hostname`, `port`, `virtual_host`), without credentials.
+    pub broker_info: serde_json::Value,
 }
 
 impl From<Backend> for Connection {
@@ -87,8 +90,25 @@ impl From<Backend> for Connection {
             postgres: None,
             #[cfg(feature = "celery")]
             wire: None,
+            broker_info: serde_json::json!({"transport": "memory", "hostname": "", "port": 0, "virtual_host": ""}),
         }
     }
+}
+
+/// `url` as kombu describes a broker: `transport` (the scheme), `hostname`, `port`
+/// (0 when not given) and `virtual_host` (the path: a database; SQLite's file); never the
+/// credentials or the settings after `?`.
+fn broker_info(url: &str) -> serde_json::Value {
+    let (transport, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    if transport == "sqlite" {
+        return serde_json::json!({"transport": transport, "hostname": "", "port": 0, "virtual_host": rest});
+    }
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let with_port = host_port.rsplit_once(':').and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)));
+    let (hostname, port) = with_port.unwrap_or((host_port, 0));
+    serde_json::json!({"transport": transport, "hostname": hostname, "port": port, "virtual_host": path})
 }
 
 /// URL query settings: `lease_ms` (for celery+redis: the visibility timeout), `poll_ms`,
@@ -259,7 +279,7 @@ pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
     for scheme in SCHEMES {
         let Some(rest) = scheme.prefixes.iter().find_map(|prefix| url.strip_prefix(prefix)) else { continue };
         return match scheme.open {
-            Some(open) => open(url, rest).await,
+            Some(open) => Ok(Connection { broker_info: broker_info(url), ..open(url, rest).await? }),
             None => Err(ConnectError::NotCompiledIn { url: artel_core::redact_url(url), feature: scheme.feature }),
         };
     }
@@ -440,6 +460,26 @@ mod tests {
         let err = connect("amqp://localhost//").await.expect_err("no result backend, or no amqp in this build");
         let expected = if cfg!(feature = "celery") { "add ?results=redis://" } else { "`celery` feature" };
         assert!(err.to_string().contains(expected), "{err}");
+    }
+
+    #[test]
+    fn a_broker_is_described_as_kombu_does_without_its_credentials() {
+        let info = broker_info("redis://:s3cret@10.0.0.5:6380/2?prefix=x");
+        assert_eq!(
+            info,
+            serde_json::json!({"transport": "redis", "hostname": "10.0.0.5", "port": 6380, "virtual_host": "2"})
+        );
+        let info = broker_info("postgres://user:pw@[::1]/jobs");
+        assert_eq!(
+            info,
+            serde_json::json!({"transport": "postgres", "hostname": "[::1]", "port": 0, "virtual_host": "jobs"})
+        );
+        let info = broker_info("sqlite://data/artel.db?poll_ms=5");
+        assert_eq!(
+            info,
+            serde_json::json!({"transport": "sqlite", "hostname": "", "port": 0, "virtual_host": "data/artel.db"})
+        );
+        assert!(!broker_info("amqp://guest:guest@host:5672/%2f").to_string().contains("guest"));
     }
 
     #[cfg(feature = "sqlite")]

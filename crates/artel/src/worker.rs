@@ -1,18 +1,23 @@
 //! A worker on a [`Connection`] with every component its broker allows, the same whether
 //! it runs as `artel worker` or inside a program of its own: reports for `artel stats`
-//! (where the broker keeps worker reports), revocations, and on Celery's layouts answers
-//! to `celery inspect`/`control` and Flower, plus task events when asked.
+//! (where the broker keeps worker reports), revocations, answers to `artel inspect`/`control`
+//! on the native brokers, and on Celery's layouts answers to `celery inspect`/`control`
+//! and Flower, plus task events.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use artel_core::Registry;
-use artel_runtime::{BurstWatcher, StatsReporter, Worker, WorkerConfig};
+use artel_runtime::{BoardControl, BurstWatcher, StatsReporter, Worker, WorkerConfig};
 
 use crate::connect::Connection;
 
 /// How often the worker records its counters for `artel stats`.
 const REPORT_EVERY: Duration = Duration::from_secs(2);
+
+/// How often the worker looks for `artel inspect`/`control` requests (a client waits a
+/// second for replies).
+const BOARD_EVERY: Duration = Duration::from_millis(100);
 
 /// Why a worker could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +133,10 @@ impl WorkerBuilder<'_> {
         }
         if let Some(inspect) = inspect {
             worker = worker.with_component(BurstWatcher { inspect });
+        }
+        if let Some(board) = connection.backend.control_board() {
+            let broker = connection.broker_info.clone();
+            worker = worker.with_component(BoardControl { board: board.clone(), broker, every: BOARD_EVERY });
         }
         #[cfg(feature = "metrics")]
         if let Some((listen, metrics)) = metrics {

@@ -6,6 +6,7 @@ mod beat;
 mod dashboard;
 mod failed;
 mod map;
+mod remote;
 mod send;
 mod supervise;
 pub mod table;
@@ -127,6 +128,14 @@ enum BrokerCommand {
     /// List or run again tasks that failed for good (after their retries).
     #[command(subcommand)]
     Failed(failed::FailedCommand),
+    /// Ask running workers (Celery's `inspect`, same names and replies): active,
+    /// reserved, scheduled, registered, stats, conf, query_task... On celery+redis://
+    /// and amqp:// use `celery inspect`.
+    Inspect(remote::InspectArgs),
+    /// Tell running workers (Celery's `control`): rate_limit, time_limit, add_consumer,
+    /// cancel_consumer, pool_grow, pool_shrink, revoke, shutdown... On celery+redis://
+    /// and amqp:// use `celery control`.
+    Control(remote::ControlArgs),
 }
 
 /// A token cancelled by the first SIGINT or SIGTERM.
@@ -303,5 +312,7 @@ async fn run(url: &str, command: BrokerCommand, tasks: Registry) -> anyhow::Resu
             })?;
             failed::failed(store.as_ref(), command).await
         }
+        BrokerCommand::Inspect(args) => remote::inspect(connection, args).await,
+        BrokerCommand::Control(args) => remote::control(connection, args).await,
     }
 }

@@ -10,7 +10,7 @@ use regex::Regex;
 
 /// A request's addressing fields.
 #[derive(Debug, Default, serde::Deserialize)]
-pub(crate) struct Address {
+pub(super) struct Address {
     #[serde(default)]
     destination: Option<Vec<String>>,
     #[serde(default)]
@@ -21,7 +21,7 @@ pub(crate) struct Address {
 
 impl Address {
     /// Whether node `nodename` is to answer.
-    pub(crate) fn includes(&self, nodename: &str) -> bool {
+    pub(super) fn includes(&self, nodename: &str) -> bool {
         if let Some(nodes) = self.destination.as_ref().filter(|nodes| !nodes.is_empty()) {
             return nodes.iter().any(|node| node == nodename);
         }

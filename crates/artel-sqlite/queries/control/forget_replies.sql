@@ -1,0 +1,1 @@
+DELETE FROM control_replies WHERE posted_at < :before

@@ -1,0 +1,1 @@
+DELETE FROM control_requests WHERE posted_at < :before

@@ -1,0 +1,1 @@
+INSERT INTO control_requests (posted_at, body) VALUES (:now, :body)
