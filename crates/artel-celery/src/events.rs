@@ -68,20 +68,24 @@ impl EventPublisher {
     }
 
     /// Sends event `kind` with `fields` and what every Celery event carries.
-    fn publish(&self, kind: &'static str, mut fields: Map<String, Value>) {
+    fn publish(&self, kind: &'static str, fields: Map<String, Value>) {
         let clock = self.clock.fetch_add(1, Ordering::Relaxed) + 1;
-        fields.insert("type".to_owned(), json!(kind));
-        fields.insert("hostname".to_owned(), json!(self.hostname));
-        fields.insert("timestamp".to_owned(), json!(artel_core::time::unix_seconds()));
-        fields.insert("utcoffset".to_owned(), json!(0));
-        fields.insert("pid".to_owned(), json!(std::process::id()));
-        fields.insert("clock".to_owned(), json!(clock));
-        let routing_key = kind.replace('-', ".");
-        let body = serde_json::to_vec(&fields).unwrap_or_default();
         // The publisher task only stops after the worker does; a send error means it
         // already has, and the event has nobody to go to.
-        let _ = self.queue.send((routing_key, body));
+        let _ = self.queue.send(event(kind, fields, &self.hostname, clock));
     }
+}
+
+/// Event `kind` from node `hostname` at logical time `clock`: its routing key
+/// (`task.sent`...) and body, `fields` with what every Celery event carries.
+pub(crate) fn event(kind: &str, mut fields: Map<String, Value>, hostname: &str, clock: u64) -> (String, Vec<u8>) {
+    fields.insert("type".to_owned(), json!(kind));
+    fields.insert("hostname".to_owned(), json!(hostname));
+    fields.insert("timestamp".to_owned(), json!(artel_core::time::unix_seconds()));
+    fields.insert("utcoffset".to_owned(), json!(0));
+    fields.insert("pid".to_owned(), json!(std::process::id()));
+    fields.insert("clock".to_owned(), json!(clock));
+    (kind.replace('-', "."), serde_json::to_vec(&fields).unwrap_or_default())
 }
 
 impl EventSink for EventPublisher {

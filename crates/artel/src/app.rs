@@ -34,14 +34,18 @@ struct LocalWorker {
     stats: Arc<WorkerStats>,
 }
 
+/// This process as the producer of what it sends (Celery's `origin`: `gen{pid}@{host}`).
+pub(crate) fn origin() -> String {
+    format!("gen{}@{}", std::process::id(), artel_runtime::hostname())
+}
+
 impl App {
     /// A client of `backend`'s broker and stores (no worker of its own).
     pub fn new(backend: Backend) -> Self {
-        let origin = format!("gen{}@{}", std::process::id(), artel_runtime::hostname());
         Self {
             backend,
             clock: Arc::new(SystemClock),
-            origin,
+            origin: origin(),
             local: None,
             #[cfg(feature = "postgres")]
             postgres: None,

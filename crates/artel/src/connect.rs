@@ -95,6 +95,21 @@ impl From<Backend> for Connection {
     }
 }
 
+impl Connection {
+    /// This connection sending a `task-sent` event for each task it publishes (Celery's
+    /// `task_send_sent_event`; `?sent_events=true` in the URL), where it has a Celery
+    /// wire; else unchanged.
+    #[cfg(feature = "celery")]
+    pub fn sending_sent_events(mut self) -> Self {
+        if let Some(wire) = &self.wire {
+            let broker = self.backend.broker().clone();
+            let sent = artel_celery::SentEvents::new(broker, wire.clone(), crate::app::origin());
+            self.backend = self.backend.with_broker(Arc::new(sent));
+        }
+        self
+    }
+}
+
 /// `url` as kombu describes a broker: `transport` (the scheme), `hostname`, `port`
 /// (0 when not given) and `virtual_host` (the path: a database; SQLite's file); never the
 /// credentials or the settings after `?`.
@@ -129,6 +144,8 @@ struct Params {
     replicas: u32,
     /// `sentinel://` only: the master's name (kombu's `master_name`).
     master_name: Option<String>,
+    /// Celery's layouts only: send `task-sent` events (Celery's `task_send_sent_event`).
+    sent_events: bool,
 }
 
 /// `rest`, what follows a URL's scheme, as its address and its query settings.
@@ -139,12 +156,16 @@ fn params<'a>(url: &str, rest: &'a str, allow_prefix: bool) -> Result<(&'a str, 
     let tls = TLS_SCHEMES.iter().any(|scheme| url.starts_with(scheme));
     let mut known = vec!["lease_ms", "poll_ms"];
     let native = ["redis://", "rediss://", "redis+sentinel://", "redis+cluster://"].iter().any(|s| url.starts_with(s));
+    let celery = ["celery+redis://", "celery+rediss://", "sentinel://", "amqp://", "amqps://"]
+        .iter()
+        .any(|s| url.starts_with(s));
     for (extra, applies) in [
         (&["prefix"][..], allow_prefix),
         (&["ca", "cert", "key"], tls),
         (&["replicas"], native),
         (&["master_name"], url.starts_with("sentinel://")),
         (&["results", "max_priority"], url.starts_with("amqp://") || url.starts_with("amqps://")),
+        (&["sent_events"], celery),
     ] {
         if applies {
             known.extend_from_slice(extra);
@@ -174,6 +195,14 @@ fn params<'a>(url: &str, rest: &'a str, allow_prefix: bool) -> Result<(&'a str, 
         }
         if key == "master_name" && url.starts_with("sentinel://") && !value.is_empty() {
             out.master_name = Some(value.to_owned());
+            continue;
+        }
+        if key == "sent_events" && celery {
+            out.sent_events = match value {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => return Err(bad(format!("{key}={value}: expected true or false"))),
+            };
             continue;
         }
         if key == "results" && (url.starts_with("amqp://") || url.starts_with("amqps://")) {
@@ -322,7 +351,8 @@ async fn connect_celery_redis(url: &str, rest: &str) -> Result<Connection, Conne
         sentinel,
     };
     let broker = CeleryRedis::connect(&target, config).await.map_err(opening(url))?;
-    Ok(Connection { wire: Some(Arc::new(broker.clone())), ..broker.backend().into() })
+    let connection = Connection { wire: Some(Arc::new(broker.clone())), ..broker.backend().into() };
+    Ok(if p.sent_events { connection.sending_sent_events() } else { connection })
 }
 
 /// `redis://host:port/db?prefix=P`: artel's own Redis broker (`rediss://` over TLS, with
@@ -446,7 +476,8 @@ async fn connect_amqp(url: &str) -> Result<Connection, ConnectError> {
     };
     let results = CeleryRedis::connect(&results, config).await.map_err(opening(url))?;
     let wire: Arc<dyn Wire> = Arc::new(broker.clone());
-    Ok(Connection { wire: Some(wire), ..broker.backend(results).into() })
+    let connection = Connection { wire: Some(wire), ..broker.backend(results).into() };
+    Ok(if p.sent_events { connection.sending_sent_events() } else { connection })
 }
 
 #[cfg(test)]
@@ -480,6 +511,15 @@ mod tests {
             serde_json::json!({"transport": "sqlite", "hostname": "", "port": 0, "virtual_host": "data/artel.db"})
         );
         assert!(!broker_info("amqp://guest:guest@host:5672/%2f").to_string().contains("guest"));
+    }
+
+    #[cfg(all(feature = "celery", feature = "sqlite"))]
+    #[tokio::test]
+    async fn sent_events_are_a_switch_of_celerys_layouts_only() {
+        let err = connect("celery+redis://127.0.0.1:1/0?sent_events=maybe").await.expect_err("not a switch");
+        assert!(err.to_string().contains("sent_events=maybe: expected true or false"), "{err}");
+        let err = connect("sqlite:///tmp/x.db?sent_events=true").await.expect_err("no events on sqlite");
+        assert!(err.to_string().contains("unknown parameter `sent_events`"), "{err}");
     }
 
     #[cfg(feature = "sqlite")]

@@ -329,6 +329,34 @@ def flower(port, node):
     }
 
 
+def flower_task(port, task_id, patience=10):
+    """What Flower shows of task `task_id` once it lists it, within `patience` seconds:
+    (name, state)."""
+    deadline = time.time() + float(patience)
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/tasks", timeout=5) as r:
+                task = json.load(r).get(task_id)
+        except OSError:
+            task = None
+        if task:
+            return [task.get("name"), task.get("state")]
+        time.sleep(0.2)
+    return None
+
+
+def flower_lists_sent(port):
+    """Publishes a task with Celery's task-sent event to RS (no worker there) until Flower
+    lists it; what Flower shows of it."""
+    app.conf.task_send_sent_event = True
+    deadline = time.time() + WAIT
+    while time.time() < deadline:
+        seen = flower_task(port, app.send_task("app.add", args=(2, 3), queue=RS).id)
+        if seen:
+            return seen
+    return None
+
+
 def saved_group():
     """A group of artel tasks, saved by Python; prints its id for artel to restore."""
     result = group(add(i, 100) for i in range(3)).apply_async()

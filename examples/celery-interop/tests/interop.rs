@@ -485,6 +485,47 @@ fn flower_on(transport: Transport) {
     assert_eq!(seen["tasks"], tasks, "{seen}");
 }
 
+#[test]
+fn flower_lists_a_task_an_artel_client_sent_before_any_worker_takes_it() {
+    flower_lists_sent_on(Transport::Redis);
+}
+
+#[test]
+fn on_rabbitmq_flower_lists_a_task_an_artel_client_sent_before_any_worker_takes_it() {
+    flower_lists_sent_on(Transport::RabbitMq);
+}
+
+/// With `sent_events=true` the artel client sends Celery's `task-sent`: Flower lists the
+/// task as PENDING while no worker consumes its queue, as it does one a Python client
+/// sent with `task_send_sent_event` (which also shows Flower is listening).
+fn flower_lists_sent_on(transport: Transport) {
+    let Some(mut world) = World::on(transport) else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let flower = world
+        .python()
+        .args(["-m", "celery", "-A", "app", "flower", &format!("--port={port}"), "--address=127.0.0.1"])
+        .env("FLOWER_UNAUTHENTICATED_API", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start Flower");
+    world.children.push(flower);
+    let port = port.to_string();
+    assert_eq!(world.client_with("flower_lists_sent", &[&port]), json!(["app.add", "PENDING"]), "from Python");
+    let call = |url: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_celery-interop"))
+            .args(["--broker", url, "call", "app.add", "--args", "[2, 3]", "-Q", &world.rs])
+            .output()
+            .expect("artel call");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let sent = call(&format!("{}&sent_events=true", world.url()));
+    assert_eq!(world.client_with("flower_task", &[&port, &sent]), json!(["app.add", "PENDING"]), "from artel");
+    let unsent = call(&world.url());
+    assert_eq!(world.client_with("flower_task", &[&port, &unsent, "3"]), Value::Null, "without sent_events: no event");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_lists_python_workers_and_their_tasks_from_celerys_events() {
     dashboard_on(Transport::Redis).await;

@@ -35,7 +35,7 @@ struct Cli<E: Extra> {
     /// redis+cluster://H1:P1,H2:P2 sharded over a Redis Cluster),
     /// postgres://USER@HOST:5432/DB?schema=artel, or Celery's own layouts:
     /// celery+redis://HOST:PORT/DB, amqp://USER:PASS@HOST:5672//?results=redis://HOST:PORT/DB
-    /// (amqps:// over TLS). `demo` and `bench broker` (in the `artel` binary) use a scratch
+    /// (amqps:// over TLS; on both, `sent_events=true` sends Celery's task-sent events). `demo` and `bench broker` (in the `artel` binary) use a scratch
     /// SQLite file unless one is given.
     #[arg(long, global = true, env = "ARTEL_BROKER")]
     broker: Option<String>,
