@@ -383,7 +383,17 @@ fn rate_and_time_limits_set_by_remote_control_apply_in_the_worker() {
 
 #[test]
 fn inspect_reserved_scheduled_and_query_task_list_what_a_worker_holds() {
-    let Some(mut world) = World::on(Transport::Redis) else { return };
+    inspect_held_on(Transport::Redis);
+}
+
+#[test]
+fn on_rabbitmq_inspect_reserved_scheduled_and_query_task_list_what_a_worker_holds() {
+    inspect_held_on(Transport::RabbitMq);
+}
+
+/// On RabbitMQ what a worker prefetched waits in its channel: artel lists it as Celery does.
+fn inspect_held_on(transport: Transport) {
+    let Some(mut world) = World::on(transport) else { return };
     let (rs, py) = (world.rs.clone(), world.py.clone());
     let artel = world.client_with("publish_held", &["sleep", "app.add", &rs]);
     let python = world.client_with("publish_held", &["py.sleep", "py.mul", &py]);

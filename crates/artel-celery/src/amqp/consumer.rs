@@ -34,18 +34,41 @@ struct ChannelCloser(Channel);
 /// ETA messages a consumer holds (unacknowledged) until due.
 type Held = Waiting<(Message, lapin::acker::Acker, u32)>;
 
-/// [`Holdings`] of an [`AmqpConsumer`]: its ETA messages. What RabbitMQ prefetched sits
-/// in the consumer's channel, where it cannot be listed, so nothing shows as reserved.
+/// A message RabbitMQ delivered, read off the channel as it came, with its decoding.
+type Received = (Message, lapin::message::Delivery);
+
+/// What RabbitMQ sent ahead (within the prefetch) and the consumer has not handed out
+/// yet, by delivery tag: the readers add each message as it arrives, `next` removes it.
+type Arrived = Arc<Mutex<Vec<(u64, HeldTask)>>>;
+
+/// [`Holdings`] of an [`AmqpConsumer`]: what RabbitMQ prefetched, due now (reserved) or
+/// later (scheduled, with the ETA messages held).
 #[derive(Debug)]
-struct HeldView(Arc<Mutex<Held>>);
+struct HeldView {
+    arrived: Arrived,
+    held: Arc<Mutex<Held>>,
+}
+
+impl HeldView {
+    /// What arrived, due now (`later` false) or later.
+    fn arrived(&self, later: bool) -> Vec<HeldTask> {
+        let now = now_ms();
+        let arrived = lock(&self.arrived);
+        let due_later = |task: &HeldTask| task.eta.is_some_and(|eta| eta.timestamp_millis() > now);
+        arrived.iter().filter(|(_, task)| due_later(task) == later).map(|(_, task)| task.clone()).collect()
+    }
+}
 
 impl Holdings for HeldView {
     fn reserved(&self) -> Vec<HeldTask> {
-        Vec::new()
+        self.arrived(false)
     }
 
     fn scheduled(&self) -> Vec<HeldTask> {
-        lock(&self.0).iter().map(|(message, _, _)| HeldTask::of(message)).collect()
+        let mut scheduled: Vec<HeldTask> =
+            lock(&self.held).iter().map(|(message, _, _)| HeldTask::of(message)).collect();
+        scheduled.extend(self.arrived(true));
+        scheduled
     }
 }
 
@@ -66,7 +89,9 @@ pub(crate) struct AmqpConsumer {
     closer: Arc<ChannelCloser>,
     tags: Vec<String>,
     prefetch: u16,
-    inbox: mpsc::Receiver<BrokerResult<lapin::message::Delivery>>,
+    inbox: mpsc::Receiver<BrokerResult<Received>>,
+    /// Received and not handed out yet (what `inbox` holds), to list.
+    arrived: Arrived,
     /// ETA messages, held (unacknowledged) until due.
     held: Arc<Mutex<Held>>,
     readers: Vec<JoinHandle<()>>,
@@ -85,7 +110,7 @@ impl AmqpConsumer {
         let prefetch = u16::try_from(prefetch.max(1)).unwrap_or(u16::MAX);
         channel.basic_qos(prefetch, GLOBAL_QOS).await.map_err(|e| amqp_error("setting the prefetch", e))?;
         let (sender, inbox) = mpsc::channel(usize::from(prefetch).max(16));
-        let (mut readers, mut tags) = (Vec::new(), Vec::new());
+        let (mut readers, mut tags, arrived) = (Vec::new(), Vec::new(), Arrived::default());
         for queue in queues {
             broker.declare(&channel, queue).await?;
             let tag = format!("artel-{}", uuid::Uuid::new_v4());
@@ -94,11 +119,11 @@ impl AmqpConsumer {
                 .basic_consume(queue, &tag, BasicConsumeOptions::default(), FieldTable::default())
                 .await
                 .map_err(|e| amqp_error(&what, e))?;
-            readers.push(tokio::spawn(forward(consumer, sender.clone())));
+            readers.push(tokio::spawn(forward(consumer, sender.clone(), arrived.clone())));
             tags.push(tag);
         }
         let closer = Arc::new(ChannelCloser(channel.clone()));
-        Ok(Self { broker, channel, closer, tags, prefetch, inbox, held: Arc::default(), readers })
+        Ok(Self { broker, channel, closer, tags, prefetch, inbox, arrived, held: Arc::default(), readers })
     }
 
     /// Lets one more message in for each one held, as Celery does, so held ETA messages
@@ -133,11 +158,17 @@ impl AmqpConsumer {
     }
 }
 
-async fn forward(mut consumer: lapin::Consumer, sender: mpsc::Sender<BrokerResult<lapin::message::Delivery>>) {
+/// Reads what RabbitMQ sends on `consumer` into `sender` as it comes, listing each
+/// message in `arrived` until the consumer hands it out.
+async fn forward(mut consumer: lapin::Consumer, sender: mpsc::Sender<BrokerResult<Received>>, arrived: Arrived) {
     loop {
         let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut consumer).poll_next(cx)).await;
         let item = match next {
-            Some(Ok(delivery)) => Ok(delivery),
+            Some(Ok(delivery)) => {
+                let message = delivered_message(&delivery);
+                lock(&arrived).push((delivery.delivery_tag, HeldTask::of(&message)));
+                Ok((message, delivery))
+            }
             Some(Err(e)) => Err(amqp_error("receiving a message", e)),
             None => Err(BrokerError::new(BrokerErrorKind::Closed, "RabbitMQ cancelled the consumer")),
         };
@@ -167,7 +198,8 @@ impl Consumer for AmqpConsumer {
                 Ok(None) => return Err(BrokerError::new(BrokerErrorKind::Closed, "the AMQP consumer stopped")),
                 Ok(Some(received)) => received?,
             };
-            let message = delivered_message(&received);
+            let (message, received) = received;
+            lock(&self.arrived).retain(|(tag, _)| *tag != received.delivery_tag);
             let deliveries = self.deliveries(&received, &message.headers.id).await;
             match message.headers.eta.map(|eta| eta.timestamp_millis()) {
                 Some(due) if due > now_ms() => {
@@ -180,12 +212,14 @@ impl Consumer for AmqpConsumer {
     }
 
     fn holdings(&self) -> Option<Arc<dyn Holdings>> {
-        Some(Arc::new(HeldView(self.held.clone())))
+        Some(Arc::new(HeldView { arrived: self.arrived.clone(), held: self.held.clone() }))
     }
 }
 
 impl Drop for AmqpConsumer {
     fn drop(&mut self) {
+        // What arrived goes back below; the worker holds it no more.
+        lock(&self.arrived).clear();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             // No runtime left: the process is going; its connection's end hands all back.
             return self.readers.iter().for_each(JoinHandle::abort);
@@ -212,9 +246,9 @@ impl Drop for AmqpConsumer {
                 let _ = acker.nack(requeue).await;
             }
             while let Ok(Some(received)) = tokio::time::timeout(HAND_BACK, inbox.recv()).await {
-                let Ok(received) = received else { continue };
+                let Ok((message, received)) = received else { continue };
                 if !received.redelivered {
-                    Acker::handed_back(counts.as_ref(), &delivered_message(&received).headers.id).await;
+                    Acker::handed_back(counts.as_ref(), &message.headers.id).await;
                 }
                 let _ = received.acker.nack(requeue).await;
             }
