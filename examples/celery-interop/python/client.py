@@ -357,6 +357,64 @@ def flower_lists_sent(port):
     return None
 
 
+def exported(port):
+    """Calls that succeed and fail on both workers, then what celery-prometheus-exporter
+    (from PyPI, fed by the workers' events) exports of them, once it has seen them all.
+    Sent once it counts both workers (its event receiver starts before its first ping)."""
+    metric = re.compile(r'^(\w+)(?:\{(.*)\})? (\S+)$')
+
+    def scrape():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                text = r.read().decode()
+        except OSError:
+            text = ""
+        seen = {}
+        for line in text.splitlines():
+            found = metric.match(line)
+            if found:
+                name, labels, value = found.groups()
+                labels = dict(re.findall(r'(\w+)="([^"]*)"', labels or ""))
+                seen[(name, labels.get("state"), labels.get("name"))] = float(value)
+        return seen
+
+    deadline = time.time() + WAIT
+    while time.time() < deadline and scrape().get(("celery_workers", None, None)) != 2:
+        time.sleep(0.5)
+    calls = [app.send_task("app.add", args=(i, i), queue=RS) for i in range(3)]
+    calls += [app.send_task("py.mul", args=(i, 2), queue=PY) for i in range(2)]
+    failing = [
+        app.send_task("app.fail", args=("exported",), queue=RS),
+        app.send_task("app.add", args=(1, 2, 3), queue=RS),  # rejected: bad arguments
+        app.send_task("py.mul", args=(1, 2, 3), queue=PY),
+    ]
+    for call in calls:
+        call.get(timeout=WAIT)
+    for call in failing:
+        try:
+            call.get(timeout=WAIT)
+        except Exception:  # the task's failure, as expected
+            pass
+    wanted = {
+        ("celery_tasks_by_name", "SUCCESS", "app.add"): 3,
+        ("celery_tasks_by_name", "SUCCESS", "py.mul"): 2,
+        ("celery_tasks_by_name", "FAILURE", "app.fail"): 1,
+        ("celery_tasks_by_name", "FAILURE", "app.add"): 1,
+        ("celery_tasks_by_name", "FAILURE", "py.mul"): 1,
+        ("celery_tasks_runtime_seconds_count", None, "app.add"): 3,
+        ("celery_tasks_runtime_seconds_count", None, "py.mul"): 2,
+        ("celery_workers", None, None): 2,
+    }
+    seen = {}
+    deadline = time.time() + WAIT
+    while time.time() < deadline:
+        seen = scrape()
+        if all(seen.get(key) == value for key, value in wanted.items()):
+            break
+        time.sleep(0.5)
+    return {" ".join(str(k) for k in key if k): seen.get(key) for key in wanted}
+
+
 def saved_group():
     """A group of artel tasks, saved by Python; prints its id for artel to restore."""
     result = group(add(i, 100) for i in range(3)).apply_async()

@@ -536,6 +536,37 @@ fn flower_lists_sent_on(transport: Transport) {
     assert_eq!(world.client_with("flower_task", &[&port, &unsent, "3"]), Value::Null, "without sent_events: no event");
 }
 
+/// A Prometheus exporter for Celery from PyPI (celery-prometheus-exporter, fed by the
+/// workers' events and `ping`) counts an artel worker and its successes, failures and
+/// run times as it counts a Python worker's. On Redis only: on RabbitMQ every test shares
+/// the vhost's events, so the counts would mix.
+#[test]
+fn a_prometheus_exporter_for_celery_counts_artel_and_python_workers_alike() {
+    let Some(mut world) = World::new() else { return };
+    world.start_artel_worker();
+    world.start_python_worker_with(&["-E", "--without-heartbeat"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let options = json!({"global_keyprefix": world.prefix}).to_string();
+    let exporter = world
+        .python()
+        .args(["-m", "celery_prometheus_exporter", "--broker", &redis_url(), "--transport-options", &options])
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start celery-prometheus-exporter");
+    world.children.push(exporter);
+    let exported = world.client_with("exported", &[&port.to_string()]);
+    let expected = json!({
+        "celery_tasks_by_name SUCCESS app.add": 3.0, "celery_tasks_by_name SUCCESS py.mul": 2.0,
+        "celery_tasks_by_name FAILURE app.fail": 1.0, "celery_tasks_by_name FAILURE app.add": 1.0,
+        "celery_tasks_by_name FAILURE py.mul": 1.0,
+        "celery_tasks_runtime_seconds_count app.add": 3.0, "celery_tasks_runtime_seconds_count py.mul": 2.0,
+        "celery_workers": 2.0,
+    });
+    assert_eq!(exported, expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_lists_python_workers_and_their_tasks_from_celerys_events() {
     dashboard_on(Transport::Redis).await;
