@@ -12,7 +12,7 @@ from celery import Celery
 url = os.environ.get("ARTEL_REDIS_URL", "redis://127.0.0.1:6379/0")
 broker = os.environ.get("ARTEL_TEST_BROKER", url)
 prefix = os.environ.get("ARTEL_TEST_PREFIX", "")
-# The queues artel (RS) and Python (PY) workers serve; unique per test on RabbitMQ.
+# The queues artel (RS) and Python (PY) workers serve.
 RS = os.environ.get("ARTEL_RS_QUEUE", "rs")
 PY = os.environ.get("ARTEL_PY_QUEUE", "py")
 

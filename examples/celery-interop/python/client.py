@@ -429,18 +429,6 @@ def restore_group(group_id):
     return GroupResult.restore(group_id, app=app).get(timeout=WAIT)
 
 
-def delete_queues():
-    """Removes this run's queues and their exchanges from RabbitMQ, and the dead queue
-    its calls with bad arguments went to."""
-    with app.connection_for_write() as conn:
-        channel = conn.default_channel
-        for queue in (RS, PY):
-            channel.queue_delete(queue)
-            channel.exchange_delete(queue)
-        channel.queue_delete("artel.dead")
-    return "deleted"
-
-
 def pool(node):
     """The pool as `inspect stats` shows it, before and after `control pool_grow`."""
     control = app.control.inspect(destination=[node], timeout=2)

@@ -26,6 +26,20 @@ fn amqp_url() -> String {
     std::env::var("ARTEL_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
 }
 
+/// `rabbitmqctl ARGS` on the local RabbitMQ (scripts/test starts one).
+fn rabbitmqctl(args: &[&str]) {
+    let out =
+        Command::new("rabbitmqctl").args(args).output().expect("rabbitmqctl (the RabbitMQ tests make a vhost each)");
+    assert!(out.status.success(), "rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The RabbitMQ server of `amqp_url()` with virtual host `vhost` instead of its own.
+fn amqp_url_on(vhost: &str) -> String {
+    let url = amqp_url();
+    let (server, _) = url.rsplit_once('/').filter(|(server, _)| server.contains('@')).unwrap_or((&url, ""));
+    format!("{}/{vhost}", server.trim_end_matches('/'))
+}
+
 /// Which broker a world runs on.
 #[derive(Clone, Copy, PartialEq)]
 enum Transport {
@@ -33,7 +47,9 @@ enum Transport {
     RabbitMq,
 }
 
-/// One test's world: a key prefix (and queues) shared by both sides, removed at the end.
+/// One test's world: a key prefix (and, on RabbitMQ, a virtual host of its own, so no
+/// other test's workers, events or remote control reach it) shared by both sides,
+/// removed at the end.
 struct World {
     transport: Transport,
     prefix: String,
@@ -58,17 +74,30 @@ impl World {
             return None;
         };
         let unique = uuid::Uuid::new_v4().to_string();
-        let (rs, py) = match transport {
-            Transport::Redis => ("rs".to_owned(), "py".to_owned()),
-            Transport::RabbitMq => (format!("rs-{unique}"), format!("py-{unique}")),
-        };
-        Some(Self { transport, prefix: format!("artel-interop-{unique}:"), rs, py, python, children: Vec::new() })
+        let prefix = format!("artel-interop-{unique}:");
+        if transport == Transport::RabbitMq {
+            let vhost = prefix.trim_end_matches(':');
+            rabbitmqctl(&["add_vhost", vhost]);
+            let user = amqp_url()
+                .split_once("://")
+                .and_then(|(_, rest)| rest.split_once(':'))
+                .map(|(user, _)| user.to_owned());
+            rabbitmqctl(&["set_permissions", "-p", vhost, user.as_deref().unwrap_or("guest"), ".*", ".*", ".*"]);
+        }
+        Some(Self { transport, prefix, rs: "rs".to_owned(), py: "py".to_owned(), python, children: Vec::new() })
+    }
+
+    /// This world's RabbitMQ virtual host.
+    fn vhost(&self) -> &str {
+        self.prefix.trim_end_matches(':')
     }
 
     fn url(&self) -> String {
         match self.transport {
             Transport::Redis => format!("celery+{}?prefix={}&poll_ms=10", redis_url(), self.prefix),
-            Transport::RabbitMq => format!("{}?results={}&prefix={}", amqp_url(), redis_url(), self.prefix),
+            Transport::RabbitMq => {
+                format!("{}?results={}&prefix={}", amqp_url_on(self.vhost()), redis_url(), self.prefix)
+            }
         }
     }
 
@@ -81,7 +110,7 @@ impl World {
             .env("ARTEL_RS_QUEUE", &self.rs)
             .env("ARTEL_PY_QUEUE", &self.py);
         if self.transport == Transport::RabbitMq {
-            command.env("ARTEL_TEST_BROKER", amqp_url().replace("%2f", "/"));
+            command.env("ARTEL_TEST_BROKER", amqp_url_on(self.vhost()));
         }
         command
     }
@@ -150,7 +179,7 @@ impl Drop for World {
             let _ = child.wait();
         }
         if self.transport == Transport::RabbitMq {
-            let _ = self.python().args(["client.py", "delete_queues"]).stdout(Stdio::null()).status();
+            let _ = Command::new("rabbitmqctl").args(["delete_vhost", self.vhost()]).stdout(Stdio::null()).status();
         }
         let script = format!(
             "redis-cli -u '{url}' --scan --pattern '{p}*' | xargs -r -d '\\n' redis-cli -u '{url}' del",
@@ -308,26 +337,18 @@ fn on_rabbitmq_a_worker_without_dash_e_sends_worker_events_and_task_events_betwe
 
 /// The same questions to an artel worker and to a Python Celery worker, both started
 /// without -E: each answers the same way.
-///
-/// On RabbitMQ every test shares the vhost's `celery.pidbox`, and Flower (in the Flower
-/// tests) broadcasts `enable_events` to every worker on it every few seconds, so there
-/// only what such a broadcast cannot change is checked; Redis worlds are apart (key
-/// prefixes).
 fn events_on(transport: Transport) {
     let Some(mut world) = World::on(transport) else { return };
     world.start_artel_worker_with(&["-c", "4"]);
     world.start_python_worker_with(&[]);
-    let apart = transport == Transport::Redis;
     for (node, task, queue) in [(world.node(), "app.add", &world.rs), (world.py_node(), "py.mul", &world.py)] {
         let seen = world.client_with("events", &[&node, task, queue]);
         let worker_events = seen["worker_events"].as_array().cloned().unwrap_or_default();
         assert!(worker_events.contains(&json!("worker-heartbeat")), "{node} heartbeats without -E: {seen}");
-        if apart {
-            assert_eq!(seen["task_events_before"], json!([]), "{node}: no task events without -E: {seen}");
-            assert_eq!(seen["enabled"], json!([{ &node: {"ok": "task events enabled"} }]), "{seen}");
-            assert_eq!(seen["disabled"], json!([{ &node: {"ok": "task events disabled"} }]), "{seen}");
-            assert_eq!(seen["task_events_after"], json!([]), "{node}: none after disable_events: {seen}");
-        }
+        assert_eq!(seen["task_events_before"], json!([]), "{node}: no task events without -E: {seen}");
+        assert_eq!(seen["enabled"], json!([{ &node: {"ok": "task events enabled"} }]), "{seen}");
+        assert_eq!(seen["disabled"], json!([{ &node: {"ok": "task events disabled"} }]), "{seen}");
+        assert_eq!(seen["task_events_after"], json!([]), "{node}: none after disable_events: {seen}");
         let on = seen["task_events_on"].as_array().cloned().unwrap_or_default();
         for kind in ["task-received", "task-started", "task-succeeded"] {
             assert!(on.contains(&json!(kind)), "{node} sent {kind} once enabled: {seen}");
@@ -538,18 +559,30 @@ fn flower_lists_sent_on(transport: Transport) {
 
 /// A Prometheus exporter for Celery from PyPI (celery-prometheus-exporter, fed by the
 /// workers' events and `ping`) counts an artel worker and its successes, failures and
-/// run times as it counts a Python worker's. On Redis only: on RabbitMQ every test shares
-/// the vhost's events, so the counts would mix.
+/// run times as it counts a Python worker's.
 #[test]
 fn a_prometheus_exporter_for_celery_counts_artel_and_python_workers_alike() {
-    let Some(mut world) = World::new() else { return };
+    exporter_on(Transport::Redis);
+}
+
+#[test]
+fn on_rabbitmq_a_prometheus_exporter_for_celery_counts_artel_and_python_workers_alike() {
+    exporter_on(Transport::RabbitMq);
+}
+
+fn exporter_on(transport: Transport) {
+    let Some(mut world) = World::on(transport) else { return };
     world.start_artel_worker();
     world.start_python_worker_with(&["-E", "--without-heartbeat"]);
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
     let options = json!({"global_keyprefix": world.prefix}).to_string();
+    let broker = match transport {
+        Transport::Redis => redis_url(),
+        Transport::RabbitMq => amqp_url_on(world.vhost()),
+    };
     let exporter = world
         .python()
-        .args(["-m", "celery_prometheus_exporter", "--broker", &redis_url(), "--transport-options", &options])
+        .args(["-m", "celery_prometheus_exporter", "--broker", &broker, "--transport-options", &options])
         .args(["--addr", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
