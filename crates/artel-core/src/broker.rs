@@ -168,9 +168,9 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// Wraps a message with its broker's acknowledger.
-    pub fn new(message: Message, acker: Box<dyn Acknowledge>) -> Self {
-        Self { message: Box::new(message), acker: Some(acker), release_on_drop: true, deliveries: 0 }
+    /// Wraps a message (boxed already, or not) with its broker's acknowledger.
+    pub fn new(message: impl Into<Box<Message>>, acker: Box<dyn Acknowledge>) -> Self {
+        Self { message: message.into(), acker: Some(acker), release_on_drop: true, deliveries: 0 }
     }
 
     /// Says how many times the message has been delivered, this time included, not

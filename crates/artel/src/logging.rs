@@ -8,8 +8,24 @@
 use tracing_subscriber::EnvFilter;
 
 /// The crates whose events the level applies to.
-const ARTEL_CRATES: [&str; 8] =
-    ["artel", "artel_core", "artel_pool", "artel_runtime", "artel_sqlite", "artel_redis", "artel_celery", "artel_cli"];
+const ARTEL_CRATES: [&str; 16] = [
+    "artel",
+    "artel_core",
+    "artel_pool",
+    "artel_runtime",
+    "artel_sqlite",
+    "artel_redis",
+    "artel_postgres",
+    "artel_celery",
+    "artel_cli",
+    "artel_lock",
+    "artel_etcd",
+    "artel_beat",
+    "artel_dashboard",
+    "artel_metrics",
+    "artel_otel",
+    "artel_supervise",
+];
 
 /// The levels `init` accepts.
 pub const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
@@ -36,8 +52,10 @@ pub fn init(level: &str, format: LogFormat) -> Result<bool, String> {
             .map_err(|e| format!("RUST_LOG={directives:?} is not a valid filter: {e}"))?,
         _ => {
             let ours: Vec<String> = ARTEL_CRATES.iter().map(|name| format!("{name}={level}")).collect();
-            // lapin logs the connection errors artel reports itself, with their causes.
-            EnvFilter::new(format!("warn,lapin=off,{}", ours.join(",")))
+            // lapin logs the connection errors artel reports itself, with their causes; sqlx
+            // warns of every call that waited over 2 s for a pooled connection, which a
+            // burst of thousands of sends (`artel map -c 10000`) does by design.
+            EnvFilter::new(format!("warn,lapin=off,sqlx::pool::acquire=error,{}", ours.join(",")))
         }
     };
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -1,4 +1,4 @@
-//! Records the worker's counters, timings, settings and running tasks through the
+//! Records the worker's counters, timings, settings and longest-running tasks through the
 //! broker's [`WorkerRegistry`] every few seconds (what `artel stats` and the dashboard
 //! read), stops the worker (warm) when a stop was asked of it there, and removes the
 //! record when the worker stops.
@@ -50,13 +50,22 @@ impl Component for StatsReporter {
     }
 }
 
+/// How many running tasks a report lists: the longest running (a worker with 10,000 in
+/// flight would otherwise write megabytes every report; `active` counts them all).
+const RUNNING_LISTED: usize = 20;
+
 /// The worker's counters and timings (`WorkerStats::to_json`), with its settings and the
-/// tasks it runs now.
+/// tasks that have run longest of those it runs now.
 fn report(scope: &Scope) -> Value {
     let mut report = scope.stats.to_json();
     let control = &scope.control;
-    let running: Vec<Value> = control
-        .active()
+    let mut active = control.active();
+    if active.len() > RUNNING_LISTED {
+        active.select_nth_unstable_by(RUNNING_LISTED, |a, b| a.started.total_cmp(&b.started));
+        active.truncate(RUNNING_LISTED);
+    }
+    active.sort_by(|a, b| a.started.total_cmp(&b.started));
+    let running: Vec<Value> = active
         .into_iter()
         .map(|active| {
             let task = active.task;
