@@ -162,6 +162,13 @@ impl Registry {
         self
     }
 
+    /// Adds a task erased already, under `name` (tasks whose code lives elsewhere: a
+    /// Python app's, run in Python children), replacing any task of the same name.
+    pub fn register_handler(&mut self, name: &str, handler: Arc<dyn Handler>) -> &mut Self {
+        self.tasks.insert(name.to_owned(), handler);
+        self
+    }
+
     /// Builder form of [`Registry::register`].
     pub fn with<T: Task>(mut self, task: T) -> Self {
         self.register(task);

@@ -202,7 +202,9 @@ impl Dispatcher {
             .as_ref()
             .filter(|(_, all)| (*all || options.process == Some(true)) && self.registry.get(&task).is_some());
         let call = match in_child {
-            Some((pool, _)) => crate::process::run_in_child(pool, &id, &task, body.args, body.kwargs),
+            Some((pool, _)) => {
+                crate::process::run_in_child(pool, (&id, &task, headers.retries), body.args, body.kwargs)
+            }
             // Sends from inside the task continue its trace.
             None => Box::pin(artel_core::trace::scope(
                 run,

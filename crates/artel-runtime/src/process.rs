@@ -30,6 +30,9 @@ pub struct ProcessSettings {
     pub max_memory_per_child: Option<u64>,
     /// Extra environment of the children (the worker's `--enable`, passed on).
     pub env: Vec<(String, String)>,
+    /// The children's program and its arguments, when it is not this executable again
+    /// (`artel worker --python`: a Python interpreter running artel's child module).
+    pub program: Option<(std::path::PathBuf, Vec<std::ffi::OsString>)>,
 }
 
 impl ProcessSettings {
@@ -41,6 +44,10 @@ impl ProcessSettings {
         }
         if let Some(bytes) = self.max_memory_per_child {
             builder = builder.max_memory_per_child(bytes);
+        }
+        // The program first: it replaces how children start, environment included.
+        if let Some((program, args)) = &self.program {
+            builder = builder.program(program, args.iter().cloned());
         }
         for (key, value) in &self.env {
             builder = builder.env(key, value);
@@ -56,6 +63,9 @@ struct Call {
     task: String,
     args: Vec<Value>,
     kwargs: Map<String, Value>,
+    /// Retries so far (a Python task's `self.request.retries`).
+    #[serde(default)]
+    retries: u32,
 }
 
 /// A task error as it travels back.
@@ -126,12 +136,11 @@ fn encode(error: &TaskError) -> String {
 /// the call, which kills the child running it.
 pub(crate) fn run_in_child(
     pool: &Arc<ProcessPool>,
-    id: &str,
-    task: &str,
+    (id, task, retries): (&str, &str, u32),
     args: Vec<Value>,
     kwargs: Map<String, Value>,
 ) -> BoxFuture<'static, Result<Value, TaskError>> {
-    let call = Call { id: id.to_owned(), task: task.to_owned(), args, kwargs };
+    let call = Call { id: id.to_owned(), task: task.to_owned(), args, kwargs, retries };
     let submitted = serde_json::to_value(&call)
         .map_err(TaskError::msg)
         .and_then(|call| pool.submit(task, call).map_err(TaskError::msg));

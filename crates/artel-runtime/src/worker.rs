@@ -112,6 +112,7 @@ fn child_processes(config: &WorkerConfig, registry: &Registry) -> Option<(Arc<ar
             max_tasks_per_child: None,
             max_memory_per_child: None,
             env: Vec::new(),
+            program: None,
         })
     })?;
     match settings.start() {

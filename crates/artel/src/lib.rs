@@ -40,6 +40,7 @@ pub mod connect;
 mod group;
 mod hub;
 pub mod logging;
+pub mod python;
 mod worker;
 
 pub use app::App;

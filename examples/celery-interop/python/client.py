@@ -415,6 +415,31 @@ def exported(port):
     return {" ".join(str(k) for k in key if k): seen.get(key) for key in wanted}
 
 
+def python_tasks(queue):
+    """Ordinary Celery tasks (pytasks.py) sent to `queue`, run by whichever worker serves
+    it: each outcome as AsyncResult reads it."""
+    def outcome(name, *args, **kwargs):
+        result = app.send_task(name, args=args, kwargs=kwargs, queue=queue)
+        try:
+            return {"value": result.get(timeout=WAIT), "state": result.state}
+        except Exception as exc:
+            return {"state": result.state, "type": type(exc).__name__, "message": str(exc),
+                    "traceback": "raise KeyError" in (result.traceback or "")}
+
+    whoami = app.send_task("pt.whoami", args=(1, "two"), kwargs={"k": 3}, queue=queue)
+    seen = whoami.get(timeout=WAIT)
+    return {
+        "add": outcome("pt.add", 2, 3),
+        "whoami": {"own_id": seen["id"] == whoami.id, "retries": seen["retries"], "args": seen["args"],
+                   "kwargs": seen["kwargs"], "hostname": bool(seen["hostname"])},
+        "flaky": outcome("pt.flaky", 2),
+        "auto": outcome("pt.auto"),
+        "boom": outcome("pt.boom"),
+        "abort": outcome("pt.abort"),
+        "after_abort": outcome("pt.add", 20, 22),
+    }
+
+
 def saved_group():
     """A group of artel tasks, saved by Python; prints its id for artel to restore."""
     result = group(add(i, 100) for i in range(3)).apply_async()

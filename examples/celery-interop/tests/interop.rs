@@ -600,6 +600,58 @@ fn exporter_on(transport: Transport) {
     assert_eq!(exported, expected);
 }
 
+/// `artel worker --python pytasks:app` runs ordinary Celery tasks (plain, `bind=True`
+/// with `self.request` and `self.retry`, `autoretry_for`, an exception, `os.abort()`) in
+/// Python children, and every outcome reads back through `AsyncResult` as it does from a
+/// Celery prefork worker running the same app beside it (issue 21's first step).
+#[test]
+fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefork_does() {
+    let Some(mut world) = World::new() else { return };
+    let artel = Command::new(env!("CARGO_BIN_EXE_celery-interop"))
+        .current_dir(python_dir())
+        .env("ARTEL_TEST_PREFIX", &world.prefix)
+        .env("ARTEL_REDIS_URL", redis_url())
+        .args(["--broker", &world.url(), "worker", "-Q", &world.rs, "-n", &world.node(), "-c", "2"])
+        .args(["--python", "pytasks:app", "--python-exe"])
+        .arg(&world.python)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the artel worker");
+    world.children.push(artel);
+    let celery = world
+        .python()
+        .args(["-m", "celery", "-A", "pytasks", "worker", "-Q", &world.py, "-P", "prefork", "-c", "2", "-l", "warning"])
+        .args(["--without-mingle", "--without-gossip", "--without-heartbeat", "-n", &world.py_node()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the Celery prefork worker");
+    world.children.push(celery);
+    let (rs, py) = (world.rs.clone(), world.py.clone());
+    let mut by_artel = world.client_with("python_tasks", &[&rs]);
+    let mut by_celery = world.client_with("python_tasks", &[&py]);
+    assert_eq!(by_artel["add"], json!({"value": 5, "state": "SUCCESS"}), "{by_artel}");
+    assert_eq!(by_artel["flaky"], json!({"value": 2, "state": "SUCCESS"}), "retried twice by the worker: {by_artel}");
+    let whoami = json!({"own_id": true, "retries": 0, "args": [1, "two"], "kwargs": {"k": 3}, "hostname": true});
+    assert_eq!(by_artel["whoami"], whoami, "self.request: {by_artel}");
+    let auto = json!({"state": "FAILURE", "type": "ValueError", "message": "still broken", "traceback": false});
+    assert_eq!(by_artel["auto"], auto, "autoretry_for, then the error itself: {by_artel}");
+    assert_eq!(by_artel["boom"]["traceback"], json!(true), "the Python traceback is kept: {by_artel}");
+    assert_eq!(by_artel["abort"]["type"], json!("WorkerLostError"), "{by_artel}");
+    assert_eq!(by_artel["after_abort"]["value"], json!(42), "the child was replaced: {by_artel}");
+    // The one difference: how each words a child's death.
+    for seen in [&mut by_artel, &mut by_celery] {
+        seen["abort"]["message"].take();
+    }
+    assert_eq!(by_artel, by_celery, "artel and Celery prefork read the same");
+    let node = world.node();
+    let inspect = ["-m", "celery", "-A", "app", "inspect", "registered", "-d", &node, "--json"];
+    let out = world.python().args(inspect).output().expect("run celery inspect registered");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("pt.whoami") && stdout.contains("py.mul"), "the Python tasks are registered: {stdout}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_lists_python_workers_and_their_tasks_from_celerys_events() {
     dashboard_on(Transport::Redis).await;

@@ -125,7 +125,8 @@ impl ProcessPoolBuilder {
 
     /// Starts children as `program args…` instead of this executable again (a dedicated
     /// child binary, or a test harness running one test); the program must call
-    /// [`serve_if_child`].
+    /// [`serve_if_child`]. Call it before [`ProcessPoolBuilder::env`]: it replaces how
+    /// children start, the environment set so far included.
     pub fn program(mut self, program: impl Into<PathBuf>, args: impl IntoIterator<Item = impl Into<OsString>>) -> Self {
         let (program, args): (PathBuf, Vec<OsString>) = (program.into(), args.into_iter().map(Into::into).collect());
         self.settings.launcher = Arc::new(move || {

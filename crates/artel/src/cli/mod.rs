@@ -103,7 +103,7 @@ enum Command<E: Extra> {
 #[derive(Debug, Subcommand)]
 enum BrokerCommand {
     /// Run a worker: consume queues and run tasks until SIGTERM/SIGINT (twice: stop now).
-    Worker(worker::WorkerArgs),
+    Worker(Box<worker::WorkerArgs>),
     /// Send periodic tasks from a schedule file (intervals, cron in a time zone); edits to
     /// the file are picked up without a restart. --list shows the next fire times.
     Beat(beat::BeatArgs),
@@ -292,7 +292,7 @@ async fn run(url: &str, command: BrokerCommand, tasks: Registry) -> anyhow::Resu
     }
     let connection = connect(url).await?;
     match command {
-        BrokerCommand::Worker(args) => worker::run(connection, url, tasks, args).await,
+        BrokerCommand::Worker(args) => worker::run(connection, url, tasks, *args).await,
         BrokerCommand::Beat(args) => beat::run(connection, args).await,
         BrokerCommand::Dashboard(args) => dashboard::run(connection, url, args).await,
         BrokerCommand::Call(args) => send::call(connection, *args).await,

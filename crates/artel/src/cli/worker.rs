@@ -95,10 +95,23 @@ pub(crate) struct WorkerArgs {
     /// task, e.g. `200MiB`, `1GiB`, `500MB` (Celery's --max-memory-per-child).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_memory_per_child: Option<u64>,
+    /// Run a Python Celery app's tasks instead of this binary's: `MODULE:APP` as
+    /// `celery -A` takes it, imported from the current directory in --concurrency Python
+    /// child processes (implies --pool processes). The worker does the broker, acks,
+    /// retries, limits, events and remote control.
+    #[arg(long, value_name = "MODULE:APP")]
+    python: Option<String>,
+    /// The Python interpreter of --python: one with the app's packages (a virtualenv's
+    /// bin/python).
+    #[arg(long, value_name = "PATH", default_value = "python3", requires = "python")]
+    python_exe: std::path::PathBuf,
 }
 
 /// Tells a worker's children which guarded built-ins the worker enabled (`--enable`).
 pub(crate) const CHILD_ENABLE: &str = "ARTEL_CHILD_ENABLE";
+
+/// Tells a worker's children its node name (a Python task's `self.request.hostname`).
+const CHILD_WORKER_NAME: &str = "ARTEL_WORKER_NAME";
 
 /// Where `artel worker` runs tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -150,9 +163,24 @@ pub(crate) async fn run(
         crate::builtins::enable(&mut tasks, name).map_err(anyhow::Error::msg)?;
     }
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
+    let name = args.name.clone().unwrap_or_else(artel_runtime::default_worker_name);
+    // Kept until the worker stops: its directory holds the children's module.
+    let python = match &args.python {
+        Some(spec) => {
+            anyhow::ensure!(args.enable.is_empty(), "--enable: a --python worker runs only the Python app's tasks");
+            let app = crate::python::PythonApp::load(spec, &args.python_exe)?;
+            tracing::info!(app = %spec, tasks = %app.names().join(", "), "running a Python Celery app's tasks");
+            tasks = app.registry();
+            Some(app)
+        }
+        None => None,
+    };
+    let in_children = args.pool == PoolKind::Processes || python.is_some();
+    let mut env = vec![(CHILD_ENABLE.to_owned(), args.enable.join(","))];
+    env.push((CHILD_WORKER_NAME.to_owned(), name.clone()));
     #[cfg_attr(not(feature = "otel"), allow(unused_mut))]
     let mut config = WorkerConfig {
-        name: args.name.clone(),
+        name: Some(name),
         queues: args.queues.clone(),
         concurrency: args.concurrency,
         prefetch: args.prefetch.unwrap_or(args.concurrency),
@@ -166,12 +194,13 @@ pub(crate) async fn run(
         result_ttl: (args.result_expires > 0).then(|| Duration::from_secs(args.result_expires)),
         max_deliveries: args.max_deliveries,
         max_message_bytes: args.max_message_size.saturating_mul(1 << 20),
-        processes: (args.pool == PoolKind::Processes).then_some(artel_runtime::ProcessSettings {
+        processes: in_children.then(|| artel_runtime::ProcessSettings {
             all_tasks: true,
             processes: args.concurrency,
             max_tasks_per_child: args.max_tasks_per_child,
             max_memory_per_child: args.max_memory_per_child,
-            env: vec![(CHILD_ENABLE.to_owned(), args.enable.join(","))],
+            env,
+            program: python.as_ref().map(crate::python::PythonApp::program),
         }),
         ..WorkerConfig::default()
     };

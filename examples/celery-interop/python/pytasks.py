@@ -1,0 +1,38 @@
+"""Ordinary Celery tasks that an artel worker runs in Python children
+(`artel worker --python pytasks:app`), beside app.py's."""
+import os
+
+from app import app
+
+
+@app.task(name="pt.add")
+def add(x, y):
+    return x + y
+
+
+@app.task(name="pt.whoami", bind=True)
+def whoami(self, *args, **kwargs):
+    return {"id": self.request.id, "retries": self.request.retries, "hostname": self.request.hostname,
+            "args": list(self.request.args), "kwargs": self.request.kwargs}
+
+
+@app.task(name="pt.flaky", bind=True, max_retries=5)
+def flaky(self, times):
+    if self.request.retries < times:
+        raise self.retry(countdown=0.1)
+    return self.request.retries
+
+
+@app.task(name="pt.auto", autoretry_for=(ValueError,), retry_backoff=False, default_retry_delay=0.1, max_retries=2)
+def auto():
+    raise ValueError("still broken")
+
+
+@app.task(name="pt.boom")
+def boom():
+    raise KeyError("missing")
+
+
+@app.task(name="pt.abort")
+def abort():
+    os.abort()
