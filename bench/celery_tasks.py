@@ -1,4 +1,5 @@
-"""The Python side of bench/celery_transport.py: the same two tasks artel has built in."""
+"""The Python side of bench/celery_transport.py: the two tasks artel has built in, and a
+1 ms CPU task; `artel worker --python celery_tasks:app` runs these same functions."""
 import os
 import time
 
@@ -23,4 +24,13 @@ def noop():
 @app.task(name="sleep")
 def sleep(seconds):
     time.sleep(seconds)
+    return seconds
+
+
+@app.task(name="spin")
+def spin(seconds):
+    """Busy for `seconds` of CPU."""
+    until = time.process_time() + seconds
+    while time.process_time() < until:
+        pass
     return seconds

@@ -2,6 +2,10 @@
 
 Usage (from the repository root; `scripts/bench-celery-transport` makes the venv):
     .venv-interop/bin/python bench/celery_transport.py [--tasks 5000] [--sleep-tasks 1000]
+        [--cpu-tasks 0] [--systems artel,artel-python,celery-prefork,celery-threads]
+
+`artel-python` is `artel worker --python celery_tasks:app -c 2`: the same Python
+functions as the Celery workers run, in two Python children of an artel worker.
 
 One Python Celery client (this process) publishes the tasks with `send_task` to a
 staging list while the worker under test waits, already connected; the clock starts
@@ -32,6 +36,9 @@ def worker_command(system, queue, artel, url, prefix):
               "--without-gossip", "--without-mingle", "--without-heartbeat"]
     if system == "artel":
         return [artel, "--broker", f"celery+{url}?prefix={prefix}", "worker", "-Q", queue, "-c", "200"]
+    if system == "artel-python":
+        return [artel, "--broker", f"celery+{url}?prefix={prefix}", "worker", "-Q", queue, "-c", "2",
+                "--python", "celery_tasks:app", "--python-exe", sys.executable]
     if system == "celery-prefork":
         return celery + ["-P", "prefork", "-c", "2"]
     if system == "celery-threads":
@@ -39,10 +46,11 @@ def worker_command(system, queue, artel, url, prefix):
     raise ValueError(system)
 
 
-CONCURRENCY = {"artel": "200 async", "celery-prefork": "2 processes", "celery-threads": "100 threads"}
+CONCURRENCY = {"artel": "200 async", "artel-python": "2 Python processes", "celery-prefork": "2 processes",
+               "celery-threads": "100 threads"}
 
 
-def run(system, n, sleep, url, artel):
+def run(system, n, task, url, artel):
     run_id = uuid.uuid4().hex[:8]
     prefix, queue = f"bench-{run_id}:", "bench"
     os.environ.update(BENCH_REDIS_URL=url, BENCH_PREFIX=prefix)
@@ -54,7 +62,7 @@ def run(system, n, sleep, url, artel):
     worker = subprocess.Popen(worker_command(system, queue, artel, url, prefix), cwd=HERE,
                               env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        name, args = ("sleep", (sleep,)) if sleep else ("noop", ())
+        name, args = task
         enqueue_started = time.perf_counter()
         ids = [celery_tasks.app.send_task(name, args=args, queue="staging").id for _ in range(n)]
         enqueued = time.perf_counter() - enqueue_started
@@ -89,15 +97,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=5000, help="no-op tasks per worker")
     parser.add_argument("--sleep-tasks", type=int, default=1000, help="100 ms tasks per worker")
+    parser.add_argument("--cpu-tasks", type=int, default=0, help="1 ms CPU tasks per worker")
     parser.add_argument("--url", default=os.environ.get("ARTEL_REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--artel", default=os.path.join(ROOT, "target", "release", "artel"))
     parser.add_argument("--systems", default="artel,celery-prefork,celery-threads")
     args = parser.parse_args()
     results = []
-    for workload, n, sleep in [("noop", args.tasks, 0.0), ("sleep 100 ms", args.sleep_tasks, 0.1)]:
+    workloads = [("noop", args.tasks, ("noop", ())), ("sleep 100 ms", args.sleep_tasks, ("sleep", (0.1,))),
+                 ("cpu 1 ms", args.cpu_tasks, ("spin", (0.001,)))]
+    for workload, n, task in workloads:
+        if n == 0:
+            continue
         for system in args.systems.split(","):
             print(f"{workload}: {system}...", file=sys.stderr, flush=True)
-            row = run(system, n, sleep, args.url, args.artel)
+            row = run(system, n, task, args.url, args.artel)
             row["workload"] = workload
             results.append(row)
     print_results(results, system_title="worker", concurrency_width=12)

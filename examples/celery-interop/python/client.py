@@ -428,6 +428,12 @@ def python_tasks(queue):
 
     whoami = app.send_task("pt.whoami", args=(1, "two"), kwargs={"k": 3}, queue=queue)
     seen = whoami.get(timeout=WAIT)
+    progress = app.send_task("pt.progress", queue=queue)
+    deadline = time.time() + WAIT
+    while progress.state != "PROGRESS" and time.time() < deadline:
+        time.sleep(0.05)
+    shown = (progress.state, progress.info)
+    steps = chain(app.signature("pt.add", args=(1, 2), queue=queue), app.signature("pt.add", args=(3,), queue=queue))
     return {
         "add": outcome("pt.add", 2, 3),
         "whoami": {"own_id": seen["id"] == whoami.id, "retries": seen["retries"], "args": seen["args"],
@@ -437,6 +443,8 @@ def python_tasks(queue):
         "boom": outcome("pt.boom"),
         "abort": outcome("pt.abort"),
         "after_abort": outcome("pt.add", 20, 22),
+        "progress": {"shown": list(shown), "value": progress.get(timeout=WAIT)},
+        "chain": steps.apply_async().get(timeout=WAIT),
     }
 
 

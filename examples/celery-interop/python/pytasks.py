@@ -1,6 +1,7 @@
 """Ordinary Celery tasks that an artel worker runs in Python children
 (`artel worker --python pytasks:app`), beside app.py's."""
 import os
+import time
 
 from app import app
 
@@ -36,3 +37,10 @@ def boom():
 @app.task(name="pt.abort")
 def abort():
     os.abort()
+
+
+@app.task(name="pt.progress", bind=True)
+def progress(self):
+    self.update_state(state="PROGRESS", meta={"done": 1})
+    time.sleep(1)
+    return "finished"

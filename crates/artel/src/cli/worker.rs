@@ -110,6 +110,9 @@ pub(crate) struct WorkerArgs {
 /// Tells a worker's children which guarded built-ins the worker enabled (`--enable`).
 pub(crate) const CHILD_ENABLE: &str = "ARTEL_CHILD_ENABLE";
 
+/// Tasks a `--python` worker keeps in flight per child process.
+const CALLS_PER_PYTHON_CHILD: usize = 8;
+
 /// Tells a worker's children its node name (a Python task's `self.request.hostname`).
 const CHILD_WORKER_NAME: &str = "ARTEL_WORKER_NAME";
 
@@ -176,14 +179,18 @@ pub(crate) async fn run(
         None => None,
     };
     let in_children = args.pool == PoolKind::Processes || python.is_some();
+    // Python children take their calls in batches: calls queued for them keep each busy
+    // without a round trip to the worker between two tasks.
+    let running =
+        if python.is_some() { args.concurrency.saturating_mul(CALLS_PER_PYTHON_CHILD) } else { args.concurrency };
     let mut env = vec![(CHILD_ENABLE.to_owned(), args.enable.join(","))];
     env.push((CHILD_WORKER_NAME.to_owned(), name.clone()));
     #[cfg_attr(not(feature = "otel"), allow(unused_mut))]
     let mut config = WorkerConfig {
         name: Some(name),
         queues: args.queues.clone(),
-        concurrency: args.concurrency,
-        prefetch: args.prefetch.unwrap_or(args.concurrency),
+        concurrency: running,
+        prefetch: args.prefetch.unwrap_or(running),
         grace: Duration::from_secs(args.grace),
         track_started: args.track_started,
         history: !args.no_history,
