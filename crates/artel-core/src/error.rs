@@ -113,6 +113,9 @@ const KIND_EXCEPTIONS: [(TaskErrorKind, &str, &str); 8] = [
     (TaskErrorKind::WorkerLost, "WorkerLostError", "billiard.exceptions"),
 ];
 
+/// Celery's exceptions a Python task run by artel may end with.
+const CELERY: [&str; 2] = ["SoftTimeLimitExceeded", "MaxRetriesExceededError"];
+
 /// Python builtin exceptions a task may name, so Python re-raises the real class.
 const BUILTINS: [&str; 10] = [
     "Exception",
@@ -144,7 +147,10 @@ pub fn exc_module(exc_type: &str) -> &'static str {
     if let Some((_, _, module)) = KIND_EXCEPTIONS.iter().find(|(_, name, _)| *name == exc_type) {
         return module;
     }
-    if BUILTINS.contains(&exc_type) { "builtins" } else { "artel.errors" }
+    if BUILTINS.contains(&exc_type) {
+        return "builtins";
+    }
+    if CELERY.contains(&exc_type) { "celery.exceptions" } else { "artel.errors" }
 }
 
 /// The error a task returns; converts from any `std::error::Error` so `?` works in task bodies.

@@ -106,5 +106,7 @@ fn display_value(v: &Value) -> String {
 /// Celery's JSON exception encoding, which Python re-raises as the named class.
 pub fn encode_exception(error: &TaskError) -> Value {
     let module = exc_module(error.exc_type());
-    json!({"exc_type": error.exc_type(), "exc_message": [error.message()], "exc_module": module})
+    // No message is no arguments, as Python keeps `SoftTimeLimitExceeded()`.
+    let args = if error.message().is_empty() { json!([]) } else { json!([error.message()]) };
+    json!({"exc_type": error.exc_type(), "exc_message": args, "exc_module": module})
 }

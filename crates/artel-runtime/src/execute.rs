@@ -203,7 +203,13 @@ impl Dispatcher {
             .filter(|(_, all)| (*all || options.process == Some(true)) && self.registry.get(&task).is_some());
         let call = match in_child {
             Some((pool, _)) => {
-                crate::process::run_in_child(pool, (&id, &task, headers.retries), body.args, body.kwargs)
+                let run = crate::process::Run {
+                    id: &id,
+                    task: &task,
+                    retries: headers.retries,
+                    soft_time_limit: limits.soft,
+                };
+                crate::process::run_in_child(pool, run, body.args, body.kwargs)
             }
             // Sends from inside the task continue its trace.
             None => Box::pin(artel_core::trace::scope(

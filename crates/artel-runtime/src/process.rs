@@ -66,6 +66,18 @@ struct Call {
     /// Retries so far (a Python task's `self.request.retries`).
     #[serde(default)]
     retries: u32,
+    /// Seconds after which a Python child raises `SoftTimeLimitExceeded` in the task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    soft_time_limit: Option<f64>,
+}
+
+/// Which run of which task a child call is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Run<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) task: &'a str,
+    pub(crate) retries: u32,
+    pub(crate) soft_time_limit: Option<Duration>,
 }
 
 /// A task error as it travels back.
@@ -132,15 +144,23 @@ fn encode(error: &TaskError) -> String {
     serde_json::to_string(&Failure::of(error)).unwrap_or_else(|_| error.message().to_owned())
 }
 
-/// Runs task `task` (id `id`) in one of `pool`'s children. Dropping the future cancels
+/// Runs `run` of its task in one of `pool`'s children. Dropping the future cancels
 /// the call, which kills the child running it.
 pub(crate) fn run_in_child(
     pool: &Arc<ProcessPool>,
-    (id, task, retries): (&str, &str, u32),
+    run: Run<'_>,
     args: Vec<Value>,
     kwargs: Map<String, Value>,
 ) -> BoxFuture<'static, Result<Value, TaskError>> {
-    let call = Call { id: id.to_owned(), task: task.to_owned(), args, kwargs, retries };
+    let call = Call {
+        id: run.id.to_owned(),
+        task: run.task.to_owned(),
+        args,
+        kwargs,
+        retries: run.retries,
+        soft_time_limit: run.soft_time_limit.map(|limit| limit.as_secs_f64()),
+    };
+    let task = run.task;
     let submitted = serde_json::to_value(&call)
         .map_err(TaskError::msg)
         .and_then(|call| pool.submit(task, call).map_err(TaskError::msg));

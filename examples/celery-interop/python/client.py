@@ -444,6 +444,8 @@ def python_tasks(queue):
         "abort": outcome("pt.abort"),
         "after_abort": outcome("pt.add", 20, 22),
         "progress": {"shown": list(shown), "value": progress.get(timeout=WAIT)},
+        "soft": outcome("pt.soft"),
+        "soft_uncaught": outcome("pt.soft_uncaught"),
         "chain": steps.apply_async().get(timeout=WAIT),
     }
 

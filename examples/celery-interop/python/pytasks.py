@@ -3,6 +3,8 @@
 import os
 import time
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from app import app
 
 
@@ -44,3 +46,17 @@ def progress(self):
     self.update_state(state="PROGRESS", meta={"done": 1})
     time.sleep(1)
     return "finished"
+
+
+@app.task(name="pt.soft", soft_time_limit=0.3)
+def soft():
+    try:
+        time.sleep(5)
+    except SoftTimeLimitExceeded:
+        return "cleaned up"
+    return "not stopped"
+
+
+@app.task(name="pt.soft_uncaught", soft_time_limit=0.3)
+def soft_uncaught():
+    time.sleep(5)

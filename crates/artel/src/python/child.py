@@ -5,7 +5,7 @@ Started by `artel worker --python MODULE:APP` (never by hand) as
 `python child.py list MODULE:APP` prints the app's tasks and their options as JSON.
 
 Frames both ways: a 4-byte big-endian length, then JSON. A call is
-{"task", "args": {"id", "task", "args", "kwargs", "retries"}}; the answer is
+{"task", "args": {"id", "task", "args", "kwargs", "retries", "soft_time_limit"}}; the answer is
 {"Ok": value} or {"Err": failure}, the failure a JSON string of {"exc_type",
 "message", "traceback", "retry_after_ms"}. The worker does the rest: broker, acks,
 results, retries (`self.retry()` asks it for one), limits and events.
@@ -13,6 +13,7 @@ results, retries (`self.retry()` asks it for one), limits and events.
 import importlib
 import json
 import os
+import signal
 import socket
 import struct
 import sys
@@ -89,7 +90,10 @@ def run(app, call):
     request = Context(id=call.get("id"), task=task.name, args=args, kwargs=kwargs, retries=call.get("retries", 0),
                       hostname=os.environ.get("ARTEL_WORKER_NAME"), called_directly=False, is_eager=False)
     task.request_stack.push(request)
+    soft = call.get("soft_time_limit")
     try:
+        if soft:
+            signal.setitimer(signal.ITIMER_REAL, soft)
         value = task.run(*args, **kwargs)
         json.dumps(value)
         return {"Ok": value}
@@ -98,16 +102,30 @@ def run(app, call):
         return failure("Retry", message, retry_after_ms=asked.countdown * 1000)
     except Exception as exc:
         # Celery keeps an exception's arguments: KeyError('missing') reads back as such.
-        message = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
+        if not exc.args:
+            message = ""
+        elif len(exc.args) == 1 and isinstance(exc.args[0], str):
+            message = exc.args[0]
+        else:
+            message = str(exc)
         return failure(type(exc).__name__, message, traceback.format_exc())
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
         task.request_stack.pop()
+
+
+def _soft_limit(signum, frame):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    raise SoftTimeLimitExceeded()
 
 
 def serve(app, path):
     from celery import Task
 
     Task.retry = _retry
+    # The task's soft time limit, as Celery's prefork pool raises it in the task.
+    signal.signal(signal.SIGALRM, _soft_limit)
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.connect(path)
     reader = conn.makefile("rb")
