@@ -26,6 +26,11 @@ fn amqp_url() -> String {
     std::env::var("ARTEL_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
 }
 
+/// A local port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
 /// `rabbitmqctl ARGS` on the local RabbitMQ (scripts/test starts one).
 fn rabbitmqctl(args: &[&str]) {
     let out =
@@ -157,6 +162,21 @@ impl World {
             .spawn()
             .expect("start the Python worker");
         self.children.push(child);
+    }
+
+    /// Starts Flower on this world's broker with its API open; its port.
+    fn start_flower(&mut self) -> u16 {
+        let port = free_port();
+        let flower = self
+            .python()
+            .args(["-m", "celery", "-A", "app", "flower", &format!("--port={port}"), "--address=127.0.0.1"])
+            .env("FLOWER_UNAUTHENTICATED_API", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Flower");
+        self.children.push(flower);
+        port
     }
 
     /// Runs a scenario of python/client.py and returns what it printed.
@@ -498,16 +518,7 @@ fn on_rabbitmq_flower_lists_the_artel_worker_and_its_succeeded_tasks() {
 fn flower_on(transport: Transport) {
     let Some(mut world) = World::on(transport) else { return };
     world.start_artel_worker();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-    let flower = world
-        .python()
-        .args(["-m", "celery", "-A", "app", "flower", &format!("--port={port}"), "--address=127.0.0.1"])
-        .env("FLOWER_UNAUTHENTICATED_API", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start Flower");
-    world.children.push(flower);
+    let port = world.start_flower();
     let node = world.node();
     let seen = world.client_with("flower", &[&port.to_string(), &node]);
     assert_eq!(seen["values"], json!([0, 2, 4]), "{seen}");
@@ -531,16 +542,7 @@ fn on_rabbitmq_flower_lists_a_task_an_artel_client_sent_before_any_worker_takes_
 /// sent with `task_send_sent_event` (which also shows Flower is listening).
 fn flower_lists_sent_on(transport: Transport) {
     let Some(mut world) = World::on(transport) else { return };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-    let flower = world
-        .python()
-        .args(["-m", "celery", "-A", "app", "flower", &format!("--port={port}"), "--address=127.0.0.1"])
-        .env("FLOWER_UNAUTHENTICATED_API", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start Flower");
-    world.children.push(flower);
+    let port = world.start_flower();
     let port = port.to_string();
     assert_eq!(world.client_with("flower_lists_sent", &[&port]), json!(["app.add", "PENDING"]), "from Python");
     let call = |url: &str| {
@@ -574,7 +576,7 @@ fn exporter_on(transport: Transport) {
     let Some(mut world) = World::on(transport) else { return };
     world.start_artel_worker();
     world.start_python_worker_with(&["-E", "--without-heartbeat"]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let port = free_port();
     let options = json!({"global_keyprefix": world.prefix}).to_string();
     let broker = match transport {
         Transport::Redis => redis_url(),
