@@ -99,10 +99,13 @@ pub enum TaskErrorKind {
     /// The message was delivered `max_deliveries` times and its worker died each time
     /// (crash, out of memory, kill): it is quarantined rather than run again.
     WorkerLost,
+    /// The task asked that nothing be recorded of this run (Celery's `Ignore`): its
+    /// message is acknowledged and no state is stored.
+    Ignored,
 }
 
 /// (kind, Celery exception name, Python module) for the kinds with a fixed exception.
-const KIND_EXCEPTIONS: [(TaskErrorKind, &str, &str); 8] = [
+const KIND_EXCEPTIONS: [(TaskErrorKind, &str, &str); 9] = [
     (TaskErrorKind::InvalidArguments, "TypeError", "builtins"),
     (TaskErrorKind::NotRegistered, "NotRegistered", "celery.exceptions"),
     (TaskErrorKind::InvalidMessage, "DecodeError", "kombu.exceptions"),
@@ -111,6 +114,7 @@ const KIND_EXCEPTIONS: [(TaskErrorKind, &str, &str); 8] = [
     (TaskErrorKind::Revoked, "TaskRevokedError", "celery.exceptions"),
     (TaskErrorKind::Retry, "Retry", "celery.exceptions"),
     (TaskErrorKind::WorkerLost, "WorkerLostError", "billiard.exceptions"),
+    (TaskErrorKind::Ignored, "Ignore", "celery.exceptions"),
 ];
 
 /// Celery's exceptions a Python task run by artel may end with.

@@ -242,6 +242,11 @@ impl Dispatcher {
             Err(error) if error.kind() == TaskErrorKind::InvalidArguments => {
                 Box::pin(self.reject(delivery, &id, error, &embed)).await;
             }
+            Err(error) if error.kind() == TaskErrorKind::Ignored => {
+                self.settled(delivery.message(), Outcome::Ignored);
+                tracing::info!(%task, %id, "ignored: nothing recorded, as the task asked");
+                settle(delivery.ack().await, &id);
+            }
             Err(error) if error.kind() == TaskErrorKind::WorkerLost && options.reject_on_worker_lost == Some(true) => {
                 tracing::warn!(%task, %id, %error, "its child process died; the message comes back after its lease (reject_on_worker_lost)");
                 self.settled(delivery.message(), Outcome::HandedBack);

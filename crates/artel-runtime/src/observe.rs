@@ -90,7 +90,7 @@ impl Dispatcher {
             Outcome::DeadLettered => Some(&self.stats.rejected),
             Outcome::Expired => Some(&self.stats.expired),
             Outcome::Revoked => Some(&self.stats.revoked),
-            Outcome::Deferred | Outcome::HandedBack => None,
+            Outcome::Deferred | Outcome::HandedBack | Outcome::Ignored => None,
         };
         if let Some(counter) = counter {
             counter.fetch_add(1, Ordering::Relaxed);

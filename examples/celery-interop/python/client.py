@@ -433,6 +433,10 @@ def python_tasks(queue):
     while progress.state != "PROGRESS" and time.time() < deadline:
         time.sleep(0.05)
     shown = (progress.state, progress.info)
+    ignored = app.send_task("pt.ignored", queue=queue)
+    while ignored.state != "CUSTOM" and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(1)  # nothing recorded after Ignore: the state stays the task's own
     steps = chain(app.signature("pt.add", args=(1, 2), queue=queue), app.signature("pt.add", args=(3,), queue=queue))
     return {
         "add": outcome("pt.add", 2, 3),
@@ -444,6 +448,7 @@ def python_tasks(queue):
         "abort": outcome("pt.abort"),
         "after_abort": outcome("pt.add", 20, 22),
         "progress": {"shown": list(shown), "value": progress.get(timeout=WAIT)},
+        "ignored": [ignored.state, ignored.info],
         "soft": outcome("pt.soft"),
         "soft_uncaught": outcome("pt.soft_uncaught"),
         "chain": steps.apply_async().get(timeout=WAIT),

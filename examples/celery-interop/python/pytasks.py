@@ -3,7 +3,7 @@
 import os
 import time
 
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
 from app import app
 
@@ -60,3 +60,9 @@ def soft():
 @app.task(name="pt.soft_uncaught", soft_time_limit=0.3)
 def soft_uncaught():
     time.sleep(5)
+
+
+@app.task(name="pt.ignored", bind=True)
+def ignored(self):
+    self.update_state(state="CUSTOM", meta={"kept": True})
+    raise Ignore()

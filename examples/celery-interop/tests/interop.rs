@@ -603,8 +603,8 @@ fn exporter_on(transport: Transport) {
 }
 
 /// `artel worker --python pytasks:app` runs ordinary Celery tasks (plain, `bind=True`
-/// with `self.request`, `self.retry` and `update_state`, `autoretry_for`, a soft time
-/// limit caught and not, an exception, `os.abort()`, a chain) in Python children, and every outcome reads back through `AsyncResult` as it does from a
+/// with `self.request`, `self.retry` and `update_state`, `autoretry_for`, `Ignore`, a
+/// soft time limit caught and not, an exception, `os.abort()`, a chain) in Python children, and every outcome reads back through `AsyncResult` as it does from a
 /// Celery prefork worker running the same app beside it (issue 21's first step).
 #[test]
 fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefork_does() {
@@ -645,6 +645,7 @@ fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefo
     let progress = json!({"shown": ["PROGRESS", {"done": 1}], "value": "finished"});
     assert_eq!(by_artel["progress"], progress, "update_state is visible to AsyncResult.info: {by_artel}");
     assert_eq!(by_artel["chain"], json!(6), "a chain of Python tasks: {by_artel}");
+    assert_eq!(by_artel["ignored"], json!(["CUSTOM", {"kept": true}]), "Ignore records nothing: {by_artel}");
     let soft = json!({"value": "cleaned up", "state": "SUCCESS"});
     assert_eq!(by_artel["soft"], soft, "SoftTimeLimitExceeded raised in the task: {by_artel}");
     assert_eq!(by_artel["soft_uncaught"]["type"], json!("SoftTimeLimitExceeded"), "{by_artel}");

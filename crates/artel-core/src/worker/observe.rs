@@ -27,11 +27,13 @@ pub enum Outcome {
     Deferred,
     /// The worker stopped: the message went back to the queue.
     HandedBack,
+    /// The task asked that nothing be recorded (Celery's `Ignore`).
+    Ignored,
 }
 
 impl Outcome {
     /// The label value: `succeeded`, `failed`, `retried`, `dead_lettered`, `expired`,
-    /// `revoked`, `deferred`, `handed_back`.
+    /// `revoked`, `deferred`, `handed_back`, `ignored`.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Succeeded => "succeeded",
@@ -42,6 +44,7 @@ impl Outcome {
             Outcome::Revoked => "revoked",
             Outcome::Deferred => "deferred",
             Outcome::HandedBack => "handed_back",
+            Outcome::Ignored => "ignored",
         }
     }
 }

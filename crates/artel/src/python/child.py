@@ -82,6 +82,7 @@ def failure(exc_type, message, trace=None, retry_after_ms=None):
 
 def run(app, call):
     from celery.app.task import Context
+    from celery.exceptions import Ignore
 
     task = app.tasks.get(call.get("task"))
     if task is None:
@@ -97,6 +98,8 @@ def run(app, call):
         value = task.run(*args, **kwargs)
         json.dumps(value)
         return {"Ok": value}
+    except Ignore:
+        return failure("Ignore", "")
     except RetryAsked as asked:
         message = f"Retry in {asked.countdown}s" + (f": {asked.exc!r}" if asked.exc else "")
         return failure("Retry", message, retry_after_ms=asked.countdown * 1000)
