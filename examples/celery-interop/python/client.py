@@ -449,6 +449,8 @@ def python_tasks(queue):
         "after_abort": outcome("pt.add", 20, 22),
         "progress": {"shown": list(shown), "value": progress.get(timeout=WAIT)},
         "ignored": [ignored.state, ignored.info],
+        # Two children, each replaced past 150 MiB: six calls of 60 MB need a third child.
+        "leak_recycled": len({app.send_task("pt.leak", queue=queue).get(timeout=WAIT) for _ in range(6)}) > 2,
         "soft": outcome("pt.soft"),
         "soft_uncaught": outcome("pt.soft_uncaught"),
         "chain": steps.apply_async().get(timeout=WAIT),

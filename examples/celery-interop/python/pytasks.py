@@ -66,3 +66,13 @@ def soft_uncaught():
 def ignored(self):
     self.update_state(state="CUSTOM", meta={"kept": True})
     raise Ignore()
+
+
+_LEAKED = []
+
+
+@app.task(name="pt.leak")
+def leak():
+    """Keeps 60 MB more each call: the worker replaces the child past its memory limit."""
+    _LEAKED.append(bytearray(60 * 1024 * 1024))
+    return os.getpid()

@@ -614,7 +614,7 @@ fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefo
         .env("ARTEL_TEST_PREFIX", &world.prefix)
         .env("ARTEL_REDIS_URL", redis_url())
         .args(["--broker", &world.url(), "worker", "-Q", &world.rs, "-n", &world.node(), "-c", "2"])
-        .args(["--python", "pytasks:app", "--python-exe"])
+        .args(["--max-memory-per-child", "150MiB", "--python", "pytasks:app", "--python-exe"])
         .arg(&world.python)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -624,6 +624,7 @@ fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefo
     let celery = world
         .python()
         .args(["-m", "celery", "-A", "pytasks", "worker", "-Q", &world.py, "-P", "prefork", "-c", "2", "-l", "warning"])
+        .args(["--max-memory-per-child", "153600"]) // KiB
         .args(["--without-mingle", "--without-gossip", "--without-heartbeat", "-n", &world.py_node()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -646,6 +647,7 @@ fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefo
     assert_eq!(by_artel["progress"], progress, "update_state is visible to AsyncResult.info: {by_artel}");
     assert_eq!(by_artel["chain"], json!(6), "a chain of Python tasks: {by_artel}");
     assert_eq!(by_artel["ignored"], json!(["CUSTOM", {"kept": true}]), "Ignore records nothing: {by_artel}");
+    assert_eq!(by_artel["leak_recycled"], json!(true), "a child past --max-memory-per-child is replaced");
     let soft = json!({"value": "cleaned up", "state": "SUCCESS"});
     assert_eq!(by_artel["soft"], soft, "SoftTimeLimitExceeded raised in the task: {by_artel}");
     assert_eq!(by_artel["soft_uncaught"]["type"], json!("SoftTimeLimitExceeded"), "{by_artel}");
