@@ -451,6 +451,7 @@ def python_tasks(queue):
         "ignored": [ignored.state, ignored.info],
         # Two children, each replaced past 150 MiB: six calls of 60 MB need a third child.
         "leak_recycled": len({app.send_task("pt.leak", queue=queue).get(timeout=WAIT) for _ in range(6)}) > 2,
+        "hard": outcome("pt.hard"),
         "soft": outcome("pt.soft"),
         "soft_uncaught": outcome("pt.soft_uncaught"),
         "chain": steps.apply_async().get(timeout=WAIT),

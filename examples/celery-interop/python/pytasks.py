@@ -76,3 +76,8 @@ def leak():
     """Keeps 60 MB more each call: the worker replaces the child past its memory limit."""
     _LEAKED.append(bytearray(60 * 1024 * 1024))
     return os.getpid()
+
+
+@app.task(name="pt.hard", time_limit=0.5)
+def hard():
+    time.sleep(5)

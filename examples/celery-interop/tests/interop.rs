@@ -604,7 +604,7 @@ fn exporter_on(transport: Transport) {
 
 /// `artel worker --python pytasks:app` runs ordinary Celery tasks (plain, `bind=True`
 /// with `self.request`, `self.retry` and `update_state`, `autoretry_for`, `Ignore`, a
-/// soft time limit caught and not, an exception, `os.abort()`, a chain) in Python children, and every outcome reads back through `AsyncResult` as it does from a
+/// soft time limit caught and not, a hard one, an exception, `os.abort()`, a chain) in Python children, and every outcome reads back through `AsyncResult` as it does from a
 /// Celery prefork worker running the same app beside it (issue 21's first step).
 #[test]
 fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefork_does() {
@@ -651,9 +651,11 @@ fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefo
     let soft = json!({"value": "cleaned up", "state": "SUCCESS"});
     assert_eq!(by_artel["soft"], soft, "SoftTimeLimitExceeded raised in the task: {by_artel}");
     assert_eq!(by_artel["soft_uncaught"]["type"], json!("SoftTimeLimitExceeded"), "{by_artel}");
+    assert_eq!(by_artel["hard"]["type"], json!("TimeLimitExceeded"), "the child was killed: {by_artel}");
     // The one difference: how each words a child's death.
     for seen in [&mut by_artel, &mut by_celery] {
         seen["abort"]["message"].take();
+        seen["hard"]["message"].take();
     }
     assert_eq!(by_artel, by_celery, "artel and Celery prefork read the same");
     let node = world.node();
