@@ -602,10 +602,12 @@ fn exporter_on(transport: Transport) {
     assert_eq!(exported, expected);
 }
 
-/// `artel worker --python pytasks:app` runs ordinary Celery tasks (plain, `bind=True`
-/// with `self.request`, `self.retry` and `update_state`, `autoretry_for`, `Ignore`, a
-/// soft time limit caught and not, a hard one, an exception, `os.abort()`, a chain) in Python children, and every outcome reads back through `AsyncResult` as it does from a
-/// Celery prefork worker running the same app beside it (issue 21's first step).
+/// `artel worker --python pytasks:app` runs ordinary Celery tasks in Python children
+/// (plain, `bind=True` with `self.request`, `self.retry` and `update_state`,
+/// `autoretry_for`, `Ignore`, a soft time limit caught and not, a hard one, an exception,
+/// `os.abort()`, a leak past `--max-memory-per-child`, a chain), and every outcome reads
+/// back through `AsyncResult` as it does from a Celery prefork worker running the same
+/// app beside it.
 #[test]
 fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefork_does() {
     let Some(mut world) = World::new() else { return };
