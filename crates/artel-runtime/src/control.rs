@@ -77,7 +77,8 @@ impl WorkerControl for Handle {
         let executor = &self.executor;
         let secs = |limit: Option<std::time::Duration>| limit.map(|d| d.as_secs_f64());
         let json = serde_json::json!({
-            "worker_concurrency": self.concurrency(),
+            // Celery counts processes where tasks run in them.
+            "worker_concurrency": self.processes().map_or(self.concurrency(), |children| children.size),
             "worker_prefetch_multiplier": (self.prefetch / self.concurrency()).max(1),
             "worker_pool": if executor.processes.is_some() { "processes" } else { "artel" },
             "task_queues": self.queues(),
