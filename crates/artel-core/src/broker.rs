@@ -76,6 +76,11 @@ pub trait Holdings: Send + Sync + fmt::Debug {
 
     /// Waiting for their ETA.
     fn scheduled(&self) -> Vec<HeldTask>;
+
+    /// Lets `delta` more (negative: fewer) messages be delivered ahead, where the broker
+    /// counts running ones against the prefetch (RabbitMQ's QoS), so slots added by
+    /// `pool_grow` get messages (Celery raises its prefetch so too). Others need nothing.
+    fn resize_prefetch(&self, _delta: i64) {}
 }
 
 /// A message received and not started, as `inspect reserved`/`scheduled` list it.

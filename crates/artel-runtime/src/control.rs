@@ -137,6 +137,9 @@ impl WorkerControl for Handle {
 
     fn resize(&self, delta: i64) -> usize {
         let size = self.executor.slots.resize(delta);
+        if let Some(holdings) = self.executor.holdings() {
+            holdings.resize_prefetch(delta);
+        }
         // Children and slots grow and shrink together: a child without a slot idles.
         if let Some((pool, _)) = &self.executor.processes {
             pool.resize(delta);

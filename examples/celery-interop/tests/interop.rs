@@ -395,7 +395,16 @@ fn a_failed_tasks_traceback_reaches_python_and_the_celery_cli() {
 
 #[test]
 fn rate_and_time_limits_set_by_remote_control_apply_in_the_worker() {
-    let Some(mut world) = World::on(Transport::Redis) else { return };
+    rate_and_time_limits_set_by_remote_control_apply_in_the_worker_on(Transport::Redis);
+}
+
+#[test]
+fn on_rabbitmq_rate_and_time_limits_set_by_remote_control_apply_in_the_worker() {
+    rate_and_time_limits_set_by_remote_control_apply_in_the_worker_on(Transport::RabbitMq);
+}
+
+fn rate_and_time_limits_set_by_remote_control_apply_in_the_worker_on(transport: Transport) {
+    let Some(mut world) = World::on(transport) else { return };
     world.start_artel_worker();
     world.start_python_worker();
     for (node, task, queue) in [(world.node(), "app.add", &world.rs), (world.py_node(), "py.mul", &world.py)] {
@@ -451,7 +460,16 @@ fn inspect_held_on(transport: Transport) {
 
 #[test]
 fn add_consumer_and_cancel_consumer_change_what_a_worker_serves() {
-    let Some(mut world) = World::on(Transport::Redis) else { return };
+    add_consumer_and_cancel_consumer_change_what_a_worker_serves_on(Transport::Redis);
+}
+
+#[test]
+fn on_rabbitmq_add_consumer_and_cancel_consumer_change_what_a_worker_serves() {
+    add_consumer_and_cancel_consumer_change_what_a_worker_serves_on(Transport::RabbitMq);
+}
+
+fn add_consumer_and_cancel_consumer_change_what_a_worker_serves_on(transport: Transport) {
+    let Some(mut world) = World::on(transport) else { return };
     world.start_artel_worker();
     world.start_python_worker();
     for (node, task, queue) in [(world.node(), "app.add", &world.rs), (world.py_node(), "py.mul", &world.py)] {
@@ -468,7 +486,16 @@ fn add_consumer_and_cancel_consumer_change_what_a_worker_serves() {
 
 #[test]
 fn pool_grow_and_shrink_change_how_many_tasks_an_artel_worker_runs_at_once() {
-    let Some(mut world) = World::on(Transport::Redis) else { return };
+    pool_grow_and_shrink_change_how_many_tasks_an_artel_worker_runs_at_once_on(Transport::Redis);
+}
+
+#[test]
+fn on_rabbitmq_pool_grow_and_shrink_change_how_many_tasks_an_artel_worker_runs_at_once() {
+    pool_grow_and_shrink_change_how_many_tasks_an_artel_worker_runs_at_once_on(Transport::RabbitMq);
+}
+
+fn pool_grow_and_shrink_change_how_many_tasks_an_artel_worker_runs_at_once_on(transport: Transport) {
+    let Some(mut world) = World::on(transport) else { return };
     world.start_artel_worker_with(&["-c", "1"]);
     let node = world.node();
     assert_eq!(world.client("call_add"), json!(5), "the worker is up");
@@ -480,7 +507,16 @@ fn pool_grow_and_shrink_change_how_many_tasks_an_artel_worker_runs_at_once() {
 
 #[test]
 fn remote_control_patterns_address_workers_as_kombu_matches_them() {
-    let Some(mut world) = World::on(Transport::Redis) else { return };
+    remote_control_patterns_address_workers_as_kombu_matches_them_on(Transport::Redis);
+}
+
+#[test]
+fn on_rabbitmq_remote_control_patterns_address_workers_as_kombu_matches_them() {
+    remote_control_patterns_address_workers_as_kombu_matches_them_on(Transport::RabbitMq);
+}
+
+fn remote_control_patterns_address_workers_as_kombu_matches_them_on(transport: Transport) {
+    let Some(mut world) = World::on(transport) else { return };
     world.start_artel_worker();
     world.start_python_worker_with(&[]);
     assert_eq!(world.client("call_add"), json!(5), "the worker is up");

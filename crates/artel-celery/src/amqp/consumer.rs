@@ -9,6 +9,7 @@ use futures_core::Stream;
 use lapin::Channel;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
@@ -47,6 +48,25 @@ type Arrived = Arc<Mutex<Vec<(u64, HeldTask)>>>;
 struct HeldView {
     arrived: Arrived,
     held: Arc<Mutex<Held>>,
+    prefetch: Prefetch,
+}
+
+/// A consumer's prefetch, as remote control may change it, and the channel it applies to.
+#[derive(Debug, Clone)]
+struct Prefetch {
+    channel: Channel,
+    count: Arc<AtomicUsize>,
+}
+
+impl Prefetch {
+    /// Tells RabbitMQ the prefetch plus one for each of `held` ETA messages, which must
+    /// never use it up (Celery does the same).
+    async fn apply(&self, held: usize) {
+        let count = u16::try_from(self.count.load(Ordering::Relaxed) + held).unwrap_or(u16::MAX);
+        if let Err(e) = self.channel.basic_qos(count, GLOBAL_QOS).await {
+            tracing::warn!(error = %e, "could not change the prefetch");
+        }
+    }
 }
 
 impl HeldView {
@@ -70,6 +90,16 @@ impl Holdings for HeldView {
         scheduled.extend(self.arrived(true));
         scheduled
     }
+
+    fn resize_prefetch(&self, delta: i64) {
+        let resized = |n: usize| usize::try_from(i64::try_from(n).unwrap_or(i64::MAX).saturating_add(delta)).ok();
+        let _ =
+            self.prefetch.count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| resized(n).map(|n| n.max(1)));
+        let (prefetch, held) = (self.prefetch.clone(), lock(&self.held).len());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { prefetch.apply(held).await });
+        }
+    }
 }
 
 impl Drop for ChannelCloser {
@@ -88,7 +118,7 @@ pub(crate) struct AmqpConsumer {
     channel: Channel,
     closer: Arc<ChannelCloser>,
     tags: Vec<String>,
-    prefetch: u16,
+    prefetch: Prefetch,
     inbox: mpsc::Receiver<BrokerResult<Received>>,
     /// Received and not handed out yet (what `inbox` holds), to list.
     arrived: Arrived,
@@ -123,6 +153,7 @@ impl AmqpConsumer {
             tags.push(tag);
         }
         let closer = Arc::new(ChannelCloser(channel.clone()));
+        let prefetch = Prefetch { channel: channel.clone(), count: Arc::new(AtomicUsize::new(usize::from(prefetch))) };
         Ok(Self { broker, channel, closer, tags, prefetch, inbox, arrived, held: Arc::default(), readers })
     }
 
@@ -130,10 +161,7 @@ impl AmqpConsumer {
     /// never use up the prefetch.
     async fn adjust_prefetch(&self) {
         let held = lock(&self.held).len();
-        let count = u16::try_from(usize::from(self.prefetch) + held).unwrap_or(u16::MAX);
-        if let Err(e) = self.channel.basic_qos(count, GLOBAL_QOS).await {
-            tracing::warn!(error = %e, "could not adjust the prefetch for held ETA messages");
-        }
+        self.prefetch.apply(held).await;
     }
 
     fn deliver(&self, message: Message, acker: lapin::acker::Acker, deliveries: u32) -> Delivery {
@@ -212,7 +240,8 @@ impl Consumer for AmqpConsumer {
     }
 
     fn holdings(&self) -> Option<Arc<dyn Holdings>> {
-        Some(Arc::new(HeldView { arrived: self.arrived.clone(), held: self.held.clone() }))
+        let (arrived, held, prefetch) = (self.arrived.clone(), self.held.clone(), self.prefetch.clone());
+        Some(Arc::new(HeldView { arrived, held, prefetch }))
     }
 }
 
