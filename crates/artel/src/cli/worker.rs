@@ -235,7 +235,7 @@ pub(crate) async fn run(
     let off: Vec<&str> = crate::builtins::GUARDED
         .iter()
         .map(|(name, _)| *name)
-        .filter(|name| !args.enable.iter().any(|e| e == name))
+        .filter(|name| python.is_none() && !args.enable.iter().any(|e| e == name))
         .collect();
     tracing::info!(
         worker = %name,
