@@ -204,9 +204,8 @@ impl Dispatcher {
         let call = match in_child {
             Some((pool, _)) => {
                 let run = crate::process::Run {
-                    id: &id,
-                    task: &task,
-                    retries: headers.retries,
+                    message: delivery.message(),
+                    deliveries: delivery.deliveries(),
                     soft_time_limit: limits.soft,
                 };
                 crate::process::run_in_child(pool, run, body.args, body.kwargs)

@@ -10,7 +10,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use artel_core::{Arguments, BoxFuture, Context, Registry, TaskError, TaskErrorKind};
+use artel_core::{Arguments, BoxFuture, Context, Message, Registry, TaskError, TaskErrorKind};
 use artel_pool::{Functions, Handle, JobError, ProcessPool};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -69,15 +69,40 @@ struct Call {
     /// Seconds after which a Python child raises `SoftTimeLimitExceeded` in the task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     soft_time_limit: Option<f64>,
+    /// The rest of a Python task's `self.request`: `root_id`, `parent_id`, `group`,
+    /// `eta`, `expires`, `correlation_id`, `reply_to`, `origin`, `delivery_info`.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    request: Value,
 }
 
-/// Which run of which task a child call is.
+/// Which run of which message a child call is.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Run<'a> {
-    pub(crate) id: &'a str,
-    pub(crate) task: &'a str,
-    pub(crate) retries: u32,
+    pub(crate) message: &'a Message,
+    /// Its delivery's count (a second or later delivery is `redelivered`).
+    pub(crate) deliveries: u32,
     pub(crate) soft_time_limit: Option<Duration>,
+}
+
+impl Run<'_> {
+    /// What Celery's `self.request` holds of the message beyond id, arguments and retries.
+    fn request(&self) -> Value {
+        let (h, p) = (&self.message.headers, &self.message.properties);
+        let routing_key = match p.delivery_info.routing_key.as_str() {
+            "" => self.message.queue(),
+            key => key,
+        };
+        serde_json::json!({
+            "root_id": h.root_id, "parent_id": h.parent_id, "group": h.group, "group_index": h.group_index,
+            "eta": h.eta.as_ref().map(artel_core::time::to_iso),
+            "expires": h.expires.as_ref().map(artel_core::time::to_iso),
+            "correlation_id": p.correlation_id, "reply_to": p.reply_to, "origin": h.origin,
+            "delivery_info": {
+                "exchange": p.delivery_info.exchange, "routing_key": routing_key, "priority": p.priority,
+                "redelivered": self.deliveries > 1,
+            },
+        })
+    }
 }
 
 /// A task error as it travels back.
@@ -152,15 +177,17 @@ pub(crate) fn run_in_child(
     args: Vec<Value>,
     kwargs: Map<String, Value>,
 ) -> BoxFuture<'static, Result<Value, TaskError>> {
+    let headers = &run.message.headers;
     let call = Call {
-        id: run.id.to_owned(),
-        task: run.task.to_owned(),
+        id: headers.id.clone(),
+        task: headers.task.clone(),
         args,
         kwargs,
-        retries: run.retries,
+        retries: headers.retries,
         soft_time_limit: run.soft_time_limit.map(|limit| limit.as_secs_f64()),
+        request: run.request(),
     };
-    let task = run.task;
+    let task = headers.task.as_str();
     let submitted = serde_json::to_value(&call)
         .map_err(TaskError::msg)
         .and_then(|call| pool.submit(task, call).map_err(TaskError::msg));

@@ -441,7 +441,11 @@ def python_tasks(queue):
     return {
         "add": outcome("pt.add", 2, 3),
         "whoami": {"own_id": seen["id"] == whoami.id, "retries": seen["retries"], "args": seen["args"],
-                   "kwargs": seen["kwargs"], "hostname": bool(seen["hostname"])},
+                   "kwargs": seen["kwargs"], "hostname": bool(seen["hostname"]),
+                   "root_is_self": seen["root_id"] == whoami.id, "parent_id": seen["parent_id"],
+                   "correlation_is_id": seen["correlation_id"] == whoami.id, "eta": seen["eta"],
+                   "routed_to_queue": seen["delivery_info"]["routing_key"] == queue,
+                   "redelivered": seen["delivery_info"]["redelivered"]},
         "flaky": outcome("pt.flaky", 2),
         "auto": outcome("pt.auto"),
         "boom": outcome("pt.boom"),

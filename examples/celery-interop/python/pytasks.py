@@ -15,8 +15,10 @@ def add(x, y):
 
 @app.task(name="pt.whoami", bind=True)
 def whoami(self, *args, **kwargs):
-    return {"id": self.request.id, "retries": self.request.retries, "hostname": self.request.hostname,
-            "args": list(self.request.args), "kwargs": self.request.kwargs}
+    r = self.request
+    return {"id": r.id, "retries": r.retries, "hostname": r.hostname, "args": list(r.args), "kwargs": r.kwargs,
+            "root_id": r.root_id, "parent_id": r.parent_id, "correlation_id": r.correlation_id, "eta": r.eta,
+            "delivery_info": {key: (r.delivery_info or {}).get(key) for key in ("routing_key", "redelivered")}}
 
 
 @app.task(name="pt.flaky", bind=True, max_retries=5)

@@ -674,7 +674,11 @@ fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefo
     let mut by_celery = world.client_with("python_tasks", &[&py]);
     assert_eq!(by_artel["add"], json!({"value": 5, "state": "SUCCESS"}), "{by_artel}");
     assert_eq!(by_artel["flaky"], json!({"value": 2, "state": "SUCCESS"}), "retried twice by the worker: {by_artel}");
-    let whoami = json!({"own_id": true, "retries": 0, "args": [1, "two"], "kwargs": {"k": 3}, "hostname": true});
+    let whoami = json!({
+        "own_id": true, "retries": 0, "args": [1, "two"], "kwargs": {"k": 3}, "hostname": true,
+        "root_is_self": true, "parent_id": null, "correlation_is_id": true, "eta": null, "routed_to_queue": true,
+        "redelivered": false,
+    });
     assert_eq!(by_artel["whoami"], whoami, "self.request: {by_artel}");
     let auto = json!({"state": "FAILURE", "type": "ValueError", "message": "still broken", "traceback": false});
     assert_eq!(by_artel["auto"], auto, "autoretry_for, then the error itself: {by_artel}");

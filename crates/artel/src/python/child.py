@@ -5,7 +5,7 @@ Started by `artel worker --python MODULE:APP` (never by hand) as
 `python child.py list MODULE:APP` prints the app's tasks and their options as JSON.
 
 Frames both ways: a 4-byte big-endian length, then JSON. A call is
-{"task", "args": {"id", "task", "args", "kwargs", "retries", "soft_time_limit"}}; the answer is
+{"task", "args": {"id", "task", "args", "kwargs", "retries", "soft_time_limit", "request"}}; the answer is
 {"Ok": value} or {"Err": failure}, the failure a JSON string of {"exc_type",
 "message", "traceback", "retry_after_ms"}. The worker does the rest: broker, acks,
 results, retries (`self.retry()` asks it for one), limits and events.
@@ -88,8 +88,9 @@ def run(app, call):
     if task is None:
         return failure("NotRegistered", repr(call.get("task")))
     args, kwargs = call.get("args") or [], call.get("kwargs") or {}
-    request = Context(id=call.get("id"), task=task.name, args=args, kwargs=kwargs, retries=call.get("retries", 0),
-                      hostname=os.environ.get("ARTEL_WORKER_NAME"), called_directly=False, is_eager=False)
+    request = Context(call.get("request") or {}, id=call.get("id"), task=task.name, args=args, kwargs=kwargs,
+                      retries=call.get("retries", 0), hostname=os.environ.get("ARTEL_WORKER_NAME"),
+                      called_directly=False, is_eager=False)
     task.request_stack.push(request)
     soft = call.get("soft_time_limit")
     try:
