@@ -462,6 +462,17 @@ def python_tasks(queue):
     }
 
 
+def three_kinds_chain(python_by_artel, python_by_celery, rust_by_artel):
+    """One chain over three workers: a Python task run by artel, a Python task run by
+    Celery, a Rust task run by artel: (1 + 2) * 10 + 5."""
+    steps = chain(
+        app.signature("pt.add", args=(1, 2), queue=python_by_artel),
+        app.signature("py.mul", args=(10,), queue=python_by_celery),
+        app.signature("app.add", args=(5,), queue=rust_by_artel),
+    )
+    return steps.apply_async().get(timeout=WAIT)
+
+
 def saved_group():
     """A group of artel tasks, saved by Python; prints its id for artel to restore."""
     result = group(add(i, 100) for i in range(3)).apply_async()

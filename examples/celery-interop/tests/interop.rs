@@ -643,7 +643,7 @@ fn exporter_on(transport: Transport) {
 /// `autoretry_for`, `Ignore`, a soft time limit caught and not, a hard one, an exception,
 /// `os.abort()`, a leak past `--max-memory-per-child`, a chain), and every outcome reads
 /// back through `AsyncResult` as it does from a Celery prefork worker running the same
-/// app beside it.
+/// app beside it; one chain runs over both and a Rust artel worker.
 #[test]
 fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefork_does() {
     let Some(mut world) = World::new() else { return };
@@ -670,6 +670,15 @@ fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefo
         .expect("start the Celery prefork worker");
     world.children.push(celery);
     let (rs, py) = (world.rs.clone(), world.py.clone());
+    let rust = Command::new(env!("CARGO_BIN_EXE_celery-interop"))
+        .args(["--broker", &world.url(), "worker", "-Q", "rust", "-n", &format!("rust-{}", world.node()), "-c", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the Rust artel worker");
+    world.children.push(rust);
+    let mixed = world.client_with("three_kinds_chain", &[&rs, &py, "rust"]);
+    assert_eq!(mixed, json!(35), "Python by artel, Python by Celery, Rust by artel in one chain");
     let mut by_artel = world.client_with("python_tasks", &[&rs]);
     let mut by_celery = world.client_with("python_tasks", &[&py]);
     assert_eq!(by_artel["add"], json!({"value": 5, "state": "SUCCESS"}), "{by_artel}");
