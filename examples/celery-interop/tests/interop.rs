@@ -658,6 +658,7 @@ fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefo
         .stderr(Stdio::null())
         .spawn()
         .expect("start the artel worker");
+    let artel_pid = artel.id();
     world.children.push(artel);
     let celery = world
         .python()
@@ -714,6 +715,21 @@ fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefo
     let out = world.python().args(inspect).output().expect("run celery inspect registered");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("pt.whoami") && stdout.contains("py.mul"), "the Python tasks are registered: {stdout}");
+    // A warm stop removes the children's private directory.
+    let private = format!("artel-python-{artel_pid}-");
+    let left = || {
+        std::fs::read_dir(std::env::temp_dir())
+            .map(|dir| dir.flatten().any(|e| e.file_name().to_string_lossy().starts_with(&private)))
+            .unwrap_or(false)
+    };
+    assert!(left(), "the worker keeps its children's module in a private directory");
+    let status = Command::new("kill").args(["-TERM", &artel_pid.to_string()]).status().expect("kill");
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while left() {
+        assert!(std::time::Instant::now() < deadline, "the worker's private directory outlived it");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,6 +23,23 @@ use serde_json::Value;
 /// The child module, written next to nothing else in a private directory.
 const CHILD: &str = include_str!("child.py");
 
+/// The private directories' names: this, the worker's pid, a random number.
+const DIR_PREFIX: &str = "artel-python-";
+
+/// Removes the directories of workers that are gone (killed before they could remove
+/// their own); a directory whose pid is alive, whoever it is now, is kept.
+fn remove_stale(temp: &Path) {
+    let Ok(entries) = std::fs::read_dir(temp) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name.to_str().and_then(|name| name.strip_prefix(DIR_PREFIX)).and_then(|rest| rest.split('-').next());
+        let Some(pid) = pid.and_then(|pid| pid.parse::<u32>().ok()) else { continue };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Why a Python app could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -87,7 +104,8 @@ impl PythonApp {
     /// Imports `spec` (`MODULE:APP`, as `celery -A` takes it, from the current directory)
     /// with `python` and reads its tasks.
     pub fn load(spec: &str, python: &Path) -> Result<Self, PythonError> {
-        let dir = std::env::temp_dir().join(format!("artel-python-{}-{}", std::process::id(), fastrand::u64(..)));
+        remove_stale(&std::env::temp_dir());
+        let dir = std::env::temp_dir().join(format!("{DIR_PREFIX}{}-{}", std::process::id(), fastrand::u64(..)));
         let write = |source| PythonError::Write { path: dir.clone(), source };
         std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700).create(&dir).map_err(write)?;
         let mut app = Self { spec: spec.to_owned(), python: python.to_owned(), dir, tasks: Vec::new() };
