@@ -106,17 +106,29 @@ impl World {
         }
     }
 
+    /// The broker URL as Python (kombu) names it.
+    fn python_broker(&self) -> String {
+        match self.transport {
+            Transport::Redis => redis_url(),
+            Transport::RabbitMq => amqp_url_on(self.vhost()),
+        }
+    }
+
+    /// The Python interpreter, where python/app.py finds this world.
     fn python(&self) -> Command {
-        let mut command = Command::new(&self.python);
+        self.in_python_dir(&self.python)
+    }
+
+    /// `program` run from python/ with this world's settings, as python/app.py reads them.
+    fn in_python_dir(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
         command
             .current_dir(python_dir())
             .env("ARTEL_TEST_PREFIX", &self.prefix)
             .env("ARTEL_REDIS_URL", redis_url())
+            .env("ARTEL_TEST_BROKER", self.python_broker())
             .env("ARTEL_RS_QUEUE", &self.rs)
             .env("ARTEL_PY_QUEUE", &self.py);
-        if self.transport == Transport::RabbitMq {
-            command.env("ARTEL_TEST_BROKER", amqp_url_on(self.vhost()));
-        }
         command
     }
 
@@ -614,10 +626,7 @@ fn exporter_on(transport: Transport) {
     world.start_python_worker_with(&["-E", "--without-heartbeat"]);
     let port = free_port();
     let options = json!({"global_keyprefix": world.prefix}).to_string();
-    let broker = match transport {
-        Transport::Redis => redis_url(),
-        Transport::RabbitMq => amqp_url_on(world.vhost()),
-    };
+    let broker = world.python_broker();
     let exporter = world
         .python()
         .args(["-m", "celery_prometheus_exporter", "--broker", &broker, "--transport-options", &options])
@@ -647,10 +656,8 @@ fn exporter_on(transport: Transport) {
 #[test]
 fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefork_does() {
     let Some(mut world) = World::new() else { return };
-    let artel = Command::new(env!("CARGO_BIN_EXE_celery-interop"))
-        .current_dir(python_dir())
-        .env("ARTEL_TEST_PREFIX", &world.prefix)
-        .env("ARTEL_REDIS_URL", redis_url())
+    let artel = world
+        .in_python_dir(Path::new(env!("CARGO_BIN_EXE_celery-interop")))
         .args(["--broker", &world.url(), "worker", "-Q", &world.rs, "-n", &world.node(), "-c", "2"])
         .args(["--max-memory-per-child", "150MiB", "--python", "pytasks:app", "--python-exe"])
         .arg(&world.python)
