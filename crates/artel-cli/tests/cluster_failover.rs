@@ -50,6 +50,19 @@ impl Cluster {
             .expect("a live node")
     }
 
+    /// The ports of the live masters.
+    fn masters(&self) -> Vec<String> {
+        self.nodes()
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let live_master = fields.get(2).is_some_and(|f| f.contains("master") && !f.contains("fail"));
+                let address = fields.get(1)?.split('@').next()?;
+                live_master.then(|| address.rsplit_once(':').map(|(_, p)| p.to_owned())).flatten()
+            })
+            .collect()
+    }
+
     /// The port of the master serving the slot of the default queue's keys.
     fn queue_master(&self) -> Option<String> {
         let first = ports(&self.seeds).into_iter().find(|p| !redis_cli(p, &["ping"]).is_empty())?;
@@ -72,14 +85,23 @@ impl Replicated for Cluster {
         format!("redis+cluster://{}?prefix={prefix}&replicas={replicas}&poll_ms=10&lease_ms=3000", self.seeds)
     }
 
-    /// After an earlier run's failover the restarted node needs a moment to sync.
+    /// Every master with a replica in sync (results land on all three), a node an
+    /// earlier run left down started again, and the restarted node given time to sync.
     fn master_in_sync(&self, _prefix: &str) -> String {
+        for port in ports(&self.seeds) {
+            if redis_cli(&port, &["ping"]).is_empty() {
+                self.restart(&port);
+            }
+        }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(port) = self.queue_master().filter(|p| has_replica_in_sync(p)) {
-                return port;
+            let masters = self.masters();
+            if masters.len() == 3 && masters.iter().all(|p| has_replica_in_sync(p)) {
+                if let Some(port) = self.queue_master() {
+                    return port;
+                }
             }
-            assert!(Instant::now() < deadline, "no replica in sync with the queue's master:\n{}", self.nodes());
+            assert!(Instant::now() < deadline, "not every master has a replica in sync:\n{}", self.nodes());
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -117,6 +139,10 @@ impl Replicated for Cluster {
             std::thread::sleep(Duration::from_secs(1));
         }
         eprintln!("{} keys of {prefix} left on the failover cluster", left());
+    }
+
+    fn state(&self) -> String {
+        self.nodes()
     }
 }
 

@@ -180,7 +180,7 @@ async fn the_dashboard_shows_live_work_and_retries_a_dead_letter(url: &str, brok
     let counted = "Number(document.querySelector('[data-card=succeeded] .n')?.textContent) >= 2";
     wait_for(&page, counted, "two tasks succeeded in the last hour").await;
     // A beat takes the lead and notes it; the schedules page names it.
-    let _beat = WorkerProcess(
+    let _beat = WorkerProcess::from(
         Command::new(env!("CARGO_BIN_EXE_artel"))
             .args(["--broker", url, "beat", "--schedule", &schedule.display().to_string()])
             .stdout(Stdio::null())

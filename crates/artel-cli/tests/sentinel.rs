@@ -76,6 +76,11 @@ impl Replicated for Set {
             format!("redis-cli -p {master} --scan --pattern '{prefix}:*' | xargs -r redis-cli -p {master} del");
         let _ = Command::new("sh").args(["-c", &script]).stdout(Stdio::null()).status();
     }
+
+    fn state(&self) -> String {
+        let port = self.master_port();
+        format!("master on {port}:\n{}", redis_cli(&port, &["info", "replication"]))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

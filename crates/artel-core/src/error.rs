@@ -77,7 +77,8 @@ impl std::error::Error for BrokerError {
 }
 
 /// Why a task did not return a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum TaskErrorKind {
     /// The task body returned an error.
@@ -102,10 +103,17 @@ pub enum TaskErrorKind {
     /// The task asked that nothing be recorded of this run (Celery's `Ignore`): its
     /// message is acknowledged and no state is stored.
     Ignored,
+    /// The task rejected its message for good (Celery's `Reject(requeue=False)`): it is
+    /// dead-lettered with the reason and the FAILURE stored, as Celery stores one.
+    Rejected,
+    /// The task handed its message back to be delivered again (Celery's
+    /// `Reject(requeue=True)`); nothing is stored, and the deliveries still count toward
+    /// `max_deliveries`, so a task that always does so ends in the dead letters.
+    Requeued,
 }
 
 /// (kind, Celery exception name, Python module) for the kinds with a fixed exception.
-const KIND_EXCEPTIONS: [(TaskErrorKind, &str, &str); 9] = [
+const KIND_EXCEPTIONS: [(TaskErrorKind, &str, &str); 10] = [
     (TaskErrorKind::InvalidArguments, "TypeError", "builtins"),
     (TaskErrorKind::NotRegistered, "NotRegistered", "celery.exceptions"),
     (TaskErrorKind::InvalidMessage, "DecodeError", "kombu.exceptions"),
@@ -115,6 +123,7 @@ const KIND_EXCEPTIONS: [(TaskErrorKind, &str, &str); 9] = [
     (TaskErrorKind::Retry, "Retry", "celery.exceptions"),
     (TaskErrorKind::WorkerLost, "WorkerLostError", "billiard.exceptions"),
     (TaskErrorKind::Ignored, "Ignore", "celery.exceptions"),
+    (TaskErrorKind::Rejected, "Reject", "celery.exceptions"),
 ];
 
 /// Celery's exceptions a Python task run by artel may end with.
@@ -169,6 +178,16 @@ pub struct TaskError {
     message: String,
     traceback: Option<String>,
     retry_after: Option<std::time::Duration>,
+    raised: Option<Box<Raised>>,
+}
+
+/// A Python exception as raised: its class's module and its arguments, which Celery
+/// stores as `exc_module` and `exc_message` so that clients re-raise the same class
+/// with the same arguments.
+#[derive(Debug, Clone, PartialEq)]
+struct Raised {
+    module: String,
+    args: Vec<serde_json::Value>,
 }
 
 impl TaskError {
@@ -179,7 +198,14 @@ impl TaskError {
 
     /// An error with an explicit Celery exception name (e.g. `ValueError`).
     pub fn new(kind: TaskErrorKind, exc_type: impl Into<String>, message: impl fmt::Display) -> Self {
-        Self { kind, exc_type: exc_type.into(), message: message.to_string(), traceback: None, retry_after: None }
+        Self {
+            kind,
+            exc_type: exc_type.into(),
+            message: message.to_string(),
+            traceback: None,
+            retry_after: None,
+            raised: None,
+        }
     }
 
     /// Asks the worker to run the task again (Celery's `self.retry()`), within the task's
@@ -231,6 +257,24 @@ impl TaskError {
             None => last,
         });
         self
+    }
+
+    /// Names the Python module of the exception class and the arguments it was raised
+    /// with, kept as Celery keeps them (a Python task run by an artel worker).
+    pub fn raised_in(mut self, module: impl Into<String>, args: Vec<serde_json::Value>) -> Self {
+        self.raised = Some(Box::new(Raised { module: module.into(), args }));
+        self
+    }
+
+    /// The Python module of the exception class: the one it was raised in, else the one
+    /// its name stands for ([`exc_module`]).
+    pub fn exc_module(&self) -> &str {
+        self.raised.as_ref().map_or_else(|| exc_module(&self.exc_type), |raised| raised.module.as_str())
+    }
+
+    /// The arguments the exception was raised with, when it was raised in Python.
+    pub fn exc_args(&self) -> Option<&[serde_json::Value]> {
+        self.raised.as_ref().map(|raised| raised.args.as_slice())
     }
 
     /// The kind of failure.
@@ -292,6 +336,23 @@ mod tests {
         let err: TaskError = Outer(std::io::Error::other("disk full")).into();
         assert_eq!(err.to_string(), "RuntimeError: outer");
         assert_eq!(err.traceback(), Some("caused by: disk full"));
+    }
+
+    #[test]
+    fn a_python_exception_keeps_its_module_and_arguments_as_celery_encodes_them() {
+        let args = vec![serde_json::json!("code 7"), serde_json::json!({"retry": false})];
+        let raised = TaskError::new(TaskErrorKind::Failed, "PaymentDeclined", "('code 7', ...)");
+        let raised = raised.raised_in("shop.errors", args);
+        let encoded = crate::result::encode_exception(&raised);
+        let celery = serde_json::json!({
+            "exc_type": "PaymentDeclined", "exc_module": "shop.errors", "exc_message": ["code 7", {"retry": false}],
+        });
+        assert_eq!(encoded, celery);
+        let plain = crate::result::encode_exception(&TaskError::new(TaskErrorKind::Failed, "MyError", "why"));
+        assert_eq!(
+            plain,
+            serde_json::json!({"exc_type": "MyError", "exc_module": "artel.errors", "exc_message": ["why"]})
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::error::{TaskError, TaskErrorKind, exc_module};
+use crate::error::{TaskError, TaskErrorKind};
 use crate::state::State;
 use crate::time::{Timestamp, iso_opt};
 
@@ -105,8 +105,11 @@ fn display_value(v: &Value) -> String {
 
 /// Celery's JSON exception encoding, which Python re-raises as the named class.
 pub fn encode_exception(error: &TaskError) -> Value {
-    let module = exc_module(error.exc_type());
-    // No message is no arguments, as Python keeps `SoftTimeLimitExceeded()`.
-    let args = if error.message().is_empty() { json!([]) } else { json!([error.message()]) };
-    json!({"exc_type": error.exc_type(), "exc_message": args, "exc_module": module})
+    let args = match error.exc_args() {
+        Some(args) => Value::from(args),
+        // No message is no arguments, as Python keeps `SoftTimeLimitExceeded()`.
+        None if error.message().is_empty() => json!([]),
+        None => json!([error.message()]),
+    };
+    json!({"exc_type": error.exc_type(), "exc_message": args, "exc_module": error.exc_module()})
 }

@@ -238,8 +238,13 @@ impl Dispatcher {
                 let result = self.extended(TaskResult::success(&id, value, self.clock.now()), headers, runtime);
                 Box::pin(self.complete(delivery, &id, result, ignore_result, &embed, None)).await;
             }
-            Err(error) if error.kind() == TaskErrorKind::InvalidArguments => {
+            Err(error) if matches!(error.kind(), TaskErrorKind::InvalidArguments | TaskErrorKind::Rejected) => {
                 Box::pin(self.reject(delivery, &id, error, &embed)).await;
+            }
+            Err(error) if error.kind() == TaskErrorKind::Requeued => {
+                tracing::info!(%task, %id, reason = %error.message(), "handed back to the queue, as the task asked");
+                self.settled(delivery.message(), Outcome::HandedBack);
+                settle(delivery.requeue().await, &id);
             }
             Err(error) if error.kind() == TaskErrorKind::Ignored => {
                 self.settled(delivery.message(), Outcome::Ignored);

@@ -105,11 +105,19 @@ impl Run<'_> {
     }
 }
 
-/// A task error as it travels back.
+/// A task error as it travels back. `kind` says how the worker settles it (a Python
+/// child's `TypeError` may be bad arguments or the task's own failure); without it, the
+/// kind the exception's name stands for.
 #[derive(Debug, Serialize, Deserialize)]
 struct Failure {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<TaskErrorKind>,
     exc_type: String,
     message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exc_module: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exc_args: Option<Vec<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     traceback: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,16 +127,22 @@ struct Failure {
 impl Failure {
     fn of(error: &TaskError) -> Self {
         Self {
+            kind: Some(error.kind()),
             exc_type: error.exc_type().to_owned(),
             message: error.message().to_owned(),
+            exc_module: None,
+            exc_args: None,
             traceback: error.traceback().map(str::to_owned),
             retry_after_ms: error.retry_after().map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         }
     }
 
     fn into_error(self) -> TaskError {
-        let kind = TaskErrorKind::from_exc_type(&self.exc_type);
+        let kind = self.kind.unwrap_or_else(|| TaskErrorKind::from_exc_type(&self.exc_type));
         let mut error = TaskError::new(kind, self.exc_type, self.message);
+        if let (Some(module), Some(args)) = (self.exc_module, self.exc_args) {
+            error = error.raised_in(module, args);
+        }
         if let Some(traceback) = self.traceback {
             error = error.with_traceback(traceback);
         }

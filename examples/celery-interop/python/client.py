@@ -2,12 +2,18 @@
 
 Usage: python client.py SCENARIO   (see the functions below)
 """
+import datetime
+import decimal
 import json
+import os
 import re
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
+import uuid
 
 from celery import chain, chord, group
 
@@ -438,28 +444,45 @@ def python_tasks(queue):
         time.sleep(0.05)
     time.sleep(1)  # nothing recorded after Ignore: the state stays the task's own
     steps = chain(app.signature("pt.add", args=(1, 2), queue=queue), app.signature("pt.add", args=(3,), queue=queue))
-    return {
-        "add": outcome("pt.add", 2, 3),
-        "whoami": {"own_id": seen["id"] == whoami.id, "retries": seen["retries"], "args": seen["args"],
-                   "kwargs": seen["kwargs"], "hostname": bool(seen["hostname"]),
-                   "root_is_self": seen["root_id"] == whoami.id, "parent_id": seen["parent_id"],
-                   "correlation_is_id": seen["correlation_id"] == whoami.id, "eta": seen["eta"],
-                   "routed_to_queue": seen["delivery_info"]["routing_key"] == queue,
-                   "redelivered": seen["delivery_info"]["redelivered"]},
-        "flaky": outcome("pt.flaky", 2),
-        "auto": outcome("pt.auto"),
-        "boom": outcome("pt.boom"),
-        "abort": outcome("pt.abort"),
-        "after_abort": outcome("pt.add", 20, 22),
-        "progress": {"shown": list(shown), "value": progress.get(timeout=WAIT)},
-        "ignored": [ignored.state, ignored.info],
-        # Two children, each replaced past 150 MiB: six calls of 60 MB need a third child.
-        "leak_recycled": len({app.send_task("pt.leak", queue=queue).get(timeout=WAIT) for _ in range(6)}) > 2,
-        "hard": outcome("pt.hard"),
-        "soft": outcome("pt.soft"),
-        "soft_uncaught": outcome("pt.soft_uncaught"),
-        "chain": steps.apply_async().get(timeout=WAIT),
-    }
+    scratch = tempfile.mkdtemp()  # where pt.requeue_once marks its first run
+    try:
+        return {
+            "add": outcome("pt.add", 2, 3),
+            "whoami": {"own_id": seen["id"] == whoami.id, "retries": seen["retries"], "args": seen["args"],
+                       "kwargs": seen["kwargs"], "hostname": bool(seen["hostname"]),
+                       "root_is_self": seen["root_id"] == whoami.id, "parent_id": seen["parent_id"],
+                       "correlation_is_id": seen["correlation_id"] == whoami.id, "eta": seen["eta"],
+                       "routed_to_queue": seen["delivery_info"]["routing_key"] == queue,
+                       "redelivered": seen["delivery_info"]["redelivered"]},
+            "flaky": outcome("pt.flaky", 2),
+            "auto": outcome("pt.auto"),
+            "boom": outcome("pt.boom"),
+            "abort": outcome("pt.abort"),
+            "after_abort": outcome("pt.add", 20, 22),
+            "progress": {"shown": list(shown), "value": progress.get(timeout=WAIT)},
+            "ignored": [ignored.state, ignored.info],
+            # Two children, each replaced past 150 MiB: six calls of 60 MB need a third child.
+            "leak_recycled": len({app.send_task("pt.leak", queue=queue).get(timeout=WAIT) for _ in range(6)}) > 2,
+            "hard": outcome("pt.hard"),
+            "soft": outcome("pt.soft"),
+            "soft_uncaught": outcome("pt.soft_uncaught"),
+            "chain": steps.apply_async().get(timeout=WAIT),
+            "chord": chord(app.signature("pt.add", args=(i, i), queue=queue) for i in range(4))(
+                app.signature("pt.total", queue=queue)).get(timeout=WAIT),
+            "group": group(app.signature("pt.add", args=(i, 1), queue=queue) for i in range(3)).apply_async().get(
+                timeout=WAIT),
+            "reject": outcome("pt.reject"),
+            "requeue_once": outcome("pt.requeue_once", os.path.join(scratch, "requeued")),
+            # As Python reads them back: a datetime, a UUID, a Decimal.
+            "types": [repr(app.send_task("pt.types", args=(value,), queue=queue).get(timeout=WAIT)) for value in (
+                datetime.datetime(2025, 5, 6, 7, 8, 9), uuid.UUID(int=7), decimal.Decimal("1.25"))],
+            "unencodable": outcome("pt.unencodable"),
+            "type_error": outcome("pt.type_error"),
+            "bad_arguments": outcome("pt.add", 1),
+            "details": outcome("pt.details"),
+        }
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def three_kinds_chain(python_by_artel, python_by_celery, rust_by_artel):

@@ -191,6 +191,11 @@ impl World {
         port
     }
 
+    /// A path of this world's own in the temporary directory, removed with the world.
+    fn scratch(&self, name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("{}-{name}", self.vhost()))
+    }
+
     /// Runs a scenario of python/client.py and returns what it printed.
     fn client(&self, scenario: &str) -> Value {
         self.client_with(scenario, &[])
@@ -212,6 +217,12 @@ impl Drop for World {
         }
         if self.transport == Transport::RabbitMq {
             let _ = Command::new("rabbitmqctl").args(["delete_vhost", self.vhost()]).stdout(Stdio::null()).status();
+        }
+        let own = format!("{}-", self.vhost());
+        for entry in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&own) {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
         let script = format!(
             "redis-cli -u '{url}' --scan --pattern '{p}*' | xargs -r -d '\\n' redis-cli -u '{url}' del",
@@ -661,6 +672,7 @@ fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefo
         .args(["--broker", &world.url(), "worker", "-Q", &world.rs, "-n", &world.node(), "-c", "2"])
         .args(["--max-memory-per-child", "150MiB", "--python", "pytasks:app", "--python-exe"])
         .arg(&world.python)
+        .env("PYTASKS_SIGNALS", world.scratch("signals-artel"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -672,6 +684,7 @@ fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefo
         .args(["-m", "celery", "-A", "pytasks", "worker", "-Q", &world.py, "-P", "prefork", "-c", "2", "-l", "warning"])
         .args(["--max-memory-per-child", "153600"]) // KiB
         .args(["--without-mingle", "--without-gossip", "--without-heartbeat", "-n", &world.py_node()])
+        .env("PYTASKS_SIGNALS", world.scratch("signals-celery"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -687,6 +700,12 @@ fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefo
     world.children.push(rust);
     let mixed = world.client_with("three_kinds_chain", &[&rs, &py, "rust"]);
     assert_eq!(mixed, json!(35), "Python by artel, Python by Celery, Rust by artel in one chain");
+    let signals = |worker: &str| world.scratch(&format!("signals-{worker}"));
+    let seen = |worker: &str| std::fs::read_to_string(signals(worker)).unwrap_or_default();
+    assert!(seen("artel").contains("worker_process_init"), "worker_process_init fires in each Python child");
+    for worker in ["artel", "celery"] {
+        let _ = std::fs::remove_file(signals(worker));
+    }
     let mut by_artel = world.client_with("python_tasks", &[&rs]);
     let mut by_celery = world.client_with("python_tasks", &[&py]);
     assert_eq!(by_artel["add"], json!({"value": 5, "state": "SUCCESS"}), "{by_artel}");
@@ -711,12 +730,47 @@ fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefo
     assert_eq!(by_artel["soft"], soft, "SoftTimeLimitExceeded raised in the task: {by_artel}");
     assert_eq!(by_artel["soft_uncaught"]["type"], json!("SoftTimeLimitExceeded"), "{by_artel}");
     assert_eq!(by_artel["hard"]["type"], json!("TimeLimitExceeded"), "the child was killed: {by_artel}");
+    assert_eq!((&by_artel["chord"], &by_artel["group"]), (&json!(12), &json!([1, 2, 3])), "{by_artel}");
+    let reject = json!({"state": "FAILURE", "type": "Reject", "message": "('not for us', False)", "traceback": false});
+    assert_eq!(by_artel["reject"], reject, "Reject(requeue=False) stores a FAILURE: {by_artel}");
+    assert_eq!(by_artel["requeue_once"]["value"], json!("second"), "Reject(requeue=True) runs it again");
+    let types = json!([
+        "['datetime', datetime.datetime(2025, 5, 6, 7, 8, 9), datetime.datetime(2026, 1, 2, 3, 4, 5)]",
+        "['UUID', UUID('00000000-0000-0000-0000-000000000007'), datetime.datetime(2026, 1, 2, 3, 4, 5)]",
+        "['Decimal', Decimal('1.25'), datetime.datetime(2026, 1, 2, 3, 4, 5)]",
+    ]);
+    assert_eq!(by_artel["types"], types, "Celery's JSON both ways: {by_artel}");
+    assert_eq!(by_artel["unencodable"]["type"], json!("EncodeError"), "{by_artel}");
+    assert_eq!(by_artel["type_error"]["type"], json!("TypeError"), "{by_artel}");
+    assert_eq!(by_artel["bad_arguments"]["type"], json!("TypeError"), "{by_artel}");
+    let details = json!({"state": "FAILURE", "type": "LookupError", "message": "('code 7', {'retry': False})", "traceback": false});
+    assert_eq!(by_artel["details"], details, "an exception's arguments are kept: {by_artel}");
     // The one difference: how each words a child's death.
     for seen in [&mut by_artel, &mut by_celery] {
         seen["abort"]["message"].take();
         seen["hard"]["message"].take();
     }
     assert_eq!(by_artel, by_celery, "artel and Celery prefork read the same");
+    // The signals the tasks hook fired alike, but for the two whose child died: Celery's
+    // main process (Python) fires their task_failure; artel's (Rust) has no Python to.
+    let fired = |worker: &str| {
+        let mut lines: Vec<String> = seen(worker)
+            .lines()
+            .filter(|line| {
+                !line.contains("worker_process_init") && !line.contains("pt.abort") && !line.contains("pt.hard")
+            })
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let by_artel = fired("artel");
+    for line in
+        ["prerun pt.add", "postrun pt.flaky RETRY", "retry pt.flaky", "success pt.add", "failure pt.boom KeyError"]
+    {
+        assert!(by_artel.iter().any(|seen| seen == line), "{line} fired: {by_artel:?}");
+    }
+    assert_eq!(by_artel, fired("celery"), "task_prerun/postrun/success/failure/retry as Celery fires them");
     let node = world.node();
     let inspect = ["-m", "celery", "-A", "app", "inspect", "registered", "-d", &node, "--json"];
     let out = world.python().args(inspect).output().expect("run celery inspect registered");

@@ -26,6 +26,8 @@ pub trait Replicated {
     fn restart(&self, port: &str);
     /// Deletes every key under `prefix`.
     fn clean(&self, prefix: &str);
+    /// What the set looks like now (its nodes and their roles), for a failing test.
+    fn state(&self) -> String;
 }
 
 pub fn redis_cli(port: &str, args: &[&str]) -> String {
@@ -84,7 +86,7 @@ pub async fn failover(set: &dyn Replicated, replicas: u32) -> Failover {
     let killed_at = Instant::now();
     assert!(Command::new("kill").args(["-9", &pid]).status().expect("kill").success());
     while !set.promoted(&port) {
-        assert!(Instant::now() < deadline, "no replica was promoted");
+        assert!(Instant::now() < deadline, "no replica was promoted:\n{}\n{}", set.state(), worker.tail());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let promoted_after = killed_at.elapsed();
@@ -108,7 +110,8 @@ pub async fn failover(set: &dyn Replicated, replicas: u32) -> Failover {
             }
         }
     }
-    assert!(worker.0.try_wait().expect("worker").is_none(), "the same worker, never restarted");
+    let exited = worker.0.try_wait().expect("worker");
+    assert!(exited.is_none(), "the same worker, never restarted; it exited {exited:?}; {}", worker.tail());
     worker.signal("-TERM");
     worker.wait(Duration::from_secs(30));
     // After the worker stopped: it writes its last task history as it stops.
@@ -124,7 +127,7 @@ pub async fn nothing_acknowledged_is_lost_with_replicas_1(set: &dyn Replicated) 
         "replicas=1: {} acknowledged, {} lost; promoted after {:?}, all done {:?} after the kill",
         safe.acknowledged, safe.lost, safe.promoted_after, safe.finished_after
     );
-    assert_eq!(safe.lost, 0, "with replicas=1 every acknowledged task runs");
+    assert_eq!(safe.lost, 0, "with replicas=1 every acknowledged task runs:\n{}", set.state());
     let fast = failover(set, 0).await;
     eprintln!(
         "replicas=0: {} acknowledged, {} lost; promoted after {:?}, done {:?} after the kill",

@@ -3,6 +3,7 @@
 
 pub mod failover;
 
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -32,23 +33,33 @@ impl Drop for RedisCleanup {
     }
 }
 
-/// A worker process, killed if the test ends without stopping it.
-pub struct WorkerProcess(pub Child);
+/// A worker process, killed if the test ends without stopping it; what it logs goes to
+/// a scratch file (removed with it) that a failing test shows the end of.
+pub struct WorkerProcess(pub Child, Option<PathBuf>);
 
 impl WorkerProcess {
     pub fn start(url: &str, args: &[&str]) -> Self {
+        let log = std::env::temp_dir().join(format!("artel-test-worker-{}.log", uuid::Uuid::new_v4()));
+        let stderr = std::fs::File::create(&log).map_or_else(|_| Stdio::null(), Stdio::from);
         let child = Command::new(env!("CARGO_BIN_EXE_artel"))
             .args(["--broker", url, "worker"])
             .args(args)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start a worker");
-        Self(child)
+        Self(child, Some(log))
     }
 
     pub fn pid(&self) -> u32 {
         self.0.id()
+    }
+
+    /// The last lines the worker logged, for a failing assertion's message.
+    pub fn tail(&self) -> String {
+        let text = self.1.as_ref().and_then(|log| std::fs::read_to_string(log).ok()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        format!("the worker's last log lines:\n{}", lines[lines.len().saturating_sub(30)..].join("\n"))
     }
 
     pub fn signal(&self, signal: &str) {
@@ -62,9 +73,15 @@ impl WorkerProcess {
             if let Some(status) = self.0.try_wait().expect("try_wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "worker did not exit within {patience:?}");
+            assert!(Instant::now() < deadline, "worker did not exit within {patience:?}; {}", self.tail());
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl From<Child> for WorkerProcess {
+    fn from(child: Child) -> Self {
+        Self(child, None)
     }
 }
 
@@ -72,6 +89,9 @@ impl Drop for WorkerProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        if let Some(log) = &self.1 {
+            let _ = std::fs::remove_file(log);
+        }
     }
 }
 
@@ -99,7 +119,7 @@ pub async fn a_quarter_done(
     }
     let worker = WorkerProcess::start(url, args);
     while succeeded(&app.backend().results().get_many(&ids).await.expect("read")) < tasks / 4 {
-        assert!(Instant::now() < deadline, "the worker did not get going");
+        assert!(Instant::now() < deadline, "the worker did not get going; {}", worker.tail());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     (ids, worker)
