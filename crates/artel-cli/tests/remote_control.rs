@@ -11,39 +11,20 @@ use support::{WorkerProcess, artel};
 
 #[test]
 fn a_sqlite_worker_answers_inspect_and_control() {
-    let dir = std::env::temp_dir().join(format!("artel-remote-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let url = format!("sqlite://{}/remote.db?poll_ms=20", dir.display());
-    inspect_and_control(&url, "sqlite");
-    let _ = std::fs::remove_dir_all(&dir);
+    let broker = support::brokers::sqlite("poll_ms=20");
+    inspect_and_control(&broker.url, "sqlite");
 }
 
 #[test]
 fn a_redis_worker_answers_inspect_and_control() {
-    let prefix = format!("artel-test-{}", uuid::Uuid::new_v4());
-    let _cleanup = support::RedisCleanup { prefix: prefix.clone(), runs: String::new() };
-    let url = format!("{}?prefix={prefix}&poll_ms=20", support::redis_url());
-    if artel(&url, &["queues"]).0 != 0 {
-        assert!(std::env::var("ARTEL_REQUIRE_SERVICES").as_deref() != Ok("1"), "Redis is required");
-        return eprintln!("skipped: no Redis");
-    }
-    inspect_and_control(&url, "redis");
+    let Some(broker) = support::brokers::redis("poll_ms=20") else { return };
+    inspect_and_control(&broker.url, "redis");
 }
 
 #[test]
 fn a_postgres_worker_answers_inspect_and_control() {
-    let schema = format!("artel_test_{}", uuid::Uuid::new_v4().simple());
-    let base =
-        std::env::var("ARTEL_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let url = format!("{base}?schema={schema}&poll_ms=20");
-    if artel(&url, &["queues"]).0 != 0 {
-        assert!(std::env::var("ARTEL_REQUIRE_SERVICES").as_deref() != Ok("1"), "PostgreSQL is required");
-        return eprintln!("skipped: no PostgreSQL");
-    }
-    inspect_and_control(&url, "postgres");
-    let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-    let status = std::process::Command::new("psql").args([base.as_str(), "-qc", &drop]).status().expect("psql");
-    assert!(status.success(), "dropping schema {schema}");
+    let Some(broker) = support::brokers::postgres("poll_ms=20") else { return };
+    inspect_and_control(&broker.url, "postgres");
 }
 
 /// `artel ARGS --json` on `url`: the replies by node, or `None` when nobody replied

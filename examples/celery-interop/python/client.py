@@ -305,8 +305,9 @@ def addressed(node):
     }
 
 
-def flower(port, node):
-    """Once Flower lists the artel worker, runs tasks on it and asks Flower what it saw."""
+def flower(port, node, task="app.add", queue=RS):
+    """Once Flower lists the artel worker, runs `task` (adding two numbers) on it and asks
+    Flower what it saw."""
     base = f"http://127.0.0.1:{port}"
 
     def api(path):
@@ -319,7 +320,7 @@ def flower(port, node):
     deadline = time.time() + WAIT
     while time.time() < deadline and node not in api("/api/workers?refresh=1"):
         time.sleep(0.5)
-    ids = [app.send_task("app.add", args=(i, i), queue=RS) for i in range(3)]
+    ids = [app.send_task(task, args=(i, i), queue=queue) for i in range(3)]
     values = [r.get(timeout=WAIT) for r in ids]
     seen = []
     while time.time() < deadline:

@@ -660,16 +660,27 @@ fn exporter_on(transport: Transport) {
 
 /// `artel worker --python pytasks:app` runs ordinary Celery tasks in Python children
 /// (plain, `bind=True` with `self.request`, `self.retry` and `update_state`,
-/// `autoretry_for`, `Ignore`, a soft time limit caught and not, a hard one, an exception,
-/// `os.abort()`, a leak past `--max-memory-per-child`, a chain), and every outcome reads
-/// back through `AsyncResult` as it does from a Celery prefork worker running the same
-/// app beside it; one chain runs over both and a Rust artel worker.
+/// `autoretry_for`, `Ignore`, `Reject`, a soft time limit caught and not, a hard one,
+/// exceptions, `os.abort()`, a leak past `--max-memory-per-child`, dates and decimals,
+/// chain, group and chord), and every outcome reads back through `AsyncResult` as it does
+/// from a Celery prefork worker running the same app beside it, with the same signals
+/// fired; one chain runs over both and a Rust artel worker; Flower lists the Python tasks
+/// the artel worker ran.
 #[test]
 fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefork_does() {
-    let Some(mut world) = World::new() else { return };
+    python_children_on(Transport::Redis);
+}
+
+#[test]
+fn on_rabbitmq_an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefork_does() {
+    python_children_on(Transport::RabbitMq);
+}
+
+fn python_children_on(transport: Transport) {
+    let Some(mut world) = World::on(transport) else { return };
     let artel = world
         .in_python_dir(Path::new(env!("CARGO_BIN_EXE_celery-interop")))
-        .args(["--broker", &world.url(), "worker", "-Q", &world.rs, "-n", &world.node(), "-c", "2"])
+        .args(["--broker", &world.url(), "worker", "-E", "-Q", &world.rs, "-n", &world.node(), "-c", "2"])
         .args(["--max-memory-per-child", "150MiB", "--python", "pytasks:app", "--python-exe"])
         .arg(&world.python)
         .env("PYTASKS_SIGNALS", world.scratch("signals-artel"))
@@ -776,6 +787,10 @@ fn an_artel_worker_runs_ordinary_celery_tasks_in_python_children_as_celery_prefo
     let out = world.python().args(inspect).output().expect("run celery inspect registered");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("pt.whoami") && stdout.contains("py.mul"), "the Python tasks are registered: {stdout}");
+    let port = world.start_flower().to_string();
+    let seen = world.client_with("flower", &[&port, &node, "pt.add", &world.rs]);
+    let tasks = json!([["pt.add", "SUCCESS", &node], ["pt.add", "SUCCESS", &node], ["pt.add", "SUCCESS", &node]]);
+    assert_eq!((&seen["values"], &seen["tasks"]), (&json!([0, 2, 4]), &tasks), "Flower: {seen}");
     // A warm stop removes the children's private directory.
     let private = format!("artel-python-{artel_pid}-");
     let left = || {

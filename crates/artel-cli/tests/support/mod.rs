@@ -1,6 +1,7 @@
 //! Shared by the process tests: worker processes and Redis key cleanup.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod brokers;
 pub mod failover;
 
 use std::path::PathBuf;

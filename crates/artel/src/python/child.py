@@ -51,6 +51,8 @@ def tasks(app):
             "rate_limit": task.rate_limit,
             "time_limit": task.time_limit,
             "soft_time_limit": task.soft_time_limit,
+            # Celery requeues a task whose child died only when it is also acked late.
+            "reject_on_worker_lost": bool(task.acks_late and task.reject_on_worker_lost),
         })
     return described
 

@@ -89,6 +89,8 @@ struct Described {
     rate_limit: Option<String>,
     time_limit: Option<f64>,
     soft_time_limit: Option<f64>,
+    /// `acks_late` and `reject_on_worker_lost` both set (the app's defaults included).
+    reject_on_worker_lost: bool,
 }
 
 /// A Celery app whose tasks this worker's Python children run.
@@ -149,6 +151,7 @@ impl PythonApp {
                 rate_limit: task.rate_limit.clone(),
                 time_limit: secs(task.time_limit),
                 soft_time_limit: secs(task.soft_time_limit),
+                reject_on_worker_lost: Some(task.reject_on_worker_lost),
                 process: Some(true),
                 ..TaskOptions::default()
             };
