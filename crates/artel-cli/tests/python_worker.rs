@@ -33,6 +33,14 @@ def flaky(self):
     return self.request.retries
 
 
+@app.task(name="native.later", bind=True)
+def later(self):
+    if self.request.retries == 0:
+        at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=1)
+        raise self.retry(eta=at)
+    return self.request.retries
+
+
 @app.task(name="native.when")
 def when():
     return datetime.datetime(2026, 1, 2, 3, 4, 5)
@@ -122,6 +130,9 @@ fn runs_python_tasks(url: &str) {
     };
     assert_eq!(call("native.add", "[2, 3]").1, "5");
     assert_eq!(call("native.flaky", "[]").1, "2", "retried twice by the worker");
+    let asked = std::time::Instant::now();
+    assert_eq!(call("native.later", "[]").1, "1");
+    assert!(asked.elapsed() >= std::time::Duration::from_millis(900), "self.retry(eta=...) waits for the eta");
     let (_, when, _) = call("native.when", "[]");
     assert_eq!(when, r#"{"__type__":"datetime","__value__":"2026-01-02T03:04:05"}"#, "Celery's JSON for a datetime");
     let (code, out, err) = call("native.boom", "[]");

@@ -11,6 +11,7 @@ Frames both ways: a 4-byte big-endian length, then JSON (Celery's, with kombu's
 "exc_module", "message", "traceback", "retry_after_ms"}. The worker does the rest:
 broker, acks, results, retries (`self.retry()` asks it for one), limits and events.
 """
+import datetime
 import importlib
 import inspect
 import json
@@ -76,6 +77,9 @@ def _retry(self, args=None, kwargs=None, exc=None, throw=True, eta=None, countdo
             raise exc
         raise MaxRetriesExceededError(f"Can't retry {self.name}[{self.request.id}] args:{self.request.args} "
                                       f"kwargs:{self.request.kwargs}")
+    if countdown is None and eta is not None:
+        now = datetime.datetime.now(eta.tzinfo)
+        countdown = max(0.0, (eta - now).total_seconds())
     delay = countdown if countdown is not None else (self.default_retry_delay or 0)
     raise RetryAsked(exc, delay)
 
