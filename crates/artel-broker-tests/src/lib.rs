@@ -10,6 +10,7 @@
 //! capability the broker lacks says so and passes (`skipped: ...`) — there are no lists
 //! of behaviours to opt out of.
 
+pub mod caches;
 pub mod cluster;
 pub mod coordination;
 pub mod faults;

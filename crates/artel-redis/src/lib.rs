@@ -25,6 +25,7 @@ mod admin;
 mod backend;
 mod board;
 mod broker;
+mod cache;
 pub mod cluster;
 pub mod completer;
 mod conn;
@@ -41,6 +42,7 @@ mod tls;
 pub mod toolkit;
 
 pub use broker::RedisBroker;
+pub use cache::RedisCache;
 pub use conn::Conn;
 pub use history::RedisHistory;
 pub use locks::RedisLocks;

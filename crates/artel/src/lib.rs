@@ -75,6 +75,11 @@ pub use worker::{WorkerBuilder, WorkerSetupError};
 /// Periodic tasks for the queue: schedules and [`beat::Beat`], one elected leader.
 #[cfg(feature = "beat")]
 pub use artel_beat as beat;
+/// Caches with one API: typed values with a TTL, single-flight `get_or_compute`,
+/// compare-and-set `update`; in this process (`cache::LocalCache`) or shared through
+/// Redis (`redis::RedisBroker::cache_store`).
+#[cfg(feature = "cache")]
+pub use artel_cache as cache;
 /// Celery's own layouts (`celery+redis://`, `amqp://`).
 #[cfg(feature = "celery")]
 pub use artel_celery as celery;
