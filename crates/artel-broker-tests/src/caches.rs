@@ -9,13 +9,16 @@ use std::time::Duration;
 
 use artel_cache::{Cache, CacheStore};
 
-/// A value set with a time to live reads back until then and not after; one without
-/// stays until deleted.
-pub async fn a_value_lives_until_its_ttl(cache: &Cache) {
-    assert!(cache.set("short", &"soon gone", Some(Duration::from_millis(200))).await);
+/// Every key the suite writes, for a store that cannot list its keys to delete them.
+pub const KEYS: [&str; 8] = ["short", "long", "report", "flaky", "k", "new", "counter", "typed"];
+
+/// A value set with a time to live of `ttl` (the store's smallest) reads back until then
+/// and not after; one without stays until deleted.
+pub async fn a_value_lives_until_its_ttl(cache: &Cache, ttl: Duration) {
+    assert!(cache.set("short", &"soon gone", Some(ttl)).await);
     assert!(cache.set("long", &"kept", None).await);
     assert_eq!(cache.get::<String>("short").await.as_deref(), Some("soon gone"));
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(ttl * 2 + ttl / 2).await;
     assert_eq!(cache.get::<String>("short").await, None, "expired");
     assert_eq!(cache.get::<String>("long").await.as_deref(), Some("kept"));
     assert!(cache.delete("long").await);

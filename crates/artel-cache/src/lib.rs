@@ -84,7 +84,8 @@ pub trait CacheStore: Send + Sync + 'static {
     ) -> Result<Option<Version>, CacheError>;
 }
 
-/// How many times [`Cache::update`] reads and tries again before giving up.
+/// How many times [`Cache::update`] reads and tries again (after a random pause that
+/// grows with each try) before giving up.
 const UPDATE_ATTEMPTS: u32 = 32;
 
 /// A typed cache over a [`CacheStore`]; cheap to clone (clones share the store and the
@@ -182,7 +183,12 @@ impl Cache {
         T: Serialize + DeserializeOwned,
         F: FnMut(Option<T>) -> T,
     {
-        for _ in 0..UPDATE_ATTEMPTS {
+        for attempt in 0..UPDATE_ATTEMPTS {
+            if attempt > 0 {
+                // Writers that lost in lockstep would lose again: a random pause breaks it.
+                let most = 100 * u64::from(attempt.min(50));
+                tokio::time::sleep(Duration::from_micros(fastrand::u64(0..=most))).await;
+            }
             let entry = self.store.get(key).await?;
             let (current, version) = match entry {
                 Some(entry) => (

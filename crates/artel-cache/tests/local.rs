@@ -14,7 +14,7 @@ fn cache() -> Cache {
 
 #[tokio::test]
 async fn a_value_lives_until_its_ttl() {
-    caches::a_value_lives_until_its_ttl(&cache()).await;
+    caches::a_value_lives_until_its_ttl(&cache(), Duration::from_millis(200)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

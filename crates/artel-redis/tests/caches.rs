@@ -3,6 +3,7 @@
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 
 use artel_broker_tests::caches;
 use artel_cache::Cache;
@@ -48,7 +49,7 @@ async fn scratch() -> Option<Scratch> {
 #[tokio::test]
 async fn a_redis_value_lives_until_its_ttl() {
     let Some(scratch) = scratch().await else { return };
-    caches::a_value_lives_until_its_ttl(&Cache::new(scratch.store.clone())).await;
+    caches::a_value_lives_until_its_ttl(&Cache::new(scratch.store.clone()), Duration::from_millis(200)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

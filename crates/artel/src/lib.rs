@@ -77,7 +77,7 @@ pub use worker::{WorkerBuilder, WorkerSetupError};
 pub use artel_beat as beat;
 /// Caches with one API: typed values with a TTL, single-flight `get_or_compute`,
 /// compare-and-set `update`; in this process (`cache::LocalCache`) or shared through
-/// Redis (`redis::RedisBroker::cache_store`).
+/// Redis (`redis::RedisBroker::cache_store`) or memcached (feature `memcached`).
 #[cfg(feature = "cache")]
 pub use artel_cache as cache;
 /// Celery's own layouts (`celery+redis://`, `amqp://`).
@@ -95,6 +95,10 @@ pub use artel_etcd as etcd;
 /// Locks with a guard released on drop and a fencing token: in-process, file (`flock`),
 /// on a broker ([`core::Backend::locks`]), and on etcd (feature `etcd`).
 pub use artel_lock as lock;
+/// A cache store shared through memcached: [`memcached::MemcachedCache`] under
+/// [`cache::Cache`].
+#[cfg(feature = "memcached")]
+pub use artel_memcached as memcached;
 /// OpenTelemetry: task runs as spans ([`otel::TaskSpans`]), OTLP export from `OTEL_*`.
 #[cfg(feature = "otel")]
 pub use artel_otel as otel;
