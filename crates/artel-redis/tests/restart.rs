@@ -1,11 +1,13 @@
 //! A Redis restart in the middle of a run loses no queued task and no stored result
-//! (with persistence on): the worker rides it out and every task ends SUCCESS.
+//! (with persistence on): the worker rides it out and every task ends SUCCESS. A cache
+//! on the server reads as a miss while it is down, and reconnects once it is back.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use artel_cache::Cache;
 use artel_core::{
     Arguments, BoxFuture, Broker, Clock, Registry, ResultBackend, Signature, State, SystemClock, Task, TaskError,
 };
@@ -54,15 +56,32 @@ impl Server {
         false
     }
 
-    fn restart(mut self) -> Option<Self> {
+    fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    fn restart(mut self) -> Option<Self> {
+        self.stop();
         // The new server keeps the directory: dropping `self` must not delete its files
         // (it did, and the restarted server then died writing its append-only file).
         let dir = std::mem::take(&mut self.dir);
         Self::start(self.port, dir)
+    }
+
+    /// A server on a free port, or `None` (skipped) where redis-server is missing and
+    /// not required.
+    fn start_scratch() -> Option<Self> {
+        let dir = std::env::temp_dir().join(format!("artel-restart-{}", uuid::Uuid::new_v4()));
+        let server = Self::start(free_port(), dir);
+        if server.is_none() {
+            let required = std::env::var("ARTEL_REQUIRE_SERVICES").as_deref() == Ok("1");
+            assert!(!required, "redis-server is required but would not start");
+            eprintln!("skipped: redis-server is not installed");
+        }
+        server
     }
 }
 
@@ -96,18 +115,8 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_mid_run_loses_no_task_and_no_result() {
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("artel-restart-{}", uuid::Uuid::new_v4()));
-    let Some(server) = Server::start(port, dir) else {
-        assert_ne!(
-            std::env::var("ARTEL_REQUIRE_SERVICES").as_deref(),
-            Ok("1"),
-            "redis-server is required but would not start"
-        );
-        eprintln!("skipped: redis-server is not installed");
-        return;
-    };
-    let url = format!("redis://127.0.0.1:{port}/0");
+    let Some(server) = Server::start_scratch() else { return };
+    let url = format!("redis://127.0.0.1:{}/0", server.port);
     let config = RedisConfig { lease: Duration::from_secs(2), ..RedisConfig::default() };
     let broker = RedisBroker::connect_with(&url, config, Arc::new(SystemClock)).await.expect("connect");
     let messages: Vec<_> = (0..200).map(|_| Signature::new("nap").to_message(SystemClock.now(), "test")).collect();
@@ -142,6 +151,27 @@ async fn a_restart_mid_run_loses_no_task_and_no_result() {
     running.await.expect("join").expect("worker");
     assert_eq!(broker.len("celery").await.expect("len"), 0, "nothing left queued");
     drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_reads_as_a_miss_while_redis_is_down_and_reconnects_after() {
+    let Some(mut server) = Server::start_scratch() else { return };
+    let url = format!("redis://127.0.0.1:{}/0", server.port);
+    let broker = RedisBroker::connect_with(&url, RedisConfig::default(), Arc::new(SystemClock)).await.expect("connect");
+    let cache = Cache::new(broker.cache_store());
+    assert!(cache.set("kept", &1, None).await);
+    server.stop();
+    let down =
+        tokio::time::timeout(Duration::from_secs(20), cache.get_or_compute("kept", None, || async { Ok::<_, ()>(2) }));
+    assert_eq!(down.await.expect("answered while the server is down"), Ok(2), "computed, not failed");
+    let dir = std::mem::take(&mut server.dir);
+    let _server =
+        tokio::task::spawn_blocking(move || Server::start(server.port, dir)).await.expect("join").expect("started");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cache.get::<u32>("kept").await != Some(1) {
+        assert!(Instant::now() < deadline, "the cache did not reconnect to the restarted server");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn done(broker: &RedisBroker, ids: &[String]) -> usize {
