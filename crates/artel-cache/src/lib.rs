@@ -3,12 +3,32 @@
 //! key in this process compute it once, the others wait for that value), and
 //! [`Cache::update`], a read-modify-write that retries on a version conflict
 //! (memcached's `gets`/`cas`), over a [`CacheStore`]: [`LocalCache`] (this process: LRU,
-//! bounded in bytes, a TTL per entry) or a store shared by processes (Redis, in
-//! artel-redis).
+//! bounded in bytes, a TTL per entry) or a store shared by processes (Redis in
+//! artel-redis, memcached in artel-memcached).
 //!
 //! A cache only saves work: when its store fails, [`Cache`] logs a warning and behaves as
 //! on a miss (the value is computed, the write is skipped); a caller never fails because
 //! of its cache. Only [`Cache::update`], whose point is the write, reports the failure.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//!
+//! use artel_cache::{Cache, LocalCache};
+//!
+//! let cache = Cache::new(LocalCache::new(64 << 20));
+//! let ten_minutes = Some(Duration::from_secs(600));
+//! // Computed on the first call, read from the cache on the next.
+//! let first: Vec<u32> = cache.get_or_compute("primes:10", ten_minutes, || async { Ok::<_, String>(vec![2, 3, 5, 7]) }).await?;
+//! let again: Vec<u32> = cache.get_or_compute("primes:10", ten_minutes, || async { Err("not called".to_owned()) }).await?;
+//! assert_eq!(first, again);
+//! // A counter two writers can share without losing an increment.
+//! let visits = cache.update("visits", None, |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+//! assert_eq!(visits, 1);
+//! # Ok(())
+//! # }
+//! ```
 
 #[cfg(feature = "local")]
 mod local;
