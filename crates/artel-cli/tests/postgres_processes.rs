@@ -52,38 +52,9 @@ async fn a_task_on_a_killed_postgres_worker_completes_on_another_after_its_lease
     }
 }
 
-/// A scratch schema's URL on the test PostgreSQL, and the guard that drops it.
-fn scratch_schema() -> (String, SchemaDropped) {
-    let schema = format!("artel_test_{}", uuid::Uuid::new_v4().simple());
-    let base =
-        std::env::var("ARTEL_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    (format!("{base}?schema={schema}&poll_ms=20"), SchemaDropped(format!("{base}?schema={schema}")))
-}
-
-/// Drops a test's schema at the end.
-struct SchemaDropped(String);
-
-impl Drop for SchemaDropped {
-    fn drop(&mut self) {
-        let url = self.0.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            runtime.block_on(async {
-                if let Ok(connection) = artel::connect(&url).await {
-                    if let Some(postgres) = connection.postgres {
-                        let _ = postgres.delete_namespace().await;
-                    }
-                }
-            })
-        })
-        .join()
-        .ok();
-    }
-}
-
 #[test]
 fn the_cli_lists_dead_letters_queues_and_failed_tasks_on_postgres() {
-    let (url, _dropped) = scratch_schema();
-    support::dead_letters_round_trip(&url);
-    support::failed_tasks_round_trip(&url);
+    let Some(broker) = support::brokers::postgres("poll_ms=20") else { return };
+    support::dead_letters_round_trip(&broker.url);
+    support::failed_tasks_round_trip(&broker.url);
 }
