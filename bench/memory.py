@@ -2,14 +2,15 @@
 in flight, and the bytes a queued task takes in each broker.
 
 Usage (from the repository root, after `cargo build --release -p artel-cli`):
-    python3 bench/memory.py [--in-flight 10000] [--queued 100000] [--artel PATH]
+    python3 bench/memory.py [--in-flight 10000] [--queued 100000] [--sleep 2] [--timeline] [--artel PATH]
         [--redis redis://127.0.0.1:6379/0] [--postgres postgres://postgres@127.0.0.1:5432/test]
 
 Per broker (a scratch SQLite file, a fresh Redis database key prefix, a fresh PostgreSQL
 schema, each removed at the end):
 * idle: one `artel worker -c 200`, 2 s after it started;
 * in flight: the same worker with `-c IN_FLIGHT`, peak RSS while `artel map` keeps
-  IN_FLIGHT `sleep(2)` calls running on it;
+  IN_FLIGHT `sleep(SLEEP)` calls running on it (with `--timeline`, its RSS every 0.5 s);
+  a run where any call failed is refused, since those were never in flight;
 * queued: `artel map` publishes QUEUED no-op calls with no worker running; the broker's
   growth (Redis `used_memory`, the SQLite file with its WAL, PostgreSQL's `messages`
   table) divided by QUEUED.
@@ -83,14 +84,22 @@ def measure(name, url, size, args):
 
     busy = worker(url, args.in_flight)
     time.sleep(1)
-    calls, source = mapping(url, args.in_flight, "sleep", "[2]", args.in_flight)
-    peak = (0, 0)
+    calls, source = mapping(url, args.in_flight, "sleep", f"[{args.sleep}]", args.in_flight)
+    peak, began, shown = (0, 0), time.time(), 0.0
     while calls.poll() is None:
         now = rss_kib(busy.pid)
         peak = max(peak, now)
+        if args.timeline and time.time() - shown >= 0.5:
+            shown = time.time()
+            print(f"  {name} {shown - began:5.1f} s: RSS {now[0] / 1024:6.1f} MiB, heap {now[1] / 1024:6.1f} MiB",
+                  flush=True)
         time.sleep(0.05)
     os.unlink(source)
     stop(busy)
+    if calls.returncode != 0:
+        # A call that failed (its publish timed out, say) was never in flight.
+        sys.exit(f"{name}: some of the {args.in_flight:,} calls failed (artel map said how many above), "
+                 "so fewer were in flight than the figure would claim")
 
     before = size()
     calls, source = mapping(url, args.queued, "noop", None, args.queued)
@@ -111,6 +120,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--in-flight", type=int, default=10_000)
     parser.add_argument("--queued", type=int, default=100_000)
+    parser.add_argument("--sleep", type=float, default=2, help="seconds each in-flight call sleeps")
+    parser.add_argument("--timeline", action="store_true",
+                        help="print the worker's RSS every 0.5 s while the calls are in flight")
     parser.add_argument("--redis", default=os.environ.get("ARTEL_REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--postgres", default=os.environ.get("ARTEL_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--artel", default=ARTEL, help="the artel binary to measure")

@@ -9,8 +9,60 @@ use std::time::Duration;
 
 use artel_cache::{Cache, CacheStore};
 
+/// The whole suite as tests, for a store crate: `$scratch` is an expression (awaited in
+/// each test) giving `Option<(store, guard)>`, `None` to skip (a server is missing), the
+/// guard cleaning up when dropped; `$ttl` is the shortest time to live the store keeps.
+#[macro_export]
+macro_rules! cache_suite {
+    ($scratch:expr, ttl = $ttl:expr) => {
+        #[tokio::test]
+        async fn a_value_lives_until_its_ttl() {
+            let Some((store, _guard)) = $scratch else { return };
+            $crate::caches::a_value_lives_until_its_ttl(&artel_cache::Cache::new(store), $ttl).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_hundred_concurrent_misses_compute_once() {
+            let Some((store, _guard)) = $scratch else { return };
+            $crate::caches::a_hundred_concurrent_misses_compute_once(&artel_cache::Cache::new(store)).await;
+        }
+
+        #[tokio::test]
+        async fn a_failed_computation_is_not_kept_and_the_next_caller_computes() {
+            let Some((store, _guard)) = $scratch else { return };
+            let cache = artel_cache::Cache::new(store);
+            $crate::caches::a_failed_computation_is_not_kept_and_the_next_caller_computes(&cache).await;
+        }
+
+        #[tokio::test]
+        async fn a_compare_and_set_loses_to_a_write_in_between() {
+            let Some((store, _guard)) = $scratch else { return };
+            $crate::caches::a_compare_and_set_loses_to_a_write_in_between(&store).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn two_writers_updating_one_counter_lose_no_increment() {
+            let Some((store, _guard)) = $scratch else { return };
+            $crate::caches::two_writers_updating_one_counter_lose_no_increment(&artel_cache::Cache::new(store)).await;
+        }
+
+        #[tokio::test]
+        async fn a_value_of_another_type_reads_as_a_miss() {
+            let Some((store, _guard)) = $scratch else { return };
+            $crate::caches::a_value_of_another_type_reads_as_a_miss(&artel_cache::Cache::new(store)).await;
+        }
+
+        #[tokio::test]
+        async fn clearing_a_prefix_removes_only_its_keys() {
+            let Some((store, _guard)) = $scratch else { return };
+            $crate::caches::clearing_a_prefix_removes_only_its_keys(&artel_cache::Cache::new(store)).await;
+        }
+    };
+}
+
 /// Every key the suite writes, for a store that cannot list its keys to delete them.
-pub const KEYS: [&str; 8] = ["short", "long", "report", "flaky", "k", "new", "counter", "typed"];
+pub const KEYS: [&str; 11] =
+    ["short", "long", "report", "flaky", "k", "new", "counter", "typed", "memo.a.1", "memo.a.2", "memo.ab.1"];
 
 /// A value set with a time to live of `ttl` (the store's smallest) reads back until then
 /// and not after; one without stays until deleted.
@@ -92,4 +144,24 @@ pub async fn a_value_of_another_type_reads_as_a_miss(cache: &Cache) {
     assert_eq!(cache.get::<u64>("typed").await, None);
     assert_eq!(cache.get_or_compute("typed", None, || async { Ok::<_, ()>(9_u64) }).await, Ok(9));
     assert_eq!(cache.get::<u64>("typed").await, Some(9), "recomputed and replaced");
+}
+
+/// Clearing a prefix removes the keys that start with it and no other (`memo.a.` is not
+/// `memo.ab.`); a store that cannot list its keys says so instead.
+pub async fn clearing_a_prefix_removes_only_its_keys(cache: &Cache) {
+    for key in ["memo.a.1", "memo.a.2", "memo.ab.1"] {
+        assert!(cache.set(key, &key, None).await);
+    }
+    match cache.clear("memo.a.").await {
+        Ok(removed) => assert_eq!(removed, 2),
+        Err(artel_cache::CacheError::Unsupported(why)) => {
+            assert!(why.contains("cannot list"), "{why}");
+            return;
+        }
+        Err(error) => panic!("clear failed: {error}"),
+    }
+    assert_eq!(cache.get::<String>("memo.a.1").await, None);
+    assert_eq!(cache.get::<String>("memo.a.2").await, None);
+    assert_eq!(cache.get::<String>("memo.ab.1").await.as_deref(), Some("memo.ab.1"), "another prefix stays");
+    assert_eq!(cache.clear("memo.").await.expect("clear"), 1);
 }

@@ -13,6 +13,7 @@
 pub mod caches;
 pub mod cluster;
 pub mod coordination;
+pub mod fairness;
 pub mod faults;
 pub mod history;
 pub mod hostile;
@@ -31,8 +32,10 @@ use artel_core::{
 use serde_json::json;
 
 pub use coordination::{
-    locks_exclude_and_fenced_values_refuse_stale_writers, unique_keys_name_the_first_task_until_released_or_lapsed,
+    locks_exclude_and_fenced_values_refuse_stale_writers, rate_limits_admit_one_run_per_interval_and_book_slots,
+    the_shared_cache_keeps_values_and_clears_by_prefix, unique_keys_name_the_first_task_until_released_or_lapsed,
 };
+pub use fairness::groups_of_a_queue_are_served_round_robin;
 pub use history::the_task_history_keeps_each_tasks_latest_record_newest_first;
 pub use remote::remote_control_requests_reach_readers_after_their_cursor_and_replies_are_kept_by_ticket;
 
@@ -112,6 +115,8 @@ pub struct Capabilities {
     /// An idle consumer is woken by a publish (kombu's Redis layout signals nothing: its
     /// consumers poll).
     pub consumers_woken: bool,
+    /// A queue serves the groups of its messages (`group_key`) round-robin.
+    pub fair_groups: bool,
 }
 
 /// The order a broker serves priorities in.
@@ -145,6 +150,7 @@ impl Capabilities {
         chords: ChordCounting::CountEachOnce,
         stale_acks_refused: true,
         consumers_woken: true,
+        fair_groups: true,
     };
 }
 
@@ -275,6 +281,9 @@ macro_rules! conformance {
             a_stale_holders_ack_does_not_settle_the_rescued_message,
             locks_exclude_and_fenced_values_refuse_stale_writers,
             unique_keys_name_the_first_task_until_released_or_lapsed,
+            rate_limits_admit_one_run_per_interval_and_book_slots,
+            the_shared_cache_keeps_values_and_clears_by_prefix,
+            groups_of_a_queue_are_served_round_robin,
             the_task_history_keeps_each_tasks_latest_record_newest_first,
         );
     };

@@ -15,7 +15,8 @@ fn memory() -> Fixture {
         kept: 0,
         prefix: "t-".to_owned(),
         leases: None,
-        capabilities: Capabilities::NATIVE,
+        // memory:// serves a queue in publish order.
+        capabilities: Capabilities { fair_groups: false, ..Capabilities::NATIVE },
         cleanup: Box::new(()),
     }
 }

@@ -73,6 +73,9 @@ pub enum CacheError {
         #[source]
         source: serde_json::Error,
     },
+    /// The store cannot do what was asked (memcached cannot list its keys).
+    #[error("{0}")]
+    Unsupported(String),
     /// [`Cache::update`] lost the race for a key every time it tried.
     #[error("cache key {key:?} changed under every one of {attempts} attempts to update it")]
     Contended {
@@ -86,7 +89,7 @@ pub enum CacheError {
 /// Where a [`Cache`] keeps its entries: a key's entry carries a version so that a write
 /// can be made conditional on nobody having written since it was read.
 #[async_trait]
-pub trait CacheStore: Send + Sync + 'static {
+pub trait CacheStore: Send + Sync + std::fmt::Debug + 'static {
     /// The live entry of `key`, if any.
     async fn get(&self, key: &str) -> Result<Option<Entry>, CacheError>;
     /// Writes `value` for `key` (expiring after `ttl`, if given); its new version.
@@ -102,6 +105,8 @@ pub trait CacheStore: Send + Sync + 'static {
         value: Vec<u8>,
         ttl: Option<Duration>,
     ) -> Result<Option<Version>, CacheError>;
+    /// Removes every key that starts with `prefix`; how many went.
+    async fn clear(&self, prefix: &str) -> Result<u64, CacheError>;
 }
 
 /// How many times [`Cache::update`] reads and tries again (after a random pause that
@@ -127,7 +132,12 @@ impl std::fmt::Debug for Cache {
 impl Cache {
     /// A cache over `store`.
     pub fn new(store: impl CacheStore) -> Self {
-        Self { store: Arc::new(store), gates: Arc::default() }
+        Self::shared(Arc::new(store))
+    }
+
+    /// A cache over a store already shared (a backend's).
+    pub fn shared(store: Arc<dyn CacheStore>) -> Self {
+        Self { store, gates: Arc::default() }
     }
 
     /// The value of `key`; `None` on a miss, and when the store failed or holds a value
@@ -161,6 +171,11 @@ impl Cache {
             tracing::warn!(key, %error, "cache delete failed");
             false
         })
+    }
+
+    /// Removes every key starting with `prefix`: how many went, or why it could not.
+    pub async fn clear(&self, prefix: &str) -> Result<u64, CacheError> {
+        self.store.clear(prefix).await
     }
 
     /// The cached value of `key`, or `compute`'s, which is then cached for `ttl`. Of the

@@ -115,4 +115,14 @@ impl CacheStore for LocalCache {
             _ => None,
         })
     }
+
+    async fn clear(&self, prefix: &str) -> Result<u64, CacheError> {
+        let keys: Vec<Arc<String>> =
+            self.entries.iter().filter(|(key, _)| key.starts_with(prefix)).map(|(key, _)| key).collect();
+        let mut removed = 0;
+        for key in keys {
+            removed += u64::from(self.entries.remove(key.as_str()).await.is_some());
+        }
+        Ok(removed)
+    }
 }

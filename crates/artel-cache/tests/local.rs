@@ -4,43 +4,10 @@
 
 use std::time::Duration;
 
-use artel_broker_tests::caches;
 use artel_cache::{Cache, CacheError, CacheStore, Entry, LocalCache, Version};
 use async_trait::async_trait;
 
-fn cache() -> Cache {
-    Cache::new(LocalCache::new(1 << 20))
-}
-
-#[tokio::test]
-async fn a_value_lives_until_its_ttl() {
-    caches::a_value_lives_until_its_ttl(&cache(), Duration::from_millis(200)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hundred_concurrent_misses_compute_once() {
-    caches::a_hundred_concurrent_misses_compute_once(&cache()).await;
-}
-
-#[tokio::test]
-async fn a_failed_computation_is_not_kept_and_the_next_caller_computes() {
-    caches::a_failed_computation_is_not_kept_and_the_next_caller_computes(&cache()).await;
-}
-
-#[tokio::test]
-async fn a_compare_and_set_loses_to_a_write_in_between() {
-    caches::a_compare_and_set_loses_to_a_write_in_between(&LocalCache::new(1 << 20)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_writers_updating_one_counter_lose_no_increment() {
-    caches::two_writers_updating_one_counter_lose_no_increment(&cache()).await;
-}
-
-#[tokio::test]
-async fn a_value_of_another_type_reads_as_a_miss() {
-    caches::a_value_of_another_type_reads_as_a_miss(&cache()).await;
-}
+artel_broker_tests::cache_suite!(Some((LocalCache::new(1 << 20), ())), ttl = Duration::from_millis(200));
 
 #[tokio::test]
 async fn past_its_bound_the_least_recently_used_value_goes_first() {
@@ -59,6 +26,7 @@ async fn past_its_bound_the_least_recently_used_value_goes_first() {
 }
 
 /// A store whose server is gone.
+#[derive(Debug)]
 struct Down;
 
 fn refused<T>() -> Result<T, CacheError> {
@@ -85,6 +53,9 @@ impl CacheStore for Down {
     ) -> Result<Option<Version>, CacheError> {
         refused()
     }
+    async fn clear(&self, _: &str) -> Result<u64, CacheError> {
+        refused()
+    }
 }
 
 #[tokio::test]
@@ -96,4 +67,5 @@ async fn a_failing_store_degrades_to_computing_and_never_fails_the_caller() {
     assert!(!cache.delete("k").await);
     let update = cache.update("k", None, |n: Option<u32>| n.unwrap_or(0) + 1).await;
     assert!(matches!(update, Err(CacheError::Unavailable(_))), "an update reports it: {update:?}");
+    assert!(matches!(cache.clear("k").await, Err(CacheError::Unavailable(_))), "so does a clear");
 }

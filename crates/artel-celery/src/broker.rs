@@ -56,12 +56,15 @@ impl CeleryRedis {
     /// This connection with everything it offers: Celery's Redis layout is its own
     /// result store, chord counter and revocation log, counts queues and keeps dead
     /// letters and worker reports (Celery keeps no failed-task list), keeps the task
-    /// history of artel workers, and offers locks and unique task keys on its Redis server.
+    /// history of artel workers, and offers locks, unique task keys, shared rate limits and
+    /// a shared cache on its Redis server.
     pub fn backend(&self) -> Backend {
         Backend::new(Arc::new(self.clone()), self.clone())
             .administered(self.clone())
             .with_locks(Arc::new(self.lock_server()))
             .with_unique(Arc::new(self.lock_server()))
+            .with_rate_limits(Arc::new(self.lock_server()))
+            .with_cache(Arc::new(self.cache_store()))
             .with_history(Arc::new(self.history()))
     }
 
@@ -78,6 +81,11 @@ impl CeleryRedis {
     /// connection's prefix and `artel` (keys Celery never reads).
     pub fn lock_server(&self) -> artel_redis::RedisLocks {
         artel_redis::RedisLocks::new(self.shared.conn.clone(), &format!("{}artel", self.shared.config.prefix))
+    }
+
+    /// A cache on this Redis server, under this connection's prefix and `artel`.
+    pub fn cache_store(&self) -> artel_redis::RedisCache {
+        artel_redis::RedisCache::new(self.shared.conn.clone(), &format!("{}artel", self.shared.config.prefix))
     }
 
     /// The wire control broadcasts go over.

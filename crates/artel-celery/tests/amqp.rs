@@ -73,6 +73,7 @@ async fn amqp_fixture() -> Option<Fixture> {
         requeue_reaches_others: false,
         chords: ChordCounting::ClaimOnce,
         stale_acks_refused: false,
+        fair_groups: false,
         consumers_woken: true,
     };
     // RabbitMQ pushes and results arrive by subscription: nothing here polls.

@@ -102,6 +102,7 @@ async fn celery_fixture() -> Option<Fixture> {
             chords: ChordCounting::ClaimOnce,
             stale_acks_refused: false,
             consumers_woken: false,
+            fair_groups: false,
             ..Capabilities::NATIVE
         },
         cleanup: Box::new(cleanup),

@@ -54,7 +54,8 @@ fn help_lists_every_command() {
     let out = artel(&["--help"]);
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    let commands = ["worker", "call", "result", "revoke", "queues", "purge", "dead", "failed", "stats", "tasks"];
+    let commands =
+        ["worker", "call", "result", "revoke", "queues", "purge", "dead", "failed", "stats", "tasks", "cache"];
     for command in commands.into_iter().chain(["demo", "bench", "completions"]) {
         assert!(help.contains(command), "{help}");
     }

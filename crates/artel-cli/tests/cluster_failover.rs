@@ -40,43 +40,68 @@ fn ports(seeds: &str) -> Vec<String> {
     (first..first + 6).map(|p| p.to_string()).collect()
 }
 
+/// One line of `CLUSTER NODES`.
+struct Node {
+    id: String,
+    port: String,
+    flags: String,
+    /// The id of the master it replicates (`-` for a master).
+    master: String,
+    epoch: String,
+    link: String,
+    /// Slot ranges served, `from-to` or one slot.
+    slots: Vec<String>,
+}
+
+impl Node {
+    fn parse(line: &str) -> Option<Self> {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let port = fields.get(1)?.split('@').next()?.rsplit_once(':')?.1.to_owned();
+        let field = |i: usize| fields.get(i).map(|f| (*f).to_owned());
+        Some(Self {
+            id: field(0)?,
+            port,
+            flags: field(2)?,
+            master: field(3)?,
+            epoch: field(6)?,
+            link: field(7)?,
+            slots: fields.iter().skip(8).map(|f| (*f).to_owned()).collect(),
+        })
+    }
+
+    fn live_master(&self) -> bool {
+        self.flags.contains("master") && !self.flags.contains("fail")
+    }
+
+    fn serves(&self, slot: u16) -> bool {
+        self.slots.iter().any(|range| {
+            let (from, to) = range.split_once('-').unwrap_or((range, range));
+            matches!((from.parse::<u16>(), to.parse::<u16>()), (Ok(f), Ok(t)) if (f..=t).contains(&slot))
+        })
+    }
+}
+
 impl Cluster {
     /// `CLUSTER NODES` from the first node that answers.
-    fn nodes(&self) -> String {
-        ports(&self.seeds)
+    fn nodes(&self) -> Vec<Node> {
+        let listed = ports(&self.seeds)
             .iter()
             .map(|p| redis_cli(p, &["cluster", "nodes"]))
             .find(|n| !n.is_empty())
-            .expect("a live node")
+            .expect("a live node");
+        listed.lines().filter_map(Node::parse).collect()
     }
 
     /// The ports of the live masters.
     fn masters(&self) -> Vec<String> {
-        self.nodes()
-            .lines()
-            .filter_map(|line| {
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                let live_master = fields.get(2).is_some_and(|f| f.contains("master") && !f.contains("fail"));
-                let address = fields.get(1)?.split('@').next()?;
-                live_master.then(|| address.rsplit_once(':').map(|(_, p)| p.to_owned())).flatten()
-            })
-            .collect()
+        self.nodes().into_iter().filter(Node::live_master).map(|node| node.port).collect()
     }
 
     /// The port of the master serving the slot of the default queue's keys.
     fn queue_master(&self) -> Option<String> {
         let first = ports(&self.seeds).into_iter().find(|p| !redis_cli(p, &["ping"]).is_empty())?;
         let slot: u16 = redis_cli(&first, &["cluster", "keyslot", "{celery}"]).trim().parse().ok()?;
-        self.nodes().lines().find_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let serves = fields.iter().skip(8).any(|range| {
-                let (from, to) = range.split_once('-').unwrap_or((range, range));
-                matches!((from.parse::<u16>(), to.parse::<u16>()), (Ok(f), Ok(t)) if (f..=t).contains(&slot))
-            });
-            let live_master = fields.get(2).is_some_and(|f| f.contains("master") && !f.contains("fail"));
-            let address = fields.get(1)?.split('@').next()?;
-            (serves && live_master).then(|| address.rsplit_once(':').map(|(_, p)| p.to_owned())).flatten()
-        })
+        self.nodes().into_iter().find(|node| node.live_master() && node.serves(slot)).map(|node| node.port)
     }
 }
 
@@ -101,7 +126,7 @@ impl Replicated for Cluster {
                     return port;
                 }
             }
-            assert!(Instant::now() < deadline, "not every master has a replica in sync:\n{}", self.nodes());
+            assert!(Instant::now() < deadline, "not every master has a replica in sync: {}", self.state());
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -141,8 +166,28 @@ impl Replicated for Cluster {
         eprintln!("{} keys of {prefix} left on the failover cluster", left());
     }
 
+    /// `CLUSTER FAILOVER TAKEOVER` on the killed master's replica.
+    fn take_over(&self, killed: &str) {
+        let nodes = self.nodes();
+        let Some(killed) = nodes.iter().find(|node| node.port == killed) else { return };
+        for replica in nodes.iter().filter(|node| node.master == killed.id) {
+            eprintln!("{}", redis_cli(&replica.port, &["cluster", "failover", "takeover"]));
+        }
+    }
+
+    /// Each node on one line's part: port, flags, epoch, link and slots, replicas
+    /// naming their master's port.
     fn state(&self) -> String {
-        self.nodes()
+        let nodes = self.nodes();
+        let port_of = |id: &str| nodes.iter().find(|node| node.id == id).map(|node| node.port.as_str());
+        nodes
+            .iter()
+            .map(|node| {
+                let of = port_of(&node.master).map(|m| format!(" of {m}")).unwrap_or_default();
+                format!("{} {}{of} e{} {} {}", node.port, node.flags, node.epoch, node.link, node.slots.join(" "))
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 

@@ -79,7 +79,8 @@ impl Replicated for Set {
 
     fn state(&self) -> String {
         let port = self.master_port();
-        format!("master on {port}:\n{}", redis_cli(&port, &["info", "replication"]))
+        let replication = redis_cli(&port, &["info", "replication"]);
+        format!("master on {port}: {}", replication.split_whitespace().collect::<Vec<_>>().join(" "))
     }
 }
 

@@ -4,12 +4,15 @@
 //! lock or is put off for later.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use artel::pool::Pool;
 use artel::{App, Registry, Stop, TaskError, WorkerConfig};
 use artel_broker_tests::ScratchDb;
+use support::WorkerProcess;
+
+mod support;
 
 const URL: &str = "ARTEL_TEST_WORKER_URL";
 const RUNS: &str = "ARTEL_TEST_WORKER_RUNS";
@@ -77,31 +80,8 @@ async fn worker_child() {
     worker.run(&pool, Stop::default()).await.expect("run");
 }
 
-struct Workers(Vec<Child>);
-
-impl Workers {
-    fn start(n: usize, url: &str, runs: &Path) -> Self {
-        let spawn = |_| {
-            Command::new(std::env::current_exe().expect("test binary"))
-                .args(["worker_child", "--exact", "--quiet", "--test-threads=1"])
-                .env(URL, url)
-                .env(RUNS, runs)
-                .env("ARTEL_LOG_LEVEL", "warn")
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("start a worker")
-        };
-        Self((0..n).map(spawn).collect())
-    }
-}
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+fn workers(n: usize, url: &str, runs: &Path) -> Vec<WorkerProcess> {
+    (0..n).map(|_| support::self_worker(&[(URL, url.as_ref()), (RUNS, runs.as_os_str())])).collect()
 }
 
 fn lines(runs: &Path, prefix: &str) -> Vec<String> {
@@ -127,7 +107,7 @@ async fn a_unique_call_sent_100_times_at_once_runs_once(url: &str, runs: &Path) 
     assert!(ids.iter().all(|id| *id == ids[0]), "every send names the first call: {:?}", dedup(&ids));
     assert_eq!(apps[0].backend().broker().len("celery").await.expect("len"), 1, "queued once");
 
-    let _workers = Workers::start(2, url, runs);
+    let _workers = workers(2, url, runs);
     apps[0].backend().results().wait(&ids[0], Duration::from_secs(30)).await.expect("ran");
     tokio::time::sleep(Duration::from_millis(300)).await; // nothing else runs
     assert_eq!(lines(runs, "refresh"), [format!("refresh feed-1 {}", ids[0])], "ran once");
@@ -144,7 +124,7 @@ async fn a_unique_call_sent_100_times_at_once_runs_once(url: &str, runs: &Path) 
 
 async fn mutex_runs_of_one_key_never_overlap_across_two_workers(url: &str, runs: &Path) {
     let app = App::connect(url).await.expect("connect");
-    let _workers = Workers::start(2, url, runs);
+    let _workers = workers(2, url, runs);
     both_workers_report(&app).await;
     let mut ids = Vec::new();
     for _ in 0..20 {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use artel_cache::CacheStore;
 use artel_lock::LockServer;
 
 use crate::admin::{Control, Inspect, WorkerRegistry};
@@ -16,6 +17,7 @@ use crate::broker::{Broker, BrokerResult};
 use crate::error::{BrokerError, BrokerErrorKind};
 use crate::failed::FailedTasks;
 use crate::history::TaskHistory;
+use crate::rates::RateLimits;
 use crate::result::TaskResult;
 use crate::time::Timestamp;
 use crate::unique::UniqueKeys;
@@ -39,6 +41,8 @@ pub struct Backend {
     history: Option<Arc<dyn TaskHistory>>,
     locks: Option<Arc<dyn LockServer>>,
     unique: Option<Arc<dyn UniqueKeys>>,
+    rates: Option<Arc<dyn RateLimits>>,
+    cache: Option<Arc<dyn CacheStore>>,
 }
 
 impl Backend {
@@ -61,6 +65,8 @@ impl Backend {
             history: None,
             locks: None,
             unique: None,
+            rates: None,
+            cache: None,
         }
     }
 
@@ -121,6 +127,19 @@ impl Backend {
     /// This backend claiming unique task keys in `unique`.
     pub fn with_unique(mut self, unique: Arc<dyn UniqueKeys>) -> Self {
         self.unique = Some(unique);
+        self
+    }
+
+    /// This backend keeping rate limits shared by every worker (`rate_limit_global`) in
+    /// `rates`.
+    pub fn with_rate_limits(mut self, rates: Arc<dyn RateLimits>) -> Self {
+        self.rates = Some(rates);
+        self
+    }
+
+    /// This backend offering `cache`, a cache every process reaches (memoized tasks).
+    pub fn with_cache(mut self, cache: Arc<dyn CacheStore>) -> Self {
+        self.cache = Some(cache);
         self
     }
 
@@ -188,6 +207,16 @@ impl Backend {
     /// Where unique task keys are claimed, where offered.
     pub fn unique(&self) -> Option<&Arc<dyn UniqueKeys>> {
         self.unique.as_ref()
+    }
+
+    /// Where rate limits shared by every worker are kept, where offered.
+    pub fn rate_limits(&self) -> Option<&Arc<dyn RateLimits>> {
+        self.rates.as_ref()
+    }
+
+    /// A cache shared by every process on this backend, where offered.
+    pub fn cache(&self) -> Option<&Arc<dyn CacheStore>> {
+        self.cache.as_ref()
     }
 }
 

@@ -14,6 +14,28 @@ use crate::time::{Timestamp, iso_opt, parse_iso, seconds_opt, to_iso};
 pub const DEFAULT_QUEUE: &str = "celery";
 
 /// A task call that has not been sent yet.
+///
+/// ```
+/// use std::time::Duration;
+/// use artel_core::Signature;
+/// use serde_json::json;
+///
+/// let call = Signature::new("reports.build")
+///     .with_args(vec![json!(42)])
+///     .kwarg("day", "2026-12-01")
+///     .queue("reports")
+///     .priority(9)
+///     .countdown(Duration::from_secs(30))
+///     .expires_in(Duration::from_secs(3600))
+///     .time_limit(Duration::from_secs(60))
+///     .group_key("tenant-42");
+/// assert_eq!(call.options.queue.as_deref(), Some("reports"));
+/// // Celery's dict form, as Python's `signature(...)` reads it.
+/// let dict = serde_json::to_value(&call)?;
+/// assert_eq!(dict["task"], "reports.build");
+/// assert_eq!(dict["kwargs"]["day"], "2026-12-01");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Signature {
     /// Registered task name.
@@ -134,6 +156,30 @@ pub struct TaskOptions {
     /// instead of holding a worker slot (default: it does not wait).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "seconds_opt")]
     pub lock_timeout: Option<Duration>,
+    /// Most runs of this task across every worker of the broker (`"50/s"`, Celery's
+    /// format); a run over it is published again for its turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_global: Option<String>,
+    /// Makes `rate_limit_global` hold per key instead, with `{param}` read from the
+    /// call's arguments (`"{customer_id}"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_key: Option<String>,
+    /// A successful result is kept this long in the backend's shared cache, and a call
+    /// with the same arguments meanwhile is answered from it without running.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "seconds_opt")]
+    pub cache_for: Option<Duration>,
+    /// The key this call's result is cached under, instead of its arguments (a task
+    /// with `cache_for`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_key: Option<String>,
+    /// The group (a tenant) this call belongs to: artel's brokers serve a queue's groups
+    /// round-robin, so one group's backlog does not hold up another's calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_key: Option<String>,
+    /// Most runs of one group ([`Self::group_key`]) at once across every worker; a run
+    /// over it is published again for later. Calls without a group are not capped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_running_per_group: Option<u32>,
     /// Other Celery options (`link`, `routing_key`, ...), kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -251,6 +297,21 @@ impl Signature {
         self
     }
 
+    /// Caches this call's result under `key` instead of its arguments (the task must
+    /// declare `cache_for`): calls naming the same key share one result.
+    pub fn cache_key(mut self, key: impl Into<String>) -> Self {
+        self.options.cache_key = Some(key.into());
+        self
+    }
+
+    /// Puts this call in group `key` (a tenant, a customer): the queue serves its groups
+    /// round-robin (sqlite://, redis://, postgres://), so a group with a backlog of
+    /// 100,000 does not delay another group's few calls.
+    pub fn group_key(mut self, key: impl Into<String>) -> Self {
+        self.options.group_key = Some(key.into());
+        self
+    }
+
     /// The unique key and how long it holds, for a call sent as unique.
     pub fn unique(&self) -> Option<(String, Duration)> {
         let opts = &self.options;
@@ -259,10 +320,10 @@ impl Signature {
             (None, Some(_)) => UNIQUE_FOR,
             (None, None) => return None,
         };
-        let key = opts.unique_key.clone().unwrap_or_else(|| {
-            let call = serde_json::json!([self.args, self.kwargs]).to_string();
-            format!("{}:{}", self.task, uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, call.as_bytes()).simple())
-        });
+        let key = opts
+            .unique_key
+            .clone()
+            .unwrap_or_else(|| format!("{}:{}", self.task, arguments_digest(&self.args, &self.kwargs)));
         Some((key, ttl))
     }
 
@@ -271,6 +332,13 @@ impl Signature {
         self.immutable = true;
         self
     }
+}
+
+/// A short name for a call's arguments: equal for equal arguments, keyword order
+/// aside (keys are kept sorted), so it can key a unique call or a cached result.
+pub fn arguments_digest(args: &[Value], kwargs: &Map<String, Value>) -> String {
+    let call = serde_json::json!([args, kwargs]).to_string();
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, call.as_bytes()).simple().to_string()
 }
 
 impl Serialize for Expires {

@@ -12,6 +12,30 @@
 //! [`Fenced`] is such a resource offered by the backends themselves (a value per key
 //! that only grows, written only under the newest fence), which beat's "last fired"
 //! records use.
+//!
+//! ```
+//! use std::time::Duration;
+//! use artel_lock::{FileLocks, LockError, Locks};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Shared by every process on this machine (fasteners' InterProcessLock); a broker's
+//! // locks (`Backend::locks`) or etcd's have the same API across machines.
+//! let dir = std::env::temp_dir().join(format!("artel-doc-locks-{}", std::process::id()));
+//! let locks = FileLocks::new(&dir);
+//! let guard = locks.acquire("nightly-report", Duration::from_secs(5)).await?;
+//! // Held: another holder waits at most its timeout, then hears why.
+//! let refused = locks.acquire("nightly-report", Duration::from_millis(20)).await;
+//! assert!(matches!(refused, Err(LockError::Timeout { .. })));
+//! let fence = guard.fence(); // hand it to a store that refuses older fences
+//! drop(guard);
+//! let next = locks.try_acquire("nightly-report").await?.expect("free again");
+//! assert!(next.fence() > fence);
+//! # drop(next);
+//! # std::fs::remove_dir_all(dir)?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod file;
 mod leased;

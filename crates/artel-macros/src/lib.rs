@@ -25,6 +25,15 @@
 //! #[artel::task(lock = "report-{customer}", lock_timeout = "2s")]
 //! async fn report(customer: u64) { ... }   // runs of one customer never overlap; a run
 //!                                          // that waits 2 s for the lock goes back for later
+//!
+//! #[artel::task(cache_for = "10m")]      // a call with the same arguments within 10 min
+//! async fn price(sku: String) -> u64 { ... }  // is answered from the backend's cache
+//!
+//! #[artel::task(rate_limit_global = "50/s", rate_limit_key = "{customer}")]
+//! async fn sync(customer: u64) { ... }     // at most 50 runs/s per customer, across every worker
+//!
+//! #[artel::task(max_running_per_group = 2)] // at most 2 runs of one tenant (the call's
+//! async fn import(file: String) { ... }     // `group_key`) at once, across every worker
 //! ```
 //!
 //! A parameter of type `Context` is not an argument of the call: the worker passes the
@@ -41,7 +50,45 @@ use quote::{format_ident, quote};
 use syn::parse::{Parse, ParseStream};
 use syn::{FnArg, GenericArgument, ItemFn, LitStr, Pat, PathArguments, ReturnType, Token, Type, parse_macro_input};
 
-/// Turns an `async fn` into a registrable task; see the crate docs.
+/// Turns an `async fn` (or, with `blocking`, a plain `fn`) into a named task.
+///
+/// The function becomes a unit struct of the same name implementing `artel::Task`, with
+/// `add::call(x, y)` (run the body here), `add::s(x, y)` (a typed signature) and
+/// `add::delay(&app, x, y)` (send it). Arguments are read from a message by position or
+/// by name, so Python's `add.delay(2, y=3)` works too; a parameter of type `Context` is
+/// not an argument: the worker passes the running task's context in its place. The
+/// return type is any serde type, or `Result<T, E>` with an error that converts into
+/// `TaskError`.
+///
+/// Options, each checked at compile time:
+///
+/// | option | what it does |
+/// |---|---|
+/// | `name = "proj.tasks.add"` | the name it is registered and called by (default: the function's) |
+/// | `blocking` | a plain `fn`, run on a blocking thread |
+/// | `process` | runs in one of the worker's child processes: a crash or a runaway loop takes down only that child |
+/// | `reject_on_worker_lost` | when its child dies, deliver the message again instead of storing `WorkerLostError` |
+/// | `max_retries = N` | retries allowed (`TaskError::retry`, or any failure with `autoretry`) |
+/// | `autoretry` | retry any failure, within `max_retries` |
+/// | `retry_backoff_ms = N` | the first automatic retry's wait; doubles, full jitter |
+/// | `max_deliveries = N` | deliveries without an outcome (its worker died each time) before the message is dead-lettered as `WorkerLostError` |
+/// | `time_limit_ms = N`, `soft_time_limit_ms = N` | the hard limit stops the run; the soft one cancels it (`ctx.check()?`, `ctx.cancelled()`) |
+/// | `rate_limit = "10/s"` | most runs per worker (`N/s`, `N/m`, `N/h`) |
+/// | `rate_limit_global = "50/s"` | most runs across every worker of the broker; a run over it is published again for its slot |
+/// | `rate_limit_key = "{customer}"` | makes `rate_limit_global` hold per key, read from the arguments |
+/// | `unique_for = "60s"` | while a call with the same arguments is queued or running, sending returns its id |
+/// | `lock = "report-{customer}"`, `lock_timeout = "2s"` | runs of one key never overlap; a run that cannot take the lock in time is published again |
+/// | `cache_for = "10m"` | a call with the same arguments within that time is answered from the backend's cache |
+/// | `max_running_per_group = N` | at most N runs of one group (`Signature::group_key`) at once, across every worker (1 to 64) |
+///
+/// ```ignore
+/// #[artel::task(name = "reports.build", autoretry, max_retries = 5, retry_backoff_ms = 500,
+///               soft_time_limit_ms = 60_000, lock = "report-{customer}")]
+/// async fn build(ctx: Context, customer: u64, day: String) -> Result<String, TaskError> {
+///     ctx.check()?;                          // stop cleanly once the soft limit passed
+///     Ok(format!("report {customer} {day}"))
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
     let options = parse_macro_input!(attr as Options);
@@ -57,6 +104,7 @@ struct Options {
     reject_on_worker_lost: bool,
     max_retries: Option<syn::LitInt>,
     max_deliveries: Option<syn::LitInt>,
+    max_running_per_group: Option<syn::LitInt>,
     autoretry: bool,
     retry_backoff_ms: Option<syn::LitInt>,
     time_limit_ms: Option<syn::LitInt>,
@@ -65,6 +113,9 @@ struct Options {
     unique_for: Option<(LitStr, u64)>,
     lock: Option<LitStr>,
     lock_timeout: Option<(LitStr, u64)>,
+    cache_for: Option<(LitStr, u64)>,
+    rate_limit_global: Option<LitStr>,
+    rate_limit_key: Option<LitStr>,
 }
 
 impl Parse for Options {
@@ -88,6 +139,15 @@ impl Parse for Options {
                 "max_deliveries" => {
                     input.parse::<Token![=]>()?;
                     options.max_deliveries = Some(input.parse()?);
+                }
+                "max_running_per_group" => {
+                    input.parse::<Token![=]>()?;
+                    let cap: syn::LitInt = input.parse()?;
+                    // The runtime's bound: a full group costs one lock attempt per slot.
+                    if !matches!(cap.base10_parse::<u32>(), Ok(1..=64)) {
+                        return Err(syn::Error::new(cap.span(), "max_running_per_group must be 1 to 64"));
+                    }
+                    options.max_running_per_group = Some(cap);
                 }
                 "retry_backoff_ms" => {
                     input.parse::<Token![=]>()?;
@@ -119,11 +179,26 @@ impl Parse for Options {
                     input.parse::<Token![=]>()?;
                     options.lock_timeout = Some(duration(input.parse()?)?);
                 }
+                "cache_for" => {
+                    input.parse::<Token![=]>()?;
+                    options.cache_for = Some(duration(input.parse()?)?);
+                }
+                "rate_limit_global" => {
+                    input.parse::<Token![=]>()?;
+                    let rate: LitStr = input.parse()?;
+                    check_rate(&rate)?;
+                    options.rate_limit_global = Some(rate);
+                }
+                "rate_limit_key" => {
+                    input.parse::<Token![=]>()?;
+                    options.rate_limit_key = Some(input.parse()?);
+                }
                 other => {
                     let message = format!(
                         "unknown task option `{other}`; expected `name = \"...\"`, `blocking`, `process`, `reject_on_worker_lost`, `max_retries = N`, \
-                         `max_deliveries = N`, `autoretry`, `retry_backoff_ms = N`, `time_limit_ms = N`, `soft_time_limit_ms = N`, \
-                         `rate_limit = \"N/s\"`, `unique_for = \"60s\"`, `lock = \"key-{{param}}\"` or `lock_timeout = \"5s\"`"
+                         `max_deliveries = N`, `max_running_per_group = N`, `autoretry`, `retry_backoff_ms = N`, `time_limit_ms = N`, `soft_time_limit_ms = N`, \
+                         `rate_limit = \"N/s\"`, `rate_limit_global = \"N/s\"`, `rate_limit_key = \"{{param}}\"`, `unique_for = \"60s\"`, \
+                         `cache_for = \"10m\"`, `lock = \"key-{{param}}\"` or `lock_timeout = \"5s\"`"
                     );
                     return Err(syn::Error::new(key.span(), message));
                 }
@@ -175,16 +250,16 @@ fn duration(text: LitStr) -> syn::Result<(LitStr, u64)> {
 }
 
 /// Rejects a lock key whose `{name}`s are not parameters of the task.
-fn check_lock(lock: &LitStr, names: &[syn::Ident]) -> syn::Result<()> {
+fn check_template(what: &str, lock: &LitStr, names: &[syn::Ident]) -> syn::Result<()> {
     let text = lock.value();
     let mut rest = text.as_str();
     while let Some(open) = rest.find('{') {
         let Some(close) = rest[open..].find('}') else {
-            return Err(syn::Error::new(lock.span(), format!("lock {text:?}: a `{{` is never closed")));
+            return Err(syn::Error::new(lock.span(), format!("{what} {text:?}: a `{{` is never closed")));
         };
         let name = &rest[open + 1..open + close];
         if !names.iter().any(|n| n == name) {
-            let message = format!("lock {text:?}: `{{{name}}}` is not a parameter of this task");
+            let message = format!("{what} {text:?}: `{{{name}}}` is not a parameter of this task");
             return Err(syn::Error::new(lock.span(), message));
         }
         rest = &rest[open + close + 1..];
@@ -304,32 +379,46 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
         options.max_retries.as_ref().map(|n| quote!(options.max_retries = ::core::option::Option::Some(#n);));
     let max_deliveries =
         options.max_deliveries.as_ref().map(|n| quote!(options.max_deliveries = ::core::option::Option::Some(#n);));
+    let max_running_per_group = options
+        .max_running_per_group
+        .as_ref()
+        .map(|n| quote!(options.max_running_per_group = ::core::option::Option::Some(#n);));
     let autoretry = options.autoretry.then(|| quote!(options.autoretry = ::core::option::Option::Some(true);));
     let process = options.process.then(|| quote!(options.process = ::core::option::Option::Some(true);));
     let reject_on_worker_lost = options
         .reject_on_worker_lost
         .then(|| quote!(options.reject_on_worker_lost = ::core::option::Option::Some(true);));
-    let rate_limit = options
-        .rate_limit
-        .as_ref()
-        .map(|rate| quote!(options.rate_limit = ::core::option::Option::Some(::std::string::String::from(#rate));));
+    if let Some(lock) = &options.lock {
+        check_template("lock", lock, &names)?;
+    }
+    if let Some(key) = &options.rate_limit_key {
+        if options.rate_limit_global.is_none() {
+            let message = "rate_limit_key names the key a rate_limit_global holds per: set rate_limit_global too";
+            return Err(syn::Error::new(key.span(), message));
+        }
+        check_template("rate_limit_key", key, &names)?;
+    }
     let millis = |field: TokenStream2, ms: &Option<syn::LitInt>| {
         ms.as_ref()
             .map(|ms| quote!(options.#field = ::core::option::Option::Some(::std::time::Duration::from_millis(#ms));))
     };
-    if let Some(lock) = &options.lock {
-        check_lock(lock, &names)?;
-    }
-    let lock = options
-        .lock
-        .as_ref()
-        .map(|lock| quote!(options.lock = ::core::option::Option::Some(::std::string::String::from(#lock));));
-    let lock_timeout = options.lock_timeout.as_ref().map(
-        |(_, ms)| quote!(options.lock_timeout = ::core::option::Option::Some(::std::time::Duration::from_millis(#ms));),
-    );
-    let unique_for = options.unique_for.as_ref().map(
-        |(_, ms)| quote!(options.unique_for = ::core::option::Option::Some(::std::time::Duration::from_millis(#ms));),
-    );
+    let text = |field: TokenStream2, value: &Option<LitStr>| {
+        value
+            .as_ref()
+            .map(|value| quote!(options.#field = ::core::option::Option::Some(::std::string::String::from(#value));))
+    };
+    let span = |field: TokenStream2, value: &Option<(LitStr, u64)>| {
+        value.as_ref().map(
+            |(_, ms)| quote!(options.#field = ::core::option::Option::Some(::std::time::Duration::from_millis(#ms));),
+        )
+    };
+    let rate_limit = text(quote!(rate_limit), &options.rate_limit);
+    let rate_limit_global = text(quote!(rate_limit_global), &options.rate_limit_global);
+    let rate_limit_key = text(quote!(rate_limit_key), &options.rate_limit_key);
+    let lock = text(quote!(lock), &options.lock);
+    let lock_timeout = span(quote!(lock_timeout), &options.lock_timeout);
+    let unique_for = span(quote!(unique_for), &options.unique_for);
+    let cache_for = span(quote!(cache_for), &options.cache_for);
     let send_unique = options
         .unique_for
         .as_ref()
@@ -380,6 +469,7 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
                 let mut options = ::artel::TaskOptions::default();
                 #max_retries
                 #max_deliveries
+                #max_running_per_group
                 #autoretry
                 #process
                 #reject_on_worker_lost
@@ -390,6 +480,9 @@ fn expand(options: Options, function: ItemFn) -> syn::Result<TokenStream2> {
                 #unique_for
                 #lock
                 #lock_timeout
+                #rate_limit_global
+                #rate_limit_key
+                #cache_for
                 options
             }
 

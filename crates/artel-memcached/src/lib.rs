@@ -153,4 +153,10 @@ impl CacheStore for MemcachedCache {
         let write = expected.map_or(Write::IfAbsent, Write::IfVersion);
         self.write(key, value, ttl, write).await
     }
+
+    async fn clear(&self, prefix: &str) -> Result<u64, CacheError> {
+        Err(CacheError::Unsupported(format!(
+            "memcached cannot list its keys, so keys under {prefix:?} cannot be cleared: let them expire, or delete them one by one"
+        )))
+    }
 }

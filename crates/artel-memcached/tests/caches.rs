@@ -56,42 +56,11 @@ async fn scratch() -> Option<Scratch> {
     }
 }
 
-#[tokio::test]
-async fn a_memcached_value_lives_until_its_ttl() {
-    let Some(scratch) = scratch().await else { return };
-    // memcached counts whole seconds.
-    caches::a_value_lives_until_its_ttl(&scratch.cache(), Duration::from_secs(1)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hundred_concurrent_misses_of_a_memcached_cache_compute_once() {
-    let Some(scratch) = scratch().await else { return };
-    caches::a_hundred_concurrent_misses_compute_once(&scratch.cache()).await;
-}
-
-#[tokio::test]
-async fn a_failed_computation_is_not_kept_in_memcached() {
-    let Some(scratch) = scratch().await else { return };
-    caches::a_failed_computation_is_not_kept_and_the_next_caller_computes(&scratch.cache()).await;
-}
-
-#[tokio::test]
-async fn a_memcached_compare_and_set_loses_to_a_write_in_between() {
-    let Some(scratch) = scratch().await else { return };
-    caches::a_compare_and_set_loses_to_a_write_in_between(&scratch.store).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_writers_updating_one_memcached_counter_lose_no_increment() {
-    let Some(scratch) = scratch().await else { return };
-    caches::two_writers_updating_one_counter_lose_no_increment(&scratch.cache()).await;
-}
-
-#[tokio::test]
-async fn a_memcached_value_of_another_type_reads_as_a_miss() {
-    let Some(scratch) = scratch().await else { return };
-    caches::a_value_of_another_type_reads_as_a_miss(&scratch.cache()).await;
-}
+// memcached counts whole seconds; it cannot clear a prefix (the suite sees it say so).
+artel_broker_tests::cache_suite!(
+    scratch().await.map(|scratch| (scratch.store.clone(), scratch)),
+    ttl = Duration::from_secs(1)
+);
 
 #[tokio::test]
 async fn a_key_memcached_cannot_hold_is_refused_by_name_and_computed() {

@@ -17,7 +17,7 @@ use prometheus_client::registry::Registry;
 const BUCKETS: [f64; 16] =
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
 
-const OUTCOMES: [Outcome; 9] = [
+const OUTCOMES: [Outcome; 10] = [
     Outcome::Succeeded,
     Outcome::Failed,
     Outcome::Retried,
@@ -27,6 +27,7 @@ const OUTCOMES: [Outcome; 9] = [
     Outcome::Deferred,
     Outcome::HandedBack,
     Outcome::Ignored,
+    Outcome::Cached,
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

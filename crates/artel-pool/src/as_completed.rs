@@ -16,6 +16,19 @@ pub struct AsCompleted<T> {
 
 /// Watches `handles` and yields each one's result as soon as it finishes, with its
 /// position in the input (handles already finished come first).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let pool = artel_pool::Pool::new()?;
+/// let handles = [30u64, 10, 20]
+///     .map(|ms| pool.submit(async move { tokio::time::sleep(Duration::from_millis(ms)).await; ms }))
+///     .into_iter()
+///     .collect::<Result<Vec<_>, _>>()?;
+/// let order: Vec<usize> = artel_pool::as_completed(handles).blocking().map(|(index, _)| index).collect();
+/// assert_eq!(order, [1, 2, 0], "the 10 ms job first");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn as_completed<T>(handles: impl IntoIterator<Item = Handle<T>>) -> AsCompleted<T> {
     let handles: Vec<Option<Handle<T>>> = handles.into_iter().map(Some).collect();
     let signal = Arc::new(Signal::default());

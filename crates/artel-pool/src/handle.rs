@@ -17,6 +17,20 @@ use crate::executor::Job;
 ///
 /// Dropping a handle does not cancel the job (as with concurrent.futures);
 /// call [`Handle::cancel`] for that.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let pool = artel_pool::Pool::new()?;
+/// let mut slow = pool.submit(async {
+///     tokio::time::sleep(Duration::from_secs(60)).await;
+/// })?;
+/// slow.on_done(|outcome| assert!(outcome.is_err(), "cancelled"));
+/// assert!(slow.wait_timeout(Duration::from_millis(10)).is_none(), "still running");
+/// assert!(slow.cancel(), "an async job stops at its next .await");
+/// assert!(matches!(slow.wait(), Err(artel_pool::JobError::Cancelled)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Handle<T> {
     pub(crate) cell: Arc<Cell<T>>,
     /// The job, to have its body dropped promptly on cancel; weak so a kept handle does

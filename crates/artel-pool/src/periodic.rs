@@ -17,6 +17,21 @@ use tokio_util::sync::CancellationToken;
 use crate::catch_unwind::CatchUnwind;
 
 /// A running periodic call; stops when [`Periodic::stop`] is called or it is dropped.
+///
+/// ```
+/// use std::time::Duration;
+/// use artel_pool::{Periodic, Pool};
+///
+/// let pool = Pool::new()?;
+/// let heartbeat = Periodic::every(Duration::from_millis(10))
+///     .jitter(Duration::from_millis(2))
+///     .run_immediately(true)
+///     .start(pool.runtime(), || async { /* report, refresh, clean up */ });
+/// std::thread::sleep(Duration::from_millis(100));
+/// assert!(heartbeat.runs() >= 3);
+/// heartbeat.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Periodic {
     stop: CancellationToken,

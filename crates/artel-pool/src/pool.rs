@@ -23,6 +23,20 @@ const INLINE_FUTURE_MAX: usize = 512;
 ///
 /// Dropping the pool shuts it down and waits for accepted jobs, like leaving a
 /// `with ThreadPoolExecutor()` block; in async code call [`Pool::shutdown_async`] instead.
+///
+/// ```
+/// use artel_pool::Pool;
+///
+/// let pool = Pool::builder().threads(4).max_backlog(1_000).build()?;
+/// // An async job (I/O, timers) and a blocking one (CPU, a sync library), one API.
+/// let fetched = pool.submit(async { "page".len() })?;
+/// let summed = pool.submit_blocking(|| (1..=100u64).sum::<u64>())?;
+/// assert_eq!((fetched.wait()?, summed.wait()?), (4, 5050));
+/// // A job that panics fails alone.
+/// let panicked = pool.submit_blocking(|| -> u8 { panic!("bad input") })?.wait();
+/// assert!(matches!(panicked, Err(artel_pool::JobError::Panicked(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Pool {
     executor: Arc<Executor>,
     closed: AtomicBool,

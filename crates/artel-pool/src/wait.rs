@@ -59,6 +59,19 @@ fn split<T>(handles: Vec<Handle<T>>) -> Waited<T> {
 
 /// Waits until `when` is met or `timeout` passes, then splits the handles into done and
 /// not done. A timeout is not an error: check `not_done`.
+///
+/// ```
+/// use std::time::Duration;
+/// use artel_pool::{Pool, ReturnWhen, wait};
+///
+/// let pool = Pool::new()?;
+/// let quick = pool.submit(async { 1 })?;
+/// let slow = pool.submit(async { tokio::time::sleep(Duration::from_secs(60)).await; 2 })?;
+/// let waited = pool.runtime().block_on(wait(vec![quick, slow], ReturnWhen::FirstCompleted, None));
+/// assert_eq!((waited.done.len(), waited.not_done.len()), (1, 1));
+/// waited.not_done.iter().for_each(|h| { h.cancel(); });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub async fn wait<T>(handles: Vec<Handle<T>>, when: ReturnWhen, timeout: Option<Duration>) -> Waited<T> {
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
     let mut condition = Condition::new(&handles, when);

@@ -30,7 +30,8 @@ impl PostgresBroker {
 
     /// This broker with what it offers: it is its own result store, chord counter and
     /// revocation log, counts queues, keeps dead letters, failed tasks, worker reports
-    /// and a task history, carries remote control, and offers locks and unique task keys.
+    /// and a task history, carries remote control, and offers locks, unique task keys,
+    /// shared rate limits and a shared cache.
     pub fn backend(&self) -> Backend {
         Backend::new(Arc::new(self.clone()), self.clone())
             .administered(self.clone())
@@ -39,6 +40,8 @@ impl PostgresBroker {
             .with_history(Arc::new(self.clone()))
             .with_locks(Arc::new(self.lock_server()))
             .with_unique(Arc::new(self.lock_server()))
+            .with_rate_limits(Arc::new(self.lock_server()))
+            .with_cache(Arc::new(self.cache_store()))
     }
 
     /// Drops this broker's schema with everything in it (queues, results, dead letters);
@@ -83,7 +86,9 @@ impl PostgresBroker {
         let mut visible = Vec::with_capacity(messages.len());
         let mut ids = Vec::with_capacity(messages.len());
         let mut envelopes = Vec::with_capacity(messages.len());
+        let mut groups = Vec::with_capacity(messages.len());
         for m in messages {
+            groups.push(m.fair_group().unwrap_or_default().to_owned());
             priorities.push(i16::from(m.properties.priority.min(9)));
             visible.push(m.headers.eta.map_or(now, |eta| eta.timestamp_millis().max(now)));
             ids.push(m.headers.id.clone());
@@ -96,6 +101,7 @@ impl PostgresBroker {
             .bind(ids)
             .bind(envelopes)
             .bind(notify.then_some(self.shared.published_channel.as_str()))
+            .bind(groups)
             .execute(conn)
             .await
             .map_err(|e| pg_error("publishing messages", e))?;

@@ -17,6 +17,30 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// One claim in this many also drops the fair groups with nothing left.
+const FORGET_EVERY: u32 = 64;
+
+impl Shared {
+    /// Drops the fair groups of `queues` with no message left (a failure only waits for
+    /// the next try: idle groups cost a claim little).
+    async fn forget_idle_groups(&self, queues: &Queues) {
+        for queue in queues.iter() {
+            if let Err(error) = self.forget_idle_groups_of(queue).await {
+                tracing::debug!(error = %pg_error("dropping idle fair groups", error), "kept until the next try");
+            }
+        }
+    }
+
+    /// Under the queue's fair lock, taken first in its own statement: the deletion's
+    /// snapshot then holds every publish that joined a group before it.
+    async fn forget_idle_groups_of(&self, queue: &str) -> Result<(), sqlx::Error> {
+        let mut tx = self.settle.begin().await?;
+        sqlx::query(include_str!("../queries/fair/lock.sql")).bind(queue).execute(&mut *tx).await?;
+        sqlx::query(include_str!("../queries/fair/forget.sql")).bind(queue).execute(&mut *tx).await?;
+        tx.commit().await
+    }
+}
+
 #[async_trait]
 impl LeaseStore for Shared {
     /// The message's row id.
@@ -51,6 +75,7 @@ impl LeaseStore for Shared {
                 .bind(lease_until)
                 .bind(holder)
                 .bind(i64::try_from(left).unwrap_or(i64::MAX))
+                .bind(self.now_us())
                 .fetch_all(&self.settle)
                 .await;
             let rows: Vec<(i64, Vec<u8>, i32)> = match claimed {
@@ -66,6 +91,9 @@ impl LeaseStore for Shared {
                 envelope,
                 deliveries: u32::try_from(deliveries).unwrap_or(0),
             }));
+        }
+        if fastrand::u32(..FORGET_EVERY) == 0 {
+            self.forget_idle_groups(queues).await;
         }
         let mut next = None;
         if messages.is_empty() {

@@ -28,6 +28,7 @@ mod admin;
 mod backend;
 mod board;
 mod broker;
+mod cache;
 mod completer;
 mod failed;
 mod feed;
@@ -38,6 +39,7 @@ mod shared;
 mod transaction;
 
 pub use broker::PostgresBroker;
+pub use cache::PostgresCache;
 pub use locks::PostgresLocks;
 pub use shared::PostgresConfig;
 /// The driver, for the transactions [`InTransaction`] publishes in.

@@ -1,15 +1,16 @@
-//! [`PostgresLocks`]: locks, fenced values and unique task keys in the database, for
-//! every process using it.
+//! [`PostgresLocks`]: locks, fenced values, unique task keys and shared rate limits in
+//! the database, for every process using it.
 //!
 //! A lock is a row holding its holder's token and when its lease lapses; taking it
 //! succeeds only when the row is free or lapsed, and hands out the next fence kept in the
-//! row. [`artel_lock::Leased`] renews it while a guard lives. Times come from the
+//! row. [`artel_lock::Leased`] renews it while a guard lives. A rate limit is a row read
+//! (locked) and written in one transaction ([`artel_core::rates::admit`]). Times come from the
 //! broker's clock, so the processes sharing a lock must agree on the time.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_core::{BrokerResult, UniqueKeys};
+use artel_core::{Admission, BrokerResult, RateLimits, UniqueKeys};
 use artel_lock::{Fenced, LeaseLocks, Leased, LockError};
 use async_trait::async_trait;
 
@@ -126,5 +127,46 @@ impl UniqueKeys for PostgresLocks {
             .await
             .map_err(|e| pg_error("releasing a unique key", e))?;
         Ok(())
+    }
+}
+
+/// One admission in this many also deletes the rate limits idle for [`IDLE`].
+const PURGE_EVERY: u32 = 64;
+
+/// How long a rate limit has nothing ahead of it before its row is deleted (an idle row
+/// admits as no row does; long idle, no run is asking about it).
+const IDLE: Duration = Duration::from_secs(3600);
+
+#[async_trait]
+impl RateLimits for PostgresLocks {
+    async fn admit(&self, key: &str, interval: Duration, book: bool) -> BrokerResult<Admission> {
+        let failed = |e| pg_error("admitting a rate-limited run", e);
+        if fastrand::u32(..PURGE_EVERY) == 0 {
+            let since = self.shared.now_us().saturating_sub(i64::try_from(IDLE.as_micros()).unwrap_or(i64::MAX));
+            sqlx::query(include_str!("../queries/rate/purge.sql"))
+                .bind(since)
+                .execute(&self.shared.pool)
+                .await
+                .map_err(failed)?;
+        }
+        let mut tx = self.shared.pool.begin().await.map_err(failed)?;
+        sqlx::query(include_str!("../queries/rate/create.sql")).bind(key).execute(&mut *tx).await.map_err(failed)?;
+        let state: Option<(i64, i64)> = sqlx::query_as(include_str!("../queries/rate/read.sql"))
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failed)?;
+        let state = state.map(|(ready, booked)| artel_core::rates::RateState { ready, booked });
+        // Read once the row is locked: a time read while waiting for it would be stale.
+        let (state, admission) = artel_core::rates::admit(state, self.shared.now_us(), interval, book);
+        sqlx::query(include_str!("../queries/rate/write.sql"))
+            .bind(key)
+            .bind(state.ready)
+            .bind(state.booked)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        Ok(admission)
     }
 }

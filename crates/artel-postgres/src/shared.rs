@@ -13,7 +13,7 @@ use tokio::sync::{Notify, broadcast, watch};
 use crate::completer::Completions;
 
 /// The schema's migrations, in order; each runs once, in a transaction.
-const MIGRATIONS: [(i32, &str); 7] = [
+const MIGRATIONS: [(i32, &str); 9] = [
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_workers.sql")),
     (3, include_str!("../migrations/0003_locks.sql")),
@@ -21,6 +21,8 @@ const MIGRATIONS: [(i32, &str); 7] = [
     (5, include_str!("../migrations/0005_history.sql")),
     (6, include_str!("../migrations/0006_lighter_writes.sql")),
     (7, include_str!("../migrations/0007_control_board.sql")),
+    (8, include_str!("../migrations/0008_cache_and_rates.sql")),
+    (9, include_str!("../migrations/0009_fair_groups.sql")),
 ];
 
 /// Settings of a [`crate::PostgresBroker`].
@@ -222,6 +224,10 @@ impl Shared {
 
     pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now().timestamp_millis()
+    }
+
+    pub(crate) fn now_us(&self) -> i64 {
+        self.clock.now().timestamp_micros()
     }
 }
 

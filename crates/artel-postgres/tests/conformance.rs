@@ -7,29 +7,9 @@ use std::time::Duration;
 use artel_broker_tests::{Capabilities, Fixture, Leases, SLOW_POLL, SlowPolling, conformance};
 use artel_core::{Broker, SystemClock};
 use artel_postgres::{PostgresBroker, PostgresConfig};
+use support::{Schema, url};
 
-fn url() -> String {
-    std::env::var("ARTEL_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// Drops the test's schema at the end.
-struct Schema(String);
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let schema = self.0.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            runtime.block_on(async {
-                if let Ok(pool) = sqlx::PgPool::connect(&url()).await {
-                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&pool).await;
-                }
-            });
-        })
-        .join()
-        .ok();
-    }
-}
+mod support;
 
 /// Failures kept per queue and task records kept: small, so the suite sees older ones dropped.
 const KEPT: u32 = 3;

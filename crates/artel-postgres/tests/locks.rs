@@ -7,12 +7,11 @@ use std::time::Duration;
 use artel_broker_tests::locks::{self, Fences, Scratch};
 use artel_core::SystemClock;
 use artel_postgres::{PostgresBroker, PostgresConfig};
+use support::url;
+
+mod support;
 
 const LEASE: Duration = Duration::from_millis(500);
-
-fn url() -> String {
-    std::env::var("ARTEL_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
 
 /// The scratch name as a schema name (letters, digits, underscores).
 fn schema(name: &str) -> String {

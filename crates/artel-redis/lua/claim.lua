@@ -5,15 +5,19 @@
 -- KEYS[1] pending zset   KEYS[2] scheduled zset   KEYS[3] leases zset
 -- KEYS[4] messages hash  KEYS[5] priorities hash (priority + 10 x deliveries not handed
 -- back: one field keeps both, so counting costs one command)  KEYS[6] holders hash
--- KEYS[7] sequence
+-- KEYS[7] sequence (last ungrouped turn)  KEYS[8] clock (the newest turn claimed: see
+-- enqueue.lua)
 -- ARGV[1] now (ms)  ARGV[2] lease until (ms)  ARGV[3] limit  ARGV[4] holder token
 -- Returns a flat list: id1, envelope1, deliveries1, id2, envelope2, deliveries2, ...; or
 -- {next_visible_ms} as a one-element list when nothing is pending (-1 when nothing is
 -- waiting at all).
 local now, until_ms, limit, token = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local clock = tonumber(redis.call('GET', KEYS[8]) or '0')
+-- A message coming back (due, or its holder gone) takes the queue's next turn.
 local function make_pending(id)
     local priority = priority_of(KEYS[5], id)
-    local seq = redis.call('INCR', KEYS[7])
+    local seq = math.max(tonumber(redis.call('GET', KEYS[7]) or '0'), clock) + 1
+    redis.call('SET', KEYS[7], string.format('%.0f', seq))
     redis.call('ZADD', KEYS[1], (9 - priority) * 1e13 + seq, id)
 end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)) do
@@ -35,14 +39,17 @@ if #popped == 0 then
     return {next}
 end
 local ids, leases, holders = {}, {}, {}
+local newest = clock
 for i = 1, #popped, 2 do
     local id = popped[i]
+    newest = math.max(newest, math.fmod(tonumber(popped[i + 1]), 1e13))
     ids[#ids + 1] = id
     leases[#leases + 1] = until_ms
     leases[#leases + 1] = id
     holders[#holders + 1] = id
     holders[#holders + 1] = token
 end
+if newest > clock then redis.call('SET', KEYS[8], string.format('%.0f', newest)) end
 bulk('ZADD', KEYS[3], leases)
 bulk('HSET', KEYS[6], holders)
 local envelopes = bulk('HMGET', KEYS[4], ids)

@@ -63,8 +63,8 @@ impl RedisBroker {
 impl RedisBroker {
     /// This broker with everything it offers: it is its own result store, chord counter
     /// and revocation log, counts queues, keeps dead letters, worker reports, failed
-    /// tasks and a task history, carries remote control, and offers locks and unique
-    /// task keys.
+    /// tasks and a task history, carries remote control, and offers locks, unique task
+    /// keys, shared rate limits and a shared cache.
     pub fn backend(&self) -> Backend {
         Backend::new(Arc::new(self.clone()), self.clone())
             .administered(self.clone())
@@ -73,6 +73,8 @@ impl RedisBroker {
             .with_history(Arc::new(self.clone()))
             .with_locks(Arc::new(self.lock_server()))
             .with_unique(Arc::new(self.lock_server()))
+            .with_rate_limits(Arc::new(self.lock_server()))
+            .with_cache(Arc::new(self.cache_store()))
     }
 
     /// Deletes every key under this broker's prefix (queues, results, dead letters);
@@ -104,13 +106,21 @@ impl Broker for RedisBroker {
             .key(&keys.priorities)
             .key(&keys.sequence)
             .key(&keys.signal)
+            .key(&keys.turns)
+            .key(&keys.clock)
             .arg(now);
         for m in messages {
             let visible_at = m.headers.eta.map_or(now, |eta| eta.timestamp_millis());
             // Each publish gets its own id: the same task id is published again by retries,
             // and settling the old copy must never touch the new one.
             let message_id = uuid::Uuid::new_v4().to_string();
-            invocation.arg(message_id).arg(m.properties.priority.min(9)).arg(visible_at).arg(m.to_envelope());
+            let group = m.fair_group().unwrap_or_default();
+            invocation
+                .arg(message_id)
+                .arg(m.properties.priority.min(9))
+                .arg(visible_at)
+                .arg(m.to_envelope())
+                .arg(group);
         }
         let mut conn = self.shared.conn.clone();
         let _: i64 = invocation.invoke_async(&mut conn).await.map_err(|e| redis_error("publishing messages", e))?;

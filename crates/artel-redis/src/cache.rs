@@ -96,4 +96,31 @@ impl CacheStore for RedisCache {
         let version = self.write(key, &expected, value, ttl).await?;
         Ok((version > 0).then_some(version))
     }
+
+    async fn clear(&self, prefix: &str) -> Result<u64, CacheError> {
+        let pattern = format!("{}*", glob_escape(&self.key(prefix)));
+        crate::toolkit::delete_matching(&mut self.conn.clone(), &pattern)
+            .await
+            .map_err(|e| CacheError::Unavailable(e.to_string()))
+    }
+}
+
+/// `text` matching itself only in a SCAN pattern.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scan_patterns_match_a_prefix_literally() {
+        assert_eq!(super::glob_escape(r"a*b?[c]\d"), r"a\*b\?\[c\]\\d");
+    }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use artel_core::{BrokerError, BrokerErrorKind, BrokerResult};
 use redis::cluster::ClusterClientBuilder;
 
-use crate::conn::{CLUSTER_PATIENCE, Conn, Healing, Servers};
+use crate::conn::{Conn, Healing, PATIENCE, Servers};
 use crate::toolkit::redis_error;
 
 /// The URL scheme.
@@ -58,7 +58,7 @@ pub(crate) async fn open(url: &str, tls: &artel_core::TlsFiles) -> BrokerResult<
         };
         redis_error(&format!("connecting to the Redis Cluster at {shown}{hint}"), e)
     };
-    let connecting = Healing::open(client(&seeds, CLUSTER_PATIENCE).map_err(failed)?);
+    let connecting = Healing::open(client(&seeds, PATIENCE).map_err(failed)?);
     let conn = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
         Ok(opened) => opened.map_err(failed)?,
         Err(_) => {

@@ -254,7 +254,7 @@ impl Servers {
     /// to `patience` (a blocking read's timeout plus a margin).
     pub(crate) async fn open(&self, patience: Option<Duration>) -> RedisResult<Conn> {
         if let Some(seeds) = &self.cluster {
-            let client = crate::cluster::client(seeds, patience.unwrap_or(CLUSTER_PATIENCE))?;
+            let client = crate::cluster::client(seeds, patience.unwrap_or(PATIENCE))?;
             return Ok(Conn::Cluster(Healing::open(client).await?));
         }
         let Some(client) = self.nodes.first() else {
@@ -270,9 +270,12 @@ impl Servers {
     }
 }
 
-/// How long a cluster node may take to answer before the connection is taken for
-/// wedged ([`Healing`]): well above a script's run and a publish's `WAIT`.
-pub(crate) const CLUSTER_PATIENCE: Duration = Duration::from_secs(3);
+/// How long a server or cluster node may take to answer a request on a shared connection
+/// before the request fails (and a cluster connection is taken for wedged, [`Healing`]):
+/// well above a script's run, a publish's `WAIT` and the queueing of a burst of requests
+/// on one multiplexed connection. redis-rs's default, 500 ms, failed thousands of
+/// `artel map -c 10000` publishes on a busy machine, many of them enqueued all the same.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(3);
 
 /// Every node of the cluster `conn` reaches, masters and replicas, as clients with the
 /// settings (credentials, timeouts) of `seed`.

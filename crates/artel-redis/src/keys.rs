@@ -19,8 +19,12 @@ pub(crate) struct QueueKeys {
     pub(crate) priorities: String,
     /// HASH id -> holder token.
     pub(crate) holders: String,
-    /// STRING counter for FIFO order within a priority.
+    /// STRING: the last turn given to a message without a group (FIFO within a priority).
     pub(crate) sequence: String,
+    /// HASH group -> the last turn given to a message of that group.
+    pub(crate) turns: String,
+    /// STRING: the largest turn claimed so far, where a group new to the queue starts.
+    pub(crate) clock: String,
     /// LIST with at most one token: wakes a consumer blocked on an empty queue.
     pub(crate) signal: String,
     /// LIST of dead entries (JSON).
@@ -49,6 +53,8 @@ impl QueueKeys {
             priorities: key("priorities"),
             holders: key("holders"),
             sequence: key("seq"),
+            turns: key("turns"),
+            clock: key("clock"),
             signal: key("signal"),
             dead: key("dead"),
             failed: key("failed"),
@@ -110,6 +116,8 @@ mod tests {
             &k.priorities,
             &k.holders,
             &k.sequence,
+            &k.turns,
+            &k.clock,
             &k.signal,
             &k.dead,
         ] {

@@ -161,6 +161,7 @@ impl LeaseStore for Shared {
                 .key(&keys.priorities)
                 .key(&keys.holders)
                 .key(&keys.sequence)
+                .key(&keys.clock)
                 .arg(now)
                 .arg(until)
                 .arg(left)

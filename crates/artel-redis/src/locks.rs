@@ -1,16 +1,17 @@
-//! [`RedisLocks`]: locks, fenced values and unique task keys on a Redis server, for
-//! processes on any machine.
+//! [`RedisLocks`]: locks, fenced values, unique task keys and shared rate limits on a
+//! Redis server, for processes on any machine.
 //!
 //! A lock is a key holding its holder's random token with a lease (`lua/lock_*.lua`):
 //! taking it sets the key only if absent and hands out the next fencing token from a
 //! counter kept beside it; renewing and releasing check the token first, so a holder
 //! never extends or frees a lock someone else has since taken. [`artel_lock::Leased`]
-//! renews while a guard lives and reports a lost lease.
+//! renews while a guard lives and reports a lost lease. A rate limit is a hash that
+//! `lua/rate_admit.lua` reads and writes in one step, on the server's clock.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_core::{BrokerResult, UniqueKeys};
+use artel_core::{Admission, BrokerResult, RateLimits, UniqueKeys};
 use artel_lock::{Fenced, LeaseLocks, Leased, LockError};
 use async_trait::async_trait;
 use redis::Script;
@@ -26,6 +27,7 @@ struct LockScripts {
     release: Script,
     advance: Script,
     claim_unique: Script,
+    rate_admit: Script,
 }
 
 /// Locks, fenced values and unique task keys on a Redis server, under a key prefix;
@@ -52,6 +54,7 @@ impl RedisLocks {
             release: Script::new(include_str!("../lua/lock_release.lua")),
             advance: Script::new(include_str!("../lua/fenced_advance.lua")),
             claim_unique: Script::new(include_str!("../lua/unique_claim.lua")),
+            rate_admit: Script::new(include_str!("../lua/rate_admit.lua")),
         };
         Self { conn, prefix: prefix.to_owned(), scripts: Arc::new(scripts) }
     }
@@ -186,5 +189,24 @@ impl UniqueKeys for RedisLocks {
             .await
             .map_err(|e| redis_error("releasing a unique task key", e))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl RateLimits for RedisLocks {
+    async fn admit(&self, key: &str, interval: Duration, book: bool) -> BrokerResult<Admission> {
+        let wait_us: u64 = self
+            .scripts
+            .rate_admit
+            .key(format!("{}:rate:{key}", self.prefix))
+            .arg(u64::try_from(interval.as_micros()).unwrap_or(u64::MAX))
+            .arg(if book { "1" } else { "0" })
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| redis_error("admitting a rate-limited run", e))?;
+        Ok(match wait_us {
+            0 => Admission::Now,
+            wait => Admission::After(Duration::from_micros(wait)),
+        })
     }
 }

@@ -1,6 +1,6 @@
 //! Redis Sentinel: the master of a monitored set, found and followed through failovers.
 //!
-//! A watcher asks the sentinels every [`POLL`] which node is the master, and a forwarder
+//! A watcher asks the sentinels every 250 ms which node is the master, and a forwarder
 //! on a loopback port of this process sends every connection to it. When the sentinels
 //! promote another node, the forwarder closes the connections to the former master, so
 //! every connection of the process — the multiplexed one, idle consumers' blocking

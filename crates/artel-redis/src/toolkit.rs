@@ -88,7 +88,8 @@ pub async fn open(url: &str, tls: &TlsFiles, sentinel: Option<&SentinelSet>) -> 
             (redis::Client::open(info).map_err(failed)?, Some(follower))
         }
     };
-    let conn = ConnectionManager::new_with_config(client.clone(), manager_config()).await.map_err(failed)?;
+    let config = manager_config().set_response_timeout(Some(crate::conn::PATIENCE));
+    let conn = ConnectionManager::new_with_config(client.clone(), config).await.map_err(failed)?;
     Ok(Opened { client, conn, follower })
 }
 

@@ -5,8 +5,6 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_broker_tests::caches;
-use artel_cache::Cache;
 use artel_core::SystemClock;
 use artel_redis::{RedisBroker, RedisCache, RedisConfig};
 
@@ -46,38 +44,7 @@ async fn scratch() -> Option<Scratch> {
     }
 }
 
-#[tokio::test]
-async fn a_redis_value_lives_until_its_ttl() {
-    let Some(scratch) = scratch().await else { return };
-    caches::a_value_lives_until_its_ttl(&Cache::new(scratch.store.clone()), Duration::from_millis(200)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hundred_concurrent_misses_of_a_redis_cache_compute_once() {
-    let Some(scratch) = scratch().await else { return };
-    caches::a_hundred_concurrent_misses_compute_once(&Cache::new(scratch.store.clone())).await;
-}
-
-#[tokio::test]
-async fn a_failed_computation_is_not_kept_in_redis() {
-    let Some(scratch) = scratch().await else { return };
-    caches::a_failed_computation_is_not_kept_and_the_next_caller_computes(&Cache::new(scratch.store.clone())).await;
-}
-
-#[tokio::test]
-async fn a_redis_compare_and_set_loses_to_a_write_in_between() {
-    let Some(scratch) = scratch().await else { return };
-    caches::a_compare_and_set_loses_to_a_write_in_between(&scratch.store).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_writers_updating_one_redis_counter_lose_no_increment() {
-    let Some(scratch) = scratch().await else { return };
-    caches::two_writers_updating_one_counter_lose_no_increment(&Cache::new(scratch.store.clone())).await;
-}
-
-#[tokio::test]
-async fn a_redis_value_of_another_type_reads_as_a_miss() {
-    let Some(scratch) = scratch().await else { return };
-    caches::a_value_of_another_type_reads_as_a_miss(&Cache::new(scratch.store.clone())).await;
-}
+artel_broker_tests::cache_suite!(
+    scratch().await.map(|scratch| (scratch.store.clone(), scratch)),
+    ttl = Duration::from_millis(200)
+);

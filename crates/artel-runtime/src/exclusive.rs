@@ -7,11 +7,13 @@
 //! take it within its `lock_timeout` is published again for later, with a doubling
 //! delay, and its slot freed: it never blocks a slot waiting.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use artel_core::message::UNIQUE_HEADER;
 use artel_core::worker::Outcome;
 use artel_core::{Delivery, Headers, TaskError, TaskOptions};
+
 use artel_lock::Guard;
 use serde_json::{Map, Value};
 
@@ -19,6 +21,10 @@ use crate::execute::Dispatcher;
 
 /// How long a mutex task's lock outlives a worker that died holding it.
 pub(crate) const MUTEX_LEASE: Duration = Duration::from_secs(30);
+
+/// Why a task needing locks cannot run on a backend without them.
+pub(crate) const NO_LOCKS: &str =
+    "but this broker offers no locks: use sqlite://, redis://, postgres://, celery+redis:// or amqp://";
 
 /// The header counting how often a mutex task found its lock taken.
 const DEFERRED_HEADER: &str = "artel_deferred";
@@ -36,6 +42,22 @@ pub(crate) enum Turn {
     Bad(Delivery, TaskError),
     /// Its message was settled here (published again for later, or handed back).
     Settled,
+}
+
+/// A call that will not run now: its message to reject with why, or none when it was
+/// settled already.
+pub(crate) type Stop = Option<(Delivery, TaskError)>;
+
+impl Turn {
+    /// Goes on with the message and the guard to hold while it runs, or stops.
+    pub(crate) fn into_run(self) -> ControlFlow<Stop, (Delivery, Option<Guard>)> {
+        match self {
+            Turn::Free(delivery) => ControlFlow::Continue((delivery, None)),
+            Turn::Held(delivery, guard) => ControlFlow::Continue((delivery, Some(guard))),
+            Turn::Bad(delivery, error) => ControlFlow::Break(Some((delivery, error))),
+            Turn::Settled => ControlFlow::Break(None),
+        }
+    }
 }
 
 impl Dispatcher {
@@ -60,37 +82,54 @@ impl Dispatcher {
         let Some(template) = options.lock.as_deref() else { return Turn::Free(delivery) };
         let headers = &delivery.message().headers;
         let (task, id) = (headers.task.clone(), headers.id.clone());
-        let key = match lock_key(&task, template, params, args, kwargs) {
+        let key = match call_key("task", &task, template, params, args, kwargs) {
             Ok(key) => key,
             Err(error) => return Turn::Bad(delivery, error),
         };
         let Some(locks) = &self.locks else {
-            let error = TaskError::msg(format!(
-                "task {task} runs under lock {template:?}, but this broker offers no locks: use sqlite://, redis://, celery+redis:// or amqp://"
-            ));
+            let error = TaskError::msg(format!("task {task} runs under lock {template:?}, {NO_LOCKS}"));
             return Turn::Bad(delivery, error);
         };
         match locks.acquire(&key, options.lock_timeout.unwrap_or_default()).await {
             Ok(guard) => Turn::Held(delivery, guard),
             Err(artel_lock::LockError::Timeout { .. }) => {
-                let deferrals = headers.extra.get(DEFERRED_HEADER).and_then(Value::as_u64).unwrap_or(0);
+                let deferrals = times(headers, DEFERRED_HEADER);
                 let wait = defer_delay(deferrals, fastrand::f64());
                 tracing::info!(%task, %id, %key, ?wait, "its lock is held: published again for later");
-                self.settled(delivery.message(), Outcome::Deferred);
-                self.republish(delivery, &id, wait, |message| {
-                    message.headers.extra.insert(DEFERRED_HEADER.to_owned(), Value::from(deferrals + 1));
-                })
-                .await;
-                Turn::Settled
+                self.put_off(delivery, DEFERRED_HEADER, deferrals, wait).await
             }
             Err(error) => {
                 tracing::warn!(%task, %id, %key, %error, "cannot reach the lock; the message goes back to the queue");
-                self.settled(delivery.message(), Outcome::HandedBack);
-                crate::execute::settle(delivery.requeue().await, &id);
-                Turn::Settled
+                self.hand_back_now(delivery).await
             }
         }
     }
+
+    /// Publishes the message again to run after `wait`, with its `counter` header one
+    /// more than `times`; counted as deferred.
+    pub(crate) async fn put_off(&self, delivery: Delivery, counter: &str, times: u64, wait: Duration) -> Turn {
+        let id = delivery.message().headers.id.clone();
+        self.settled(delivery.message(), Outcome::Deferred);
+        self.republish(delivery, &id, wait, |message| {
+            message.headers.extra.insert(counter.to_owned(), Value::from(times + 1));
+        })
+        .await;
+        Turn::Settled
+    }
+
+    /// Gives a message that cannot be decided on now (what decides is unreachable) back to
+    /// the queue.
+    pub(crate) async fn hand_back_now(&self, delivery: Delivery) -> Turn {
+        let id = delivery.message().headers.id.clone();
+        self.settled(delivery.message(), Outcome::HandedBack);
+        crate::execute::settle(delivery.requeue().await, &id);
+        Turn::Settled
+    }
+}
+
+/// How many times a message was put off for `counter` (its header; 0 when absent).
+pub(crate) fn times(headers: &Headers, counter: &str) -> u64 {
+    headers.extra.get(counter).and_then(Value::as_u64).unwrap_or(0)
 }
 
 /// A unique call's (key, task id), read before its message is settled.
@@ -101,35 +140,39 @@ pub(crate) fn unique_claim(headers: &Headers) -> Option<(String, String)> {
 
 /// The wait before deferral `n + 1`: 1 s doubling to [`MAX_DEFER`], between half and all
 /// of it (`jitter` in 0..1) so deferred runs do not return in step.
-fn defer_delay(deferrals: u64, jitter: f64) -> Duration {
+pub(crate) fn defer_delay(deferrals: u64, jitter: f64) -> Duration {
     let full = Duration::from_secs(1u64 << deferrals.min(5)).min(MAX_DEFER);
     full.mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
 }
 
-/// The lock key of a call: `template` with each `{param}` replaced by that argument
-/// (strings as they are, anything else as JSON), under the task's name, made a valid
-/// lock key (other characters escaped as `_xx`; a long key hashed).
-fn lock_key(
+/// The key of a call's lock (`kind` "task") or shared rate limit ("rate"): `template`
+/// with each `{param}` replaced by that argument (strings as they are, anything else as
+/// JSON), under `kind` and the task's name, made a valid lock key (other characters
+/// escaped as `_xx`; a long key hashed).
+pub(crate) fn call_key(
+    kind: &str,
     task: &str,
     template: &str,
     params: &[&str],
     args: &[Value],
     kwargs: &Map<String, Value>,
 ) -> Result<String, TaskError> {
-    let mut key = format!("task.{task}.");
+    let mut key = format!("{kind}.{task}.");
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         key.push_str(&rest[..open]);
-        let close = rest[open..]
-            .find('}')
-            .ok_or_else(|| TaskError::invalid_arguments(task, format!("lock {template:?}: a `{{` is never closed")))?;
+        let close = rest[open..].find('}').ok_or_else(|| {
+            TaskError::invalid_arguments(task, format!("{kind} key {template:?}: a `{{` is never closed"))
+        })?;
         let name = &rest[open + 1..open + close];
         let value = params
             .iter()
             .position(|param| *param == name)
             .and_then(|index| args.get(index))
             .or_else(|| kwargs.get(name))
-            .ok_or_else(|| TaskError::invalid_arguments(task, format!("lock {template:?}: no argument `{name}`")))?;
+            .ok_or_else(|| {
+                TaskError::invalid_arguments(task, format!("{kind} key {template:?}: no argument `{name}`"))
+            })?;
         match value {
             Value::String(text) => key.push_str(text),
             other => key.push_str(&other.to_string()),
@@ -137,6 +180,12 @@ fn lock_key(
         rest = &rest[open + close + 1..];
     }
     key.push_str(rest);
+    Ok(lock_key(kind, &key))
+}
+
+/// `key` made a valid lock key: characters other than letters, digits, `.` and `-`
+/// escaped as `_xx`, a long key hashed under `kind`.
+pub(crate) fn lock_key(kind: &str, key: &str) -> String {
     let mut safe = String::with_capacity(key.len());
     for byte in key.bytes() {
         match byte {
@@ -145,9 +194,9 @@ fn lock_key(
         }
     }
     if safe.len() > 200 {
-        safe = format!("task.{}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, key.as_bytes()).simple());
+        safe = format!("{kind}.{}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, key.as_bytes()).simple());
     }
-    Ok(safe)
+    safe
 }
 
 #[cfg(test)]
@@ -161,7 +210,7 @@ mod tests {
         let kwargs = |v: Value| v.as_object().cloned().unwrap_or_default();
         let key = |template: &str, args: Value, kw: Value| {
             let args = args.as_array().cloned().unwrap_or_default();
-            lock_key("app.report", template, &["customer", "day"], &args, &kwargs(kw))
+            call_key("task", "app.report", template, &["customer", "day"], &args, &kwargs(kw))
         };
         assert_eq!(key("r-{customer}", json!([7]), json!({})).expect("key"), "task.app.report.r-7");
         assert_eq!(key("r-{day}", json!([7]), json!({"day": "mon"})).expect("key"), "task.app.report.r-mon");

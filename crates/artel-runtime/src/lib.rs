@@ -11,6 +11,8 @@ mod components;
 mod control;
 mod exclusive;
 mod execute;
+mod group_cap;
+mod memo;
 mod observe;
 mod process;
 mod rate;
@@ -19,6 +21,7 @@ mod revoke;
 mod slots;
 mod supervise;
 mod supervisor;
+mod throttle;
 mod tuning;
 mod worker;
 
@@ -27,6 +30,7 @@ pub use artel_core::worker::{
 };
 pub use artel_core::{EventSink, TaskEvent};
 pub use components::{BoardControl, BurstWatcher, StatsReporter};
+pub use memo::memo_prefix;
 pub use process::{ProcessSettings, child_functions};
 pub use rate::parse_rate;
 pub use worker::{Worker, WorkerConfig};

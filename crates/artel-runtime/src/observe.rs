@@ -84,7 +84,8 @@ impl Dispatcher {
     /// `message` was settled with `outcome`.
     pub(crate) fn settled(&self, message: &Message, outcome: Outcome) {
         let counter = match outcome {
-            Outcome::Succeeded => Some(&self.stats.succeeded),
+            // A cached answer is a success to its caller; the metric's label tells them apart.
+            Outcome::Succeeded | Outcome::Cached => Some(&self.stats.succeeded),
             Outcome::Failed => Some(&self.stats.failed),
             Outcome::Retried => Some(&self.stats.retried),
             Outcome::DeadLettered => Some(&self.stats.rejected),

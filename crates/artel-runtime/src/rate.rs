@@ -4,22 +4,17 @@
 //! worker slot, so a limited task slows only itself and the slots it occupies.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-/// Parses Celery's rate format: `N/s`, `N/m` or `N/h` with N > 0.
+/// Parses Celery's rate format (`N/s`, `N/m` or `N/h` with N > 0) as a token bucket of N
+/// tokens refilled over the period.
 pub fn parse_rate(text: &str) -> Result<Quota, String> {
-    let bad = || format!("rate limit {text:?} is not N/s, N/m or N/h (N > 0)");
-    let (count, unit) = text.trim().split_once('/').ok_or_else(bad)?;
-    let count: NonZeroU32 = count.trim().parse().map_err(|_| bad())?;
-    match unit.trim() {
-        "s" => Ok(Quota::per_second(count)),
-        "m" => Ok(Quota::per_minute(count)),
-        "h" => Ok(Quota::per_hour(count)),
-        _ => Err(bad()),
-    }
+    let (count, period) = artel_core::rates::parse(text)?;
+    Quota::with_period(period / count.get())
+        .map(|quota| quota.allow_burst(count))
+        .ok_or_else(|| format!("rate limit {text:?} is faster than one run a nanosecond"))
 }
 
 /// The limiters of one worker, by task name.
@@ -61,6 +56,8 @@ impl RateLimits {
 
 #[cfg(test)]
 mod tests {
+    use std::num::NonZeroU32;
+
     use super::*;
 
     #[test]

@@ -62,6 +62,9 @@ pub struct WorkerConfig {
     /// A message whose body is larger is dead-lettered with the reason instead of decoded
     /// (16 MiB by default).
     pub max_message_bytes: usize,
+    /// Most runs of one group (a tenant's `group_key`) at once across every worker, for
+    /// tasks that declare none (`max_running_per_group`); `None`: not capped.
+    pub max_running_per_group: Option<u32>,
     /// Child processes for tasks (`--pool processes`); when unset and a registered task
     /// is declared `process`, those tasks get one child per CPU.
     pub processes: Option<ProcessSettings>,
@@ -86,6 +89,7 @@ impl Default for WorkerConfig {
             name: None,
             max_deliveries: 5,
             max_message_bytes: 16 << 20,
+            max_running_per_group: None,
             processes: None,
         }
     }
@@ -177,9 +181,12 @@ impl Worker {
             stop_runs: CancellationToken::new(),
             max_deliveries: config.max_deliveries,
             max_message_bytes: config.max_message_bytes,
+            max_running_per_group: config.max_running_per_group,
             processes,
             locks: backend.locks().map(|server| server.locks(crate::exclusive::MUTEX_LEASE)),
             unique: backend.unique().cloned(),
+            rates: backend.rate_limits().cloned(),
+            cache: crate::memo::cache_of(backend),
             observer: config.observer.clone(),
         };
         let executor = Arc::new(executor);

@@ -56,7 +56,8 @@ impl SqliteBroker {
 
     /// This broker with everything it offers: it is its own result store, chord counter
     /// and revocation log, counts queues, keeps dead letters, worker reports, failed
-    /// tasks and a task history, carries remote control, and offers locks and unique task keys.
+    /// tasks and a task history, carries remote control, and offers locks, unique task
+    /// keys, shared rate limits and a shared cache.
     pub fn backend(&self) -> Backend {
         Backend::new(Arc::new(self.clone()), self.clone())
             .administered(self.clone())
@@ -65,6 +66,8 @@ impl SqliteBroker {
             .with_history(Arc::new(self.clone()))
             .with_locks(Arc::new(self.lock_server()))
             .with_unique(Arc::new(self.lock_server()))
+            .with_rate_limits(Arc::new(self.lock_server()))
+            .with_cache(Arc::new(self.cache_store()))
     }
 }
 
@@ -77,19 +80,20 @@ impl Broker for SqliteBroker {
     async fn publish(&self, queue: &str, messages: &[Message]) -> BrokerResult<()> {
         let now = self.shared.now_ms();
         let queue = queue.to_owned();
-        let rows: Vec<(u8, i64, String, Vec<u8>)> = messages
+        let rows: Vec<(u8, i64, String, Vec<u8>, String)> = messages
             .iter()
             .map(|m| {
                 let visible_at = m.headers.eta.map_or(now, |eta| eta.timestamp_millis().max(now));
-                (m.properties.priority.min(9), visible_at, m.headers.id.clone(), m.to_envelope())
+                let group = m.fair_group().unwrap_or_default().to_owned();
+                (m.properties.priority.min(9), visible_at, m.headers.id.clone(), m.to_envelope(), group)
             })
             .collect();
         self.shared
             .db
             .call("publishing messages", move |tx| {
-                for (priority, visible_at, task_id, envelope) in &rows {
-                    let row =
-                        NewMessage { queue: &queue, priority: *priority, visible_at: *visible_at, task_id, envelope };
+                for (priority, visible_at, task_id, envelope, group) in &rows {
+                    let (priority, visible_at) = (*priority, *visible_at);
+                    let row = NewMessage { queue: &queue, priority, visible_at, task_id, envelope, group };
                     queries::insert_message(tx, &row)?;
                 }
                 Ok(())

@@ -17,7 +17,7 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
 /// Schema versions, applied in order at open (tracked in `PRAGMA user_version`).
-const MIGRATIONS: [&str; 7] = [
+const MIGRATIONS: [&str; 9] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_canvas_and_revoke.sql"),
     include_str!("../migrations/0003_failed.sql"),
@@ -25,6 +25,8 @@ const MIGRATIONS: [&str; 7] = [
     include_str!("../migrations/0005_history.sql"),
     include_str!("../migrations/0006_worker_stop.sql"),
     include_str!("../migrations/0007_control_board.sql"),
+    include_str!("../migrations/0008_cache_and_rates.sql"),
+    include_str!("../migrations/0009_fair_groups.sql"),
 ];
 
 /// Operations one transaction may carry.

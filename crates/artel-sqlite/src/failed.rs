@@ -40,6 +40,7 @@ impl FailedTasks for SqliteBroker {
                         visible_at: now,
                         task_id: &message.headers.id,
                         envelope: &envelope,
+                        group: message.fair_group().unwrap_or_default(),
                     };
                     queries::insert_message(tx, &row)?;
                     queries::forget_result(tx, &message.headers.id)?;

@@ -34,7 +34,7 @@ impl LeaseStore for Shared {
 
     async fn claim(&self, queues: &Queues, holder: &str, limit: usize) -> BrokerResult<Claim<i64>> {
         let (queues, holder) = (queues.clone(), holder.to_owned());
-        let now = self.now_ms();
+        let (now, now_us) = (self.now_ms(), self.now_us());
         let lease_until = now + millis(self.config.lease);
         let (claimed, next) = self
             .db
@@ -45,7 +45,8 @@ impl LeaseStore for Shared {
                     if left == 0 {
                         break;
                     }
-                    claimed.extend(queries::claim(tx, queue, now, lease_until, &holder, left)?);
+                    let lease = queries::Lease { now, now_us, until: lease_until, token: &holder, limit: left };
+                    claimed.extend(queries::claim(tx, queue, &lease)?);
                 }
                 let mut next = None;
                 if claimed.is_empty() {

@@ -21,6 +21,7 @@
 mod admin;
 mod backend;
 mod broker;
+mod cache;
 mod db;
 mod failed;
 mod history;
@@ -31,5 +32,6 @@ mod shared;
 mod wake;
 
 pub use broker::{SqliteBroker, remove_database};
+pub use cache::SqliteCache;
 pub use locks::SqliteLocks;
 pub use shared::SqliteConfig;

@@ -1,15 +1,16 @@
-//! [`SqliteLocks`]: locks, fenced values and unique task keys in the database file, for
-//! the processes sharing it.
+//! [`SqliteLocks`]: locks, fenced values, unique task keys and shared rate limits in the
+//! database file, for the processes sharing it.
 //!
 //! A lock is a row holding its holder's token and when its lease lapses; taking it
 //! succeeds only when the row is free or lapsed, and hands out the next fence kept in the
-//! row. [`artel_lock::Leased`] renews it while a guard lives. Times come from the
+//! row. [`artel_lock::Leased`] renews it while a guard lives. A rate limit is a row read
+//! and written in one transaction ([`artel_core::rates::admit`]). Times come from the
 //! broker's clock, so every process on the file must share one machine's clock.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use artel_core::{BrokerError, BrokerResult, UniqueKeys};
+use artel_core::{Admission, BrokerError, BrokerResult, RateLimits, UniqueKeys};
 use artel_lock::{Fenced, LeaseLocks, Leased, LockError};
 use async_trait::async_trait;
 
@@ -113,5 +114,29 @@ impl UniqueKeys for SqliteLocks {
     async fn release_unique(&self, key: &str, task_id: &str) -> BrokerResult<()> {
         let (key, task_id) = (key.to_owned(), task_id.to_owned());
         self.shared.db.call("release a unique key", move |tx| queries::unique_release(tx, &key, &task_id)).await
+    }
+}
+
+/// One admission in this many also deletes the idle rate limits.
+const PURGE_EVERY: u32 = 64;
+
+#[async_trait]
+impl RateLimits for SqliteLocks {
+    async fn admit(&self, key: &str, interval: Duration, book: bool) -> BrokerResult<Admission> {
+        let (key, clock) = (key.to_owned(), self.shared.clock.clone());
+        let purge = fastrand::u32(..PURGE_EVERY) == 0;
+        self.shared
+            .db
+            .call("admit a rate-limited run", move |tx| {
+                // Read in the transaction: a time read while queued for it would be stale.
+                let now = clock.now().timestamp_micros();
+                if purge {
+                    queries::rate_purge(tx, now)?;
+                }
+                let (state, admission) = artel_core::rates::admit(queries::rate_read(tx, &key)?, now, interval, book);
+                queries::rate_write(tx, &key, state)?;
+                Ok(admission)
+            })
+            .await
     }
 }

@@ -17,30 +17,62 @@ pub(crate) struct NewMessage<'a> {
     pub(crate) visible_at: i64,
     pub(crate) task_id: &'a str,
     pub(crate) envelope: &'a [u8],
+    /// Its fair group ('' for none).
+    pub(crate) group: &'a str,
 }
 
 pub(crate) fn insert_message(tx: &Transaction<'_>, m: &NewMessage<'_>) -> rusqlite::Result<()> {
     tx.prepare_cached(sql!("message/insert.sql"))?.execute(named_params! {
         ":queue": m.queue, ":priority": m.priority, ":visible_at": m.visible_at,
-        ":task_id": m.task_id, ":envelope": m.envelope,
+        ":task_id": m.task_id, ":envelope": m.envelope, ":grp": m.group,
     })?;
+    if !m.group.is_empty() {
+        tx.prepare_cached(sql!("fair/join.sql"))?.execute(named_params! { ":queue": m.queue, ":grp": m.group })?;
+    }
     Ok(())
 }
 
-pub(crate) fn claim(
-    tx: &Transaction<'_>,
-    queue: &str,
-    now: i64,
-    lease_until: i64,
-    token: &str,
-    limit: usize,
-) -> rusqlite::Result<Vec<Claimed>> {
-    let mut stmt = tx.prepare_cached(sql!("message/claim.sql"))?;
-    let rows = stmt.query_map(
-        named_params! { ":queue": queue, ":now": now, ":lease_until": lease_until, ":token": token, ":limit": limit as i64 },
-        |row| Ok((row.get(0)?, envelope(row.get_ref(1)?), row.get(2)?)),
-    )?;
-    let mut claimed: Vec<Claimed> = rows.collect::<Result<_, _>>()?;
+/// A claim's lease: until when, for which holder, at most how many, at what time (ms;
+/// `now_us` marks the groups served).
+pub(crate) struct Lease<'a> {
+    pub(crate) now: i64,
+    pub(crate) now_us: i64,
+    pub(crate) until: i64,
+    pub(crate) token: &'a str,
+    pub(crate) limit: usize,
+}
+
+/// One fair claim in this many also drops the groups with nothing left.
+const FORGET_EVERY: u32 = 16;
+
+/// Leases the next messages of `queue`: oldest first within a priority, or, where the
+/// queue has groups, a share of each group's, the groups served longest ago first.
+pub(crate) fn claim(tx: &Transaction<'_>, queue: &str, lease: &Lease<'_>) -> rusqlite::Result<Vec<Claimed>> {
+    let groups =
+        tx.prepare_cached(sql!("fair/groups.sql"))?.query_row(named_params! { ":queue": queue }, |r| count(r, 0))?;
+    let limit = i64::try_from(lease.limit).unwrap_or(i64::MAX);
+    let base = named_params! { ":queue": queue, ":now": lease.now, ":lease_until": lease.until, ":token": lease.token, ":limit": limit };
+    let read =
+        |row: &rusqlite::Row<'_>| Ok(((row.get(0)?, envelope(row.get_ref(1)?), row.get(2)?), row.get::<_, String>(3)?));
+    let rows: Vec<(Claimed, String)> = if groups == 0 {
+        tx.prepare_cached(sql!("message/claim.sql"))?.query_map(base, read)?.collect::<Result<_, _>>()?
+    } else {
+        let per_group = i64::try_from(lease.limit.div_ceil(usize::try_from(groups).unwrap_or(1))).unwrap_or(1).max(1);
+        let mut params = base.to_vec();
+        params.push((":per_group", &per_group));
+        let rows: Vec<(Claimed, String)> =
+            tx.prepare_cached(sql!("fair/claim.sql"))?.query_map(params.as_slice(), read)?.collect::<Result<_, _>>()?;
+        let served: std::collections::BTreeSet<&str> = rows.iter().map(|(_, group)| group.as_str()).collect();
+        for group in served {
+            tx.prepare_cached(sql!("fair/served.sql"))?
+                .execute(named_params! { ":queue": queue, ":grp": group, ":now_us": lease.now_us })?;
+        }
+        if fastrand::u32(..FORGET_EVERY) == 0 {
+            tx.prepare_cached(sql!("fair/forget.sql"))?.execute(named_params! { ":queue": queue })?;
+        }
+        rows
+    };
+    let mut claimed: Vec<Claimed> = rows.into_iter().map(|(claimed, _)| claimed).collect();
     // RETURNING gives rows in no promised order; deliver in the order the claim chose.
     claimed.sort_by_key(|(id, ..)| *id);
     Ok(claimed)
@@ -473,6 +505,87 @@ pub(crate) fn control_replies(tx: &Transaction<'_>, ticket: &str) -> rusqlite::R
     let mut stmt = tx.prepare_cached(sql!("control/replies.sql"))?;
     let rows = stmt.query_map(named_params! { ":ticket": ticket }, |r| Ok(envelope(r.get_ref(0)?)))?;
     rows.collect()
+}
+
+/// A cache write: the value, when it expires (unix ms), the clock in µs (the least
+/// version it may get), and the time in ms.
+pub(crate) struct CacheWrite<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) value: &'a [u8],
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) now_us: i64,
+    pub(crate) now: i64,
+}
+
+pub(crate) fn cache_get(tx: &Transaction<'_>, key: &str, now: i64) -> rusqlite::Result<Option<(Vec<u8>, u64)>> {
+    tx.prepare_cached(sql!("cache/get.sql"))?
+        .query_row(named_params! { ":key": key, ":now": now }, |r| Ok((r.get(0)?, count(r, 1)?)))
+        .optional()
+}
+
+/// Writes unconditionally (`expected` None and `only_new` false), only where no value
+/// lives (`only_new`), or only over version `expected`; the new version, if written.
+pub(crate) fn cache_write(
+    tx: &Transaction<'_>,
+    write: &CacheWrite<'_>,
+    expected: Option<u64>,
+    only_new: bool,
+) -> rusqlite::Result<Option<u64>> {
+    let CacheWrite { key, value, expires_at, now_us, now } = *write;
+    let version = match (expected, only_new) {
+        (Some(expected), _) => tx.prepare_cached(sql!("cache/replace.sql"))?.query_row(
+            named_params! {
+                ":key": key, ":value": value, ":expires_at": expires_at, ":now_us": now_us, ":now": now,
+                ":expected": i64::try_from(expected).unwrap_or(-1),
+            },
+            |r| count(r, 0),
+        ),
+        (None, true) => tx.prepare_cached(sql!("cache/add.sql"))?.query_row(
+            named_params! { ":key": key, ":value": value, ":expires_at": expires_at, ":now_us": now_us, ":now": now },
+            |r| count(r, 0),
+        ),
+        (None, false) => tx.prepare_cached(sql!("cache/set.sql"))?.query_row(
+            named_params! { ":key": key, ":value": value, ":expires_at": expires_at, ":now_us": now_us },
+            |r| count(r, 0),
+        ),
+    };
+    version.optional()
+}
+
+/// Deletes `key` (or, `prefix`, every key starting with it); how many live values went.
+pub(crate) fn cache_delete(tx: &Transaction<'_>, key: &str, prefix: bool, now: i64) -> rusqlite::Result<u64> {
+    let sql = if prefix { sql!("cache/clear.sql") } else { sql!("cache/delete.sql") };
+    let key_name = if prefix { ":prefix" } else { ":key" };
+    let mut stmt = tx.prepare_cached(sql)?;
+    let mut removed = 0;
+    for live in stmt.query_map(&[(key_name, &key as &dyn rusqlite::ToSql), (":now", &now)], |r| r.get::<_, bool>(0))? {
+        removed += u64::from(live?);
+    }
+    Ok(removed)
+}
+
+pub(crate) fn cache_purge(tx: &Transaction<'_>, now: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql!("cache/purge.sql"))?.execute(named_params! { ":now": now })?;
+    Ok(())
+}
+
+pub(crate) fn rate_read(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<artel_core::rates::RateState>> {
+    tx.prepare_cached(sql!("rate/read.sql"))?
+        .query_row(named_params! { ":key": key }, |r| {
+            Ok(artel_core::rates::RateState { ready: r.get(0)?, booked: r.get(1)? })
+        })
+        .optional()
+}
+
+pub(crate) fn rate_write(tx: &Transaction<'_>, key: &str, state: artel_core::rates::RateState) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql!("rate/write.sql"))?
+        .execute(named_params! { ":key": key, ":ready": state.ready, ":booked": state.booked })?;
+    Ok(())
+}
+
+pub(crate) fn rate_purge(tx: &Transaction<'_>, since_us: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql!("rate/purge.sql"))?.execute(named_params! { ":since_us": since_us })?;
+    Ok(())
 }
 
 #[cfg(test)]

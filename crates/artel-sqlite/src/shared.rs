@@ -61,6 +61,10 @@ impl Shared {
         self.clock.now().timestamp_millis()
     }
 
+    pub(crate) fn now_us(&self) -> i64 {
+        self.clock.now().timestamp_micros()
+    }
+
     /// Wakes the waiting consumers of this process and of the others: something may be
     /// ready.
     pub(crate) fn wake_consumers(&self) {

@@ -16,6 +16,41 @@ use crate::group::GroupResult;
 use crate::hub::ResultHub;
 
 /// A connection to a broker and result backend, optionally with an in-process worker.
+///
+/// ```
+/// use std::time::Duration;
+/// use artel::{App, Registry, Signature, chain, chord, group};
+/// use serde_json::json;
+///
+/// #[artel::task]
+/// async fn add(x: i64, y: i64) -> i64 { x + y }
+///
+/// #[artel::task]
+/// async fn total(values: Vec<i64>) -> i64 { values.iter().sum() }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // In-process with no server; `App::connect("sqlite://app.db")` (or redis://, ...) for
+/// // a broker that `artel worker` processes serve.
+/// let app = App::local(Registry::new().with(add).with(total))?;
+/// let wait = Duration::from_secs(5);
+///
+/// let sum = add::s(2, 3).with(|s| s.priority(9).countdown(Duration::from_millis(10))).delay(&app).await?;
+/// assert_eq!(sum.get(wait).await?, 5);
+///
+/// // add(1, 1), then add(2, 2) + 4: each step gets the one before's result first.
+/// let steps = [add::s(1, 1).into_signature()?, Signature::new("add").with_args(vec![json!(4)])];
+/// assert_eq!(app.send_task(chain(steps)).await?.get(wait).await?, json!(6));
+///
+/// let members = (0..3).map(|i| add::s(i, i).into_signature()).collect::<Result<Vec<_>, _>>()?;
+/// assert_eq!(app.send_group(group(members)).await?.get(wait).await?, [json!(0), json!(2), json!(4)]);
+///
+/// let header = (1..=10).map(|i| add::s(i, 0).into_signature()).collect::<Result<Vec<_>, _>>()?;
+/// assert_eq!(app.send_task(chord(header, Signature::new("total"))).await?.get(wait).await?, json!(55));
+/// app.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct App {
     backend: Backend,
@@ -52,7 +87,7 @@ impl App {
         }
     }
 
-    /// A client of the broker and result backend `url` names (see [`crate::connect`]):
+    /// A client of the broker and result backend `url` names (see [`crate::connect()`]):
     /// `App::connect("sqlite://artel.db").await?`.
     pub async fn connect(url: &str) -> Result<Self, crate::ConnectError> {
         let connection = crate::connect(url).await?;
@@ -219,6 +254,27 @@ impl App {
     ///
     /// A call that cannot be published yields its publishing error; a chain or chord
     /// yields its last result.
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    /// use artel::{App, Registry};
+    ///
+    /// #[artel::task]
+    /// async fn square(x: u64) -> u64 { x * x }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let app = App::local(Registry::new().with(square))?;
+    /// // A million items would stream the same way: at most 100 calls in flight.
+    /// let calls = futures_util::stream::iter(1..=1000u64).map(|x| square::s(x).into_signature().expect("a number encodes"));
+    /// let results: Vec<_> = app.map_stream(calls, 100).collect().await;
+    /// assert_eq!(results.len(), 1000);
+    /// let (index, value) = results.into_iter().find(|(index, _)| *index == 9).expect("item 10");
+    /// assert_eq!((index, value.map_err(|e| e.to_string())?), (9, serde_json::json!(100)));
+    /// app.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn map_stream<'a, S>(
         &'a self,
         calls: S,

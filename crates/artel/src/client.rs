@@ -172,6 +172,33 @@ impl<T> fmt::Debug for TypedSignature<T> {
 }
 
 /// A handle to a sent task's result (Celery's `AsyncResult`).
+///
+/// ```
+/// use std::time::Duration;
+/// use artel::{App, AsyncResult, Registry, ResultError, State, TaskError};
+///
+/// #[artel::task]
+/// async fn divide(x: i64, y: i64) -> Result<i64, TaskError> {
+///     x.checked_div(y).ok_or_else(|| TaskError::msg("division by zero"))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let app = App::local(Registry::new().with(divide))?;
+/// let result = divide::delay(&app, 7, 2).await?;
+/// assert_eq!(result.get(Duration::from_secs(5)).await?, 3);
+/// assert_eq!(result.state().await?, State::Success);
+///
+/// // The error a task returned, and the result read again later by its id alone.
+/// let failed = divide::delay(&app, 1, 0).await?;
+/// let Err(ResultError::Task { error, .. }) = failed.get(Duration::from_secs(5)).await else { panic!("fails") };
+/// assert_eq!(error.message(), "division by zero");
+/// let later: AsyncResult = AsyncResult::new(failed.id().to_owned(), app.backend());
+/// assert_eq!(later.state().await?, State::Failure);
+/// app.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
 pub struct AsyncResult<T = Value> {
     id: String,
     backend: Arc<dyn ResultBackend>,

@@ -164,13 +164,16 @@ impl Amqp {
 
     /// This broker with its results, chords and revocations in `results` (Celery's Redis
     /// result backend): control broadcasts (a revoke) then go over RabbitMQ, and
-    /// deliveries are counted there; locks and unique task keys live on its Redis.
+    /// deliveries are counted there; locks, unique task keys, shared rate limits and the
+    /// shared cache live on its Redis.
     pub fn backend(self, results: crate::CeleryRedis) -> artel_core::Backend {
         let results = results.with_control(Arc::new(self.clone()));
         let broker = self.with_delivery_counts(results.clone());
         artel_core::Backend::new(Arc::new(broker), results.clone())
             .with_locks(Arc::new(results.lock_server()))
             .with_unique(Arc::new(results.lock_server()))
+            .with_rate_limits(Arc::new(results.lock_server()))
+            .with_cache(Arc::new(results.cache_store()))
     }
 
     /// Where rejected messages go.

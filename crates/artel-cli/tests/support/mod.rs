@@ -80,6 +80,19 @@ impl WorkerProcess {
     }
 }
 
+/// A worker that is this test binary itself running its `worker_child` test (which
+/// returns at once unless `env` names a broker), with `env` added to its environment.
+pub fn self_worker(env: &[(&str, &std::ffi::OsStr)]) -> WorkerProcess {
+    let child = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["worker_child", "--exact", "--quiet", "--test-threads=1"])
+        .envs(env.iter().copied())
+        .env("ARTEL_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start a worker");
+    WorkerProcess::from(child)
+}
+
 impl From<Child> for WorkerProcess {
     fn from(child: Child) -> Self {
         Self(child, None)
@@ -119,8 +132,15 @@ pub async fn a_quarter_done(
         ids.push(app.send(call).await.expect("published"));
     }
     let worker = WorkerProcess::start(url, args);
-    while succeeded(&app.backend().results().get_many(&ids).await.expect("read")) < tasks / 4 {
-        assert!(Instant::now() < deadline, "the worker did not get going; {}", worker.tail());
+    let started = Instant::now();
+    loop {
+        let done = succeeded(&app.backend().results().get_many(&ids).await.expect("read"));
+        if done >= tasks / 4 {
+            break;
+        }
+        // The worker's lines first: the end of a CI log shows the end of the message.
+        let why = format!("the worker did not get going: {done} of {tasks} done in {:?}", started.elapsed());
+        assert!(Instant::now() < deadline, "{}\n{why}", worker.tail());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     (ids, worker)

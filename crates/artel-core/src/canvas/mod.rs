@@ -6,6 +6,27 @@
 //! inside messages and cross between Python and Rust unchanged. [`plan`] turns one into
 //! the messages to publish; [`FollowUp`] says what a finished task's workflow does next,
 //! and the worker plans and publishes that the same way.
+//!
+//! ```
+//! use artel_core::Signature;
+//! use artel_core::canvas::{chain, chord, group};
+//! use serde_json::json;
+//!
+//! let add = |x: i64, y: i64| Signature::new("add").with_args(vec![json!(x), json!(y)]);
+//! // fetch, then parse the page, then store what parsing returned.
+//! let pipeline = chain([
+//!     Signature::new("fetch").with_args(vec![json!("https://example.org")]),
+//!     Signature::new("parse"),
+//!     Signature::new("store").link_error(Signature::new("alert")),
+//! ]);
+//! // Ten additions at once, then their sum: the body gets every result, in order.
+//! let fan_in = chord((0..10).map(|i| add(i, i)), Signature::new("total"));
+//! let both = group([pipeline, fan_in]);
+//! assert_eq!(both.task, "celery.group");
+//! assert_eq!(serde_json::to_value(&both)?["kwargs"]["tasks"][1]["task"], "celery.chord");
+//! // `App::send_task` / `App::send_group` publish them (see `artel::App`).
+//! # Ok::<(), serde_json::Error>(())
+//! ```
 
 mod follow_up;
 mod plan;

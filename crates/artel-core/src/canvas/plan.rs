@@ -59,7 +59,7 @@ pub struct Plan {
     pub messages: Vec<Message>,
     /// Where the result will be.
     pub outcome: Outcome,
-    /// Chords started: (group id, member count), for [`crate::ResultBackend::prepare_chord`]
+    /// Chords started: (group id, member count), for [`crate::Chords::prepare_chord`]
     /// before the messages are published.
     pub chords: Vec<(String, u32)>,
 }

@@ -9,6 +9,12 @@ use crate::time::Timestamp;
 /// The header naming a unique call's key, which the worker frees when the call ends.
 pub const UNIQUE_HEADER: &str = "artel_unique";
 
+/// The header naming the key a call's result is cached under (`cache_key`).
+pub const CACHE_KEY_HEADER: &str = "artel_cache_key";
+
+/// The header naming the group (tenant) a call is served fairly in (`group_key`).
+pub const GROUP_HEADER: &str = "artel_group";
+
 /// Longest `argsrepr`/`kwargsrepr`, as Celery truncates them.
 const REPR_LIMIT: usize = 1024;
 
@@ -68,7 +74,7 @@ impl Signature {
             sent: Some(Value::from(now.timestamp_millis())),
             traceparent: None,
             tracestate: None,
-            extra: self.unique().map(|(key, _)| (UNIQUE_HEADER.to_owned(), Value::from(key))).into_iter().collect(),
+            extra: self.artel_headers(),
         };
         let properties = Properties {
             correlation_id: id,
@@ -88,6 +94,16 @@ impl Signature {
             content_type: JSON.to_owned(),
             content_encoding: "utf-8".to_owned(),
         }
+    }
+}
+
+impl Signature {
+    /// The headers only artel reads: a unique call's key, a cache key, a fair group.
+    fn artel_headers(&self) -> Map<String, Value> {
+        let unique = self.unique().map(|(key, _)| (UNIQUE_HEADER, key));
+        let cache = self.options.cache_key.clone().map(|key| (CACHE_KEY_HEADER, key));
+        let group = self.options.group_key.clone().map(|key| (GROUP_HEADER, key));
+        unique.into_iter().chain(cache).chain(group).map(|(name, key)| (name.to_owned(), Value::from(key))).collect()
     }
 }
 

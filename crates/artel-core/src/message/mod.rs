@@ -8,7 +8,7 @@
 mod body;
 mod build;
 
-pub use build::UNIQUE_HEADER;
+pub use build::{CACHE_KEY_HEADER, GROUP_HEADER, UNIQUE_HEADER};
 mod envelope;
 
 use serde::{Deserialize, Serialize};
@@ -258,5 +258,11 @@ impl Message {
     /// The queue this message was routed to (its routing key).
     pub fn queue(&self) -> &str {
         &self.properties.delivery_info.routing_key
+    }
+
+    /// The group (tenant) this message is served fairly within its queue
+    /// ([`crate::Signature::group_key`]), if it has one.
+    pub fn fair_group(&self) -> Option<&str> {
+        self.headers.extra.get(GROUP_HEADER).and_then(Value::as_str).filter(|group| !group.is_empty())
     }
 }

@@ -29,11 +29,13 @@ pub enum Outcome {
     HandedBack,
     /// The task asked that nothing be recorded (Celery's `Ignore`).
     Ignored,
+    /// Answered from the cache without running (`cache_for`).
+    Cached,
 }
 
 impl Outcome {
     /// The label value: `succeeded`, `failed`, `retried`, `dead_lettered`, `expired`,
-    /// `revoked`, `deferred`, `handed_back`, `ignored`.
+    /// `revoked`, `deferred`, `handed_back`, `ignored`, `cached`.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Succeeded => "succeeded",
@@ -45,6 +47,7 @@ impl Outcome {
             Outcome::Deferred => "deferred",
             Outcome::HandedBack => "handed_back",
             Outcome::Ignored => "ignored",
+            Outcome::Cached => "cached",
         }
     }
 }

@@ -1,2 +1,2 @@
-INSERT INTO messages (queue, priority, visible_at, task_id, envelope)
-VALUES (:queue, :priority, :visible_at, :task_id, :envelope)
+INSERT INTO messages (queue, priority, visible_at, task_id, envelope, grp)
+VALUES (:queue, :priority, :visible_at, :task_id, :envelope, :grp)

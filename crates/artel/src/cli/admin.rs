@@ -1,5 +1,5 @@
-//! `artel queues`, `purge`, `dead`, `stats`: reading and tidying a broker (any with
-//! the [`Admin`] capability: sqlite://, redis://).
+//! `artel queues`, `purge`, `dead`, `stats`, `cache`: reading and tidying a broker (any
+//! with the [`Admin`] capability: sqlite://, redis://).
 
 use std::process::ExitCode;
 
@@ -59,6 +59,35 @@ pub(crate) enum DeadCommand {
         #[arg(short = 'Q', long)]
         queue: Option<String>,
     },
+}
+
+/// `artel cache ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheCommand {
+    /// Delete memoized results (tasks with `cache_for`), so the next calls run again.
+    Clear {
+        /// Only this task's results (its registered name).
+        #[arg(long)]
+        task: Option<String>,
+        #[command(flatten)]
+        output: JsonArg,
+    },
+}
+
+pub(crate) async fn cache(backend: &Backend, command: CacheCommand) -> anyhow::Result<ExitCode> {
+    let CacheCommand::Clear { task, output } = command;
+    let store = backend.cache().ok_or_else(|| {
+        anyhow::anyhow!(
+            "`artel cache` needs a broker with a shared cache: sqlite://, redis://, postgres:// or celery+redis://"
+        )
+    })?;
+    let cleared = store.clear(&artel_runtime::memo_prefix(task.as_deref())).await?;
+    if output.json {
+        return print_json(&serde_json::json!({ "cleared": cleared, "task": task }));
+    }
+    let of = task.map(|task| format!(" of {task}")).unwrap_or_default();
+    println!("cleared {}{of}", count(cleared, "memoized result"));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The capability `artel {command}` needs, or an error naming the brokers that offer it.

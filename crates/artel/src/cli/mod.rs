@@ -132,6 +132,9 @@ enum BrokerCommand {
     /// reserved, scheduled, registered, stats, conf, query_task... On celery+redis://
     /// and amqp:// use `celery inspect`.
     Inspect(remote::InspectArgs),
+    /// Manage the shared cache: `clear` deletes memoized results (all, or --task's).
+    #[command(subcommand)]
+    Cache(admin::CacheCommand),
     /// Tell running workers (Celery's `control`): rate_limit, time_limit, add_consumer,
     /// cancel_consumer, pool_grow, pool_shrink, revoke, shutdown... On celery+redis://
     /// and amqp:// use `celery control`.
@@ -314,5 +317,6 @@ async fn run(url: &str, command: BrokerCommand, tasks: Registry) -> anyhow::Resu
         }
         BrokerCommand::Inspect(args) => remote::inspect(connection, args).await,
         BrokerCommand::Control(args) => remote::control(connection, args).await,
+        BrokerCommand::Cache(command) => admin::cache(&connection.backend, command).await,
     }
 }

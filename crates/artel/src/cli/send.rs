@@ -58,6 +58,15 @@ pub(crate) struct CallArgs {
     /// --unique-for says otherwise).
     #[arg(long)]
     unique_key: Option<String>,
+    /// For a task with `cache_for`: cache its result under this key instead of its
+    /// arguments (calls naming the same key share one result).
+    #[arg(long)]
+    cache_key: Option<String>,
+    /// The group (a tenant) the call belongs to: a queue serves its groups round-robin
+    /// (sqlite://, redis://, postgres://), so one group's backlog does not delay
+    /// another's calls.
+    #[arg(long)]
+    group: Option<String>,
 }
 
 /// Options of `artel revoke`.
@@ -150,6 +159,12 @@ fn signature(args: &CallArgs) -> anyhow::Result<Signature> {
     }
     if let Some(key) = &args.unique_key {
         signature = signature.unique_key(key.clone());
+    }
+    if let Some(key) = &args.cache_key {
+        signature = signature.cache_key(key.clone());
+    }
+    if let Some(group) = &args.group {
+        signature = signature.group_key(group.clone());
     }
     Ok(signature)
 }

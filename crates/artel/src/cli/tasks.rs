@@ -36,8 +36,26 @@ fn declared(options: &TaskOptions) -> Vec<String> {
     if let Some(rate) = &options.rate_limit {
         words.push(format!("rate_limit={rate}"));
     }
+    if let Some(rate) = &options.rate_limit_global {
+        words.push(format!("rate_limit_global={rate}"));
+    }
+    if let Some(key) = &options.rate_limit_key {
+        words.push(format!("rate_limit_key={key}"));
+    }
+    if let Some(d) = options.cache_for {
+        words.push(format!("cache_for={}", seconds(d)));
+    }
+    if let Some(lock) = &options.lock {
+        words.push(format!("lock={lock}"));
+    }
+    if let Some(d) = options.unique_for {
+        words.push(format!("unique_for={}", seconds(d)));
+    }
     if let Some(n) = options.max_deliveries {
         words.push(format!("max_deliveries={n}"));
+    }
+    if let Some(n) = options.max_running_per_group {
+        words.push(format!("max_running_per_group={n}"));
     }
     if let Some(queue) = &options.queue {
         words.push(format!("queue={queue}"));
@@ -72,4 +90,35 @@ pub(crate) fn list(tasks: &Registry, json: bool) -> anyhow::Result<ExitCode> {
         println!("{}", render(&["task", "signature", "options"], &rows));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn declared_options_include_the_limits_across_workers_and_the_cache() {
+        let options = TaskOptions {
+            rate_limit_global: Some("50/s".to_owned()),
+            rate_limit_key: Some("{customer}".to_owned()),
+            cache_for: Some(Duration::from_secs(600)),
+            lock: Some("report-{customer}".to_owned()),
+            unique_for: Some(Duration::from_secs(60)),
+            max_running_per_group: Some(2),
+            ..TaskOptions::default()
+        };
+        assert_eq!(
+            declared(&options),
+            [
+                "rate_limit_global=50/s",
+                "rate_limit_key={customer}",
+                "cache_for=600s",
+                "lock=report-{customer}",
+                "unique_for=60s",
+                "max_running_per_group=2"
+            ]
+        );
+    }
 }

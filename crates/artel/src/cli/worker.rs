@@ -64,6 +64,11 @@ pub(crate) struct WorkerArgs {
     /// Dead-letter messages whose body is larger than this many MiB, unread.
     #[arg(long, default_value_t = 16, value_name = "MIB")]
     max_message_size: usize,
+    /// Run at most N messages of one group (a tenant's `--group` / `group_key`) at once
+    /// across every worker (set it alike on all), for tasks that declare no
+    /// `max_running_per_group`; a run over it is published again for later. 1 to 64.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    max_running_per_group: Option<u32>,
     /// Turn on built-in tasks that are off by default because they act for whoever can
     /// publish: `exec` (runs any program on this machine), `http` (sends requests from this
     /// network). Comma-separated; enable them only where every producer is trusted.
@@ -201,6 +206,7 @@ pub(crate) async fn run(
         result_ttl: (args.result_expires > 0).then(|| Duration::from_secs(args.result_expires)),
         max_deliveries: args.max_deliveries,
         max_message_bytes: args.max_message_size.saturating_mul(1 << 20),
+        max_running_per_group: args.max_running_per_group,
         processes: in_children.then(|| artel_runtime::ProcessSettings {
             all_tasks: true,
             processes: args.concurrency,

@@ -1,0 +1,2 @@
+-- Forgets expired values (every so often, as values are written).
+DELETE FROM cache WHERE expires_at <= :now;
