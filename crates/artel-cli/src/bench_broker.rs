@@ -2,6 +2,8 @@
 //! separate processes (a scratch SQLite file by default, or the `--broker` given).
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -26,6 +28,10 @@ pub(crate) struct BrokerArgs {
     /// Round trips (call, then wait for the result) for the latency phase.
     #[arg(long, default_value_t = 200)]
     round_trips: usize,
+    /// Callers publishing one task per call at once, for the "enqueue, one per call"
+    /// phase (as web handlers or `artel map` do); 0 skips it.
+    #[arg(long, default_value_t = 100)]
+    senders: usize,
     /// Exit with status 1 unless enqueue+drain reaches this many tasks/s.
     #[arg(long)]
     check: Option<f64>,
@@ -98,6 +104,10 @@ async fn bench(args: &BrokerArgs, broker: Option<&str>) -> anyhow::Result<ExitCo
             phases.push(enqueue);
         }
         phases.push(drain);
+    }
+
+    if args.senders > 0 {
+        phases.insert(1, one_per_call(broker, args.tasks, args.senders).await?);
     }
 
     // 3 and 4, in one scratch namespace removed whatever happens.
@@ -220,6 +230,37 @@ async fn fill_and_drain(
     }
     .await;
     // Whatever happened, the scratch namespace goes.
+    space.remove().await;
+    measured
+}
+
+/// Publishes `tasks` no-ops in a fresh namespace, one per call, from `senders` callers
+/// at once: the "enqueue, one per call" phase.
+async fn one_per_call(broker: Option<&str>, tasks: u64, senders: usize) -> anyhow::Result<Phase> {
+    let mut space = Namespace::new("bench", broker)?;
+    let measured = async {
+        let connection = space.open().await?;
+        eprintln!("enqueueing {tasks} no-op tasks one per call from {senders} callers...");
+        let next = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let mut callers = tokio::task::JoinSet::new();
+        for _ in 0..senders {
+            let (broker, next) = (connection.backend.broker().clone(), next.clone());
+            callers.spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < tasks {
+                    let message = Signature::new("noop").queue(QUEUE).to_message(SystemClock.now(), "bench");
+                    broker.publish(QUEUE, std::slice::from_ref(&message)).await?;
+                }
+                anyhow::Ok(())
+            });
+        }
+        while let Some(called) = callers.join_next().await {
+            called.context("a publishing caller panicked")??;
+        }
+        let note = format!("{senders} callers at once");
+        Ok(Phase { name: "enqueue, one per call", tasks, took: started.elapsed(), note })
+    }
+    .await;
     space.remove().await;
     measured
 }

@@ -380,7 +380,7 @@ async fn connect_redis(url: &str, rest: &str) -> Result<Connection, ConnectError
         ..defaults
     };
     let broker = RedisBroker::connect_with(&target, config, Arc::new(SystemClock)).await.map_err(opening(url))?;
-    Ok(Connection { redis: Some(broker.clone()), ..broker.backend().into() })
+    Ok(Connection { redis: Some(broker.clone()), ..gathering(broker.backend()).into() })
 }
 
 /// A Sentinel URL (`sentinel`, without its query) as the URL of its master's database,
@@ -430,7 +430,16 @@ async fn connect_postgres(url: &str) -> Result<Connection, ConnectError> {
     let broker = artel_postgres::PostgresBroker::connect_with(&driver_url, config, Arc::new(SystemClock))
         .await
         .map_err(opening(url))?;
-    Ok(Connection { postgres: Some(broker.clone()), ..broker.backend().into() })
+    Ok(Connection { postgres: Some(broker.clone()), ..gathering(broker.backend()).into() })
+}
+
+/// `backend` with its small publishes gathered into one call per queue
+/// ([`artel_core::Gathering`]): for brokers where a call is a round trip and a publish of
+/// many is all or nothing (one Redis script, one PostgreSQL statement).
+#[cfg(any(feature = "redis", feature = "postgres"))]
+fn gathering(backend: Backend) -> Backend {
+    let gathered = artel_core::Gathering::new(backend.broker().clone());
+    backend.with_broker(Arc::new(gathered))
 }
 
 /// `sqlite://path`: the embedded broker.
