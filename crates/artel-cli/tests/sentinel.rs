@@ -31,10 +31,14 @@ fn set() -> Option<Set> {
 }
 
 impl Set {
+    /// The first sentinel's port.
+    fn sentinel(&self) -> &str {
+        self.sentinels.split(',').next().and_then(|s| s.rsplit_once(':')).map_or("26390", |(_, p)| p)
+    }
+
     /// The master's port, as the first sentinel says.
     fn master_port(&self) -> String {
-        let sentinel = self.sentinels.split(',').next().and_then(|s| s.rsplit_once(':')).map_or("26390", |(_, p)| p);
-        let answer = redis_cli(sentinel, &["sentinel", "get-master-addr-by-name", &self.master]);
+        let answer = redis_cli(self.sentinel(), &["sentinel", "get-master-addr-by-name", &self.master]);
         answer.lines().nth(1).expect("the sentinels name a master").trim().to_owned()
     }
 }
@@ -47,8 +51,21 @@ impl Replicated for Set {
         )
     }
 
-    /// After an earlier run's failover the returned node needs a moment.
+    /// After an earlier run's failover the returned node needs a moment; a node an
+    /// earlier run left down (it failed before restarting it) is started again.
     fn master_in_sync(&self, _prefix: &str) -> String {
+        let nodes = std::fs::read_dir(&self.dir).expect("the Sentinel set's directory");
+        let ports: Vec<String> = nodes
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name().into_string().ok()?;
+                Some(name.strip_prefix("node-")?.strip_suffix(".conf")?.to_owned())
+            })
+            .collect();
+        for port in &ports {
+            if !redis_cli(port, &["ping"]).contains("PONG") {
+                self.restart(port);
+            }
+        }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let port = self.master_port();
@@ -62,6 +79,12 @@ impl Replicated for Set {
 
     fn promoted(&self, port: &str) -> bool {
         self.master_port() != port
+    }
+
+    /// `SENTINEL FAILOVER`: the first sentinel promotes the replica without asking the
+    /// others.
+    fn take_over(&self, _killed: &str) {
+        redis_cli(self.sentinel(), &["sentinel", "failover", &self.master]);
     }
 
     fn restart(&self, port: &str) {
