@@ -184,9 +184,11 @@ impl Dispatcher {
             trace: run.clone(),
             parent_span_id: artel_core::TraceContext::of(headers).map(|parent| parent.span_id),
         });
-        let mut options = handler.options();
-        self.tuning.apply(&task, &mut options);
-        options.max_running_per_group = options.max_running_per_group.or(self.max_running_per_group);
+        let options = self.tuning.options(&task, || {
+            let declared = handler.options();
+            let max_running_per_group = declared.max_running_per_group.or(self.max_running_per_group);
+            artel_core::TaskOptions { max_running_per_group, ..declared }
+        });
         if let Some(error) =
             lost_too_often(delivery.deliveries(), options.max_deliveries.unwrap_or(self.max_deliveries))
         {

@@ -1,19 +1,29 @@
 //! Per-task settings changed while the worker runs (Celery's `rate_limit` and
 //! `time_limit` control commands): in this worker they replace what the task declares,
 //! from the next run on, until the worker stops. A message's own limits still win.
+//!
+//! It also keeps each task's options as the worker runs them, built once per task and
+//! change and shared by its runs (a running task holds a pointer, not its own copy).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use artel_core::TaskOptions;
 
 use crate::rate::parse_rate;
 
-/// The settings changed so far, by task name.
+/// The settings changed so far, and the options they make, by task name.
 #[derive(Debug, Default)]
 pub(crate) struct Tuning {
-    by_task: Mutex<HashMap<String, Tuned>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    by_task: HashMap<String, Tuned>,
+    /// Each task's options with its changes, built at its first run after a change.
+    effective: HashMap<String, Arc<TaskOptions>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -25,16 +35,26 @@ struct Tuned {
 }
 
 impl Tuning {
-    /// `options` (what `task` declares) with this worker's changes.
-    pub(crate) fn apply(&self, task: &str, options: &mut TaskOptions) {
-        let by_task = self.by_task.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(tuned) = by_task.get(task) else { return };
-        if let Some(rate) = &tuned.rate_limit {
-            options.rate_limit.clone_from(rate);
+    /// `task`'s options as this worker runs it: what `declared` builds (called once per
+    /// task and change; `task` must be a registered one, which bounds what is kept) with
+    /// this worker's changes.
+    pub(crate) fn options(&self, task: &str, declared: impl FnOnce() -> TaskOptions) -> Arc<TaskOptions> {
+        let mut state = artel_core::lock(&self.state);
+        if let Some(options) = state.effective.get(task) {
+            return options.clone();
         }
-        if let Some((soft, hard)) = tuned.time_limits {
-            (options.soft_time_limit, options.time_limit) = (soft, hard);
+        let mut options = declared();
+        if let Some(tuned) = state.by_task.get(task) {
+            if let Some(rate) = &tuned.rate_limit {
+                options.rate_limit.clone_from(rate);
+            }
+            if let Some((soft, hard)) = tuned.time_limits {
+                (options.soft_time_limit, options.time_limit) = (soft, hard);
+            }
         }
+        let options = Arc::new(options);
+        state.effective.insert(task.to_owned(), options.clone());
+        options
     }
 
     /// Sets `task`'s rate limit: Celery's `N/s`, `N/m`, `N/h` or a bare `N` (per second);
@@ -64,7 +84,9 @@ impl Tuning {
     }
 
     fn tuned(&self, task: &str, change: impl FnOnce(&mut Tuned)) {
-        change(self.by_task.lock().unwrap_or_else(|e| e.into_inner()).entry(task.to_owned()).or_default());
+        let mut state = artel_core::lock(&self.state);
+        change(state.by_task.entry(task.to_owned()).or_default());
+        state.effective.remove(task);
     }
 }
 
@@ -73,9 +95,7 @@ mod tests {
     use super::*;
 
     fn tuned(tuning: &Tuning, declared: TaskOptions) -> TaskOptions {
-        let mut options = declared;
-        tuning.apply("t", &mut options);
-        options
+        TaskOptions::clone(&tuning.options("t", || declared))
     }
 
     #[test]
@@ -91,6 +111,24 @@ mod tests {
         assert_eq!(tuned(&tuning, declared.clone()).rate_limit, None, "off, though the task declares one");
         assert!(tuning.set_rate_limit("t", Some("fast")).is_err_and(|e| e.contains("N/s")));
         assert_eq!(tuned(&tuning, declared).rate_limit, None, "a refused rate changes nothing");
+    }
+
+    #[test]
+    fn a_tasks_options_are_built_once_per_change_and_shared_by_its_runs() {
+        let tuning = Tuning::default();
+        let built = std::cell::Cell::new(0);
+        let declared = || {
+            built.set(built.get() + 1);
+            TaskOptions { rate_limit: Some("100/s".into()), ..TaskOptions::default() }
+        };
+        let first = tuning.options("t", declared);
+        let second = tuning.options("t", declared);
+        assert!(Arc::ptr_eq(&first, &second), "two runs share one copy");
+        assert_eq!(built.get(), 1);
+        assert_eq!(tuning.set_rate_limit("t", Some("1/s")), Ok(()));
+        assert_eq!(tuning.options("t", declared).rate_limit.as_deref(), Some("1/s"), "a change is seen at once");
+        assert_eq!(built.get(), 2);
+        assert_eq!(first.rate_limit.as_deref(), Some("100/s"), "a run keeps the options it started with");
     }
 
     #[test]
