@@ -47,7 +47,16 @@ async fn jobs(url: &str) -> anyhow::Result<()> {
     ensure!(job.state().await? == State::Failure, "its state says so");
 
     let failed = app.backend().failed().context("sqlite:// keeps failed jobs")?;
-    let listed = failed.failed_list(&FailedFilter { limit: 10, ..FailedFilter::default() }).await?;
+    // The failed job is recorded as its message is acknowledged, just after its result
+    // is stored: the result can be read a moment before the record.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let listed = loop {
+        let listed = failed.failed_list(&FailedFilter { limit: 10, ..FailedFilter::default() }).await?;
+        if !listed.is_empty() || tokio::time::Instant::now() > deadline {
+            break listed;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     ensure!(listed.len() == 1 && listed[0].task_id == job.id(), "the failed job is listed: {listed:?}");
     println!("failed list: {} {} {} ({})", listed[0].task_id, listed[0].task, listed[0].args, listed[0].error);
 
