@@ -88,7 +88,7 @@ impl Broker for Gathering {
 
 /// Makes the calls: per batch, one per queue, the queues' calls side by side.
 async fn run(inner: Arc<dyn Broker>, incoming: mpsc::UnboundedReceiver<Publish>) {
-    // Every publish is its own key: nothing forbids two in one call.
+    // Publishes need no key apart, but `Gather` asks for one (see `Publish::reply_key`).
     let mut gather = Gather::new(incoming, MAX_PUBLISHES, |p: &Publish| p.reply_key());
     while let Gathered::Batch(batch) = gather.next(None).await {
         let mut calls = by_queue(batch);
@@ -116,8 +116,8 @@ async fn call(inner: &dyn Broker, queue: &str, messages: &[Message], replies: Ve
 }
 
 impl Publish {
-    /// Distinct for every publish in flight: the first message's id (a task's id, which
-    /// a retry publishes again only after its earlier publish was answered).
+    /// The first message's task id: distinct for publishes of different tasks; two sends
+    /// of one task id at once only go in consecutive calls instead of one.
     fn reply_key(&self) -> &str {
         self.messages.first().map_or("", |m| m.headers.id.as_str())
     }
